@@ -1,0 +1,310 @@
+"""Reverse-mode autodiff: one gradient rule per primitive op, and `backward` over the tape.
+
+Each rule is a `Function` whose `forward` builds lazy nodes from its inputs' nodes and whose
+`backward` maps the output's gradient node to one gradient node per input (None where the input
+needs none). Gradients are lazy too, so the backward pass fuses like any other graph.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Optional
+
+from .dtype import DType
+from .ops import Node, Op
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+Grads = tuple[Optional[Node], ...]
+
+
+class Function:
+    """A differentiable primitive. Subclasses define `forward(*nodes, **args)` and `backward(grad)`."""
+
+    def __init__(self, *tensors: Tensor):
+        self.needs_input_grad = [t.requires_grad for t in tensors]
+        self.requires_grad = any(self.needs_input_grad)
+        self.parents: tuple[Tensor, ...] = tensors if self.requires_grad else ()
+
+    def forward(self, *args: Any, **kwargs: Any) -> Node:
+        raise NotImplementedError
+
+    def backward(self, grad: Node) -> Node | Grads:
+        raise NotImplementedError(f"{type(self).__name__} has no gradient")
+
+
+# ---- unary --------------------------------------------------------------------------------------------
+class Neg(Function):
+    def forward(self, x: Node) -> Node:
+        return x.alu(Op.NEG)
+
+    def backward(self, grad: Node) -> Node:
+        return grad.alu(Op.NEG)
+
+
+class Recip(Function):
+    def forward(self, x: Node) -> Node:
+        self.ret = x.alu(Op.RECIP)
+        return self.ret
+
+    def backward(self, grad: Node) -> Node:
+        return grad.alu(Op.MUL, self.ret.alu(Op.MUL, self.ret)).alu(Op.NEG)
+
+
+class Sqrt(Function):
+    def forward(self, x: Node) -> Node:
+        self.ret = x.alu(Op.SQRT)
+        return self.ret
+
+    def backward(self, grad: Node) -> Node:
+        return grad.alu(Op.MUL, self.ret.alu(Op.MUL, self.ret.const_like(2)).alu(Op.RECIP))
+
+
+class Exp2(Function):
+    def forward(self, x: Node) -> Node:
+        self.ret = x.alu(Op.EXP2)
+        return self.ret
+
+    def backward(self, grad: Node) -> Node:
+        return grad.alu(Op.MUL, self.ret.alu(Op.MUL, self.ret.const_like(math.log(2))))
+
+
+class Log2(Function):
+    def forward(self, x: Node) -> Node:
+        self.x = x
+        return x.alu(Op.LOG2)
+
+    def backward(self, grad: Node) -> Node:
+        return grad.alu(Op.MUL, self.x.alu(Op.MUL, self.x.const_like(math.log(2))).alu(Op.RECIP))
+
+
+class Sin(Function):
+    def forward(self, x: Node) -> Node:
+        self.x = x
+        return x.alu(Op.SIN)
+
+    def backward(self, grad: Node) -> Node:  # cos(x) = sin(pi/2 - x)
+        return grad.alu(Op.MUL, self.x.const_like(math.pi / 2).alu(Op.ADD, self.x.alu(Op.NEG)).alu(Op.SIN))
+
+
+class Cast(Function):
+    def forward(self, x: Node, dtype: DType) -> Node:
+        self.input_dtype = x.dtype
+        return x.cast(dtype)
+
+    def backward(self, grad: Node) -> Node:
+        return grad.cast(self.input_dtype)
+
+
+class Contiguous(Function):
+    def forward(self, x: Node) -> Node:
+        return x.contiguous()
+
+    def backward(self, grad: Node) -> Node:
+        return grad
+
+
+class Copy(Function):
+    def forward(self, x: Node, device: str) -> Node:
+        self.input_device = x.device
+        return x.copy_to(device)
+
+    def backward(self, grad: Node) -> Node:
+        return grad.copy_to(self.input_device)
+
+
+# ---- binary and ternary -----------------------------------------------------------------------------
+class Add(Function):
+    def forward(self, x: Node, y: Node) -> Node:
+        return x.alu(Op.ADD, y)
+
+    def backward(self, grad: Node) -> Grads:
+        return grad, grad
+
+
+class Mul(Function):
+    def forward(self, x: Node, y: Node) -> Node:
+        self.x, self.y = x, y
+        return x.alu(Op.MUL, y)
+
+    def backward(self, grad: Node) -> Grads:
+        return (grad.alu(Op.MUL, self.y) if self.needs_input_grad[0] else None,
+                grad.alu(Op.MUL, self.x) if self.needs_input_grad[1] else None)
+
+
+class Max(Function):
+    """Elementwise maximum; on ties each input gets half the gradient, as torch.maximum does."""
+
+    def forward(self, x: Node, y: Node) -> Node:
+        self.x, self.y = x, y
+        return x.alu(Op.MAX, y)
+
+    def backward(self, grad: Node) -> Grads:
+        half = grad.const_like(0.5)
+        x_wins = self.y.alu(Op.CMPLT, self.x).cast(grad.dtype)
+        tie = self.x.alu(Op.CMPEQ, self.y).cast(grad.dtype).alu(Op.MUL, half)
+        share_x = x_wins.alu(Op.ADD, tie)
+        share_y = grad.const_like(1).alu(Op.ADD, share_x.alu(Op.NEG))
+        return (grad.alu(Op.MUL, share_x) if self.needs_input_grad[0] else None,
+                grad.alu(Op.MUL, share_y) if self.needs_input_grad[1] else None)
+
+
+class NoGradBinary(Function):
+    """Comparisons, integer division, modulo and bitwise ops: their outputs carry no gradient."""
+
+    def forward(self, x: Node, y: Node, op: Op) -> Node:
+        return x.alu(op, y)
+
+
+class Where(Function):
+    def forward(self, cond: Node, x: Node, y: Node) -> Node:
+        self.cond = cond
+        return cond.alu(Op.WHERE, x, y)
+
+    def backward(self, grad: Node) -> Grads:
+        zero = grad.const_like(0)
+        return (None,
+                self.cond.alu(Op.WHERE, grad, zero) if self.needs_input_grad[1] else None,
+                self.cond.alu(Op.WHERE, zero, grad) if self.needs_input_grad[2] else None)
+
+
+# ---- reduce -------------------------------------------------------------------------------------------
+class Sum(Function):
+    def forward(self, x: Node, axes: tuple[int, ...]) -> Node:
+        self.input_shape = x.shape
+        return x.reduce(Op.SUM, axes)
+
+    def backward(self, grad: Node) -> Node:
+        return grad.movement(Op.EXPAND, self.input_shape)
+
+
+class ReduceMax(Function):
+    """Max over axes; the gradient is shared evenly among the positions that hold the maximum."""
+
+    def forward(self, x: Node, axes: tuple[int, ...]) -> Node:
+        self.x, self.axes = x, axes
+        self.ret = x.reduce(Op.RMAX, axes)
+        return self.ret
+
+    def backward(self, grad: Node) -> Node:
+        hit = self.x.alu(Op.CMPEQ, self.ret.movement(Op.EXPAND, self.x.shape)).cast(grad.dtype)
+        count = hit.reduce(Op.SUM, self.axes).movement(Op.EXPAND, self.x.shape)
+        return hit.alu(Op.MUL, count.alu(Op.RECIP)).alu(Op.MUL, grad.movement(Op.EXPAND, self.x.shape))
+
+
+# ---- movement -----------------------------------------------------------------------------------------
+class Reshape(Function):
+    def forward(self, x: Node, shape: tuple[int, ...]) -> Node:
+        self.input_shape = x.shape
+        return x.movement(Op.RESHAPE, shape)
+
+    def backward(self, grad: Node) -> Node:
+        return grad.movement(Op.RESHAPE, self.input_shape)
+
+
+class Permute(Function):
+    def forward(self, x: Node, order: tuple[int, ...]) -> Node:
+        self.inverse = tuple(sorted(range(len(order)), key=lambda i: order[i]))
+        return x.movement(Op.PERMUTE, order)
+
+    def backward(self, grad: Node) -> Node:
+        return grad.movement(Op.PERMUTE, self.inverse)
+
+
+class Expand(Function):
+    def forward(self, x: Node, shape: tuple[int, ...]) -> Node:
+        self.input_shape = x.shape
+        return x.movement(Op.EXPAND, shape)
+
+    def backward(self, grad: Node) -> Node:
+        axes = tuple(i for i, (a, b) in enumerate(zip(self.input_shape, grad.shape)) if a != b)
+        return grad.reduce(Op.SUM, axes)
+
+
+class Pad(Function):
+    def forward(self, x: Node, padding: tuple[tuple[int, int], ...]) -> Node:
+        self.bounds = tuple((b, b + n, 1) for (b, _), n in zip(padding, x.shape))
+        return x.movement(Op.PAD, padding)
+
+    def backward(self, grad: Node) -> Node:
+        return grad.movement(Op.SHRINK, self.bounds)
+
+
+class Shrink(Function):
+    def forward(self, x: Node, bounds: tuple[tuple[int, int, int], ...]) -> Node:
+        self.bounds, self.input_shape = bounds, x.shape
+        return x.movement(Op.SHRINK, bounds)
+
+    def backward(self, grad: Node) -> Node:
+        """Scatter the gradient back: interleave zeros for steps, then pad to the input's size."""
+        for d, ((lo, _, step), n) in enumerate(zip(self.bounds, self.input_shape)):
+            count = grad.shape[d]
+            if step > 1 and count > 0:
+                shape = grad.shape
+                grad = grad.movement(Op.RESHAPE, shape[:d + 1] + (1,) + shape[d + 1:])
+                grad = grad.movement(Op.PAD, tuple((0, step - 1) if i == d + 1 else (0, 0)
+                                                   for i in range(len(shape) + 1)))
+                grad = grad.movement(Op.RESHAPE, shape[:d] + (count * step,) + shape[d + 1:])
+                keep = min(count * step, n - lo)
+                grad = grad.movement(Op.SHRINK, tuple((0, keep if i == d else m, 1) for i, m in
+                                                      enumerate(grad.shape)))
+            span = grad.shape[d]
+            grad = grad.movement(Op.PAD, tuple((lo, n - lo - span) if i == d else (0, 0)
+                                               for i in range(len(grad.shape))))
+        return grad
+
+
+class Flip(Function):
+    def forward(self, x: Node, axes: tuple[int, ...]) -> Node:
+        self.axes = axes
+        return x.movement(Op.FLIP, axes)
+
+    def backward(self, grad: Node) -> Node:
+        return grad.movement(Op.FLIP, self.axes)
+
+
+# ---- the backward pass --------------------------------------------------------------------------------
+def backward(root: Tensor, grad: Node, retain_graph: bool = False) -> None:
+    """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad."""
+    from .tensor import Tensor
+
+    order = _tape(root)
+    grads: dict[int, Node] = {id(root): grad}
+    for t in reversed(order):
+        g = grads.pop(id(t), None)
+        if g is None:
+            continue
+        ctx = t._ctx
+        if ctx is None:
+            t.grad = Tensor(g) if t.grad is None else Tensor(t.grad.node.alu(Op.ADD, g))
+            continue
+        parent_grads = ctx.backward(g)
+        if not isinstance(parent_grads, tuple):
+            parent_grads = (parent_grads,)
+        for parent, pg in zip(ctx.parents, parent_grads):
+            if pg is None or not parent.requires_grad:
+                continue
+            assert pg.shape == parent.shape, f"grad shape {pg.shape} != {parent.shape} in {type(ctx).__name__}"
+            prev = grads.get(id(parent))
+            grads[id(parent)] = pg if prev is None else prev.alu(Op.ADD, pg)
+        if not retain_graph:
+            t._ctx = None
+
+
+def _tape(root: Tensor) -> list[Tensor]:
+    """Tensors on the path to root that need gradients, parents before children (iterative)."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        if t._ctx is not None:
+            stack.extend((p, False) for p in t._ctx.parents if p.requires_grad and id(p) not in seen)
+    return order

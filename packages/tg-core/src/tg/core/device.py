@@ -1,0 +1,343 @@
+"""The device contract and the plugin registry.
+
+A device plugin is a module with a `tg_devices` hook implementation returning `DeviceSpec`s; it is
+found through the entry-point group `tg.devices`. A device is an allocator plus `execute(kernel,
+buffers)`; compiled backends build that from a renderer and a compiler, the NumPy device interprets
+the kernel AST directly. Plugins are loaded one by one on first device use: a broken one is reported
+once and the others keep working.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import warnings
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import pluggy
+
+from . import stats
+from .dtype import DType
+from .kernel import Kernel
+
+hookspec = pluggy.HookspecMarker("tg")
+hookimpl = pluggy.HookimplMarker("tg")
+ENTRY_POINT_GROUP = "tg.devices"
+
+# default-device preference: GPUs first, then compiled CPU devices, then the NumPy device
+PRIORITY_GPU, PRIORITY_COMPILED_CPU, PRIORITY_NUMPY = 300, 200, 100
+
+
+class TgPluginWarning(UserWarning):
+    """A device plugin failed to load or to open its device; the other devices keep working."""
+
+
+class DeviceError(RuntimeError):
+    """A device cannot be found or opened."""
+
+
+# ---- the contract a backend implements ------------------------------------------------------------
+class Allocator(ABC):
+    """Device memory: raw allocations of a byte size, copies to and from host NumPy arrays.
+
+    Freed allocations are kept in a cache keyed by size and handed out again, so that a training
+    loop that allocates the same sizes every step stops calling the driver after the first one.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[int, list[Any]] = defaultdict(list)
+
+    @abstractmethod
+    def _alloc(self, nbytes: int) -> Any: ...
+
+    def _free(self, handle: Any, nbytes: int) -> None:  # noqa: B027 - optional hook
+        """Release memory to the driver (default: let garbage collection do it)."""
+
+    @abstractmethod
+    def copyin(self, handle: Any, src: np.ndarray) -> None:
+        """Copy a contiguous host array into device memory."""
+
+    @abstractmethod
+    def copyout(self, dst: np.ndarray, handle: Any) -> None:
+        """Copy device memory into a contiguous host array (waits for queued work)."""
+
+    def alloc(self, nbytes: int) -> Any:
+        if self._cache[nbytes]:
+            return self._cache[nbytes].pop()
+        stats.allocated(nbytes)
+        return self._alloc(nbytes)
+
+    def free(self, handle: Any, nbytes: int) -> None:
+        self._cache[nbytes].append(handle)
+
+    def clear_cache(self) -> None:
+        """Give every cached allocation back to the driver (for example after an out-of-memory error)."""
+        for nbytes, handles in self._cache.items():
+            for h in handles:
+                self._free(h, nbytes)
+                stats.freed(nbytes)
+        self._cache.clear()
+
+
+class Device(ABC):
+    """A place that stores buffers and runs kernels. Subclass this in a device plugin.
+
+    `name` is the full device name (`"opencl:1"`), `dtypes` the element types it supports.
+    """
+
+    dtypes: frozenset[DType] = frozenset()
+
+    def __init__(self, name: str, allocator: Allocator):
+        self.name, self.allocator = name, allocator
+
+    @abstractmethod
+    def execute(self, kernel: Kernel, buffers: Sequence[Buffer]) -> None:
+        """Queue `kernel` with `buffers[0]` as output and the rest as its inputs, in AST order."""
+
+    def synchronize(self) -> None:  # noqa: B027 - synchronous devices have nothing to wait for
+        """Wait until all queued work on this device has finished."""
+
+    def render(self, kernel: Kernel) -> Optional[str]:
+        """The source code a kernel compiles to, for TG_DEBUG=4; None where there is none."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"<Device {self.name}>"
+
+
+class Buffer:
+    """`size` elements of `dtype` in a device's memory; allocated on first use, cached when freed."""
+
+    __slots__ = ("device", "size", "dtype", "_handle", "_allocator", "__weakref__")
+
+    def __init__(self, device: str, size: int, dtype: DType):
+        self.device, self.size, self.dtype = device, size, dtype
+        self._handle: Any = None
+        self._allocator: Optional[Allocator] = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    @property
+    def handle(self) -> Any:
+        if self._handle is None:
+            self._allocator = get_device(self.device).allocator
+            self._handle = self._allocator.alloc(self.nbytes)
+        return self._handle
+
+    def copyin(self, data: np.ndarray) -> Buffer:
+        get_device(self.device).allocator.copyin(self.handle, np.ascontiguousarray(data, self.dtype.np))
+        return self
+
+    def numpy(self) -> np.ndarray:
+        out = np.empty(self.size, self.dtype.np)
+        if self.size:
+            get_device(self.device).allocator.copyout(out, self.handle)
+        return out
+
+    def __del__(self) -> None:
+        if self._handle is not None and self._allocator is not None:
+            self._allocator.free(self._handle, self.nbytes)
+
+    def __repr__(self) -> str:
+        return f"<Buffer {self.device} {self.dtype.name}[{self.size}]>"
+
+
+# ---- the plugin registry ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeviceSpec:
+    """What a plugin's `tg_devices` hook returns for each device family it provides.
+
+    `open(name)` returns the `Device` for a full name (`"opencl"` or `"opencl:1"`) or raises with a
+    message that says how to fix it. `enumerate()` lists the full names present on this machine
+    (default: just `name`). `priority` orders the default choice (see PRIORITY_*).
+    """
+
+    name: str
+    open: Callable[[str], Device]
+    priority: int = PRIORITY_NUMPY
+    description: str = ""
+    enumerate: Optional[Callable[[], list[str]]] = None
+
+
+class DeviceHooks:
+    """The hook specification a device plugin implements."""
+
+    @hookspec
+    def tg_devices(self) -> list[DeviceSpec]:  # type: ignore[empty-body]
+        """Return the device families this plugin provides."""
+
+
+@dataclass
+class PluginInfo:
+    """One plugin as `python -m tg.core` shows it."""
+
+    name: str
+    dist: str
+    version: str
+    devices: list[str] = field(default_factory=list)
+    error: Optional[str] = None
+
+
+def _plugin_filter() -> tuple[Optional[set[str]], set[str]]:
+    """TG_PLUGINS: comma list; `no:NAME` denies a plugin, plain names allow only those."""
+    allow: set[str] = set()
+    deny: set[str] = set()
+    for item in filter(None, (s.strip() for s in os.environ.get("TG_PLUGINS", "").split(","))):
+        (deny.add(item[3:]) if item.startswith("no:") else allow.add(item))
+    return (allow or None), deny
+
+
+class Registry:
+    """Finds device plugins through entry points, opens devices on demand and picks the default."""
+
+    def __init__(self) -> None:
+        self.plugins: dict[str, PluginInfo] = {}
+        self.specs: dict[str, tuple[DeviceSpec, str]] = {}
+        self._devices: dict[str, Device] = {}
+        self._failed: dict[str, str] = {}
+        self._default: Optional[str] = None
+        self._loaded = False
+
+    def load(self) -> None:
+        """Import every allowed plugin, each on its own so one failure does not stop the others."""
+        if self._loaded:
+            return
+        self.plugins, self.specs = {}, {}
+        pm = pluggy.PluginManager("tg")
+        pm.add_hookspecs(DeviceHooks)
+        from . import numpy_device  # the embedded default registers through the same hook
+
+        self._add_plugin(pm, "numpy", "tg-core", _version("tg-core"), numpy_device)
+        allow, deny = _plugin_filter()
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.name if ep.dist is not None else "?"
+            version = ep.dist.version if ep.dist is not None else "?"
+            if ep.name in deny or (allow is not None and ep.name not in allow) or ep.name in self.plugins:
+                continue
+            try:
+                module = ep.load()
+            except Exception as e:  # a plugin's import error must not break tg
+                self._report(ep.name, dist, version, f"import of {ep.value!r} failed: {type(e).__name__}: {e}")
+                continue
+            self._add_plugin(pm, ep.name, dist, version, module)
+        self._loaded = True
+
+    def _add_plugin(self, pm: pluggy.PluginManager, name: str, dist: str, version: str, module: Any) -> None:
+        info = PluginInfo(name, dist, version)
+        try:
+            pm.register(module, name=name)
+            specs = module.tg_devices()
+        except Exception as e:
+            self._report(name, dist, version, f"its tg_devices hook failed: {type(e).__name__}: {e}")
+            return
+        for spec in specs:
+            if spec.name in self.specs:
+                other = self.specs[spec.name][1]
+                raise DeviceError(f"device name {spec.name!r} is registered by two plugins: {other!r} and "
+                                  f"{name!r} ({dist}). Uninstall one, or disable one with TG_PLUGINS=no:{name}")
+            self.specs[spec.name] = (spec, name)
+            info.devices.append(spec.name)
+        self.plugins[name] = info
+
+    def _report(self, name: str, dist: str, version: str, error: str) -> None:
+        self.plugins[name] = PluginInfo(name, dist, version, error=error)
+        warnings.warn(f"tg device plugin {name!r} ({dist} {version}) is disabled: {error}. Fix: reinstall it "
+                      f"(pip install --force-reinstall {dist}) or turn it off with TG_PLUGINS=no:{name}.",
+                      TgPluginWarning, stacklevel=3)
+
+    def names(self) -> list[str]:
+        """Every registered device family, highest priority first."""
+        self.load()
+        return sorted(self.specs, key=lambda n: -self.specs[n][0].priority)
+
+    def available(self) -> list[str]:
+        """Full names of the devices that open on this machine, highest priority first."""
+        out = []
+        for family in self.names():
+            spec = self.specs[family][0]
+            try:
+                full = spec.enumerate() if spec.enumerate else [family]
+            except Exception as e:
+                self._failed.setdefault(family, f"{type(e).__name__}: {e}")
+                continue
+            out.extend(n for n in full if self.try_open(n) is not None)
+        return out
+
+    def try_open(self, name: str) -> Optional[Device]:
+        try:
+            return self.open(name)
+        except DeviceError:
+            return None
+
+    def open(self, name: str) -> Device:
+        """The Device for a full name such as `numpy` or `opencl:1`; opened once, then cached."""
+        if name in self._devices:
+            return self._devices[name]
+        self.load()
+        family = name.split(":")[0]
+        if family not in self.specs:
+            raise DeviceError(f"unknown device {name!r}; registered devices: {', '.join(self.names())}. "
+                              "Install the backend's package (for example pip install tg-llvm).")
+        if name in self._failed:
+            raise DeviceError(f"device {name!r} could not be opened: {self._failed[name]}")
+        spec, plugin = self.specs[family]
+        try:
+            dev = spec.open(name)
+        except Exception as e:
+            self._failed[name] = f"{type(e).__name__}: {e}"
+            warnings.warn(f"tg device {name!r} (plugin {plugin!r}) could not be opened: {e}", TgPluginWarning,
+                          stacklevel=3)
+            raise DeviceError(f"device {name!r} (plugin {plugin!r}) could not be opened: {e}") from e
+        self._devices[name] = dev
+        return dev
+
+    def opened(self) -> list[Device]:
+        return list(self._devices.values())
+
+    @property
+    def default(self) -> str:
+        """TG_DEVICE if set (and it must open), else the highest-priority device that opens."""
+        if self._default is None:
+            wanted = os.environ.get("TG_DEVICE")
+            if wanted:
+                self.open(canonical_name(wanted))
+                self._default = canonical_name(wanted)
+            else:
+                self._default = next((n for n in self.names() if self.try_open(n) is not None), "numpy")
+        return self._default
+
+    @default.setter
+    def default(self, name: str) -> None:
+        self.open(canonical_name(name))
+        self._default = canonical_name(name)
+
+
+def canonical_name(name: str) -> str:
+    """Device names are case-insensitive; `opencl:0` is `opencl`'s first device."""
+    return name.strip().lower()
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "source"
+
+
+registry = Registry()
+
+
+def get_device(name: str) -> Device:
+    """Open (once) and return the device called `name`."""
+    return registry.open(name)
+
+
+def synchronize(device: Optional[str] = None) -> None:
+    """Wait for all queued work on `device`, or on every opened device when none is named."""
+    for dev in ([get_device(canonical_name(device))] if device else registry.opened()):
+        dev.synchronize()

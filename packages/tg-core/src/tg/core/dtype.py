@@ -1,0 +1,93 @@
+"""Data types: what a tensor element is, and how two of them combine (torch's promotion rules)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=True)
+class DType:
+    """An element type. `priority` orders types inside a category (bool < int < float) for promotion."""
+
+    name: str
+    itemsize: int
+    kind: str  # "b" bool, "i" signed int, "u" unsigned int, "f" float
+    priority: int
+
+    @property
+    def np(self) -> np.dtype:
+        """The matching NumPy dtype."""
+        return np.dtype(self.name)
+
+    @property
+    def is_float(self) -> bool:
+        return self.kind == "f"
+
+    @property
+    def is_int(self) -> bool:
+        return self.kind in "iu"
+
+    def __repr__(self) -> str:
+        return f"tg.{self.name}"
+
+
+bool_ = DType("bool", 1, "b", 0)
+uint8 = DType("uint8", 1, "u", 1)
+int8 = DType("int8", 1, "i", 2)
+int16 = DType("int16", 2, "i", 3)
+int32 = DType("int32", 4, "i", 4)
+int64 = DType("int64", 8, "i", 5)
+float16 = DType("float16", 2, "f", 6)
+float32 = DType("float32", 4, "f", 7)
+float64 = DType("float64", 8, "f", 8)
+
+ALL_DTYPES: tuple[DType, ...] = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+_BY_NAME = {d.name: d for d in ALL_DTYPES} | {"bool_": bool_, "half": float16, "float": float32,
+                                               "double": float64, "int": int32, "long": int64}
+default_float = float32
+default_int = int64  # torch.tensor([1, 2]).dtype is int64
+
+
+def to_dtype(x: DType | str | np.dtype | type | None, default: DType = default_float) -> DType:
+    """Accept a tg dtype, a name, a NumPy dtype or a Python type and return the tg dtype."""
+    if x is None:
+        return default
+    if isinstance(x, DType):
+        return x
+    if x is bool:
+        return bool_
+    if x is int:
+        return default_int
+    if x is float:
+        return default_float
+    name = x if isinstance(x, str) else np.dtype(x).name
+    if name not in _BY_NAME:
+        raise TypeError(f"unsupported dtype {x!r}; tg supports {', '.join(d.name for d in ALL_DTYPES)}")
+    return _BY_NAME[name]
+
+
+def _category(d: DType) -> int:
+    return {"b": 0, "u": 1, "i": 1, "f": 2}[d.kind]
+
+
+def promote(a: DType, b: DType) -> DType:
+    """The result type of a binary op between two tensors (torch.promote_types)."""
+    if a == b:
+        return a
+    if {a, b} == {uint8, int8}:
+        return int16
+    if _category(a) != _category(b):
+        return a if _category(a) > _category(b) else b
+    return a if a.priority > b.priority else b
+
+
+def scalar_result_type(t: DType, scalar: object) -> DType:
+    """The result type of `tensor op python_scalar`: a scalar only lifts the category (int -> float)."""
+    if isinstance(scalar, bool):
+        return t
+    if isinstance(scalar, int):
+        return default_int if t == bool_ else t
+    if isinstance(scalar, float):
+        return t if t.is_float else default_float
+    raise TypeError(f"unsupported scalar {scalar!r} of type {type(scalar).__name__}")

@@ -1,0 +1,106 @@
+"""The kernel AST: what the scheduler hands to a device.
+
+A kernel computes one output buffer: loads through views, elementwise ops, at most one reduce,
+more elementwise ops on the reduced values, and one store. Buffers are named by index (0 is the
+output), so the same AST, and the same compiled program, serves any buffers of the right layout.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .dtype import DType
+from .ops import ELEMENTWISE, REDUCE, Op
+from .view import Shape, View
+
+
+@dataclass(frozen=True)
+class AST:
+    """One node of a kernel AST.
+
+    LOAD: arg = (buffer index, View). CONST: arg = (value, View); the View's mask zeroes padding.
+    SUM/RMAX: arg = reduced axes (kept as size 1). CAST: arg = dtype. RESHAPE: arg = new shape, which
+    only adds or removes size-1 dims. STORE: arg = (0, contiguous View of the output), src = (value,).
+    """
+
+    op: Op
+    src: tuple[AST, ...]
+    arg: Any
+    dtype: DType
+
+    def walk(self) -> list[AST]:
+        """Every distinct node once, sources before users."""
+        order: list[AST] = []
+        seen: set[int] = set()
+        stack: list[tuple[AST, bool]] = [(self, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if id(node) in seen:
+                continue
+            if expanded:
+                seen.add(id(node))
+                order.append(node)
+                continue
+            stack.append((node, True))
+            stack.extend((s, False) for s in reversed(node.src))
+        return order
+
+
+@dataclass
+class Kernel:
+    """A scheduled kernel: its AST and the shapes a device needs to run it."""
+
+    ast: AST
+    out_shape: Shape
+    full_shape: Shape  # the iteration space: the reduce input's shape, or out_shape without a reduce
+    name: str = field(default="")
+
+    @property
+    def reduce(self) -> AST | None:
+        return next((n for n in self.ast.walk() if n.op in REDUCE), None)
+
+    @property
+    def flops(self) -> int:
+        """Scalar ALU ops (a multiply-add counts two), for the counters and TG_DEBUG."""
+        total = 0
+        for n in self.ast.walk():
+            if n.op in ELEMENTWISE or n.op in REDUCE:
+                shape = self.full_shape if self._under_reduce(n) else self.out_shape
+                total += math.prod(shape)
+        return total
+
+    def _under_reduce(self, node: AST) -> bool:
+        red = self.reduce
+        return red is not None and (node is red or any(node is n for n in red.src[0].walk()))
+
+    def describe(self) -> str:
+        """A linear listing of the AST, one line per node (shown at TG_DEBUG=3)."""
+        names: dict[int, str] = {}
+        lines = []
+        for i, n in enumerate(self.ast.walk()):
+            names[id(n)] = f"%{i}"
+            args = " ".join(names[id(s)] for s in n.src)
+            extra = _describe_arg(n)
+            lines.append(f"  %{i} = {n.op.name.lower()} {n.dtype.name} {args} {extra}".rstrip())
+        return "\n".join(lines)
+
+
+def _describe_arg(n: AST) -> str:
+    if n.op in (Op.LOAD, Op.STORE, Op.CONST):
+        what, view = n.arg
+        where = f"buf{what}" if n.op is not Op.CONST else repr(what)
+        mask = f" mask={list(view.mask)}" if view.mask is not None else ""
+        return f"{where} shape={list(view.shape)} strides={list(view.strides)} offset={view.offset}{mask}"
+    if n.op in REDUCE:
+        return f"axes={list(n.arg)}"
+    if n.op is Op.CAST:
+        return n.arg.name
+    if n.op is Op.RESHAPE:
+        return f"shape={list(n.arg)}"
+    return ""
+
+
+def view_of(ast: AST) -> View:
+    """The View of a LOAD, CONST or STORE node."""
+    return ast.arg[1]

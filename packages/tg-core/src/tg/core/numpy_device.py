@@ -1,0 +1,178 @@
+"""The NumPy device: the embedded default that works everywhere.
+
+It interprets each kernel AST with whole-array NumPy calls. Loads become strided views of the
+buffer in which broadcast (stride-0) dims stay size 1, so elementwise work happens at the smallest
+shape NumPy broadcasting allows, and a sum of a product is handed to `np.matmul` (BLAS) instead of
+materialising the broadcast product.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import dtype as dt
+from .device import PRIORITY_NUMPY, Allocator, Buffer, Device, DeviceSpec, hookimpl
+from .kernel import AST, Kernel
+from .ops import Op
+from .view import View
+
+
+class NumpyAllocator(Allocator):
+    """Host memory as flat uint8 arrays."""
+
+    def _alloc(self, nbytes: int) -> np.ndarray:
+        return np.empty(nbytes, np.uint8)
+
+    def copyin(self, handle: np.ndarray, src: np.ndarray) -> None:
+        handle[:] = src.reshape(-1).view(np.uint8)
+
+    def copyout(self, dst: np.ndarray, handle: np.ndarray) -> None:
+        dst.reshape(-1).view(np.uint8)[:] = handle
+
+
+def strided(flat: np.ndarray, view: View, broadcast: bool = False) -> np.ndarray:
+    """Read `view` out of a flat array: a no-copy view where possible, zero-filled where masked.
+
+    With `broadcast`, dims that repeat one element (stride 0, unmasked) come back as size 1.
+    """
+    keep = [not (broadcast and s == 0 and (view.mask is None or view.mask[i] == (0, n)))
+            for i, (n, s) in enumerate(zip(view.shape, view.strides))]
+    out_shape = tuple(n if k else 1 for n, k in zip(view.shape, keep))
+    if view.is_empty_mask or 0 in out_shape:
+        return np.zeros(out_shape, flat.dtype)
+    mask = view.mask or tuple((0, n) for n in view.shape)
+    region = tuple((lo, hi) if k else (0, 1) for (lo, hi), k in zip(mask, keep))
+    start = view.offset + sum(lo * s for (lo, _), s in zip(region, view.strides))
+    item = flat.itemsize
+    arr = np.lib.stride_tricks.as_strided(flat[start:] if start < flat.size else flat[:0],
+                                          tuple(hi - lo for lo, hi in region),
+                                          tuple(s * item for s in view.strides), writeable=False)
+    if view.mask is None:
+        return arr
+    out = np.zeros(out_shape, flat.dtype)
+    out[tuple(slice(lo, hi) for lo, hi in region)] = arr
+    return out
+
+
+def _idiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Integer division that truncates toward zero, as C does."""
+    q = np.floor_divide(a, b)
+    return q + ((np.remainder(a, b) != 0) & ((a < 0) != (b < 0)))
+
+
+_ALU: dict[Op, Any] = {
+    Op.EXP2: np.exp2, Op.LOG2: np.log2, Op.SIN: np.sin, Op.SQRT: np.sqrt, Op.RECIP: np.reciprocal,
+    Op.NEG: lambda x: np.logical_not(x) if x.dtype == np.bool_ else np.negative(x),
+    Op.ADD: lambda a, b: np.logical_or(a, b) if a.dtype == np.bool_ else np.add(a, b),
+    Op.MUL: lambda a, b: np.logical_and(a, b) if a.dtype == np.bool_ else np.multiply(a, b),
+    Op.MAX: np.maximum, Op.CMPLT: np.less, Op.CMPEQ: np.equal,
+    Op.IDIV: lambda a, b: _idiv(a, b) if a.dtype.kind in "iu" else np.trunc(a / b),
+    Op.MOD: np.fmod, Op.AND: np.bitwise_and, Op.OR: np.bitwise_or, Op.XOR: np.bitwise_xor,
+    Op.WHERE: np.where,
+}
+
+
+class KernelInterpreter:
+    """Evaluates one kernel AST over host arrays. Reused by any device that keeps data on the host."""
+
+    def __init__(self, kernel: Kernel, inputs: Sequence[np.ndarray]):
+        self.kernel, self.inputs = kernel, inputs
+        self.values: dict[int, np.ndarray] = {}
+
+    def run(self) -> np.ndarray:
+        """The kernel's output, at its full output shape."""
+        with np.errstate(all="ignore"):
+            for node in self.kernel.ast.walk():
+                self.values[id(node)] = self.eval(node)
+        return self.values[id(self.kernel.ast)]
+
+    def eval(self, n: AST) -> np.ndarray:
+        src = [self.values[id(s)] for s in n.src]
+        if n.op is Op.LOAD:
+            return strided(self.inputs[n.arg[0]], n.arg[1], broadcast=True)
+        if n.op is Op.CONST:
+            value, view = n.arg
+            flat = np.full(1, value, n.dtype.np)
+            return strided(flat, View.make(view.shape, (0,) * len(view.shape), 0, view.mask), broadcast=True)
+        if n.op is Op.STORE:
+            return np.broadcast_to(src[0], self.kernel.out_shape)
+        if n.op is Op.CAST:
+            return src[0].astype(n.dtype.np)
+        if n.op is Op.RESHAPE:  # only ever applied to the reduce's keepdim output
+            red_shape = tuple(1 if d in n.src[0].arg else s for d, s in enumerate(self.kernel.full_shape))
+            return _unit_reshape(src[0], red_shape, n.arg)
+        if n.op is Op.SUM:
+            return self.sum(n)
+        if n.op is Op.RMAX:
+            return np.max(src[0], axis=tuple(a for a in n.arg if src[0].shape[a] != 1), keepdims=True)
+        out = _ALU[n.op](*src)
+        return out if out.dtype == n.dtype.np else out.astype(n.dtype.np)
+
+    def sum(self, n: AST) -> np.ndarray:
+        full, axes, x = self.kernel.full_shape, n.arg, n.src[0]
+        if x.op is Op.MUL and x.dtype != dt.bool_:
+            a, b = (self.values[id(s)] for s in x.src)
+            if any(a.shape[d] > 1 and b.shape[d] > 1 for d in axes):
+                return contract(a, b, full, axes).astype(n.dtype.np, copy=False)
+        v = self.values[id(x)]
+        real = tuple(d for d in axes if v.shape[d] != 1)
+        repeat = math.prod(full[d] for d in axes if v.shape[d] == 1)  # summing a broadcast dim multiplies
+        out = np.sum(v, axis=real, keepdims=True, dtype=n.dtype.np)
+        return out * np.asarray(repeat, n.dtype.np) if repeat != 1 else out
+
+
+def _unit_reshape(x: np.ndarray, src_shape: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """Reshape `x` (broadcastable to src_shape) to `shape`, which only adds or removes size-1 dims."""
+    kept = iter(x.shape[d] for d, n in enumerate(src_shape) if n != 1)
+    return x.reshape(tuple(next(kept) if n != 1 else 1 for n in shape))
+
+
+def contract(a: np.ndarray, b: np.ndarray, full: tuple[int, ...], axes: tuple[int, ...]) -> np.ndarray:
+    """sum(a * b, axes) for broadcastable a, b of the full shape, through one batched np.matmul."""
+    batch, m_dims, n_dims, k_dims = [], [], [], []
+    for d in range(len(full)):
+        ra, rb = a.shape[d] > 1, b.shape[d] > 1
+        if d in axes:
+            if ra and rb:
+                k_dims.append(d)
+            elif ra:
+                a = a.sum(axis=d, keepdims=True)
+            elif rb:
+                b = b.sum(axis=d, keepdims=True)
+        elif ra and rb:
+            batch.append(d)
+        elif ra:
+            m_dims.append(d)
+        elif rb:
+            n_dims.append(d)
+    repeat = math.prod(full[d] for d in axes if a.shape[d] == 1 and b.shape[d] == 1)
+    size = lambda dims: math.prod(full[d] for d in dims)  # noqa: E731
+    rest = [d for d in range(len(full)) if d not in batch + m_dims + n_dims + k_dims]
+    a2 = a.transpose(batch + m_dims + k_dims + rest).reshape(size(batch), size(m_dims), size(k_dims))
+    b2 = b.transpose(batch + k_dims + n_dims + rest).reshape(size(batch), size(k_dims), size(n_dims))
+    out = np.matmul(a2, b2)
+    order = batch + m_dims + n_dims
+    out = out.reshape([full[d] for d in order] + [1] * (len(full) - len(order)))
+    out = out.transpose(np.argsort(order + [d for d in range(len(full)) if d not in order]))
+    return out * repeat if repeat != 1 else out
+
+
+class NumpyDevice(Device):
+    """Runs kernels on the host with NumPy; supports every tg dtype."""
+
+    dtypes = frozenset(dt.ALL_DTYPES)
+
+    def __init__(self, name: str = "numpy"):
+        super().__init__(name, NumpyAllocator())
+
+    def execute(self, kernel: Kernel, buffers: Sequence[Buffer]) -> None:
+        flats = [b.handle.view(b.dtype.np) for b in buffers]
+        result = KernelInterpreter(kernel, flats).run()
+        np.copyto(flats[0].reshape(kernel.out_shape), result, casting="unsafe")
+
+
+@hookimpl
+def tg_devices() -> list[DeviceSpec]:
+    return [DeviceSpec("numpy", NumpyDevice, PRIORITY_NUMPY, "NumPy on the host CPU (always available)")]

@@ -1,0 +1,51 @@
+"""Running a schedule: allocate each output, launch its kernel or copy, and turn the node into data."""
+from __future__ import annotations
+
+import time
+
+from . import stats
+from .device import Buffer, get_device
+from .ops import Node, Op
+from .schedule import ScheduleItem, schedule
+
+
+def realize(nodes: list[Node]) -> None:
+    """Compute every node in `nodes` (queued on its device; `synchronize` waits for it)."""
+    items = schedule(nodes)
+    debug = stats.debug_level()
+    if debug >= 1 and items:
+        stats.log(f"tg: schedule of {len(items)} item(s): "
+                  f"{sum(it.kernel is not None for it in items)} kernel(s), "
+                  f"{sum(it.kernel is None for it in items)} copy(ies)")
+    for i, item in enumerate(items):
+        _run(item, i, debug)
+
+
+def _run(item: ScheduleItem, index: int, debug: int) -> None:
+    out = item.out
+    buf = Buffer(out.device, out.numel, out.dtype)
+    inputs = [n.buffer for n in item.inputs]
+    start = time.perf_counter()
+    if item.kernel is None:
+        src = inputs[0]
+        if out.numel:
+            buf.copyin(src.numpy())
+        stats.counters.copies += 1
+        what = f"copy {src.device} -> {out.device} {out.dtype.name}{list(out.shape)}"
+    else:
+        dev = get_device(out.device)
+        if debug >= 3:
+            stats.log(f"tg: kernel {index} {item.kernel.name}\n{item.kernel.describe()}")
+        if debug >= 4 and (source := dev.render(item.kernel)) is not None:
+            stats.log(source)
+        if out.numel:
+            dev.execute(item.kernel, [buf, *inputs])
+            stats.counters.kernels += 1
+            stats.counters.flops += item.kernel.flops
+        what = f"{item.kernel.name} -> {out.dtype.name}{list(out.shape)} on {out.device}"
+    if debug >= 2:
+        get_device(out.device).synchronize()
+        elapsed = time.perf_counter() - start
+        stats.counters.kernel_time_s += elapsed
+        stats.log(f"tg: {index:4d} {what:<60s} {elapsed * 1e6:10.1f} us")
+    out.op, out.src, out.arg, out.buffer = Op.BUFFER, (), None, buf

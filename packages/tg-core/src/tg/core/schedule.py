@@ -1,0 +1,164 @@
+"""The scheduler: the lazy graph a realize needs -> an ordered list of fused kernels.
+
+This is the only place that decides fusion. A node gets its own buffer (it is "materialized") when
+it is a realize target, when more than one node reads it, when it is a CONTIGUOUS or COPY, or when
+building a kernel finds it cannot be inlined: a second reduce in one kernel, a reduce read through
+a view, padding pushed into an op with f(0) != 0, or a movement path with no single View. All other
+nodes are inlined into the kernel of the one node that reads them, with movement paths pushed down
+to the loads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .kernel import AST, Kernel
+from .ops import ELEMENTWISE, PAD_SAFE, REDUCE, Node, Op, Path, replay
+from .view import View
+
+
+@dataclass
+class ScheduleItem:
+    """One step of a schedule: run `kernel` (or copy, when kernel is None) to fill `out`'s buffer."""
+
+    out: Node
+    inputs: list[Node] = field(default_factory=list)
+    kernel: Optional[Kernel] = None
+
+
+class _Materialize(Exception):
+    """Raised while building a kernel: `node` cannot be inlined here and needs a buffer of its own."""
+
+    def __init__(self, node: Node):
+        self.node = node
+
+
+def _toposort(roots: list[Node]) -> list[Node]:
+    """Unrealized nodes reachable from roots, sources first (iterative: deep graphs are fine)."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots)]
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in seen:
+            continue
+        if expanded:
+            seen.add(id(node))
+            order.append(node)
+            continue
+        stack.append((node, True))
+        if node.op is not Op.BUFFER:
+            stack.extend((s, False) for s in reversed(node.src) if id(s) not in seen)
+    return order
+
+
+def _is_compute(n: Node) -> bool:
+    return n.op in ELEMENTWISE or n.op in REDUCE or n.op in (Op.CONTIGUOUS, Op.COPY)
+
+
+def _root_of(target: Node) -> Optional[Node]:
+    """What realizing `target` computes: its base (a view stays a view of it), or nothing if realized."""
+    if target.base.op is Op.BUFFER:
+        return None
+    return target.base if _is_compute(target.base) else target
+
+
+def schedule(targets: list[Node]) -> list[ScheduleItem]:
+    """Kernels (and copies) that realize `targets`, in an order that respects their dependencies."""
+    roots = list({id(r): r for r in map(_root_of, targets) if r is not None}.values())
+    order = _toposort(roots)
+    position = {id(n): i for i, n in enumerate(order)}
+    readers = _count_readers(order)
+    materialized = {id(r): r for r in roots}
+    for n in order:
+        if n.op in (Op.CONTIGUOUS, Op.COPY) or (_is_compute(n) and readers.get(id(n), 0) > 1):
+            materialized[id(n)] = n
+        if n.op is Op.COPY and _is_compute(n.src[0]):
+            materialized[id(n.src[0])] = n.src[0]
+    items: dict[int, ScheduleItem] = {}
+    pending = list(materialized.values())
+    while pending:
+        root = pending.pop()
+        if id(root) in items:
+            continue
+        try:
+            items[id(root)] = _build(root, materialized)
+        except _Materialize as e:
+            materialized[id(e.node)] = e.node
+            pending += [root, e.node]
+    return sorted(items.values(), key=lambda it: position[id(it.out)])
+
+
+def _count_readers(order: list[Node]) -> dict[int, int]:
+    """How many distinct nodes read each node, directly or through a view of it."""
+    readers: dict[int, int] = {}
+    for n in order:
+        if n.op in (Op.BUFFER, Op.VIEW):
+            continue
+        for s in {id(s): s for s in n.src}.values():
+            readers[id(s.base)] = readers.get(id(s.base), 0) + 1
+    return readers
+
+
+def _only_unit_reshapes(path: Path, shape: tuple[int, ...]) -> bool:
+    if any(op is not Op.RESHAPE for op, _ in path):
+        return False
+    return [n for n in path[-1][1] if n != 1] == [n for n in shape if n != 1]
+
+
+class _KernelBuilder:
+    """Builds the AST of one kernel, top down, pushing movement paths towards the loads."""
+
+    def __init__(self, root: Node, materialized: dict[int, Node]):
+        self.root, self.materialized = root, materialized
+        self.buffers: list[Node] = [root]
+        self.reduce_input: Optional[Node] = None
+
+    def buffer_index(self, node: Node) -> int:
+        for i, b in enumerate(self.buffers):
+            if b is node:
+                return i
+        self.buffers.append(node)
+        return len(self.buffers) - 1
+
+    def visit(self, n: Node, path: Path, in_reduce: bool) -> AST:
+        if n is not self.root and (n.op is Op.BUFFER or id(n) in self.materialized):
+            view = replay(path, View.contiguous(n.shape))
+            assert view is not None, "a path valid on this shape must replay on its contiguous layout"
+            return AST(Op.LOAD, (), (self.buffer_index(n), view), n.dtype)
+        if n.op is Op.VIEW:
+            full = n.path + path
+            if path and replay(full, View.contiguous(n.base.shape)) is None:
+                raise _Materialize(n)
+            return self.visit(n.base, full, in_reduce)
+        if n.op is Op.CONST:
+            view = replay(path, View.contiguous(n.shape))
+            assert view is not None
+            return AST(Op.CONST, (), (n.arg, view), n.dtype)
+        if n.op is Op.CONTIGUOUS:
+            return self.visit(n.src[0], path, in_reduce)
+        if n.op in REDUCE:
+            return self.visit_reduce(n, path, in_reduce)
+        if any(op is Op.PAD for op, _ in path) and n.op not in PAD_SAFE:
+            raise _Materialize(n)
+        srcs = tuple(self.visit(s, path, in_reduce) for s in n.src)
+        return AST(n.op, srcs, n.arg if n.op is Op.CAST else None, n.dtype)
+
+    def visit_reduce(self, n: Node, path: Path, in_reduce: bool) -> AST:
+        if in_reduce or self.reduce_input is not None or (path and not _only_unit_reshapes(path, n.shape)):
+            raise _Materialize(n)
+        self.reduce_input = n.src[0]
+        ast = AST(n.op, (self.visit(n.src[0], (), True),), n.arg, n.dtype)
+        return AST(Op.RESHAPE, (ast,), path[-1][1], n.dtype) if path else ast
+
+
+def _build(root: Node, materialized: dict[int, Node]) -> ScheduleItem:
+    if root.op is Op.COPY:
+        return ScheduleItem(root, [root.src[0]])
+    builder = _KernelBuilder(root, materialized)
+    value = builder.visit(root, (), False)
+    ast = AST(Op.STORE, (value,), (0, View.contiguous(root.shape)), root.dtype)
+    full = builder.reduce_input.shape if builder.reduce_input is not None else root.shape
+    kind = "reduce" if builder.reduce_input is not None else "elementwise"
+    name = f"{kind}_{'x'.join(map(str, full)) or 'scalar'}"
+    return ScheduleItem(root, builder.buffers[1:], Kernel(ast, root.shape, full, name))

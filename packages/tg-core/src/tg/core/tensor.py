@@ -1,0 +1,932 @@
+"""The Tensor front end: a PyTorch-like API where every method is a composition of primitive ops.
+
+Nothing here talks to a device. Each method builds lazy nodes through the autograd Functions; data
+is computed only by `realize()`, `numpy()`, `item()` or `tolist()`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, ClassVar, Iterable, Optional, Sequence, Union
+
+import numpy as np
+
+from . import autograd as F
+from . import dtype as dt
+from . import stats
+from .device import Buffer, canonical_name, get_device, registry
+from .dtype import DType
+from .ops import Node, Op, const
+from .realize import realize as _realize_nodes
+from .view import Shape
+
+Scalar = Union[int, float, bool]
+TensorLike = Union["Tensor", Scalar]
+
+
+class _Random:
+    """The global generator behind rand/randn; `manual_seed` resets it."""
+
+    generator = np.random.default_rng(0)
+
+
+def manual_seed(seed: int) -> None:
+    """Seed tg's random number generator, for reproducible rand/randn/dropout."""
+    _Random.generator = np.random.default_rng(seed)
+
+
+class no_grad:
+    """Context manager and decorator that turns off gradient tracking, like torch.no_grad."""
+
+    def __enter__(self) -> None:
+        self.prev = Tensor._grad_enabled
+        Tensor._grad_enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        Tensor._grad_enabled = self.prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with no_grad():
+                return fn(*args, **kwargs)
+        wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+        return wrapper
+
+
+def _shape_arg(shape: Sequence[Any]) -> Shape:
+    """Accept f(2, 3) and f((2, 3)) alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def _broadcast_shape(op: str, *shapes: Shape) -> Shape:
+    ndim = max(len(s) for s in shapes)
+    padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for d, sizes in enumerate(zip(*padded)):
+        big = {n for n in sizes if n != 1}
+        if len(big) > 1:
+            raise RuntimeError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast: "
+                               f"dim {d - ndim} is {' vs '.join(map(str, sizes))}. Each dim must match or be 1; "
+                               "reshape or unsqueeze an operand.")
+        out.append(big.pop() if big else 1)
+    return tuple(out)
+
+
+class Tensor:
+    """A lazy n-dimensional array on a device, with reverse-mode autodiff.
+
+    >>> from tg.core import Tensor
+    >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad.tolist()
+    [[2.0, 4.0], [6.0, 8.0]]
+    """
+
+    __slots__ = ("node", "requires_grad", "grad", "_ctx", "__weakref__")
+    _grad_enabled: ClassVar[bool] = True
+
+    def __init__(self, data: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
+                 requires_grad: bool = False):
+        if isinstance(data, Node):
+            node = data
+        elif isinstance(data, Tensor):
+            node = data.detach().to(device or data.device).node
+            if dtype is not None:
+                node = node.cast(dt.to_dtype(dtype))
+        else:
+            node = _node_from_data(data, dtype, canonical_name(device) if device else registry.default)
+        self.node: Node = node
+        self.grad: Optional[Tensor] = None
+        self._ctx: Optional[F.Function] = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ---- properties -------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.node.shape
+
+    @property
+    def dtype(self) -> DType:
+        return self.node.dtype
+
+    @property
+    def device(self) -> str:
+        return self.node.device
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def numel(self) -> int:
+        """Number of elements."""
+        return self.node.numel
+
+    def size(self, dim: Optional[int] = None) -> Union[tuple[int, ...], int]:
+        """The shape, or the size of one dim."""
+        return self.shape if dim is None else self.shape[self._dim(dim)]
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - torch's name
+        """The tensor with its dims reversed."""
+        return self.permute(*reversed(range(self.ndim)))
+
+    # ---- creation ---------------------------------------------------------------------------------
+    @staticmethod
+    def full(shape: Sequence[int], fill_value: Scalar, dtype: Optional[Union[DType, str]] = None,
+             device: Optional[str] = None, requires_grad: bool = False) -> Tensor:
+        """A tensor of `shape` filled with `fill_value` (costs no memory until realized)."""
+        shape = _shape_arg((shape,)) if not isinstance(shape, int) else (shape,)
+        if dtype is None:
+            dtype = dt.bool_ if isinstance(fill_value, bool) else (
+                dt.default_int if isinstance(fill_value, int) else dt.default_float)
+        node = const(fill_value, dt.to_dtype(dtype), shape, canonical_name(device) if device else registry.default)
+        return Tensor(node, requires_grad=requires_grad)
+
+    @staticmethod
+    def zeros(*shape: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
+              requires_grad: bool = False) -> Tensor:
+        """Zeros of `shape` (float32 unless `dtype` says otherwise)."""
+        return Tensor.full(_shape_arg(shape), 0, dt.to_dtype(dtype), device, requires_grad)
+
+    @staticmethod
+    def ones(*shape: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
+             requires_grad: bool = False) -> Tensor:
+        """Ones of `shape` (float32 unless `dtype` says otherwise)."""
+        return Tensor.full(_shape_arg(shape), 1, dt.to_dtype(dtype), device, requires_grad)
+
+    @staticmethod
+    def empty(*shape: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None) -> Tensor:
+        """An uninitialised tensor (tg fills it with zeros)."""
+        return Tensor.zeros(*shape, dtype=dtype, device=device)
+
+    def zeros_like(self, dtype: Optional[Union[DType, str]] = None) -> Tensor:
+        return Tensor.zeros(self.shape, dtype=dtype or self.dtype, device=self.device)
+
+    def ones_like(self, dtype: Optional[Union[DType, str]] = None) -> Tensor:
+        return Tensor.ones(self.shape, dtype=dtype or self.dtype, device=self.device)
+
+    def full_like(self, fill_value: Scalar, dtype: Optional[Union[DType, str]] = None) -> Tensor:
+        return Tensor.full(self.shape, fill_value, dtype or self.dtype, self.device)
+
+    @staticmethod
+    def arange(start: Scalar, end: Optional[Scalar] = None, step: Scalar = 1,
+               dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None) -> Tensor:
+        """Values from `start` to `end` (exclusive) in steps of `step`, like torch.arange."""
+        if end is None:
+            start, end = 0, start
+        if step == 0:
+            raise RuntimeError("arange: step must be nonzero")
+        is_int = all(isinstance(v, int) for v in (start, end, step))
+        dtype = dt.to_dtype(dtype, dt.default_int if is_int else dt.default_float)
+        count = max(0, math.ceil((end - start) / step))
+        return Tensor(np.arange(count, dtype=np.float64) * step + start, dtype=dtype, device=device)
+
+    @staticmethod
+    def eye(n: int, m: Optional[int] = None, dtype: Optional[Union[DType, str]] = None,
+            device: Optional[str] = None) -> Tensor:
+        """The identity matrix (n x m)."""
+        return Tensor(np.eye(n, m), dtype=dt.to_dtype(dtype), device=device)
+
+    @staticmethod
+    def rand(*shape: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
+             requires_grad: bool = False) -> Tensor:
+        """Uniform samples in [0, 1) from tg's seeded generator (`manual_seed`)."""
+        data = _Random.generator.random(_shape_arg(shape))
+        return Tensor(data, dtype=dt.to_dtype(dtype), device=device, requires_grad=requires_grad)
+
+    @staticmethod
+    def randn(*shape: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
+              requires_grad: bool = False) -> Tensor:
+        """Standard normal samples from tg's seeded generator (`manual_seed`)."""
+        data = _Random.generator.standard_normal(_shape_arg(shape))
+        return Tensor(data, dtype=dt.to_dtype(dtype), device=device, requires_grad=requires_grad)
+
+    @staticmethod
+    def from_numpy(array: np.ndarray, device: Optional[str] = None) -> Tensor:
+        """A tensor holding a copy of `array`, keeping its dtype."""
+        return Tensor(array, device=device)
+
+    # ---- realizing and reading data -----------------------------------------------------------------
+    def realize(self, *others: Tensor) -> Tensor:
+        """Compute this tensor (and `others`) now; returns self. Work is queued on the device."""
+        _realize_nodes([t.node for t in (self, *others)])
+        return self
+
+    def numpy(self) -> np.ndarray:
+        """A NumPy copy of the data."""
+        from .numpy_device import strided
+
+        self.realize()
+        base = self.node.base
+        flat = base.buffer.numpy()
+        return np.array(strided(flat, self.node.view)).reshape(self.shape)
+
+    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype)
+
+    def item(self) -> Scalar:
+        """The value of a one-element tensor as a Python number."""
+        if self.numel() != 1:
+            raise RuntimeError(f"item: a Tensor with {self.numel()} elements cannot be converted to a Scalar")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self) -> Any:
+        """The data as (nested) Python lists."""
+        return self.numpy().tolist()
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise RuntimeError(f"Boolean value of a Tensor with {self.numel()} elements is ambiguous")
+        return bool(self.item())
+
+    def __repr__(self) -> str:
+        arr = self.numpy()
+        body = np.array2string(arr, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3,
+                               formatter={"float_kind": lambda v: f"{v:.4f}"} if arr.dtype.kind == "f" else None)
+        extras = []
+        if self.device != registry.default:
+            extras.append(f"device='{self.device}'")
+        if self.dtype not in (dt.float32, dt.int64, dt.bool_):
+            extras.append(f"dtype={self.dtype!r}")
+        if self.requires_grad:
+            extras.append("requires_grad=True")
+        return f"tensor({body}{''.join(', ' + e for e in extras)})"
+
+    def to(self, device: Optional[str] = None, dtype: Optional[Union[DType, str]] = None) -> Tensor:
+        """The tensor on `device` and/or cast to `dtype` (self if nothing changes)."""
+        out = self
+        if dtype is not None:
+            out = out.cast(dt.to_dtype(dtype))
+        if device is not None and canonical_name(device) != self.device:
+            name = canonical_name(device)
+            get_device(name)  # fail here, naming the device, rather than inside the schedule
+            out = out._apply(F.Copy, device=name)
+        return out
+
+    def cpu(self) -> Tensor:
+        """The tensor on the NumPy device."""
+        return self.to("numpy")
+
+    # ---- autograd ---------------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and not self.dtype.is_float:
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients, not {self.dtype.name}")
+        self.requires_grad = requires_grad
+        return self
+
+    def detach(self) -> Tensor:
+        """The same data, cut off from the autograd graph."""
+        return Tensor(self.node)
+
+    def backward(self, gradient: Optional[Tensor] = None, retain_graph: bool = False) -> None:
+        """Accumulate gradients of this tensor into `.grad` of the leaves that require them."""
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad (no input had requires_grad=True)")
+        if gradient is None:
+            if self.numel() != 1:
+                raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, "
+                                   f"got shape {self.shape}; pass gradient=")
+            grad = self.node.const_like(1.0)
+        else:
+            if gradient.shape != self.shape:
+                raise RuntimeError(f"backward: gradient shape {gradient.shape} does not match {self.shape}")
+            grad = gradient.node.cast(self.dtype)
+        F.backward(self, grad, retain_graph)
+
+    def _apply(self, fn: type[F.Function], *others: Tensor, **kwargs: Any) -> Tensor:
+        ctx = fn(self, *others)
+        out = Tensor(ctx.forward(self.node, *(o.node for o in others), **kwargs))
+        stats.counters.ops += 1
+        if ctx.requires_grad and Tensor._grad_enabled:
+            out.requires_grad, out._ctx = True, ctx
+        return out
+
+    # ---- elementwise: the primitives ----------------------------------------------------------------
+    def _float(self) -> Tensor:
+        return self if self.dtype.is_float else self.cast(dt.default_float)
+
+    def neg(self) -> Tensor:
+        """-x"""
+        return self.logical_not() if self.dtype == dt.bool_ else self._apply(F.Neg)
+
+    def reciprocal(self) -> Tensor:
+        """1 / x"""
+        return self._float()._apply(F.Recip)
+
+    def sqrt(self) -> Tensor:
+        return self._float()._apply(F.Sqrt)
+
+    def exp2(self) -> Tensor:
+        return self._float()._apply(F.Exp2)
+
+    def log2(self) -> Tensor:
+        return self._float()._apply(F.Log2)
+
+    def sin(self) -> Tensor:
+        return self._float()._apply(F.Sin)
+
+    def cast(self, dtype: Union[DType, str]) -> Tensor:
+        """The values converted to `dtype` (floats to ints truncate toward zero)."""
+        dtype = dt.to_dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        if self.requires_grad and not dtype.is_float:
+            return self.detach()._apply(F.Cast, dtype=dtype)
+        return self._apply(F.Cast, dtype=dtype)
+
+    def contiguous(self) -> Tensor:
+        """A tensor whose data is laid out in its own buffer (a view is copied when realized)."""
+        return self._apply(F.Contiguous)
+
+    def _binary(self, op: str, other: TensorLike, reverse: bool = False,
+                result: Optional[DType] = None) -> tuple[Tensor, Tensor]:
+        """Both operands promoted to one dtype (torch's rules, or `result`) and broadcast to one shape."""
+        if isinstance(other, Tensor):
+            if other.device != self.device:
+                raise RuntimeError(f"{op}: tensors are on different devices, {self.device!r} and "
+                                   f"{other.device!r}; move one with .to(device)")
+            dtype = result or dt.promote(self.dtype, other.dtype)
+            y = other.cast(dtype)
+        elif isinstance(other, (int, float, bool, np.number)):
+            other = other.item() if isinstance(other, np.number) else other
+            dtype = result or dt.scalar_result_type(self.dtype, other)
+            y = Tensor(const(other, dtype, (), self.device))
+        else:
+            raise TypeError(f"{op}: unsupported operand type {type(other).__name__}")
+        x = self.cast(dtype)
+        x, y = (y, x) if reverse else (x, y)
+        shape = _broadcast_shape(op, x.shape, y.shape)
+        return x._broadcast_to(shape), y._broadcast_to(shape)
+
+    def _broadcast_to(self, shape: Shape) -> Tensor:
+        if self.shape == shape:
+            return self
+        x = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if self.ndim < len(shape) else self
+        return x._apply(F.Expand, shape=tuple(shape))
+
+    def add(self, other: TensorLike, alpha: Scalar = 1) -> Tensor:
+        """x + alpha * other"""
+        x, y = self._binary("add", other if alpha == 1 else other * alpha)
+        return x._apply(F.Add, y)
+
+    def sub(self, other: TensorLike, alpha: Scalar = 1) -> Tensor:
+        """x - alpha * other"""
+        x, y = self._binary("sub", other if alpha == 1 else other * alpha)
+        return x._apply(F.Add, y.neg())
+
+    def mul(self, other: TensorLike) -> Tensor:
+        x, y = self._binary("mul", other)
+        return x._apply(F.Mul, y)
+
+    def div(self, other: TensorLike, rounding_mode: Optional[str] = None) -> Tensor:
+        """True division (floats); rounding_mode "trunc" or "floor" as torch.div."""
+        if rounding_mode is not None:
+            return self._int_div(other, rounding_mode)
+        x, y = self._binary("div", other)
+        x, y = x._float(), y._float()
+        return x._apply(F.Mul, y.reciprocal())
+
+    def _int_div(self, other: TensorLike, mode: str, reverse: bool = False) -> Tensor:
+        x, y = self._binary("div", other, reverse)
+        if x.dtype.is_float:
+            q = x.div(y)
+            return q.floor() if mode == "floor" else q.trunc()
+        q = x._nograd(Op.IDIV, y)
+        if mode == "trunc":
+            return q
+        if mode != "floor":
+            raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {mode!r}")
+        r = x._nograd(Op.MOD, y)
+        needs_fix = (r != 0).logical_and((r < 0) != (y < 0))
+        return needs_fix.where(q - 1, q)
+
+    def _nograd(self, op: Op, other: Tensor) -> Tensor:
+        return self._apply(F.NoGradBinary, other, op=op).detach()
+
+    def maximum(self, other: TensorLike) -> Tensor:
+        x, y = self._binary("maximum", other)
+        return x._apply(F.Max, y)
+
+    def minimum(self, other: TensorLike) -> Tensor:
+        x, y = self._binary("minimum", other)
+        return x.neg()._apply(F.Max, y.neg()).neg() if x.dtype != dt.bool_ else x.logical_and(y)
+
+    def where(self, x: TensorLike, y: TensorLike) -> Tensor:
+        """`x` where this (a condition) is true, else `y`."""
+        cond = self.cast(dt.bool_)
+        if not isinstance(x, Tensor):
+            x = Tensor(const(x, y.dtype if isinstance(y, Tensor) else dt.scalar_result_type(dt.bool_, x), (),
+                             self.device)) if not isinstance(x, bool) else Tensor(const(x, dt.bool_, (), self.device))
+        xb, yb = x._binary("where", y)
+        shape = _broadcast_shape("where", cond.shape, xb.shape)
+        return cond._broadcast_to(shape)._apply(F.Where, xb._broadcast_to(shape), yb._broadcast_to(shape))
+
+    # comparisons and logic: no gradients
+    def _compare(self, op: str, other: TensorLike, reverse: bool = False) -> Tensor:
+        x, y = self._binary(op, other, reverse)
+        prim = Op.CMPLT if op in ("lt", "gt", "le", "ge") else Op.CMPEQ
+        if op in ("gt", "le"):
+            x, y = y, x
+        out = x._nograd(prim, y)
+        return out.logical_not() if op in ("le", "ge", "ne") else out
+
+    def lt(self, other: TensorLike) -> Tensor:
+        return self._compare("lt", other)
+
+    def gt(self, other: TensorLike) -> Tensor:
+        return self._compare("gt", other)
+
+    def le(self, other: TensorLike) -> Tensor:
+        return self._compare("le", other)
+
+    def ge(self, other: TensorLike) -> Tensor:
+        return self._compare("ge", other)
+
+    def eq(self, other: TensorLike) -> Tensor:
+        return self._compare("eq", other)
+
+    def ne(self, other: TensorLike) -> Tensor:
+        return self._compare("ne", other)
+
+    def logical_not(self) -> Tensor:
+        return self.cast(dt.bool_)._nograd(Op.CMPEQ, Tensor(const(False, dt.bool_, (), self.device))
+                                           ._broadcast_to(self.shape))
+
+    def logical_and(self, other: TensorLike) -> Tensor:
+        x, y = self._binary("logical_and", other, result=dt.bool_)
+        return x._nograd(Op.AND, y)
+
+    def logical_or(self, other: TensorLike) -> Tensor:
+        x, y = self._binary("logical_or", other, result=dt.bool_)
+        return x._nograd(Op.OR, y)
+
+    def logical_xor(self, other: TensorLike) -> Tensor:
+        x, y = self._binary("logical_xor", other, result=dt.bool_)
+        return x._nograd(Op.XOR, y)
+
+    # ---- elementwise: compositions ----------------------------------------------------------------
+    def exp(self) -> Tensor:
+        return (self._float() * (1 / math.log(2))).exp2()
+
+    def log(self) -> Tensor:
+        return self._float().log2() * math.log(2)
+
+    def rsqrt(self) -> Tensor:
+        return self.sqrt().reciprocal()
+
+    def cos(self) -> Tensor:
+        return (math.pi / 2 - self._float()).sin()
+
+    def tan(self) -> Tensor:
+        return self.sin() / self.cos()
+
+    def square(self) -> Tensor:
+        return self * self
+
+    def abs(self) -> Tensor:
+        return self.maximum(-self) if self.dtype != dt.bool_ else self
+
+    def sign(self) -> Tensor:
+        return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
+
+    def relu(self) -> Tensor:
+        return (self > 0).where(self, 0) if self.dtype.is_float else self.maximum(0)
+
+    def sigmoid(self) -> Tensor:
+        return (1 + (-self._float()).exp()).reciprocal()
+
+    def tanh(self) -> Tensor:
+        return 2 * (2 * self._float()).sigmoid() - 1
+
+    def trunc(self) -> Tensor:
+        return self if not self.dtype.is_float else self.cast(dt.int64).cast(self.dtype)
+
+    def floor(self) -> Tensor:
+        t = self.trunc()
+        return (self < t).where(t - 1, t) if self.dtype.is_float else t
+
+    def ceil(self) -> Tensor:
+        t = self.trunc()
+        return (self > t).where(t + 1, t) if self.dtype.is_float else t
+
+    def clamp(self, min: Optional[TensorLike] = None, max: Optional[TensorLike] = None) -> Tensor:  # noqa: A002
+        """Limit values to [min, max]."""
+        if min is None and max is None:
+            raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+        out = self if min is None else self.maximum(min)
+        return out if max is None else out.minimum(max)
+
+    clip = clamp
+
+    def pow(self, exponent: TensorLike) -> Tensor:
+        """x ** exponent: exact repeated products for small integer powers, exp2/log2 otherwise."""
+        if isinstance(exponent, (int, float)) and not isinstance(exponent, bool) and float(exponent).is_integer() \
+                and abs(exponent) <= 64:
+            n, base, out = abs(int(exponent)), self, None
+            while n:
+                if n & 1:
+                    out = base if out is None else out * base
+                n >>= 1
+                if n:
+                    base = base * base
+            if out is None:
+                return self.ones_like()
+            return out.reciprocal() if exponent < 0 else out
+        x, e = self._binary("pow", exponent)
+        x, e = x._float(), e._float()
+        magnitude = (e * x.abs().log2()).exp2()
+        odd = (e.abs() % 2 == 1)
+        sign = ((x < 0).logical_and(odd)).where(-1.0, 1.0)
+        integral = e.floor() == e
+        return ((x < 0).logical_and(integral.logical_not())).where(math.nan, magnitude * sign)
+
+    def __mod__(self, other: TensorLike) -> Tensor:
+        x, y = self._binary("remainder", other)
+        if x.dtype.is_float:
+            return x - x.div(y, rounding_mode="floor") * y
+        r = x._nograd(Op.MOD, y)
+        return ((r != 0).logical_and((r < 0) != (y < 0))).where(r + y, r)
+
+    # operators
+    def __add__(self, other: TensorLike) -> Tensor:
+        return self.add(other)
+
+    def __radd__(self, other: TensorLike) -> Tensor:
+        x, y = self._binary("add", other, reverse=True)
+        return x._apply(F.Add, y)
+
+    def __sub__(self, other: TensorLike) -> Tensor:
+        return self.sub(other)
+
+    def __rsub__(self, other: TensorLike) -> Tensor:
+        x, y = self._binary("sub", other, reverse=True)
+        return x._apply(F.Add, y.neg())
+
+    def __mul__(self, other: TensorLike) -> Tensor:
+        return self.mul(other)
+
+    def __rmul__(self, other: TensorLike) -> Tensor:
+        x, y = self._binary("mul", other, reverse=True)
+        return x._apply(F.Mul, y)
+
+    def __truediv__(self, other: TensorLike) -> Tensor:
+        return self.div(other)
+
+    def __rtruediv__(self, other: TensorLike) -> Tensor:
+        x, y = self._binary("div", other, reverse=True)
+        return x._float() * y._float().reciprocal()
+
+    def __floordiv__(self, other: TensorLike) -> Tensor:
+        return self._int_div(other, "floor")
+
+    def __rfloordiv__(self, other: TensorLike) -> Tensor:
+        return self._int_div(other, "floor", reverse=True)
+
+    def __pow__(self, exponent: TensorLike) -> Tensor:
+        return self.pow(exponent)
+
+    def __rpow__(self, base: TensorLike) -> Tensor:
+        x, e = self._binary("pow", base, reverse=True)
+        return x.pow(e)
+
+    def __neg__(self) -> Tensor:
+        return self.neg()
+
+    def __matmul__(self, other: Tensor) -> Tensor:
+        return self.matmul(other)
+
+    def __rmatmul__(self, other: Tensor) -> Tensor:
+        return other.matmul(self)
+
+    def __lt__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
+        return self.lt(other)
+
+    def __gt__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
+        return self.gt(other)
+
+    def __le__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
+        return self.le(other)
+
+    def __ge__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
+        return self.ge(other)
+
+    def __eq__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
+        return self.eq(other)
+
+    def __ne__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
+        return self.ne(other)
+
+    def __invert__(self) -> Tensor:
+        if self.dtype == dt.bool_:
+            return self.logical_not()
+        return self._nograd(Op.XOR, Tensor(const(-1, self.dtype, (), self.device))._broadcast_to(self.shape))
+
+    def __and__(self, other: TensorLike) -> Tensor:
+        x, y = self._binary("bitwise_and", other)
+        return x._nograd(Op.AND, y)
+
+    def __or__(self, other: TensorLike) -> Tensor:
+        x, y = self._binary("bitwise_or", other)
+        return x._nograd(Op.OR, y)
+
+    def __xor__(self, other: TensorLike) -> Tensor:
+        x, y = self._binary("bitwise_xor", other)
+        return x._nograd(Op.XOR, y)
+
+    __hash__ = object.__hash__
+
+    # ---- reductions ---------------------------------------------------------------------------------
+    def _dim(self, dim: int, ndim: Optional[int] = None) -> int:
+        n = self.ndim if ndim is None else ndim
+        lo, hi = (-max(n, 1), max(n, 1) - 1)
+        if not lo <= dim <= hi:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], but got {dim})")
+        return dim % max(n, 1)
+
+    def _axes(self, dim: Optional[Union[int, Sequence[int]]]) -> tuple[int, ...]:
+        if dim is None:
+            return tuple(range(self.ndim))
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        return tuple(sorted({self._dim(d) for d in dims}))
+
+    def _reduce(self, fn: type[F.Function], dim: Optional[Union[int, Sequence[int]]], keepdim: bool) -> Tensor:
+        axes = self._axes(dim)
+        if self.ndim == 0:
+            return self
+        out = self._apply(fn, axes=axes)
+        if keepdim:
+            return out
+        return out.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
+
+    def sum(self, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False,
+            dtype: Optional[Union[DType, str]] = None, axis: Optional[Union[int, Sequence[int]]] = None) -> Tensor:
+        """Sum over `dim` (all dims when None). Bool and int tensors sum as int64, like torch."""
+        dim = axis if dim is None else dim
+        x = self.cast(dtype) if dtype is not None else (self.cast(dt.int64) if not self.dtype.is_float else self)
+        return x._reduce(F.Sum, dim, keepdim)
+
+    def mean(self, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False,
+             axis: Optional[Union[int, Sequence[int]]] = None) -> Tensor:
+        """Mean over `dim` (all dims when None)."""
+        dim = axis if dim is None else dim
+        if not self.dtype.is_float:
+            raise RuntimeError(f"mean: could not infer output dtype; input dtype {self.dtype.name} must be floating "
+                               "point. Cast with .float() first.")
+        count = math.prod(self.shape[a] for a in self._axes(dim)) if self.ndim else 1
+        return self.sum(dim, keepdim) * (1.0 / count if count else math.nan)
+
+    def amax(self, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False) -> Tensor:
+        """Maximum over `dim`; ties share the gradient evenly."""
+        axes = self._axes(dim)
+        if any(self.shape[a] == 0 for a in axes):
+            raise RuntimeError(f"amax: cannot reduce over a zero-size dim of a tensor of shape {self.shape}; "
+                               "the maximum of nothing is undefined")
+        return self._reduce(F.ReduceMax, dim, keepdim)
+
+    def amin(self, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False) -> Tensor:
+        """Minimum over `dim`."""
+        return -((-self).amax(dim, keepdim)) if self.dtype != dt.bool_ else self.logical_not().amax(dim, keepdim) \
+            .logical_not()
+
+    def max(self, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
+        """Maximum of all elements, or over one `dim` (values only until the Tensor API issue adds indices)."""
+        return self.amax(dim, keepdim)
+
+    def min(self, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
+        return self.amin(dim, keepdim)
+
+    def softmax(self, dim: int = -1) -> Tensor:
+        e = (self - self.amax(dim, keepdim=True).detach()).exp()
+        return e / e.sum(dim, keepdim=True)
+
+    def log_softmax(self, dim: int = -1) -> Tensor:
+        shifted = self - self.amax(dim, keepdim=True).detach()
+        return shifted - shifted.exp().sum(dim, keepdim=True).log()
+
+    def logsumexp(self, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False) -> Tensor:
+        m = self.amax(dim, keepdim=True).detach()
+        out = (self - m).exp().sum(dim, keepdim=True).log() + m
+        return out if keepdim else out.reshape(tuple(n for i, n in enumerate(self.shape) if i not in self._axes(dim)))
+
+    # ---- movement ------------------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> Tensor:
+        """The same elements in a new shape; one dim may be -1. Costs no kernel where a view suffices."""
+        new = list(_shape_arg(shape))
+        if new.count(-1) > 1:
+            raise RuntimeError(f"reshape: only one dimension can be inferred, got shape {tuple(new)}")
+        if -1 in new:
+            known = math.prod(n for n in new if n != -1)
+            if known == 0 or self.numel() % known:
+                raise RuntimeError(f"reshape: shape {tuple(new)} is invalid for input of size {self.numel()}")
+            new[new.index(-1)] = self.numel() // known
+        if any(n < 0 for n in new) or math.prod(new) != self.numel():
+            raise RuntimeError(f"reshape: shape {tuple(new)} is invalid for input of shape {self.shape} "
+                               f"({self.numel()} elements)")
+        return self._apply(F.Reshape, shape=tuple(new)) if tuple(new) != self.shape else self
+
+    view = reshape
+
+    def permute(self, *dims: Any) -> Tensor:
+        order = tuple(self._dim(d) for d in _shape_arg(dims)) if dims else ()
+        if sorted(order) != list(range(self.ndim)):
+            raise RuntimeError(f"permute: dims {tuple(_shape_arg(dims))} are not a permutation of the "
+                               f"{self.ndim} dims of shape {self.shape}")
+        return self._apply(F.Permute, order=order)
+
+    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
+        order = list(range(self.ndim))
+        a, b = self._dim(dim0), self._dim(dim1)
+        order[a], order[b] = order[b], order[a]
+        return self.permute(*order)
+
+    def expand(self, *shape: Any) -> Tensor:
+        """Repeat size-1 dims to `shape` without copying (-1 keeps a dim)."""
+        new = _shape_arg(shape)
+        if len(new) < self.ndim:
+            raise RuntimeError(f"expand: the number of sizes provided ({len(new)}) must be greater or equal to "
+                               f"the number of dimensions in the tensor ({self.ndim})")
+        old = (1,) * (len(new) - self.ndim) + self.shape
+        target = tuple(o if n == -1 else n for o, n in zip(old, new))
+        for o, n in zip(old, target):
+            if o != n and o != 1:
+                raise RuntimeError(f"expand: the expanded size of the tensor ({n}) must match the existing size "
+                                   f"({o}) at a non-singleton dimension; shape {self.shape} -> {tuple(new)}")
+        return self._broadcast_to(target)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return self.expand(other.shape)
+
+    def _pad_dims(self, padding: Sequence[tuple[int, int]]) -> Tensor:
+        """Zero padding, (before, after) per dim; negative amounts crop."""
+        padding = tuple((int(b), int(a)) for b, a in padding)
+        crop = tuple((max(0, -b), n - max(0, -a), 1) for (b, a), n in zip(padding, self.shape))
+        x = self.shrink(crop) if any(b < 0 or a < 0 for b, a in padding) else self
+        grow = tuple((max(0, b), max(0, a)) for b, a in padding)
+        return x._apply(F.Pad, padding=grow) if any(b or a for b, a in grow) else x
+
+    def pad(self, padding: Sequence[int], mode: str = "constant", value: Scalar = 0) -> Tensor:
+        """Pad with torch.nn.functional.pad's order: (left, right) of the last dim, then the dim before..."""
+        if len(padding) % 2 or len(padding) // 2 > self.ndim:
+            raise RuntimeError(f"pad: padding {tuple(padding)} must have an even length of at most "
+                               f"2 * ndim = {2 * self.ndim}")
+        if mode != "constant":
+            raise NotImplementedError(f"pad: mode {mode!r} is not supported yet, only 'constant'")
+        pairs = [(0, 0)] * self.ndim
+        for i in range(len(padding) // 2):
+            pairs[self.ndim - 1 - i] = (padding[2 * i], padding[2 * i + 1])
+        out = self._pad_dims(pairs)
+        if value == 0:
+            return out
+        inside = self.ones_like(dt.bool_)._pad_dims(pairs)
+        return inside.where(out, value)
+
+    def shrink(self, bounds: Sequence[Optional[tuple[int, ...]]]) -> Tensor:
+        """Keep `range(lo, hi[, step])` of each dim (None keeps a dim whole); a view, no kernel."""
+        full = tuple((0, n, 1) if b is None else (int(b[0]), int(b[1]), int(b[2]) if len(b) > 2 else 1)
+                     for b, n in zip(bounds, self.shape))
+        for (lo, hi, st), n in zip(full, self.shape):
+            if not (0 <= lo <= hi <= n) or st < 1:
+                raise RuntimeError(f"shrink: bounds {full} do not fit shape {self.shape}")
+        return self._apply(F.Shrink, bounds=full)
+
+    def flip(self, *dims: Any) -> Tensor:
+        axes = tuple(sorted({self._dim(d) for d in _shape_arg(dims)}))
+        return self._apply(F.Flip, axes=axes) if axes else self
+
+    def squeeze(self, dim: Optional[Union[int, Sequence[int]]] = None) -> Tensor:
+        axes = self._axes(dim) if dim is not None else tuple(range(self.ndim))
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if not (i in axes and n == 1)))
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        d = self._dim(dim, self.ndim + 1)
+        return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = self._dim(start_dim), self._dim(end_dim)
+        return self.reshape(self.shape[:s] + (math.prod(self.shape[s:e + 1]),) + self.shape[e + 1:])
+
+    def __getitem__(self, index: Any) -> Tensor:
+        """Basic indexing: ints, slices (any step), None and Ellipsis. Views only, no kernel."""
+        items = list(index) if isinstance(index, tuple) else [index]
+        if any(isinstance(i, (Tensor, list, np.ndarray)) for i in items):
+            raise NotImplementedError("indexing with tensors or lists is not supported yet; use ints and slices")
+        consumed = sum(1 for i in items if i is not None and i is not Ellipsis)
+        if items.count(Ellipsis) > 1:
+            raise IndexError("an index can only have a single ellipsis ('...')")
+        if consumed > self.ndim:
+            raise IndexError(f"too many indices for tensor of dimension {self.ndim}")
+        if Ellipsis in items:
+            at = items.index(Ellipsis)
+            items[at:at + 1] = [slice(None)] * (self.ndim - consumed)
+        items += [slice(None)] * (self.ndim - consumed)
+        bounds, flips, out_shape, dim = [], [], [], 0
+        for it in items:
+            if it is None:
+                out_shape.append(1)
+                continue
+            n = self.shape[dim]
+            if isinstance(it, slice):
+                start, stop, step = it.indices(n)
+                count = len(range(start, stop, step))
+                if step < 0:
+                    flips.append(dim)
+                    start, step = n - 1 - start, -step
+                bounds.append((start, start + (count - 1) * step + 1, step) if count else (0, 0, 1))
+                out_shape.append(count)
+            elif isinstance(it, (int, np.integer)) and not isinstance(it, bool):
+                if not -n <= it < n:
+                    raise IndexError(f"index {it} is out of bounds for dimension {dim} with size {n}")
+                bounds.append((int(it) % n, int(it) % n + 1, 1))
+            else:
+                raise IndexError(f"unsupported index {it!r} of type {type(it).__name__}")
+            dim += 1
+        x = self.flip(*flips) if flips else self
+        return x.shrink(bounds).reshape(tuple(out_shape))
+
+    # ---- linear algebra ------------------------------------------------------------------------------
+    def matmul(self, other: Tensor) -> Tensor:
+        """Matrix product with torch's broadcasting and 1-D rules. Runs as one reduce-of-product kernel."""
+        if self.ndim == 0 or other.ndim == 0:
+            raise RuntimeError(f"matmul: both arguments need to be at least 1D, got shapes {self.shape} and "
+                               f"{other.shape}")
+        x = self.unsqueeze(0) if self.ndim == 1 else self
+        w = other.unsqueeze(-1) if other.ndim == 1 else other
+        if x.shape[-1] != w.shape[-2]:
+            raise RuntimeError(f"matmul: shapes {self.shape} and {other.shape} cannot be multiplied "
+                               f"({x.shape[-1]} != {w.shape[-2]}); the last dim of the first must equal the "
+                               "second-to-last dim of the second")
+        dtype = dt.promote(x.dtype, w.dtype)
+        x = x.cast(dtype).reshape(x.shape[:-1] + (1, x.shape[-1]))
+        w = w.cast(dtype).transpose(-1, -2)
+        w = w.reshape(w.shape[:-2] + (1,) + w.shape[-2:])
+        out = (x * w)._reduce(F.Sum, -1, keepdim=False)
+        if self.ndim == 1:
+            out = out.squeeze(-2)
+        return out.squeeze(-1) if other.ndim == 1 else out
+
+    dot = matmul
+
+    def linear(self, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+        """x @ weight.T + bias, as torch.nn.functional.linear."""
+        out = self.matmul(weight.T)
+        return out + bias if bias is not None else out
+
+    # ---- dtype shortcuts -----------------------------------------------------------------------------
+    def float(self) -> Tensor:
+        return self.cast(dt.float32)
+
+    def half(self) -> Tensor:
+        return self.cast(dt.float16)
+
+    def double(self) -> Tensor:
+        return self.cast(dt.float64)
+
+    def int(self) -> Tensor:
+        return self.cast(dt.int32)
+
+    def long(self) -> Tensor:
+        return self.cast(dt.int64)
+
+    def bool(self) -> Tensor:
+        return self.cast(dt.bool_)
+
+
+def _node_from_data(data: Any, dtype: Optional[Union[DType, str]], device: str) -> Node:
+    """Upload Python or NumPy data to `device` as a realized buffer node."""
+    if isinstance(data, np.ndarray):
+        arr = data
+        target = dt.to_dtype(dtype or arr.dtype)
+    else:
+        arr = np.asarray(data)
+        if arr.dtype == object:
+            raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} data "
+                            "(nested lists must be rectangular and hold numbers)")
+        default = dt.bool_ if arr.dtype == np.bool_ else (dt.default_int if arr.dtype.kind in "iu" else dt.default_float)
+        target = dt.to_dtype(dtype, default)
+    dev = get_device(device)
+    if dev.dtypes and target not in dev.dtypes:
+        raise TypeError(f"device {device!r} does not support dtype {target.name}; it supports "
+                        f"{', '.join(sorted(d.name for d in dev.dtypes))}")
+    arr = np.ascontiguousarray(arr, dtype=target.np)
+    buf = Buffer(device, arr.size, target)
+    if arr.size:
+        buf.copyin(arr)
+    return Node(Op.BUFFER, (), None, target, arr.shape, device, buffer=buf)
+
+
+def _all(xs: Iterable[Any]) -> bool:
+    return all(xs)

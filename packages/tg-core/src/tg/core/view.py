@@ -1,0 +1,186 @@
+"""Views: how a tensor of some shape reads a flat buffer, so that movement ops cost no kernel.
+
+A `View` maps an index of its `shape` to `offset + sum(index * strides)` in the buffer. Where a
+`mask` is set, indices outside `[lo, hi)` on some dim read as zero instead (that is padding).
+Every movement op (reshape, permute, expand, pad, shrink, flip) turns a View into another View;
+only a reshape can fail, and then the caller makes the data contiguous first.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+Shape = tuple[int, ...]
+Strides = tuple[int, ...]
+Mask = Optional[tuple[tuple[int, int], ...]]
+
+
+def contiguous_strides(shape: Shape) -> Strides:
+    """Row-major strides for `shape`; size-1 dims get stride 0 so equal views compare equal."""
+    strides, acc = [], 1
+    for n in reversed(shape):
+        strides.append(acc if n != 1 else 0)
+        acc *= n
+    return tuple(reversed(strides))
+
+
+def _normalize_mask(shape: Shape, mask: Mask) -> Mask:
+    if mask is None:
+        return None
+    if any(lo >= hi for lo, hi in mask):  # nothing is valid: one canonical empty mask
+        return tuple((0, 0) for _ in shape)
+    return None if all(m == (0, n) for m, n in zip(mask, shape)) else mask
+
+
+@dataclass(frozen=True)
+class View:
+    """A strided, optionally masked window over a flat buffer."""
+
+    shape: Shape
+    strides: Strides
+    offset: int = 0
+    mask: Mask = None
+
+    @staticmethod
+    def contiguous(shape: Shape) -> View:
+        return View(tuple(shape), contiguous_strides(tuple(shape)))
+
+    @staticmethod
+    def make(shape: Shape, strides: Strides, offset: int = 0, mask: Mask = None) -> View:
+        """Build a View in canonical form (size-1 dims stride 0, trivial masks dropped)."""
+        strides = tuple(0 if n == 1 else s for n, s in zip(shape, strides))
+        return View(tuple(shape), strides, offset, _normalize_mask(tuple(shape), mask))
+
+    @property
+    def is_contiguous(self) -> bool:
+        return self.offset == 0 and self.mask is None and self.strides == contiguous_strides(self.shape)
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def is_empty_mask(self) -> bool:
+        return self.mask is not None and any(lo >= hi for lo, hi in self.mask)
+
+    def _full_mask(self) -> tuple[tuple[int, int], ...]:
+        return self.mask if self.mask is not None else tuple((0, n) for n in self.shape)
+
+    # ---- the movement ops -------------------------------------------------------------------
+    def permute(self, order: tuple[int, ...]) -> View:
+        mask = tuple(self.mask[i] for i in order) if self.mask is not None else None
+        return View.make(tuple(self.shape[i] for i in order), tuple(self.strides[i] for i in order),
+                         self.offset, mask)
+
+    def expand(self, shape: Shape) -> View:
+        mask = None
+        if self.mask is not None:
+            mask = tuple(m if old == new else ((0, new) if m[0] < m[1] else (0, 0))
+                         for m, old, new in zip(self.mask, self.shape, shape))
+        strides = tuple(s if old == new else 0 for s, old, new in zip(self.strides, self.shape, shape))
+        return View.make(shape, strides, self.offset, mask)
+
+    def pad(self, padding: tuple[tuple[int, int], ...]) -> View:
+        shape = tuple(n + b + a for n, (b, a) in zip(self.shape, padding))
+        mask = tuple((lo + b, hi + b) for (lo, hi), (b, _) in zip(self._full_mask(), padding))
+        offset = self.offset - sum(b * s for (b, _), s in zip(padding, self.strides))
+        return View.make(shape, self.strides, offset, mask)
+
+    def shrink(self, bounds: tuple[tuple[int, int, int], ...]) -> View:
+        """Keep `range(lo, hi, step)` of each dim (step >= 1)."""
+        shape = tuple(max(0, -(-(hi - lo) // st)) for lo, hi, st in bounds)
+        offset = self.offset + sum(lo * s for (lo, _, _), s in zip(bounds, self.strides))
+        strides = tuple(s * st for s, (_, _, st) in zip(self.strides, bounds))
+        mask = None
+        if self.mask is not None:  # the kept indices i with lo + i*step in [mlo, mhi)
+            mask = tuple((max(0, -(-(mlo - lo) // st)), max(0, min(n, -(-(mhi - lo) // st))))
+                         for (mlo, mhi), (lo, _, st), n in zip(self.mask, bounds, shape))
+        return View.make(shape, strides, offset, mask)
+
+    def flip(self, axes: tuple[int, ...]) -> View:
+        offset = self.offset + sum((self.shape[a] - 1) * self.strides[a] for a in axes if self.shape[a] > 0)
+        strides = tuple(-s if i in axes else s for i, s in enumerate(self.strides))
+        mask = None
+        if self.mask is not None:
+            mask = tuple((n - hi, n - lo) if i in axes else (lo, hi)
+                         for i, ((lo, hi), n) in enumerate(zip(self.mask, self.shape)))
+        return View.make(self.shape, strides, offset, mask)
+
+    def reshape(self, shape: Shape) -> Optional[View]:
+        """The same elements in a new shape, or None when no single View can express it."""
+        shape = tuple(shape)
+        if shape == self.shape:
+            return self
+        if self.is_contiguous or 0 in shape:
+            return View.contiguous(shape)
+        if self.is_empty_mask:
+            return View.make(shape, contiguous_strides(shape), 0, tuple((0, 0) for _ in shape))
+        old = [(n, s, m) for n, s, m in zip(self.shape, self.strides, self._full_mask()) if n != 1]
+        new_dims = [i for i, n in enumerate(shape) if n != 1]
+        strides, mask = [0] * len(shape), [(0, n) for n in shape]
+        i = 0
+        j = 0
+        while i < len(old):  # walk groups of old dims and new dims whose sizes multiply to the same
+            gi, gj, po, pn = [i], [new_dims[j]], old[i][0], shape[new_dims[j]]
+            while po != pn:
+                if po < pn:
+                    i += 1
+                    gi.append(i)
+                    po *= old[i][0]
+                else:
+                    j += 1
+                    gj.append(new_dims[j])
+                    pn *= shape[new_dims[j]]
+            group = _reshape_group([old[k] for k in gi], [shape[k] for k in gj])
+            if group is None:
+                return None
+            for k, (s, m) in zip(gj, group):
+                strides[k], mask[k] = s, m
+            i, j = i + 1, j + 1
+        return View.make(shape, tuple(strides), self.offset, tuple(mask))
+
+
+def _reshape_group(old: list[tuple[int, int, tuple[int, int]]],
+                   new: list[int]) -> Optional[list[tuple[int, tuple[int, int]]]]:
+    """Merge the old dims into one, split it into the new sizes: (stride, mask) per new dim, or None."""
+    for (_, s, _), (n2, s2, _) in zip(old, old[1:]):
+        if s != s2 * n2:
+            return None
+    lo, hi = _merged_range(old)
+    if lo is None:
+        return None
+    stride = old[-1][1]
+    out: list[tuple[int, tuple[int, int]]] = []
+    inner = math.prod(new)
+    for n in new:
+        inner //= n
+        out_lo, out_hi = _split_range(lo, hi, n, inner)
+        if out_lo is None:
+            return None
+        out.append((stride * inner, (out_lo, out_hi)))
+        lo, hi = (lo - out_lo * inner, hi - out_lo * inner) if out_hi - out_lo == 1 else (0, inner)
+    return out
+
+
+def _merged_range(old: list[tuple[int, int, tuple[int, int]]]) -> tuple[Optional[int], int]:
+    """The valid indices of the merged dim as one range, if the masked box is one linear range."""
+    lo = hi = 0
+    for k, (n, _, (mlo, mhi)) in enumerate(old):
+        inner = math.prod(d[0] for d in old[k + 1:])
+        if mhi - mlo == 1 and k < len(old) - 1:
+            lo += mlo * inner
+            continue
+        if any(m != (0, d) for d, _, m in old[k + 1:]):
+            return None, 0
+        return lo + mlo * inner, lo + mhi * inner
+    return lo, hi
+
+
+def _split_range(lo: int, hi: int, n: int, inner: int) -> tuple[Optional[int], int]:
+    """Range of the outer index (size n, each step `inner` elements) covering [lo, hi), if exact."""
+    if lo % inner == 0 and hi % inner == 0:
+        return lo // inner, hi // inner
+    if lo // inner == (hi - 1) // inner:
+        return lo // inner, lo // inner + 1
+    return None, 0
