@@ -63,16 +63,13 @@ class Kernel:
     @property
     def flops(self) -> int:
         """Scalar ALU ops (a multiply-add counts two), for the counters and TG_DEBUG."""
+        red = self.reduce
+        inner = {id(n) for n in red.walk()} if red is not None else set()
         total = 0
         for n in self.ast.walk():
             if n.op in ELEMENTWISE or n.op in REDUCE:
-                shape = self.full_shape if self._under_reduce(n) else self.out_shape
-                total += math.prod(shape)
+                total += math.prod(self.full_shape if id(n) in inner else self.out_shape)
         return total
-
-    def _under_reduce(self, node: AST) -> bool:
-        red = self.reduce
-        return red is not None and (node is red or any(node is n for n in red.src[0].walk()))
 
     def describe(self) -> str:
         """A linear listing of the AST, one line per node (shown at TG_DEBUG=3)."""

@@ -150,8 +150,8 @@ def contract(a: np.ndarray, b: np.ndarray, full: tuple[int, ...], axes: tuple[in
     repeat = math.prod(full[d] for d in axes if a.shape[d] == 1 and b.shape[d] == 1)
     size = lambda dims: math.prod(full[d] for d in dims)  # noqa: E731
     rest = [d for d in range(len(full)) if d not in batch + m_dims + n_dims + k_dims]
-    a2 = a.transpose(batch + m_dims + k_dims + rest).reshape(size(batch), size(m_dims), size(k_dims))
-    b2 = b.transpose(batch + k_dims + n_dims + rest).reshape(size(batch), size(k_dims), size(n_dims))
+    a2 = a.transpose(batch + m_dims + k_dims + n_dims + rest).reshape(size(batch), size(m_dims), size(k_dims))
+    b2 = b.transpose(batch + k_dims + n_dims + m_dims + rest).reshape(size(batch), size(k_dims), size(n_dims))
     out = np.matmul(a2, b2)
     order = batch + m_dims + n_dims
     out = out.reshape([full[d] for d in order] + [1] * (len(full) - len(order)))

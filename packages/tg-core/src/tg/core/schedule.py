@@ -26,6 +26,9 @@ class ScheduleItem:
     kernel: Optional[Kernel] = None
 
 
+MAX_FUSION_DEPTH = 100  # ops on one path from a kernel's store to a load
+
+
 class _Materialize(Exception):
     """Raised while building a kernel: `node` cannot be inlined here and needs a buffer of its own."""
 
@@ -68,13 +71,13 @@ def schedule(targets: list[Node]) -> list[ScheduleItem]:
     roots = list({id(r): r for r in map(_root_of, targets) if r is not None}.values())
     order = _toposort(roots)
     position = {id(n): i for i, n in enumerate(order)}
-    readers = _count_readers(order)
     materialized = {id(r): r for r in roots}
     for n in order:
-        if n.op in (Op.CONTIGUOUS, Op.COPY) or (_is_compute(n) and readers.get(id(n), 0) > 1):
+        if n.op in (Op.CONTIGUOUS, Op.COPY):
             materialized[id(n)] = n
         if n.op is Op.COPY and _is_compute(n.src[0]):
             materialized[id(n.src[0])] = n.src[0]
+    _group(order, materialized)
     items: dict[int, ScheduleItem] = {}
     pending = list(materialized.values())
     while pending:
@@ -89,15 +92,30 @@ def schedule(targets: list[Node]) -> list[ScheduleItem]:
     return sorted(items.values(), key=lambda it: position[id(it.out)])
 
 
-def _count_readers(order: list[Node]) -> dict[int, int]:
-    """How many distinct nodes read each node, directly or through a view of it."""
-    readers: dict[int, int] = {}
+def _group(order: list[Node], materialized: dict[int, Node]) -> None:
+    """Materialize every compute node whose readers fall in different kernels or read it differently.
+
+    Walking consumers before producers, each inlined node joins the kernel of its readers. A node
+    read the same way (same node or same view of it) by readers of one kernel stays inlined: that is
+    how `x` in `(x > 0).where(x, 0)` is computed once inside one kernel.
+    """
+    readers: dict[int, list[tuple[Node, Node]]] = {}
     for n in order:
         if n.op in (Op.BUFFER, Op.VIEW):
             continue
         for s in {id(s): s for s in n.src}.values():
-            readers[id(s.base)] = readers.get(id(s.base), 0) + 1
-    return readers
+            readers.setdefault(id(s.base), []).append((n, s))
+    kernel_of: dict[int, int] = {}
+    for n in reversed(order):
+        if not _is_compute(n):
+            continue
+        if id(n) not in materialized:
+            reads = readers.get(id(n), [])
+            kernels = {kernel_of.get(id(r), -1) for r, _ in reads}
+            accesses = {id(via) for _, via in reads}
+            if len(kernels) != 1 or len(accesses) != 1 or -1 in kernels:
+                materialized[id(n)] = n
+        kernel_of[id(n)] = id(n) if id(n) in materialized else kernel_of[id(readers[id(n)][0][0])]
 
 
 def _only_unit_reshapes(path: Path, shape: tuple[int, ...]) -> bool:
@@ -113,6 +131,7 @@ class _KernelBuilder:
         self.root, self.materialized = root, materialized
         self.buffers: list[Node] = [root]
         self.reduce_input: Optional[Node] = None
+        self.memo: dict[tuple[int, Path, bool], AST] = {}
 
     def buffer_index(self, node: Node) -> int:
         for i, b in enumerate(self.buffers):
@@ -121,7 +140,16 @@ class _KernelBuilder:
         self.buffers.append(node)
         return len(self.buffers) - 1
 
-    def visit(self, n: Node, path: Path, in_reduce: bool) -> AST:
+    def visit(self, n: Node, path: Path, in_reduce: bool, depth: int = 0) -> AST:
+        """The AST of node `n` read through `path`; the same read twice gives the same AST object."""
+        key = (id(n), path, in_reduce)
+        if key not in self.memo:
+            if depth > MAX_FUSION_DEPTH and n.op in ELEMENTWISE and id(n) not in self.materialized:
+                raise _Materialize(n)  # very long chains are split: kernels stay small, nothing recurses deeply
+            self.memo[key] = self._visit(n, path, in_reduce, depth)
+        return self.memo[key]
+
+    def _visit(self, n: Node, path: Path, in_reduce: bool, depth: int) -> AST:
         if n is not self.root and (n.op is Op.BUFFER or id(n) in self.materialized):
             view = replay(path, View.contiguous(n.shape))
             assert view is not None, "a path valid on this shape must replay on its contiguous layout"
@@ -130,25 +158,25 @@ class _KernelBuilder:
             full = n.path + path
             if path and replay(full, View.contiguous(n.base.shape)) is None:
                 raise _Materialize(n)
-            return self.visit(n.base, full, in_reduce)
+            return self.visit(n.base, full, in_reduce, depth)
         if n.op is Op.CONST:
             view = replay(path, View.contiguous(n.shape))
             assert view is not None
             return AST(Op.CONST, (), (n.arg, view), n.dtype)
         if n.op is Op.CONTIGUOUS:
-            return self.visit(n.src[0], path, in_reduce)
+            return self.visit(n.src[0], path, in_reduce, depth)
         if n.op in REDUCE:
-            return self.visit_reduce(n, path, in_reduce)
+            return self.visit_reduce(n, path, in_reduce, depth)
         if any(op is Op.PAD for op, _ in path) and n.op not in PAD_SAFE:
             raise _Materialize(n)
-        srcs = tuple(self.visit(s, path, in_reduce) for s in n.src)
+        srcs = tuple(self.visit(s, path, in_reduce, depth + 1) for s in n.src)
         return AST(n.op, srcs, n.arg if n.op is Op.CAST else None, n.dtype)
 
-    def visit_reduce(self, n: Node, path: Path, in_reduce: bool) -> AST:
+    def visit_reduce(self, n: Node, path: Path, in_reduce: bool, depth: int) -> AST:
         if in_reduce or self.reduce_input is not None or (path and not _only_unit_reshapes(path, n.shape)):
             raise _Materialize(n)
         self.reduce_input = n.src[0]
-        ast = AST(n.op, (self.visit(n.src[0], (), True),), n.arg, n.dtype)
+        ast = AST(n.op, (self.visit(n.src[0], (), True, depth + 1),), n.arg, n.dtype)
         return AST(Op.RESHAPE, (ast,), path[-1][1], n.dtype) if path else ast
 
 

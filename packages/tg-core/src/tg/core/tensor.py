@@ -829,10 +829,8 @@ class Tensor:
             raise IndexError("an index can only have a single ellipsis ('...')")
         if consumed > self.ndim:
             raise IndexError(f"too many indices for tensor of dimension {self.ndim}")
-        if Ellipsis in items:
-            at = items.index(Ellipsis)
-            items[at:at + 1] = [slice(None)] * (self.ndim - consumed)
-        items += [slice(None)] * (self.ndim - consumed)
+        at = items.index(Ellipsis) if Ellipsis in items else len(items)
+        items[at:at + 1] = [slice(None)] * (self.ndim - consumed)
         bounds, flips, out_shape, dim = [], [], [], 0
         for it in items:
             if it is None:
@@ -921,7 +919,7 @@ def _node_from_data(data: Any, dtype: Optional[Union[DType, str]], device: str) 
     if dev.dtypes and target not in dev.dtypes:
         raise TypeError(f"device {device!r} does not support dtype {target.name}; it supports "
                         f"{', '.join(sorted(d.name for d in dev.dtypes))}")
-    arr = np.ascontiguousarray(arr, dtype=target.np)
+    arr = np.asarray(arr, dtype=target.np, order="C")
     buf = Buffer(device, arr.size, target)
     if arr.size:
         buf.copyin(arr)
