@@ -6,7 +6,7 @@ is computed only by `realize()`, `numpy()`, `item()` or `tolist()`.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, ClassVar, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, ClassVar, Optional, Sequence, Union
 
 import numpy as np
 
@@ -342,6 +342,7 @@ class Tensor:
         dtype = dt.to_dtype(dtype)
         if dtype == self.dtype:
             return self
+        _check_dtype(dtype, self.device)
         if self.requires_grad and not dtype.is_float:
             return self.detach()._apply(F.Cast, dtype=dtype)
         return self._apply(F.Cast, dtype=dtype)
@@ -909,16 +910,16 @@ def _node_from_data(data: Any, dtype: Optional[Union[DType, str]], device: str) 
         arr = data
         target = dt.to_dtype(dtype or arr.dtype)
     else:
-        arr = np.asarray(data)
-        if arr.dtype == object:
-            raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} data "
-                            "(nested lists must be rectangular and hold numbers)")
+        try:
+            arr = np.asarray(data)
+        except ValueError as e:
+            raise ValueError(f"Tensor: nested lists must be rectangular ({e})") from None
+        if arr.dtype == object or arr.dtype.kind not in "biuf":
+            raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} data; "
+                            "it must be numbers or rectangular nested lists of numbers")
         default = dt.bool_ if arr.dtype == np.bool_ else (dt.default_int if arr.dtype.kind in "iu" else dt.default_float)
         target = dt.to_dtype(dtype, default)
-    dev = get_device(device)
-    if dev.dtypes and target not in dev.dtypes:
-        raise TypeError(f"device {device!r} does not support dtype {target.name}; it supports "
-                        f"{', '.join(sorted(d.name for d in dev.dtypes))}")
+    _check_dtype(target, device)
     arr = np.asarray(arr, dtype=target.np, order="C")
     buf = Buffer(device, arr.size, target)
     if arr.size:
@@ -926,5 +927,8 @@ def _node_from_data(data: Any, dtype: Optional[Union[DType, str]], device: str) 
     return Node(Op.BUFFER, (), None, target, arr.shape, device, buffer=buf)
 
 
-def _all(xs: Iterable[Any]) -> bool:
-    return all(xs)
+def _check_dtype(dtype: DType, device: str) -> None:
+    supported = get_device(device).dtypes
+    if supported and dtype not in supported:
+        raise TypeError(f"device {device!r} does not support dtype {dtype.name}; it supports "
+                        f"{', '.join(sorted(d.name for d in supported))}. Cast to one of those, or use another device.")

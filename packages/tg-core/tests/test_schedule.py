@@ -1,0 +1,138 @@
+"""The scheduler: what fuses into one kernel, what costs none, what is computed once."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tg.core import Tensor, counters, no_grad, reset_counters
+from tg.core import numpy_device
+
+
+def _realized(*shapes: tuple[int, ...], device: str = "numpy") -> list[Tensor]:
+    rng = np.random.default_rng(0)
+    return [Tensor(rng.standard_normal(s).astype(np.float32), device=device).realize() for s in shapes]
+
+
+def test_elementwise_chain_and_its_reduce_run_as_one_kernel(device: str) -> None:
+    a, b, c = _realized((16, 32), (16, 32), (16, 32), device=device)
+    reset_counters()
+    out = ((a * b + c).relu() * 0.5).exp().sum(1)
+    result = out.numpy()
+    assert counters.kernels == 1
+    an, bn, cn = a.numpy(), b.numpy(), c.numpy()
+    np.testing.assert_allclose(result, np.exp(np.maximum(an * bn + cn, 0) * 0.5).sum(1), rtol=1e-5)
+
+
+def test_movement_ops_cost_no_kernel(device: str) -> None:
+    (x,) = _realized((2, 3, 4), device=device)
+    reset_counters()
+    y = x.reshape(4, 6).permute(1, 0)[1:, ::2]
+    y.realize()
+    assert counters.kernels == 0
+    np.testing.assert_array_equal(y.numpy(), x.numpy().reshape(4, 6).T[1:, ::2])
+    assert counters.kernels == 0
+
+
+def test_a_tensor_used_twice_is_computed_once(device: str) -> None:
+    a, b = _realized((8, 8), (8, 8), device=device)
+    reset_counters()
+    shared = (a + b).exp()
+    left, right = shared * 2, shared.sum(0)
+    Tensor.realize(left, right)
+    # shared gets a buffer of its own, so it runs once: add, mul and exp2 (exp is exp2(x / ln 2)) over
+    # 64 elements, then the mul of `left` and the sum of `right`
+    assert counters.kernels == 3
+    assert counters.flops == 64 * 3 + 64 + 64
+    assert shared.node.is_realized
+
+
+def test_value_read_twice_in_one_kernel_is_inlined(device: str) -> None:
+    (a,) = _realized((8, 8), device=device)
+    reset_counters()
+    x = a * 3
+    (x > 0).where(x, 0).sum().realize()  # relu: x is read twice, by ops of the same kernel
+    assert counters.kernels == 1
+
+
+def test_reduce_then_elementwise_fuses(device: str) -> None:
+    (a,) = _realized((8, 8), device=device)
+    reset_counters()
+    out = (a.sum(1) * 2 + 1).abs().sqrt().numpy()
+    assert counters.kernels == 1
+    np.testing.assert_allclose(out, np.sqrt(np.abs(a.numpy().sum(1) * 2 + 1)), rtol=1e-5)
+
+
+def test_two_layer_mlp_training_step_kernel_count() -> None:
+    """Forward, backward and SGD of a 2-layer MLP with softmax cross-entropy: 20 kernels."""
+    rng = np.random.default_rng(0)
+    params = [Tensor(rng.standard_normal(s).astype(np.float32) * 0.1, requires_grad=True)
+              for s in [(16, 32), (32,), (32, 10), (10,)]]
+    x = Tensor(rng.standard_normal((8, 16)).astype(np.float32))
+    y = Tensor(rng.integers(0, 10, 8))
+
+    def step() -> Tensor:
+        w1, b1, w2, b2 = params
+        logits = (x @ w1 + b1).relu() @ w2 + b2
+        onehot = (Tensor.arange(10).reshape(1, 10) == y.reshape(8, 1)).float()
+        loss = -(logits.log_softmax(1) * onehot).sum(1).mean()
+        loss.backward()
+        with no_grad():
+            new = [p - 0.1 * p.grad for p in params]
+        Tensor.realize(loss, *new)
+        for p, n in zip(params, new):
+            p.node, p.grad = n.node, None
+        return loss
+
+    step()
+    reset_counters()
+    step()
+    # if fusion improves, lower this number; it must never silently grow
+    assert counters.kernels == 20
+
+
+def test_numpy_device_hands_contractions_to_matmul(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = np.matmul
+
+    def counting(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        calls.append((a.shape, b.shape))
+        return real(a, b)
+
+    monkeypatch.setattr(numpy_device.np, "matmul", counting)
+    a, b = _realized((64, 48), (48, 32))
+    out = (a @ b).numpy()
+    assert calls == [((1, 64, 48), (1, 48, 32))]
+    np.testing.assert_allclose(out, a.numpy() @ b.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_buffers_are_reused() -> None:
+    a, b = _realized((32, 32), (32, 32))
+    ((a + b) * 2).realize()  # first run: allocates, then the result is dropped
+    reset_counters()
+    for _ in range(3):
+        ((a + b) * 2).realize()
+    assert counters.allocations == 0
+
+
+def test_debug_output_shows_schedule_kernels_and_ast(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    a, b = _realized((4, 4), (4, 4))
+    monkeypatch.setenv("TG_DEBUG", "3")
+    (a * b).sum(0).realize()
+    err = capsys.readouterr().err
+    assert "schedule of 1 item(s): 1 kernel(s)" in err
+    assert "= mul float32" in err and "= sum float32" in err and " us" in err
+
+
+def test_zero_size_results() -> None:
+    x = Tensor.zeros(0, 3)
+    assert (x + 1).numpy().shape == (0, 3)
+    assert x.sum(0).numpy().tolist() == [0.0, 0.0, 0.0]
+
+
+def test_very_long_chains_are_split_not_recursed() -> None:
+    x = Tensor([1.0, 2.0])
+    y = x
+    for _ in range(1000):
+        y = y + 1
+    np.testing.assert_allclose(y.numpy(), [1001.0, 1002.0])
