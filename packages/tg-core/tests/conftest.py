@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -44,7 +44,10 @@ def check(fn: Callable[..., Tensor], ref: Callable[..., np.ndarray], shapes: lis
     weights = rng.uniform(-1, 1, expected.shape)
     (out * Tensor(weights.astype(np.float32), device=device)).sum().backward()
     for i, (x, t) in enumerate(zip(xs, ts)):
-        numeric = _finite_difference(lambda v: float((np.asarray(ref(*xs[:i], v, *xs[i + 1:])) * weights).sum()), x)
+        def loss(v: np.ndarray, i: int = i) -> float:
+            return float((np.asarray(ref(*xs[:i], v, *xs[i + 1:])) * weights).sum())
+
+        numeric = _finite_difference(loss, x)
         analytic = t.grad.numpy() if t.grad is not None else np.zeros_like(x)
         np.testing.assert_allclose(analytic, numeric, atol=2e-3, rtol=2e-3, err_msg=f"gradient of input {i}")
 

@@ -95,7 +95,7 @@ def test_tg_device_that_cannot_open_fails_loudly(site: Path, monkeypatch: pytest
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(DeviceError, match="no GPU found"):
-            Registry().default
+            _ = Registry().default
 
 
 def test_the_highest_priority_device_is_the_default(site: Path) -> None:

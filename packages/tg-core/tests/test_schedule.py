@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tg.core import Tensor, counters, no_grad, reset_counters
-from tg.core import numpy_device
+from tg.core import Tensor, counters, no_grad, numpy_device, reset_counters
 
 
 def _realized(*shapes: tuple[int, ...], device: str = "numpy") -> list[Tensor]:

@@ -4,10 +4,19 @@
 >>> (Tensor([1.0, 2.0]) * 3).tolist()
 [3.0, 6.0]
 """
-from .device import (Allocator, Buffer, Device, DeviceError, DeviceSpec, TgPluginWarning, get_device, hookimpl,
-                     registry, synchronize)
-from .dtype import (DType, bool_, float16, float32, float64, int8, int16, int32, int64, promote, to_dtype,
-                    uint8)
+from .device import (
+    Allocator,
+    Buffer,
+    Device,
+    DeviceError,
+    DeviceSpec,
+    TgPluginWarning,
+    get_device,
+    hookimpl,
+    registry,
+    synchronize,
+)
+from .dtype import DType, bool_, float16, float32, float64, int8, int16, int32, int64, promote, to_dtype, uint8
 from .stats import counters
 from .stats import reset as reset_counters
 from .tensor import Tensor, manual_seed, no_grad

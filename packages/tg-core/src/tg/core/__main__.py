@@ -25,6 +25,7 @@ def smoke_test(device: str) -> Optional[str]:
         expected = (np.maximum(a @ b, 0) + 1).sum(0)
         grad = ((a @ b) > 0).astype(np.float32) @ b.T
         np.testing.assert_allclose(out.numpy(), expected, rtol=1e-4, atol=1e-4)
+        assert ta.grad is not None, "backward produced no gradient"
         np.testing.assert_allclose(ta.grad.numpy(), grad, rtol=1e-4, atol=1e-4)
     except Exception as e:  # the report must show every device, whatever breaks
         return f"{type(e).__name__}: {e}"

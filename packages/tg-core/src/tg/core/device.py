@@ -13,8 +13,9 @@ import os
 import warnings
 from abc import ABC, abstractmethod
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 import pluggy
@@ -111,7 +112,7 @@ class Device(ABC):
 class Buffer:
     """`size` elements of `dtype` in a device's memory; allocated on first use, cached when freed."""
 
-    __slots__ = ("device", "size", "dtype", "_handle", "_allocator", "__weakref__")
+    __slots__ = ("__weakref__", "_allocator", "_handle", "device", "dtype", "size")
 
     def __init__(self, device: str, size: int, dtype: DType):
         self.device, self.size, self.dtype = device, size, dtype
@@ -257,7 +258,7 @@ class Registry:
 
     def available(self) -> list[str]:
         """Full names of the devices that open on this machine, highest priority first."""
-        out = []
+        out: list[str] = []
         for family in self.names():
             spec = self.specs[family][0]
             try:

@@ -113,7 +113,7 @@ class Node:
     size 1), for CONST the value, for CAST the target dtype, for COPY the target device.
     """
 
-    __slots__ = ("op", "src", "arg", "dtype", "shape", "device", "buffer", "__weakref__")
+    __slots__ = ("__weakref__", "arg", "buffer", "device", "dtype", "op", "shape", "src")
 
     def __init__(self, op: Op, src: tuple[Node, ...], arg: Any, dtype: DType, shape: Shape, device: str,
                  buffer: Any = None):

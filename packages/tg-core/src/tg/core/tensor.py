@@ -6,7 +6,8 @@ is computed only by `realize()`, `numpy()`, `item()` or `tolist()`.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, ClassVar, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Optional, Union
 
 import numpy as np
 
@@ -34,7 +35,7 @@ def manual_seed(seed: int) -> None:
     _Random.generator = np.random.default_rng(seed)
 
 
-class no_grad:
+class no_grad:  # noqa: N801 - torch's name
     """Context manager and decorator that turns off gradient tracking, like torch.no_grad."""
 
     def __enter__(self) -> None:
@@ -83,7 +84,7 @@ class Tensor:
     [[2.0, 4.0], [6.0, 8.0]]
     """
 
-    __slots__ = ("node", "requires_grad", "grad", "_ctx", "__weakref__")
+    __slots__ = ("__weakref__", "_ctx", "grad", "node", "requires_grad")
     _grad_enabled: ClassVar[bool] = True
 
     def __init__(self, data: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
@@ -611,16 +612,16 @@ class Tensor:
     def __rmatmul__(self, other: Tensor) -> Tensor:
         return other.matmul(self)
 
-    def __lt__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
+    def __lt__(self, other: TensorLike) -> Tensor:
         return self.lt(other)
 
-    def __gt__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
+    def __gt__(self, other: TensorLike) -> Tensor:
         return self.gt(other)
 
-    def __le__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
+    def __le__(self, other: TensorLike) -> Tensor:
         return self.le(other)
 
-    def __ge__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
+    def __ge__(self, other: TensorLike) -> Tensor:
         return self.ge(other)
 
     def __eq__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
@@ -917,7 +918,8 @@ def _node_from_data(data: Any, dtype: Optional[Union[DType, str]], device: str) 
         if arr.dtype == object or arr.dtype.kind not in "biuf":
             raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} data; "
                             "it must be numbers or rectangular nested lists of numbers")
-        default = dt.bool_ if arr.dtype == np.bool_ else (dt.default_int if arr.dtype.kind in "iu" else dt.default_float)
+        kind = arr.dtype.kind
+        default = dt.bool_ if kind == "b" else (dt.default_int if kind in "iu" else dt.default_float)
         target = dt.to_dtype(dtype, default)
     _check_dtype(target, device)
     arr = np.asarray(arr, dtype=target.np, order="C")

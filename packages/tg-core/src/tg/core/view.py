@@ -7,6 +7,7 @@ only a reshape can fail, and then the caller makes the data contiguous first.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -144,7 +145,7 @@ class View:
 def _reshape_group(old: list[tuple[int, int, tuple[int, int]]],
                    new: list[int]) -> Optional[list[tuple[int, tuple[int, int]]]]:
     """Merge the old dims into one, split it into the new sizes: (stride, mask) per new dim, or None."""
-    for (_, s, _), (n2, s2, _) in zip(old, old[1:]):
+    for (_, s, _), (n2, s2, _) in itertools.pairwise(old):
         if s != s2 * n2:
             return None
     lo, hi = _merged_range(old)
@@ -166,7 +167,7 @@ def _reshape_group(old: list[tuple[int, int, tuple[int, int]]],
 def _merged_range(old: list[tuple[int, int, tuple[int, int]]]) -> tuple[Optional[int], int]:
     """The valid indices of the merged dim as one range, if the masked box is one linear range."""
     lo = hi = 0
-    for k, (n, _, (mlo, mhi)) in enumerate(old):
+    for k, (_, _, (mlo, mhi)) in enumerate(old):
         inner = math.prod(d[0] for d in old[k + 1:])
         if mhi - mlo == 1 and k < len(old) - 1:
             lo += mlo * inner

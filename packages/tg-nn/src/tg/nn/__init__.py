@@ -1,4 +1,5 @@
-"""tg.nn: layers, losses, optimizers, weight save/load in safetensors, data loading and ONNX import on top of tg.core.
+"""tg.nn: layers, losses, optimizers, weight save/load in safetensors, data loading and ONNX import on
+top of tg.core.
 
 Not implemented yet: this module only reserves its place in the `tg` namespace.
 """

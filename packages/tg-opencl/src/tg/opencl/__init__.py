@@ -1,4 +1,5 @@
-"""tg.opencl: renders tg's kernel IR to OpenCL C and runs it through pyopencl on any OpenCL platform (PoCL on the CPU, NVIDIA/AMD/Intel GPUs).
+"""tg.opencl: renders tg's kernel IR to OpenCL C and runs it through pyopencl on any OpenCL platform
+(PoCL on the CPU, NVIDIA/AMD/Intel GPUs).
 
 Not implemented yet: this module only reserves its place in the `tg` namespace.
 """

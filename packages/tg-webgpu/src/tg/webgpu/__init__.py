@@ -1,4 +1,5 @@
-"""tg.webgpu: renders tg's kernel IR to WGSL and runs compute pipelines through wgpu-py (Vulkan, Metal, D3D12, GL).
+"""tg.webgpu: renders tg's kernel IR to WGSL and runs compute pipelines through wgpu-py (Vulkan, Metal,
+D3D12, GL).
 
 Not implemented yet: this module only reserves its place in the `tg` namespace.
 """

@@ -7,7 +7,7 @@ entry point, and no change to tg-core.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

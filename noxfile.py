@@ -1,0 +1,53 @@
+"""Tests, lint, types, benchmarks and the demo. `nox -s tests` is what CI runs."""
+from __future__ import annotations
+
+import nox
+
+PACKAGES = ["tg-core", "tg-llvm", "tg-opencl", "tg-webgpu", "tg-nn"]
+DEMO_PLUGIN = "packages/tg-core/tests/plugins/tg-demo-device"
+TEST_DEPS = ["pytest>=8", "hypothesis>=6"]
+
+nox.options.sessions = ["tests", "lint", "types"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def install_tg(session: nox.Session) -> None:
+    """All five packages, non-editable, into one venv: a stray tg/__init__.py would break the namespace."""
+    session.install(*(f"packages/{p}" for p in PACKAGES), DEMO_PLUGIN)
+
+
+@nox.session
+@nox.parametrize("package", PACKAGES)
+def tests(session: nox.Session, package: str) -> None:
+    """Run one package's tests against the installed wheels (`nox -s tests` runs every package)."""
+    session.install(*TEST_DEPS)
+    install_tg(session)
+    session.run("pytest", f"packages/{package}/tests", "-q", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the whole repository."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def types(session: nox.Session) -> None:
+    """mypy over tg.core."""
+    session.install("mypy", "numpy", "pluggy")
+    session.run("mypy", "packages/tg-core/src/tg/core")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks as ratios to NumPy (and PyTorch or tinygrad where installed); writes bench/results/*.json."""
+    install_tg(session)
+    session.run("python", "bench/bench_core.py", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Train a small MLP on the default device (the README's first command)."""
+    install_tg(session)
+    session.run("python", "examples/demo.py", *session.posargs)
