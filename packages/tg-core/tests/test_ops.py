@@ -224,3 +224,17 @@ def test_deep_graph_does_not_recurse(device: str) -> None:
     y.sum().backward()
     np.testing.assert_allclose(y.numpy(), [1.0001 ** 3000], rtol=1e-3)
     np.testing.assert_allclose(x.grad.numpy(), [1.0001 ** 3000], rtol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.int64, np.bool_])
+def test_where_is_exact_for_every_value(dtype: type, device: str) -> None:
+    rng = np.random.default_rng(3)
+    cond = rng.random((5, 6)) > 0.5
+    x = (rng.normal(size=(5, 6)) * 10).astype(dtype)
+    y = (rng.normal(size=(6,)) * 10).astype(dtype)
+    if dtype == np.float32:
+        x[0, :3] = [np.nan, np.inf, -np.inf]
+    out = Tensor(cond, device=device).where(Tensor(x, device=device), Tensor(y, device=device)).numpy()
+    np.testing.assert_array_equal(out, np.where(cond, x, y))
+    zero = Tensor(cond, device=device).where(Tensor(x, device=device), 0).numpy()
+    np.testing.assert_array_equal(zero, np.where(cond, x, 0).astype(zero.dtype))

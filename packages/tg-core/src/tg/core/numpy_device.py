@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -75,53 +75,127 @@ _ALU: dict[Op, Any] = {
 }
 
 
+_UFUNCS = {Op.EXP2: np.exp2, Op.LOG2: np.log2, Op.SIN: np.sin, Op.SQRT: np.sqrt, Op.ADD: np.add,
+           Op.MUL: np.multiply, Op.MAX: np.maximum, Op.CMPLT: np.less, Op.CMPEQ: np.equal}
+
+
+class ScratchPool:
+    """Reusable temporaries by (shape, dtype): fresh large arrays cost a page fault per 4 KiB touched."""
+
+    def __init__(self, max_bytes: int = 1 << 30):
+        self.free: dict[tuple[tuple[int, ...], np.dtype], list[np.ndarray]] = {}
+        self.max_bytes, self.held = max_bytes, 0
+
+    def get(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        arrays = self.free.get((shape, dtype))
+        if arrays:
+            arr = arrays.pop()
+            self.held -= arr.nbytes
+            return arr
+        return np.empty(shape, dtype)
+
+    def put(self, arr: np.ndarray) -> None:
+        if arr.base is None and self.held + arr.nbytes <= self.max_bytes:
+            self.free.setdefault((arr.shape, arr.dtype), []).append(arr)
+            self.held += arr.nbytes
+
+
+def _select(cond: np.ndarray, x: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """where(cond, x, y) by bit masks: exact, and far faster than np.where on unpredictable masks."""
+    if x.dtype.itemsize not in (1, 2, 4, 8):
+        return np.where(cond, x, y)
+    as_int = np.dtype(f"i{x.dtype.itemsize}")
+    view = out.view(as_int)
+    mask = np.asarray(np.subtract(0, cond.view(np.uint8), dtype=as_int))  # all ones where cond holds
+    np.bitwise_and(x.view(as_int), mask, out=view)
+    if np.any(y):
+        view |= np.bitwise_and(y.view(as_int), np.invert(mask))
+    return out
+
+
 class KernelInterpreter:
-    """Evaluates one kernel AST over host arrays. Reused by any device that keeps data on the host."""
+    """Evaluates one kernel AST over host arrays. Reused by any device that keeps data on the host.
 
-    def __init__(self, kernel: Kernel, inputs: Sequence[np.ndarray]):
-        self.kernel, self.inputs = kernel, inputs
+    Values are computed on demand, so a product that a sum contracts with np.matmul is never
+    materialised, and a temporary that has no other reader is overwritten in place.
+    """
+
+    def __init__(self, kernel: Kernel, inputs: Sequence[np.ndarray], scratch: Optional[ScratchPool] = None):
+        self.kernel, self.inputs, self.scratch = kernel, inputs, scratch or ScratchPool(0)
         self.values: dict[int, np.ndarray] = {}
+        self.readers: dict[int, int] = {}
+        self.temporaries: dict[int, np.ndarray] = {}  # arrays this interpreter allocated, by id
+        for node in kernel.ast.walk():
+            for s in {id(s): s for s in node.src}.values():
+                self.readers[id(s)] = self.readers.get(id(s), 0) + 1
 
-    def run(self) -> np.ndarray:
-        """The kernel's output, at its full output shape."""
+    def run(self, out: np.ndarray) -> None:
+        """Compute the kernel into `out`, an array of the output shape."""
         with np.errstate(all="ignore"):
-            for node in self.kernel.ast.walk():
-                self.values[id(node)] = self.eval(node)
-        return self.values[id(self.kernel.ast)]
+            root = self.kernel.ast.src[0]
+            result = self.value(root, out)
+            if result is not out:
+                np.copyto(out, result, casting="unsafe")
+        for arr in self.temporaries.values():  # one array may hold several nodes' values: return it once
+            self.scratch.put(arr)
 
-    def eval(self, n: AST) -> np.ndarray:
-        src = [self.values[id(s)] for s in n.src]
+    def value(self, n: AST, out: Optional[np.ndarray] = None) -> np.ndarray:
+        if id(n) not in self.values:
+            self.values[id(n)] = self.eval(n, out)
+        return self.values[id(n)]
+
+    def eval(self, n: AST, out: Optional[np.ndarray]) -> np.ndarray:
         if n.op is Op.LOAD:
             return strided(self.inputs[n.arg[0]], n.arg[1], broadcast=True)
         if n.op is Op.CONST:
             value, view = n.arg
             flat = np.full(1, value, n.dtype.np)
             return strided(flat, View.make(view.shape, (0,) * len(view.shape), 0, view.mask), broadcast=True)
-        if n.op is Op.STORE:
-            return np.broadcast_to(src[0], self.kernel.out_shape)
+        if n.op is Op.SUM:
+            return self.sum(n)
+        src = [self.value(s) for s in n.src]
         if n.op is Op.CAST:
-            return src[0].astype(n.dtype.np)
+            return self.fresh(src[0].astype(n.dtype.np))
         if n.op is Op.RESHAPE:  # only ever applied to the reduce's keepdim output
             red_shape = tuple(1 if d in n.src[0].arg else s for d, s in enumerate(self.kernel.full_shape))
             return _unit_reshape(src[0], red_shape, n.arg)
-        if n.op is Op.SUM:
-            return self.sum(n)
         if n.op is Op.RMAX:
-            return np.max(src[0], axis=tuple(a for a in n.arg if src[0].shape[a] != 1), keepdims=True)
-        out = _ALU[n.op](*src)
-        return out if out.dtype == n.dtype.np else out.astype(n.dtype.np)
+            return self.fresh(np.max(src[0], axis=tuple(a for a in n.arg if src[0].shape[a] != 1), keepdims=True))
+        ufunc = _UFUNCS.get(n.op)
+        shape = np.broadcast_shapes(*(s.shape for s in src))
+        if (ufunc is not None and src[0].dtype != np.bool_) or (n.op is Op.WHERE and src[1].dtype == src[2].dtype):
+            target = out if out is not None and out.shape == shape and out.dtype == n.dtype.np else None
+            target = target if target is not None else self.reusable(n, src, shape)
+            if target is None:
+                target = self.fresh(self.scratch.get(shape, n.dtype.np))
+            return _select(*src, out=target) if n.op is Op.WHERE else ufunc(*src, out=target)
+        result = _ALU[n.op](*src)
+        return self.fresh(result if result.dtype == n.dtype.np else result.astype(n.dtype.np))
+
+    def fresh(self, arr: np.ndarray) -> np.ndarray:
+        arr = np.asarray(arr)  # NumPy turns 0-d results into scalars
+        self.temporaries[id(arr)] = arr
+        return arr
+
+    def reusable(self, n: AST, src: list[np.ndarray], shape: tuple[int, ...]) -> Optional[np.ndarray]:
+        """A source temporary that nothing else reads, with the output's shape and dtype: write into it."""
+        for node, arr in zip(n.src, src):
+            if id(arr) in self.temporaries and self.readers.get(id(node)) == 1 and arr.shape == shape \
+                    and arr.dtype == n.dtype.np and n.op is not Op.WHERE:
+                return arr
+        return None
 
     def sum(self, n: AST) -> np.ndarray:
         full, axes, x = self.kernel.full_shape, n.arg, n.src[0]
-        if x.op is Op.MUL and x.dtype != dt.bool_:
-            a, b = (self.values[id(s)] for s in x.src)
+        if x.op is Op.MUL and x.dtype != dt.bool_ and self.readers.get(id(x)) == 1:
+            a, b = (self.value(s) for s in x.src)
             if any(a.shape[d] > 1 and b.shape[d] > 1 for d in axes):
-                return contract(a, b, full, axes).astype(n.dtype.np, copy=False)
-        v = self.values[id(x)]
+                return self.fresh(contract(a, b, full, axes).astype(n.dtype.np, copy=False))
+        v = self.value(x)
         real = tuple(d for d in axes if v.shape[d] != 1)
         repeat = math.prod(full[d] for d in axes if v.shape[d] == 1)  # summing a broadcast dim multiplies
         out = np.sum(v, axis=real, keepdims=True, dtype=n.dtype.np)
-        return out * np.asarray(repeat, n.dtype.np) if repeat != 1 else out
+        return self.fresh(out * np.asarray(repeat, n.dtype.np) if repeat != 1 else out)
 
 
 def _unit_reshape(x: np.ndarray, src_shape: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
@@ -167,11 +241,11 @@ class NumpyDevice(Device):
 
     def __init__(self, name: str = "numpy"):
         super().__init__(name, NumpyAllocator())
+        self.scratch = ScratchPool()
 
     def execute(self, kernel: Kernel, buffers: Sequence[Buffer]) -> None:
         flats = [b.handle.view(b.dtype.np) for b in buffers]
-        result = KernelInterpreter(kernel, flats).run()
-        np.copyto(flats[0].reshape(kernel.out_shape), result, casting="unsafe")
+        KernelInterpreter(kernel, flats, self.scratch).run(flats[0].reshape(kernel.out_shape))
 
 
 @hookimpl

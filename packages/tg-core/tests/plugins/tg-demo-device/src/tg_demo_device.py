@@ -37,8 +37,7 @@ class DemoDevice(Device):
 
     def execute(self, kernel: Kernel, buffers: Sequence[Buffer]) -> None:
         flats = [np.frombuffer(b.handle, b.dtype.np) for b in buffers]
-        result = KernelInterpreter(kernel, flats).run()
-        np.copyto(flats[0].reshape(kernel.out_shape), result, casting="unsafe")
+        KernelInterpreter(kernel, flats).run(flats[0].reshape(kernel.out_shape))
         self.launched += 1
 
 
