@@ -168,7 +168,10 @@ class KernelInterpreter:
             target = target if target is not None else self.reusable(n, src, shape)
             if target is None:
                 target = self.fresh(self.scratch.get(shape, n.dtype.np))
-            return _select(*src, out=target) if n.op is Op.WHERE else ufunc(*src, out=target)
+            if n.op is Op.WHERE:
+                return _select(src[0], src[1], src[2], target)
+            assert ufunc is not None
+            return ufunc(*src, out=target)
         result = _ALU[n.op](*src)
         return self.fresh(result if result.dtype == n.dtype.np else result.astype(n.dtype.np))
 
