@@ -364,7 +364,8 @@ class Tensor:
         elif isinstance(other, (int, float, bool, np.number)):
             other = other.item() if isinstance(other, np.number) else other
             dtype = result or dt.scalar_result_type(self.dtype, other)
-            y = Tensor(const(other, dtype, (), self.device))
+            x, y = self.cast(dtype), Tensor(const(other, dtype, self.shape, self.device))  # already broadcast
+            return (y, x) if reverse else (x, y)
         else:
             raise TypeError(f"{op}: unsupported operand type {type(other).__name__}")
         x = self.cast(dtype)

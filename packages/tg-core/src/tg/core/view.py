@@ -7,6 +7,7 @@ only a reshape can fail, and then the caller makes the data contiguous first.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -44,7 +45,9 @@ class View:
     mask: Mask = None
 
     @staticmethod
+    @functools.lru_cache(maxsize=4096)
     def contiguous(shape: Shape) -> View:
+        """The row-major layout of `shape` (cached: Views are immutable and this is asked for often)."""
         return View(tuple(shape), contiguous_strides(tuple(shape)))
 
     @staticmethod
