@@ -23,6 +23,8 @@ def tests(session: nox.Session, package: str) -> None:
     session.install(*TEST_DEPS)
     install_tg(session)
     session.run("pytest", f"packages/{package}/tests", "-q", *session.posargs)
+    if package == "tg-core":  # the conformance kit, as a third-party plugin would run it, on every device
+        session.run("pytest", "--pyargs", "tg.core.testing", "-q", *session.posargs)
 
 
 @nox.session

@@ -6,12 +6,13 @@ some shapes), so these tests draw the shapes and the op sequence at random.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tg.core import Tensor
 
-SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
+SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @st.composite
@@ -77,16 +78,17 @@ def _apply(x: object, ops: list[tuple[str, object]], is_np: bool) -> object:
 
 
 @SETTINGS
-@given(movement_chain())
-def test_random_movement_chains_match_numpy(case: tuple[tuple[int, ...], list[tuple[str, object]]]) -> None:
+@given(case=movement_chain())
+def test_random_movement_chains_match_numpy(case: tuple[tuple[int, ...], list[tuple[str, object]]],
+                                            device: str) -> None:
     shape, ops = case
     data = np.arange(1, np.prod(shape) + 1, dtype=np.float64).reshape(shape) / 7
     expected = _apply(data, ops, True)
-    t = Tensor(data.astype(np.float32), requires_grad=True)
+    t = Tensor(data.astype(np.float32), device=device, requires_grad=True)
     out = _apply(t, ops, False)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-6)
     weights = np.linspace(-1, 1, max(1, int(np.prod(expected.shape)))).reshape(expected.shape)
-    (out * Tensor(weights.astype(np.float32))).sum().backward()
+    (out * Tensor(weights.astype(np.float32), device=device)).sum().backward()
     # d/dx of sum(w * f(x)) by finite differences on the float64 reference
     grad = np.zeros_like(data)
     for idx in np.ndindex(shape):
@@ -110,11 +112,11 @@ def broadcast_pair(draw: st.DrawFn) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 @SETTINGS
-@given(broadcast_pair(), st.sampled_from(["add", "mul", "sub", "maximum"]), st.integers(-1, 3))
-def test_random_broadcasting_and_reductions(shapes: tuple, op: str, dim: int) -> None:
+@given(shapes=broadcast_pair(), op=st.sampled_from(["add", "mul", "sub", "maximum"]), dim=st.integers(-1, 3))
+def test_random_broadcasting_and_reductions(shapes: tuple, op: str, dim: int, device: str) -> None:
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal(s) for s in shapes)
-    ta, tb = Tensor(a.astype(np.float32)), Tensor(b.astype(np.float32))
+    ta, tb = Tensor(a.astype(np.float32), device=device), Tensor(b.astype(np.float32), device=device)
     out = getattr(ta, op)(tb)
     ref = {"add": np.add, "mul": np.multiply, "sub": np.subtract, "maximum": np.maximum}[op](a, b)
     np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-6)
