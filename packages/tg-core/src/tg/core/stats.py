@@ -23,6 +23,7 @@ class Counters:
     flops: int = 0  # scalar ALU ops executed by kernels
     ops: int = 0  # graph nodes created by Tensor ops
     kernel_time_s: float = 0.0  # time spent in kernels, measured only at TG_DEBUG>=2
+    compiles: int = 0  # kernels compiled (cache misses of compiled backends)
 
     def reset(self) -> None:
         for f in fields(self):

@@ -1,7 +1,28 @@
-"""tg.llvm: renders tg's kernel IR to LLVM IR and JIT-compiles it for the host CPU with llvmlite;
-ahead-of-time export to an object file or shared library.
+"""tg.llvm: tg kernels compiled by LLVM (through llvmlite) for the host CPU, run on all cores.
 
-Not implemented yet: this module only reserves its place in the `tg` namespace.
+Importing this module is cheap: llvmlite is imported only when the `llvm` device is opened.
+
+>>> from tg.core import Tensor
+>>> (Tensor([1.0, 2.0], device="llvm") * 3).tolist()
+[3.0, 6.0]
 """
+from __future__ import annotations
+
+from tg.core import DeviceSpec, hookimpl
+from tg.core.device import PRIORITY_COMPILED_CPU
 
 __version__ = "0.1.0"
+
+
+def _open(name: str) -> object:
+    try:
+        from .device import LLVMDevice
+    except ImportError as e:
+        raise RuntimeError(f"llvmlite is not importable ({e}); install it with pip install llvmlite") from e
+    return LLVMDevice(name)
+
+
+@hookimpl
+def tg_devices() -> list[DeviceSpec]:
+    return [DeviceSpec("llvm", _open, PRIORITY_COMPILED_CPU,  # type: ignore[arg-type]
+                       "LLVM JIT for the host CPU, all cores")]

@@ -1,0 +1,79 @@
+"""The kernel IR: a typed, linear, loop-level program that compiled backends render to source.
+
+`lower.py` produces it from a kernel AST. A program is a list of `UOp`s in execution order; loops
+are bracketed by RANGE and END, sources are earlier UOps. Values are SSA except accumulators:
+DEFINE_ACC declares one, ACC_UPDATE folds a value into it inside a loop, ACC_READ reads it after.
+
+Every program has the signature `kernel(start, end, buf0, buf1, ...)`: it runs the outermost loop
+over [start, end), which is how a CPU backend splits the work over threads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum, auto
+from typing import Any, Optional
+
+from .dtype import DType, int64
+from .ops import Op
+
+
+class U(Enum):
+    """IR ops. ALU uses the primitive `Op` of the kernel AST in `arg`."""
+
+    PARAM = auto()  # arg = buffer index; dtype = element type; a pointer
+    BOUND = auto()  # arg = "start" or "end": the outer loop's range, given by the caller
+    RANGE = auto()  # src = (start, end); dtype int64; the loop variable
+    END = auto()  # src = (range,): closes the loop
+    CONST = auto()  # arg = value
+    LOAD = auto()  # src = (param, index) or (param, index, valid): valid=False reads zero
+    STORE = auto()  # src = (param, index, value)
+    ALU = auto()  # arg = Op, src = operands
+    CAST = auto()  # src = (value,), dtype = target
+    DEFINE_ACC = auto()  # arg = initial value
+    ACC_UPDATE = auto()  # arg = Op (ADD or MAX), src = (acc, value)
+    ACC_READ = auto()  # src = (acc,)
+
+
+class UOp:
+    """One IR instruction."""
+
+    __slots__ = ("op", "dtype", "src", "arg", "name")
+
+    def __init__(self, op: U, dtype: Optional[DType], src: tuple[UOp, ...] = (), arg: Any = None):
+        self.op, self.dtype, self.src, self.arg = op, dtype, src, arg
+        self.name = ""  # set by Program: a stable name renderers can use
+
+    def __repr__(self) -> str:
+        srcs = ", ".join(s.name for s in self.src)
+        arg = f" {self.arg.name if isinstance(self.arg, (Op, U)) else self.arg!r}" if self.arg is not None else ""
+        return f"{self.name} = {self.op.name.lower()}{arg} ({srcs}) : {self.dtype.name if self.dtype else '-'}"
+
+
+@dataclass
+class Program:
+    """A lowered kernel: its UOps, its buffers (dtype per parameter) and the outer loop's size."""
+
+    name: str
+    uops: list[UOp]
+    buffer_dtypes: list[DType]
+    outer_size: int  # iterations of the outermost loop: callers split [0, outer_size) into chunks
+    inner_size: int  # work per outer iteration, to decide whether threads are worth it
+    notes: list[str] = field(default_factory=list)  # optimisation choices, shown at TG_DEBUG=3
+
+    def __post_init__(self) -> None:
+        for i, u in enumerate(self.uops):
+            u.name = f"v{i}"
+
+    def listing(self) -> str:
+        """The program as text, one UOp per line, indented by loop depth."""
+        lines, depth = [], 0
+        for u in self.uops:
+            if u.op is U.END:
+                depth -= 1
+            lines.append("  " * (depth + 1) + repr(u))
+            if u.op is U.RANGE:
+                depth += 1
+        return "\n".join(lines)
+
+
+INDEX = int64  # the dtype of every index computation

@@ -1,0 +1,157 @@
+"""The `llvm` device: kernels compiled by LLVM for the host CPU, run on all cores.
+
+Each kernel is lowered to tg's loop IR, rendered to LLVM IR, optimised at -O3 for this CPU (its
+vector width, FMA) and JIT-compiled with llvmlite. Compiled object code is cached in memory and on
+disk (keyed by the LLVM IR, the CPU and llvmlite's version), so a second process skips LLVM
+entirely. The outermost loop is split over a small thread pool; ctypes releases the GIL for each
+call, so the chunks run in parallel.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import llvmlite
+import llvmlite.binding as llvm
+import numpy as np
+
+from tg.core import dtype as dt
+from tg.core import stats
+from tg.core.device import Allocator, Buffer, Device
+from tg.core.kernel import Kernel
+from tg.core.lower import Program, lower
+
+from .render import LLVMRenderer
+
+MIN_WORK_PER_THREAD = 1 << 15  # below this many elements per thread, threads cost more than they save
+
+
+class HostAllocator(Allocator):
+    """Host memory as 64-byte-aligned NumPy byte arrays (compiled code gets their address)."""
+
+    def _alloc(self, nbytes: int) -> np.ndarray:
+        raw = np.empty(nbytes + 64, np.uint8)
+        offset = (-raw.ctypes.data) % 64
+        return raw[offset:offset + nbytes]
+
+    def copyin(self, handle: np.ndarray, src: np.ndarray) -> None:
+        handle[:] = src.reshape(-1).view(np.uint8)
+
+    def copyout(self, dst: np.ndarray, handle: np.ndarray) -> None:
+        dst.reshape(-1).view(np.uint8)[:] = handle
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept: TG_CACHE_DIR, else ~/.cache/tg."""
+    return Path(os.environ.get("TG_CACHE_DIR") or Path.home() / ".cache" / "tg") / "llvm"
+
+
+class LLVMCompiler:
+    """LLVM IR text -> a callable, through an in-memory and an on-disk cache of object code."""
+
+    def __init__(self) -> None:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        self.cpu = llvm.get_host_cpu_name()
+        self.features = llvm.get_host_cpu_features().flatten()
+        target = llvm.Target.from_default_triple()
+        self.machine = target.create_target_machine(cpu=self.cpu, features=self.features, opt=3,
+                                                    reloc="pic", codemodel="default")
+        self.renderer = LLVMRenderer(target.triple, str(self.machine.target_data), self.cpu, self.features)
+        self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.machine)
+        self.lock = threading.Lock()
+        self.functions: dict[str, Callable[..., None]] = {}
+
+    def source(self, prog: Program) -> tuple[str, str]:
+        """(function name, LLVM IR) of a program; the name is derived from the IR itself."""
+        probe = self.renderer.render(prog, "kernel")
+        key = hashlib.sha256(f"{probe}|{self.cpu}|{self.features}|{llvmlite.__version__}".encode()).hexdigest()[:20]
+        name = f"tg_{key}"
+        return name, probe.replace("@kernel(", f"@{name}(", 1)
+
+    def compile(self, prog: Program) -> Callable[..., None]:
+        name, ir = self.source(prog)
+        with self.lock:
+            if name not in self.functions:
+                self.engine.add_object_file(llvm.ObjectFileRef.from_data(self.object_code(name, ir)))
+                self.engine.finalize_object()
+                address = self.engine.get_function_address(name)
+                argtypes = [ctypes.c_int64, ctypes.c_int64] + [ctypes.c_void_p] * len(prog.buffer_dtypes)
+                self.functions[name] = ctypes.CFUNCTYPE(None, *argtypes)(address)
+            return self.functions[name]
+
+    def object_code(self, name: str, ir: str) -> bytes:
+        path = cache_dir() / f"{name}.o"
+        if path.exists():
+            return path.read_bytes()
+        try:
+            module = llvm.parse_assembly(ir)
+            module.verify()
+        except RuntimeError as e:
+            raise RuntimeError(f"LLVM rejected the generated IR for kernel {name}: {e}\n--- source ---\n{ir}") from e
+        options = llvm.create_pipeline_tuning_options(speed_level=3)
+        options.loop_vectorization = True
+        options.slp_vectorization = True
+        builder = llvm.create_pass_builder(self.machine, options)
+        builder.getModulePassManager().run(module, builder)
+        obj = self.machine.emit_object(module)
+        stats.counters.compiles += 1
+        try:  # a read-only or full disk only costs the next process a recompile
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(obj)
+            tmp.replace(path)
+        except OSError:
+            pass
+        return obj
+
+
+class LLVMDevice(Device):
+    """Runs tg kernels as native code on the host CPU, on all cores."""
+
+    dtypes = frozenset(dt.ALL_DTYPES)
+
+    def __init__(self, name: str = "llvm"):
+        super().__init__(name, HostAllocator())
+        self.compiler = LLVMCompiler()
+        self.threads = max(1, int(os.environ.get("TG_LLVM_THREADS", os.cpu_count() or 1)))
+        self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="tg-llvm") if self.threads > 1 else None
+        self.programs: dict[int, tuple[Kernel, Program, Callable[..., None]]] = {}
+
+    def program(self, kernel: Kernel) -> tuple[Program, Callable[..., None]]:
+        cached = self.programs.get(id(kernel.ast))
+        if cached is None or cached[0].ast is not kernel.ast:
+            prog = lower(kernel)
+            cached = (kernel, prog, self.compiler.compile(prog))
+            self.programs[id(kernel.ast)] = cached
+        return cached[1], cached[2]
+
+    def render(self, kernel: Kernel) -> str:
+        return self.compiler.source(lower(kernel))[1]
+
+    def execute(self, kernel: Kernel, buffers: Sequence[Buffer]) -> None:
+        prog, fn = self.program(kernel)
+        args = [b.handle.ctypes.data for b in buffers]
+        chunks = self.split(prog)
+        if len(chunks) == 1 or self.pool is None:
+            fn(0, prog.outer_size, *args)
+            return
+        for f in [self.pool.submit(fn, lo, hi, *args) for lo, hi in chunks]:
+            f.result()
+
+    def split(self, prog: Program) -> list[tuple[int, int]]:
+        """Chunks of the outer loop, one per thread, when the work is large enough to share."""
+        n = prog.outer_size
+        parts = min(self.threads, n, max(1, n * prog.inner_size // MIN_WORK_PER_THREAD))
+        bounds = [n * i // parts for i in range(parts + 1)]
+        return [(lo, hi) for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
+
+
+def open_device(name: str) -> Any:
+    return LLVMDevice(name)

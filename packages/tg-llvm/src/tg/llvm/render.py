@@ -1,0 +1,274 @@
+"""Render a tg IR program as LLVM IR text.
+
+Loop counters and accumulators live in allocas that LLVM's mem2reg turns into registers; the
+optimiser then vectorises the loops for the host CPU. Every pointer parameter is `noalias`: tg
+never passes overlapping buffers to one kernel.
+"""
+from __future__ import annotations
+
+import math
+import struct
+from typing import Any
+
+from tg.core import dtype as dt
+from tg.core.dtype import DType
+from tg.core.ir import U, UOp
+from tg.core.lower import Program
+from tg.core.ops import Op
+
+LLVM_TYPES = {dt.bool_: "i1", dt.int8: "i8", dt.uint8: "i8", dt.int16: "i16", dt.int32: "i32", dt.int64: "i64",
+              dt.float16: "half", dt.float32: "float", dt.float64: "double"}
+FLOAT_SUFFIX = {dt.float16: "f16", dt.float32: "f32", dt.float64: "f64"}
+
+
+def ltype(d: DType, memory: bool = False) -> str:
+    """The LLVM type of a dtype; bools are i1 in registers and i8 in memory."""
+    return "i8" if memory and d == dt.bool_ else LLVM_TYPES[d]
+
+
+def literal(value: Any, d: DType) -> str:
+    if d == dt.bool_:
+        return "true" if value else "false"
+    if d.is_float:
+        v = float(value)
+        if d == dt.float32:
+            v = float(struct.unpack("f", struct.pack("f", v))[0]) if math.isfinite(v) else v
+        if d == dt.float16:
+            return "0xH" + struct.pack(">e", v).hex().upper()
+        return "0x" + struct.pack(">d", v).hex().upper()
+    return str(int(value))
+
+
+class LLVMRenderer:
+    """Program -> LLVM IR module text with one function, `name`."""
+
+    def __init__(self, triple: str, datalayout: str, cpu: str, features: str):
+        self.triple, self.datalayout, self.cpu, self.features = triple, datalayout, cpu, features
+
+    def render(self, prog: Program, name: str) -> str:
+        self.lines: list[str] = []
+        self.allocas: list[str] = []
+        self.declares: set[str] = set()
+        self.tmp = 0
+        params = ", ".join(f"ptr noalias %b{i}" for i in range(len(prog.buffer_dtypes)))
+        for u in prog.uops:
+            self.emit(u)
+        body = "\n".join(["entry:", *self.allocas, "  br label %begin", "begin:", *self.lines, "  ret void"])
+        return "\n".join([
+            f'target triple = "{self.triple}"', f'target datalayout = "{self.datalayout}"', "",
+            *sorted(self.declares), "",
+            f"define void @{name}(i64 %start, i64 %end, {params}) #0 {{", body, "}", "",
+            f'attributes #0 = {{ nounwind "target-cpu"="{self.cpu}" "target-features"="{self.features}" }}'])
+
+    # ---- helpers ---------------------------------------------------------------------------------
+    def ref(self, u: UOp) -> str:
+        """How an operand is written: constants inline, everything else by name."""
+        if u.op is U.CONST:
+            assert u.dtype is not None
+            return literal(u.arg, u.dtype)
+        if u.op is U.BOUND:
+            return f"%{u.arg}"
+        return f"%{u.name}"
+
+    def fresh(self) -> str:
+        self.tmp += 1
+        return f"%t{self.tmp}"
+
+    def line(self, text: str) -> None:
+        self.lines.append("  " + text)
+
+    def intrinsic(self, base: str, d: DType, n_args: int = 1) -> str:
+        t = ltype(d)
+        suffix = FLOAT_SUFFIX.get(d) or t
+        name = f"@llvm.{base}.{suffix}"
+        self.declares.add(f"declare {t} {name}({', '.join([t] * n_args)})")
+        return name
+
+    # ---- instructions ----------------------------------------------------------------------------
+    def emit(self, u: UOp) -> None:
+        op, d = u.op, u.dtype
+        if op in (U.PARAM, U.BOUND, U.CONST):
+            return
+        if op is U.RANGE:
+            name = u.name
+            self.allocas.append(f"  %{name}.ptr = alloca i64")
+            self.line(f"store i64 {self.ref(u.src[0])}, ptr %{name}.ptr")
+            self.line(f"br label %{name}.head")
+            self.lines.append(f"{name}.head:")
+            self.line(f"%{name} = load i64, ptr %{name}.ptr")
+            self.line(f"%{name}.go = icmp slt i64 %{name}, {self.ref(u.src[1])}")
+            self.line(f"br i1 %{name}.go, label %{name}.body, label %{name}.exit")
+            self.lines.append(f"{name}.body:")
+        elif op is U.END:
+            name = u.src[0].name
+            self.line(f"%{name}.next = add nsw i64 %{name}, 1")
+            self.line(f"store i64 %{name}.next, ptr %{name}.ptr")
+            self.line(f"br label %{name}.head")
+            self.lines.append(f"{name}.exit:")
+        elif op is U.LOAD:
+            self.load(u)
+        elif op is U.STORE:
+            param, idx, value = u.src
+            assert param.dtype is not None
+            mt = ltype(param.dtype, memory=True)
+            ptr = self.fresh()
+            self.line(f"{ptr} = getelementptr inbounds {mt}, ptr %b{param.arg}, i64 {self.ref(idx)}")
+            v = self.ref(value)
+            if param.dtype == dt.bool_:
+                wide = self.fresh()
+                self.line(f"{wide} = zext i1 {v} to i8")
+                v = wide
+            self.line(f"store {mt} {v}, ptr {ptr}")
+        elif op is U.DEFINE_ACC:
+            assert d is not None
+            self.allocas.append(f"  %{u.name}.ptr = alloca {ltype(d)}")
+            self.line(f"store {ltype(d)} {literal(u.arg, d)}, ptr %{u.name}.ptr")
+        elif op is U.ACC_UPDATE:
+            acc, value = u.src
+            assert d is not None
+            old = self.fresh()
+            self.line(f"{old} = load {ltype(d)}, ptr %{acc.name}.ptr")
+            new = self.binary(u.arg, d, old, self.ref(value), accumulate=True)
+            self.line(f"store {ltype(d)} {new}, ptr %{acc.name}.ptr")
+        elif op is U.ACC_READ:
+            assert d is not None
+            self.line(f"%{u.name} = load {ltype(d)}, ptr %{u.src[0].name}.ptr")
+        elif op is U.CAST:
+            self.cast(u)
+        elif op is U.ALU:
+            self.alu(u)
+        else:
+            raise NotImplementedError(f"LLVM renderer: no rule for IR op {op}")
+
+    def load(self, u: UOp) -> None:
+        param, idx = u.src[0], u.src[1]
+        assert u.dtype is not None and param.dtype is not None
+        mt, t = ltype(param.dtype, memory=True), ltype(u.dtype)
+        index = self.ref(idx)
+        valid = self.ref(u.src[2]) if len(u.src) > 2 else None
+        if valid is not None:  # a masked read never touches memory outside the buffer
+            safe = self.fresh()
+            self.line(f"{safe} = select i1 {valid}, i64 {index}, i64 0")
+            index = safe
+        ptr = self.fresh()
+        self.line(f"{ptr} = getelementptr inbounds {mt}, ptr %b{param.arg}, i64 {index}")
+        raw = self.fresh() if valid is not None or u.dtype == dt.bool_ else f"%{u.name}"
+        self.line(f"{raw} = load {mt}, ptr {ptr}")
+        if u.dtype == dt.bool_:
+            b = self.fresh() if valid is not None else f"%{u.name}"
+            self.line(f"{b} = icmp ne i8 {raw}, 0")
+            raw = b
+        if valid is not None:
+            self.line(f"%{u.name} = select i1 {valid}, {t} {raw}, {t} {literal(0, u.dtype)}")
+
+    def cast(self, u: UOp) -> None:
+        src = u.src[0]
+        a, b = src.dtype, u.dtype
+        assert a is not None and b is not None
+        v, ta, tb = self.ref(src), ltype(a), ltype(b)
+        if ta == tb:  # same bits (int8 <-> uint8)
+            instr = f"add {tb} {v}, 0"
+        elif b == dt.bool_:
+            instr = f"fcmp une {ta} {v}, {literal(0, a)}" if a.is_float else f"icmp ne {ta} {v}, 0"
+        elif a.is_float and b.is_float:
+            instr = f"{'fpext' if b.itemsize > a.itemsize else 'fptrunc'} {ta} {v} to {tb}"
+        elif a.is_float:
+            instr = f"{'fptoui' if b.kind == 'u' else 'fptosi'} {ta} {v} to {tb}"
+        elif b.is_float:
+            instr = f"{'uitofp' if a.kind in 'ub' else 'sitofp'} {ta} {v} to {tb}"
+        elif b.itemsize > a.itemsize or a == dt.bool_:
+            instr = f"{'zext' if a.kind in 'ub' else 'sext'} {ta} {v} to {tb}"
+        else:
+            instr = f"trunc {ta} {v} to {tb}"
+        self.line(f"%{u.name} = {instr}")
+
+    def alu(self, u: UOp) -> None:
+        op: Op = u.arg
+        srcs = [self.ref(s) for s in u.src]
+        d = u.src[-1].dtype if op is not Op.WHERE else u.dtype
+        assert d is not None and u.dtype is not None
+        t = ltype(d)
+        if op is Op.WHERE:
+            self.line(f"%{u.name} = select i1 {srcs[0]}, {t} {srcs[1]}, {t} {srcs[2]}")
+        elif op in (Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT):
+            self.unary_math(u, {Op.EXP2: "exp2", Op.LOG2: "log2", Op.SIN: "sin", Op.SQRT: "sqrt"}[op], srcs[0])
+        elif op is Op.RECIP:
+            self.line(f"%{u.name} = fdiv {t} {literal(1.0, d)}, {srcs[0]}")
+        elif op is Op.NEG:
+            if d.is_float:
+                self.line(f"%{u.name} = fneg {t} {srcs[0]}")
+            else:
+                self.line(f"%{u.name} = {'xor' if d == dt.bool_ else 'sub'} {t} {'true' if d == dt.bool_ else 0}, "
+                          f"{srcs[0]}")
+        else:
+            self.binary(op, d, srcs[0], srcs[1], out=f"%{u.name}")
+
+    def unary_math(self, u: UOp, name: str, x: str) -> None:
+        d = u.dtype
+        assert d is not None
+        if d == dt.float16:  # compute in float32: libm has no half-precision entry points
+            wide, res = self.fresh(), self.fresh()
+            self.line(f"{wide} = fpext half {x} to float")
+            self.line(f"{res} = call float {self.intrinsic(name, dt.float32)}(float {wide})")
+            self.line(f"%{u.name} = fptrunc float {res} to half")
+        else:
+            self.line(f"%{u.name} = call {ltype(d)} {self.intrinsic(name, d)}({ltype(d)} {x})")
+
+    def binary(self, op: Op, d: DType, a: str, b: str, accumulate: bool = False, out: str = "") -> str:
+        """Emit a binary op on operands of dtype d into `out` (a fresh name by default); returns it."""
+        t, out = ltype(d), out or self.fresh()
+        is_float, is_bool, unsigned = d.is_float, d == dt.bool_, d.kind == "u"
+        if op is Op.ADD:
+            instr = (f"fadd {'reassoc contract ' if accumulate else 'contract '}{t} {a}, {b}" if is_float else
+                     f"{'or' if is_bool else 'add'} {t} {a}, {b}")
+        elif op is Op.MUL:
+            instr = f"fmul contract {t} {a}, {b}" if is_float else f"{'and' if is_bool else 'mul'} {t} {a}, {b}"
+        elif op is Op.MAX:
+            if is_bool:
+                instr = f"or i1 {a}, {b}"
+            else:
+                base = "maximum" if is_float else ("umax" if unsigned else "smax")
+                instr = f"call {t} {self.intrinsic(base, d, 2)}({t} {a}, {t} {b})"
+        elif op is Op.CMPLT:
+            instr = f"fcmp olt {t} {a}, {b}" if is_float else f"icmp {'ult' if unsigned or is_bool else 'slt'} {t} {a}, {b}"
+        elif op is Op.CMPEQ:
+            instr = f"fcmp oeq {t} {a}, {b}" if is_float else f"icmp eq {t} {a}, {b}"
+        elif op in (Op.AND, Op.OR, Op.XOR):
+            instr = f"{op.name.lower()} {t} {a}, {b}"
+        elif op in (Op.IDIV, Op.MOD):
+            return self.division(op, d, a, b, out)
+        else:
+            raise NotImplementedError(f"LLVM renderer: no rule for {op} on {d.name}")
+        self.line(f"{out} = {instr}")
+        return out
+
+    def division(self, op: Op, d: DType, a: str, b: str, out: str) -> str:
+        """Integer division and remainder that never trap: x/0 gives 0, like NumPy."""
+        t = ltype(d)
+        if d.is_float:
+            if op is Op.MOD:
+                self.line(f"{out} = frem {t} {a}, {b}")
+            else:
+                q = self.fresh()
+                self.line(f"{q} = fdiv {t} {a}, {b}")
+                self.line(f"{out} = call {t} {self.intrinsic('trunc', d)}({t} {q})")
+            return out
+        unsigned = d.kind in "ub"
+        zero, safe, raw = self.fresh(), self.fresh(), self.fresh()
+        self.line(f"{zero} = icmp eq {t} {b}, 0")
+        bad = zero
+        if not unsigned:  # INT_MIN / -1 traps too: divide by 1 instead and fix the sign below
+            minus1, either = self.fresh(), self.fresh()
+            self.line(f"{minus1} = icmp eq {t} {b}, -1")
+            self.line(f"{either} = or i1 {zero}, {minus1}")
+            bad = either
+        self.line(f"{safe} = select i1 {bad}, {t} 1, {t} {b}")
+        kind = ("udiv" if unsigned else "sdiv") if op is Op.IDIV else ("urem" if unsigned else "srem")
+        self.line(f"{raw} = {kind} {t} {a}, {safe}")
+        if not unsigned:
+            neg, fixed = self.fresh(), self.fresh()
+            self.line(f"{neg} = sub {t} 0, {a}")
+            self.line(f"{fixed} = select i1 {minus1}, {t} {neg if op is Op.IDIV else 0}, {t} {raw}")
+            raw = fixed
+        self.line(f"{out} = select i1 {zero}, {t} 0, {t} {raw}")
+        return out
