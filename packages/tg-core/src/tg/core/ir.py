@@ -37,7 +37,7 @@ class U(Enum):
 class UOp:
     """One IR instruction."""
 
-    __slots__ = ("op", "dtype", "src", "arg", "name")
+    __slots__ = ("arg", "dtype", "name", "op", "src")
 
     def __init__(self, op: U, dtype: Optional[DType], src: tuple[UOp, ...] = (), arg: Any = None):
         self.op, self.dtype, self.src, self.arg = op, dtype, src, arg

@@ -1,0 +1,91 @@
+"""tg-llvm specifics: compile cache, threads, dtypes, generated source, errors. (The conformance kit,
+run by tg-core's test session on every device, covers the ops.)"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tg.core import Tensor, counters, get_device, reset_counters
+
+
+def test_registered_through_the_entry_point() -> None:
+    import tg.core.device as device
+
+    device.registry.load()
+    assert device.registry.specs["llvm"][1] == "llvm"
+    assert type(get_device("llvm")).__name__ == "LLVMDevice"
+
+
+def test_large_kernels_split_over_threads_match_numpy() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((1000, 300)).astype(np.float32), rng.standard_normal(300).astype(np.float32)
+    ta, tb = Tensor(a, device="llvm"), Tensor(b, device="llvm")
+    out = ((ta * tb + 1).relu().sum(1)).numpy()
+    np.testing.assert_allclose(out, np.maximum(a * b + 1, 0).sum(1), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose((ta * 2).exp().numpy(), np.exp(a * 2), rtol=1e-5)
+    dev = get_device("llvm")
+    from tg.core.lower import lower
+    from tg.core.schedule import schedule
+
+    prog = lower(schedule([(ta * 2).exp().node])[0].kernel)
+    chunks = dev.split(prog)
+    assert len(chunks) == min(dev.threads, 1000) and chunks[0][0] == 0 and chunks[-1][1] == 1000
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float64", "int8", "uint8", "int16", "int32", "int64", "bool"])
+def test_dtypes_and_casts_match_numpy(dtype: str) -> None:
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(64) * 50).astype(dtype)
+    t = Tensor(x, device="llvm")
+    np.testing.assert_array_equal(t.cast("float32").numpy(), x.astype(np.float32))
+    if dtype != "bool":
+        np.testing.assert_array_equal((t + t).numpy(), x + x)
+        np.testing.assert_array_equal(t.maximum(t * 0).numpy(), np.maximum(x, x * 0))
+    np.testing.assert_array_equal((t < t * 0).numpy(), x < x * 0)
+    np.testing.assert_array_equal(Tensor(x.astype(np.float32) * 1.7, device="llvm").cast(dtype).numpy(),
+                                  (x.astype(np.float32) * 1.7).astype(dtype))
+
+
+def test_integer_division_by_zero_does_not_crash() -> None:
+    a = Tensor(np.array([7, -7, np.iinfo(np.int32).min, 5], np.int32), device="llvm")
+    b = Tensor(np.array([0, 2, -1, 0], np.int32), device="llvm")
+    out = a.div(b, rounding_mode="trunc").numpy()
+    assert out[1] == -3 and out[0] == 0 and out[3] == 0
+
+
+def test_debug_4_prints_the_llvm_ir(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("TG_DEBUG", "4")
+    Tensor([1.0, 2.0], device="llvm").exp().realize()
+    err = capsys.readouterr().err
+    assert "define void @tg_" in err and "llvm.exp2.f32" in err
+
+
+CHILD = """
+import json, numpy as np
+from tg.core import Tensor, counters
+out = (Tensor(np.arange(8, dtype=np.float32), device="llvm") * 3 + 1).sum().item()
+print(json.dumps({"out": out, "compiles": counters.compiles}))
+"""
+
+
+def test_second_process_reuses_the_disk_cache(tmp_path: Path) -> None:
+    env = {"TG_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True,
+                                      check=True).stdout) for _ in range(2)]
+    assert runs[0]["out"] == runs[1]["out"] == 92.0
+    assert runs[0]["compiles"] >= 1 and runs[1]["compiles"] == 0
+    assert list((tmp_path / "llvm").glob("*.o"))
+
+
+def test_compiles_once_per_kernel_shape() -> None:
+    a = Tensor(np.ones(100, np.float32), device="llvm")
+    (a * 2 + 5).realize()
+    reset_counters()
+    for _ in range(3):
+        (a * 2 + 5).realize()
+    assert counters.compiles == 0 and counters.kernels == 3
