@@ -89,3 +89,29 @@ def test_compiles_once_per_kernel_shape() -> None:
     for _ in range(3):
         (a * 2 + 5).realize()
     assert counters.compiles == 0 and counters.kernels == 3
+
+
+@pytest.mark.parametrize("shapes", [((64, 96), (96, 128)), ((3, 37, 50), (50, 33)), ((8, 64), (64, 32)),
+                                    ((2, 5, 16, 8), (8, 64))], ids=str)
+def test_register_tiled_contractions_match_numpy(shapes: tuple) -> None:
+    rng = np.random.default_rng(2)
+    a, b = (rng.standard_normal(s).astype(np.float32) for s in shapes)
+    bias = rng.standard_normal(shapes[1][-1]).astype(np.float32)
+    ta, tb, tbias = (Tensor(v, device="llvm") for v in (a, b, bias))
+    out = ((ta @ tb) * 0.5 + tbias).relu().numpy()  # post-reduce ops run inside the tile too
+    np.testing.assert_allclose(out, np.maximum((a @ b) * 0.5 + bias, 0), rtol=1e-4, atol=1e-4)
+    padded = (ta.pad((1, 2)) @ tb.pad((0, 0, 1, 2))).numpy()  # masked loads inside the tile
+    np.testing.assert_allclose(padded, np.pad(a, [(0, 0)] * (a.ndim - 1) + [(1, 2)]) @
+                               np.pad(b, [(0, 0)] * (b.ndim - 2) + [(1, 2), (0, 0)]), rtol=1e-4, atol=1e-4)
+    ints = (Tensor(a.astype(np.int32), device="llvm") @ Tensor(b.astype(np.int32), device="llvm")).numpy()
+    np.testing.assert_array_equal(ints, a.astype(np.int32) @ b.astype(np.int32))
+    assert not ta.requires_grad
+
+
+def test_matmul_gets_a_register_tile() -> None:
+    from tg.core.lower import lower
+    from tg.core.schedule import schedule
+
+    a, b = Tensor.ones(64, 64, device="llvm"), Tensor.ones(64, 64, device="llvm")
+    prog = lower(schedule([(a @ b).node])[0].kernel)
+    assert prog.tiled and prog.notes == ["upcast dim 0 by 4", "upcast dim 1 by 32"]

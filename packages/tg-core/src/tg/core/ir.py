@@ -59,6 +59,8 @@ class Program:
     outer_size: int  # iterations of the outermost loop: callers split [0, outer_size) into chunks
     inner_size: int  # work per outer iteration, to decide whether threads are worth it
     notes: list[str] = field(default_factory=list)  # optimisation choices, shown at TG_DEBUG=3
+    # the body is already unrolled into a register tile: vectorise across the copies (SLP), not the loops
+    tiled: bool = False
 
     def __post_init__(self) -> None:
         for i, u in enumerate(self.uops):

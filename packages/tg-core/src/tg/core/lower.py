@@ -4,27 +4,40 @@ The kernel's iteration space is its full shape: one loop per dim of size > 1, th
 outside and the reduced dims inside. Because every View in the AST already has the shape of that
 space (or of the reduced output), each load's index is `offset + sum(var * stride)` and its
 validity a conjunction of range checks: no division or modulo is ever needed.
+
+Optimisation (`opt.py` chooses, this module applies): an output dim can be *upcast* by U: its loop
+steps by U and the kernel body is emitted U times with the dim at `outer*U + u`. Upcasting two dims
+of a contraction gives a register tile of accumulators, each load reused across the tile.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Optional
 
 from . import dtype as dt
 from .dtype import DType
-from .ir import INDEX, U, UOp
-from .ir import Program as Program
+from .ir import INDEX, Program, U, UOp
 from .kernel import AST, Kernel
 from .ops import REDUCE, Op
+from .opt import choose_upcasts
 from .view import View
 
+__all__ = ["Program", "lower", "reduce_identity"]
 
-def lower(kernel: Kernel) -> Program:
-    """The loop program for `kernel`: `kernel(start, end, out, in1, ...)` over the outermost loop."""
-    return _Lowerer(kernel).run()
+Combo = tuple[tuple[int, int], ...]  # (dim, offset) for each upcast dim: one copy of the kernel body
+
+
+def lower(kernel: Kernel, upcasts: Optional[dict[int, int]] = None) -> Program:
+    """The loop program for `kernel`: `kernel(start, end, out, in1, ...)` over the outermost loop.
+
+    `upcasts` maps output dims to unroll factors; by default `opt.choose_upcasts` picks them.
+    """
+    return _Lowerer(kernel, choose_upcasts(kernel) if upcasts is None else upcasts).run()
 
 
 def reduce_identity(op: Op, dtype: DType) -> Any:
+    """The value a reduction starts from (0 for sums, the lowest value for max)."""
     if op is Op.SUM:
         return False if dtype == dt.bool_ else (0.0 if dtype.is_float else 0)
     if dtype.is_float:
@@ -33,17 +46,18 @@ def reduce_identity(op: Op, dtype: DType) -> Any:
 
 
 class _Lowerer:
-    def __init__(self, kernel: Kernel):
-        self.kernel = kernel
-        red = kernel.reduce
-        self.reduce = red
+    def __init__(self, kernel: Kernel, upcasts: dict[int, int]):
+        self.kernel, self.upcasts = kernel, upcasts
+        self.reduce = kernel.reduce
         full = kernel.full_shape
-        axes = set(red.arg) if red is not None else set()
+        axes = set(self.reduce.arg) if self.reduce is not None else set()
         self.out_dims = [d for d, n in enumerate(full) if n != 1 and d not in axes]
         self.red_dims = [d for d in sorted(axes) if full[d] != 1]
         self.uops: list[UOp] = []
-        self.vars: dict[int, UOp] = {}
-        self.values: dict[int, UOp] = {}
+        self.loop_vars: dict[int, UOp] = {}  # dim -> loop variable (the outer part, for upcast dims)
+        self.combo: dict[int, int] = {}  # upcast dim -> offset of the body copy being emitted
+        self.values: dict[tuple[int, Combo], UOp] = {}
+        self.acc_reads: dict[Combo, UOp] = {}
         self.params: list[UOp] = []
 
     def emit(self, op: U, dtype: Optional[DType], src: tuple[UOp, ...] = (), arg: Any = None) -> UOp:
@@ -54,59 +68,80 @@ class _Lowerer:
     def const(self, value: Any, dtype: DType) -> UOp:
         return self.emit(U.CONST, dtype, (), value)
 
-    # ---- index arithmetic -------------------------------------------------------------------------
-    def dim_vars(self, shape: tuple[int, ...]) -> list[Optional[UOp]]:
-        """The loop variable for each dim of `shape` (None for size-1 dims)."""
-        if shape == self.kernel.full_shape:
-            return [self.vars.get(d) for d in range(len(shape))]
-        out = iter(self.vars[d] for d in self.out_dims)
-        return [next(out) if n != 1 else None for n in shape]
-
-    def index(self, view: View) -> tuple[UOp, Optional[UOp]]:
-        """(index, valid) of a view at the current loop position; valid is None when always true."""
-        vars_ = self.dim_vars(view.shape)
-        terms: list[UOp] = []
-        for v, stride in zip(vars_, view.strides):
-            if v is not None and stride != 0:
-                terms.append(v if stride == 1 else self.alu(Op.MUL, v, self.const(stride, INDEX)))
-        idx = self.const(view.offset, INDEX) if not terms or view.offset else None
-        for t in terms:
-            idx = t if idx is None else self.alu(Op.ADD, idx, t)
-        assert idx is not None
-        valid: Optional[UOp] = None
-        for v, (lo, hi), n in zip(vars_, view.mask or (), view.shape):
-            checks = []
-            if lo > 0:
-                checks.append(self.alu(Op.CMPLT, self.const(lo - 1, INDEX), v))  # type: ignore[arg-type]
-            if hi < n:
-                checks.append(self.alu(Op.CMPLT, v, self.const(hi, INDEX)))  # type: ignore[arg-type]
-            for c in checks:
-                valid = c if valid is None else self.alu(Op.AND, valid, c)
-        return idx, valid
-
     def alu(self, op: Op, *src: UOp) -> UOp:
         dtype = dt.bool_ if op in (Op.CMPLT, Op.CMPEQ) else src[-1].dtype
         return self.emit(U.ALU, dtype, src, op)
 
+    # ---- index arithmetic -------------------------------------------------------------------------
+    def dim_value(self, d: int) -> Optional[UOp]:
+        """The index along full dim d at the current loop position and body copy (None: size 1)."""
+        if d in self.upcasts:
+            offset = self.const(self.combo[d], INDEX)
+            if d not in self.loop_vars:  # the whole dim is upcast: no loop
+                return offset
+            base = self.alu(Op.MUL, self.loop_vars[d], self.const(self.upcasts[d], INDEX))
+            return self.alu(Op.ADD, base, offset) if self.combo[d] else base
+        return self.loop_vars.get(d)
+
+    def dim_values(self, shape: tuple[int, ...]) -> list[Optional[UOp]]:
+        """The index for each dim of `shape`: the full shape, or the reduced output's shape."""
+        if shape == self.kernel.full_shape:
+            return [self.dim_value(d) for d in range(len(shape))]
+        out = iter(self.out_dims)
+        return [self.dim_value(next(out)) if n != 1 else None for n in shape]
+
+    def index(self, view: View) -> tuple[UOp, Optional[UOp]]:
+        """(index, valid) of a view at the current position; valid is None when always true."""
+        values = self.dim_values(view.shape)
+        idx: Optional[UOp] = self.const(view.offset, INDEX) if view.offset else None
+        for v, stride in zip(values, view.strides):
+            if v is not None and stride != 0:
+                term = v if stride == 1 else self.alu(Op.MUL, v, self.const(stride, INDEX))
+                idx = term if idx is None else self.alu(Op.ADD, idx, term)
+        valid: Optional[UOp] = None
+        for v, (lo, hi), n in zip(values, view.mask or (), view.shape):
+            assert v is not None or (lo, hi) == (0, 1)
+            for check in ([self.alu(Op.CMPLT, self.const(lo - 1, INDEX), v)] if lo > 0 and v else []) + \
+                         ([self.alu(Op.CMPLT, v, self.const(hi, INDEX))] if hi < n and v else []):
+                valid = check if valid is None else self.alu(Op.AND, valid, check)
+        return (idx if idx is not None else self.const(0, INDEX)), valid
+
     # ---- the program -----------------------------------------------------------------------------
+    def loop(self, d: int, bounds: Optional[tuple[UOp, UOp]] = None) -> Optional[UOp]:
+        """Open the loop over dim d (its outer part when upcast); None when there is nothing to loop."""
+        size = self.kernel.full_shape[d] // self.upcasts.get(d, 1)
+        if bounds is None:
+            if size == 1:
+                return None
+            bounds = (self.const(0, INDEX), self.const(size, INDEX))
+        self.loop_vars[d] = self.emit(U.RANGE, INDEX, bounds, d)
+        return self.loop_vars[d]
+
+    def combos(self) -> list[Combo]:
+        dims = sorted(self.upcasts)
+        return [tuple(zip(dims, offsets)) for offsets in itertools.product(*(range(self.upcasts[d]) for d in dims))]
+
     def run(self) -> Program:
         k = self.kernel
-        bufs = [k.ast.dtype] + self.input_dtypes()
+        bufs = [k.ast.dtype, *self.input_dtypes()]
         self.params = [self.emit(U.PARAM, d, (), i) for i, d in enumerate(bufs)]
-        start, end = self.emit(U.BOUND, INDEX, (), "start"), self.emit(U.BOUND, INDEX, (), "end")
-        loops = []
-        for i, d in enumerate(self.out_dims):
-            bounds = (start, end) if i == 0 else (self.const(0, INDEX), self.const(k.full_shape[d], INDEX))
-            self.vars[d] = self.emit(U.RANGE, INDEX, bounds, d)
-            loops.append(self.vars[d])
-        value = self.value(k.ast.src[0])
-        idx, _ = self.index(View.contiguous(k.out_shape))
-        self.emit(U.STORE, None, (self.params[0], idx, value))
+        bounds = (self.emit(U.BOUND, INDEX, (), "start"), self.emit(U.BOUND, INDEX, (), "end"))
+        outer_dim = self.out_dims[0] if self.out_dims else None
+        loops = [self.loop(d, bounds if d == outer_dim else None) for d in self.out_dims]
+        if self.reduce is not None:
+            self.lower_reduce(self.reduce)
+        for combo in self.combos():
+            self.combo = dict(combo)
+            value = self.value(k.ast.src[0])
+            idx, _ = self.index(View.contiguous(k.out_shape))
+            self.emit(U.STORE, None, (self.params[0], idx, value))
         for loop in reversed(loops):
-            self.emit(U.END, None, (loop,))
-        outer = k.full_shape[self.out_dims[0]] if self.out_dims else 1
-        name = k.name or "kernel"
-        return Program(name, self.uops, bufs, outer, max(1, math.prod(k.full_shape) // max(outer, 1)))
+            if loop is not None:
+                self.emit(U.END, None, (loop,))
+        outer = k.full_shape[outer_dim] // self.upcasts.get(outer_dim, 1) if outer_dim is not None else 1
+        notes = [f"upcast dim {d} by {u}" for d, u in sorted(self.upcasts.items())]
+        inner = max(1, math.prod(k.full_shape) // outer)
+        return Program(k.name or "kernel", self.uops, bufs, outer, inner, notes, tiled=bool(self.upcasts))
 
     def input_dtypes(self) -> list[DType]:
         found: dict[int, DType] = {}
@@ -115,10 +150,27 @@ class _Lowerer:
                 found[n.arg[0]] = n.dtype
         return [found[i] for i in range(1, len(found) + 1)]
 
+    def lower_reduce(self, red: AST) -> None:
+        """Accumulators for every body copy, the reduce loops, and the reads after them."""
+        combos = self.combos()
+        init = reduce_identity(red.op, red.dtype)
+        accs = {c: self.emit(U.DEFINE_ACC, red.dtype, (), init) for c in combos}
+        loops = [self.loop(d) for d in self.red_dims]
+        fold = Op.ADD if red.op is Op.SUM else Op.MAX
+        for c in combos:
+            self.combo = dict(c)
+            self.emit(U.ACC_UPDATE, red.dtype, (accs[c], self.value(red.src[0])), fold)
+        for d, loop in reversed(list(zip(self.red_dims, loops))):
+            if loop is not None:
+                self.emit(U.END, None, (loop,))
+            self.loop_vars.pop(d, None)
+        self.acc_reads = {c: self.emit(U.ACC_READ, red.dtype, (accs[c],)) for c in combos}
+
     def value(self, n: AST) -> UOp:
-        if id(n) not in self.values:
-            self.values[id(n)] = self.lower_node(n)
-        return self.values[id(n)]
+        key = (id(n), tuple(sorted(self.combo.items())))
+        if key not in self.values:
+            self.values[key] = self.lower_node(n)
+        return self.values[key]
 
     def lower_node(self, n: AST) -> UOp:
         if n.op is Op.LOAD:
@@ -129,31 +181,17 @@ class _Lowerer:
             return self.emit(U.LOAD, n.dtype, (self.params[buf], idx) + ((valid,) if valid else ()))
         if n.op is Op.CONST:
             value, view = n.arg
-            c = self.const(value, n.dtype)
-            if view.mask is None:
-                return c
-            if view.is_empty_mask:
-                return self.const(reduce_identity(Op.SUM, n.dtype), n.dtype)
+            zero = reduce_identity(Op.SUM, n.dtype)
+            if view.mask is None or view.is_empty_mask:
+                return self.const(value if view.mask is None else zero, n.dtype)
             _, valid = self.index(view)
-            assert valid is not None
-            return self.alu(Op.WHERE, valid, c, self.const(reduce_identity(Op.SUM, n.dtype), n.dtype))
+            c = self.const(value, n.dtype)
+            return c if valid is None else self.alu(Op.WHERE, valid, c, self.const(zero, n.dtype))
         if n.op in REDUCE:
-            return self.lower_reduce(n)
+            return self.acc_reads[tuple(sorted(self.combo.items()))]
         if n.op is Op.RESHAPE:  # only adds or removes size-1 dims: the loop position is the same
             return self.value(n.src[0])
         src = tuple(self.value(s) for s in n.src)
         if n.op is Op.CAST:
             return self.emit(U.CAST, n.dtype, src)
         return self.emit(U.ALU, n.dtype, src, n.op)
-
-    def lower_reduce(self, n: AST) -> UOp:
-        acc = self.emit(U.DEFINE_ACC, n.dtype, (), reduce_identity(n.op, n.dtype))
-        loops = []
-        for d in self.red_dims:
-            self.vars[d] = self.emit(U.RANGE, INDEX, (self.const(0, INDEX), self.const(self.kernel.full_shape[d], INDEX)), d)
-            loops.append(self.vars[d])
-        self.emit(U.ACC_UPDATE, n.dtype, (acc, self.value(n.src[0])), Op.ADD if n.op is Op.SUM else Op.MAX)
-        for loop in reversed(loops):
-            self.emit(U.END, None, (loop,))
-            del self.vars[loop.arg]
-        return self.emit(U.ACC_READ, n.dtype, (acc,))

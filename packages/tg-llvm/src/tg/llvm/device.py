@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import itertools
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -71,7 +72,8 @@ class LLVMCompiler:
     def source(self, prog: Program) -> tuple[str, str]:
         """(function name, LLVM IR) of a program; the name is derived from the IR itself."""
         probe = self.renderer.render(prog, "kernel")
-        key = hashlib.sha256(f"{probe}|{self.cpu}|{self.features}|{llvmlite.__version__}".encode()).hexdigest()[:20]
+        flags = f"{self.cpu}|{self.features}|{llvmlite.__version__}|tiled={prog.tiled}"
+        key = hashlib.sha256(f"{probe}|{flags}".encode()).hexdigest()[:20]
         name = f"tg_{key}"
         return name, probe.replace("@kernel(", f"@{name}(", 1)
 
@@ -79,14 +81,15 @@ class LLVMCompiler:
         name, ir = self.source(prog)
         with self.lock:
             if name not in self.functions:
-                self.engine.add_object_file(llvm.ObjectFileRef.from_data(self.object_code(name, ir)))
+                obj = self.object_code(name, ir, vectorize_loops=not prog.tiled)
+                self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
                 self.engine.finalize_object()
                 address = self.engine.get_function_address(name)
                 argtypes = [ctypes.c_int64, ctypes.c_int64] + [ctypes.c_void_p] * len(prog.buffer_dtypes)
                 self.functions[name] = ctypes.CFUNCTYPE(None, *argtypes)(address)
             return self.functions[name]
 
-    def object_code(self, name: str, ir: str) -> bytes:
+    def object_code(self, name: str, ir: str, vectorize_loops: bool = True) -> bytes:
         path = cache_dir() / f"{name}.o"
         if path.exists():
             return path.read_bytes()
@@ -96,7 +99,7 @@ class LLVMCompiler:
         except RuntimeError as e:
             raise RuntimeError(f"LLVM rejected the generated IR for kernel {name}: {e}\n--- source ---\n{ir}") from e
         options = llvm.create_pipeline_tuning_options(speed_level=3)
-        options.loop_vectorization = True
+        options.loop_vectorization = vectorize_loops  # a register tile vectorises across its copies instead
         options.slp_vectorization = True
         builder = llvm.create_pass_builder(self.machine, options)
         builder.getModulePassManager().run(module, builder)
@@ -150,7 +153,7 @@ class LLVMDevice(Device):
         n = prog.outer_size
         parts = min(self.threads, n, max(1, n * prog.inner_size // MIN_WORK_PER_THREAD))
         bounds = [n * i // parts for i in range(parts + 1)]
-        return [(lo, hi) for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
+        return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
 
 
 def open_device(name: str) -> Any:

@@ -230,7 +230,8 @@ class LLVMRenderer:
                 base = "maximum" if is_float else ("umax" if unsigned else "smax")
                 instr = f"call {t} {self.intrinsic(base, d, 2)}({t} {a}, {t} {b})"
         elif op is Op.CMPLT:
-            instr = f"fcmp olt {t} {a}, {b}" if is_float else f"icmp {'ult' if unsigned or is_bool else 'slt'} {t} {a}, {b}"
+            cmp = "ult" if unsigned or is_bool else "slt"
+            instr = f"fcmp olt {t} {a}, {b}" if is_float else f"icmp {cmp} {t} {a}, {b}"
         elif op is Op.CMPEQ:
             instr = f"fcmp oeq {t} {a}, {b}" if is_float else f"icmp eq {t} {a}, {b}"
         elif op in (Op.AND, Op.OR, Op.XOR):

@@ -1,0 +1,41 @@
+"""Optimisation choices for lowering, by heuristics: which output dims to upcast, and by how much.
+
+A contraction (a reduce of a product, like matmul or conv) gets a register tile: the output dim
+that some input reads contiguously is upcast by up to 32 (one or two vector registers of
+accumulators), and an output dim along which that input is reused is upcast by up to 4. Each
+loaded value then feeds several multiply-adds instead of one.
+"""
+from __future__ import annotations
+
+from .kernel import Kernel
+from .ops import Op
+
+MAX_BODY_COPIES = 128
+
+
+def _largest_divisor(n: int, choices: tuple[int, ...]) -> int:
+    return next((c for c in choices if n % c == 0 and n >= c), 1)
+
+
+def choose_upcasts(kernel: Kernel) -> dict[int, int]:
+    """Output dim -> unroll factor, for kernels where a register tile pays off."""
+    red = kernel.reduce
+    if red is None:
+        return {}
+    full, axes = kernel.full_shape, set(red.arg)
+    loads = [n.arg[1] for n in red.walk() if n.op is Op.LOAD and n.arg[1].shape == full]
+    out_dims = [d for d, n in enumerate(full) if n > 1 and d not in axes]
+    contiguous = [d for d in out_dims if any(v.strides[d] == 1 for v in loads)]
+    if not contiguous or len(loads) < 2:
+        return {}
+    j = contiguous[-1]
+    upcasts = {j: _largest_divisor(full[j], (32, 16, 8, 4))}
+    reused = [d for d in out_dims if d != j and any(v.strides[j] == 0 and v.strides[d] != 0 for v in loads)]
+    if reused:
+        i = reused[-1]
+        upcasts[i] = _largest_divisor(full[i], (4, 2))
+    upcasts = {d: u for d, u in upcasts.items() if u > 1}
+    total = 1
+    for u in upcasts.values():
+        total *= u
+    return upcasts if total <= MAX_BODY_COPIES else {}
