@@ -112,6 +112,6 @@ def test_matmul_gets_a_register_tile() -> None:
     from tg.core.lower import lower
     from tg.core.schedule import schedule
 
-    a, b = Tensor.ones(64, 64, device="llvm"), Tensor.ones(64, 64, device="llvm")
+    a, b = Tensor.rand(64, 64, device="llvm"), Tensor.rand(64, 64, device="llvm")
     prog = lower(schedule([(a @ b).node])[0].kernel)
     assert prog.tiled and prog.notes == ["upcast dim 0 by 4", "upcast dim 1 by 32"]
