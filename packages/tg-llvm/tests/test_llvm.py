@@ -114,4 +114,4 @@ def test_matmul_gets_a_register_tile() -> None:
 
     a, b = Tensor.rand(64, 64, device="llvm"), Tensor.rand(64, 64, device="llvm")
     prog = lower(schedule([(a @ b).node])[0].kernel)
-    assert prog.tiled and prog.notes == ["upcast dim 0 by 4", "upcast dim 1 by 32"]
+    assert prog.tiled and prog.notes == ["upcast dim 0 by 8", "upcast dim 1 by 32", "loop order [1, 0]"]

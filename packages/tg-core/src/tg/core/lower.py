@@ -20,7 +20,7 @@ from .dtype import DType
 from .ir import INDEX, Program, U, UOp
 from .kernel import AST, Kernel
 from .ops import REDUCE, Op
-from .opt import choose_upcasts
+from .opt import Opts, choose_opts
 from .view import View
 
 __all__ = ["Program", "lower", "reduce_identity"]
@@ -28,12 +28,12 @@ __all__ = ["Program", "lower", "reduce_identity"]
 Combo = tuple[tuple[int, int], ...]  # (dim, offset) for each upcast dim: one copy of the kernel body
 
 
-def lower(kernel: Kernel, upcasts: Optional[dict[int, int]] = None) -> Program:
+def lower(kernel: Kernel, opts: Optional[Opts] = None) -> Program:
     """The loop program for `kernel`: `kernel(start, end, out, in1, ...)` over the outermost loop.
 
-    `upcasts` maps output dims to unroll factors; by default `opt.choose_upcasts` picks them.
+    `opts` (upcasts and loop order) default to what `opt.choose_opts` picks.
     """
-    return _Lowerer(kernel, choose_upcasts(kernel) if upcasts is None else upcasts).run()
+    return _Lowerer(kernel, choose_opts(kernel) if opts is None else opts).run()
 
 
 def reduce_identity(op: Op, dtype: DType) -> Any:
@@ -46,12 +46,13 @@ def reduce_identity(op: Op, dtype: DType) -> Any:
 
 
 class _Lowerer:
-    def __init__(self, kernel: Kernel, upcasts: dict[int, int]):
-        self.kernel, self.upcasts = kernel, upcasts
+    def __init__(self, kernel: Kernel, opts: Opts):
+        self.kernel, self.upcasts = kernel, opts.upcasts
         self.reduce = kernel.reduce
         full = kernel.full_shape
         axes = set(self.reduce.arg) if self.reduce is not None else set()
         self.out_dims = [d for d, n in enumerate(full) if n != 1 and d not in axes]
+        self.loop_order = opts.order or self.out_dims  # the order of the output loops, outermost first
         self.red_dims = [d for d in sorted(axes) if full[d] != 1]
         self.uops: list[UOp] = []
         self.loop_vars: dict[int, UOp] = {}  # dim -> loop variable (the outer part, for upcast dims)
@@ -126,8 +127,8 @@ class _Lowerer:
         bufs = [k.ast.dtype, *self.input_dtypes()]
         self.params = [self.emit(U.PARAM, d, (), i) for i, d in enumerate(bufs)]
         bounds = (self.emit(U.BOUND, INDEX, (), "start"), self.emit(U.BOUND, INDEX, (), "end"))
-        outer_dim = self.out_dims[0] if self.out_dims else None
-        loops = [self.loop(d, bounds if d == outer_dim else None) for d in self.out_dims]
+        outer_dim = self.loop_order[0] if self.loop_order else None
+        loops = [self.loop(d, bounds if d == outer_dim else None) for d in self.loop_order]
         if self.reduce is not None:
             self.lower_reduce(self.reduce)
         for combo in self.combos():
@@ -140,6 +141,8 @@ class _Lowerer:
                 self.emit(U.END, None, (loop,))
         outer = k.full_shape[outer_dim] // self.upcasts.get(outer_dim, 1) if outer_dim is not None else 1
         notes = [f"upcast dim {d} by {u}" for d, u in sorted(self.upcasts.items())]
+        if self.loop_order != self.out_dims:
+            notes.append(f"loop order {self.loop_order}")
         inner = max(1, math.prod(k.full_shape) // outer)
         return Program(k.name or "kernel", self.uops, bufs, outer, inner, notes, tiled=bool(self.upcasts))
 

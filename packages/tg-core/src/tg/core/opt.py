@@ -2,15 +2,37 @@
 
 A contraction (a reduce of a product, like matmul or conv) gets a register tile: the output dim
 that some input reads contiguously is upcast by up to 32 (one or two vector registers of
-accumulators), and an output dim along which that input is reused is upcast by up to 4. Each
+accumulators), and an output dim along which that input is reused is upcast by up to 8. Each
 loaded value then feeds several multiply-adds instead of one.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Optional
+
 from .kernel import Kernel
 from .ops import Op
 
-MAX_BODY_COPIES = 128
+
+@dataclass(frozen=True)
+class Opts:
+    """How to lower one kernel: unroll factors of output dims, and the order of the output loops."""
+
+    upcasts: dict[int, int] = field(default_factory=dict)
+    order: Optional[list[int]] = None  # output dims, outermost first (None: the natural order)
+
+
+def choose_opts(kernel: Kernel) -> Opts:
+    """Heuristic options for a kernel (see the module docstring)."""
+    upcasts = choose_upcasts(kernel)
+    out_dims = [d for d, n in enumerate(kernel.full_shape) if n > 1 and (kernel.reduce is None or
+                                                                       d not in kernel.reduce.arg)]
+    if len(upcasts) == 2:  # the contiguous dim's loop outermost: its panel of the reused input stays in cache
+        j = max(upcasts, key=lambda d: upcasts[d])
+        return Opts(upcasts, [j, *(d for d in out_dims if d != j)])
+    return Opts(upcasts)
+
+MAX_BODY_COPIES = 256
 
 
 def _largest_divisor(n: int, choices: tuple[int, ...]) -> int:
@@ -33,7 +55,7 @@ def choose_upcasts(kernel: Kernel) -> dict[int, int]:
     reused = [d for d in out_dims if d != j and any(v.strides[j] == 0 and v.strides[d] != 0 for v in loads)]
     if reused:
         i = reused[-1]
-        upcasts[i] = _largest_divisor(full[i], (4, 2))
+        upcasts[i] = _largest_divisor(full[i], (8, 4, 2))
     upcasts = {d: u for d, u in upcasts.items() if u > 1}
     total = 1
     for u in upcasts.values():

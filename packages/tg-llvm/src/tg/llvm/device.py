@@ -25,7 +25,7 @@ import numpy as np
 from tg.core import dtype as dt
 from tg.core import stats
 from tg.core.device import Allocator, Buffer, Device
-from tg.core.kernel import Kernel
+from tg.core.kernel import AST, Kernel
 from tg.core.lower import Program, lower
 
 from .render import LLVMRenderer
@@ -125,15 +125,15 @@ class LLVMDevice(Device):
         self.compiler = LLVMCompiler()
         self.threads = max(1, int(os.environ.get("TG_LLVM_THREADS", os.cpu_count() or 1)))
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="tg-llvm") if self.threads > 1 else None
-        self.programs: dict[int, tuple[Kernel, Program, Callable[..., None]]] = {}
+        # ASTs compare by structure, so a kernel scheduled again (a training loop's next step) hits this
+        self.programs: dict[tuple[AST, tuple[int, ...]], tuple[Program, Callable[..., None]]] = {}
 
     def program(self, kernel: Kernel) -> tuple[Program, Callable[..., None]]:
-        cached = self.programs.get(id(kernel.ast))
-        if cached is None or cached[0].ast is not kernel.ast:
+        key = (kernel.ast, kernel.full_shape)
+        if key not in self.programs:
             prog = lower(kernel)
-            cached = (kernel, prog, self.compiler.compile(prog))
-            self.programs[id(kernel.ast)] = cached
-        return cached[1], cached[2]
+            self.programs[key] = (prog, self.compiler.compile(prog))
+        return self.programs[key]
 
     def render(self, kernel: Kernel) -> str:
         return self.compiler.source(lower(kernel))[1]
