@@ -105,6 +105,10 @@ class Device(ABC):
         """The source code a kernel compiles to, for TG_DEBUG=4; None where there is none."""
         return None
 
+    def choices(self, kernel: Kernel) -> list[str]:
+        """The optimisation choices made for a kernel, for TG_DEBUG=3 (none by default)."""
+        return []
+
     def __repr__(self) -> str:
         return f"<Device {self.name}>"
 

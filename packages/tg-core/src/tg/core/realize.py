@@ -36,6 +36,8 @@ def _run(item: ScheduleItem, index: int, debug: int) -> None:
         dev = get_device(out.device)
         if debug >= 3:
             stats.log(f"tg: kernel {index} {item.kernel.name}\n{item.kernel.describe()}")
+            if choices := dev.choices(item.kernel):
+                stats.log(f"tg: choices: {', '.join(choices)}")
         if debug >= 4 and (source := dev.render(item.kernel)) is not None:
             stats.log(source)
         if out.numel:

@@ -26,3 +26,10 @@ def _open(name: str) -> object:
 def tg_devices() -> list[DeviceSpec]:
     return [DeviceSpec("llvm", _open, PRIORITY_COMPILED_CPU,  # type: ignore[arg-type]
                        "LLVM JIT for the host CPU, all cores")]
+
+
+def export(*args: object, **kwargs: object) -> object:
+    """Compile a tg computation to an object file / shared library and a C header (see tg.llvm.export)."""
+    from .export import export as _export
+
+    return _export(*args, **kwargs)  # type: ignore[arg-type]

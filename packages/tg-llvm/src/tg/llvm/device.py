@@ -136,7 +136,12 @@ class LLVMDevice(Device):
         return self.programs[key]
 
     def render(self, kernel: Kernel) -> str:
-        return self.compiler.source(lower(kernel))[1]
+        return self.compiler.source(self.program(kernel)[0])[1]
+
+    def choices(self, kernel: Kernel) -> list[str]:
+        prog = self.program(kernel)[0]
+        threads = len(self.split(prog))
+        return [*prog.notes, f"{threads} thread(s) over {prog.outer_size} outer iterations"]
 
     def execute(self, kernel: Kernel, buffers: Sequence[Buffer]) -> None:
         prog, fn = self.program(kernel)

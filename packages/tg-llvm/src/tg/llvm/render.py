@@ -46,6 +46,16 @@ class LLVMRenderer:
         self.triple, self.datalayout, self.cpu, self.features = triple, datalayout, cpu, features
 
     def render(self, prog: Program, name: str) -> str:
+        """A whole module holding one function, `name`."""
+        function, declares = self.function(prog, name)
+        return "\n".join([f'target triple = "{self.triple}"', f'target datalayout = "{self.datalayout}"', "",
+                          *sorted(declares), "", function, "", self.attributes()])
+
+    def attributes(self) -> str:
+        return f'attributes #0 = {{ nounwind "target-cpu"="{self.cpu}" "target-features"="{self.features}" }}'
+
+    def function(self, prog: Program, name: str, linkage: str = "") -> tuple[str, set[str]]:
+        """(the function's text, the intrinsic declarations it needs)."""
         self.lines: list[str] = []
         self.allocas: list[str] = []
         self.declares: set[str] = set()
@@ -54,11 +64,8 @@ class LLVMRenderer:
         for u in prog.uops:
             self.emit(u)
         body = "\n".join(["entry:", *self.allocas, "  br label %begin", "begin:", *self.lines, "  ret void"])
-        return "\n".join([
-            f'target triple = "{self.triple}"', f'target datalayout = "{self.datalayout}"', "",
-            *sorted(self.declares), "",
-            f"define void @{name}(i64 %start, i64 %end, {params}) #0 {{", body, "}", "",
-            f'attributes #0 = {{ nounwind "target-cpu"="{self.cpu}" "target-features"="{self.features}" }}'])
+        head = f"define {linkage + ' ' if linkage else ''}void @{name}(i64 %start, i64 %end, {params}) #0 {{"
+        return "\n".join([head, body, "}"]), self.declares
 
     # ---- helpers ---------------------------------------------------------------------------------
     def ref(self, u: UOp) -> str:
