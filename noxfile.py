@@ -45,6 +45,10 @@ def types(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks as ratios to NumPy (and PyTorch or tinygrad where installed); writes bench/results/*.json."""
     install_tg(session)
+    try:  # the reference; a CPU build of torch 2.13.0 from the machine's local wheel, if it has one
+        session.install("torch==2.13.0")
+    except Exception:
+        session.log("PyTorch not installable here: the bench runs without its column")
     session.run("python", "bench/bench_core.py", *session.posargs)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -116,25 +117,105 @@ def bench_overhead(device: str, ops: int, repeat: int) -> list[dict[str, Any]]:
             {"name": "schedule per op", "unit": "us", "tg": schedule_s / ops * 1e6}]
 
 
+MLP_CHILD = """
+import sys, time, json
+t0 = time.perf_counter()
+import numpy as np
+from tg.core import Tensor, no_grad, synchronize
+dev = sys.argv[1]
+rng = np.random.default_rng(0)
+params = [Tensor(rng.standard_normal(s).astype(np.float32) * 0.05, device=dev, requires_grad=True)
+          for s in [(784, 256), (256,), (256, 10), (10,)]]
+x = Tensor(rng.standard_normal((128, 784)).astype(np.float32), device=dev)
+y = Tensor(rng.integers(0, 10, 128), device=dev)
+def step():
+    w1, b1, w2, b2 = params
+    logits = (x @ w1 + b1).relu() @ w2 + b2
+    onehot = (Tensor.arange(10, device=dev).reshape(1, 10) == y.reshape(-1, 1)).float()
+    loss = -(logits.log_softmax(1) * onehot).sum(1).mean()
+    loss.backward()
+    with no_grad():
+        new = [p - 0.01 * p.grad for p in params]
+    Tensor.realize(loss, *new)
+    for p, n in zip(params, new):
+        p.node, p.grad = n.node, None
+    synchronize(dev)
+t1 = time.perf_counter(); step(); first = time.perf_counter() - t1
+times = []
+for _ in range(10):
+    t = time.perf_counter(); step(); times.append(time.perf_counter() - t)
+print(json.dumps({"first": first, "steady": sorted(times)[len(times) // 2]}))
+"""
+
+
+def bench_mlp_step(device: str, cache_dir: str) -> list[dict[str, Any]]:
+    """A 784-256-10 MLP SGD step at batch 128: first call in a fresh process (cold compile cache), then steady."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TG_CACHE_DIR=cache_dir)
+    out = subprocess.run([sys.executable, "-c", MLP_CHILD, device], capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    r = json.loads(out.stdout)
+    rows = [{"name": "MLP step, first call (cold cache)", "unit": "s", "tg": r["first"]},
+            {"name": "MLP step 784-256-10 batch 128", "unit": "ms", "tg": r["steady"] * 1e3}]
+    if torch is not None:
+        rows[1]["torch"] = torch_mlp_step() * 1e3
+    return rows
+
+
+def torch_mlp_step() -> float:
+    assert torch is not None
+    g = torch.Generator().manual_seed(0)
+    params = [(torch.randn(s, generator=g) * 0.05).requires_grad_() for s in [(784, 256), (256,), (256, 10), (10,)]]
+    x, y = torch.randn(128, 784, generator=g), torch.randint(0, 10, (128,), generator=g)
+
+    def step() -> None:
+        w1, b1, w2, b2 = params
+        loss = torch.nn.functional.cross_entropy((x @ w1 + b1).relu() @ w2 + b2, y)
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p -= 0.01 * p.grad
+                p.grad = None
+
+    return median_time(step, 10)
+
+
 def main() -> None:
+    import tempfile
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="numpy")
+    parser.add_argument("--device", action="append", help="device(s) to measure (default: numpy and llvm if present)")
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
     args = parser.parse_args()
+    from tg.core import registry
+
+    devices = args.device or [d for d in ("numpy", "llvm") if registry.try_open(d) is not None]
     r = 3 if args.quick else 10
     size = 2**20 if args.quick else 16 * 2**20
-    rows = [bench_matmul(args.device, 512 if args.quick else 1024, r), bench_chain(args.device, size, r),
-            bench_sum(args.device, size, r), *bench_overhead(args.device, 200, r)]
-    refs = [k for k in ("numpy", "torch") if any(k in row for row in rows)]
-    print(f"device {args.device}  ({platform.processor() or platform.machine()}, medians of {r} runs)")
-    print(f"{'benchmark':<44} {'unit':>8} {'tg':>9}" + "".join(f" {k:>9}" for k in refs) + "   tg/numpy")
-    for row in rows:
-        cells = "".join(f" {row[k]:9.2f}" if k in row else f" {'':>9}" for k in refs)
-        ratio = f"   {row['tg'] / row['numpy']:.2f}x" if "numpy" in row else ""
-        print(f"{row['name']:<44} {row['unit']:>8} {row['tg']:9.2f}{cells}{ratio}")
+    results: dict[str, list[dict[str, Any]]] = {}
+    for device in devices:
+        with tempfile.TemporaryDirectory() as cache:
+            results[device] = [bench_matmul(device, 512 if args.quick else 1024, r), bench_chain(device, size, r),
+                               bench_sum(device, size, r), *bench_mlp_step(device, cache),
+                               *bench_overhead(device, 200, r)]
+    names = [row["name"] for row in results[devices[0]]]
+    refs = [k for k in ("numpy", "torch") if any(k in row for rows in results.values() for row in rows)]
+    cols = [f"tg {d}" for d in devices] + refs
+    print(f"{platform.machine()}, {os.cpu_count()} cores; medians of {r} runs after warm-up; one process")
+    print(f"{'benchmark':<44} {'unit':>8}" + "".join(f" {c:>11}" for c in cols))
+    for i, name in enumerate(names):
+        rows = [results[d][i] for d in devices]
+        cells = [f" {row['tg']:11.2f}" for row in rows]
+        cells += [f" {rows[0][k]:11.2f}" if k in rows[0] else f" {'':>11}" for k in refs]
+        print(f"{name:<44} {rows[0]['unit']:>8}" + "".join(cells))
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "core.json").write_text(json.dumps({"device": args.device, "time": time.time(), "rows": rows}, indent=2))
+    (out / "core.json").write_text(json.dumps({"time": time.time(), "machine": platform.machine(),
+                                               "results": results}, indent=2))
 
 
 if __name__ == "__main__":
