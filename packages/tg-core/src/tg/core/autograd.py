@@ -254,6 +254,34 @@ class Shrink(Function):
         return grad
 
 
+class Window(Function):
+    """Sliding windows; the gradient adds each kernel offset's slice back where it was read from."""
+
+    def forward(self, x: Node, arg: tuple[tuple[int, int, int], ...]) -> Node:
+        self.arg, self.input_shape = arg, x.shape
+        return x.movement(Op.WINDOW, arg)
+
+    def backward(self, grad: Node) -> Node:
+        import itertools
+
+        k = len(self.arg)
+        lead, outs = grad.shape[:-2 * k], grad.shape[-2 * k:-k]
+        total: Optional[Node] = None
+        for offsets in itertools.product(*(range(kk) for kk, _, _ in self.arg)):
+            # the slice of windows at these kernel offsets is shrink(x, o*d : ... : stride) of the input
+            g = grad.movement(Op.SHRINK, tuple((0, n, 1) for n in lead + outs) +
+                              tuple((o, o + 1, 1) for o in offsets))
+            g = g.movement(Op.RESHAPE, lead + outs)
+            bounds = tuple((0, n, 1) for n in lead) + tuple(
+                (o * d, o * d + s * (m - 1) + 1, s) for o, m, (_, s, d) in zip(offsets, outs, self.arg))
+            scatter = Shrink()
+            scatter.bounds, scatter.input_shape = bounds, self.input_shape
+            part = scatter.backward(g)
+            total = part if total is None else total.alu(Op.ADD, part)
+        assert total is not None
+        return total
+
+
 class Flip(Function):
     def forward(self, x: Node, axes: tuple[int, ...]) -> Node:
         self.axes = axes

@@ -46,6 +46,7 @@ class Op(Enum):
     PAD = auto()
     SHRINK = auto()
     FLIP = auto()
+    WINDOW = auto()  # sliding windows (convolution and pooling): a view with overlapping strides
     VIEW = auto()
     CONTIGUOUS = auto()
     COPY = auto()
@@ -57,7 +58,7 @@ UNARY = {Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT, Op.RECIP, Op.NEG, Op.CAST}
 BINARY = {Op.ADD, Op.MUL, Op.MAX, Op.CMPLT, Op.CMPEQ, Op.IDIV, Op.MOD, Op.AND, Op.OR, Op.XOR}
 ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
 REDUCE = {Op.SUM, Op.RMAX}
-MOVEMENT = {Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.PAD, Op.SHRINK, Op.FLIP}
+MOVEMENT = {Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.PAD, Op.SHRINK, Op.FLIP, Op.WINDOW}
 COMPARISON = {Op.CMPLT, Op.CMPEQ}
 # f(0, 0, ...) == 0: padding can be pushed through these ops, the padded area stays zero
 PAD_SAFE = {Op.ADD, Op.MUL, Op.NEG, Op.MAX, Op.CMPLT, Op.CAST, Op.SQRT, Op.SIN, Op.AND, Op.OR, Op.XOR, Op.WHERE}
@@ -79,6 +80,8 @@ def apply_movement(view: View, op: Op, arg: Any) -> Optional[View]:
         return view.shrink(arg)
     if op is Op.FLIP:
         return view.flip(arg)
+    if op is Op.WINDOW:
+        return view.window(arg)
     raise ValueError(f"{op} is not a movement op")
 
 
@@ -102,6 +105,10 @@ def movement_shape(shape: Shape, op: Op, arg: Any) -> Shape:
         return tuple(n + b + a for n, (b, a) in zip(shape, arg))
     if op is Op.SHRINK:
         return tuple(max(0, -(-(hi - lo) // st)) for lo, hi, st in arg)
+    if op is Op.WINDOW:
+        k = len(arg)
+        outs = tuple((n - d * (kk - 1) - 1) // s + 1 for n, (kk, s, d) in zip(shape[-k:], arg))
+        return shape[:-k] + outs + tuple(kk for kk, _, _ in arg)
     return shape
 
 
@@ -181,7 +188,7 @@ class Node:
         view = apply_movement(self.view, op, arg)
         if view is None:  # not expressible over the base: copy the current view out first
             base = self.contiguous()
-            path, view = ((op, arg),), View.contiguous(self.shape).reshape(arg)
+            path, view = ((op, arg),), apply_movement(View.contiguous(self.shape), op, arg)
             assert view is not None
         else:
             base = self.base
@@ -199,7 +206,7 @@ def _is_noop(op: Op, arg: Any, shape: Shape) -> bool:
         return all(b == 0 and a == 0 for b, a in arg)
     if op is Op.SHRINK:
         return all((lo, hi, st) == (0, n, 1) for (lo, hi, st), n in zip(arg, shape))
-    return op is Op.FLIP and not any(shape[a] > 1 for a in arg)
+    return op is Op.FLIP and not any(shape[a] > 1 for a in arg)  # WINDOW is never a no-op
 
 
 def const(value: Any, dtype: DType, shape: Shape, device: str) -> Node:

@@ -858,6 +858,175 @@ class Tensor:
         x = self.flip(*flips) if flips else self
         return x.shrink(bounds).reshape(tuple(out_shape))
 
+    def unfold(self, dimension: int, size: int, step: int) -> Tensor:
+        """All windows of `size` along `dimension`, `step` apart, as a new last dim (torch.Tensor.unfold)."""
+        d = self._dim(dimension)
+        if size > self.shape[d] or size < 1 or step < 1:
+            raise RuntimeError(f"unfold: size {size} and step {step} do not fit dimension {d} of size {self.shape[d]}")
+        order = [i for i in range(self.ndim) if i != d] + [d]
+        win = self.permute(*order)._apply(F.Window, arg=((size, step, 1),))  # (..., n_windows, size)
+        back = list(range(self.ndim - 1))
+        back.insert(d, self.ndim - 1)
+        return win.permute(*back, self.ndim)
+
+    # ---- joining and splitting --------------------------------------------------------------------
+    def cat(self, *others: Tensor, dim: int = 0) -> Tensor:
+        """Concatenate along `dim` (torch.cat([self, *others], dim)). One fused kernel of padded views."""
+        tensors = [self, *others]
+        d = self._dim(dim)
+        for t in tensors[1:]:
+            if t.ndim != self.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, self.shape)) if i != d):
+                raise RuntimeError(f"cat: shapes {self.shape} and {t.shape} differ outside dim {d}; every tensor "
+                                   "must have the same shape except in the concatenated dim")
+        dtype = tensors[0].dtype
+        for t in tensors[1:]:
+            dtype = dt.promote(dtype, t.dtype)
+        total, offset, out = sum(t.shape[d] for t in tensors), 0, None
+        for t in tensors:
+            pads = [(0, 0)] * self.ndim
+            pads[d] = (offset, total - offset - t.shape[d])
+            part = t.cast(dtype)._pad_dims(pads)
+            out = part if out is None else out + part
+            offset += t.shape[d]
+        assert out is not None
+        return out
+
+    def stack(self, *others: Tensor, dim: int = 0) -> Tensor:
+        """Join along a new dim (torch.stack([self, *others], dim))."""
+        d = self._dim(dim, self.ndim + 1)
+        return self.unsqueeze(d).cat(*(t.unsqueeze(d) for t in others), dim=d)
+
+    def split(self, split_size_or_sections: Union[int, Sequence[int]], dim: int = 0) -> list[Tensor]:
+        """Pieces of `split_size` along `dim` (the last may be smaller), or of the listed sizes."""
+        d = self._dim(dim)
+        n = self.shape[d]
+        if isinstance(split_size_or_sections, int):
+            if split_size_or_sections <= 0:
+                raise RuntimeError(f"split: split_size must be positive, got {split_size_or_sections}")
+            sizes = [min(split_size_or_sections, n - i) for i in range(0, n, split_size_or_sections)] or [0]
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n:
+                raise RuntimeError(f"split: sizes {sizes} do not add up to {n}, the size of dim {d}")
+        out, start = [], 0
+        for size in sizes:
+            out.append(self.shrink(tuple((start, start + size) if i == d else None for i in range(self.ndim))))
+            start += size
+        return out
+
+    def chunk(self, chunks: int, dim: int = 0) -> list[Tensor]:
+        """`chunks` nearly equal pieces along `dim` (fewer if the dim is small), like torch.chunk."""
+        n = self.shape[self._dim(dim)]
+        return self.split(max(1, -(-n // chunks)), dim)
+
+    # ---- convolution and pooling ----------------------------------------------------------------------
+    def _spatial(self, op: str, nd: int, value: Union[int, Sequence[int]]) -> tuple[int, ...]:
+        out = (value,) * nd if isinstance(value, int) else tuple(value)
+        if len(out) != nd:
+            raise RuntimeError(f"{op}: expected {nd} values, got {value!r}")
+        return out
+
+    def _conv(self, op: str, nd: int, weight: Tensor, bias: Optional[Tensor], stride: Any, padding: Any,
+              dilation: Any, groups: int) -> Tensor:
+        x = self.unsqueeze(0) if self.ndim == nd + 1 else self
+        if x.ndim != nd + 2 or weight.ndim != nd + 2:
+            raise RuntimeError(f"{op}: expected input of {nd + 1} or {nd + 2} dims and weight of {nd + 2} dims, got "
+                               f"input {self.shape} and weight {weight.shape}")
+        n, c = x.shape[:2]
+        o, cg, ks = weight.shape[0], weight.shape[1], weight.shape[2:]
+        if c != cg * groups or o % groups:
+            raise RuntimeError(f"{op}: input {self.shape} with groups={groups} has {c} channels, weight "
+                               f"{weight.shape} expects {cg * groups} (and out channels divisible by groups)")
+        st, dil = self._spatial(op, nd, stride), self._spatial(op, nd, dilation)
+        if isinstance(padding, str):
+            if padding == "valid":
+                pads = [(0, 0)] * nd
+            elif padding == "same":
+                if any(s != 1 for s in st):
+                    raise RuntimeError(f"{op}: padding='same' is not supported for strided convolutions")
+                totals = [d * (k - 1) for d, k in zip(dil, ks)]
+                pads = [(t // 2, t - t // 2) for t in totals]
+            else:
+                raise RuntimeError(f"{op}: padding must be 'valid', 'same', an int or a tuple, got {padding!r}")
+        else:
+            pads = [(p, p) for p in self._spatial(op, nd, padding)]
+        xp = x._pad_dims([(0, 0), (0, 0), *pads])
+        for size, k, d in zip(xp.shape[2:], ks, dil):
+            if size < d * (k - 1) + 1:
+                raise RuntimeError(f"{op}: kernel {tuple(ks)} (dilation {dil}) is larger than the padded input "
+                                   f"{tuple(xp.shape[2:])}")
+        win = xp._apply(F.Window, arg=tuple(zip(ks, st, dil)))  # (n, c, *outs, *ks)
+        outs = win.shape[2:2 + nd]
+        win = win.reshape(n, groups, 1, cg, *outs, *ks)
+        w = weight.reshape(1, groups, o // groups, cg, *(1,) * nd, *ks)
+        out = (win * w)._reduce(F.Sum, (3, *range(4 + nd, 4 + 2 * nd)), keepdim=False).reshape(n, o, *outs)
+        if bias is not None:
+            out = out + bias.reshape(1, o, *(1,) * nd)
+        return out if self.ndim == nd + 2 else out.squeeze(0)
+
+    def conv1d(self, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1, padding: Any = 0,
+               dilation: Any = 1, groups: int = 1) -> Tensor:
+        """1-D convolution (torch.nn.functional.conv1d): input (N, C, L), weight (O, C/groups, K)."""
+        return self._conv("conv1d", 1, weight, bias, stride, padding, dilation, groups)
+
+    def conv2d(self, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1, padding: Any = 0,
+               dilation: Any = 1, groups: int = 1) -> Tensor:
+        """2-D convolution (torch.nn.functional.conv2d): input (N, C, H, W), weight (O, C/groups, KH, KW).
+
+        A sum over a sliding-window view of the input: no im2col copy is made for the compiled devices.
+        """
+        return self._conv("conv2d", 2, weight, bias, stride, padding, dilation, groups)
+
+    def _pool_windows(self, op: str, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
+                      fill: float) -> tuple[Tensor, list[tuple[int, int]]]:
+        """Padded sliding windows over the last two dims, and the (before, after) padding used."""
+        if self.ndim not in (3, 4):
+            raise RuntimeError(f"{op}: expected a 3-D or 4-D input, got shape {self.shape}")
+        ks = self._spatial(op, 2, kernel_size)
+        st = self._spatial(op, 2, stride if stride is not None and stride != [] else ks)
+        pd, dil = self._spatial(op, 2, padding), self._spatial(op, 2, dilation)
+        if any(p > k // 2 for p, k in zip(pd, ks)):
+            raise RuntimeError(f"{op}: padding {pd} should be at most half of kernel size {ks}")
+        pads = []
+        for n, k, s, p, d in zip(self.shape[-2:], ks, st, pd, dil):
+            span = n + 2 * p - d * (k - 1) - 1
+            out = (-(-span // s) if ceil_mode else span // s) + 1
+            if ceil_mode and (out - 1) * s >= n + p:  # the last window must start inside input or left padding
+                out -= 1
+            pads.append((p, (out - 1) * s + d * (k - 1) + 1 - n - p))
+        padded = self._pad_dims([(0, 0)] * (self.ndim - 2) + pads)
+        if fill != 0:
+            inside = self.ones_like(dt.bool_)._pad_dims([(0, 0)] * (self.ndim - 2) + pads)
+            padded = inside.where(padded, fill)
+        return padded._apply(F.Window, arg=tuple(zip(ks, st, dil))), pads
+
+    def max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                   ceil_mode: bool = False) -> Tensor:
+        """2-D max pooling (torch.nn.functional.max_pool2d), padding with -inf."""
+        fill = -math.inf if self.dtype.is_float else dt.np.iinfo(self.dtype.np).min  # type: ignore[attr-defined]
+        win, _ = self._pool_windows("max_pool2d", kernel_size, stride, padding, dilation, ceil_mode, fill)
+        return win.amax((-2, -1))
+
+    def avg_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+                   count_include_pad: bool = True, divisor_override: Optional[int] = None) -> Tensor:
+        """2-D average pooling (torch.nn.functional.avg_pool2d)."""
+        x = self._float()
+        win, pads = x._pool_windows("avg_pool2d", kernel_size, stride, padding, 1, ceil_mode, 0.0)
+        total = win.sum((-2, -1))
+        if divisor_override is not None:
+            return total / divisor_override
+        # how many positions each window covers: the input, plus the explicit padding if it counts
+        ks = self._spatial("avg_pool2d", 2, kernel_size)
+        st = self._spatial("avg_pool2d", 2, stride if stride is not None and stride != [] else ks)
+        pd = self._spatial("avg_pool2d", 2, padding)
+        if count_include_pad:
+            ones = Tensor.ones(*(n + 2 * p for n, p in zip(self.shape[-2:], pd)), device=self.device)
+            extra = [(0, after - p) for (_, after), p in zip(pads, pd)]
+        else:
+            ones, extra = Tensor.ones(*self.shape[-2:], device=self.device), pads
+        counts = ones._pad_dims(extra)._apply(F.Window, arg=tuple(zip(ks, st, (1, 1)))).sum((-2, -1))
+        return total / counts
+
     # ---- linear algebra ------------------------------------------------------------------------------
     def matmul(self, other: Tensor) -> Tensor:
         """Matrix product with torch's broadcasting and 1-D rules. Runs as one reduce-of-product kernel."""

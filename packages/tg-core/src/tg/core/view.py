@@ -111,6 +111,23 @@ class View:
                          for i, ((lo, hi), n) in enumerate(zip(self.mask, self.shape)))
         return View.make(self.shape, strides, offset, mask)
 
+    def window(self, arg: tuple[tuple[int, int, int], ...]) -> Optional[View]:
+        """Sliding windows over the last len(arg) dims, each (kernel, stride, dilation).
+
+        Shape (..., n) becomes (..., out, kernel) with out = (n - dilation*(kernel-1) - 1) // stride + 1:
+        element [..., o, k] is the input's [..., o*stride + k*dilation]. Windows overlap, so the
+        strides do too; a masked (padded) view has no such View, and gives None.
+        """
+        if self.mask is not None:
+            return None
+        k = len(arg)
+        lead, dims = self.shape[:-k], self.shape[-k:]
+        outs = tuple((n - d * (kk - 1) - 1) // s + 1 for n, (kk, s, d) in zip(dims, arg))
+        base = self.strides[-k:]
+        strides = self.strides[:-k] + tuple(st * s for st, (_, s, _) in zip(base, arg)) + \
+            tuple(st * d for st, (_, _, d) in zip(base, arg))
+        return View.make(lead + outs + tuple(kk for kk, _, _ in arg), strides, self.offset)
+
     def reshape(self, shape: Shape) -> Optional[View]:
         """The same elements in a new shape, or None when no single View can express it."""
         shape = tuple(shape)
