@@ -1003,7 +1003,7 @@ class Tensor:
     def max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                    ceil_mode: bool = False) -> Tensor:
         """2-D max pooling (torch.nn.functional.max_pool2d), padding with -inf."""
-        fill = -math.inf if self.dtype.is_float else dt.np.iinfo(self.dtype.np).min  # type: ignore[attr-defined]
+        fill = -math.inf if self.dtype.is_float else int(np.iinfo(self.dtype.np).min)
         win, _ = self._pool_windows("max_pool2d", kernel_size, stride, padding, dilation, ceil_mode, fill)
         return win.amax((-2, -1))
 

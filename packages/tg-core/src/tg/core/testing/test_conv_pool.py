@@ -7,7 +7,8 @@ import pytest
 from tg.core.testing import check
 
 
-def conv_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: int, pad: int, dil: int, groups: int) -> np.ndarray:
+def conv_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: int, pad: int, dil: int,
+             groups: int) -> np.ndarray:
     """Direct N-d convolution in float64 with sliding_window_view."""
     nd = w.ndim - 2
     x = np.pad(x, [(0, 0), (0, 0)] + [(pad, pad)] * nd)
@@ -15,7 +16,7 @@ def conv_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: int, pa
     span = tuple(dil * (k - 1) + 1 for k in ks)
     win = np.lib.stride_tricks.sliding_window_view(x, span, axis=tuple(range(2, 2 + nd)))
     win = win[(..., *[slice(None, None, stride)] * nd, *[slice(None, None, dil)] * nd)]
-    n, c = x.shape[:2]
+    n = x.shape[0]
     o, cg = w.shape[:2]
     win = win.reshape(n, groups, cg, *win.shape[2:])
     wg = w.reshape(groups, o // groups, cg, *ks)
