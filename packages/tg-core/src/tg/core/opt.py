@@ -27,12 +27,15 @@ def choose_opts(kernel: Kernel) -> Opts:
     upcasts = choose_upcasts(kernel)
     out_dims = [d for d, n in enumerate(kernel.full_shape) if n > 1 and (kernel.reduce is None or
                                                                        d not in kernel.reduce.arg)]
-    if len(upcasts) == 2:  # the contiguous dim's loop outermost: its panel of the reused input stays in cache
-        j = max(upcasts, key=lambda d: upcasts[d])
+    j = max(upcasts, key=lambda d: upcasts[d]) if len(upcasts) == 2 else None
+    # the contiguous dim's loop outermost keeps its panel of the reused input in cache, but the outermost
+    # loop is also what threads split: only when it has enough iterations to share
+    if j is not None and kernel.full_shape[j] // upcasts[j] >= MIN_OUTER_ITERATIONS:
         return Opts(upcasts, [j, *(d for d in out_dims if d != j)])
     return Opts(upcasts)
 
 MAX_BODY_COPIES = 256
+MIN_OUTER_ITERATIONS = 8
 
 
 def _largest_divisor(n: int, choices: tuple[int, ...]) -> int:
