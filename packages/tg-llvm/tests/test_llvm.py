@@ -112,6 +112,8 @@ def test_matmul_gets_a_register_tile() -> None:
     from tg.core.lower import lower
     from tg.core.schedule import schedule
 
-    a, b = Tensor.rand(64, 64, device="llvm"), Tensor.rand(64, 64, device="llvm")
+    a, b = Tensor.rand(64, 64, device="llvm"), Tensor.rand(64, 512, device="llvm")
     prog = lower(schedule([(a @ b).node])[0].kernel)
     assert prog.tiled and prog.notes == ["upcast dim 0 by 8", "upcast dim 1 by 32", "loop order [1, 0]"]
+    small = lower(schedule([(a @ b[:, :64]).node])[0].kernel)  # too few column tiles to share: rows outermost
+    assert small.notes == ["upcast dim 0 by 8", "upcast dim 1 by 32"] and small.outer_size == 8
