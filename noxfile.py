@@ -21,6 +21,8 @@ def install_tg(session: nox.Session) -> None:
 def tests(session: nox.Session, package: str) -> None:
     """Run one package's tests against the installed wheels (`nox -s tests` runs every package)."""
     session.install(*TEST_DEPS)
+    if package == "tg-core":  # the reference for the API parity tests: torch's CPU build (a local wheel here)
+        session.install("torch==2.13.0")
     install_tg(session)
     session.run("pytest", f"packages/{package}/tests", "-q", *session.posargs)
     if package == "tg-core":  # the conformance kit, as a third-party plugin would run it, on every device

@@ -13,9 +13,11 @@ import numpy as np
 
 from . import autograd as F
 from . import dtype as dt
+from . import functional as fn
 from . import stats
 from .device import Buffer, canonical_name, get_device, registry
 from .dtype import DType
+from .functional import ValuesIndices
 from .ops import Node, Op, const
 from .realize import realize as _realize_nodes
 from .view import Shape
@@ -703,12 +705,21 @@ class Tensor:
         return -((-self).amax(dim, keepdim)) if self.dtype != dt.bool_ else self.logical_not().amax(dim, keepdim) \
             .logical_not()
 
-    def max(self, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
-        """Maximum of all elements, or over one `dim` (values only until the Tensor API issue adds indices)."""
-        return self.amax(dim, keepdim)
+    def max(self, dim: Optional[Union[int, Tensor]] = None, keepdim: bool = False) -> Any:
+        """The maximum of all elements; with `dim`, (values, indices) like torch; with a tensor, maximum."""
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        if dim is None:
+            return self.amax()
+        return ValuesIndices(self.amax(dim, keepdim), self.argmax(dim, keepdim))
 
-    def min(self, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
-        return self.amin(dim, keepdim)
+    def min(self, dim: Optional[Union[int, Tensor]] = None, keepdim: bool = False) -> Any:
+        """The minimum of all elements; with `dim`, (values, indices) like torch; with a tensor, minimum."""
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        if dim is None:
+            return self.amin()
+        return ValuesIndices(self.amin(dim, keepdim), self.argmin(dim, keepdim))
 
     def softmax(self, dim: int = -1) -> Tensor:
         e = (self - self.amax(dim, keepdim=True).detach()).exp()
@@ -1054,6 +1065,56 @@ class Tensor:
         """x @ weight.T + bias, as torch.nn.functional.linear."""
         out = self.matmul(weight.T)
         return out + bias if bias is not None else out
+
+    # ---- composite ops from functional.py, bound as methods --------------------------------------------
+    leaky_relu = fn.leaky_relu
+    elu = fn.elu
+    relu6 = fn.relu6
+    silu = fn.silu
+    softplus = fn.softplus
+    mish = fn.mish
+    softsign = fn.softsign
+    hardsigmoid = fn.hardsigmoid
+    hardswish = fn.hardswish
+    hardtanh = fn.hardtanh
+    erf = fn.erf
+    gelu = fn.gelu
+    log1p = fn.log1p
+    expm1 = fn.expm1
+    where_finite = fn.where_finite
+    isinf = fn.isinf
+    isnan = fn.isnan
+    isfinite = fn.isfinite
+    round = fn.round_half_even
+    lerp = fn.lerp
+    prod = fn.prod
+    var = fn.var
+    std = fn.std
+    argmax = fn.argmax
+    argmin = fn.argmin
+    all = fn.all_true
+    any = fn.any_true
+    cumsum = fn.cumsum
+    norm = fn.norm
+    mse_loss = fn.mse_loss
+    l1_loss = fn.l1_loss
+    binary_cross_entropy = fn.binary_cross_entropy
+    binary_cross_entropy_with_logits = fn.binary_cross_entropy_with_logits
+    nll_loss = fn.nll_loss
+    cross_entropy = fn.cross_entropy
+    layer_norm = fn.layer_norm
+    rms_norm = fn.rms_norm
+    batch_norm = fn.batch_norm
+    group_norm = fn.group_norm
+    dropout = fn.dropout
+    one_hot = fn.one_hot
+    embedding = fn.embedding
+    masked_fill = fn.masked_fill
+    tril = fn.tril
+    triu = fn.triu
+    gather = fn.gather
+    scaled_dot_product_attention = fn.scaled_dot_product_attention
+    _arg_extreme = fn._arg_extreme
 
     # ---- dtype shortcuts -----------------------------------------------------------------------------
     def float(self) -> Tensor:

@@ -1,0 +1,471 @@
+"""Composite ops with torch.nn.functional's names: activations, statistics, losses, normalisation,
+attention and indexing helpers. Each is built from Tensor methods only, so it gets gradients,
+fusion and every device for free. Each is also a `Tensor` method of the same name
+(tensor.py binds them), so `x.gelu()` and `functional.gelu(x)` are the same call.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple, Optional, Union
+
+import numpy as np
+
+from . import dtype as dt
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+Dims = Optional[Union[int, Sequence[int]]]
+
+
+class ValuesIndices(NamedTuple):
+    """What max/min/median/sort with a `dim` return, like torch.return_types."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def _tensor() -> type[Tensor]:
+    from .tensor import Tensor
+
+    return Tensor
+
+
+# ---- activations --------------------------------------------------------------------------------
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return (x > 0).where(x, x * negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    return (x > 0).where(x, (x.exp() - 1) * alpha)
+
+
+def relu6(x: Tensor) -> Tensor:
+    return x.relu().minimum(6.0)
+
+
+def silu(x: Tensor) -> Tensor:
+    return x * x.sigmoid()
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, linear above `threshold` as torch does."""
+    bx = x * beta
+    soft = (bx.minimum(threshold).exp() + 1).log() / beta
+    return (bx > threshold).where(x, soft)
+
+
+def mish(x: Tensor) -> Tensor:
+    return x * x.softplus().tanh()
+
+
+def softsign(x: Tensor) -> Tensor:
+    return x / (x.abs() + 1)
+
+
+def hardsigmoid(x: Tensor) -> Tensor:
+    return (x / 6 + 0.5).clamp(0.0, 1.0)
+
+
+def hardswish(x: Tensor) -> Tensor:
+    return x * x.hardsigmoid()
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return x.clamp(min_val, max_val)
+
+
+def erf(x: Tensor) -> Tensor:
+    """Error function (Abramowitz-Stegun 7.1.26 with a refined tail; |error| < 2e-7)."""
+    x = x._float()
+    a = x.abs()
+    t = 1 / (1 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return x.sign() * (1 - poly * (-(a * a)).exp())
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """GELU, exact (erf) or approximate="tanh", as torch.nn.functional.gelu."""
+    if approximate == "tanh":
+        return 0.5 * x * (1 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)).tanh())
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * x * (1 + (x * (1 / math.sqrt(2))).erf())
+
+
+def log1p(x: Tensor) -> Tensor:
+    """log(1 + x), accurate for small x (the Kahan correction: log(u) * x / (u - 1))."""
+    x = x._float()
+    u = x + 1
+    return ((u == 1).logical_or(u.isinf())).where(x, u.log() * x / (u - 1))
+
+
+def expm1(x: Tensor) -> Tensor:
+    """exp(x) - 1, accurate for small x."""
+    x = x._float()
+    u = x.exp()
+    return (u == 1).where(x, ((u - 1) * x / u.log()).where_finite(u - 1))
+
+
+def where_finite(x: Tensor, other: Tensor) -> Tensor:
+    """x where it is finite, else other (a helper for the accurate exp/log forms)."""
+    return (x - x == 0).where(x, other)
+
+
+def isinf(x: Tensor) -> Tensor:
+    return x.abs() == math.inf
+
+
+def isnan(x: Tensor) -> Tensor:
+    return x != x
+
+
+def isfinite(x: Tensor) -> Tensor:
+    return (x - x) == 0
+
+
+def round_half_even(x: Tensor, decimals: int = 0) -> Tensor:
+    """Round half to even, like torch.round."""
+    if not x.dtype.is_float:
+        return x
+    x = x * (10 ** decimals) if decimals else x
+    f = x.floor()
+    diff = x - f
+    half_even = (f * 0.5).floor() * 2 == f
+    r = (diff > 0.5).logical_or((diff == 0.5).logical_and(half_even.logical_not())).where(f + 1, f)
+    return r / (10 ** decimals) if decimals else r
+
+
+def lerp(x: Tensor, end: Tensor, weight: Union[float, Tensor]) -> Tensor:
+    return x + (end - x) * weight
+
+
+# ---- reductions and statistics ------------------------------------------------------------------
+def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
+    """Product over `dim`: exp of summed logs of magnitudes, with the sign and zeros counted exactly."""
+    v = x._float()
+    zero = (v == 0).float().sum(dim, keepdim=keepdim) > 0
+    negatives = (v < 0).float().sum(dim, keepdim=keepdim)
+    magnitude = v.abs().maximum(1e-45 if v.dtype != dt.float64 else 1e-300).log().sum(dim, keepdim=keepdim).exp()
+    sign = (negatives - (negatives * 0.5).floor() * 2 == 1).where(-1.0, 1.0)
+    out = zero.where(0.0, magnitude * sign)
+    return out if x.dtype.is_float else out.round().cast(dt.int64)
+
+
+def var(x: Tensor, dim: Dims = None, correction: float = 1, keepdim: bool = False,
+        unbiased: Optional[bool] = None) -> Tensor:
+    """Variance with torch's `correction` (1 = unbiased; `unbiased=False` means 0)."""
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    axes = x._axes(dim)
+    n = math.prod(x.shape[a] for a in axes) if x.ndim else 1
+    centered = x - x.mean(dim, keepdim=True)
+    return (centered * centered).sum(dim, keepdim=keepdim) / max(n - correction, 0)
+
+
+def std(x: Tensor, dim: Dims = None, correction: float = 1, keepdim: bool = False,
+        unbiased: Optional[bool] = None) -> Tensor:
+    return x.var(dim, correction, keepdim, unbiased).sqrt()
+
+
+def _arg_extreme(x: Tensor, dim: Optional[int], keepdim: bool, largest: bool) -> Tensor:
+    tensor = _tensor()
+    if dim is None:
+        return x.flatten()._arg_extreme(0, False, largest)
+    d = x._dim(dim)
+    n = x.shape[d]
+    if n == 0:
+        raise IndexError(f"{'argmax' if largest else 'argmin'}: cannot take it over a zero-size dim {d} of shape "
+                         f"{x.shape}")
+    best = x.amax(d, keepdim=True) if largest else x.amin(d, keepdim=True)
+    hit = (x == best).logical_or(x.isnan()) if x.dtype.is_float else x == best
+    positions = tensor.arange(n, device=x.device).reshape(*(n if i == d else 1 for i in range(x.ndim)))
+    first = hit.where(positions, n).amin(d, keepdim=keepdim)  # torch returns the first occurrence
+    return first
+
+
+def argmax(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
+    """Index of the first maximum (of the flattened tensor when dim is None)."""
+    return x._arg_extreme(dim, keepdim, True)
+
+
+def argmin(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
+    return x._arg_extreme(dim, keepdim, False)
+
+
+def all_true(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
+    """True where every element along `dim` is nonzero (Tensor.all)."""
+    return any_true(x.logical_not(), dim, keepdim).logical_not()
+
+
+def any_true(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
+    """True where some element along `dim` is nonzero (Tensor.any)."""
+    return x.cast(dt.bool_).amax(dim, keepdim) if x.numel() else _tensor().full(
+        (), False, device=x.device)
+
+
+def cumsum(x: Tensor, dim: int = 0) -> Tensor:
+    """Running sum along `dim`: a sum over left-padded windows, one fused kernel."""
+    d = x._dim(dim)
+    n = x.shape[d]
+    if n <= 1:
+        return x
+    x = x.transpose(d, -1)
+    win = x._pad_dims([(0, 0)] * (x.ndim - 1) + [(n - 1, 0)]).unfold(-1, n, 1)
+    return win.sum(-1).transpose(d, -1)
+
+
+def norm(x: Tensor, p: Union[float, str] = "fro", dim: Dims = None, keepdim: bool = False) -> Tensor:
+    """Vector p-norm (2 by default; inf, -inf, 0, 1 and any p > 0)."""
+    x = x._float()
+    if p in ("fro", 2, 2.0):
+        return (x * x).sum(dim, keepdim=keepdim).sqrt()
+    if p == math.inf:
+        return x.abs().amax(dim, keepdim)
+    if p == -math.inf:
+        return x.abs().amin(dim, keepdim)
+    if p == 0:
+        return (x != 0).float().sum(dim, keepdim=keepdim)
+    if isinstance(p, str):
+        raise ValueError(f"norm: unsupported p={p!r}")
+    return (x.abs() ** p).sum(dim, keepdim=keepdim) ** (1 / p)
+
+
+# ---- losses --------------------------------------------------------------------------------------
+def _reduce_loss(loss: Tensor, reduction: str, op: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def mse_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    d = x - target
+    return _reduce_loss(d * d, reduction, "mse_loss")
+
+
+def l1_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    return _reduce_loss((x - target).abs(), reduction, "l1_loss")
+
+
+def binary_cross_entropy(x: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                         reduction: str = "mean") -> Tensor:
+    """BCE on probabilities; logs are clamped at -100 as torch does."""
+    loss = -(target * x.log().maximum(-100) + (1 - target) * (1 - x).log().maximum(-100))
+    return _reduce_loss(loss * weight if weight is not None else loss, reduction,
+                                   "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(x: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                                     reduction: str = "mean", pos_weight: Optional[Tensor] = None) -> Tensor:
+    """BCE on logits, computed stably: max(x, 0) - x*t + log(1 + exp(-|x|))."""
+    log_sig_neg = (-x.abs()).exp().log1p() + (-x).relu()  # -log(sigmoid(x))
+    if pos_weight is not None:
+        loss = (1 - target) * x + (1 + (pos_weight - 1) * target) * log_sig_neg
+    else:
+        loss = (1 - target) * x + log_sig_neg
+    return _reduce_loss(loss * weight if weight is not None else loss, reduction,
+                                   "binary_cross_entropy_with_logits")
+
+
+def nll_loss(x: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of class indices; input (N, C) or (N, C, d1, ...), target (N, d1, ...)."""
+    c = x.shape[1] if x.ndim > 1 else x.shape[0]
+    if target.dtype.is_float:
+        raise RuntimeError(f"nll_loss: target must hold class indices (an integer dtype), got {target.dtype.name}")
+    batched = x.ndim > 1
+    inp = x if batched else x.unsqueeze(0)
+    t = target if batched else target.unsqueeze(0)
+    if inp.shape[:1] + inp.shape[2:] != t.shape:
+        raise RuntimeError(f"nll_loss: input {x.shape} and target {target.shape} do not match; the target "
+                           "must be the input's shape without the class dim")
+    classes = _tensor().arange(c, device=x.device).reshape(1, c, *(1,) * (inp.ndim - 2))
+    onehot = (t.unsqueeze(1) == classes).cast(x.dtype)
+    w = weight.reshape(1, c, *(1,) * (inp.ndim - 2)) if weight is not None else None
+    valid = (t != ignore_index).cast(x.dtype)
+    picked = (inp * onehot * w if w is not None else inp * onehot).sum(1) * valid
+    if reduction == "mean":
+        denom = ((onehot * w).sum(1) if w is not None else valid.ones_like()) * valid
+        return -picked.sum() / denom.sum()
+    out = _reduce_loss(-picked, reduction, "nll_loss")
+    return out if batched or reduction != "none" else out.squeeze(0)
+
+
+def cross_entropy(x: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of logits against class indices or class probabilities, as torch's."""
+    logp = x.log_softmax(1 if x.ndim > 1 else 0)
+    c = x.shape[1] if x.ndim > 1 else x.shape[0]
+    cdim = 1 if x.ndim > 1 else 0
+    wshape = [1] * x.ndim
+    wshape[cdim] = c
+    if target.dtype.is_float:  # probabilities
+        t = target * (1 - label_smoothing) + label_smoothing / c if label_smoothing else target
+        terms = logp * t * (weight.reshape(*wshape) if weight is not None else 1)
+        return _reduce_loss(-terms.sum(cdim), reduction, "cross_entropy") if reduction != "mean" \
+            else -terms.sum() / (math.prod(x.shape) // c)
+    nll = logp.nll_loss(target, weight, ignore_index, reduction)
+    if not label_smoothing:
+        return nll
+    valid = (target != ignore_index).cast(x.dtype)
+    w = weight.reshape(*wshape) if weight is not None else None
+    smooth = -(logp * w if w is not None else logp).sum(cdim) * valid
+    if reduction == "mean":
+        if w is not None:
+            classes = _tensor().arange(c, device=x.device).reshape(*wshape)
+            onehot = (target.unsqueeze(cdim) == classes).cast(x.dtype)
+            smooth = smooth.sum() / ((onehot * w).sum(cdim) * valid).sum()
+        else:
+            smooth = smooth.sum() / valid.sum()
+    else:
+        smooth = _reduce_loss(smooth, reduction, "cross_entropy")
+    return nll * (1 - label_smoothing) + smooth * (label_smoothing / c)
+
+
+# ---- normalisation -------------------------------------------------------------------------------
+def layer_norm(x: Tensor, normalized_shape: Union[int, Sequence[int]], weight: Optional[Tensor] = None,
+               bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if x.shape[-len(shape):] != shape:
+        raise RuntimeError(f"layer_norm: input {x.shape} does not end with normalized_shape {shape}")
+    dims = tuple(range(x.ndim - len(shape), x.ndim))
+    mean = x.mean(dims, keepdim=True)
+    centered = x - mean
+    out = centered * ((centered * centered).mean(dims, keepdim=True) + eps).rsqrt()
+    out = out * weight if weight is not None else out
+    return out + bias if bias is not None else out
+
+
+def rms_norm(x: Tensor, normalized_shape: Union[int, Sequence[int]], weight: Optional[Tensor] = None,
+             eps: Optional[float] = None) -> Tensor:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    dims = tuple(range(x.ndim - len(shape), x.ndim))
+    e = eps if eps is not None else float(np.finfo(x.dtype.np).eps)
+    out = x * ((x * x).mean(dims, keepdim=True) + e).rsqrt()
+    return out * weight if weight is not None else out
+
+
+def batch_norm(x: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],
+               weight: Optional[Tensor] = None, bias: Optional[Tensor] = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch norm over dim 1. In training, batch statistics are used and the running ones updated."""
+    shape = [1, x.shape[1], *[1] * (x.ndim - 2)]
+    dims = tuple(i for i in range(x.ndim) if i != 1)
+    if training:
+        mean = x.mean(dims)
+        var = x.var(dims, correction=0)
+        if running_mean is not None and running_var is not None:
+            n = x.numel() // x.shape[1]
+            new_mean = (running_mean * (1 - momentum) + mean.detach() * momentum).realize()
+            new_var = (running_var * (1 - momentum) + var.detach() * (n / max(n - 1, 1)) * momentum).realize()
+            running_mean.node, running_var.node = new_mean.node, new_var.node
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("batch_norm: running_mean and running_var are needed when training=False")
+        mean, var = running_mean, running_var
+    out = (x - mean.reshape(*shape)) * (var.reshape(*shape) + eps).rsqrt()
+    out = out * weight.reshape(*shape) if weight is not None else out
+    return out + bias.reshape(*shape) if bias is not None else out
+
+
+def group_norm(x: Tensor, num_groups: int, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
+               eps: float = 1e-5) -> Tensor:
+    n, c = x.shape[:2]
+    if c % num_groups:
+        raise RuntimeError(f"group_norm: {c} channels cannot be split into {num_groups} groups")
+    grouped = x.reshape(n, num_groups, -1)
+    centered = grouped - grouped.mean(-1, keepdim=True)
+    out = (centered * ((centered * centered).mean(-1, keepdim=True) + eps).rsqrt()).reshape(x.shape)
+    shape = [1, c, *[1] * (x.ndim - 2)]
+    out = out * weight.reshape(*shape) if weight is not None else out
+    return out + bias.reshape(*shape) if bias is not None else out
+
+
+# ---- others --------------------------------------------------------------------------------------
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (seeded by manual_seed)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    keep = _tensor().rand(*x.shape, device=x.device) >= p
+    return keep.where(x * (1 / (1 - p)), 0.0)
+
+
+def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot encoding along a new last dim, like torch.nn.functional.one_hot."""
+    if x.dtype.is_float:
+        raise RuntimeError("one_hot: only integer tensors are supported")
+    n = num_classes if num_classes >= 0 else int(x.max().item()) + 1
+    classes = _tensor().arange(n, device=x.device)
+    return (x.unsqueeze(-1) == classes).cast(dt.int64)
+
+
+def embedding(x: Tensor, weight: Tensor) -> Tensor:
+    """Rows of `weight` at the indices in x (torch.nn.functional.embedding(x, weight))."""
+    if x.dtype.is_float:
+        raise RuntimeError(f"embedding: indices must be integers, got {x.dtype.name}")
+    vocab = weight.shape[0]
+    onehot = (x.unsqueeze(-1) == _tensor().arange(vocab, device=x.device)).cast(weight.dtype)
+    return onehot @ weight
+
+
+def masked_fill(x: Tensor, mask: Tensor, value: Union[float, int, bool, Tensor]) -> Tensor:
+    """`value` where mask is true, else x."""
+    from .tensor import Tensor
+
+    fill = value if isinstance(value, Tensor) else Tensor.full((), value, x.dtype, x.device)
+    return mask.where(fill, x)
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    r, c = x.shape[-2:]
+    tensor = _tensor()
+    keep = tensor.arange(r, device=x.device).reshape(r, 1) + diagonal >= tensor.arange(c, device=x.device)
+    return keep.where(x, tensor.zeros((), dtype=x.dtype, device=x.device))
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    r, c = x.shape[-2:]
+    tensor = _tensor()
+    keep = tensor.arange(r, device=x.device).reshape(r, 1) + diagonal <= tensor.arange(c, device=x.device)
+    return keep.where(x, tensor.zeros((), dtype=x.dtype, device=x.device))
+
+
+def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """out[..., i, ...] = x[..., index[..., i, ...], ...] along `dim` (torch.gather)."""
+    d = x._dim(dim)
+    if index.ndim != x.ndim or any(i > s for k, (i, s) in enumerate(zip(index.shape, x.shape)) if k != d):
+        raise RuntimeError(f"gather: index {index.shape} must have the input's {x.ndim} dims and be no "
+                           f"larger than input {x.shape} outside dim {d}")
+    n = x.shape[d]
+    x = x.shrink(tuple(None if k == d else (0, i) for k, i in enumerate(index.shape)))
+    onehot = index.unsqueeze(-1) == _tensor().arange(n, device=x.device)  # (..., n)
+    src = x.unsqueeze(-1).transpose(d, -1)  # dim d moved to the end, where onehot's classes are
+    return onehot.where(src, 0).sum(-1, dtype=x.dtype)
+
+
+def scaled_dot_product_attention(x: Tensor, key: Tensor, value: Tensor, attn_mask: Optional[Tensor] = None,
+                                 dropout_p: float = 0.0, is_causal: bool = False,
+                                 scale: Optional[float] = None) -> Tensor:
+    """softmax(q k^T * scale + mask) v, like torch.nn.functional.scaled_dot_product_attention."""
+    tensor = _tensor()
+    s = scale if scale is not None else 1 / math.sqrt(x.shape[-1])
+    scores = (x @ key.transpose(-2, -1)) * s
+    lq, lk = x.shape[-2], key.shape[-2]
+    if is_causal:
+        causal = tensor.ones(lq, lk, dtype=dt.bool_, device=x.device).tril()
+        scores = causal.where(scores, -math.inf)
+    if attn_mask is not None:
+        scores = attn_mask.where(scores, -math.inf) if attn_mask.dtype == dt.bool_ else scores + attn_mask
+    weights = scores.softmax(-1)
+    if dropout_p:
+        weights = weights.dropout(dropout_p)
+    return weights @ value

@@ -1,0 +1,189 @@
+"""The Tensor API against PyTorch itself: same names, same arguments, same values and gradients.
+
+Runs where torch is installed; CI installs it and sets TG_REQUIRE_TORCH=1 so that it cannot skip.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+if os.environ.get("TG_REQUIRE_TORCH"):
+    import torch
+else:
+    torch = pytest.importorskip("torch")
+
+from tg.core import Tensor
+
+torch.manual_seed(0)
+
+
+def compare(fn: Callable[..., Any], shapes: list[tuple[int, ...]], device: str, grad: bool = True,
+            low: float = -2.0, high: float = 2.0, atol: float = 1e-5, rtol: float = 1e-4, seed: int = 0,
+            extra: tuple = ()) -> None:
+    """Run fn(tensors..., *extra) in torch and tg on the same float32 data; compare outputs and grads."""
+    rng = np.random.default_rng(seed)
+    data = [rng.uniform(low, high, s).astype(np.float32) for s in shapes]
+    tt = [torch.tensor(d, requires_grad=grad) for d in data]
+    gt = [Tensor(d, device=device, requires_grad=grad) for d in data]
+    ref, out = fn(*tt, *extra), fn(*gt, *extra)
+    refs, outs = (ref, out) if isinstance(ref, tuple) else ((ref,), (out,))
+    for r, o in zip(refs, outs):
+        assert tuple(o.shape) == tuple(r.shape), f"shape {o.shape} != torch {tuple(r.shape)}"
+        np.testing.assert_allclose(o.numpy(), r.detach().numpy(), atol=atol, rtol=rtol)
+    if not grad:
+        return
+    w = rng.uniform(-1, 1, tuple(refs[0].shape)).astype(np.float32)
+    (refs[0] * torch.tensor(w)).sum().backward()
+    (outs[0] * Tensor(w, device=device)).sum().backward()
+    for i, (a, b) in enumerate(zip(tt, gt)):
+        expected = a.grad.numpy() if a.grad is not None else np.zeros(a.shape, np.float32)
+        got = b.grad.numpy() if b.grad is not None else np.zeros(a.shape, np.float32)
+        np.testing.assert_allclose(got, expected, atol=max(atol, 1e-4), rtol=1e-3, err_msg=f"grad of input {i}")
+
+
+F = torch.nn.functional
+
+ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
+    "leaky_relu": lambda x: x.leaky_relu(0.1) if isinstance(x, Tensor) else F.leaky_relu(x, 0.1),
+    "elu": lambda x: x.elu() if isinstance(x, Tensor) else F.elu(x),
+    "gelu": lambda x: x.gelu() if isinstance(x, Tensor) else F.gelu(x),
+    "gelu_tanh": lambda x: x.gelu(approximate="tanh") if isinstance(x, Tensor) else F.gelu(x, approximate="tanh"),
+    "silu": lambda x: x.silu() if isinstance(x, Tensor) else F.silu(x),
+    "softplus": lambda x: x.softplus() if isinstance(x, Tensor) else F.softplus(x),
+    "mish": lambda x: x.mish() if isinstance(x, Tensor) else F.mish(x),
+    "softsign": lambda x: x.softsign() if isinstance(x, Tensor) else F.softsign(x),
+    "hardswish": lambda x: x.hardswish() if isinstance(x, Tensor) else F.hardswish(x),
+    "hardsigmoid": lambda x: x.hardsigmoid() if isinstance(x, Tensor) else F.hardsigmoid(x),
+    "erf": lambda x: x.erf(),
+    "log1p": lambda x: x.log1p(),
+    "expm1": lambda x: x.expm1(),
+    "sigmoid": lambda x: x.sigmoid(),
+    "tanh": lambda x: x.tanh(),
+    "relu6": lambda x: x.relu6() if isinstance(x, Tensor) else F.relu6(x),
+}
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activations(name: str, device: str) -> None:
+    low = -0.9 if name == "log1p" else -3.0
+    compare(ACTIVATIONS[name], [(4, 5)], device, low=low, high=3.0, atol=2e-6)
+
+
+def test_round_floor_ceil_trunc_sign(device: str) -> None:
+    x = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 2.7, -2.7, 0.0], np.float32)
+    for name in ("round", "floor", "ceil", "trunc", "sign"):
+        np.testing.assert_array_equal(getattr(Tensor(x, device=device), name)().numpy(),
+                                      getattr(torch.tensor(x), name)().numpy(), err_msg=name)
+
+
+@pytest.mark.parametrize("dim,keepdim", [(None, False), (0, False), (1, True), (-1, False)])
+def test_statistics(dim: Any, keepdim: bool, device: str) -> None:
+    kw = {} if dim is None else {"dim": dim, "keepdim": keepdim}
+    compare(lambda x: x.var(**kw), [(4, 5)], device)
+    compare(lambda x: x.std(**kw, correction=0), [(4, 5)], device)
+    compare(lambda x: x.prod(**kw) if dim is not None else x.prod(), [(3, 4)], device, low=0.5, high=1.5)
+    compare(lambda x: x.norm(dim=dim, keepdim=keepdim), [(3, 4)], device)
+    if dim is not None:
+        compare(lambda x: x.cumsum(dim), [(4, 5)], device)
+
+
+def test_max_min_with_indices_and_argmax(device: str) -> None:
+    x = np.array([[1.0, 5.0, 5.0, 2.0], [7.0, 0.0, 7.0, -1.0], [3.0, 3.0, 3.0, 3.0]], np.float32)
+    for fn in ("max", "min"):
+        r = getattr(torch.tensor(x), fn)(1)
+        o = getattr(Tensor(x, device=device), fn)(1)
+        np.testing.assert_array_equal(o.values.numpy(), r.values.numpy())
+        np.testing.assert_array_equal(o.indices.numpy(), r.indices.numpy())
+    for fn in ("argmax", "argmin"):
+        np.testing.assert_array_equal(getattr(Tensor(x, device=device), fn)(0).numpy(),
+                                      getattr(torch.tensor(x), fn)(0).numpy())
+        assert getattr(Tensor(x, device=device), fn)().item() == getattr(torch.tensor(x), fn)().item()
+    b = Tensor(x > 2, device=device)
+    assert b.any().item() and not b.all().item()
+    np.testing.assert_array_equal(b.all(1).numpy(), (x > 2).all(1))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_losses(reduction: str, device: str) -> None:
+    rng = np.random.default_rng(3)
+    target = rng.integers(0, 5, 6)
+    target[1] = -100
+    tgt_t, tgt_g = torch.tensor(target), Tensor(target, device=device)
+    weight = rng.uniform(0.5, 2, 5).astype(np.float32)
+    w_t, w_g = torch.tensor(weight), Tensor(weight, device=device)
+
+    def ce(x: Any, smoothing: float = 0.0, w: bool = False) -> Any:
+        if isinstance(x, Tensor):
+            return x.cross_entropy(tgt_g, w_g if w else None, reduction=reduction, label_smoothing=smoothing)
+        return F.cross_entropy(x, tgt_t, w_t if w else None, reduction=reduction, label_smoothing=smoothing)
+
+    compare(ce, [(6, 5)], device)
+    compare(lambda x: ce(x, 0.1), [(6, 5)], device)
+    compare(lambda x: ce(x, 0.2, True), [(6, 5)], device)
+    probs = rng.dirichlet(np.ones(5), 6).astype(np.float32)
+    compare(lambda x: x.cross_entropy(Tensor(probs, device=device), reduction=reduction) if isinstance(x, Tensor)
+            else F.cross_entropy(x, torch.tensor(probs), reduction=reduction), [(6, 5)], device)
+    compare(lambda x: x.log_softmax(1).nll_loss(tgt_g, reduction=reduction) if isinstance(x, Tensor) else
+            F.nll_loss(x.log_softmax(1), tgt_t, reduction=reduction), [(6, 5)], device)
+    y = rng.uniform(0, 1, (4, 3)).astype(np.float32)
+    y_t, y_g = torch.tensor(y), Tensor(y, device=device)
+    for name in ("mse_loss", "l1_loss", "binary_cross_entropy_with_logits"):
+        compare(lambda x, n=name: getattr(x, n)(y_g, reduction=reduction) if isinstance(x, Tensor) else
+                getattr(F, n)(x, y_t, reduction=reduction), [(4, 3)], device)
+    compare(lambda x: x.sigmoid().binary_cross_entropy(y_g, reduction=reduction) if isinstance(x, Tensor) else
+            F.binary_cross_entropy(x.sigmoid(), y_t, reduction=reduction), [(4, 3)], device)
+
+
+def test_normalisation(device: str) -> None:
+    compare(lambda x, w, b: x.layer_norm(5, w, b) if isinstance(x, Tensor) else F.layer_norm(x, (5,), w, b),
+            [(3, 4, 5), (5,), (5,)], device)
+    compare(lambda x, w, b: x.group_norm(2, w, b) if isinstance(x, Tensor) else F.group_norm(x, 2, w, b),
+            [(2, 4, 3, 3), (4,), (4,)], device)
+    compare(lambda x, w, b: x.batch_norm(None, None, w, b, training=True) if isinstance(x, Tensor) else
+            F.batch_norm(x, None, None, w, b, training=True), [(4, 3, 2, 2), (3,), (3,)], device)
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    tm, tv = torch.tensor(rm), torch.tensor(rv)
+    gm, gv = Tensor(rm, device=device), Tensor(rv, device=device)
+    x = np.random.default_rng(1).standard_normal((4, 3, 2)).astype(np.float32)
+    F.batch_norm(torch.tensor(x), tm, tv, training=True)
+    Tensor(x, device=device).batch_norm(gm, gv, training=True)
+    np.testing.assert_allclose(gm.numpy(), tm.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gv.numpy(), tv.numpy(), rtol=1e-5, atol=1e-6)
+    compare(lambda x: x.batch_norm(gm, gv) if isinstance(x, Tensor) else F.batch_norm(x, tm, tv),
+            [(4, 3, 2)], device)
+
+
+def test_attention_embedding_one_hot_gather(device: str) -> None:
+    compare(lambda q, k, v: q.scaled_dot_product_attention(k, v, is_causal=True) if isinstance(q, Tensor) else
+            F.scaled_dot_product_attention(q, k, v, is_causal=True), [(2, 3, 4, 8), (2, 3, 4, 8), (2, 3, 4, 8)],
+            device)
+    mask = np.random.default_rng(2).random((4, 4)) > 0.3
+    mask[:, 0] = True
+    compare(lambda q, k, v: q.scaled_dot_product_attention(k, v, Tensor(mask, device=device))
+            if isinstance(q, Tensor) else F.scaled_dot_product_attention(q, k, v, torch.tensor(mask)),
+            [(2, 4, 8), (2, 4, 8), (2, 4, 8)], device)
+    idx = np.array([[0, 2, 4], [1, 1, 3]])
+    compare(lambda w: Tensor(idx, device=device).embedding(w) if isinstance(w, Tensor) else
+            F.embedding(torch.tensor(idx), w), [(5, 3)], device)
+    np.testing.assert_array_equal(Tensor(idx, device=device).one_hot(6).numpy(),
+                                  F.one_hot(torch.tensor(idx), 6).numpy())
+    gi = np.array([[0, 2, 1], [2, 0, 0]])
+    compare(lambda x: x.gather(1, Tensor(gi, device=device)) if isinstance(x, Tensor) else
+            x.gather(1, torch.tensor(gi)), [(2, 4)], device)
+    compare(lambda x: x.tril(-1) + x.triu(1) * 2, [(4, 5)], device)
+    m = np.random.default_rng(4).random((3, 4)) > 0.5
+    compare(lambda x: x.masked_fill(Tensor(m, device=device), 2.5) if isinstance(x, Tensor) else
+            x.masked_fill(torch.tensor(m), 2.5), [(3, 4)], device)
+
+
+def test_conv_and_pool_match_torch(device: str) -> None:
+    compare(lambda x, w, b: x.conv2d(w, b, stride=2, padding=1, groups=2) if isinstance(x, Tensor) else
+            F.conv2d(x, w, b, stride=2, padding=1, groups=2), [(2, 4, 7, 6), (6, 2, 3, 3), (6,)], device, atol=1e-4)
+    compare(lambda x: x.max_pool2d(3, 2, 1, ceil_mode=True) if isinstance(x, Tensor) else
+            F.max_pool2d(x, 3, 2, 1, ceil_mode=True), [(2, 3, 7, 8)], device)
+    compare(lambda x: x.avg_pool2d(3, 2, 1, ceil_mode=True, count_include_pad=False) if isinstance(x, Tensor)
+            else F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False), [(2, 3, 7, 8)], device)
