@@ -187,3 +187,36 @@ def test_conv_and_pool_match_torch(device: str) -> None:
             F.max_pool2d(x, 3, 2, 1, ceil_mode=True), [(2, 3, 7, 8)], device)
     compare(lambda x: x.avg_pool2d(3, 2, 1, ceil_mode=True, count_include_pad=False) if isinstance(x, Tensor)
             else F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False), [(2, 3, 7, 8)], device)
+
+
+INDICES = [([0, 2],), (slice(None), [1, 3]), ([0, 2], [1, 3]), ([[0, 1], [2, 0]], slice(None), [4, -1]),
+           (Ellipsis, [1, 0]), (1, [0, 3], slice(1, 3)), (slice(None), [0, 1], [2, 3]),
+           (slice(None, None, -2), None, 1), (np.array([True, False, True]),)]
+
+
+@pytest.mark.parametrize("index", INDICES, ids=str)
+def test_getitem_with_tensors_lists_and_masks(index: tuple, device: str) -> None:
+    torch_index = tuple(torch.tensor(i) if isinstance(i, (list, np.ndarray)) else i for i in index)
+    if any(isinstance(i, slice) and i.step and i.step < 0 for i in index):  # torch has no negative steps
+        t = Tensor(np.arange(60, dtype=np.float32).reshape(3, 4, 5), device=device)
+        np.testing.assert_array_equal(t[index].numpy(), np.arange(60, dtype=np.float32).reshape(3, 4, 5)[index])
+        return
+    compare(lambda x: x[torch_index] if isinstance(x, torch.Tensor) else x[index], [(3, 4, 5)], device)
+
+
+@pytest.mark.parametrize("index,value", [((0,), 7.0), ((slice(None), slice(1, 3)), -1.0),
+                                         ((Ellipsis, slice(None, None, 2)), np.arange(3, dtype=np.float32)),
+                                         (([0, 2],), 9.0), ((1, [0, 3]), np.arange(5, dtype=np.float32))], ids=str)
+def test_setitem(index: tuple, value: Any, device: str) -> None:
+    x = np.random.default_rng(0).standard_normal((3, 4, 5)).astype(np.float32)
+    t, r = Tensor(x, device=device), torch.tensor(x)
+    torch_index = tuple(torch.tensor(i) if isinstance(i, list) else i for i in index)
+    r[torch_index] = torch.tensor(value) if isinstance(value, np.ndarray) else value
+    t[index] = Tensor(value, device=device) if isinstance(value, np.ndarray) else value
+    np.testing.assert_array_equal(t.numpy(), r.numpy())
+
+
+def test_setitem_on_a_leaf_that_requires_grad_is_an_error(device: str) -> None:
+    t = Tensor([1.0, 2.0], device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        t[0] = 3.0

@@ -14,7 +14,7 @@ import numpy as np
 from . import autograd as F
 from . import dtype as dt
 from . import functional as fn
-from . import stats
+from . import indexing, stats
 from .device import Buffer, canonical_name, get_device, registry
 from .dtype import DType
 from .functional import ValuesIndices
@@ -834,40 +834,17 @@ class Tensor:
         return self.reshape(self.shape[:s] + (math.prod(self.shape[s:e + 1]),) + self.shape[e + 1:])
 
     def __getitem__(self, index: Any) -> Tensor:
-        """Basic indexing: ints, slices (any step), None and Ellipsis. Views only, no kernel."""
-        items = list(index) if isinstance(index, tuple) else [index]
-        if any(isinstance(i, (Tensor, list, np.ndarray)) for i in items):
-            raise NotImplementedError("indexing with tensors or lists is not supported yet; use ints and slices")
-        consumed = sum(1 for i in items if i is not None and i is not Ellipsis)
-        if items.count(Ellipsis) > 1:
-            raise IndexError("an index can only have a single ellipsis ('...')")
-        if consumed > self.ndim:
-            raise IndexError(f"too many indices for tensor of dimension {self.ndim}")
-        at = items.index(Ellipsis) if Ellipsis in items else len(items)
-        items[at:at + 1] = [slice(None)] * (self.ndim - consumed)
-        bounds, flips, out_shape, dim = [], [], [], 0
-        for it in items:
-            if it is None:
-                out_shape.append(1)
-                continue
-            n = self.shape[dim]
-            if isinstance(it, slice):
-                start, stop, step = it.indices(n)
-                count = len(range(start, stop, step))
-                if step < 0:
-                    flips.append(dim)
-                    start, step = n - 1 - start, -step
-                bounds.append((start, start + (count - 1) * step + 1, step) if count else (0, 0, 1))
-                out_shape.append(count)
-            elif isinstance(it, (int, np.integer)) and not isinstance(it, bool):
-                if not -n <= it < n:
-                    raise IndexError(f"index {it} is out of bounds for dimension {dim} with size {n}")
-                bounds.append((int(it) % n, int(it) % n + 1, 1))
-            else:
-                raise IndexError(f"unsupported index {it!r} of type {type(it).__name__}")
-            dim += 1
-        x = self.flip(*flips) if flips else self
-        return x.shrink(bounds).reshape(tuple(out_shape))
+        """Indexing like torch: ints, slices (any step), None, Ellipsis (views, no kernel), and integer
+        tensors, lists and boolean masks (a fused one-hot selection)."""
+        return indexing.getitem(self, index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """x[index] = value, for any index that x[index] accepts."""
+        indexing.setitem(self, index, value)
+
+    def _reduce_sum_keep(self, axes: tuple[int, ...]) -> Tensor:
+        """Sum over axes keeping them as size 1, with no dtype promotion (for internal compositions)."""
+        return self._apply(F.Sum, axes=axes) if axes else self
 
     def unfold(self, dimension: int, size: int, step: int) -> Tensor:
         """All windows of `size` along `dimension`, `step` apart, as a new last dim (torch.Tensor.unfold)."""
