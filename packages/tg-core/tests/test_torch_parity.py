@@ -4,6 +4,7 @@ Runs where torch is installed; CI installs it and sets TG_REQUIRE_TORCH=1 so tha
 """
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -220,3 +221,58 @@ def test_setitem_on_a_leaf_that_requires_grad_is_an_error(device: str) -> None:
     t = Tensor([1.0, 2.0], device=device, requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
         t[0] = 3.0
+
+
+def test_movement_extras(device: str) -> None:
+    compare(lambda x: x.repeat(2, 1, 3), [(2, 3, 4)], device)
+    compare(lambda x: x.repeat(2, 2, 1, 1), [(2, 3, 4)], device)
+    compare(lambda x: x.roll((2, -1), (1, 2)), [(2, 3, 4)], device)
+    compare(lambda x: x.roll(5), [(2, 3, 4)], device)
+    compare(lambda x: x.narrow(2, 1, 2) * 2, [(2, 3, 4)], device)
+    compare(lambda x: x.movedim(0, 2), [(2, 3, 4)], device)
+    for mode in ("reflect", "replicate", "circular"):
+        compare(lambda x, m=mode: x.pad((1, 2, 2, 1), mode=m) if isinstance(x, Tensor) else
+                F.pad(x, (1, 2, 2, 1), mode=m), [(2, 3, 4)], device)
+
+
+@pytest.mark.parametrize("kw", [{"size": (8, 9), "mode": "nearest"}, {"scale_factor": 2, "mode": "nearest"},
+                                {"size": (8, 4), "mode": "bilinear"},
+                                {"size": (8, 4), "mode": "bilinear", "align_corners": True},
+                                {"scale_factor": 1.5, "mode": "bilinear"}], ids=str)
+def test_interpolate(kw: dict, device: str) -> None:
+    compare(lambda x: x.interpolate(**kw) if isinstance(x, Tensor) else F.interpolate(x, **kw), [(2, 3, 5, 7)],
+            device)
+
+
+def test_adaptive_pool_conv_transpose_einsum(device: str) -> None:
+    from tg.core.functional import einsum
+
+    for size in [(2, 3), (5, 7), 1]:
+        compare(lambda x, s=size: x.adaptive_avg_pool2d(s) if isinstance(x, Tensor) else
+                F.adaptive_avg_pool2d(x, s), [(2, 3, 5, 7)], device)
+    for kw in [{}, {"stride": 2, "padding": 1, "output_padding": 1}, {"stride": (2, 3), "padding": (0, 1)},
+               {"dilation": 2, "padding": 2}]:
+        compare(lambda x, w, b, k=kw: x.conv_transpose2d(w, b, **k) if isinstance(x, Tensor) else
+                F.conv_transpose2d(x, w, b, **k), [(2, 3, 5, 6), (3, 4, 3, 3), (4,)], device, atol=1e-4)
+    compare(lambda x, w: x.conv_transpose2d(w, groups=2, stride=2) if isinstance(x, Tensor) else
+            F.conv_transpose2d(x, w, groups=2, stride=2), [(2, 4, 4, 4), (4, 2, 3, 3)], device, atol=1e-4)
+    for eq, shapes in [("ij,jk->ik", [(3, 4), (4, 5)]), ("bij,jk->bik", [(2, 3, 4), (4, 5)]), ("ij->ji", [(3, 4)]),
+                       ("bij,ij->b", [(2, 3, 4), (3, 4)]), ("i,j", [(3,), (4,)])]:
+        compare(lambda *ts, e=eq: einsum(e, *ts) if isinstance(ts[0], Tensor) else torch.einsum(e, *ts), shapes,
+                device)
+
+
+def test_creation_matches_torch_shapes_and_statistics() -> None:
+    from tg.core import manual_seed
+
+    manual_seed(0)
+    assert Tensor.linspace(0, 1, 5).tolist() == torch.linspace(0, 1, 5).tolist()
+    r = Tensor.randint(3, 7, (1000,))
+    assert r.dtype.name == "int64" and r.min().item() >= 3 and r.max().item() <= 6
+    n = Tensor.normal(2.0, 3.0, (20000,)).numpy()
+    assert abs(n.mean() - 2.0) < 0.1 and abs(n.std() - 3.0) < 0.1
+    k = Tensor.kaiming_uniform(64, 32, 3, 3, a=math.sqrt(5)).numpy()
+    bound = 1 / math.sqrt(32 * 9)  # what nn.Conv2d's default init gives
+    assert k.shape == (64, 32, 3, 3) and np.abs(k).max() <= bound and np.abs(k).max() > 0.9 * bound
+    x = Tensor.xavier_uniform(30, 40).numpy()
+    assert np.abs(x).max() <= math.sqrt(6 / 70)

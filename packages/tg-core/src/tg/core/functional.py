@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple, Optional, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 import numpy as np
 
@@ -469,3 +469,139 @@ def scaled_dot_product_attention(x: Tensor, key: Tensor, value: Tensor, attn_mas
     if dropout_p:
         weights = weights.dropout(dropout_p)
     return weights @ value
+
+
+# ---- linear maps built as matrices: einsum, resampling, transposed convolution --------------------
+def einsum(equation: str, *operands: Tensor) -> Tensor:
+    """Einstein summation over explicit subscripts ("ij,jk->ik"; implicit output when "->" is absent)."""
+    eq = equation.replace(" ", "")
+    if "..." in eq:
+        raise NotImplementedError("einsum: ellipsis ('...') is not supported yet; name every dim")
+    inputs, _, output = eq.partition("->")
+    specs = inputs.split(",")
+    if len(specs) != len(operands):
+        raise RuntimeError(f"einsum: {equation!r} names {len(specs)} operands, {len(operands)} were given")
+    if not _:
+        letters = "".join(specs)
+        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    order = sorted(set("".join(specs)), key=lambda c: (c not in output, output.find(c), c))
+    sizes: dict[str, int] = {}
+    aligned = []
+    for spec, t in zip(specs, operands):
+        if len(spec) != t.ndim or len(set(spec)) != len(spec):
+            raise RuntimeError(f"einsum: subscripts {spec!r} do not fit an operand of shape {t.shape} (repeated "
+                               "subscripts within one operand are not supported)")
+        for c, n in zip(spec, t.shape):
+            if sizes.setdefault(c, n) != n and 1 not in (n, sizes[c]):
+                raise RuntimeError(f"einsum: subscript {c!r} is {sizes[c]} in one operand and {n} in another")
+            sizes[c] = max(sizes[c], n)
+        perm = sorted(range(len(spec)), key=lambda i: order.index(spec[i]))
+        moved = t.permute(*perm) if perm else t
+        present = [spec[i] for i in perm]
+        aligned.append(moved.reshape(*(moved.shape[present.index(c)] if c in present else 1 for c in order)))
+    out = aligned[0]
+    for t in aligned[1:]:
+        out = out * t
+    reduce_axes = tuple(i for i, c in enumerate(order) if c not in output)
+    if reduce_axes:
+        out = out.sum(reduce_axes)
+    return out
+
+
+def _resample_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scale: Optional[float]) -> np.ndarray:
+    """(n_out, n_in) matrix of torch's interpolation weights along one axis."""
+    m = np.zeros((n_out, n_in))
+    ratio = (1 / scale) if scale else n_in / n_out
+    for i in range(n_out):
+        if mode == "nearest":
+            m[i, min(math.floor(i * ratio), n_in - 1)] = 1
+            continue
+        if align_corners:
+            src = i * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        else:
+            src = max((i + 0.5) * ratio - 0.5, 0.0)
+        i0 = min(math.floor(src), n_in - 1)
+        i1 = min(i0 + 1, n_in - 1)
+        frac = src - i0
+        m[i, i0] += 1 - frac
+        m[i, i1] += frac
+    return m
+
+
+def _apply_axis_matrices(x: Tensor, mats: list[np.ndarray]) -> Tensor:
+    """Multiply each of the last len(mats) dims by its matrix: out = M_h x M_w^T, done dim by dim."""
+    tensor = _tensor()
+    nd = len(mats)
+    for k, m in enumerate(mats):
+        d = x.ndim - nd + k
+        mat = tensor(m.astype(x.dtype.np), device=x.device)
+        x = (x.transpose(d, -1) @ mat.T).transpose(d, -1)
+    return x
+
+
+def interpolate(x: Tensor, size: Optional[Union[int, Sequence[int]]] = None,
+                scale_factor: Optional[Union[float, Sequence[float]]] = None, mode: str = "nearest",
+                align_corners: Optional[bool] = None) -> Tensor:
+    """Resize the spatial dims of (N, C, ...) input: modes nearest, linear, bilinear (torch's weights)."""
+    nd = x.ndim - 2
+    if nd < 1:
+        raise RuntimeError(f"interpolate: expected (N, C, ...) input with spatial dims, got {x.shape}")
+    if mode not in ("nearest", "linear", "bilinear"):
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; use nearest, linear or bilinear")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    spatial = x.shape[2:]
+    scales: list[Optional[float]]
+    if size is not None:
+        outs = [size] * nd if isinstance(size, int) else list(size)
+        scales = [None] * nd
+    else:
+        sf = [scale_factor] * nd if isinstance(scale_factor, (int, float)) else list(scale_factor)  # type: ignore
+        outs = [math.floor(n * f) for n, f in zip(spatial, sf)]
+        scales = [float(f) for f in sf]
+    mats = [_resample_matrix(n, o, mode, bool(align_corners), s) for n, o, s in zip(spatial, outs, scales)]
+    return _apply_axis_matrices(x._float(), mats)
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size: Union[int, Sequence[Optional[int]]]) -> Tensor:
+    """Average over torch's adaptive windows [floor(i*n/o), ceil((i+1)*n/o)) of the last two dims."""
+    outs = [output_size] * 2 if isinstance(output_size, int) else list(output_size)
+    mats = []
+    for n, o in zip(x.shape[-2:], outs):
+        o = n if o is None else o
+        m = np.zeros((o, n))
+        for i in range(o):
+            lo, hi = (i * n) // o, -((-(i + 1) * n) // o)
+            m[i, lo:hi] = 1 / (hi - lo)
+        mats.append(m)
+    return _apply_axis_matrices(x._float(), mats)
+
+
+def conv_transpose2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """Transposed 2-D convolution (torch.nn.functional.conv_transpose2d): weight (C_in, C_out/groups, KH, KW).
+
+    The input is spread out by the stride (zeros between elements), padded, and convolved with the
+    flipped kernel whose in/out channels are swapped.
+    """
+    batched = x.ndim == 4
+    inp = x if batched else x.unsqueeze(0)
+    c_in, og, kh, kw = weight.shape
+    if inp.shape[1] != c_in:
+        raise RuntimeError(f"conv_transpose2d: input has {inp.shape[1]} channels, weight {weight.shape} expects {c_in}")
+    st, pd = inp._spatial("conv_transpose2d", 2, stride), inp._spatial("conv_transpose2d", 2, padding)
+    op, dil = inp._spatial("conv_transpose2d", 2, output_padding), inp._spatial("conv_transpose2d", 2, dilation)
+    spread = inp
+    for d, s in zip((2, 3), st):
+        if s > 1:
+            size = spread.shape[d]
+            shape = spread.shape
+            spread = spread.reshape(*shape[:d + 1], 1, *shape[d + 1:])
+            spread = spread._pad_dims([(0, s - 1) if i == d + 1 else (0, 0) for i in range(spread.ndim)])
+            spread = spread.reshape(*shape[:d], size * s, *shape[d + 1:]).narrow(d, 0, (size - 1) * s + 1)
+    pads = [(dl * (k - 1) - p, dl * (k - 1) - p + o) for k, p, o, dl in zip((kh, kw), pd, op, dil)]
+    spread = spread._pad_dims([(0, 0), (0, 0), *pads])
+    wt = weight.reshape(groups, c_in // groups, og, kh, kw).permute(0, 2, 1, 3, 4)
+    wt = wt.reshape(groups * og, c_in // groups, kh, kw).flip(2, 3)
+    out = spread.conv2d(wt, bias, stride=1, padding=0, dilation=dil, groups=groups)
+    return out if batched else out.squeeze(0)

@@ -216,6 +216,83 @@ class Tensor:
         return Tensor(data, dtype=dt.to_dtype(dtype), device=device, requires_grad=requires_grad)
 
     @staticmethod
+    def linspace(start: float, end: float, steps: int, dtype: Optional[Union[DType, str]] = None,
+                 device: Optional[str] = None) -> Tensor:
+        """`steps` evenly spaced values from start to end inclusive."""
+        return Tensor(np.linspace(start, end, steps), dtype=dt.to_dtype(dtype), device=device)
+
+    @staticmethod
+    def randint(low: int, high: Optional[int] = None, size: Sequence[int] = (),
+                dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None) -> Tensor:
+        """Integers in [low, high) (or [0, low) when high is None), int64 by default."""
+        lo, hi = (0, low) if high is None else (low, high)
+        return Tensor(_Random.generator.integers(lo, hi, tuple(size)), dtype=dt.to_dtype(dtype, dt.int64),
+                      device=device)
+
+    @staticmethod
+    def normal(mean: float = 0.0, std: float = 1.0, size: Sequence[int] = (), dtype: Optional[Union[DType, str]] = None,
+               device: Optional[str] = None, requires_grad: bool = False) -> Tensor:
+        """Samples of N(mean, std^2)."""
+        return Tensor(_Random.generator.normal(mean, std, tuple(size)), dtype=dt.to_dtype(dtype), device=device,
+                      requires_grad=requires_grad)
+
+    @staticmethod
+    def uniform(low: float = 0.0, high: float = 1.0, size: Sequence[int] = (),
+                dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
+                requires_grad: bool = False) -> Tensor:
+        """Samples of U[low, high)."""
+        return Tensor(_Random.generator.uniform(low, high, tuple(size)), dtype=dt.to_dtype(dtype), device=device,
+                      requires_grad=requires_grad)
+
+    def rand_like(self) -> Tensor:
+        return Tensor.rand(*self.shape, dtype=self.dtype, device=self.device)
+
+    def randn_like(self) -> Tensor:
+        return Tensor.randn(*self.shape, dtype=self.dtype, device=self.device)
+
+    @staticmethod
+    def _fans(shape: Sequence[int]) -> tuple[int, int]:
+        receptive = math.prod(shape[2:])
+        return (shape[1] * receptive if len(shape) > 1 else shape[0]), shape[0] * receptive
+
+    @staticmethod
+    def kaiming_uniform(*shape: Any, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                        device: Optional[str] = None, requires_grad: bool = False) -> Tensor:
+        """torch.nn.init.kaiming_uniform_'s distribution (what nn.Linear and nn.Conv2d use with a=sqrt(5))."""
+        shape = _shape_arg(shape)
+        fan_in, fan_out = Tensor._fans(shape)
+        gain = math.sqrt(2.0 / (1 + a * a)) if nonlinearity == "leaky_relu" else \
+            {"relu": math.sqrt(2.0), "linear": 1.0, "sigmoid": 1.0, "tanh": 5 / 3}.get(nonlinearity, 1.0)
+        bound = gain * math.sqrt(3.0 / (fan_in if mode == "fan_in" else fan_out))
+        return Tensor.uniform(-bound, bound, shape, device=device, requires_grad=requires_grad)
+
+    @staticmethod
+    def kaiming_normal(*shape: Any, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                       device: Optional[str] = None, requires_grad: bool = False) -> Tensor:
+        shape = _shape_arg(shape)
+        fan_in, fan_out = Tensor._fans(shape)
+        gain = math.sqrt(2.0 / (1 + a * a)) if nonlinearity == "leaky_relu" else \
+            {"relu": math.sqrt(2.0), "linear": 1.0, "sigmoid": 1.0, "tanh": 5 / 3}.get(nonlinearity, 1.0)
+        std = gain / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+        return Tensor.normal(0.0, std, shape, device=device, requires_grad=requires_grad)
+
+    @staticmethod
+    def xavier_uniform(*shape: Any, gain: float = 1.0, device: Optional[str] = None,
+                       requires_grad: bool = False) -> Tensor:
+        shape = _shape_arg(shape)
+        fan_in, fan_out = Tensor._fans(shape)
+        bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+        return Tensor.uniform(-bound, bound, shape, device=device, requires_grad=requires_grad)
+
+    @staticmethod
+    def xavier_normal(*shape: Any, gain: float = 1.0, device: Optional[str] = None,
+                      requires_grad: bool = False) -> Tensor:
+        shape = _shape_arg(shape)
+        fan_in, fan_out = Tensor._fans(shape)
+        return Tensor.normal(0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), shape, device=device,
+                             requires_grad=requires_grad)
+
+    @staticmethod
     def from_numpy(array: np.ndarray, device: Optional[str] = None) -> Tensor:
         """A tensor holding a copy of `array`, keeping its dtype."""
         return Tensor(array, device=device)
@@ -795,16 +872,42 @@ class Tensor:
         if len(padding) % 2 or len(padding) // 2 > self.ndim:
             raise RuntimeError(f"pad: padding {tuple(padding)} must have an even length of at most "
                                f"2 * ndim = {2 * self.ndim}")
-        if mode != "constant":
-            raise NotImplementedError(f"pad: mode {mode!r} is not supported yet, only 'constant'")
         pairs = [(0, 0)] * self.ndim
         for i in range(len(padding) // 2):
             pairs[self.ndim - 1 - i] = (padding[2 * i], padding[2 * i + 1])
+        if mode != "constant":
+            return self._pad_mode(pairs, mode)
         out = self._pad_dims(pairs)
         if value == 0:
             return out
         inside = self.ones_like(dt.bool_)._pad_dims(pairs)
         return inside.where(out, value)
+
+    def _pad_mode(self, pairs: list[tuple[int, int]], mode: str) -> Tensor:
+        """reflect, replicate and circular padding, built from slices, flips and cat."""
+        x = self
+        for d, (before, after) in enumerate(pairs):
+            n = x.shape[d]
+            if not before and not after:
+                continue
+            if mode == "reflect":
+                if before >= n or after >= n:
+                    raise RuntimeError(f"pad: reflect padding ({before}, {after}) must be smaller than the dim "
+                                       f"size {n}")
+                left, right = x.narrow(d, 1, before).flip(d), x.narrow(d, n - 1 - after, after).flip(d)
+            elif mode == "replicate":
+                shape = list(x.shape)
+                left = x.narrow(d, 0, 1).expand(*shape[:d], before, *shape[d + 1:])
+                right = x.narrow(d, n - 1, 1).expand(*shape[:d], after, *shape[d + 1:])
+            elif mode == "circular":
+                if before > n or after > n:
+                    raise RuntimeError(f"pad: circular padding ({before}, {after}) can be at most the dim size {n}")
+                left, right = x.narrow(d, n - before, before), x.narrow(d, 0, after)
+            else:
+                raise NotImplementedError(f"pad: mode {mode!r} is not supported; use constant, reflect, replicate "
+                                          "or circular")
+            x = left.cat(x, right, dim=d)
+        return x
 
     def shrink(self, bounds: Sequence[Optional[tuple[int, ...]]]) -> Tensor:
         """Keep `range(lo, hi[, step])` of each dim (None keeps a dim whole); a view, no kernel."""
@@ -845,6 +948,54 @@ class Tensor:
     def _reduce_sum_keep(self, axes: tuple[int, ...]) -> Tensor:
         """Sum over axes keeping them as size 1, with no dtype promotion (for internal compositions)."""
         return self._apply(F.Sum, axes=axes) if axes else self
+
+    def repeat(self, *repeats: Any) -> Tensor:
+        """Tile the tensor `repeats` times along each dim (torch.Tensor.repeat)."""
+        reps = _shape_arg(repeats)
+        if len(reps) < self.ndim:
+            raise RuntimeError(f"repeat: number of repeat dims ({len(reps)}) can not be smaller than the number of "
+                               f"dims of the tensor ({self.ndim})")
+        x = self.reshape((1,) * (len(reps) - self.ndim) + self.shape)
+        expanded = x.reshape(*(v for n in x.shape for v in (1, n))).expand(*(v for r, n in zip(reps, x.shape)
+                                                                             for v in (r, n)))
+        return expanded.reshape(*(r * n for r, n in zip(reps, x.shape)))
+
+    def roll(self, shifts: Union[int, Sequence[int]], dims: Optional[Union[int, Sequence[int]]] = None) -> Tensor:
+        """Rotate elements along dims (the flattened tensor when dims is None)."""
+        if dims is None:
+            return self.flatten().roll(shifts, 0).reshape(self.shape)
+        sh = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+        ds = (dims,) if isinstance(dims, int) else tuple(dims)
+        x = self
+        for s_, d in zip(sh, ds):
+            d = x._dim(d)
+            n = x.shape[d]
+            if n == 0 or s_ % n == 0:
+                continue
+            k = s_ % n
+            a = x.narrow(d, n - k, k)
+            b = x.narrow(d, 0, n - k)
+            x = a.cat(b, dim=d)
+        return x
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        """`length` elements of `dim` from `start` (a view)."""
+        d = self._dim(dim)
+        start = start % self.shape[d] if start < 0 else start
+        if start + length > self.shape[d] or length < 0:
+            raise RuntimeError(f"narrow: start ({start}) + length ({length}) exceeds dimension size "
+                               f"({self.shape[d]})")
+        return self.shrink(tuple((start, start + length) if i == d else None for i in range(self.ndim)))
+
+    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
+        d = self._dim(dim)
+        return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1:])
+
+    def movedim(self, source: int, destination: int) -> Tensor:
+        s_, d = self._dim(source), self._dim(destination)
+        order = [i for i in range(self.ndim) if i != s_]
+        order.insert(d, s_)
+        return self.permute(*order)
 
     def unfold(self, dimension: int, size: int, step: int) -> Tensor:
         """All windows of `size` along `dimension`, `step` apart, as a new last dim (torch.Tensor.unfold)."""
@@ -1091,6 +1242,9 @@ class Tensor:
     triu = fn.triu
     gather = fn.gather
     scaled_dot_product_attention = fn.scaled_dot_product_attention
+    interpolate = fn.interpolate
+    adaptive_avg_pool2d = fn.adaptive_avg_pool2d
+    conv_transpose2d = fn.conv_transpose2d
     _arg_extreme = fn._arg_extreme
 
     # ---- dtype shortcuts -----------------------------------------------------------------------------

@@ -64,8 +64,11 @@ def test_unary(name: str, shape: tuple, device: str) -> None:
 REDUCE = {
     "sum": (lambda x, d, k: x.sum(d, keepdim=k), lambda x, d, k: np.sum(x, axis=d, keepdims=k)),
     "mean": (lambda x, d, k: x.mean(d, keepdim=k), lambda x, d, k: np.mean(x, axis=d, keepdims=k)),
-    "max": (lambda x, d, k: x.max(d, keepdim=k), lambda x, d, k: np.max(x, axis=d, keepdims=k)),
-    "min": (lambda x, d, k: x.min(d, keepdim=k), lambda x, d, k: np.min(x, axis=d, keepdims=k)),
+    "amax": (lambda x, d, k: x.amax(d, keepdim=k), lambda x, d, k: np.max(x, axis=d, keepdims=k)),
+    "amin": (lambda x, d, k: x.amin(d, keepdim=k), lambda x, d, k: np.min(x, axis=d, keepdims=k)),
+    "max_values": (lambda x, d, k: x.amax(None, keepdim=k) if d is None else
+                   x.max(d[0] if isinstance(d, tuple) else d, keepdim=k).values,
+                   lambda x, d, k: np.max(x, axis=d[0] if isinstance(d, tuple) else d, keepdims=k)),
     "logsumexp": (lambda x, d, k: x.logsumexp(d, keepdim=k),
                   lambda x, d, k: np.log(np.sum(np.exp(x), axis=d, keepdims=k))),
 }
@@ -88,7 +91,7 @@ def test_sum_of_zero_size_dims(device: str) -> None:
 
 def test_max_gradient_is_shared_on_ties(device: str) -> None:
     x = Tensor([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]], device=device, requires_grad=True)
-    x.max(1).sum().backward()
+    x.amax(1).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5], [1, 0, 0]])
 
 
