@@ -4,6 +4,9 @@
 >>> (Tensor([1.0, 2.0]) * 3).tolist()
 [3.0, 6.0]
 """
+import builtins
+
+from . import functional
 from .device import (
     Allocator,
     Buffer,
@@ -17,19 +20,57 @@ from .device import (
     synchronize,
 )
 from .dtype import DType, bool_, float16, float32, float64, int8, int16, int32, int64, promote, to_dtype, uint8
+from .functional import einsum
 from .stats import counters
 from .stats import reset as reset_counters
 from .tensor import Tensor, manual_seed, no_grad
 
 __version__ = "0.1.0"
-bool = bool_  # noqa: A001 - torch's spelling, tg.core.bool
 
 __all__ = ["Tensor", "DType", "Device", "DeviceSpec", "DeviceError", "Allocator", "Buffer", "TgPluginWarning",
            "hookimpl", "registry", "get_device", "synchronize", "counters", "reset_counters", "manual_seed",
            "no_grad", "promote", "to_dtype", "bool_", "uint8", "int8", "int16", "int32", "int64", "float16",
-           "float32", "float64", "default_device"]
+           "float32", "float64", "default_device", "functional", "einsum", "tensor", "cat", "stack", "where",
+           "matmul", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn", "randint",
+           "normal", "uniform"]
+
+
+def tensor(data: object, dtype: object = None, device: object = None, requires_grad: builtins.bool = False) -> Tensor:
+    """A tensor holding a copy of `data` (torch.tensor)."""
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)  # type: ignore[arg-type]
+
+
+def cat(tensors: list[Tensor], dim: int = 0) -> Tensor:
+    """Concatenate along an existing dim (torch.cat)."""
+    if not tensors:
+        raise RuntimeError("cat: expected a non-empty list of tensors")
+    return tensors[0].cat(*tensors[1:], dim=dim)
+
+
+def stack(tensors: list[Tensor], dim: int = 0) -> Tensor:
+    """Join along a new dim (torch.stack)."""
+    if not tensors:
+        raise RuntimeError("stack: expected a non-empty list of tensors")
+    return tensors[0].stack(*tensors[1:], dim=dim)
+
+
+def where(condition: Tensor, x: object, y: object) -> Tensor:
+    """x where condition holds, else y (torch.where)."""
+    return condition.where(x, y)  # type: ignore[arg-type]
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    return a.matmul(b)
+
+
+zeros, ones, full, empty, arange, linspace, eye = (Tensor.zeros, Tensor.ones, Tensor.full, Tensor.empty,
+                                                   Tensor.arange, Tensor.linspace, Tensor.eye)
+rand, randn, randint, normal, uniform = Tensor.rand, Tensor.randn, Tensor.randint, Tensor.normal, Tensor.uniform
 
 
 def default_device() -> str:
     """The device new tensors go to: TG_DEVICE, or the highest-priority device that opens."""
     return registry.default
+
+
+bool = bool_  # noqa: A001 - torch's spelling, tg.core.bool (last: the builtin is used in annotations above)

@@ -605,3 +605,52 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, s
     wt = wt.reshape(groups * og, c_in // groups, kh, kw).flip(2, 3)
     out = spread.conv2d(wt, bias, stride=1, padding=0, dilation=dil, groups=groups)
     return out if batched else out.squeeze(0)
+
+
+# ---- torch.nn.functional spellings of ops that live on Tensor --------------------------------------------
+def conv1d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    return x.conv1d(weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    return x.conv2d(weight, bias, stride, padding, dilation, groups)
+
+
+def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False) -> Tensor:
+    return x.max_pool2d(kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: Optional[int] = None) -> Tensor:
+    return x.avg_pool2d(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+    return x.linear(weight, bias)
+
+
+def pad(x: Tensor, padding: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+    return x.pad(padding, mode, value)
+
+
+def relu(x: Tensor) -> Tensor:
+    return x.relu()
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    return x.sigmoid()
+
+
+def tanh(x: Tensor) -> Tensor:
+    return x.tanh()
+
+
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    return x.softmax(dim)
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    return x.log_softmax(dim)

@@ -334,7 +334,7 @@ class Tensor:
     def __repr__(self) -> str:
         arr = self.numpy()
         body = np.array2string(arr, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3,
-                               formatter={"float_kind": lambda v: f"{v:.4f}"} if arr.dtype.kind == "f" else None)
+                               formatter=_torch_formatter(arr))  # type: ignore[arg-type]
         extras = []
         if self.device != registry.default:
             extras.append(f"device='{self.device}'")
@@ -343,6 +343,13 @@ class Tensor:
         if self.requires_grad:
             extras.append("requires_grad=True")
         return f"tensor({body}{''.join(', ' + e for e in extras)})"
+
+    def __dlpack__(self, stream: Any = None) -> Any:
+        """DLPack export of a host copy (for np.from_dlpack, torch.from_dlpack)."""
+        return self.numpy().__dlpack__()
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (1, 0)  # kDLCPU: the export above is always a host copy
 
     def to(self, device: Optional[str] = None, dtype: Optional[Union[DType, str]] = None) -> Tensor:
         """The tensor on `device` and/or cast to `dtype` (self if nothing changes)."""
@@ -1289,6 +1296,25 @@ def _node_from_data(data: Any, dtype: Optional[Union[DType, str]], device: str) 
     if arr.size:
         buf.copyin(arr)
     return Node(Op.BUFFER, (), None, target, arr.shape, device, buffer=buf)
+
+
+def _torch_formatter(arr: np.ndarray) -> Optional[dict[str, Callable[[Any], str]]]:
+    """Float formatting as torch prints it: `1.` for whole numbers, 4 decimals, or scientific."""
+    if arr.dtype.kind != "f" or arr.size == 0:
+        return None
+    finite = np.abs(arr[np.isfinite(arr)].astype(np.float64))
+    if finite.size and np.all(finite == np.round(finite)) and finite.max() < 1e8:
+        fmt = "{:.0f}."
+    elif finite.size and (finite.max() >= 1e8 or (finite[finite > 0].min(initial=1) < 1e-4)):
+        fmt = "{:.4e}"
+    else:
+        fmt = "{:.4f}"
+
+    def one(v: Any) -> str:
+        return ("nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")) if not np.isfinite(v) else fmt.format(v)
+
+    width = max(len(one(v)) for v in arr.reshape(-1)[:2000])
+    return {"float_kind": lambda v: one(v).rjust(width)}
 
 
 def _check_dtype(dtype: DType, device: str) -> None:
