@@ -28,12 +28,12 @@ __all__ = ["Program", "lower", "reduce_identity"]
 Combo = tuple[tuple[int, int], ...]  # (dim, offset) for each upcast dim: one copy of the kernel body
 
 
-def lower(kernel: Kernel, opts: Optional[Opts] = None) -> Program:
+def lower(kernel: Kernel, opts: Optional[Opts] = None, gpu: bool = False) -> Program:
     """The loop program for `kernel`: `kernel(start, end, out, in1, ...)` over the outermost loop.
 
-    `opts` (upcasts and loop order) default to what `opt.choose_opts` picks.
+    `opts` (upcasts, loop order, flattening) default to what `opt.choose_opts` picks for the target.
     """
-    return _Lowerer(kernel, choose_opts(kernel) if opts is None else opts).run()
+    return _Lowerer(kernel, choose_opts(kernel, gpu) if opts is None else opts).run()
 
 
 def reduce_identity(op: Op, dtype: DType) -> Any:
@@ -47,7 +47,7 @@ def reduce_identity(op: Op, dtype: DType) -> Any:
 
 class _Lowerer:
     def __init__(self, kernel: Kernel, opts: Opts):
-        self.kernel, self.upcasts = kernel, opts.upcasts
+        self.kernel, self.upcasts, self.flatten = kernel, opts.upcasts, opts.flatten
         self.reduce = kernel.reduce
         full = kernel.full_shape
         axes = set(self.reduce.arg) if self.reduce is not None else set()
@@ -118,6 +118,20 @@ class _Lowerer:
         self.loop_vars[d] = self.emit(U.RANGE, INDEX, bounds, d)
         return self.loop_vars[d]
 
+    def flat_size(self) -> int:
+        return math.prod(self.kernel.full_shape[d] // self.upcasts.get(d, 1) for d in self.loop_order)
+
+    def flat_loop(self, bounds: tuple[UOp, UOp]) -> UOp:
+        """One loop over every output position; each dim's index is recovered by division and modulo."""
+        flat = self.emit(U.RANGE, INDEX, bounds, -1)
+        stride = 1
+        for d in reversed(self.loop_order):  # the innermost dim varies fastest: neighbours read neighbours
+            size = self.kernel.full_shape[d] // self.upcasts.get(d, 1)
+            v = flat if stride == 1 else self.alu(Op.IDIV, flat, self.const(stride, INDEX))
+            self.loop_vars[d] = self.alu(Op.MOD, v, self.const(size, INDEX)) if d != self.loop_order[0] else v
+            stride *= size
+        return flat
+
     def combos(self) -> list[Combo]:
         dims = sorted(self.upcasts)
         return [tuple(zip(dims, offsets)) for offsets in itertools.product(*(range(self.upcasts[d]) for d in dims))]
@@ -128,7 +142,11 @@ class _Lowerer:
         self.params = [self.emit(U.PARAM, d, (), i) for i, d in enumerate(bufs)]
         bounds = (self.emit(U.BOUND, INDEX, (), "start"), self.emit(U.BOUND, INDEX, (), "end"))
         outer_dim = self.loop_order[0] if self.loop_order else None
-        loops = [self.loop(d, bounds if d == outer_dim else None) for d in self.loop_order]
+        if self.flatten and self.loop_order:
+            loops, outer = [self.flat_loop(bounds)], self.flat_size()
+        else:
+            loops = [self.loop(d, bounds if d == outer_dim else None) for d in self.loop_order]
+            outer = k.full_shape[outer_dim] // self.upcasts.get(outer_dim, 1) if outer_dim is not None else 1
         if self.reduce is not None:
             self.lower_reduce(self.reduce)
         for combo in self.combos():
@@ -139,10 +157,11 @@ class _Lowerer:
         for loop in reversed(loops):
             if loop is not None:
                 self.emit(U.END, None, (loop,))
-        outer = k.full_shape[outer_dim] // self.upcasts.get(outer_dim, 1) if outer_dim is not None else 1
         notes = [f"upcast dim {d} by {u}" for d, u in sorted(self.upcasts.items())]
         if self.loop_order != self.out_dims:
             notes.append(f"loop order {self.loop_order}")
+        if self.flatten:
+            notes.append(f"one loop of {outer} over the output dims")
         inner = max(1, math.prod(k.full_shape) // outer)
         return Program(k.name or "kernel", self.uops, bufs, outer, inner, notes, tiled=bool(self.upcasts))
 

@@ -20,10 +20,14 @@ class Opts:
 
     upcasts: dict[int, int] = field(default_factory=dict)
     order: Optional[list[int]] = None  # output dims, outermost first (None: the natural order)
+    # one loop over all output positions (GPUs: one thread each, neighbours on the innermost dim)
+    flatten: bool = False
 
 
-def choose_opts(kernel: Kernel) -> Opts:
-    """Heuristic options for a kernel (see the module docstring)."""
+def choose_opts(kernel: Kernel, gpu: bool = False) -> Opts:
+    """Heuristic options for a kernel (see the module docstring). GPUs get one thread per output tile."""
+    if gpu:
+        return Opts(choose_upcasts(kernel, gpu=True), None, flatten=True)
     upcasts = choose_upcasts(kernel)
     out_dims = [d for d, n in enumerate(kernel.full_shape) if n > 1 and (kernel.reduce is None or
                                                                        d not in kernel.reduce.arg)]
@@ -42,7 +46,7 @@ def _largest_divisor(n: int, choices: tuple[int, ...]) -> int:
     return next((c for c in choices if n % c == 0 and n >= c), 1)
 
 
-def choose_upcasts(kernel: Kernel) -> dict[int, int]:
+def choose_upcasts(kernel: Kernel, gpu: bool = False) -> dict[int, int]:
     """Output dim -> unroll factor, for kernels where a register tile pays off."""
     red = kernel.reduce
     if red is None:
@@ -54,11 +58,11 @@ def choose_upcasts(kernel: Kernel) -> dict[int, int]:
     if not contiguous or len(loads) < 2:
         return {}
     j = contiguous[-1]
-    upcasts = {j: _largest_divisor(full[j], (32, 16, 8, 4))}
+    upcasts = {j: _largest_divisor(full[j], (4, 2) if gpu else (32, 16, 8, 4))}
     reused = [d for d in out_dims if d != j and any(v.strides[j] == 0 and v.strides[d] != 0 for v in loads)]
     if reused:
         i = reused[-1]
-        upcasts[i] = _largest_divisor(full[i], (8, 4, 2))
+        upcasts[i] = _largest_divisor(full[i], (4, 2) if gpu else (8, 4, 2))
     upcasts = {d: u for d, u in upcasts.items() if u > 1}
     total = 1
     for u in upcasts.values():

@@ -1,7 +1,33 @@
-"""tg.opencl: renders tg's kernel IR to OpenCL C and runs it through pyopencl on any OpenCL platform
-(PoCL on the CPU, NVIDIA/AMD/Intel GPUs).
+"""tg.opencl: tg kernels as OpenCL C, run through pyopencl on any OpenCL platform.
 
-Not implemented yet: this module only reserves its place in the `tg` namespace.
+Importing this module is cheap: pyopencl is imported only when an `opencl` device is opened.
+Devices: `opencl` (the first device of all platforms) and `opencl:N`.
 """
+from __future__ import annotations
+
+from tg.core import DeviceSpec, hookimpl
+from tg.core.device import PRIORITY_COMPILED_CPU
 
 __version__ = "0.1.0"
+
+
+def _open(name: str) -> object:
+    try:
+        from .device import OpenCLDevice
+    except ImportError as e:
+        raise RuntimeError(f"pyopencl is not importable ({e}); install it with pip install pyopencl") from e
+    return OpenCLDevice(name)
+
+
+def _names() -> list[str]:
+    from .device import device_names
+
+    return device_names()
+
+
+
+
+@hookimpl
+def tg_devices() -> list[DeviceSpec]:
+    return [DeviceSpec("opencl", _open, PRIORITY_COMPILED_CPU - 10,  # type: ignore[arg-type]
+                       "OpenCL through pyopencl (GPUs, or PoCL on the CPU)", enumerate=_names)]

@@ -1,0 +1,189 @@
+"""Renderers: the IR program -> source text. `CStyleRenderer` is the base for C-like targets.
+
+OpenCL C, WGSL, CUDA, Metal and plain C differ in spelling, not in structure: a subclass sets the
+type names, the kernel signature and how the outer loop is mapped (a loop on a CPU, the global
+thread index on a GPU), and the rest of the program (loops, loads with validity masks, accumulators,
+ALU expressions, casts) is rendered here once.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from . import dtype as dt
+from .dtype import DType
+from .ir import Program, U, UOp
+from .ops import Op
+
+
+class CStyleRenderer:
+    """Renders a Program as a C-like function. Subclasses override the class attributes and hooks."""
+
+    types: dict[DType, str] = {dt.bool_: "bool", dt.int8: "char", dt.uint8: "unsigned char", dt.int16: "short",
+                               dt.int32: "int", dt.int64: "long long", dt.float16: "half", dt.float32: "float",
+                               dt.float64: "double"}
+    memory_types: dict[DType, str] = {dt.bool_: "unsigned char"}  # how a dtype is stored, where that differs
+    kernel_prefix = ""
+    buffer_qualifier = ""
+    index_type = "long long"
+    restrict = "restrict"
+    gpu = False  # True: the outer loop becomes one thread per iteration
+
+    def render(self, prog: Program, name: str) -> str:
+        """The source of one kernel function, `name`."""
+        self.names: dict[int, str] = {}
+        self.lines: list[str] = []
+        self.depth = 1
+        for u in prog.uops:
+            self.emit(u)
+        return "\n".join([*self.preamble(prog), self.signature(prog, name) + " {", *self.lines, "}"])
+
+    # ---- hooks for dialects ------------------------------------------------------------------------
+    def preamble(self, prog: Program) -> list[str]:
+        """Lines before the kernel (extensions, includes, helpers)."""
+        return []
+
+    def signature(self, prog: Program, name: str) -> str:
+        params = [f"{self.buffer_qualifier}{self.mem_type(d)}* {self.restrict} b{i}".replace("  ", " ")
+                  for i, d in enumerate(prog.buffer_dtypes)]
+        return f"{self.kernel_prefix}void {name}({self.index_type} start, {self.index_type} end, {', '.join(params)})"
+
+    def outer_loop(self, var: str, lo: str, hi: str) -> str:
+        """The opening of the outermost loop; on a GPU, one thread per iteration."""
+        if self.gpu:
+            return f"{self.index_type} {var} = {lo} + {self.global_id()}; if ({var} < {hi}) {{"
+        return f"for ({self.index_type} {var} = {lo}; {var} < {hi}; {var}++) {{"
+
+    def global_id(self) -> str:
+        raise NotImplementedError
+
+    def literal(self, value: Any, d: DType) -> str:
+        if d == dt.bool_:
+            return "1" if value else "0"
+        if d.is_float:
+            v = float(value)
+            if math.isnan(v):
+                return f"(({self.types[d]})NAN)"
+            if math.isinf(v):
+                return f"(({self.types[d]}){'-' if v < 0 else ''}INFINITY)"
+            text = v.hex()
+            return f"{text}f" if d == dt.float32 else (f"(({self.types[d]}){text}f)" if d == dt.float16 else text)
+        suffix = "L" if d.itemsize == 8 and self.index_type == "long" else ("LL" if d.itemsize == 8 else "")
+        if d.kind == "u":
+            suffix = "U" + suffix
+        return f"{int(value)}{suffix}" if value != -(1 << 63) else f"({-(1 << 63) + 1}{suffix} - 1)"
+
+    def mem_type(self, d: DType) -> str:
+        return self.memory_types.get(d, self.types[d])
+
+    def math_call(self, op: Op, x: str, d: DType) -> str:
+        name = {Op.EXP2: "exp2", Op.LOG2: "log2", Op.SIN: "sin", Op.SQRT: "sqrt"}[op]
+        return f"{name}({x})"
+
+    # ---- the program ---------------------------------------------------------------------------------
+    def ref(self, u: UOp) -> str:
+        if u.op is U.CONST:
+            assert u.dtype is not None
+            return self.literal(u.arg, u.dtype)
+        if u.op is U.BOUND:
+            return str(u.arg)
+        return self.names.get(id(u), u.name)
+
+    def line(self, text: str) -> None:
+        self.lines.append("  " * self.depth + text)
+
+    def assign(self, u: UOp, expr: str) -> None:
+        assert u.dtype is not None
+        self.line(f"{self.types[u.dtype]} {u.name} = {expr};")
+
+    def emit(self, u: UOp) -> None:
+        op = u.op
+        if op in (U.PARAM, U.BOUND, U.CONST):
+            return
+        if op is U.RANGE:
+            lo, hi = (self.ref(s) for s in u.src)
+            first = u.src[0].op is U.BOUND
+            self.line(self.outer_loop(u.name, lo, hi) if first else
+                      f"for ({self.index_type} {u.name} = {lo}; {u.name} < {hi}; {u.name}++) {{")
+            self.depth += 1
+        elif op is U.END:
+            self.depth -= 1
+            self.line("}")
+        elif op is U.LOAD:
+            buf, idx = u.src[0], u.src[1]
+            read = f"b{buf.arg}[{self.ref(idx)}]"
+            if u.dtype == dt.bool_:
+                read = f"({read} != 0)"
+            if len(u.src) > 2:
+                assert u.dtype is not None
+                read = f"({self.ref(u.src[2])} ? {read} : {self.literal(0, u.dtype)})"
+            self.assign(u, read)
+        elif op is U.STORE:
+            buf, idx, value = u.src
+            self.line(f"b{buf.arg}[{self.ref(idx)}] = {self.ref(value)};")
+        elif op is U.DEFINE_ACC:
+            assert u.dtype is not None
+            self.line(f"{self.types[u.dtype]} {u.name} = {self.literal(u.arg, u.dtype)};")
+        elif op is U.ACC_UPDATE:
+            acc, value = u.src
+            assert u.dtype is not None
+            self.line(f"{acc.name} = {self.binary(u.arg, u.dtype, acc.name, self.ref(value))};")
+        elif op is U.ACC_READ:
+            self.assign(u, u.src[0].name)
+        elif op is U.CAST:
+            self.assign(u, self.cast(self.ref(u.src[0]), u.src[0].dtype, u.dtype))  # type: ignore[arg-type]
+        elif op is U.ALU:
+            self.assign(u, self.alu(u))
+        else:
+            raise NotImplementedError(f"{type(self).__name__}: no rule for IR op {op}")
+
+    def cast(self, x: str, a: DType, b: DType) -> str:
+        if b == dt.bool_:
+            return f"({x} != 0)"
+        return f"(({self.types[b]})({x}))"
+
+    def alu(self, u: UOp) -> str:
+        op: Op = u.arg
+        srcs = [self.ref(s) for s in u.src]
+        d = u.src[-1].dtype if op is not Op.WHERE else u.dtype
+        assert d is not None
+        if op is Op.WHERE:
+            return f"({srcs[0]} ? {srcs[1]} : {srcs[2]})"
+        if op in (Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT):
+            return self.math_call(op, srcs[0], d)
+        if op is Op.RECIP:
+            return f"({self.literal(1.0, d)} / {srcs[0]})"
+        if op is Op.NEG:
+            return f"(!{srcs[0]})" if d == dt.bool_ else f"(-{srcs[0]})"
+        return self.binary(op, d, srcs[0], srcs[1])
+
+    def binary(self, op: Op, d: DType, a: str, b: str) -> str:
+        if op is Op.ADD:
+            return f"({a} || {b})" if d == dt.bool_ else f"({a} + {b})"
+        if op is Op.MUL:
+            return f"({a} && {b})" if d == dt.bool_ else f"({a} * {b})"
+        if op is Op.MAX:
+            if d.is_float:  # NaN wins, as in torch.maximum
+                return f"(({a} > {b} || {a} != {a}) ? {a} : {b})"
+            return f"({a} || {b})" if d == dt.bool_ else f"({a} > {b} ? {a} : {b})"
+        if op is Op.CMPLT:
+            return f"({a} < {b})"
+        if op is Op.CMPEQ:
+            return f"({a} == {b})"
+        if op in (Op.AND, Op.OR, Op.XOR):
+            sym = {Op.AND: "&", Op.OR: "|", Op.XOR: "^"}[op]
+            return f"({a} {sym} {b})"
+        if op is Op.IDIV:
+            if d.is_float:
+                return f"trunc({a} / {b})"
+            zero = self.literal(0, d)
+            if d.kind == "u":
+                return f"({b} == {zero} ? {zero} : {a} / {b})"
+            return f"({b} == {zero} ? {zero} : ({b} == -1 ? -{a} : {a} / {b}))"  # never trap
+        if op is Op.MOD:
+            if d.is_float:
+                return f"fmod({a}, {b})"
+            zero = self.literal(0, d)
+            guard = f"{b} == {zero}" if d.kind == "u" else f"{b} == {zero} || {b} == -1"
+            return f"(({guard}) ? {zero} : {a} % {b})"
+        raise NotImplementedError(f"{type(self).__name__}: no rule for {op} on {d.name}")

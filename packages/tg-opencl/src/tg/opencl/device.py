@@ -1,0 +1,147 @@
+"""The `opencl` device: kernels rendered to OpenCL C and run through pyopencl on any OpenCL platform.
+
+`opencl` is the first device of all platforms, `opencl:N` the N-th. Programs are built once per
+device and their binaries cached on disk (keyed by the source and the device and driver), so a
+second process skips the OpenCL compiler.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyopencl as cl
+
+from tg.core import dtype as dt
+from tg.core import stats
+from tg.core.device import Allocator, Buffer, Device, DeviceError
+from tg.core.ir import Program
+from tg.core.kernel import AST, Kernel
+from tg.core.lower import lower
+
+from .renderer import OpenCLRenderer
+
+INSTALL_HINT = ("no OpenCL device found. For the CPU: apt-get install pocl-opencl-icd (Debian/Ubuntu); for a GPU, "
+                "install its vendor's OpenCL driver (NVIDIA: the CUDA driver's libnvidia-opencl)")
+
+
+def all_devices() -> list[Any]:
+    """Every OpenCL device on every platform, in platform order."""
+    try:
+        platforms = cl.get_platforms()
+    except (cl.Error, cl.LogicError, cl.RuntimeError) as e:
+        raise DeviceError(f"{INSTALL_HINT} ({e})") from e
+    return [d for p in platforms for d in p.get_devices()]
+
+
+def device_names() -> list[str]:
+    count = len(all_devices())
+    return ["opencl", *(f"opencl:{i}" for i in range(1, count))]
+
+
+class CLAllocator(Allocator):
+    def __init__(self, context: Any, queue: Any, device_name: str):
+        super().__init__()
+        self.context, self.queue, self.device_name = context, queue, device_name
+
+    def _alloc(self, nbytes: int) -> Any:
+        try:
+            buf = cl.Buffer(self.context, cl.mem_flags.READ_WRITE, max(nbytes, 1))
+            # allocation is lazy in OpenCL: touch it so that out-of-memory shows here, with the size
+            cl.enqueue_fill_buffer(self.queue, buf, np.uint8(0), 0, max(nbytes, 1))
+            return buf
+        except cl.MemoryError as e:
+            raise MemoryError(f"opencl: out of memory allocating {nbytes / 2**20:.1f} MiB on {self.device_name}; "
+                              "free tensors or use smaller batches") from e
+
+    def copyin(self, handle: Any, src: np.ndarray) -> None:
+        cl.enqueue_copy(self.queue, handle, np.ascontiguousarray(src), is_blocking=True)
+
+    def copyout(self, dst: np.ndarray, handle: Any) -> None:
+        cl.enqueue_copy(self.queue, dst, handle, is_blocking=True)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("TG_CACHE_DIR") or Path.home() / ".cache" / "tg") / "opencl"
+
+
+class OpenCLDevice(Device):
+    """One OpenCL device (a GPU, or PoCL on the CPU)."""
+
+    def __init__(self, name: str):
+        index = int(name.split(":")[1]) if ":" in name else 0
+        devices = all_devices()
+        if not devices:
+            raise DeviceError(INSTALL_HINT)
+        if index >= len(devices):
+            raise DeviceError(f"{name}: there are only {len(devices)} OpenCL device(s)")
+        self.cl_device = devices[index]
+        self.context = cl.Context([self.cl_device])
+        self.queue = cl.CommandQueue(self.context)
+        super().__init__(name, CLAllocator(self.context, self.queue, self.cl_device.name))
+        ext = self.cl_device.extensions
+        supported = {dt.bool_, dt.int8, dt.uint8, dt.int16, dt.int32, dt.int64, dt.float32}
+        supported |= {dt.float16} if "cl_khr_fp16" in ext else set()
+        supported |= {dt.float64} if "cl_khr_fp64" in ext else set()
+        self.dtypes = frozenset(supported)
+        self.is_gpu = bool(self.cl_device.type & cl.device_type.GPU)
+        self.local_size = min(128, self.cl_device.max_work_group_size) if self.is_gpu else None
+        self.renderer = OpenCLRenderer()
+        self.programs: dict[tuple[AST, tuple[int, ...]], tuple[Program, Any, str]] = {}
+        self.fingerprint = f"{self.cl_device.name}|{self.cl_device.driver_version}|{self.cl_device.platform.name}"
+
+    def program(self, kernel: Kernel) -> tuple[Program, Any, str]:
+        key = (kernel.ast, kernel.full_shape)
+        if key not in self.programs:
+            prog = lower(kernel, gpu=True)
+            source = self.renderer.render(prog, "tg_kernel")
+            self.programs[key] = (prog, self.build(source), source)
+        return self.programs[key]
+
+    def build(self, source: str) -> Any:
+        digest = hashlib.sha256(f"{source}|{self.fingerprint}".encode()).hexdigest()[:24]
+        path = cache_dir() / f"{digest}.bin"
+        try:
+            if path.exists():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", cl.CompilerWarning)
+                    program = cl.Program(self.context, [self.cl_device], [path.read_bytes()]).build()
+                return program.tg_kernel
+        except cl.Error:
+            pass  # a stale or foreign binary: build from source
+        try:
+            with warnings.catch_warnings():  # compiler chatter; a failed build raises with its full log below
+                warnings.simplefilter("ignore", cl.CompilerWarning)
+                program = cl.Program(self.context, source).build()
+        except cl.RuntimeError as e:
+            raise RuntimeError(f"OpenCL build failed on {self.cl_device.name}:\n{e}\n--- source ---\n{source}") from e
+        stats.counters.compiles += 1
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(program.get_info(cl.program_info.BINARIES)[0])
+            tmp.replace(path)
+        except OSError:
+            pass
+        return program.tg_kernel
+
+    def render(self, kernel: Kernel) -> str:
+        return self.program(kernel)[2]
+
+    def choices(self, kernel: Kernel) -> list[str]:
+        return [*self.program(kernel)[0].notes, f"local size {self.local_size or 'driver default'}"]
+
+    def execute(self, kernel: Kernel, buffers: Sequence[Buffer]) -> None:
+        prog, fn, _ = self.program(kernel)
+        n = prog.outer_size
+        local = self.local_size
+        global_size = (-(-n // local) * local,) if local else (n,)
+        fn(self.queue, global_size, (local,) if local else None, np.int64(0), np.int64(n),
+           *(b.handle for b in buffers))
+
+    def synchronize(self) -> None:
+        self.queue.finish()

@@ -1,0 +1,28 @@
+"""OpenCL C: the core's C-like renderer with OpenCL's spelling (one work-item per outer iteration)."""
+from __future__ import annotations
+
+from tg.core import dtype as dt
+from tg.core.dtype import DType
+from tg.core.ir import Program
+from tg.core.render import CStyleRenderer
+
+
+class OpenCLRenderer(CStyleRenderer):
+    types = {**CStyleRenderer.types, dt.int64: "long", dt.uint8: "uchar"}
+    memory_types = {dt.bool_: "uchar"}
+    kernel_prefix = "__kernel "
+    buffer_qualifier = "__global "
+    index_type = "long"
+    gpu = True
+
+    def global_id(self) -> str:
+        return "(long)get_global_id(0)"
+
+    def preamble(self, prog: Program) -> list[str]:
+        used: set[DType] = set(prog.buffer_dtypes) | {u.dtype for u in prog.uops if u.dtype is not None}
+        lines = []
+        if dt.float16 in used:
+            lines.append("#pragma OPENCL EXTENSION cl_khr_fp16 : enable")
+        if dt.float64 in used:
+            lines.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable")
+        return lines

@@ -1,0 +1,78 @@
+"""tg-opencl specifics: registration, device listing, caches, errors. (The conformance kit, run by
+tg-core's test session on every device, covers the ops.)"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tg.core import Tensor, counters, get_device, reset_counters
+
+
+def test_registered_and_listed_by_the_cli() -> None:
+    out = subprocess.run([sys.executable, "-m", "tg.core", "--json"], capture_output=True, text=True)
+    info = json.loads(out.stdout)
+    entry = next(d for d in info["devices"] if d["name"] == "opencl")
+    assert entry["status"] == "PASS", entry
+    assert any(p["name"] == "opencl" and p["distribution"] == "tg-opencl" for p in info["plugins"])
+
+
+def test_device_reports_its_dtypes() -> None:
+    dev = get_device("opencl")
+    assert {"float32", "int32", "bool"} <= {d.name for d in dev.dtypes}
+
+
+def test_kernels_compile_once_per_shape() -> None:
+    a = Tensor(np.ones(1000, np.float32), device="opencl")
+    (a * 3 + 1).realize()
+    reset_counters()
+    for _ in range(3):
+        (a * 3 + 1).realize()
+    assert counters.compiles == 0 and counters.kernels == 3
+
+
+def test_generated_source_is_shown_at_debug_4(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("TG_DEBUG", "4")
+    Tensor([1.0, 2.0], device="opencl").exp().realize()
+    err = capsys.readouterr().err
+    assert "__kernel void tg_kernel" in err and "exp2(" in err
+
+
+def test_a_build_failure_shows_the_log_and_the_source() -> None:
+    dev = get_device("opencl")
+    with pytest.raises(RuntimeError, match=r"(?s)OpenCL build failed.*--- source ---.*this_is_not_c"):
+        dev.build("__kernel void tg_kernel(__global float* b0) { this_is_not_c; }")  # type: ignore[attr-defined]
+
+
+def test_no_platform_gives_install_instructions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyopencl as cl
+
+    from tg.core.device import DeviceError
+    from tg.opencl import device
+
+    def fail() -> list:
+        raise cl.LogicError("clGetPlatformIDs failed: PLATFORM_NOT_FOUND_KHR")
+
+    monkeypatch.setattr(device.cl, "get_platforms", fail)
+    with pytest.raises(DeviceError, match="pocl-opencl-icd"):
+        device.all_devices()
+
+
+CHILD = """
+import json, numpy as np
+from tg.core import Tensor, counters
+out = (Tensor(np.arange(8, dtype=np.float32), device="opencl") * 5 - 1).sum().item()
+print(json.dumps({"out": out, "compiles": counters.compiles}))
+"""
+
+
+def test_second_process_reuses_the_binary_cache(tmp_path: Path) -> None:
+    env = {"TG_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True,
+                                      check=True).stdout) for _ in range(2)]
+    assert runs[0]["out"] == runs[1]["out"] == 132.0
+    assert runs[0]["compiles"] >= 1 and runs[1]["compiles"] == 0
