@@ -142,6 +142,7 @@ class _Lowerer:
         self.params = [self.emit(U.PARAM, d, (), i) for i, d in enumerate(bufs)]
         bounds = (self.emit(U.BOUND, INDEX, (), "start"), self.emit(U.BOUND, INDEX, (), "end"))
         outer_dim = self.loop_order[0] if self.loop_order else None
+        loops: list[Optional[UOp]]
         if self.flatten and self.loop_order:
             loops, outer = [self.flat_loop(bounds)], self.flat_size()
         else:

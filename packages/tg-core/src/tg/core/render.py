@@ -8,7 +8,7 @@ ALU expressions, casts) is rendered here once.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 from . import dtype as dt
 from .dtype import DType
@@ -19,10 +19,10 @@ from .ops import Op
 class CStyleRenderer:
     """Renders a Program as a C-like function. Subclasses override the class attributes and hooks."""
 
-    types: dict[DType, str] = {dt.bool_: "bool", dt.int8: "char", dt.uint8: "unsigned char", dt.int16: "short",
-                               dt.int32: "int", dt.int64: "long long", dt.float16: "half", dt.float32: "float",
-                               dt.float64: "double"}
-    memory_types: dict[DType, str] = {dt.bool_: "unsigned char"}  # how a dtype is stored, where that differs
+    types: ClassVar[dict[DType, str]] = {
+        dt.bool_: "bool", dt.int8: "char", dt.uint8: "unsigned char", dt.int16: "short", dt.int32: "int",
+        dt.int64: "long long", dt.float16: "half", dt.float32: "float", dt.float64: "double"}
+    memory_types: ClassVar[dict[DType, str]] = {dt.bool_: "unsigned char"}  # how a dtype is stored, where that differs
     kernel_prefix = ""
     buffer_qualifier = ""
     index_type = "long long"

@@ -1,6 +1,8 @@
 """OpenCL C: the core's C-like renderer with OpenCL's spelling (one work-item per outer iteration)."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 from tg.core import dtype as dt
 from tg.core.dtype import DType
 from tg.core.ir import Program
@@ -8,8 +10,8 @@ from tg.core.render import CStyleRenderer
 
 
 class OpenCLRenderer(CStyleRenderer):
-    types = {**CStyleRenderer.types, dt.int64: "long", dt.uint8: "uchar"}
-    memory_types = {dt.bool_: "uchar"}
+    types: ClassVar[dict[DType, str]] = {**CStyleRenderer.types, dt.int64: "long", dt.uint8: "uchar"}
+    memory_types: ClassVar[dict[DType, str]] = {dt.bool_: "uchar"}
     kernel_prefix = "__kernel "
     buffer_qualifier = "__global "
     index_type = "long"
