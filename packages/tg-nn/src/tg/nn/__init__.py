@@ -1,7 +1,30 @@
-"""tg.nn: layers, losses, optimizers, weight save/load in safetensors, data loading and ONNX import on
-top of tg.core.
+"""tg.nn: modules, layers, losses, optimizers, weights and data, with PyTorch's names.
 
-Not implemented yet: this module only reserves its place in the `tg` namespace.
+>>> import tg.nn as nn
+>>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+>>> sum(p.numel() for p in model.parameters())
+58
 """
+from __future__ import annotations
+
+from tg.core import functional
+
+from . import optim
+from .data import DataLoader, mnist
+from .layers import (ELU, GELU, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d,
+                     ConvTranspose2d, Dropout, Embedding, Flatten, GroupNorm, Hardsigmoid, Hardswish, Identity,
+                     LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, Mish, ReLU, ReLU6, RMSNorm, Sigmoid, SiLU,
+                     Softmax, Softplus, Softsign, Tanh)
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from .state import load, save
 
 __version__ = "0.1.0"
+F = functional
+
+__all__ = ["ELU", "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
+           "BatchNorm2d", "Conv1d", "Conv2d", "ConvTranspose2d", "CrossEntropyLoss", "DataLoader", "Dropout",
+           "Embedding", "F", "Flatten", "GroupNorm", "Hardsigmoid", "Hardswish", "Identity", "L1Loss", "LayerNorm",
+           "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Mish", "Module", "ModuleDict", "ModuleList",
+           "NLLLoss", "Parameter", "RMSNorm", "ReLU", "ReLU6", "SiLU", "Sequential", "Sigmoid", "Softmax",
+           "Softplus", "Softsign", "Tanh", "functional", "load", "mnist", "optim", "save"]

@@ -1,0 +1,77 @@
+"""Train a small CNN on MNIST, report test accuracy, save the weights and check them after reloading.
+
+    python -m tg.nn.demo [--device llvm] [--epochs 1] [--batch 128]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+import tg.nn as nn
+from tg.core import Tensor, default_device, manual_seed, no_grad
+
+
+def make_model(device: str) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1, device=device), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1, device=device), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 7 * 7, 10, device=device))
+
+
+def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, device: str, batch: int = 1000) -> float:
+    model.eval()
+    correct = 0
+    with no_grad():
+        for i in range(0, len(x), batch):
+            logits = model(Tensor(x[i:i + batch], device=device))
+            correct += int((logits.argmax(1).numpy() == y[i:i + batch]).sum())
+    model.train()
+    return correct / len(x)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default=None, help="any installed device (default: tg's default device)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--out", default=None, help="where to save the weights (.safetensors)")
+    args = parser.parse_args()
+    device = args.device or default_device()
+    manual_seed(0)
+    x_train, y_train, x_test, y_test = nn.mnist()
+    model = make_model(device)
+    opt = nn.optim.Adam(model.parameters(), lr=args.lr)
+    loss_fn = nn.CrossEntropyLoss()
+    loader = nn.DataLoader([x_train, y_train], batch_size=args.batch, shuffle=True, drop_last=True, seed=0,
+                           device=device)
+    print(f"training a 2-conv CNN on {len(x_train):,} MNIST images on device {device!r}")
+    start = time.perf_counter()
+    for epoch in range(args.epochs):
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch")
+        for x, y in bar:
+            loss = loss_fn(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{bar.format_dict['n'] * args.batch / max(bar.format_dict['elapsed'], 1e-9):.0f}")
+    train_time = time.perf_counter() - start
+    acc = accuracy(model, x_test, y_test, device)
+    print(f"test accuracy {acc:.4f} after {train_time:.0f} s of training")
+    path = Path(args.out) if args.out else Path(tempfile.mkdtemp()) / "mnist_cnn.safetensors"
+    nn.save(model, path)
+    reloaded = make_model(device)
+    nn.load(path, reloaded)
+    again = accuracy(reloaded, x_test, y_test, device)
+    print(f"saved to {path}; reloaded model's accuracy {again:.4f}")
+    if abs(again - acc) > 1e-9:
+        raise SystemExit("reloaded weights disagree with the trained model")
+
+
+if __name__ == "__main__":
+    main()

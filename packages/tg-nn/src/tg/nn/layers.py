@@ -1,0 +1,257 @@
+"""Layers with torch's constructor arguments, default initialisation and parameter names."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Optional, Union
+
+from tg.core import Tensor
+from tg.core import functional as F
+
+from .module import Module, Parameter
+
+IntOrPair = Union[int, Sequence[int]]
+
+
+def _uniform(shape: Sequence[int], bound: float, device: Optional[str]) -> Parameter:
+    return Parameter(Tensor.uniform(-bound, bound, tuple(shape), device=device))
+
+
+class Linear(Module):
+    """y = x W^T + b, initialised like torch (kaiming_uniform with a=sqrt(5), bias U(+-1/sqrt(fan_in)))."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device: Optional[str] = None):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(Tensor.kaiming_uniform(out_features, in_features, a=math.sqrt(5), device=device))
+        self.bias = _uniform((out_features,), 1 / math.sqrt(in_features), device) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.linear(self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class _ConvNd(Module):
+    def __init__(self, nd: int, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair,
+                 padding: Union[IntOrPair, str], dilation: IntOrPair, groups: int, bias: bool,
+                 device: Optional[str], transposed: bool = False, output_padding: IntOrPair = 0):
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{type(self).__name__}: in_channels ({in_channels}) and out_channels ({out_channels}) "
+                             f"must be divisible by groups ({groups})")
+        ks = (kernel_size,) * nd if isinstance(kernel_size, int) else tuple(kernel_size)
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, ks
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.output_padding = output_padding
+        shape = (in_channels, out_channels // groups, *ks) if transposed else (out_channels, in_channels // groups, *ks)
+        self.weight = Parameter(Tensor.kaiming_uniform(*shape, a=math.sqrt(5), device=device))
+        fan_in = shape[1] * math.prod(ks)
+        self.bias = _uniform((out_channels,), 1 / math.sqrt(fan_in), device) if bias else None
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}")
+
+
+class Conv1d(_ConvNd):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: Union[IntOrPair, str] = 0, dilation: IntOrPair = 1, groups: int = 1, bias: bool = True,
+                 device: Optional[str] = None):
+        super().__init__(1, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.conv1d(self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution; groups=in_channels makes it depthwise."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: Union[IntOrPair, str] = 0, dilation: IntOrPair = 1, groups: int = 1, bias: bool = True,
+                 device: Optional[str] = None):
+        super().__init__(2, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.conv2d(self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class ConvTranspose2d(_ConvNd):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: IntOrPair = 0, output_padding: IntOrPair = 0, groups: int = 1, bias: bool = True,
+                 dilation: IntOrPair = 1, device: Optional[str] = None):
+        super().__init__(2, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, device,
+                         transposed=True, output_padding=output_padding)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.conv_transpose2d(self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                  self.groups, self.dilation)
+
+
+class _BatchNorm(Module):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device: Optional[str] = None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.weight = Parameter(Tensor.ones(num_features, device=device)) if affine else None
+        self.bias = Parameter(Tensor.zeros(num_features, device=device)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor.zeros(num_features, device=device).realize())
+            self.register_buffer("running_var", Tensor.ones(num_features, device=device).realize())
+            self.register_buffer("num_batches_tracked", Tensor(0, device=device))
+        else:
+            self.running_mean = self.running_var = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        use_batch = self.training or self.running_mean is None
+        if self.training and self.running_mean is not None:
+            self.num_batches_tracked.node = (self.num_batches_tracked + 1).realize().node
+        return x.batch_norm(self.running_mean, self.running_var, self.weight, self.bias, use_batch, self.momentum,
+                            self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over (N, C) or (N, C, L)."""
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over (N, C, H, W)."""
+
+
+class LayerNorm(Module):
+    def __init__(self, normalized_shape: IntOrPair, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, device: Optional[str] = None):
+        super().__init__()
+        self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.eps = eps
+        self.weight = Parameter(Tensor.ones(*self.normalized_shape, device=device)) if elementwise_affine else None
+        self.bias = Parameter(Tensor.zeros(*self.normalized_shape, device=device)) \
+            if elementwise_affine and bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.layer_norm(self.normalized_shape, self.weight, self.bias, self.eps)
+
+
+class RMSNorm(Module):
+    def __init__(self, normalized_shape: IntOrPair, eps: Optional[float] = None, elementwise_affine: bool = True,
+                 device: Optional[str] = None):
+        super().__init__()
+        self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.eps = eps
+        self.weight = Parameter(Tensor.ones(*self.normalized_shape, device=device)) if elementwise_affine else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.rms_norm(self.normalized_shape, self.weight, self.eps)
+
+
+class GroupNorm(Module):
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
+                 device: Optional[str] = None):
+        super().__init__()
+        self.num_groups, self.eps = num_groups, eps
+        self.weight = Parameter(Tensor.ones(num_channels, device=device)) if affine else None
+        self.bias = Parameter(Tensor.zeros(num_channels, device=device)) if affine else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.group_norm(self.num_groups, self.weight, self.bias, self.eps)
+
+
+class Embedding(Module):
+    def __init__(self, num_embeddings: int, embedding_dim: int, device: Optional[str] = None):
+        super().__init__()
+        self.weight = Parameter(Tensor.randn(num_embeddings, embedding_dim, device=device))
+
+    def forward(self, idx: Tensor) -> Tensor:
+        return idx.embedding(self.weight)
+
+
+class Dropout(Module):
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.dropout(self.p, self.training)
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None, padding: IntOrPair = 0,
+                 dilation: IntOrPair = 1, ceil_mode: bool = False):
+        super().__init__()
+        self.args = (kernel_size, stride, padding, dilation, ceil_mode)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.max_pool2d(*self.args)
+
+
+class AvgPool2d(Module):
+    def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None, padding: IntOrPair = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: Optional[int] = None):
+        super().__init__()
+        self.args = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.avg_pool2d(*self.args)
+
+
+class AdaptiveAvgPool2d(Module):
+    def __init__(self, output_size: IntOrPair):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.adaptive_avg_pool2d(self.output_size)
+
+
+class Flatten(Module):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(self.start_dim, self.end_dim)
+
+
+class Identity(Module):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+def _activation(name: str, method: str, doc: str) -> type[Module]:
+    """A parameterless module that calls one Tensor method (ReLU, GELU, ...)."""
+
+    def __init__(self: Module, *args: Any, **kwargs: Any) -> None:
+        Module.__init__(self)
+        object.__setattr__(self, "args", args)
+        object.__setattr__(self, "kwargs", {k: v for k, v in kwargs.items() if k != "inplace"})
+
+    def forward(self: Module, x: Tensor) -> Tensor:
+        return getattr(x, method)(*self.args, **self.kwargs)
+
+    return type(name, (Module,), {"__init__": __init__, "forward": forward, "__doc__": doc})
+
+
+ReLU = _activation("ReLU", "relu", "max(x, 0)")
+ReLU6 = _activation("ReLU6", "relu6", "min(max(x, 0), 6)")
+LeakyReLU = _activation("LeakyReLU", "leaky_relu", "x if x > 0 else negative_slope * x")
+ELU = _activation("ELU", "elu", "x if x > 0 else alpha * (exp(x) - 1)")
+GELU = _activation("GELU", "gelu", "x * Phi(x); approximate='tanh' for the tanh form")
+SiLU = _activation("SiLU", "silu", "x * sigmoid(x)")
+Sigmoid = _activation("Sigmoid", "sigmoid", "1 / (1 + exp(-x))")
+Tanh = _activation("Tanh", "tanh", "tanh(x)")
+Softplus = _activation("Softplus", "softplus", "log(1 + exp(beta x)) / beta")
+Mish = _activation("Mish", "mish", "x * tanh(softplus(x))")
+Hardswish = _activation("Hardswish", "hardswish", "x * relu6(x + 3) / 6")
+Hardsigmoid = _activation("Hardsigmoid", "hardsigmoid", "relu6(x + 3) / 6")
+Softsign = _activation("Softsign", "softsign", "x / (1 + |x|)")
+Softmax = _activation("Softmax", "softmax", "softmax over dim")
+LogSoftmax = _activation("LogSoftmax", "log_softmax", "log_softmax over dim")
+
+__all__ = ["F"]

@@ -1,0 +1,291 @@
+"""Optimizers and learning-rate schedulers with torch.optim's names, hyper-parameters and update rules.
+
+A step builds every parameter's update lazily and realizes them together, so the whole step runs
+as a handful of fused kernels rather than one per operation.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from tg.core import Tensor, no_grad
+
+Params = Union[Iterable[Tensor], Iterable[dict[str, Any]]]
+
+
+class Optimizer:
+    """Base class: parameter groups, per-parameter state, zero_grad and state_dict like torch's."""
+
+    def __init__(self, params: Params, defaults: dict[str, Any]):
+        self.defaults = defaults
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        self.param_groups: list[dict[str, Any]] = []
+        for g in groups:
+            group = {**defaults, **g, "params": list(g["params"])}
+            for p in group["params"]:
+                if not p.requires_grad:
+                    raise ValueError(f"{type(self).__name__}: can't optimize a tensor that does not require grad")
+            self.param_groups.append(group)
+        self.state: dict[int, dict[str, Any]] = {}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for g in self.param_groups:
+            for p in g["params"]:
+                p.grad = None
+
+    def step(self) -> None:
+        """Apply one update to every parameter that has a gradient."""
+        updates: list[tuple[Tensor, Tensor]] = []
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = self.state.setdefault(id(p), {})
+                    updates.append((p, self.update(p, p.grad.detach(), state, group)))
+            states = [v for s in self.state.values() for v in s.values() if isinstance(v, Tensor)]
+            if updates:  # one realize: every parameter's update and state in as few kernels as fusion allows
+                Tensor.realize(*(new for _, new in updates), *states)
+        for p, new in updates:
+            p.node = new.node
+
+    def update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> Tensor:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """{'state': {index: {name: array or number}}, 'param_groups': [...]} with parameters as indices."""
+        index = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
+        state = {index[k]: {n: (v.numpy() if isinstance(v, Tensor) else v) for n, v in s.items()}
+                 for k, s in self.state.items() if k in index}
+        groups = []
+        for g in self.param_groups:
+            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]})
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        params = [p for g in self.param_groups for p in g["params"]]
+        for g, saved in zip(self.param_groups, state_dict["param_groups"]):
+            g.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = {}
+        for i, s in state_dict["state"].items():
+            p = params[int(i)]
+            self.state[id(p)] = {n: (Tensor(np.asarray(v), device=p.device) if isinstance(v, np.ndarray) else v)
+                                 for n, v in s.items()}
+
+
+class SGD(Optimizer):
+    def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False):
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
+                                  "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize})
+
+    def update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> Tensor:
+        g = -grad if group["maximize"] else grad
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p
+        if group["momentum"]:
+            buf = state.get("momentum_buffer")
+            buf = g if buf is None else buf * group["momentum"] + g * (1 - group["dampening"])
+            state["momentum_buffer"] = buf
+            g = g + group["momentum"] * buf if group["nesterov"] else buf
+        return p - group["lr"] * g
+
+
+class Adam(Optimizer):
+    """Adam; `decoupled` weight decay makes it AdamW."""
+
+    decoupled = False
+
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False):
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                                  "amsgrad": amsgrad, "maximize": maximize})
+
+    def update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> Tensor:
+        b1, b2 = group["betas"]
+        g = -grad if group["maximize"] else grad
+        if group["weight_decay"] and self.decoupled:
+            p = p * (1 - group["lr"] * group["weight_decay"])
+        elif group["weight_decay"]:
+            g = g + group["weight_decay"] * p
+        step = state.get("step", 0) + 1
+        m = state.get("exp_avg")
+        v = state.get("exp_avg_sq")
+        m = g * (1 - b1) if m is None else m * b1 + g * (1 - b1)
+        v = g * g * (1 - b2) if v is None else v * b2 + g * g * (1 - b2)
+        state.update(step=step, exp_avg=m, exp_avg_sq=v)
+        if group["amsgrad"]:
+            vmax = state.get("max_exp_avg_sq")
+            vmax = v if vmax is None else vmax.maximum(v)
+            state["max_exp_avg_sq"] = vmax
+            v = vmax
+        correction1, correction2 = 1 - b1 ** step, 1 - b2 ** step
+        denom = v.sqrt() / math.sqrt(correction2) + group["eps"]
+        return p - (group["lr"] / correction1) * m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (default 0.01, as torch)."""
+
+    decoupled = True
+
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+class RMSprop(Optimizer):
+    def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
+                                  "momentum": momentum, "centered": centered})
+
+    def update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> Tensor:
+        g = grad + group["weight_decay"] * p if group["weight_decay"] else grad
+        a = group["alpha"]
+        sq = state.get("square_avg")
+        sq = g * g * (1 - a) if sq is None else sq * a + g * g * (1 - a)
+        state["square_avg"] = sq
+        if group["centered"]:
+            ga = state.get("grad_avg")
+            ga = g * (1 - a) if ga is None else ga * a + g * (1 - a)
+            state["grad_avg"] = ga
+            avg = (sq - ga * ga).sqrt() + group["eps"]
+        else:
+            avg = sq.sqrt() + group["eps"]
+        if group["momentum"]:
+            buf = state.get("momentum_buffer")
+            buf = g / avg if buf is None else buf * group["momentum"] + g / avg
+            state["momentum_buffer"] = buf
+            return p - group["lr"] * buf
+        return p - group["lr"] * g / avg
+
+
+class Adagrad(Optimizer):
+    def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10):
+        super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
+                                  "initial_accumulator_value": initial_accumulator_value, "eps": eps})
+
+    def update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> Tensor:
+        step = state.get("step", 0) + 1
+        g = grad + group["weight_decay"] * p if group["weight_decay"] else grad
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        acc = state.get("sum")
+        acc = (g * g + group["initial_accumulator_value"]) if acc is None else acc + g * g
+        state.update(step=step, sum=acc)
+        return p - clr * g / (acc.sqrt() + group["eps"])
+
+
+def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float, norm_type: float = 2.0) -> Tensor:
+    """Scale gradients in place so that their joint norm is at most max_norm; returns the norm before."""
+    grads = [p for p in parameters if p.grad is not None]
+    if not grads:
+        return Tensor(0.0)
+    with no_grad():
+        if norm_type == math.inf:
+            total = grads[0].grad.abs().max()  # type: ignore[union-attr]
+            for p in grads[1:]:
+                total = total.maximum(p.grad.abs().max())  # type: ignore[union-attr]
+        else:
+            acc: Optional[Tensor] = None
+            for p in grads:
+                part = (p.grad.abs() ** norm_type).sum()  # type: ignore[union-attr]
+                acc = part if acc is None else acc + part
+            assert acc is not None
+            total = acc ** (1 / norm_type)
+        coef = (max_norm / (total + 1e-6)).minimum(1.0)
+        for p in grads:
+            p.grad = (p.grad * coef).realize()  # type: ignore[operator]
+    return total
+
+
+class LRScheduler:
+    """Base scheduler: step() advances an epoch and sets each group's lr from get_lr()."""
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
+        self.optimizer = optimizer
+        for g in optimizer.param_groups:
+            g.setdefault("initial_lr", g["lr"])
+        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self.step()
+
+    def get_lr(self) -> list[float]:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        for g, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            g["lr"] = lr
+
+    def get_last_lr(self) -> list[float]:
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+
+class StepLR(LRScheduler):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
+
+
+class CosineAnnealingLR(LRScheduler):
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):  # noqa: N803
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+                for base in self.base_lrs]
+
+
+class LinearLR(LRScheduler):
+    """Linear warm-up (or decay) of the lr factor from start_factor to end_factor over total_iters steps."""
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5, last_epoch: int = -1):
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        t = min(self.last_epoch, self.total_iters)
+        factor = self.start_factor + (self.end_factor - self.start_factor) * t / self.total_iters
+        return [base * factor for base in self.base_lrs]
+
+
+class OneCycleLR(LRScheduler):
+    """1cycle: cosine warm-up from max_lr/div_factor to max_lr, then cosine annealing to
+    max_lr/(div_factor*final_div_factor) (learning rate only; momentum is not cycled)."""
+
+    def __init__(self, optimizer: Optimizer, max_lr: float, total_steps: int, pct_start: float = 0.3,
+                 div_factor: float = 25.0, final_div_factor: float = 1e4, last_epoch: int = -1):
+        self.max_lr, self.total_steps = max_lr, total_steps
+        self.initial = max_lr / div_factor
+        self.final = self.initial / final_div_factor
+        self.warm = float(pct_start * total_steps) - 1
+        for g in optimizer.param_groups:
+            g["initial_lr"] = self.initial
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        t = self.last_epoch
+        if t > self.total_steps:
+            raise ValueError(f"OneCycleLR: stepped {t} times, more than total_steps={self.total_steps}")
+        if t <= self.warm:
+            pct, lo, hi = t / self.warm, self.initial, self.max_lr
+        else:
+            pct, lo, hi = (t - self.warm) / (self.total_steps - 1 - self.warm), self.max_lr, self.final
+        lr = hi + (lo - hi) / 2 * (math.cos(math.pi * pct) + 1)
+        return [lr for _ in self.base_lrs]
