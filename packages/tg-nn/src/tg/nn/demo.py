@@ -59,7 +59,8 @@ def main() -> None:
             opt.zero_grad()
             loss.backward()
             opt.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{bar.format_dict['n'] * args.batch / max(bar.format_dict['elapsed'], 1e-9):.0f}")
+            seen = bar.format_dict["n"] * args.batch
+            bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{seen / max(bar.format_dict['elapsed'], 1e-9):.0f}")
     train_time = time.perf_counter() - start
     acc = accuracy(model, x_test, y_test, device)
     print(f"test accuracy {acc:.4f} after {train_time:.0f} s of training")

@@ -227,7 +227,7 @@ class Identity(Module):
 def _activation(name: str, method: str, doc: str) -> type[Module]:
     """A parameterless module that calls one Tensor method (ReLU, GELU, ...)."""
 
-    def __init__(self: Module, *args: Any, **kwargs: Any) -> None:
+    def init(self: Module, *args: Any, **kwargs: Any) -> None:
         Module.__init__(self)
         object.__setattr__(self, "args", args)
         object.__setattr__(self, "kwargs", {k: v for k, v in kwargs.items() if k != "inplace"})
@@ -235,7 +235,7 @@ def _activation(name: str, method: str, doc: str) -> type[Module]:
     def forward(self: Module, x: Tensor) -> Tensor:
         return getattr(x, method)(*self.args, **self.kwargs)
 
-    return type(name, (Module,), {"__init__": __init__, "forward": forward, "__doc__": doc})
+    return type(name, (Module,), {"__init__": init, "forward": forward, "__doc__": doc})
 
 
 ReLU = _activation("ReLU", "relu", "max(x, 0)")

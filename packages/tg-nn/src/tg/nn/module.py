@@ -171,7 +171,7 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = [f"({name}): {repr(child)}".replace("\n", "\n  ") for name, child in self._modules.items()]
+        lines = [f"({name}): {child!r}".replace("\n", "\n  ") for name, child in self._modules.items()]
         head = f"{type(self).__name__}({self.extra_repr()}"
         return head + ")" if not lines else head + "\n  " + "\n  ".join(lines) + "\n)"
 

@@ -21,7 +21,7 @@ class Optimizer:
 
     def __init__(self, params: Params, defaults: dict[str, Any]):
         self.defaults = defaults
-        groups = list(params)
+        groups: list[Any] = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         if not isinstance(groups[0], dict):
@@ -66,7 +66,8 @@ class Optimizer:
                  for k, s in self.state.items() if k in index}
         groups = []
         for g in self.param_groups:
-            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]})
+            settings = {k: v for k, v in g.items() if k != "params"}
+            groups.append({**settings, "params": [index[id(p)] for p in g["params"]]})
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -205,7 +206,7 @@ def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float, norm_type: fl
             total = acc ** (1 / norm_type)
         coef = (max_norm / (total + 1e-6)).minimum(1.0)
         for p in grads:
-            p.grad = (p.grad * coef).realize()  # type: ignore[operator]
+            p.grad = (p.grad * coef).realize()
     return total
 
 

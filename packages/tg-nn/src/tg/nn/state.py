@@ -17,7 +17,7 @@ PathLike = Union[str, Path]
 def save(module_or_state: Union[Module, dict[str, Tensor]], path: PathLike) -> None:
     """Write a module's state_dict (or a dict of tensors) to a .safetensors file."""
     state = module_or_state.state_dict() if isinstance(module_or_state, Module) else module_or_state
-    arrays = {k: np.ascontiguousarray(v.numpy()) for k, v in state.items()}
+    arrays = {k: np.asarray(v.numpy(), order="C") for k, v in state.items()}  # (ascontiguousarray makes 0-d 1-d)
     save_file(arrays, str(path))
 
 

@@ -1,6 +1,6 @@
 """Train a small MLP with tg.core on a synthetic 3-class spiral, on any installed device.
 
-    python examples/demo.py [--device numpy] [--epochs 30]
+    python examples/spiral_mlp.py [--device numpy] [--epochs 30]
 
 Uses nothing but tg.core: Tensor ops, autograd and a hand-written SGD-with-momentum update.
 """
