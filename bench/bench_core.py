@@ -127,6 +127,46 @@ def bench_conv(device: str, repeat: int, quick: bool) -> dict[str, Any]:
     return row
 
 
+def bench_cnn_step(device: str, repeat: int) -> dict[str, Any]:
+    """One Adam step of the demo's MNIST CNN at batch 128 (tg.nn), beside the same model in PyTorch."""
+    try:
+        import tg.nn as nn
+        from tg.nn.demo import make_model
+    except ImportError:
+        return {"name": "CNN train step (tg-nn not installed)", "unit": "ms", "tg": float("nan")}
+    rng = np.random.default_rng(0)
+    x = rng.random((128, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, 128)
+    model = make_model(device)
+    opt = nn.optim.Adam(model.parameters(), lr=1e-3)
+    tx, ty = Tensor(x, device=device), Tensor(y, device=device)
+
+    def tg_step() -> None:
+        loss = model(tx).cross_entropy(ty)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        synchronize(device)
+
+    row = {"name": "MNIST CNN Adam step, batch 128", "unit": "ms", "tg": median_time(tg_step, repeat) * 1e3}
+    if torch is not None:
+        tnn = torch.nn
+        tmodel = tnn.Sequential(tnn.Conv2d(1, 16, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
+                                tnn.Conv2d(16, 32, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Flatten(),
+                                tnn.Linear(32 * 7 * 7, 10))
+        topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+        def torch_step() -> None:
+            loss = tnn.functional.cross_entropy(tmodel(xt), yt)
+            topt.zero_grad()
+            loss.backward()
+            topt.step()
+
+        row["torch"] = median_time(torch_step, repeat) * 1e3
+    return row
+
+
 def bench_overhead(device: str, ops: int, repeat: int) -> list[dict[str, Any]]:
     """Python cost of building the graph and scheduling it, per op, on tiny tensors."""
     x = Tensor(np.ones((4, 4), np.float32), device=device).realize()
@@ -230,6 +270,7 @@ def main() -> None:
             results[device] = [bench_matmul(device, 512 if args.quick else 1024, r), bench_conv(device, r, args.quick),
                                bench_chain(device, size, r),
                                bench_sum(device, size, r), *bench_mlp_step(device, cache),
+                               bench_cnn_step(device, r),
                                *bench_overhead(device, 200, r)]
     names = [row["name"] for row in results[devices[0]]]
     refs = [k for k in ("numpy", "torch") if any(k in row for rows in results.values() for row in rows)]
