@@ -201,3 +201,82 @@ def test_module_api() -> None:
     assert [k for k, _ in blocks.named_parameters()][:2] == ["0.weight", "0.bias"]
     heads = nn.ModuleDict({"a": nn.Linear(2, 1)})
     assert list(heads.state_dict()) == ["a.weight", "a.bias"]
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_multihead_attention_matches_torch(batch_first: bool) -> None:
+    torch.manual_seed(0)
+    theirs, ours = torch.nn.MultiheadAttention(8, 2, batch_first=batch_first), nn.MultiheadAttention(
+        8, 2, batch_first=batch_first)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    copy_weights(theirs, ours)
+    rng = np.random.default_rng(0)
+    q, kv = rng.standard_normal((3, 5, 8)).astype(np.float32), rng.standard_normal((3, 4, 8)).astype(np.float32)
+    pad = np.zeros((3, 4), bool)  # key_padding_mask is (batch, source) in both layouts
+    pad[:, -1] = True
+    qt, kt = torch.tensor(q, requires_grad=True), torch.tensor(kv, requires_grad=True)
+    qg, kg = Tensor(q, requires_grad=True), Tensor(kv, requires_grad=True)
+    shape_ok = (lambda t: t) if batch_first else (lambda t: t.transpose(0, 1))
+    rt, wt = theirs(shape_ok(qt), shape_ok(kt), shape_ok(kt), key_padding_mask=torch.tensor(pad))
+    rg, wg = ours(shape_ok(qg), shape_ok(kg), shape_ok(kg), key_padding_mask=Tensor(pad))
+    np.testing.assert_allclose(rg.numpy(), rt.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(wg.numpy(), wt.detach().numpy(), rtol=1e-4, atol=1e-5)
+    rt.sum().backward()
+    rg.sum().backward()
+    np.testing.assert_allclose(kg.grad.numpy(), kt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours.in_proj_weight.grad.numpy(), theirs.in_proj_weight.grad.numpy(), rtol=1e-4,
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_transformer_encoder_layer_matches_torch(norm_first: bool) -> None:
+    torch.manual_seed(0)
+    kw = {"dim_feedforward": 16, "dropout": 0.0, "batch_first": True, "norm_first": norm_first,
+          "activation": "gelu"}
+    theirs, ours = torch.nn.TransformerEncoderLayer(8, 2, **kw), nn.TransformerEncoderLayer(8, 2, **kw)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    copy_weights(theirs, ours)
+    x = np.random.default_rng(0).standard_normal((2, 5, 8)).astype(np.float32)
+    causal = np.triu(np.ones((5, 5), bool), 1)
+    xt, xg = torch.tensor(x, requires_grad=True), Tensor(x, requires_grad=True)
+    yt, yg = theirs(xt, src_mask=torch.tensor(causal)), ours(xg, src_mask=Tensor(causal))
+    np.testing.assert_allclose(yg.numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+    yt.sum().backward()
+    yg.sum().backward()
+    np.testing.assert_allclose(xg.grad.numpy(), xt.grad.numpy(), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU"])
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_recurrent_layers_match_torch(cls: str, batch_first: bool) -> None:
+    torch.manual_seed(0)
+    theirs = getattr(torch.nn, cls)(4, 6, num_layers=2, batch_first=batch_first)
+    ours = getattr(nn, cls)(4, 6, num_layers=2, batch_first=batch_first)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    copy_weights(theirs, ours)
+    x = np.random.default_rng(0).standard_normal((3, 5, 4)).astype(np.float32)
+    xt, xg = torch.tensor(x, requires_grad=True), Tensor(x, requires_grad=True)
+    (ot, ht), (og, hg) = theirs(xt), ours(xg)
+    np.testing.assert_allclose(og.numpy(), ot.detach().numpy(), rtol=1e-4, atol=1e-5)
+    last_t, last_g = (ht[0], hg[0]) if cls == "LSTM" else (ht, hg)
+    np.testing.assert_allclose(last_g.numpy(), last_t.detach().numpy(), rtol=1e-4, atol=1e-5)
+    (ot.sum() + last_t.sum()).backward()
+    (og.sum() + last_g.sum()).backward()
+    np.testing.assert_allclose(xg.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours.weight_hh_l1.grad.numpy(), theirs.weight_hh_l1.grad.numpy(), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_lamb_follows_the_paper() -> None:
+    rng = np.random.default_rng(0)
+    w0, g_seq = rng.standard_normal((4, 3)), [rng.standard_normal((4, 3)) for _ in range(5)]
+    p = nn.Parameter(Tensor(w0.astype(np.float32)))
+    opt = nn.optim.LAMB([p], lr=0.01, weight_decay=0.1)
+    w, m, v = w0.copy(), np.zeros_like(w0), np.zeros_like(w0)
+    for t, g in enumerate(g_seq, 1):  # float64 reference of LAMB
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        r = (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-6) + 0.1 * w
+        w = w - 0.01 * (np.linalg.norm(w) / np.linalg.norm(r)) * r
+        p.grad = Tensor(g.astype(np.float32))
+        opt.step()
+    np.testing.assert_allclose(p.numpy(), w, rtol=1e-5, atol=1e-6)

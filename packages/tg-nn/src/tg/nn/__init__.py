@@ -10,6 +10,7 @@ from __future__ import annotations
 from tg.core import functional
 
 from . import optim
+from .attention import MultiheadAttention, TransformerEncoderLayer
 from .data import DataLoader, mnist
 from .layers import (
                      ELU,
@@ -46,6 +47,7 @@ from .layers import (
 )
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from .recurrent import GRU, LSTM
 from .state import load, save
 
 __version__ = "0.1.0"
@@ -56,4 +58,5 @@ __all__ = ["ELU", "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithL
            "Embedding", "F", "Flatten", "GroupNorm", "Hardsigmoid", "Hardswish", "Identity", "L1Loss", "LayerNorm",
            "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Mish", "Module", "ModuleDict", "ModuleList",
            "NLLLoss", "Parameter", "RMSNorm", "ReLU", "ReLU6", "SiLU", "Sequential", "Sigmoid", "Softmax",
-           "Softplus", "Softsign", "Tanh", "functional", "load", "mnist", "optim", "save"]
+           "Softplus", "Softsign", "Tanh", "functional", "load", "mnist", "optim", "save", "MultiheadAttention",
+           "TransformerEncoderLayer", "LSTM", "GRU"]

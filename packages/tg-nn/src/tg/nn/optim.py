@@ -290,3 +290,26 @@ class OneCycleLR(LRScheduler):
             pct, lo, hi = (t - self.warm) / (self.total_steps - 1 - self.warm), self.max_lr, self.final
         lr = hi + (lo - hi) / 2 * (math.cos(math.pi * pct) + 1)
         return [lr for _ in self.base_lrs]
+
+
+class LAMB(Optimizer):
+    """LAMB (You et al., 2019): Adam's direction with weight decay, scaled per parameter tensor by the
+    trust ratio ||p|| / ||update|| (1 where either norm is zero). torch.optim has no LAMB; this follows the paper."""
+
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-6, weight_decay: float = 0.0):
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+
+    def update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> Tensor:
+        b1, b2 = group["betas"]
+        step = state.get("step", 0) + 1
+        m, v = state.get("exp_avg"), state.get("exp_avg_sq")
+        m = grad * (1 - b1) if m is None else m * b1 + grad * (1 - b1)
+        v = grad * grad * (1 - b2) if v is None else v * b2 + grad * grad * (1 - b2)
+        state.update(step=step, exp_avg=m, exp_avg_sq=v)
+        r = (m / (1 - b1 ** step)) / ((v / (1 - b2 ** step)).sqrt() + group["eps"])
+        if group["weight_decay"]:
+            r = r + group["weight_decay"] * p
+        w_norm, r_norm = (p * p).sum().sqrt(), (r * r).sum().sqrt()
+        trust = ((w_norm > 0).logical_and(r_norm > 0)).where(w_norm / r_norm, 1.0)
+        return p - group["lr"] * trust * r

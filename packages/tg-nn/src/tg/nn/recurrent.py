@@ -1,0 +1,116 @@
+"""Recurrent layers with torch's parameter names (weight_ih_l0, ...): LSTM and GRU, multi-layer.
+
+Time steps are unrolled in Python: each step's small matmuls join one lazy graph that the scheduler
+fuses, and autodiff runs back through time over it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from tg.core import Tensor
+
+from .module import Module, Parameter
+
+
+class _RNNBase(Module):
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device: Optional[str] = None):
+        super().__init__()
+        if bidirectional:
+            raise NotImplementedError(f"{type(self).__name__}: bidirectional=True is not supported yet")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, dropout
+        bound = 1 / math.sqrt(hidden_size)
+        for layer in range(num_layers):
+            fan_in = input_size if layer == 0 else hidden_size
+            g = self.gates * hidden_size
+            setattr(self, f"weight_ih_l{layer}", Parameter(Tensor.uniform(-bound, bound, (g, fan_in), device=device)))
+            setattr(self, f"weight_hh_l{layer}",
+                    Parameter(Tensor.uniform(-bound, bound, (g, hidden_size), device=device)))
+            if bias:
+                setattr(self, f"bias_ih_l{layer}", Parameter(Tensor.uniform(-bound, bound, (g,), device=device)))
+                setattr(self, f"bias_hh_l{layer}", Parameter(Tensor.uniform(-bound, bound, (g,), device=device)))
+
+    def _weights(self, layer: int) -> tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
+        get = self.__getattr__
+        return (get(f"weight_ih_l{layer}"), get(f"weight_hh_l{layer}"),
+                get(f"bias_ih_l{layer}") if self.bias else None, get(f"bias_hh_l{layer}") if self.bias else None)
+
+    def _sequence(self, x: Tensor) -> tuple[Tensor, bool]:
+        batched = x.ndim == 3
+        x = x if batched else x.unsqueeze(0 if self.batch_first else 1)
+        return (x.transpose(0, 1) if self.batch_first else x), batched  # (time, batch, features)
+
+    def _output(self, steps: list[Tensor], batched: bool) -> Tensor:
+        out = steps[0].stack(*steps[1:], dim=0)  # (time, batch, hidden)
+        out = out.transpose(0, 1) if self.batch_first else out
+        return out if batched else out.squeeze(0 if self.batch_first else 1)
+
+
+class LSTM(_RNNBase):
+    """Long short-term memory (gates i, f, g, o as torch orders them)."""
+
+    gates = 4
+
+    def forward(self, x: Tensor, hx: Optional[tuple[Tensor, Tensor]] = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        seq, batched = self._sequence(x)
+        n, hs = seq.shape[1], self.hidden_size
+        h0 = hx[0] if hx is not None else Tensor.zeros(self.num_layers, n, hs, device=x.device)
+        c0 = hx[1] if hx is not None else Tensor.zeros(self.num_layers, n, hs, device=x.device)
+        if not batched and hx is not None:
+            h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
+        layer_input = [seq[t] for t in range(seq.shape[0])]
+        hn, cn = [], []
+        for layer in range(self.num_layers):
+            w_ih, w_hh, b_ih, b_hh = self._weights(layer)
+            h, c = h0[layer], c0[layer]
+            outputs = []
+            for xt in layer_input:
+                gates = xt.linear(w_ih, b_ih) + h.linear(w_hh, b_hh)
+                i, f, g, o = gates.chunk(4, dim=1)
+                c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+                h = o.sigmoid() * c.tanh()
+                outputs.append(h)
+            hn.append(h)
+            cn.append(c)
+            layer_input = [o.dropout(self.dropout, self.training) if layer < self.num_layers - 1 else o
+                           for o in outputs]
+        h_n, c_n = hn[0].stack(*hn[1:]), cn[0].stack(*cn[1:])
+        if not batched:
+            h_n, c_n = h_n.squeeze(1), c_n.squeeze(1)
+        return self._output(layer_input, batched), (h_n, c_n)
+
+
+class GRU(_RNNBase):
+    """Gated recurrent unit (gates r, z, n as torch orders them)."""
+
+    gates = 3
+
+    def forward(self, x: Tensor, hx: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+        seq, batched = self._sequence(x)
+        n, hs = seq.shape[1], self.hidden_size
+        h0 = hx if hx is not None else Tensor.zeros(self.num_layers, n, hs, device=x.device)
+        if not batched and hx is not None:
+            h0 = h0.unsqueeze(1)
+        layer_input = [seq[t] for t in range(seq.shape[0])]
+        hn = []
+        for layer in range(self.num_layers):
+            w_ih, w_hh, b_ih, b_hh = self._weights(layer)
+            h = h0[layer]
+            outputs = []
+            for xt in layer_input:
+                xr, xz, xn = xt.linear(w_ih, b_ih).chunk(3, dim=1)
+                hr, hz, hn_ = h.linear(w_hh, b_hh).chunk(3, dim=1)
+                r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
+                cand = (xn + r * hn_).tanh()
+                h = (1 - z) * cand + z * h
+                outputs.append(h)
+            hn.append(h)
+            layer_input = [o.dropout(self.dropout, self.training) if layer < self.num_layers - 1 else o
+                           for o in outputs]
+        h_n = hn[0].stack(*hn[1:])
+        return self._output(layer_input, batched), (h_n if batched else h_n.squeeze(1))
