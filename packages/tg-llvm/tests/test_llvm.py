@@ -117,3 +117,16 @@ def test_matmul_gets_a_register_tile() -> None:
     assert prog.tiled and prog.notes == ["upcast dim 0 by 8", "upcast dim 1 by 32", "loop order [1, 0]"]
     small = lower(schedule([(a @ b[:, :64]).node])[0].kernel)  # too few column tiles to share: rows outermost
     assert small.notes == ["upcast dim 0 by 8", "upcast dim 1 by 32"] and small.outer_size == 8
+
+
+def test_every_cast_matches_numpy_and_needs_no_runtime_library() -> None:
+    """Casts to and from half would call compiler-rt helpers that a JIT cannot resolve (a crash): checked."""
+    names = ["float16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64", "bool"]
+    x = np.random.default_rng(0).standard_normal(16) * 20
+    for a in names:
+        for b in names:
+            src = x.astype(a)
+            got, expected = Tensor(src, device="llvm").cast(b).numpy(), src.astype(b)
+            np.testing.assert_array_equal(got, expected, err_msg=f"{a} -> {b}")
+    h = Tensor(np.array([5.5, -7.25, 3.0], np.float16), device="llvm")
+    np.testing.assert_array_equal((h % 2).numpy(), np.array([5.5, -7.25, 3.0], np.float16) % 2)

@@ -172,7 +172,18 @@ class LLVMRenderer:
         src = u.src[0]
         a, b = src.dtype, u.dtype
         assert a is not None and b is not None
-        v, ta, tb = self.ref(src), ltype(a), ltype(b)
+        if dt.float16 in (a, b) and dt.float32 not in (a, b) and a != b and dt.bool_ not in (a, b):
+            # conversions between half and anything but float become runtime-library calls
+            # (__truncdfhf2, __floatdihf, ...) that a JIT cannot resolve: go through float32
+            mid = self.fresh()
+            self.line(f"{mid} = {self.cast_instr(self.ref(src), a, dt.float32)}")
+            self.line(f"%{u.name} = {self.cast_instr(mid, dt.float32, b)}")
+            return
+        self.line(f"%{u.name} = {self.cast_instr(self.ref(src), a, b)}")
+
+    def cast_instr(self, v: str, a: DType, b: DType) -> str:
+        """The instruction that converts value v from dtype a to dtype b."""
+        ta, tb = ltype(a), ltype(b)
         if ta == tb:  # same bits (int8 <-> uint8)
             instr = f"add {tb} {v}, 0"
         elif b == dt.bool_:
@@ -187,7 +198,7 @@ class LLVMRenderer:
             instr = f"{'zext' if a.kind in 'ub' else 'sext'} {ta} {v} to {tb}"
         else:
             instr = f"trunc {ta} {v} to {tb}"
-        self.line(f"%{u.name} = {instr}")
+        return instr
 
     def alu(self, u: UOp) -> None:
         op: Op = u.arg

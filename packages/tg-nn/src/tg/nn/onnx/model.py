@@ -1,0 +1,127 @@
+"""An ONNX model translated to tg Tensor ops: load it once, call it with inputs, differentiate through it."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from tg.core import Tensor
+
+from .ops import OPS, Context, OnnxError
+
+ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 10: "float16",
+               11: "float64"}
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError as e:
+        raise ImportError("ONNX import needs the onnx package: pip install 'tg-nn[onnx]' (or pip install onnx)") from e
+    return onnx
+
+
+class OnnxModel:
+    """A runnable ONNX graph: `model(name=tensor, ...)` or `model({name: array})` -> {output name: Tensor}."""
+
+    def __init__(self, proto: Any, device: Optional[str] = None):
+        onnx = _onnx()
+        try:
+            onnx.checker.check_model(proto)
+        except Exception as e:
+            raise OnnxError(f"onnx: the model does not pass onnx.checker: {e}") from e
+        self.proto, self.device = proto, device
+        self.opsets = {o.domain or "ai.onnx": o.version for o in proto.opset_import}
+        graph = proto.graph
+        numpy_helper = onnx.numpy_helper
+        self.initializers = {t.name: Tensor(numpy_helper.to_array(t), device=device) for t in graph.initializer}
+        self.inputs = [i for i in graph.input if i.name not in self.initializers]
+        self.outputs = list(graph.output)
+        self.input_names = [i.name for i in self.inputs]
+        self.output_names = [o.name for o in self.outputs]
+        unsupported = sorted({(n.domain or "ai.onnx", n.op_type) for n in graph.node
+                              if (n.domain or "ai.onnx") != "ai.onnx" or n.op_type not in OPS})
+        self.unsupported = unsupported
+
+    def input_info(self) -> list[tuple[str, Optional[str], list[Union[int, str]]]]:
+        """(name, dtype, shape) of each input; symbolic dims as strings."""
+        return [_value_info(i) for i in self.inputs]
+
+    def output_info(self) -> list[tuple[str, Optional[str], list[Union[int, str]]]]:
+        return [_value_info(o) for o in self.outputs]
+
+    def __call__(self, inputs: Optional[dict[str, Any]] = None, **kwargs: Any) -> dict[str, Tensor]:
+        feed = {**(inputs or {}), **kwargs}
+        env: dict[str, Any] = dict(self.initializers)
+        for info in self.inputs:
+            if info.name not in feed:
+                raise OnnxError(f"onnx: missing input {info.name!r}; the model takes {self.input_names}")
+            value = feed[info.name]
+            env[info.name] = self._check_input(info, value if isinstance(value, Tensor) else
+                                               Tensor(np.asarray(value), device=self.device))
+        if self.unsupported:
+            ops = ", ".join(f"{d}::{op} (opset {self.opsets.get(d, '?')})" for d, op in self.unsupported)
+            raise OnnxError(f"onnx: unsupported operator(s) {ops}")
+        run_graph(self.proto.graph, env, self.opsets, self.device)
+        return {name: env[name] for name in self.output_names}
+
+    def _check_input(self, info: Any, t: Tensor) -> Tensor:
+        name, dtype, shape = _value_info(info)
+        if dtype is not None and t.dtype.name != dtype:
+            raise OnnxError(f"onnx: input {name!r} must be {dtype}, got {t.dtype.name}")
+        if shape and (len(shape) != t.ndim or any(isinstance(d, int) and d != n for d, n in zip(shape, t.shape))):
+            raise OnnxError(f"onnx: input {name!r} must have shape {shape}, got {list(t.shape)}")
+        return t
+
+
+def run_graph(graph: Any, env: dict[str, Any], opsets: dict[str, int], device: Optional[str]) -> None:
+    """Evaluate the graph's nodes in order into env (name -> Tensor)."""
+    onnx = _onnx()
+    for node in graph.node:
+        fn = OPS.get(node.op_type)
+        if fn is None or (node.domain or "ai.onnx") != "ai.onnx":
+            raise OnnxError(f"onnx: unsupported operator {node.domain or 'ai.onnx'}::{node.op_type} (opset "
+                            f"{opsets.get(node.domain or 'ai.onnx', '?')}) in node {node.name!r}")
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        args = [env[n] if n else None for n in node.input]
+        ctx = Context(node, opsets.get("ai.onnx", 1), device, env, opsets)
+        try:
+            out = fn(ctx, *args, **attrs)
+        except OnnxError:
+            raise
+        except Exception as e:
+            shapes = [tuple(a.shape) if isinstance(a, Tensor) else None for a in args]
+            raise OnnxError(f"onnx: {node.op_type} node {node.name!r} failed on inputs {shapes}: "
+                            f"{type(e).__name__}: {e}") from e
+        outs = out if isinstance(out, (list, tuple)) else (out,)
+        for name, value in zip(node.output, outs):
+            if name:
+                env[name] = value
+
+
+def _value_info(v: Any) -> tuple[str, Optional[str], list[Union[int, str]]]:
+    t = v.type.tensor_type
+    dims: list[Union[int, str]] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                                   for d in t.shape.dim]
+    return v.name, ONNX_DTYPES.get(t.elem_type), dims
+
+
+def load(model: Union[str, Path, bytes, Any], device: Optional[str] = None) -> OnnxModel:
+    """Load an ONNX model from a path, bytes or a ModelProto, ready to run on `device`."""
+    onnx = _onnx()
+    if isinstance(model, (str, Path)):
+        if not Path(model).exists():
+            raise FileNotFoundError(f"onnx: no such file {model}")
+        try:
+            proto = onnx.load(str(model))
+        except Exception as e:
+            raise OnnxError(f"onnx: {model} is not a readable ONNX model ({e})") from e
+    elif isinstance(model, bytes):
+        try:
+            proto = onnx.load_from_string(model)
+        except Exception as e:
+            raise OnnxError(f"onnx: the bytes are not an ONNX model ({e})") from e
+    else:
+        proto = model
+    return OnnxModel(proto, device)

@@ -1,0 +1,667 @@
+"""ONNX operators as tg Tensor compositions, with their versioned semantics. One function per op:
+`fn(ctx, *inputs, **attributes) -> Tensor | tuple`; inputs that hold shapes or indices are read as
+constants (they are small), everything else stays lazy and differentiable."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from tg.core import Tensor
+from tg.core import dtype as dt
+from tg.core.functional import einsum
+
+OPS: dict[str, Callable[..., Any]] = {}
+TENSOR_TYPES = {1: dt.float32, 2: dt.uint8, 3: dt.int8, 5: dt.int16, 6: dt.int32, 7: dt.int64, 9: dt.bool_,
+                10: dt.float16, 11: dt.float64}
+
+
+class OnnxError(RuntimeError):
+    """A model that cannot be loaded or run, naming the op, its node and the reason."""
+
+
+@dataclass
+class Context:
+    node: Any
+    opset: int
+    device: Optional[str]
+    env: dict[str, Any]
+    opsets: dict[str, int]
+
+    def ints(self, t: Optional[Tensor]) -> Optional[list[int]]:
+        return None if t is None else [int(v) for v in t.numpy().reshape(-1)]
+
+
+def op(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for n in names:
+            OPS[n] = fn
+        return fn
+    return register
+
+
+def _dtype(code: int) -> dt.DType:
+    if code not in TENSOR_TYPES:
+        raise OnnxError(f"onnx: tensor type {code} is not supported by tg (supported: float16/32/64, int8/16/32/64, "
+                        "uint8, bool)")
+    return TENSOR_TYPES[code]
+
+
+# ---- elementwise ---------------------------------------------------------------------------------------
+UNARY: dict[str, Callable[[Tensor], Tensor]] = {
+    "Abs": lambda x: x.abs(), "Ceil": lambda x: x.ceil(), "Cos": lambda x: x.cos(), "Erf": lambda x: x.erf(),
+    "Exp": lambda x: x.exp(), "Floor": lambda x: x.floor(), "Log": lambda x: x.log(), "Neg": lambda x: -x,
+    "Not": lambda x: x.logical_not(), "Reciprocal": lambda x: x.reciprocal(), "Relu": lambda x: x.relu(),
+    "Round": lambda x: x.round(), "Sigmoid": lambda x: x.sigmoid(), "Sign": lambda x: x.sign(),
+    "Sin": lambda x: x.sin(), "Softplus": lambda x: (x.exp() + 1).log(), "Softsign": lambda x: x.softsign(),
+    "Sqrt": lambda x: x.sqrt(), "Tan": lambda x: x.tan(), "Tanh": lambda x: x.tanh(), "Identity": lambda x: x,
+    "Mish": lambda x: x.mish(), "IsNaN": lambda x: x.isnan(), "HardSwish": lambda x: x.hardswish(),
+    "Sinh": lambda x: (x.exp() - (-x).exp()) * 0.5, "Cosh": lambda x: (x.exp() + (-x).exp()) * 0.5,
+    "Asinh": lambda x: (x + (x * x + 1).sqrt()).log(), "Acosh": lambda x: (x + (x * x - 1).sqrt()).log(),
+    "Atanh": lambda x: ((1 + x) / (1 - x)).log() * 0.5,
+}
+for _name, _fn in UNARY.items():
+    OPS[_name] = (lambda f: lambda ctx, x, **kw: f(x))(_fn)
+
+
+@op("Elu")
+def _elu(ctx: Context, x: Tensor, alpha: float = 1.0) -> Tensor:
+    return x.elu(alpha)
+
+
+@op("Celu")
+def _celu(ctx: Context, x: Tensor, alpha: float = 1.0) -> Tensor:
+    return x.relu() + ((x / alpha).exp() - 1).minimum(0.0) * alpha
+
+
+@op("Selu")
+def _selu(ctx: Context, x: Tensor, alpha: float = 1.67326319217681884765625, gamma: float = 1.05070102214813232421875) -> Tensor:
+    return (x > 0).where(x, (x.exp() - 1) * alpha) * gamma
+
+
+@op("LeakyRelu")
+def _leaky(ctx: Context, x: Tensor, alpha: float = 0.01) -> Tensor:
+    return x.leaky_relu(alpha)
+
+
+@op("ThresholdedRelu")
+def _thresholded(ctx: Context, x: Tensor, alpha: float = 1.0) -> Tensor:
+    return (x > alpha).where(x, 0.0)
+
+
+@op("HardSigmoid")
+def _hardsigmoid(ctx: Context, x: Tensor, alpha: float = 0.2, beta: float = 0.5) -> Tensor:
+    return (x * alpha + beta).clamp(0.0, 1.0)
+
+
+@op("Gelu")
+def _gelu(ctx: Context, x: Tensor, approximate: str = "none") -> Tensor:
+    return x.gelu(approximate)
+
+
+@op("PRelu")
+def _prelu(ctx: Context, x: Tensor, slope: Tensor) -> Tensor:
+    return (x < 0).where(x * slope, x)
+
+
+@op("IsInf")
+def _isinf(ctx: Context, x: Tensor, detect_negative: int = 1, detect_positive: int = 1) -> Tensor:
+    pos, neg = x == math.inf, x == -math.inf
+    return (pos if detect_positive else pos.logical_and(False)).logical_or(neg if detect_negative else
+                                                                          neg.logical_and(False))
+
+
+@op("Shrink")
+def _shrink(ctx: Context, x: Tensor, bias: float = 0.0, lambd: float = 0.5) -> Tensor:
+    return (x < -lambd).where(x + bias, (x > lambd).where(x - bias, 0.0)).cast(x.dtype)
+
+
+@op("Clip")
+def _clip(ctx: Context, x: Tensor, lo: Optional[Tensor] = None, hi: Optional[Tensor] = None,
+          min: Optional[float] = None, max: Optional[float] = None) -> Tensor:  # noqa: A002
+    low = lo if lo is not None else min
+    high = hi if hi is not None else max
+    out = x
+    if low is not None:
+        out = out.maximum(low.cast(x.dtype) if isinstance(low, Tensor) else low)
+    if high is not None:
+        out = out.minimum(high.cast(x.dtype) if isinstance(high, Tensor) else high)
+    return out
+
+
+BINARY: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mul": lambda a, b: a * b,
+    "Equal": lambda a, b: a == b, "Greater": lambda a, b: a > b, "GreaterOrEqual": lambda a, b: a >= b,
+    "Less": lambda a, b: a < b, "LessOrEqual": lambda a, b: a <= b, "And": lambda a, b: a.logical_and(b),
+    "Or": lambda a, b: a.logical_or(b), "Xor": lambda a, b: a.logical_xor(b),
+    "BitwiseAnd": lambda a, b: a & b, "BitwiseOr": lambda a, b: a | b, "BitwiseXor": lambda a, b: a ^ b,
+}
+for _name, _bfn in BINARY.items():
+    OPS[_name] = (lambda f: lambda ctx, a, b, **kw: f(a, b))(_bfn)
+
+
+@op("BitwiseNot")
+def _bitnot(ctx: Context, x: Tensor) -> Tensor:
+    return ~x
+
+
+@op("Div")
+def _div(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
+    return a.div(b, rounding_mode="trunc") if not a.dtype.is_float else a / b
+
+
+@op("Pow")
+def _pow(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
+    out = a.cast(dt.float64 if not a.dtype.is_float else a.dtype) ** b.cast(dt.float64 if not a.dtype.is_float
+                                                                            else a.dtype)
+    return out.cast(a.dtype)
+
+
+@op("Mod")
+def _mod(ctx: Context, a: Tensor, b: Tensor, fmod: int = 0) -> Tensor:
+    if fmod:
+        return a - a.div(b, rounding_mode="trunc") * b
+    return a % b
+
+
+@op("Max", "Min", "Sum", "Mean")
+def _variadic(ctx: Context, *xs: Tensor) -> Tensor:
+    kind = ctx.node.op_type
+    out = xs[0]
+    for x in xs[1:]:
+        out = out.maximum(x) if kind == "Max" else out.minimum(x) if kind == "Min" else out + x
+    return out / len(xs) if kind == "Mean" else out
+
+
+@op("Where")
+def _where(ctx: Context, c: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    return c.where(x, y)
+
+
+@op("Cast")
+def _cast(ctx: Context, x: Tensor, to: int, saturate: int = 1) -> Tensor:
+    return x.cast(_dtype(to))
+
+
+@op("CastLike")
+def _castlike(ctx: Context, x: Tensor, like: Tensor, saturate: int = 1) -> Tensor:
+    return x.cast(like.dtype)
+
+
+# ---- reductions ----------------------------------------------------------------------------------------
+def _axes(ctx: Context, x: Tensor, axes_input: Optional[Tensor], axes_attr: Optional[list[int]],
+          noop_with_empty_axes: int) -> Optional[tuple[int, ...]]:
+    axes = ctx.ints(axes_input) if axes_input is not None else axes_attr
+    if not axes:
+        return () if noop_with_empty_axes else tuple(range(x.ndim))
+    return tuple(a % x.ndim for a in axes)
+
+
+def _reduce(fn: Callable[[Tensor, tuple[int, ...], bool], Tensor]) -> Callable[..., Tensor]:
+    def run(ctx: Context, x: Tensor, axes_input: Optional[Tensor] = None, axes: Optional[list[int]] = None,
+            keepdims: int = 1, noop_with_empty_axes: int = 0) -> Tensor:
+        ax = _axes(ctx, x, axes_input, axes, noop_with_empty_axes)
+        if not ax:
+            return fn(x, (), True) if ax == () and noop_with_empty_axes else x
+        return fn(x, ax, bool(keepdims))
+    return run
+
+
+OPS["ReduceSum"] = _reduce(lambda x, a, k: x.sum(a, keepdim=k, dtype=x.dtype) if a else x)
+OPS["ReduceMean"] = _reduce(lambda x, a, k: x.mean(a, keepdim=k) if a else x)
+OPS["ReduceMax"] = _reduce(lambda x, a, k: x.amax(a, keepdim=k) if a else x)
+OPS["ReduceMin"] = _reduce(lambda x, a, k: x.amin(a, keepdim=k) if a else x)
+OPS["ReduceProd"] = _reduce(lambda x, a, k: _prod(x, a, k) if a else x)
+OPS["ReduceL1"] = _reduce(lambda x, a, k: x.abs().sum(a, keepdim=k, dtype=x.dtype) if a else x.abs())
+OPS["ReduceL2"] = _reduce(lambda x, a, k: (x * x).sum(a, keepdim=k, dtype=x.dtype).sqrt() if a else x.abs())
+OPS["ReduceSumSquare"] = _reduce(lambda x, a, k: (x * x).sum(a, keepdim=k, dtype=x.dtype) if a else x * x)
+OPS["ReduceLogSum"] = _reduce(lambda x, a, k: x.sum(a, keepdim=k).log() if a else x.log())
+OPS["ReduceLogSumExp"] = _reduce(lambda x, a, k: x.logsumexp(a, keepdim=k) if a else x)
+
+
+def _prod(x: Tensor, axes: tuple[int, ...], keep: bool) -> Tensor:
+    out = x
+    for a in sorted(axes, reverse=True):
+        out = out.prod(a, keepdim=True)
+    return out if keep else out.reshape(*(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+@op("ArgMax", "ArgMin")
+def _argext(ctx: Context, x: Tensor, axis: int = 0, keepdims: int = 1, select_last_index: int = 0) -> Tensor:
+    largest = ctx.node.op_type == "ArgMax"
+    if select_last_index:
+        n = x.shape[axis]
+        idx = (x.flip(axis).argmax(axis, bool(keepdims)) if largest else x.flip(axis).argmin(axis, bool(keepdims)))
+        return (n - 1) - idx
+    return x.argmax(axis, bool(keepdims)) if largest else x.argmin(axis, bool(keepdims))
+
+
+@op("Softmax", "LogSoftmax", "Hardmax")
+def _softmax(ctx: Context, x: Tensor, axis: Optional[int] = None) -> Tensor:
+    kind = ctx.node.op_type
+    if ctx.opset < 13:  # before 13: flatten to 2-D at axis (default 1) and normalise the second part
+        a = 1 if axis is None else axis % max(x.ndim, 1)
+        flat = x.reshape(math.prod(x.shape[:a]), -1)
+        return _softmax_along(flat, 1, kind).reshape(x.shape)
+    return _softmax_along(x, -1 if axis is None else axis, kind)
+
+
+def _softmax_along(x: Tensor, axis: int, kind: str) -> Tensor:
+    if kind == "Softmax":
+        return x.softmax(axis)
+    if kind == "LogSoftmax":
+        return x.log_softmax(axis)
+    return x.argmax(axis).one_hot(x.shape[axis]).movedim(-1, axis % x.ndim).cast(x.dtype)  # Hardmax
+
+
+@op("CumSum")
+def _cumsum(ctx: Context, x: Tensor, axis: Tensor, exclusive: int = 0, reverse: int = 0) -> Tensor:
+    a = int(axis.numpy().reshape(-1)[0]) % x.ndim
+    y = x.flip(a) if reverse else x
+    out = y.cumsum(a)
+    if exclusive:
+        out = out - y
+    return out.flip(a) if reverse else out
+
+
+# ---- shapes and movement -------------------------------------------------------------------------------
+@op("Reshape")
+def _reshape(ctx: Context, x: Tensor, shape: Tensor, allowzero: int = 0) -> Tensor:
+    dims = ctx.ints(shape) or []
+    if not allowzero:
+        dims = [x.shape[i] if d == 0 else d for i, d in enumerate(dims)]
+    return x.reshape(*dims)
+
+
+@op("Transpose")
+def _transpose(ctx: Context, x: Tensor, perm: Optional[list[int]] = None) -> Tensor:
+    return x.permute(*(perm if perm is not None else reversed(range(x.ndim))))
+
+
+@op("Flatten")
+def _flatten(ctx: Context, x: Tensor, axis: int = 1) -> Tensor:
+    a = axis % x.ndim if x.ndim else 0
+    return x.reshape(math.prod(x.shape[:a]), math.prod(x.shape[a:]))
+
+
+@op("Squeeze")
+def _squeeze(ctx: Context, x: Tensor, axes_input: Optional[Tensor] = None, axes: Optional[list[int]] = None) -> Tensor:
+    ax = ctx.ints(axes_input) if axes_input is not None else axes
+    return x.squeeze() if not ax else x.squeeze(tuple(a % x.ndim for a in ax))
+
+
+@op("Unsqueeze")
+def _unsqueeze(ctx: Context, x: Tensor, axes_input: Optional[Tensor] = None,
+               axes: Optional[list[int]] = None) -> Tensor:
+    ax = ctx.ints(axes_input) if axes_input is not None else axes
+    assert ax is not None
+    rank = x.ndim + len(ax)
+    out = x
+    for a in sorted(a % rank for a in ax):
+        out = out.unsqueeze(a)
+    return out
+
+
+@op("Concat")
+def _concat(ctx: Context, *xs: Tensor, axis: int) -> Tensor:
+    return xs[0].cat(*xs[1:], dim=axis)
+
+
+@op("Split")
+def _split(ctx: Context, x: Tensor, split_input: Optional[Tensor] = None, axis: int = 0,
+           split: Optional[list[int]] = None, num_outputs: Optional[int] = None) -> tuple[Tensor, ...]:
+    sizes = ctx.ints(split_input) if split_input is not None else split
+    n = x.shape[axis]
+    if not sizes:
+        parts = num_outputs or len(ctx.node.output)
+        each = -(-n // parts)
+        sizes = [min(each, n - i * each) for i in range(parts)]
+    return tuple(x.split(sizes, axis))
+
+
+@op("Slice")
+def _slice(ctx: Context, x: Tensor, starts: Any = None, ends: Any = None, axes: Any = None, steps: Any = None,
+           **attrs: Any) -> Tensor:
+    if ctx.opset < 10:
+        st, en, ax, sp = attrs.get("starts", starts), attrs.get("ends", ends), attrs.get("axes", axes), None
+    else:
+        st, en, ax, sp = ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints(steps)
+    ax = [a % x.ndim for a in ax] if ax is not None else list(range(len(st)))
+    sp = sp or [1] * len(st)
+    index: list[Any] = [slice(None)] * x.ndim
+    for a, s, e, p in zip(ax, st, en, sp):
+        n = x.shape[a]
+        s, e = max(-n - 1, min(s, n + 1)), max(-n - 1, min(e, n + 1))  # clamp the huge ONNX sentinels
+        index[a] = slice(s, e, p)
+    return x[tuple(index)]
+
+
+@op("Gather")
+def _gather(ctx: Context, x: Tensor, idx: Tensor, axis: int = 0) -> Tensor:
+    a = axis % x.ndim
+    pos = idx.cast(dt.int64)
+    return x[(slice(None),) * a + (pos,)]
+
+
+@op("GatherElements")
+def _gather_elements(ctx: Context, x: Tensor, idx: Tensor, axis: int = 0) -> Tensor:
+    a = axis % x.ndim
+    pos = idx.cast(dt.int64)
+    return x.gather(a, (pos < 0).where(pos + x.shape[a], pos))
+
+
+@op("Expand")
+def _expand(ctx: Context, x: Tensor, shape: Tensor) -> Tensor:
+    dims = ctx.ints(shape) or []
+    ndim = max(len(dims), x.ndim)
+    xs = (1,) * (ndim - x.ndim) + x.shape
+    ds = [1] * (ndim - len(dims)) + dims
+    target = [max(a, b) if 1 in (a, b) else a for a, b in zip(xs, ds)]
+    return x.reshape(*xs).expand(*target)
+
+
+@op("Shape")
+def _shape(ctx: Context, x: Tensor, start: int = 0, end: Optional[int] = None) -> Tensor:
+    return Tensor(np.array(x.shape[start:end], np.int64), device=ctx.device)
+
+
+@op("Size")
+def _size(ctx: Context, x: Tensor) -> Tensor:
+    return Tensor(np.array(x.numel(), np.int64), device=ctx.device)
+
+
+@op("Tile")
+def _tile(ctx: Context, x: Tensor, repeats: Tensor) -> Tensor:
+    return x.repeat(*(ctx.ints(repeats) or []))
+
+
+@op("Pad")
+def _pad(ctx: Context, x: Tensor, pads: Any = None, value: Optional[Tensor] = None, axes: Optional[Tensor] = None,
+         mode: str = "constant", **attrs: Any) -> Tensor:
+    p = ctx.ints(pads) if isinstance(pads, Tensor) else attrs.get("pads", pads)
+    if isinstance(value, Tensor):
+        fill = float(value.numpy().reshape(-1)[0]) if value.numel() else 0.0
+    else:
+        fill = float(value) if value is not None else 0.0  # before opset 11, value was an attribute
+    ax = [a % x.ndim for a in ctx.ints(axes)] if isinstance(axes, Tensor) else list(range(x.ndim))
+    k = len(ax)
+    pairs = {a: (p[i], p[i + k]) for i, a in enumerate(ax)}
+    flat: list[int] = []
+    for d in reversed(range(x.ndim)):
+        flat += list(pairs.get(d, (0, 0)))
+    m = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}[mode]
+    return x.pad(flat, mode=m, value=fill) if m == "constant" else x.pad(flat, mode=m)
+
+
+@op("Constant")
+def _constant(ctx: Context, **attrs: Any) -> Tensor:
+    from onnx import numpy_helper
+
+    if "value" in attrs:
+        return Tensor(numpy_helper.to_array(attrs["value"]), device=ctx.device)
+    for key, dtype in (("value_float", np.float32), ("value_floats", np.float32), ("value_int", np.int64),
+                       ("value_ints", np.int64)):
+        if key in attrs:
+            return Tensor(np.array(attrs[key], dtype), device=ctx.device)
+    raise OnnxError(f"onnx: Constant node {ctx.node.name!r} uses an unsupported attribute {list(attrs)}")
+
+
+@op("ConstantOfShape")
+def _constant_of_shape(ctx: Context, shape: Tensor, value: Any = None) -> Tensor:
+    from onnx import numpy_helper
+
+    v = numpy_helper.to_array(value) if value is not None else np.zeros(1, np.float32)
+    dims = ctx.ints(shape) or []
+    return Tensor(np.full(dims, v.reshape(-1)[0], v.dtype), device=ctx.device)
+
+
+@op("Range")
+def _range(ctx: Context, start: Tensor, limit: Tensor, delta: Tensor) -> Tensor:
+    s, lim, d = (t.numpy().reshape(-1)[0] for t in (start, limit, delta))
+    return Tensor(np.arange(s, lim, d).astype(start.dtype.np), device=ctx.device)
+
+
+@op("Dropout")
+def _dropout(ctx: Context, x: Tensor, ratio: Any = None, training_mode: Any = None, **attrs: Any) -> Any:
+    return (x, x.ones_like(dt.bool_)) if len(ctx.node.output) > 1 else x
+
+
+@op("Trilu")
+def _trilu(ctx: Context, x: Tensor, k: Optional[Tensor] = None, upper: int = 1) -> Tensor:
+    kk = int(k.numpy().reshape(-1)[0]) if k is not None else 0
+    return x.triu(kk) if upper else x.tril(kk)
+
+
+@op("OneHot")
+def _onehot(ctx: Context, indices: Tensor, depth: Tensor, values: Tensor, axis: int = -1) -> Tensor:
+    d = int(depth.numpy().reshape(-1)[0])
+    idx = indices.cast(dt.int64)
+    idx = (idx < 0).where(idx + d, idx)
+    hot = idx.unsqueeze(-1) == Tensor.arange(d, device=ctx.device)
+    off, on = values[0], values[1]
+    out = hot.where(on, off)
+    return out.movedim(-1, axis % out.ndim) if axis != -1 else out
+
+
+@op("DepthToSpace")
+def _depth_to_space(ctx: Context, x: Tensor, blocksize: int, mode: str = "DCR") -> Tensor:
+    n, c, h, w = x.shape
+    b = blocksize
+    if mode == "DCR":
+        y = x.reshape(n, b, b, c // (b * b), h, w).permute(0, 3, 4, 1, 5, 2)
+    else:
+        y = x.reshape(n, c // (b * b), b, b, h, w).permute(0, 1, 4, 2, 5, 3)
+    return y.reshape(n, c // (b * b), h * b, w * b)
+
+
+@op("SpaceToDepth")
+def _space_to_depth(ctx: Context, x: Tensor, blocksize: int) -> Tensor:
+    n, c, h, w = x.shape
+    b = blocksize
+    return x.reshape(n, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4).reshape(n, c * b * b, h // b, w // b)
+
+
+@op("EyeLike")
+def _eyelike(ctx: Context, x: Tensor, dtype: Optional[int] = None, k: int = 0) -> Tensor:
+    r, c = x.shape
+    out = np.eye(r, c, k)
+    return Tensor(out, dtype=_dtype(dtype) if dtype is not None else x.dtype, device=ctx.device)
+
+
+# ---- linear algebra and neural-network ops ---------------------------------------------------------------
+@op("MatMul")
+def _matmul(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
+    return a @ b
+
+
+@op("Gemm")
+def _gemm(ctx: Context, a: Tensor, b: Tensor, c: Optional[Tensor] = None, alpha: float = 1.0, beta: float = 1.0,
+          transA: int = 0, transB: int = 0) -> Tensor:  # noqa: N803 - ONNX attribute names
+    out = (a.T if transA else a) @ (b.T if transB else b)
+    out = out * alpha if alpha != 1.0 else out
+    return out + c * beta if c is not None else out
+
+
+@op("Einsum")
+def _einsum(ctx: Context, *xs: Tensor, equation: str) -> Tensor:
+    return einsum(equation, *xs)
+
+
+def _conv_pads(x: Tensor, kernel: list[int], strides: list[int], dilations: list[int], pads: Optional[list[int]],
+               auto_pad: str) -> list[tuple[int, int]]:
+    nd = len(kernel)
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        out = []
+        for n, k, s, d in zip(x.shape[2:], kernel, strides, dilations):
+            total = max(0, (-(-n // s) - 1) * s + d * (k - 1) + 1 - n)
+            lo = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+            out.append((lo, total - lo))
+        return out
+    p = pads or [0] * (2 * nd)
+    return [(p[i], p[i + nd]) for i in range(nd)]
+
+
+@op("Conv")
+def _conv(ctx: Context, x: Tensor, w: Tensor, b: Optional[Tensor] = None, auto_pad: str = "NOTSET",
+          dilations: Optional[list[int]] = None, group: int = 1, kernel_shape: Optional[list[int]] = None,
+          pads: Optional[list[int]] = None, strides: Optional[list[int]] = None) -> Tensor:
+    nd = w.ndim - 2
+    ks = list(w.shape[2:])
+    st, dil = strides or [1] * nd, dilations or [1] * nd
+    pairs = _conv_pads(x, ks, st, dil, pads, auto_pad)
+    xp = x._pad_dims([(0, 0), (0, 0), *pairs])
+    if nd == 1:
+        return xp.conv1d(w, b, st, 0, dil, group)
+    if nd == 2:
+        return xp.conv2d(w, b, st, 0, dil, group)
+    raise OnnxError(f"onnx: Conv with {nd} spatial dims is not supported (1 and 2 are)")
+
+
+@op("ConvTranspose")
+def _conv_transpose(ctx: Context, x: Tensor, w: Tensor, b: Optional[Tensor] = None, auto_pad: str = "NOTSET",
+                    dilations: Optional[list[int]] = None, group: int = 1, kernel_shape: Optional[list[int]] = None,
+                    output_padding: Optional[list[int]] = None, output_shape: Optional[list[int]] = None,
+                    pads: Optional[list[int]] = None, strides: Optional[list[int]] = None) -> Tensor:
+    if w.ndim != 4:
+        raise OnnxError("onnx: ConvTranspose is supported for 2-D inputs only")
+    st, dil = strides or [1, 1], dilations or [1, 1]
+    op_ = output_padding or [0, 0]
+    ks = list(w.shape[2:])
+    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        target = output_shape or [n * s for n, s in zip(x.shape[2:], st)]
+        totals = [s * (n - 1) + o + ((k - 1) * d + 1) - t for n, s, o, k, d, t in
+                  zip(x.shape[2:], st, op_, ks, dil, target)]
+        lows = [t // 2 if auto_pad != "SAME_UPPER" else t - t // 2 for t in totals]
+        pairs = [(lo, t - lo) for lo, t in zip(lows, totals)]
+    else:
+        p = pads or [0, 0, 0, 0]
+        pairs = [(p[0], p[2]), (p[1], p[3])]
+    full = x.conv_transpose2d(w, b, st, 0, op_, group, dil)
+    return full._pad_dims([(0, 0), (0, 0), *[(-lo, -hi) for lo, hi in pairs]])
+
+
+def _pool(ctx: Context, x: Tensor, kind: str, kernel_shape: list[int], auto_pad: str, pads: Optional[list[int]],
+          strides: Optional[list[int]], dilations: Optional[list[int]], ceil_mode: int,
+          count_include_pad: int) -> Tensor:
+    nd = len(kernel_shape)
+    if nd != 2:
+        raise OnnxError(f"onnx: {ctx.node.op_type} over {nd} spatial dims is not supported (2 is)")
+    st, dil = strides or [1] * nd, dilations or [1] * nd
+    pairs = _conv_pads(x, kernel_shape, st, dil, pads, auto_pad)
+    if any(lo != hi for lo, hi in pairs) or any(lo > k // 2 for (lo, _), k in zip(pairs, kernel_shape)):
+        fill = -math.inf if kind == "max" else 0.0
+        inside = x.ones_like(dt.bool_)._pad_dims([(0, 0), (0, 0), *pairs])
+        xp = inside.where(x._pad_dims([(0, 0), (0, 0), *pairs]), fill)
+        if kind == "max":
+            return xp.max_pool2d(kernel_shape, st, 0, dil, bool(ceil_mode))
+        total = xp.avg_pool2d(kernel_shape, st, 0, bool(ceil_mode), True, 1)
+        count = inside.cast(x.dtype).avg_pool2d(kernel_shape, st, 0, bool(ceil_mode), True, 1) \
+            if not count_include_pad else (x.ones_like()._pad_dims([(0, 0), (0, 0), *pairs])
+                                           .avg_pool2d(kernel_shape, st, 0, bool(ceil_mode), True, 1))
+        return total / count
+    p = [lo for lo, _ in pairs]
+    if kind == "max":
+        return x.max_pool2d(kernel_shape, st, p, dil, bool(ceil_mode))
+    return x.avg_pool2d(kernel_shape, st, p, bool(ceil_mode), bool(count_include_pad))
+
+
+@op("MaxPool")
+def _maxpool(ctx: Context, x: Tensor, auto_pad: str = "NOTSET", ceil_mode: int = 0,
+             dilations: Optional[list[int]] = None, kernel_shape: Optional[list[int]] = None,
+             pads: Optional[list[int]] = None, storage_order: int = 0, strides: Optional[list[int]] = None) -> Any:
+    if len(ctx.node.output) > 1 and ctx.node.output[1]:
+        raise OnnxError("onnx: MaxPool's Indices output is not supported")
+    assert kernel_shape is not None
+    return _pool(ctx, x, "max", kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, 0)
+
+
+@op("AveragePool")
+def _avgpool(ctx: Context, x: Tensor, auto_pad: str = "NOTSET", ceil_mode: int = 0, count_include_pad: int = 0,
+             dilations: Optional[list[int]] = None, kernel_shape: Optional[list[int]] = None,
+             pads: Optional[list[int]] = None, strides: Optional[list[int]] = None) -> Tensor:
+    assert kernel_shape is not None
+    if dilations and any(d != 1 for d in dilations):
+        raise OnnxError("onnx: AveragePool with dilations is not supported")
+    return _pool(ctx, x, "avg", kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, count_include_pad)
+
+
+@op("GlobalAveragePool")
+def _gap(ctx: Context, x: Tensor) -> Tensor:
+    return x.mean(tuple(range(2, x.ndim)), keepdim=True)
+
+
+@op("GlobalMaxPool")
+def _gmp(ctx: Context, x: Tensor) -> Tensor:
+    return x.amax(tuple(range(2, x.ndim)), keepdim=True)
+
+
+@op("BatchNormalization")
+def _batchnorm(ctx: Context, x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, var: Tensor,
+               epsilon: float = 1e-5, momentum: float = 0.9, training_mode: int = 0, **attrs: Any) -> Any:
+    if training_mode:
+        raise OnnxError("onnx: BatchNormalization with training_mode=1 is not supported")
+    shape = [1, x.shape[1]] + [1] * (x.ndim - 2)
+    return (x - mean.reshape(*shape)) * (var.reshape(*shape) + epsilon).rsqrt() * scale.reshape(*shape) + \
+        bias.reshape(*shape)
+
+
+@op("LayerNormalization")
+def _layernorm(ctx: Context, x: Tensor, scale: Tensor, bias: Optional[Tensor] = None, axis: int = -1,
+               epsilon: float = 1e-5, stash_type: int = 1) -> Any:
+    a = axis % x.ndim
+    dims = tuple(range(a, x.ndim))
+    mean = x.mean(dims, keepdim=True)
+    inv = ((x - mean) * (x - mean)).mean(dims, keepdim=True).add(epsilon).rsqrt()
+    out = (x - mean) * inv * scale
+    out = out + bias if bias is not None else out
+    return (out, mean, inv) if len(ctx.node.output) > 1 else out
+
+
+@op("InstanceNormalization")
+def _instancenorm(ctx: Context, x: Tensor, scale: Tensor, bias: Tensor, epsilon: float = 1e-5) -> Tensor:
+    dims = tuple(range(2, x.ndim))
+    mean = x.mean(dims, keepdim=True)
+    var = ((x - mean) * (x - mean)).mean(dims, keepdim=True)
+    shape = [1, x.shape[1]] + [1] * (x.ndim - 2)
+    return (x - mean) * (var + epsilon).rsqrt() * scale.reshape(*shape) + bias.reshape(*shape)
+
+
+@op("MeanVarianceNormalization")
+def _mvn(ctx: Context, x: Tensor, axes: Optional[list[int]] = None) -> Tensor:
+    ax = tuple(axes if axes is not None else [0, 2, 3])
+    mean = x.mean(ax, keepdim=True)
+    return (x - mean) / (((x - mean) * (x - mean)).mean(ax, keepdim=True)).sqrt().add(1e-9)
+
+
+@op("LpNormalization")
+def _lpnorm(ctx: Context, x: Tensor, axis: int = -1, p: int = 2) -> Tensor:
+    n = x.abs().sum(axis, keepdim=True) if p == 1 else (x * x).sum(axis, keepdim=True).sqrt()
+    return (n == 0).where(0.0, x / n)
+
+
+@op("Resize", "Upsample")
+def _resize(ctx: Context, x: Tensor, roi: Any = None, scales: Any = None, sizes: Any = None,
+            mode: str = "nearest", coordinate_transformation_mode: str = "half_pixel",
+            nearest_mode: str = "round_prefer_floor", **attrs: Any) -> Tensor:
+    if ctx.node.op_type == "Upsample" or ctx.opset < 11:  # inputs were (X, scales), or scales an attribute
+        scales, roi = (roi if roi is not None else scales), None
+    if isinstance(scales, Tensor):
+        sc = [float(v) for v in scales.numpy().reshape(-1)] if scales.numel() else None
+    else:
+        sc = list(scales) if scales else None
+    sz = ctx.ints(sizes) if isinstance(sizes, Tensor) and sizes.numel() else None
+    if sz is None and sc is None:
+        raise OnnxError("onnx: Resize needs scales or sizes")
+    out_size = sz[2:] if sz is not None else [int(math.floor(n * s)) for n, s in zip(x.shape[2:], sc[2:])]
+    if sc is not None and any(s != 1 for s in sc[:2]):
+        raise OnnxError("onnx: Resize of the batch or channel dims is not supported")
+    if mode == "nearest" and coordinate_transformation_mode in ("asymmetric",) and nearest_mode == "floor":
+        return x.interpolate(size=out_size, mode="nearest")
+    if mode == "linear" and coordinate_transformation_mode in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+        return x.interpolate(size=out_size, mode="bilinear" if x.ndim == 4 else "linear",
+                             align_corners=coordinate_transformation_mode == "align_corners")
+    raise OnnxError(f"onnx: Resize mode={mode!r} with coordinate_transformation_mode="
+                    f"{coordinate_transformation_mode!r} and nearest_mode={nearest_mode!r} is not supported yet")
