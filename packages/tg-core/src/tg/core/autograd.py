@@ -10,7 +10,7 @@ import math
 from typing import TYPE_CHECKING, Any, Optional
 
 from .dtype import DType
-from .ops import Node, Op
+from .ops import Node, Op, postorder
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -320,19 +320,5 @@ def backward(root: Tensor, grad: Node, retain_graph: bool = False) -> None:
 
 
 def _tape(root: Tensor) -> list[Tensor]:
-    """Tensors on the path to root that need gradients, parents before children (iterative)."""
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        t, expanded = stack.pop()
-        if expanded:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        if t._ctx is not None:
-            stack.extend((p, False) for p in t._ctx.parents if p.requires_grad and id(p) not in seen)
-    return order
+    """Tensors on the path to root that need gradients, parents before children."""
+    return postorder([root], lambda t: [p for p in t._ctx.parents if p.requires_grad] if t._ctx is not None else [])

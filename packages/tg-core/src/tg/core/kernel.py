@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .dtype import DType
-from .ops import ELEMENTWISE, REDUCE, Op
+from .ops import ELEMENTWISE, REDUCE, Op, postorder
 from .view import Shape, View
 
 
@@ -31,20 +31,7 @@ class AST:
 
     def walk(self) -> list[AST]:
         """Every distinct node once, sources before users."""
-        order: list[AST] = []
-        seen: set[int] = set()
-        stack: list[tuple[AST, bool]] = [(self, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if id(node) in seen:
-                continue
-            if expanded:
-                seen.add(id(node))
-                order.append(node)
-                continue
-            stack.append((node, True))
-            stack.extend((s, False) for s in reversed(node.src))
-        return order
+        return postorder([self], lambda n: n.src)
 
 
 @dataclass

@@ -8,8 +8,9 @@ so they never cost a kernel unless the path cannot be expressed as one View.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from enum import Enum, auto
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 from .dtype import DType, bool_
 from .view import Shape, View
@@ -64,6 +65,25 @@ COMPARISON = {Op.CMPLT, Op.CMPEQ}
 PAD_SAFE = {Op.ADD, Op.MUL, Op.NEG, Op.MAX, Op.CMPLT, Op.CAST, Op.SQRT, Op.SIN, Op.AND, Op.OR, Op.XOR, Op.WHERE}
 
 Path = tuple[tuple[Op, Any], ...]
+T = TypeVar("T")
+
+
+def postorder(roots: Sequence[T], children: Callable[[T], Iterable[T]]) -> list[T]:
+    """Every node reachable from roots once, children before parents. Iterative: deep graphs are fine."""
+    order: list[T] = []
+    seen: set[int] = set()
+    stack: list[tuple[T, bool]] = [(r, False) for r in reversed(roots)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in reversed(list(children(node))) if id(c) not in seen)
+    return order
 
 
 def apply_movement(view: View, op: Op, arg: Any) -> Optional[View]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .kernel import AST, Kernel
-from .ops import ELEMENTWISE, PAD_SAFE, REDUCE, Node, Op, Path, replay
+from .ops import ELEMENTWISE, PAD_SAFE, REDUCE, Node, Op, Path, postorder, replay
 from .view import View
 
 
@@ -37,22 +37,8 @@ class _Materialize(Exception):
 
 
 def _toposort(roots: list[Node]) -> list[Node]:
-    """Unrealized nodes reachable from roots, sources first (iterative: deep graphs are fine)."""
-    order: list[Node] = []
-    seen: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(roots)]
-    while stack:
-        node, expanded = stack.pop()
-        if id(node) in seen:
-            continue
-        if expanded:
-            seen.add(id(node))
-            order.append(node)
-            continue
-        stack.append((node, True))
-        if node.op is not Op.BUFFER:
-            stack.extend((s, False) for s in reversed(node.src) if id(s) not in seen)
-    return order
+    """Unrealized nodes reachable from roots (and the buffers they read), sources first."""
+    return postorder(roots, lambda n: n.src if n.op is not Op.BUFFER else ())
 
 
 def _is_compute(n: Node) -> bool:

@@ -184,7 +184,24 @@ def _to_numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """Modules kept in order under the keys "0", "1", ...: indexing, len, iteration and append."""
+
+    def append(self, module: Module) -> _ModuleSequence:
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def __getitem__(self, i: int) -> Module:
+        return list(self._modules.values())[i]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+
+class Sequential(_ModuleSequence):
     """Modules applied in order; indexable and iterable like torch's."""
 
     def __init__(self, *modules: Module):
@@ -193,48 +210,22 @@ class Sequential(Module):
             for name, m in modules[0].items():
                 setattr(self, name, m)
         else:
-            for i, m in enumerate(modules):
-                setattr(self, str(i), m)
+            for m in modules:
+                self.append(m)
 
     def forward(self, x: Any) -> Any:
         for m in self._modules.values():
             x = m(x)
         return x
 
-    def __getitem__(self, i: int) -> Module:
-        return list(self._modules.values())[i]
 
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def append(self, module: Module) -> Sequential:
-        setattr(self, str(len(self._modules)), module)
-        return self
-
-
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters the parent finds (keys "0", "1", ...)."""
 
     def __init__(self, modules: Optional[list[Module]] = None):
         super().__init__()
         for m in modules or []:
             self.append(m)
-
-    def append(self, module: Module) -> ModuleList:
-        setattr(self, str(len(self._modules)), module)
-        return self
-
-    def __getitem__(self, i: int) -> Module:
-        return list(self._modules.values())[i]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
 
 
 class ModuleDict(Module):
