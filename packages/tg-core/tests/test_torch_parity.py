@@ -276,3 +276,14 @@ def test_creation_matches_torch_shapes_and_statistics() -> None:
     assert k.shape == (64, 32, 3, 3) and np.abs(k).max() <= bound and np.abs(k).max() > 0.9 * bound
     x = Tensor.xavier_uniform(30, 40).numpy()
     assert np.abs(x).max() <= math.sqrt(6 / 70)
+
+
+def test_scatter_and_scatter_add(device: str) -> None:
+    idx = np.array([[0, 1, 2, 0], [1, 2, 0, 4]])
+    unique = np.array([[0, 1, 2, 3], [4, 2, 0, 1]])
+    compare(lambda x, s: x.scatter(1, Tensor(unique, device=device), s) if isinstance(x, Tensor) else
+            x.scatter(1, torch.tensor(unique), s), [(3, 5), (2, 4)], device)
+    compare(lambda x: x.scatter(1, Tensor(idx, device=device), 9.0) if isinstance(x, Tensor) else
+            x.scatter(1, torch.tensor(idx), 9.0), [(3, 5)], device)
+    compare(lambda x, s: x.scatter_add(1, Tensor(idx, device=device), s) if isinstance(x, Tensor) else
+            x.scatter_add(1, torch.tensor(idx), s), [(3, 5), (2, 4)], device)

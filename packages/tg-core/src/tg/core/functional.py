@@ -452,6 +452,38 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     return onehot.where(src, 0).sum(-1, dtype=x.dtype)
 
 
+def _scatter_parts(x: Tensor, dim: int, index: Tensor, src: Any) -> tuple[Tensor, Tensor]:
+    """(sum of the values sent to each position of x, whether any value was sent there)."""
+    tensor = _tensor()
+    d = x._dim(dim)
+    if index.ndim != x.ndim or any(i > s for k, (i, s) in enumerate(zip(index.shape, x.shape)) if k != d):
+        raise RuntimeError(f"scatter: index {index.shape} must have the input's {x.ndim} dims and be no larger than "
+                           f"input {x.shape} outside dim {d}")
+    values = src.shrink(tuple((0, n) for n in index.shape)) if isinstance(src, tensor) else \
+        tensor.full(index.shape, src, x.dtype, x.device)
+    n = x.shape[d]
+    onehot = index.unsqueeze(-1) == tensor.arange(n, device=x.device)  # index.shape + (n,)
+    sent = onehot.where(values.cast(x.dtype).unsqueeze(-1), 0).sum(d, dtype=x.dtype).movedim(-1, d)
+    hit = onehot.any(d).movedim(-1, d)
+    pads = [(0, 0 if k == d else x.shape[k] - sent.shape[k]) for k in range(x.ndim)]
+    return sent._pad_dims(pads), hit._pad_dims(pads)
+
+
+def scatter(x: Tensor, dim: int, index: Tensor, src: Any) -> Tensor:
+    """x with src (a tensor or a number) written at index along dim, like torch.scatter.
+
+    Where a tensor src sends several values to one position (which torch leaves undefined), they add up.
+    """
+    sent, hit = _scatter_parts(x, dim, index, src)
+    return hit.where(sent if isinstance(src, _tensor()) else src, x)
+
+
+def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """x plus src added at index along dim, duplicates summed (torch.scatter_add)."""
+    sent, _ = _scatter_parts(x, dim, index, src)
+    return x + sent
+
+
 def scaled_dot_product_attention(x: Tensor, key: Tensor, value: Tensor, attn_mask: Optional[Tensor] = None,
                                  dropout_p: float = 0.0, is_causal: bool = False,
                                  scale: Optional[float] = None) -> Tensor:

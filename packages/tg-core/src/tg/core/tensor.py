@@ -1248,6 +1248,8 @@ class Tensor:
     tril = fn.tril
     triu = fn.triu
     gather = fn.gather
+    scatter = fn.scatter
+    scatter_add = fn.scatter_add
     scaled_dot_product_attention = fn.scaled_dot_product_attention
     interpolate = fn.interpolate
     adaptive_avg_pool2d = fn.adaptive_avg_pool2d
