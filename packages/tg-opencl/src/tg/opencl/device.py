@@ -23,7 +23,7 @@ from tg.core.ir import Program
 from tg.core.kernel import AST, Kernel
 from tg.core.lower import lower
 
-from .renderer import OpenCLRenderer
+from .renderer import OpenCLCPURenderer, OpenCLRenderer
 
 INSTALL_HINT = ("no OpenCL device found. For the CPU: apt-get install pocl-opencl-icd (Debian/Ubuntu); for a GPU, "
                 "install its vendor's OpenCL driver (NVIDIA: the CUDA driver's libnvidia-opencl)")
@@ -90,17 +90,25 @@ class OpenCLDevice(Device):
         self.dtypes = frozenset(supported)
         self.is_gpu = bool(self.cl_device.type & cl.device_type.GPU)
         self.local_size = min(128, self.cl_device.max_work_group_size) if self.is_gpu else None
-        self.renderer = OpenCLRenderer()
+        # one work-item per output tile (GPUs; and elementwise kernels on CPUs, which PoCL vectorises across
+        # work-items), or on CPUs for reductions one work-item per chunk of the outer loop (measured on PoCL:
+        # matmul 1024^2 54 -> 65 GFLOP/s; the elementwise chain fell from 3.1 to 1.6 GB/s that way)
+        self.tile_renderer, self.chunk_renderer = OpenCLRenderer(), OpenCLCPURenderer()
+        self.work_items = max(1, self.cl_device.max_compute_units)
         self.programs: dict[tuple[AST, tuple[int, ...]], tuple[Program, Any, str]] = {}
         self.fingerprint = f"{self.cl_device.name}|{self.cl_device.driver_version}|{self.cl_device.platform.name}"
 
     def program(self, kernel: Kernel) -> tuple[Program, Any, str]:
         key = (kernel.ast, kernel.full_shape)
         if key not in self.programs:
-            prog = lower(kernel, gpu=True)
-            source = self.renderer.render(prog, "tg_kernel")
+            per_tile = self.per_tile(kernel)
+            prog = lower(kernel, gpu=per_tile)
+            source = (self.tile_renderer if per_tile else self.chunk_renderer).render(prog, "tg_kernel")
             self.programs[key] = (prog, self.build(source), source)
         return self.programs[key]
+
+    def per_tile(self, kernel: Kernel) -> bool:
+        return self.is_gpu or kernel.reduce is None
 
     def build(self, source: str) -> Any:
         digest = hashlib.sha256(f"{source}|{self.fingerprint}".encode()).hexdigest()[:24]
@@ -139,7 +147,10 @@ class OpenCLDevice(Device):
         prog, fn, _ = self.program(kernel)
         n = prog.outer_size
         local = self.local_size
-        global_size = (-(-n // local) * local,) if local else (n,)
+        if not self.per_tile(kernel):  # a few work-items, each looping over its chunk
+            global_size: tuple[int, ...] = (max(1, min(n, self.work_items)),)
+        else:
+            global_size = (-(-n // local) * local,) if local else (n,)
         fn(self.queue, global_size, (local,) if local else None, np.int64(0), np.int64(n),
            *(b.handle for b in buffers))
 

@@ -20,6 +20,19 @@ class OpenCLRenderer(CStyleRenderer):
     def global_id(self) -> str:
         return "(long)get_global_id(0)"
 
+
+class OpenCLCPURenderer(OpenCLRenderer):
+    """For OpenCL on a CPU (PoCL): each work-item loops over a contiguous chunk of the outer loop, so the
+    inner loops stay loops that the device compiler vectorises, as on the llvm device."""
+
+    gpu = False
+
+    def outer_loop(self, var: str, lo: str, hi: str) -> str:
+        chunk = f"(({hi}) - ({lo}) + (long)get_global_size(0) - 1) / (long)get_global_size(0)"
+        first = f"{lo} + (long)get_global_id(0) * ({chunk})"
+        return (f"long {var}_lo = {first}; long {var}_hi = min({var}_lo + ({chunk}), (long)({hi})); "
+                f"for (long {var} = {var}_lo; {var} < {var}_hi; {var}++) {{")
+
     def preamble(self, prog: Program) -> list[str]:
         used: set[DType] = set(prog.buffer_dtypes) | {u.dtype for u in prog.uops if u.dtype is not None}
         lines = []
