@@ -135,3 +135,18 @@ def test_very_long_chains_are_split_not_recursed() -> None:
     for _ in range(1000):
         y = y + 1
     np.testing.assert_allclose(y.numpy(), [1001.0, 1002.0])
+
+
+def test_huge_reductions_into_few_outputs_are_split(device: str) -> None:
+    """A reduce of 2^18 elements to one value runs as 32 partial sums, then their sum: two kernels that
+    threads or work-items can share instead of one serial loop."""
+    data = np.random.default_rng(0).standard_normal(1 << 18).astype(np.float32)
+    x = Tensor(data, device=device, requires_grad=True)
+    reset_counters()
+    total = (x * 2).exp().sum()
+    value = total.item()
+    assert counters.kernels == 2
+    np.testing.assert_allclose(value, np.exp(data.astype(np.float64) * 2).sum(), rtol=1e-5)
+    total.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(data * 2), rtol=1e-5)
+    np.testing.assert_allclose(Tensor(data, device=device).max().item(), data.max())

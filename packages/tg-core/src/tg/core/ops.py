@@ -66,6 +66,7 @@ PAD_SAFE = {Op.ADD, Op.MUL, Op.NEG, Op.MAX, Op.CMPLT, Op.CAST, Op.SQRT, Op.SIN, 
 
 Path = tuple[tuple[Op, Any], ...]
 T = TypeVar("T")
+SPLIT_PARTS, SPLIT_MIN = 32, 1 << 17  # reduces of at least SPLIT_MIN elements into fewer than SPLIT_PARTS split
 
 
 def postorder(roots: Sequence[T], children: Callable[[T], Iterable[T]]) -> list[T]:
@@ -188,7 +189,22 @@ class Node:
         if not axes:
             return self
         shape = tuple(1 if i in axes else n for i, n in enumerate(self.shape))
+        if len(axes) == 1 and math.prod(shape) < SPLIT_PARTS and self.shape[axes[0]] >= SPLIT_MIN:
+            split = self._split_reduce(op, axes[0])
+            if split is not None:
+                return split
         return Node(op, (self,), axes, self.dtype, shape, self.device)
+
+    def _split_reduce(self, op: Op, axis: int) -> Optional[Node]:
+        """A huge reduce into a few outputs becomes two: SPLIT_PARTS partial results that threads (or GPU
+        work-items) compute side by side, then one small reduce of those. None if the dim does not divide."""
+        n = self.shape[axis]
+        if n % SPLIT_PARTS:
+            return None
+        wide = self.shape[:axis] + (SPLIT_PARTS, n // SPLIT_PARTS) + self.shape[axis + 1:]
+        partials = self.movement(Op.RESHAPE, wide).reduce(op, (axis + 1,))
+        total = partials.reduce(op, (axis,))
+        return total.movement(Op.RESHAPE, tuple(1 if i == axis else d for i, d in enumerate(self.shape)))
 
     def contiguous(self) -> Node:
         if self.op is not Op.VIEW and self.op is not Op.CONST:
