@@ -1,0 +1,79 @@
+"""Inference time of ONNX models exported from PyTorch: tg (each CPU device) beside onnxruntime, one process.
+
+    python bench/bench_onnx.py          (needs torch, onnx and onnxruntime)
+"""
+from __future__ import annotations
+
+import io
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import onnxruntime
+import torch
+
+from tg.core import Tensor, registry, synchronize
+from tg.nn.onnx import load
+
+
+def median_ms(fn: Callable[[], Any], repeat: int = 10) -> float:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def models() -> dict[str, tuple[torch.nn.Module, tuple[int, ...]]]:
+    torch.manual_seed(0)
+    nn = torch.nn
+    cnn = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1),
+                        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+    mobile = nn.Sequential(nn.Conv2d(3, 32, 3, stride=2, padding=1), nn.ReLU6(),
+                           nn.Conv2d(32, 32, 3, padding=1, groups=32), nn.BatchNorm2d(32), nn.ReLU6(),
+                           nn.Conv2d(32, 64, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+    class Encoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.layer(x)
+
+    return {"small CNN 8x3x32x32": (cnn, (8, 3, 32, 32)), "MobileNet-style 8x3x32x32": (mobile, (8, 3, 32, 32)),
+            "TransformerEncoderLayer 8x32x64": (Encoder(), (8, 32, 64))}
+
+
+def main() -> None:
+    devices = [d for d in ("numpy", "llvm", "opencl") if registry.try_open(d) is not None]
+    print(f"{'model':<34}" + "".join(f" {'tg ' + d:>12}" for d in devices) + f" {'onnxruntime':>12}   (ms)")
+    for name, (model, shape) in models().items():
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        buf = io.BytesIO()
+        torch.onnx.export(model.eval(), (torch.tensor(x),), buf, input_names=["x"], output_names=["y"],
+                          dynamo=False, opset_version=17)
+        session = onnxruntime.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+        reference = session.run(None, {"x": x})[0]
+        cells = []
+        for d in devices:
+            tg_model = load(buf.getvalue(), device=d)
+            tx = Tensor(x, device=d).realize()
+
+            def run(m: Any = tg_model, t: Tensor = tx, dev: str = d) -> None:
+                m(x=t)["y"].realize()
+                synchronize(dev)
+
+            np.testing.assert_allclose(tg_model(x=tx)["y"].numpy(), reference, rtol=1e-3, atol=1e-4)
+            cells.append(median_ms(run))
+        ort = median_ms(lambda s=session, feed={"x": x}: s.run(None, feed))
+        print(f"{name:<34}" + "".join(f" {c:12.2f}" for c in cells) + f" {ort:12.2f}")
+
+
+if __name__ == "__main__":
+    main()
