@@ -5,28 +5,20 @@
 from __future__ import annotations
 
 import io
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import onnxruntime
 import torch
+from bench_core import median_time  # this folder is on sys.path when run as a script
 
 from tg.core import Tensor, registry, synchronize
 from tg.nn.onnx import load
 
 
 def median_ms(fn: Callable[[], Any], repeat: int = 10) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return median_time(fn, repeat, warmup=3) * 1e3
 
 
 def models() -> dict[str, tuple[torch.nn.Module, tuple[int, ...]]]:

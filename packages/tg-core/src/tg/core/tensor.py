@@ -261,9 +261,7 @@ class Tensor:
         """torch.nn.init.kaiming_uniform_'s distribution (what nn.Linear and nn.Conv2d use with a=sqrt(5))."""
         shape = _shape_arg(shape)
         fan_in, fan_out = Tensor._fans(shape)
-        gain = math.sqrt(2.0 / (1 + a * a)) if nonlinearity == "leaky_relu" else \
-            {"relu": math.sqrt(2.0), "linear": 1.0, "sigmoid": 1.0, "tanh": 5 / 3}.get(nonlinearity, 1.0)
-        bound = gain * math.sqrt(3.0 / (fan_in if mode == "fan_in" else fan_out))
+        bound = _gain(nonlinearity, a) * math.sqrt(3.0 / (fan_in if mode == "fan_in" else fan_out))
         return Tensor.uniform(-bound, bound, shape, device=device, requires_grad=requires_grad)
 
     @staticmethod
@@ -271,9 +269,7 @@ class Tensor:
                        device: Optional[str] = None, requires_grad: bool = False) -> Tensor:
         shape = _shape_arg(shape)
         fan_in, fan_out = Tensor._fans(shape)
-        gain = math.sqrt(2.0 / (1 + a * a)) if nonlinearity == "leaky_relu" else \
-            {"relu": math.sqrt(2.0), "linear": 1.0, "sigmoid": 1.0, "tanh": 5 / 3}.get(nonlinearity, 1.0)
-        std = gain / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+        std = _gain(nonlinearity, a) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
         return Tensor.normal(0.0, std, shape, device=device, requires_grad=requires_grad)
 
     @staticmethod
@@ -1298,6 +1294,13 @@ def _node_from_data(data: Any, dtype: Optional[Union[DType, str]], device: str) 
     if arr.size:
         buf.copyin(arr)
     return Node(Op.BUFFER, (), None, target, arr.shape, device, buffer=buf)
+
+
+def _gain(nonlinearity: str, a: float) -> float:
+    """torch.nn.init.calculate_gain for the nonlinearities the kaiming helpers accept."""
+    if nonlinearity == "leaky_relu":
+        return math.sqrt(2.0 / (1 + a * a))
+    return {"relu": math.sqrt(2.0), "linear": 1.0, "sigmoid": 1.0, "tanh": 5 / 3}.get(nonlinearity, 1.0)
 
 
 def _torch_formatter(arr: np.ndarray) -> Optional[dict[str, Callable[[Any], str]]]:
