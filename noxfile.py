@@ -61,10 +61,11 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def onnx(session: nox.Session) -> None:
     """ONNX's backend test suite (node tests and the other offline categories) against tg; prints the counts."""
-    session.install(*TEST_DEPS, "onnx")
+    session.install(*TEST_DEPS, "onnx", "onnxruntime", "torch==2.13.0")
     install_tg(session)
     session.run("pytest", "packages/tg-nn/tests/onnx_backend_suite.py", "-q", "--tb=no", "-p", "no:warnings",
                 *session.posargs, success_codes=[0, 1])
+    session.run("python", "bench/bench_onnx.py")  # inference time beside onnxruntime
 
 
 @nox.session

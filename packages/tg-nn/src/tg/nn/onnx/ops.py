@@ -714,3 +714,67 @@ def _sce(ctx: Context, x: Tensor, target: Tensor, weight: Optional[Tensor] = Non
     logp = x.log_softmax(1)
     loss = _nll(logp, target, weight, ignore_index, reduction)
     return (loss, logp) if len(ctx.node.output) > 1 else loss
+
+
+@op("Attention")
+def _attention(ctx: Context, q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor] = None,
+               past_key: Optional[Tensor] = None, past_value: Optional[Tensor] = None,
+               nonpad_kv_seqlen: Optional[Tensor] = None, scale: Optional[float] = None, is_causal: int = 0,
+               q_num_heads: Optional[int] = None, kv_num_heads: Optional[int] = None,
+               softmax_precision: Optional[int] = None, softcap: Optional[float] = None,
+               qk_matmul_output_mode: int = 0, **attrs: Any) -> Any:
+    """ONNX Attention (opset 23): 3-D or 4-D inputs, masks, causal, past key/value, grouped KV heads."""
+    if nonpad_kv_seqlen is not None or attrs:
+        raise OnnxError("onnx: Attention with nonpad_kv_seqlen or sliding windows is not supported yet")
+    three_d = q.ndim == 3
+    if three_d:
+        assert q_num_heads is not None and kv_num_heads is not None
+        b = q.shape[0]
+        q = q.reshape(b, q.shape[1], q_num_heads, -1).transpose(1, 2)
+        k = k.reshape(b, k.shape[1], kv_num_heads, -1).transpose(1, 2)
+        v = v.reshape(b, v.shape[1], kv_num_heads, -1).transpose(1, 2)
+    s = math.sqrt(scale if scale is not None else 1 / math.sqrt(q.shape[3]))
+    present_k = past_key.cat(k, dim=2) if past_key is not None else k
+    present_v = past_value.cat(v, dim=2) if past_value is not None else v
+    lq, lk = q.shape[2], present_k.shape[2]
+    bias: Optional[Tensor] = None
+    if attn_mask is not None:
+        mask = attn_mask
+        if mask.shape[-1] < lk:  # a short mask covers the first keys; the rest are masked out
+            extra = lk - mask.shape[-1]
+            mask = mask.pad((0, extra), value=False) if mask.dtype == dt.bool_ else \
+                mask.pad((0, extra), value=-math.inf)
+        bias = mask.where(0.0, -math.inf).cast(q.dtype) if mask.dtype == dt.bool_ else mask.cast(q.dtype)
+    if is_causal:
+        offset = past_key.shape[2] if past_key is not None else 0
+        rows = Tensor.arange(lq, device=q.device).reshape(lq, 1) + offset
+        allowed = Tensor.arange(lk, device=q.device).reshape(1, lk) <= rows
+        causal = allowed.where(0.0, -math.inf).cast(q.dtype)
+        bias = causal if bias is None else bias + causal
+    heads_q, heads_k = q.shape[1], present_k.shape[1]
+    kk, vv = present_k, present_v
+    if heads_q != heads_k and heads_q % heads_k == 0:  # grouped-query attention: share each KV head
+        reps = heads_q // heads_k
+        kk = kk.unsqueeze(2).expand(kk.shape[0], heads_k, reps, *kk.shape[2:]).reshape(kk.shape[0], heads_q,
+                                                                                        *kk.shape[2:])
+        vv = vv.unsqueeze(2).expand(vv.shape[0], heads_k, reps, *vv.shape[2:]).reshape(vv.shape[0], heads_q,
+                                                                                        *vv.shape[2:])
+    scores = (q * s) @ (kk.transpose(2, 3) * s)
+    if softcap:
+        scores = (scores / softcap).tanh() * softcap
+    qk_out = scores
+    with_bias = scores + bias if bias is not None else scores
+    if qk_matmul_output_mode == 2:
+        qk_out = with_bias
+    top = with_bias.amax(-1, keepdim=True).detach()
+    safe = (top == -math.inf).where(0.0, top)
+    e = (with_bias - safe).exp()
+    total = e.sum(-1, keepdim=True)
+    probs = e / (total == 0).where(1.0, total)
+    if qk_matmul_output_mode == 3:
+        qk_out = probs
+    out = probs.cast(q.dtype) @ vv
+    if three_d:
+        out = out.transpose(1, 2).reshape(out.shape[0], out.shape[2], -1)
+    outs = [out, present_k, present_v, qk_out.cast(q.dtype)]
+    return tuple(outs[:len(ctx.node.output)])
