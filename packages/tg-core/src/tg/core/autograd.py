@@ -282,6 +282,43 @@ class Window(Function):
         return total
 
 
+class Conv2d(Function):
+    """2-D convolution as one rule: forward over a window view; the input gradient is the transposed
+    convolution of the output gradient, the weight gradient a contraction of it with the windows."""
+
+    def forward(self, x: Node, w: Node, stride: tuple[int, ...], pads: tuple[tuple[int, int], ...],
+                dilation: tuple[int, ...], groups: int) -> Node:
+        from .tensor import conv_graph
+
+        self.x, self.w, self.args = x, w, (stride, pads, dilation, groups)
+        return conv_graph(x, w, stride, pads, dilation, groups)
+
+    def backward(self, grad: Node) -> Grads:
+        from .functional import conv_transpose2d
+        from .tensor import Tensor, no_grad
+
+        stride, pads, dilation, groups = self.args
+        g, w, x = Tensor(grad), Tensor(self.w), Tensor(self.x)
+        gx = gw = None
+        with no_grad():
+            if self.needs_input_grad[0]:
+                padded = [n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads)]
+                spans = [(m - 1) * s + d * (k - 1) + 1 for m, s, d, k in
+                         zip(g.shape[2:], stride, dilation, w.shape[2:])]
+                full = conv_transpose2d(g, w, None, stride, 0, [p - sp for p, sp in zip(padded, spans)], groups,
+                                        dilation)  # the gradient of the padded input
+                gx = full._pad_dims([(0, 0), (0, 0), *[(-lo, -hi) for lo, hi in pads]]).node
+            if self.needs_input_grad[1]:
+                n, o = g.shape[:2]
+                cg, ks = w.shape[1], w.shape[2:]
+                win = x._pad_dims([(0, 0), (0, 0), *pads])._windows(ks, stride, dilation)
+                outs = win.shape[2:4]
+                win = win.reshape(n, groups, 1, cg, *outs, *ks)
+                gg = g.reshape(n, groups, o // groups, 1, *outs, 1, 1)
+                gw = (win * gg)._reduce(Sum, (0, 4, 5), keepdim=False).reshape(o, cg, *ks).node
+        return gx, gw
+
+
 class Flip(Function):
     def forward(self, x: Node, axes: tuple[int, ...]) -> Node:
         self.axes = axes

@@ -1074,7 +1074,7 @@ class Tensor:
         if x.ndim != nd + 2 or weight.ndim != nd + 2:
             raise RuntimeError(f"{op}: expected input of {nd + 1} or {nd + 2} dims and weight of {nd + 2} dims, got "
                                f"input {self.shape} and weight {weight.shape}")
-        n, c = x.shape[:2]
+        c = x.shape[1]
         o, cg, ks = weight.shape[0], weight.shape[1], weight.shape[2:]
         if c != cg * groups or o % groups:
             raise RuntimeError(f"{op}: input {self.shape} with groups={groups} has {c} channels, weight "
@@ -1092,16 +1092,17 @@ class Tensor:
                 raise RuntimeError(f"{op}: padding must be 'valid', 'same', an int or a tuple, got {padding!r}")
         else:
             pads = [(p, p) for p in self._spatial(op, nd, padding)]
-        xp = x._pad_dims([(0, 0), (0, 0), *pads])
-        for size, k, d in zip(xp.shape[2:], ks, dil):
-            if size < d * (k - 1) + 1:
+        for size, k, d, (lo, hi) in zip(x.shape[2:], ks, dil, pads):
+            if size + lo + hi < d * (k - 1) + 1:
                 raise RuntimeError(f"{op}: kernel {tuple(ks)} (dilation {dil}) is larger than the padded input "
-                                   f"{tuple(xp.shape[2:])}")
-        win = xp._apply(F.Window, arg=tuple(zip(ks, st, dil)))  # (n, c, *outs, *ks)
-        outs = win.shape[2:2 + nd]
-        win = win.reshape(n, groups, 1, cg, *outs, *ks)
-        w = weight.reshape(1, groups, o // groups, cg, *(1,) * nd, *ks)
-        out = (win * w)._reduce(F.Sum, (3, *range(4 + nd, 4 + 2 * nd)), keepdim=False).reshape(n, o, *outs)
+                                   f"{tuple(n + a + b for n, (a, b) in zip(x.shape[2:], pads))}")
+        weight = weight.cast(x.dtype) if weight.dtype != x.dtype else weight
+        if nd == 2 and (x.requires_grad or weight.requires_grad) and Tensor._grad_enabled:
+            # one autograd rule for the whole convolution: its input gradient is a transposed convolution
+            # (one contraction), not the windows' gradient scattered back offset by offset
+            out = x._apply(F.Conv2d, weight, stride=st, pads=tuple(pads), dilation=dil, groups=groups)
+        else:
+            out = conv_tensors(x, weight, st, tuple(pads), dil, groups)
         if bias is not None:
             out = out + bias.reshape(1, o, *(1,) * nd)
         return out if self.ndim == nd + 2 else out.squeeze(0)
@@ -1140,7 +1141,19 @@ class Tensor:
         if fill != 0:
             inside = self.ones_like(dt.bool_)._pad_dims([(0, 0)] * (self.ndim - 2) + pads)
             padded = inside.where(padded, fill)
-        return padded._apply(F.Window, arg=tuple(zip(ks, st, dil))), pads
+        return padded._windows(ks, st, dil), pads
+
+    def _windows(self, ks: Sequence[int], st: Sequence[int], dil: Sequence[int]) -> Tensor:
+        """Sliding windows over the last len(ks) dims: (..., *outs, *ks). Windows that tile the input
+        exactly (stride == kernel, no dilation) are a reshape and a permute, so their gradient is a view too."""
+        nd = len(ks)
+        spatial = self.shape[-nd:]
+        if all(s == k and d == 1 and n % k == 0 for n, k, s, d in zip(spatial, ks, st, dil)):
+            lead = self.shape[:-nd]
+            split = self.reshape(*lead, *(v for n, k in zip(spatial, ks) for v in (n // k, k)))
+            b = len(lead)
+            return split.permute(*range(b), *(b + 2 * i for i in range(nd)), *(b + 2 * i + 1 for i in range(nd)))
+        return self._apply(F.Window, arg=tuple(zip(ks, st, dil)))
 
     def max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                    ceil_mode: bool = False) -> Tensor:
@@ -1294,6 +1307,24 @@ def _node_from_data(data: Any, dtype: Optional[Union[DType, str]], device: str) 
     if arr.size:
         buf.copyin(arr)
     return Node(Op.BUFFER, (), None, target, arr.shape, device, buffer=buf)
+
+
+def conv_tensors(x: Tensor, w: Tensor, stride: Sequence[int], pads: Sequence[tuple[int, int]],
+                 dilation: Sequence[int], groups: int) -> Tensor:
+    """An N-d convolution as a sum over a sliding-window view of the padded input (differentiable)."""
+    nd = len(stride)
+    n, o, cg, ks = x.shape[0], w.shape[0], w.shape[1], w.shape[2:]
+    win = x._pad_dims([(0, 0), (0, 0), *pads])._windows(ks, stride, dilation)  # (n, c, *outs, *ks)
+    outs = win.shape[2:2 + nd]
+    win = win.reshape(n, groups, 1, cg, *outs, *ks)
+    wt = w.reshape(1, groups, o // groups, cg, *(1,) * nd, *ks)
+    return (win * wt)._reduce(F.Sum, (3, *range(4 + nd, 4 + 2 * nd)), keepdim=False).reshape(n, o, *outs)
+
+
+def conv_graph(x: Node, w: Node, stride: Sequence[int], pads: Sequence[tuple[int, int]], dilation: Sequence[int],
+               groups: int) -> Node:
+    """The lazy graph of a convolution of two nodes (no autograd: the Conv2d rule supplies it)."""
+    return conv_tensors(Tensor(x), Tensor(w), stride, pads, dilation, groups).node
 
 
 def _gain(nonlinearity: str, a: float) -> float:
