@@ -7,6 +7,7 @@ same selection: the value is scattered by the selection's own backward pass and 
 """
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -141,18 +142,6 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
     finally:
         Tensor._grad_enabled = prev
     assert scattered is not None and covered is not None
-    with no_grad() if not x.requires_grad else _nullcontext():
+    with no_grad() if not x.requires_grad else contextlib.nullcontext():
         merged = (covered != 0).where(scattered.cast(x.dtype), x)
     x.node, x._ctx, x.requires_grad = merged.node, merged._ctx, merged.requires_grad
-
-
-class _nullcontext:  # noqa: N801 - a context manager that does nothing
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-
-
