@@ -83,7 +83,7 @@ def run_graph(graph: Any, env: dict[str, Any], opsets: dict[str, int], device: O
         if fn is None or (node.domain or "ai.onnx") != "ai.onnx":
             raise OnnxError(f"onnx: unsupported operator {node.domain or 'ai.onnx'}::{node.op_type} (opset "
                             f"{opsets.get(node.domain or 'ai.onnx', '?')}) in node {node.name!r}")
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        attrs = {a.name: _attribute(onnx.helper.get_attribute_value(a)) for a in node.attribute}
         args = [env[n] if n else None for n in node.input]
         ctx = Context(node, opsets.get("ai.onnx", 1), device, env, opsets)
         try:
@@ -98,6 +98,15 @@ def run_graph(graph: Any, env: dict[str, Any], opsets: dict[str, int], device: O
         for name, value in zip(node.output, outs):
             if name:
                 env[name] = value
+
+
+def _attribute(value: Any) -> Any:
+    """ONNX string attributes arrive as bytes; ops compare them with str."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, list) and value and isinstance(value[0], bytes):
+        return [v.decode() for v in value]
+    return value
 
 
 def _value_info(v: Any) -> tuple[str, Optional[str], list[Union[int, str]]]:
