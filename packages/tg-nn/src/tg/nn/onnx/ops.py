@@ -158,16 +158,20 @@ def _div(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
 
 @op("Pow")
 def _pow(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
-    out = a.cast(dt.float64 if not a.dtype.is_float else a.dtype) ** b.cast(dt.float64 if not a.dtype.is_float
-                                                                            else a.dtype)
-    return out.cast(a.dtype)
+    work = a.dtype if a.dtype.is_float else dt.float64
+    out = a.cast(work) ** b.cast(work)
+    return out if a.dtype.is_float else out.round().cast(a.dtype)  # 3**6 in float64 may be 728.99...
 
 
 @op("Mod")
 def _mod(ctx: Context, a: Tensor, b: Tensor, fmod: int = 0) -> Tensor:
+    if not a.dtype.is_float:
+        return a - a.div(b, rounding_mode="trunc") * b if fmod else a % b
+    # C's fmod (sign of a), with a finite a over an infinite b giving a back
+    r = (b.isinf() & a.isfinite()).where(a, a - (a / b).trunc() * b)
     if fmod:
-        return a - a.div(b, rounding_mode="trunc") * b
-    return a % b
+        return r
+    return ((r != 0) & ((r < 0) != (b < 0))).where(r + b, r)  # Python/NumPy mod takes the sign of b
 
 
 @op("Max", "Min", "Sum", "Mean")
@@ -267,6 +271,7 @@ def _cumsum(ctx: Context, x: Tensor, axis: Tensor, exclusive: int = 0, reverse: 
     out = y.cumsum(a)
     if exclusive:
         out = out - y
+    out = out.cast(x.dtype)
     return out.flip(a) if reverse else out
 
 
@@ -539,68 +544,13 @@ def _conv_transpose(ctx: Context, x: Tensor, w: Tensor, b: Optional[Tensor] = No
         target = output_shape or [n * s for n, s in zip(x.shape[2:], st)]
         totals = [s * (n - 1) + o + ((k - 1) * d + 1) - t for n, s, o, k, d, t in
                   zip(x.shape[2:], st, op_, ks, dil, target)]
-        lows = [t // 2 if auto_pad != "SAME_UPPER" else t - t // 2 for t in totals]
+        lows = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in totals]
         pairs = [(lo, t - lo) for lo, t in zip(lows, totals)]
     else:
         p = pads or [0, 0, 0, 0]
         pairs = [(p[0], p[2]), (p[1], p[3])]
     full = x.conv_transpose2d(w, b, st, 0, op_, group, dil)
     return full._pad_dims([(0, 0), (0, 0), *[(-lo, -hi) for lo, hi in pairs]])
-
-
-def _pool(ctx: Context, x: Tensor, kind: str, kernel_shape: list[int], auto_pad: str, pads: Optional[list[int]],
-          strides: Optional[list[int]], dilations: Optional[list[int]], ceil_mode: int,
-          count_include_pad: int) -> Tensor:
-    nd = len(kernel_shape)
-    if nd != 2:
-        raise OnnxError(f"onnx: {ctx.node.op_type} over {nd} spatial dims is not supported (2 is)")
-    st, dil = strides or [1] * nd, dilations or [1] * nd
-    pairs = _conv_pads(x, kernel_shape, st, dil, pads, auto_pad)
-    if any(lo != hi for lo, hi in pairs) or any(lo > k // 2 for (lo, _), k in zip(pairs, kernel_shape)):
-        fill = -math.inf if kind == "max" else 0.0
-        inside = x.ones_like(dt.bool_)._pad_dims([(0, 0), (0, 0), *pairs])
-        xp = inside.where(x._pad_dims([(0, 0), (0, 0), *pairs]), fill)
-        if kind == "max":
-            return xp.max_pool2d(kernel_shape, st, 0, dil, bool(ceil_mode))
-        total = xp.avg_pool2d(kernel_shape, st, 0, bool(ceil_mode), True, 1)
-        count = inside.cast(x.dtype).avg_pool2d(kernel_shape, st, 0, bool(ceil_mode), True, 1) \
-            if not count_include_pad else (x.ones_like()._pad_dims([(0, 0), (0, 0), *pairs])
-                                           .avg_pool2d(kernel_shape, st, 0, bool(ceil_mode), True, 1))
-        return total / count
-    p = [lo for lo, _ in pairs]
-    if kind == "max":
-        return x.max_pool2d(kernel_shape, st, p, dil, bool(ceil_mode))
-    return x.avg_pool2d(kernel_shape, st, p, bool(ceil_mode), bool(count_include_pad))
-
-
-@op("MaxPool")
-def _maxpool(ctx: Context, x: Tensor, auto_pad: str = "NOTSET", ceil_mode: int = 0,
-             dilations: Optional[list[int]] = None, kernel_shape: Optional[list[int]] = None,
-             pads: Optional[list[int]] = None, storage_order: int = 0, strides: Optional[list[int]] = None) -> Any:
-    if len(ctx.node.output) > 1 and ctx.node.output[1]:
-        raise OnnxError("onnx: MaxPool's Indices output is not supported")
-    assert kernel_shape is not None
-    return _pool(ctx, x, "max", kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, 0)
-
-
-@op("AveragePool")
-def _avgpool(ctx: Context, x: Tensor, auto_pad: str = "NOTSET", ceil_mode: int = 0, count_include_pad: int = 0,
-             dilations: Optional[list[int]] = None, kernel_shape: Optional[list[int]] = None,
-             pads: Optional[list[int]] = None, strides: Optional[list[int]] = None) -> Tensor:
-    assert kernel_shape is not None
-    if dilations and any(d != 1 for d in dilations):
-        raise OnnxError("onnx: AveragePool with dilations is not supported")
-    return _pool(ctx, x, "avg", kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, count_include_pad)
-
-
-@op("GlobalAveragePool")
-def _gap(ctx: Context, x: Tensor) -> Tensor:
-    return x.mean(tuple(range(2, x.ndim)), keepdim=True)
-
-
-@op("GlobalMaxPool")
-def _gmp(ctx: Context, x: Tensor) -> Tensor:
-    return x.amax(tuple(range(2, x.ndim)), keepdim=True)
 
 
 @op("BatchNormalization")
@@ -645,35 +595,6 @@ def _mvn(ctx: Context, x: Tensor, axes: Optional[list[int]] = None) -> Tensor:
 def _lpnorm(ctx: Context, x: Tensor, axis: int = -1, p: int = 2) -> Tensor:
     n = x.abs().sum(axis, keepdim=True) if p == 1 else (x * x).sum(axis, keepdim=True).sqrt()
     return (n == 0).where(0.0, x / n)
-
-
-@op("Resize", "Upsample")
-def _resize(ctx: Context, x: Tensor, roi: Any = None, scales: Any = None, sizes: Any = None,
-            mode: str = "nearest", coordinate_transformation_mode: str = "half_pixel",
-            nearest_mode: str = "round_prefer_floor", **attrs: Any) -> Tensor:
-    if ctx.node.op_type == "Upsample" or ctx.opset < 11:  # inputs were (X, scales), or scales an attribute
-        scales, roi = (roi if roi is not None else scales), None
-    if isinstance(scales, Tensor):
-        sc = [float(v) for v in scales.numpy().reshape(-1)] if scales.numel() else None
-    else:
-        sc = list(scales) if scales else None
-    sz = ctx.ints(sizes) if isinstance(sizes, Tensor) and sizes.numel() else None
-    if sz is None and sc is None:
-        raise OnnxError("onnx: Resize needs scales or sizes")
-    if sz is not None:
-        out_size = sz[2:]
-    else:
-        assert sc is not None
-        out_size = [math.floor(n * s) for n, s in zip(x.shape[2:], sc[2:])]
-    if sc is not None and any(s != 1 for s in sc[:2]):
-        raise OnnxError("onnx: Resize of the batch or channel dims is not supported")
-    if mode == "nearest" and coordinate_transformation_mode in ("asymmetric",) and nearest_mode == "floor":
-        return x.interpolate(size=out_size, mode="nearest")
-    if mode == "linear" and coordinate_transformation_mode in ("half_pixel", "pytorch_half_pixel", "align_corners"):
-        return x.interpolate(size=out_size, mode="bilinear" if x.ndim == 4 else "linear",
-                             align_corners=coordinate_transformation_mode == "align_corners")
-    raise OnnxError(f"onnx: Resize mode={mode!r} with coordinate_transformation_mode="
-                    f"{coordinate_transformation_mode!r} and nearest_mode={nearest_mode!r} is not supported yet")
 
 
 @op("RMSNormalization")
@@ -726,6 +647,13 @@ def _attention(ctx: Context, q: Tensor, k: Tensor, v: Tensor, attn_mask: Optiona
     """ONNX Attention (opset 23): 3-D or 4-D inputs, masks, causal, past key/value, grouped KV heads."""
     if nonpad_kv_seqlen is not None or attrs:
         raise OnnxError("onnx: Attention with nonpad_kv_seqlen or sliding windows is not supported yet")
+    orig = q.dtype  # half inputs are computed in float32, as the reference does
+    if orig == dt.float16:
+        q, k, v = q.cast(dt.float32), k.cast(dt.float32), v.cast(dt.float32)
+        past_key = past_key.cast(dt.float32) if past_key is not None else None
+        past_value = past_value.cast(dt.float32) if past_value is not None else None
+        if attn_mask is not None and attn_mask.dtype != dt.bool_:
+            attn_mask = attn_mask.cast(dt.float32)
     three_d = q.ndim == 3
     if three_d:
         assert q_num_heads is not None and kv_num_heads is not None
@@ -776,5 +704,5 @@ def _attention(ctx: Context, q: Tensor, k: Tensor, v: Tensor, attn_mask: Optiona
     out = probs.cast(q.dtype) @ vv
     if three_d:
         out = out.transpose(1, 2).reshape(out.shape[0], out.shape[2], -1)
-    outs = [out, present_k, present_v, qk_out.cast(q.dtype)]
+    outs = [t.cast(orig) for t in (out, present_k, present_v, qk_out)]
     return tuple(outs[:len(ctx.node.output)])
