@@ -67,8 +67,9 @@ def _kernel(mode: str, a: float) -> tuple[float, Any]:
     return 2.0, cubic
 
 
-def axis_weights(n_in: int, n_out: int, scale: float, mode: str, coord_mode: str, nearest_mode: str = "round_prefer_floor",
-                 cubic_a: float = -0.75, antialias: bool = False, exclude_outside: bool = False,
+def axis_weights(n_in: int, n_out: int, scale: float, mode: str, coord_mode: str,
+                 nearest_mode: str = "round_prefer_floor", cubic_a: float = -0.75, antialias: bool = False,
+                 exclude_outside: bool = False,
                  roi: Optional[tuple[float, float]] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
     """The (n_out, n_in) interpolation matrix of one axis, and the rows to fill with the extrapolation value."""
     x, outside = _source_coords(coord_mode, n_in, n_out, scale, roi)
@@ -117,7 +118,7 @@ def _plan(shape: tuple[int, ...], scales: Optional[list[float]], sizes: Optional
     sc = [1.0] * r
     for a, v in zip(axes, scales):
         sc[a] = v
-    return sc, [int(math.floor(shape[i] * sc[i] + 1e-9)) if sc[i] != 1.0 else shape[i] for i in range(r)]
+    return sc, [math.floor(shape[i] * sc[i] + 1e-9) if sc[i] != 1.0 else shape[i] for i in range(r)]
 
 
 def resize(x: Tensor, scales: Optional[list[float]], sizes: Optional[list[int]], axes: Optional[list[int]] = None,
