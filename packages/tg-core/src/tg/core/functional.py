@@ -216,6 +216,71 @@ def cumsum(x: Tensor, dim: int = 0) -> Tensor:
     return win.sum(-1).transpose(d, -1)
 
 
+def cumprod(x: Tensor, dim: int = 0) -> Tensor:
+    """Running product along `dim` (torch.cumprod): a product over left-padded windows."""
+    d = x._dim(dim)
+    n = x.shape[d]
+    if n <= 1:
+        return x
+    x = x.transpose(d, -1)
+    padded = (x - 1)._pad_dims([(0, 0)] * (x.ndim - 1) + [(n - 1, 0)]) + 1  # pad with ones
+    return padded.unfold(-1, n, 1).prod(-1).cast(x.dtype).transpose(d, -1)
+
+
+def atan(x: Tensor) -> Tensor:
+    """Arc tangent: two angle halvings bring |x| under tan(pi/16), where six series terms reach float64."""
+    x = x._float()
+    t = x.abs()
+    big = t > 1
+    t = big.where(1 / t.maximum(1e-30), t)
+    for _ in range(2):  # atan(t) = 2 atan(t / (1 + sqrt(1 + t^2)))
+        t = t / (1 + (1 + t * t).sqrt())
+    t2 = t * t
+    series = t * (1 - t2 * (1 / 3 - t2 * (1 / 5 - t2 * (1 / 7 - t2 * (1 / 9 - t2 * (1 / 11 - t2 / 13))))))
+    angle = series * 4
+    angle = big.where(math.pi / 2 - angle, angle)
+    return (x < 0).where(-angle, angle)
+
+
+def asin(x: Tensor) -> Tensor:
+    """Arc sine, as atan(x / sqrt(1 - x^2)); NaN outside [-1, 1]."""
+    x = x._float()
+    out = atan(x / (1 - x * x).sqrt())
+    return (x.abs() == 1).where(x * (math.pi / 2), out)
+
+
+def acos(x: Tensor) -> Tensor:
+    """Arc cosine, pi/2 - asin(x)."""
+    return math.pi / 2 - asin(x)
+
+
+def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = True) -> tuple[Tensor, Tensor]:
+    """(values, indices) sorted along `dim`, ties in input order (torch.sort with stable=True).
+
+    The order is data-dependent, so it is computed from the realized values; the values are then gathered
+    from x, so gradients flow to the elements they came from."""
+    d = x._dim(dim)
+    data = x.numpy()
+    keys = -data if descending and data.dtype != np.bool_ else data
+    order = np.argsort(~keys if data.dtype == np.bool_ and descending else keys, axis=d, kind="stable")
+    idx = _tensor()(order.astype(np.int64), device=x.device)
+    return x.gather(d, idx), idx
+
+
+def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = True) -> Tensor:
+    """Indices that sort x along `dim` (torch.argsort)."""
+    return sort(x, dim, descending)[1]
+
+
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> tuple[Tensor, Tensor]:
+    """(values, indices) of the k largest (or smallest) along `dim`; equal values keep their input order."""
+    d = x._dim(dim)
+    if not 0 <= k <= x.shape[d]:
+        raise RuntimeError(f"topk: k={k} is out of range for dim {d} of size {x.shape[d]} (shape {x.shape})")
+    values, idx = sort(x, d, descending=largest)
+    return values.narrow(d, 0, k), idx.narrow(d, 0, k)
+
+
 def norm(x: Tensor, p: Union[float, str] = "fro", dim: Dims = None, keepdim: bool = False) -> Tensor:
     """Vector p-norm (2 by default; inf, -inf, 0, 1 and any p > 0)."""
     x = x._float()

@@ -1239,6 +1239,13 @@ class Tensor:
     all = fn.all_true
     any = fn.any_true
     cumsum = fn.cumsum
+    cumprod = fn.cumprod
+    atan = fn.atan
+    asin = fn.asin
+    acos = fn.acos
+    sort = fn.sort
+    argsort = fn.argsort
+    topk = fn.topk
     norm = fn.norm
     mse_loss = fn.mse_loss
     l1_loss = fn.l1_loss
