@@ -272,7 +272,8 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = T
     return sort(x, dim, descending)[1]
 
 
-def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> tuple[Tensor, Tensor]:
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True,
+         sorted: bool = True) -> tuple[Tensor, Tensor]:  # noqa: A002 - torch's name
     """(values, indices) of the k largest (or smallest) along `dim`; equal values keep their input order."""
     d = x._dim(dim)
     if not 0 <= k <= x.shape[d]:

@@ -129,13 +129,15 @@ def _nonzero(ctx: Context, x: Tensor) -> Tensor:
 
 
 @op("TopK")
-def _topk(ctx: Context, x: Tensor, k: Any, axis: int = -1, largest: int = 1, sorted: int = 1) -> tuple[Tensor, Tensor]:
+def _topk(ctx: Context, x: Tensor, k: Any, axis: int = -1, largest: int = 1,
+          sorted: int = 1) -> tuple[Tensor, Tensor]:  # noqa: A002 - ONNX's name
     kk = int(k.numpy().reshape(-1)[0]) if isinstance(k, Tensor) else int(k)  # an attribute before opset 10
     return x.topk(kk, axis, bool(largest))
 
 
 @op("Unique")
-def _unique(ctx: Context, x: Tensor, axis: Optional[int] = None, sorted: int = 1) -> tuple[Tensor, ...]:
+def _unique(ctx: Context, x: Tensor, axis: Optional[int] = None,
+            sorted: int = 1) -> tuple[Tensor, ...]:  # noqa: A002 - ONNX's name
     data = x.numpy()
     a = None if axis is None else axis % x.ndim
     _, first, inverse, counts = np.unique(data if a is not None else data.reshape(-1), return_index=True,
@@ -146,8 +148,8 @@ def _unique(ctx: Context, x: Tensor, axis: Optional[int] = None, sorted: int = 1
     first, counts, inverse = first[order], counts[order], rank[inverse.reshape(-1)]
     pos = Tensor(first.astype(np.int64), device=x.device)
     values = x.reshape(-1)[pos] if a is None else x[(slice(None),) * a + (pos,)]
-    as_t = (lambda v: Tensor(np.asarray(v, np.int64), device=x.device))
-    return values, as_t(first), as_t(inverse), as_t(counts)
+    ints = [Tensor(np.asarray(v, np.int64), device=x.device) for v in (first, inverse, counts)]
+    return (values, *ints)
 
 
 @op("ReverseSequence")
