@@ -18,8 +18,14 @@ class TgRep(BackendRep):
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
         feed = inputs if isinstance(inputs, dict) else dict(zip(self.model.input_names, inputs))
-        out = self.model({k: Tensor(np.asarray(v), device=self.model.device) for k, v in feed.items()})
-        return tuple(out[n].numpy() for n in self.model.output_names)
+        out = self.model(feed)
+        return tuple(_to_numpy(out[n]) for n in self.model.output_names)
+
+
+def _to_numpy(value: Any) -> Any:
+    if isinstance(value, list):
+        return [v.numpy() for v in value]
+    return None if value is None else value.numpy()
 
 
 class TgBackend(Backend):

@@ -8,7 +8,7 @@ import numpy as np
 
 from tg.core import Tensor
 
-from . import indexing, pooling, resize  # noqa: F401  (each module registers its ops in OPS)
+from . import control, indexing, pooling, resize  # noqa: F401  (each module registers its ops in OPS)
 from .ops import OPS, Context, OnnxError
 
 ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 10: "float16",
@@ -58,14 +58,20 @@ class OnnxModel:
         for info in self.inputs:
             if info.name not in feed:
                 raise OnnxError(f"onnx: missing input {info.name!r}; the model takes {self.input_names}")
-            value = feed[info.name]
-            env[info.name] = self._check_input(info, value if isinstance(value, Tensor) else
-                                               Tensor(np.asarray(value), device=self.device))
+            env[info.name] = self._convert(info, feed[info.name])
         if self.unsupported:
             ops = ", ".join(f"{d}::{op} (opset {self.opsets.get(d, '?')})" for d, op in self.unsupported)
             raise OnnxError(f"onnx: unsupported operator(s) {ops}")
         run_graph(self.proto.graph, env, self.opsets, self.device)
         return {name: env[name] for name in self.output_names}
+
+    def _convert(self, info: Any, value: Any) -> Any:
+        """A fed value as the graph holds it: a Tensor, a list of them (sequence) or None (empty optional)."""
+        if value is None or isinstance(value, list):
+            return None if value is None else [v if isinstance(v, Tensor) else Tensor(np.asarray(v), device=self.device)
+                                               for v in value]
+        t = value if isinstance(value, Tensor) else Tensor(np.asarray(value), device=self.device)
+        return self._check_input(info, t) if info.type.HasField("tensor_type") else t
 
     def _check_input(self, info: Any, t: Tensor) -> Tensor:
         name, dtype, shape = _value_info(info)
@@ -95,7 +101,7 @@ def run_graph(graph: Any, env: dict[str, Any], opsets: dict[str, int], device: O
             shapes = [tuple(a.shape) if isinstance(a, Tensor) else None for a in args]
             raise OnnxError(f"onnx: {node.op_type} node {node.name!r} failed on inputs {shapes}: "
                             f"{type(e).__name__}: {e}") from e
-        outs = out if isinstance(out, (list, tuple)) else (out,)
+        outs = out if isinstance(out, tuple) else (out,)  # a list is one sequence value
         for name, value in zip(node.output, outs):
             if name:
                 env[name] = value

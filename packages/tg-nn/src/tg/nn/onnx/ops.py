@@ -57,7 +57,7 @@ UNARY: dict[str, Callable[[Tensor], Tensor]] = {
     "Not": lambda x: x.logical_not(), "Reciprocal": lambda x: x.reciprocal(), "Relu": lambda x: x.relu(),
     "Round": lambda x: x.round(), "Sigmoid": lambda x: x.sigmoid(), "Sign": lambda x: x.sign(),
     "Sin": lambda x: x.sin(), "Softplus": lambda x: (x.exp() + 1).log(), "Softsign": lambda x: x.softsign(),
-    "Sqrt": lambda x: x.sqrt(), "Tan": lambda x: x.tan(), "Tanh": lambda x: x.tanh(), "Identity": lambda x: x,
+    "Sqrt": lambda x: x.sqrt(), "Tan": lambda x: x.tan(), "Tanh": lambda x: x.tanh(),
     "Mish": lambda x: x.mish(), "IsNaN": lambda x: x.isnan(), "HardSwish": lambda x: x.hardswish(),
     "Sinh": lambda x: (x.exp() - (-x).exp()) * 0.5, "Cosh": lambda x: (x.exp() + (-x).exp()) * 0.5,
     "Asinh": lambda x: (x + (x * x + 1).sqrt()).log(), "Acosh": lambda x: (x + (x * x - 1).sqrt()).log(),
