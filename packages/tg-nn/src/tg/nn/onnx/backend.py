@@ -6,8 +6,6 @@ from typing import Any, Optional
 import numpy as np
 from onnx.backend.base import Backend, BackendRep
 
-from tg.core import Tensor
-
 from .model import OnnxModel
 from .ops import OPS
 
