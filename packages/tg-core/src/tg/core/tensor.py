@@ -760,6 +760,8 @@ class Tensor:
         """Sum over `dim` (all dims when None). Bool and int tensors sum as int64, like torch."""
         dim = axis if dim is None else dim
         x = self.cast(dtype) if dtype is not None else (self.cast(dt.int64) if not self.dtype.is_float else self)
+        if x.dtype == dt.float16:  # accumulate halves in float32, as torch does; the casts fuse into the kernel
+            return x.cast(dt.float32)._reduce(F.Sum, dim, keepdim).cast(dt.float16)
         return x._reduce(F.Sum, dim, keepdim)
 
     def mean(self, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False,
