@@ -155,13 +155,15 @@ def _lstm_cell(s: _Setup, acts: list[Activation], xw: Tensor, h: Tensor, c: Tens
 
 @op("RNN")
 def _rnn(ctx: Context, x: Tensor, w: Tensor, r: Tensor, b: Optional[Tensor] = None,
-         sequence_lens: Optional[Tensor] = None, initial_h: Optional[Tensor] = None, **attrs: Any) -> tuple[Tensor, ...]:
+         sequence_lens: Optional[Tensor] = None, initial_h: Optional[Tensor] = None,
+         **attrs: Any) -> tuple[Tensor, ...]:
     return _run(ctx, "RNN", x, w, r, b, sequence_lens, initial_h, None, None, attrs)
 
 
 @op("GRU")
 def _gru(ctx: Context, x: Tensor, w: Tensor, r: Tensor, b: Optional[Tensor] = None,
-         sequence_lens: Optional[Tensor] = None, initial_h: Optional[Tensor] = None, **attrs: Any) -> tuple[Tensor, ...]:
+         sequence_lens: Optional[Tensor] = None, initial_h: Optional[Tensor] = None,
+         **attrs: Any) -> tuple[Tensor, ...]:
     return _run(ctx, "GRU", x, w, r, b, sequence_lens, initial_h, None, None, attrs)
 
 
