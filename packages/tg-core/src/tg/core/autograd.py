@@ -132,6 +132,19 @@ class Mul(Function):
                 grad.alu(Op.MUL, self.x) if self.needs_input_grad[1] else None)
 
 
+class Div(Function):
+    """True division of floats: d(x/y) = grad/y and -grad*(x/y)/y."""
+
+    def forward(self, x: Node, y: Node) -> Node:
+        self.y = y
+        self.ret = x.alu(Op.FDIV, y)
+        return self.ret
+
+    def backward(self, grad: Node) -> Grads:
+        return (grad.alu(Op.FDIV, self.y) if self.needs_input_grad[0] else None,
+                grad.alu(Op.MUL, self.ret).alu(Op.FDIV, self.y).alu(Op.NEG) if self.needs_input_grad[1] else None)
+
+
 class Max(Function):
     """Elementwise maximum; on ties each input gets half the gradient, as torch.maximum does."""
 

@@ -68,7 +68,7 @@ _ALU: dict[Op, Any] = {
     Op.NEG: lambda x: np.logical_not(x) if x.dtype == np.bool_ else np.negative(x),
     Op.ADD: lambda a, b: np.logical_or(a, b) if a.dtype == np.bool_ else np.add(a, b),
     Op.MUL: lambda a, b: np.logical_and(a, b) if a.dtype == np.bool_ else np.multiply(a, b),
-    Op.MAX: np.maximum, Op.CMPLT: np.less, Op.CMPEQ: np.equal,
+    Op.MAX: np.maximum, Op.CMPLT: np.less, Op.CMPEQ: np.equal, Op.FDIV: np.divide,
     Op.IDIV: lambda a, b: _idiv(a, b) if a.dtype.kind in "iu" else np.trunc(a / b),
     Op.MOD: np.fmod, Op.AND: np.bitwise_and, Op.OR: np.bitwise_or, Op.XOR: np.bitwise_xor,
     Op.WHERE: np.where,
@@ -76,7 +76,7 @@ _ALU: dict[Op, Any] = {
 
 
 _UFUNCS = {Op.EXP2: np.exp2, Op.LOG2: np.log2, Op.SIN: np.sin, Op.SQRT: np.sqrt, Op.ADD: np.add,
-           Op.MUL: np.multiply, Op.MAX: np.maximum, Op.CMPLT: np.less, Op.CMPEQ: np.equal}
+           Op.MUL: np.multiply, Op.FDIV: np.divide, Op.MAX: np.maximum, Op.CMPLT: np.less, Op.CMPEQ: np.equal}
 
 
 class ScratchPool:

@@ -30,6 +30,7 @@ class Op(Enum):
     CAST = auto()
     ADD = auto()
     MUL = auto()
+    FDIV = auto()  # correctly rounded float division (x * recip(y) can be off by an ulp)
     MAX = auto()
     CMPLT = auto()
     CMPEQ = auto()
@@ -56,7 +57,7 @@ class Op(Enum):
 
 
 UNARY = {Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT, Op.RECIP, Op.NEG, Op.CAST}
-BINARY = {Op.ADD, Op.MUL, Op.MAX, Op.CMPLT, Op.CMPEQ, Op.IDIV, Op.MOD, Op.AND, Op.OR, Op.XOR}
+BINARY = {Op.ADD, Op.MUL, Op.FDIV, Op.MAX, Op.CMPLT, Op.CMPEQ, Op.IDIV, Op.MOD, Op.AND, Op.OR, Op.XOR}
 ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
 REDUCE = {Op.SUM, Op.RMAX}
 MOVEMENT = {Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.PAD, Op.SHRINK, Op.FLIP, Op.WINDOW}

@@ -162,6 +162,8 @@ class CStyleRenderer:
             return f"({a} || {b})" if d == dt.bool_ else f"({a} + {b})"
         if op is Op.MUL:
             return f"({a} && {b})" if d == dt.bool_ else f"({a} * {b})"
+        if op is Op.FDIV:
+            return f"({a} / {b})"
         if op is Op.MAX:
             if d.is_float:  # NaN wins, as in torch.maximum
                 return f"(({a} > {b} || {a} != {a}) ? {a} : {b})"

@@ -481,7 +481,7 @@ class Tensor:
             return self._int_div(other, rounding_mode)
         x, y = self._binary("div", other)
         x, y = x._float(), y._float()
-        return x._apply(F.Mul, y.reciprocal())
+        return x._apply(F.Div, y)
 
     def _int_div(self, other: TensorLike, mode: str, reverse: bool = False) -> Tensor:
         x, y = self._binary("div", other, reverse)
@@ -671,7 +671,7 @@ class Tensor:
 
     def __rtruediv__(self, other: TensorLike) -> Tensor:
         x, y = self._binary("div", other, reverse=True)
-        return x._float() * y._float().reciprocal()
+        return x._float()._apply(F.Div, y._float())
 
     def __floordiv__(self, other: TensorLike) -> Tensor:
         return self._int_div(other, "floor")

@@ -241,6 +241,8 @@ class LLVMRenderer:
                      f"{'or' if is_bool else 'add'} {t} {a}, {b}")
         elif op is Op.MUL:
             instr = f"fmul contract {t} {a}, {b}" if is_float else f"{'and' if is_bool else 'mul'} {t} {a}, {b}"
+        elif op is Op.FDIV:
+            instr = f"fdiv {t} {a}, {b}"
         elif op is Op.MAX:
             if is_bool:
                 instr = f"or i1 {a}, {b}"
