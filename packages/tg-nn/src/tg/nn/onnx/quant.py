@@ -15,7 +15,7 @@ from .ops import Context, OnnxError, _conv, _dtype, op
 
 def _broadcast(param: Tensor, x: Tensor, axis: int, block_size: int) -> Tensor:
     """A scale or zero point shaped to broadcast against x: scalar, per-axis 1-D, or blocked along axis."""
-    if param.ndim == 0 or param.numel() == 1 and param.ndim <= 1:
+    if param.ndim == 0 or (param.numel() == 1 and param.ndim <= 1):
         return param.reshape(())
     a = axis % x.ndim
     if block_size:
