@@ -637,16 +637,40 @@ def _sce(ctx: Context, x: Tensor, target: Tensor, weight: Optional[Tensor] = Non
     return (loss, logp) if len(ctx.node.output) > 1 else loss
 
 
+def _attention_frontier(q: Tensor, lq: int, lk: int, past_key: Optional[Tensor], nonpad: Optional[Tensor],
+                        causal: bool, left: int, right: int) -> Optional[Tensor]:
+    """Which keys each query may see, (B or 1, 1, Lq, Lk), from padding, causality and the window bounds."""
+    if nonpad is None and not causal and left < 0 and right < 0:
+        return None
+    keys = Tensor.arange(lk, device=q.device).reshape(1, 1, 1, lk)
+    rows = Tensor.arange(lq, device=q.device).reshape(1, 1, lq, 1)
+    if past_key is not None:
+        pos = rows + past_key.shape[2]
+    elif nonpad is not None:  # an external cache: the queries are the last tokens of each sample's valid keys
+        pos = rows + (nonpad.cast(dt.int64).reshape(-1, 1, 1, 1) - lq)
+    else:
+        pos = rows
+    allowed = keys.ones_like(dt.bool_)
+    if nonpad is not None:
+        allowed = allowed & (keys < nonpad.cast(dt.int64).reshape(-1, 1, 1, 1))
+    if causal:
+        allowed = allowed & (keys <= pos)
+    if left >= 0:
+        allowed = allowed & (keys >= pos - left)
+    if right >= 0:
+        allowed = allowed & (keys <= pos + right)
+    return allowed
+
+
 @op("Attention")
 def _attention(ctx: Context, q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor] = None,
                past_key: Optional[Tensor] = None, past_value: Optional[Tensor] = None,
                nonpad_kv_seqlen: Optional[Tensor] = None, scale: Optional[float] = None, is_causal: int = 0,
                q_num_heads: Optional[int] = None, kv_num_heads: Optional[int] = None,
                softmax_precision: Optional[int] = None, softcap: Optional[float] = None,
-               qk_matmul_output_mode: int = 0, **attrs: Any) -> Any:
-    """ONNX Attention (opset 23): 3-D or 4-D inputs, masks, causal, past key/value, grouped KV heads."""
-    if nonpad_kv_seqlen is not None or attrs:
-        raise OnnxError("onnx: Attention with nonpad_kv_seqlen or sliding windows is not supported yet")
+               qk_matmul_output_mode: int = 0, left_window_size: int = -1, right_window_size: int = -1) -> Any:
+    """ONNX Attention (opsets 23-25): 3-D or 4-D inputs, masks, causal, past key/value, grouped KV heads,
+    padded external caches (nonpad_kv_seqlen) and sliding windows."""
     orig = q.dtype  # half inputs are computed in float32, as the reference does
     if orig == dt.float16:
         q, k, v = q.cast(dt.float32), k.cast(dt.float32), v.cast(dt.float32)
@@ -673,12 +697,11 @@ def _attention(ctx: Context, q: Tensor, k: Tensor, v: Tensor, attn_mask: Optiona
             mask = mask.pad((0, extra), value=False) if mask.dtype == dt.bool_ else \
                 mask.pad((0, extra), value=-math.inf)
         bias = mask.where(0.0, -math.inf).cast(q.dtype) if mask.dtype == dt.bool_ else mask.cast(q.dtype)
-    if is_causal:
-        offset = past_key.shape[2] if past_key is not None else 0
-        rows = Tensor.arange(lq, device=q.device).reshape(lq, 1) + offset
-        allowed = Tensor.arange(lk, device=q.device).reshape(1, lk) <= rows
-        causal = allowed.where(0.0, -math.inf).cast(q.dtype)
-        bias = causal if bias is None else bias + causal
+    allowed = _attention_frontier(q, lq, lk, past_key, nonpad_kv_seqlen, bool(is_causal), left_window_size,
+                                  right_window_size)
+    if allowed is not None:
+        frontier = allowed.where(0.0, -math.inf).cast(q.dtype)
+        bias = frontier if bias is None else bias + frontier
     heads_q, heads_k = q.shape[1], present_k.shape[1]
     kk, vv = present_k, present_v
     if heads_q != heads_k and heads_q % heads_k == 0:  # grouped-query attention: share each KV head
