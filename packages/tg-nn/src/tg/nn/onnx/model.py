@@ -8,7 +8,7 @@ import numpy as np
 
 from tg.core import Tensor
 
-from . import control, indexing, pooling, quant, recurrent, resize  # noqa: F401  (each module registers its ops in OPS)
+from . import control, indexing, pooling, quant, recurrent, resize, vision  # noqa: F401  (each module registers its ops in OPS)
 from .ops import OPS, Context, OnnxError
 
 ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 10: "float16",
