@@ -216,6 +216,17 @@ def cumsum(x: Tensor, dim: int = 0) -> Tensor:
     return win.sum(-1).transpose(d, -1)
 
 
+def repeat_interleave(x: Tensor, repeats: int, dim: Optional[int] = None) -> Tensor:
+    """Each element repeated `repeats` times along `dim` (flattened when None), like torch.repeat_interleave
+    with an int: an expand and a reshape, no copy until used."""
+    if dim is None:
+        x, dim = x.reshape(-1), 0
+    d = x._dim(dim)
+    shape = x.shape
+    grown = x.unsqueeze(d + 1).expand(*shape[:d + 1], repeats, *shape[d + 1:])
+    return grown.reshape(*shape[:d], shape[d] * repeats, *shape[d + 1:])
+
+
 def cumprod(x: Tensor, dim: int = 0) -> Tensor:
     """Running product along `dim` (torch.cumprod): a product over left-padded windows."""
     d = x._dim(dim)
@@ -570,25 +581,53 @@ def scaled_dot_product_attention(x: Tensor, key: Tensor, value: Tensor, attn_mas
 
 
 # ---- linear maps built as matrices: einsum, resampling, transposed convolution --------------------
+def _expand_ellipsis(specs: list[str], output: Optional[str], operands: Sequence[Tensor]) -> tuple[list[str], str]:
+    """Name the dims an ellipsis covers with fresh capital letters, broadcast from the right."""
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in "".join(specs) + (output or "")]
+    widest = max((t.ndim - len(s) + 3 for s, t in zip(specs, operands) if "..." in s), default=0)
+    names = "".join(free[:widest])
+    specs = [s.replace("...", names[widest - (t.ndim - len(s) + 3):]) if "..." in s else s
+             for s, t in zip(specs, operands)]
+    if output is None:
+        letters = "".join(specs)
+        return specs, names + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in names))
+    return specs, output.replace("...", names)
+
+
+def _diagonals(spec: str, t: Tensor) -> tuple[str, Tensor]:
+    """Fold a subscript repeated within one operand ("ii") into its diagonal."""
+    while len(set(spec)) != len(spec):
+        c = next(ch for ch in spec if spec.count(ch) > 1)
+        i, j = spec.index(c), spec.index(c, spec.index(c) + 1)
+        n = t.shape[i]
+        shape = [1] * t.ndim
+        shape[i], shape[j] = n, n
+        eye = (_tensor().arange(n, device=t.device).reshape(n, 1) == _tensor().arange(n, device=t.device))
+        t = eye.reshape(*shape).where(t, 0).sum(j, dtype=t.dtype)
+        spec = spec[:j] + spec[j + 1:]
+    return spec, t
+
+
 def einsum(equation: str, *operands: Tensor) -> Tensor:
-    """Einstein summation over explicit subscripts ("ij,jk->ik"; implicit output when "->" is absent)."""
+    """Einstein summation ("ij,jk->ik", "...ij->...ji", "ii->i"); implicit output when "->" is absent."""
     eq = equation.replace(" ", "")
-    if "..." in eq:
-        raise NotImplementedError("einsum: ellipsis ('...') is not supported yet; name every dim")
-    inputs, _, output = eq.partition("->")
+    inputs, arrow, output = eq.partition("->")
     specs = inputs.split(",")
     if len(specs) != len(operands):
         raise RuntimeError(f"einsum: {equation!r} names {len(specs)} operands, {len(operands)} were given")
-    if not _:
+    if "..." in eq:
+        specs, output = _expand_ellipsis(specs, output if arrow else None, operands)
+    elif not arrow:
         letters = "".join(specs)
         output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    folded = [_diagonals(spec, t) for spec, t in zip(specs, operands)]
+    specs, operands = [f[0] for f in folded], tuple(f[1] for f in folded)
     order = sorted(set("".join(specs)), key=lambda c: (c not in output, output.find(c), c))
     sizes: dict[str, int] = {}
     aligned = []
     for spec, t in zip(specs, operands):
-        if len(spec) != t.ndim or len(set(spec)) != len(spec):
-            raise RuntimeError(f"einsum: subscripts {spec!r} do not fit an operand of shape {t.shape} (repeated "
-                               "subscripts within one operand are not supported)")
+        if len(spec) != t.ndim:
+            raise RuntimeError(f"einsum: subscripts {spec!r} do not fit an operand of shape {t.shape}")
         for c, n in zip(spec, t.shape):
             if sizes.setdefault(c, n) != n and 1 not in (n, sizes[c]):
                 raise RuntimeError(f"einsum: subscript {c!r} is {sizes[c]} in one operand and {n} in another")

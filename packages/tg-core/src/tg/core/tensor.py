@@ -1242,6 +1242,7 @@ class Tensor:
     any = fn.any_true
     cumsum = fn.cumsum
     cumprod = fn.cumprod
+    repeat_interleave = fn.repeat_interleave
     atan = fn.atan
     asin = fn.asin
     acos = fn.acos

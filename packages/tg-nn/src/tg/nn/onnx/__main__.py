@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 
 from .model import load
-from .ops import OPS
+from .ops import find_op
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = Counter((n.domain or "ai.onnx", n.op_type) for n in model.proto.graph.node)
     print("operators:")
     for (domain, op_type), n in sorted(counts.items()):
-        ok = domain == "ai.onnx" and op_type in OPS
+        ok = find_op(domain, op_type) is not None
         print(f"  {'ok  ' if ok else 'MISSING'} {domain}::{op_type} x{n}")
     if not args.run:
         return 0 if not model.unsupported else 1

@@ -7,7 +7,7 @@ import numpy as np
 from onnx.backend.base import Backend, BackendRep
 
 from .model import OnnxModel
-from .ops import OPS
+from .ops import find_op
 
 
 class TgRep(BackendRep):
@@ -29,7 +29,7 @@ def _to_numpy(value: Any) -> Any:
 class TgBackend(Backend):
     @classmethod
     def is_compatible(cls, model: Any, device: str = "CPU", **kwargs: Any) -> bool:
-        return all(n.op_type in OPS and (n.domain or "ai.onnx") == "ai.onnx" for n in model.graph.node)
+        return all(find_op(n.domain, n.op_type) is not None for n in model.graph.node)
 
     @classmethod
     def prepare(cls, model: Any, device: str = "CPU", **kwargs: Any) -> TgRep:

@@ -8,8 +8,8 @@ import numpy as np
 
 from tg.core import Tensor
 
-from . import control, indexing, pooling, quant, recurrent, resize, vision  # noqa: F401  (each module registers its ops in OPS)
-from .ops import OPS, Context, OnnxError
+from . import control, indexing, pooling, quant, recurrent, resize, signal, training, vision  # noqa: F401  (each module registers its ops in OPS)
+from .ops import Context, OnnxError, find_op
 
 ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 10: "float16",
                11: "float64"}
@@ -42,7 +42,7 @@ class OnnxModel:
         self.input_names = [i.name for i in self.inputs]
         self.output_names = [o.name for o in self.outputs]
         unsupported = sorted({(n.domain or "ai.onnx", n.op_type) for n in graph.node
-                              if (n.domain or "ai.onnx") != "ai.onnx" or n.op_type not in OPS})
+                              if find_op(n.domain, n.op_type) is None})
         self.unsupported = unsupported
 
     def input_info(self) -> list[tuple[str, Optional[str], list[Union[int, str]]]]:
@@ -86,8 +86,8 @@ def run_graph(graph: Any, env: dict[str, Any], opsets: dict[str, int], device: O
     """Evaluate the graph's nodes in order into env (name -> Tensor)."""
     onnx = _onnx()
     for node in graph.node:
-        fn = OPS.get(node.op_type)
-        if fn is None or (node.domain or "ai.onnx") != "ai.onnx":
+        fn = find_op(node.domain, node.op_type)
+        if fn is None:
             raise OnnxError(f"onnx: unsupported operator {node.domain or 'ai.onnx'}::{node.op_type} (opset "
                             f"{opsets.get(node.domain or 'ai.onnx', '?')}) in node {node.name!r}")
         attrs = {a.name: _attribute(onnx.helper.get_attribute_value(a)) for a in node.attribute}

@@ -35,12 +35,19 @@ class Context:
         return None if t is None else [int(v) for v in t.numpy().reshape(-1)]
 
 
-def op(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def op(*names: str, domain: str = "ai.onnx") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register fn as the implementation of the named ops (keys outside ai.onnx are 'domain::Op')."""
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         for n in names:
-            OPS[n] = fn
+            OPS[n if domain == "ai.onnx" else f"{domain}::{n}"] = fn
         return fn
     return register
+
+
+def find_op(domain: str, op_type: str) -> Optional[Callable[..., Any]]:
+    """The implementation of domain::op_type, or None."""
+    d = domain or "ai.onnx"
+    return OPS.get(op_type if d == "ai.onnx" else f"{d}::{op_type}")
 
 
 def _dtype(code: int) -> dt.DType:
@@ -211,6 +218,8 @@ def _reduce(fn: Callable[[Tensor, tuple[int, ...], bool], Tensor]) -> Callable[.
     def run(ctx: Context, x: Tensor, axes_input: Optional[Tensor] = None, axes: Optional[list[int]] = None,
             keepdims: int = 1, noop_with_empty_axes: int = 0) -> Tensor:
         ax = _axes(ctx, x, axes_input, axes, noop_with_empty_axes)
+        if ax and any(x.shape[a] == 0 for a in ax):  # reducing nothing gives the op's identity
+            return _empty_reduction(ctx.node.op_type, x, ax, bool(keepdims))
         if not ax:
             return fn(x, (), True) if ax == () and noop_with_empty_axes else x
         return fn(x, ax, bool(keepdims))
@@ -227,6 +236,19 @@ OPS["ReduceL2"] = _reduce(lambda x, a, k: (x * x).sum(a, keepdim=k, dtype=x.dtyp
 OPS["ReduceSumSquare"] = _reduce(lambda x, a, k: (x * x).sum(a, keepdim=k, dtype=x.dtype) if a else x * x)
 OPS["ReduceLogSum"] = _reduce(lambda x, a, k: x.sum(a, keepdim=k).log() if a else x.log())
 OPS["ReduceLogSumExp"] = _reduce(lambda x, a, k: x.logsumexp(a, keepdim=k) if a else x)
+
+
+EMPTY_IDENTITY = {"ReduceMax": -math.inf, "ReduceMin": math.inf, "ReduceLogSumExp": -math.inf,
+                  "ReduceLogSum": -math.inf, "ReduceProd": 1.0}
+
+
+def _empty_reduction(kind: str, x: Tensor, axes: tuple[int, ...], keep: bool) -> Tensor:
+    shape = [1 if i in axes else n for i, n in enumerate(x.shape) if keep or i not in axes]
+    value = EMPTY_IDENTITY.get(kind, 0.0)
+    if not x.dtype.is_float and math.isinf(value):
+        info = np.iinfo(x.dtype.np) if x.dtype != dt.bool_ else None
+        value = (info.min if value < 0 else info.max) if info else float(value > 0)
+    return Tensor.full(tuple(shape), value, dtype=x.dtype, device=x.device)
 
 
 def _prod(x: Tensor, axes: tuple[int, ...], keep: bool) -> Tensor:
@@ -468,10 +490,12 @@ def _depth_to_space(ctx: Context, x: Tensor, blocksize: int, mode: str = "DCR") 
 
 
 @op("SpaceToDepth")
-def _space_to_depth(ctx: Context, x: Tensor, blocksize: int) -> Tensor:
+def _space_to_depth(ctx: Context, x: Tensor, blocksize: int, mode: str = "DCR") -> Tensor:
     n, c, h, w = x.shape
     b = blocksize
-    return x.reshape(n, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4).reshape(n, c * b * b, h // b, w // b)
+    blocks = x.reshape(n, c, h // b, b, w // b, b)
+    order = (0, 3, 5, 1, 2, 4) if mode == "DCR" else (0, 1, 3, 5, 2, 4)  # CRD keeps channels outermost
+    return blocks.permute(*order).reshape(n, c * b * b, h // b, w // b)
 
 
 @op("EyeLike")
@@ -556,9 +580,14 @@ def _conv_transpose(ctx: Context, x: Tensor, w: Tensor, b: Optional[Tensor] = No
 @op("BatchNormalization")
 def _batchnorm(ctx: Context, x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, var: Tensor,
                epsilon: float = 1e-5, momentum: float = 0.9, training_mode: int = 0, **attrs: Any) -> Any:
-    if training_mode:
-        raise OnnxError("onnx: BatchNormalization with training_mode=1 is not supported")
     shape = [1, x.shape[1]] + [1] * (x.ndim - 2)
+    if training_mode:  # normalise with the batch statistics and return the updated running ones
+        dims = (0, *range(2, x.ndim))
+        bmean = x.mean(dims)
+        bvar = ((x - bmean.reshape(*shape)) ** 2).mean(dims)
+        y = (x - bmean.reshape(*shape)) * (bvar.reshape(*shape) + epsilon).rsqrt() * scale.reshape(*shape) + \
+            bias.reshape(*shape)
+        return y, mean * momentum + bmean * (1 - momentum), var * momentum + bvar * (1 - momentum)
     return (x - mean.reshape(*shape)) * (var.reshape(*shape) + epsilon).rsqrt() * scale.reshape(*shape) + \
         bias.reshape(*shape)
 
@@ -582,6 +611,30 @@ def _instancenorm(ctx: Context, x: Tensor, scale: Tensor, bias: Tensor, epsilon:
     var = ((x - mean) * (x - mean)).mean(dims, keepdim=True)
     shape = [1, x.shape[1]] + [1] * (x.ndim - 2)
     return (x - mean) * (var + epsilon).rsqrt() * scale.reshape(*shape) + bias.reshape(*shape)
+
+
+@op("GroupNormalization")
+def _groupnorm(ctx: Context, x: Tensor, scale: Tensor, bias: Tensor, num_groups: int, epsilon: float = 1e-5,
+               stash_type: int = 1) -> Tensor:
+    n, c = x.shape[:2]
+    work = x.cast(dt.float32) if stash_type == 1 and x.dtype != dt.float64 else x
+    g = work.reshape(n, num_groups, -1)
+    mean = g.mean(-1, keepdim=True)
+    normed = ((g - mean) * ((g - mean) ** 2).mean(-1, keepdim=True).add(epsilon).rsqrt()).reshape(*x.shape)
+    normed = normed.cast(x.dtype)
+    shape = [1, -1] + [1] * (x.ndim - 2)
+    if scale.shape[0] != c:  # opset 18 gave scale and bias per group
+        scale, bias = (t.repeat_interleave(c // num_groups) for t in (scale, bias))
+    return normed * scale.reshape(*shape) + bias.reshape(*shape)
+
+
+@op("LRN")
+def _lrn(ctx: Context, x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0) -> Tensor:
+    """x / (bias + alpha/size * sum of squares over `size` neighbouring channels) ** beta."""
+    lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
+    sq = (x * x).movedim(1, -1)
+    window = sq._pad_dims([(0, 0)] * (sq.ndim - 1) + [(lo, hi)]).unfold(-1, size, 1).sum(-1).movedim(-1, 1)
+    return x / (window * (alpha / size) + bias) ** beta
 
 
 @op("MeanVarianceNormalization")
