@@ -596,7 +596,12 @@ class Tensor:
         return 2 * (2 * self._float()).sigmoid() - 1
 
     def trunc(self) -> Tensor:
-        return self if not self.dtype.is_float else self.cast(dt.int64).cast(self.dtype)
+        """Round toward zero. Floats at or beyond 2**mantissa bits are integers already (and inf and NaN stay
+        as they are): only the smaller ones go through an int64 cast, which could not hold the others."""
+        if not self.dtype.is_float:
+            return self
+        exact = float(2 ** {2: 10, 4: 23, 8: 52}[self.dtype.itemsize])
+        return (self.abs() < exact).where(self.cast(dt.int64).cast(self.dtype), self)
 
     def floor(self) -> Tensor:
         t = self.trunc()

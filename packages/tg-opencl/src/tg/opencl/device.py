@@ -96,7 +96,11 @@ class OpenCLDevice(Device):
         self.tile_renderer, self.chunk_renderer = OpenCLRenderer(), OpenCLCPURenderer()
         self.work_items = max(1, self.cl_device.max_compute_units)
         self.programs: dict[tuple[AST, tuple[int, ...]], tuple[Program, Any, str]] = {}
-        self.fingerprint = f"{self.cl_device.name}|{self.cl_device.driver_version}|{self.cl_device.platform.name}"
+        # division must round like the CPU backends; OpenCL allows 2.5 ulp unless asked (where the device can)
+        correct = self.cl_device.single_fp_config & cl.device_fp_config.CORRECTLY_ROUNDED_DIVIDE_SQRT
+        self.build_options = ["-cl-fp32-correctly-rounded-divide-sqrt"] if correct else []
+        self.fingerprint = (f"{self.cl_device.name}|{self.cl_device.driver_version}|{self.cl_device.platform.name}|"
+                            f"{' '.join(self.build_options)}")
 
     def program(self, kernel: Kernel) -> tuple[Program, Any, str]:
         key = (kernel.ast, kernel.full_shape)
@@ -117,14 +121,15 @@ class OpenCLDevice(Device):
             if path.exists():
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", cl.CompilerWarning)
-                    program = cl.Program(self.context, [self.cl_device], [path.read_bytes()]).build()
+                    program = cl.Program(self.context, [self.cl_device], [path.read_bytes()]).build(
+                        options=self.build_options)
                 return program.tg_kernel
         except cl.Error:
             pass  # a stale or foreign binary: build from source
         try:
             with warnings.catch_warnings():  # compiler chatter; a failed build raises with its full log below
                 warnings.simplefilter("ignore", cl.CompilerWarning)
-                program = cl.Program(self.context, source).build()
+                program = cl.Program(self.context, source).build(options=self.build_options)
         except cl.RuntimeError as e:
             raise RuntimeError(f"OpenCL build failed on {self.cl_device.name}:\n{e}\n--- source ---\n{source}") from e
         stats.counters.compiles += 1

@@ -177,6 +177,22 @@ def test_integer_division_and_modulo_follow_torch(device: str) -> None:
     np.testing.assert_allclose((ta / tb).numpy(), a / b, rtol=1e-6)
 
 
+def test_division_is_correctly_rounded(device: str) -> None:
+    # x * (1/y) can be an ulp off; true division must match NumPy bit for bit
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal(4096).astype(np.float32) * 100
+    b = rng.uniform(0.01, 10, 4096).astype(np.float32)
+    assert np.array_equal((Tensor(a, device=device) / Tensor(b, device=device)).numpy(), a / b)
+    assert (Tensor(np.float32(-2.5), device=device) / np.float32(5 / 255)).item() == np.float32(-2.5) / np.float32(5 / 255)
+
+
+@pytest.mark.parametrize("op", ["trunc", "floor", "ceil", "round"])
+def test_rounding_keeps_huge_and_special_values(op: str, device: str) -> None:
+    v = np.array([np.inf, -np.inf, np.nan, 1e20, -3e9, 2.5, -2.5, -0.4, 8388607.5, 0.5], np.float32)
+    got = getattr(Tensor(v, device=device), op)().numpy()
+    np.testing.assert_array_equal(got, getattr(np, op)(v))
+
+
 def test_gradient_accumulates_and_detach_stops_it(device: str) -> None:
     x = Tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
     (x * 2).sum().backward()
