@@ -714,34 +714,54 @@ def adaptive_avg_pool2d(x: Tensor, output_size: Union[int, Sequence[Optional[int
     return _apply_axis_matrices(x._float(), mats)
 
 
-def conv_transpose2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1, padding: Any = 0,
-                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
-    """Transposed 2-D convolution (torch.nn.functional.conv_transpose2d): weight (C_in, C_out/groups, KH, KW).
+def _conv_transpose(op: str, nd: int, x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: Any, padding: Any,
+                    output_padding: Any, groups: int, dilation: Any) -> Tensor:
+    """Transposed convolution over nd spatial dims: weight (C_in, C_out/groups, *kernel).
 
     The input is spread out by the stride (zeros between elements), padded, and convolved with the
     flipped kernel whose in/out channels are swapped.
     """
-    batched = x.ndim == 4
+    batched = x.ndim == nd + 2
     inp = x if batched else x.unsqueeze(0)
-    c_in, og, kh, kw = weight.shape
+    if inp.ndim != nd + 2 or weight.ndim != nd + 2:
+        raise RuntimeError(f"{op}: expected input of {nd + 1} or {nd + 2} dims and weight of {nd + 2}, got input "
+                           f"{x.shape} and weight {weight.shape}")
+    c_in, og, ks = weight.shape[0], weight.shape[1], weight.shape[2:]
     if inp.shape[1] != c_in:
-        raise RuntimeError(f"conv_transpose2d: input has {inp.shape[1]} channels, weight {weight.shape} expects {c_in}")
-    st, pd = inp._spatial("conv_transpose2d", 2, stride), inp._spatial("conv_transpose2d", 2, padding)
-    op, dil = inp._spatial("conv_transpose2d", 2, output_padding), inp._spatial("conv_transpose2d", 2, dilation)
+        raise RuntimeError(f"{op}: input has {inp.shape[1]} channels, weight {weight.shape} expects {c_in}")
+    st, pd = inp._spatial(op, nd, stride), inp._spatial(op, nd, padding)
+    opad, dil = inp._spatial(op, nd, output_padding), inp._spatial(op, nd, dilation)
     spread = inp
-    for d, s in zip((2, 3), st):
+    for d, s in zip(range(2, nd + 2), st):
         if s > 1:
-            size = spread.shape[d]
-            shape = spread.shape
+            size, shape = spread.shape[d], spread.shape
             spread = spread.reshape(*shape[:d + 1], 1, *shape[d + 1:])
             spread = spread._pad_dims([(0, s - 1) if i == d + 1 else (0, 0) for i in range(spread.ndim)])
             spread = spread.reshape(*shape[:d], size * s, *shape[d + 1:]).narrow(d, 0, (size - 1) * s + 1)
-    pads = [(dl * (k - 1) - p, dl * (k - 1) - p + o) for k, p, o, dl in zip((kh, kw), pd, op, dil)]
+    pads = [(dl * (k - 1) - p, dl * (k - 1) - p + o) for k, p, o, dl in zip(ks, pd, opad, dil)]
     spread = spread._pad_dims([(0, 0), (0, 0), *pads])
-    wt = weight.reshape(groups, c_in // groups, og, kh, kw).permute(0, 2, 1, 3, 4)
-    wt = wt.reshape(groups * og, c_in // groups, kh, kw).flip(2, 3)
-    out = spread.conv2d(wt, bias, stride=1, padding=0, dilation=dil, groups=groups)
+    wt = weight.reshape(groups, c_in // groups, og, *ks).transpose(1, 2)
+    wt = wt.reshape(groups * og, c_in // groups, *ks).flip(*range(2, nd + 2))
+    out = spread._conv(op, nd, wt, bias, 1, 0, dil, groups)
     return out if batched else out.squeeze(0)
+
+
+def conv_transpose1d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """Transposed 1-D convolution (torch.nn.functional.conv_transpose1d): weight (C_in, C_out/groups, K)."""
+    return _conv_transpose("conv_transpose1d", 1, x, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def conv_transpose2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """Transposed 2-D convolution (torch.nn.functional.conv_transpose2d): weight (C_in, C_out/groups, KH, KW)."""
+    return _conv_transpose("conv_transpose2d", 2, x, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def conv_transpose3d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """Transposed 3-D convolution (torch.nn.functional.conv_transpose3d)."""
+    return _conv_transpose("conv_transpose3d", 3, x, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
 # ---- torch.nn.functional spellings of ops that live on Tensor --------------------------------------------
@@ -753,6 +773,11 @@ def conv1d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any
 def conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1, padding: Any = 0,
            dilation: Any = 1, groups: int = 1) -> Tensor:
     return x.conv2d(weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    return x.conv3d(weight, bias, stride, padding, dilation, groups)
 
 
 def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,

@@ -1127,6 +1127,11 @@ class Tensor:
         """
         return self._conv("conv2d", 2, weight, bias, stride, padding, dilation, groups)
 
+    def conv3d(self, weight: Tensor, bias: Optional[Tensor] = None, stride: Any = 1, padding: Any = 0,
+               dilation: Any = 1, groups: int = 1) -> Tensor:
+        """3-D convolution (torch.nn.functional.conv3d): input (N, C, D, H, W), weight (O, C/groups, KD, KH, KW)."""
+        return self._conv("conv3d", 3, weight, bias, stride, padding, dilation, groups)
+
     def _pool_windows(self, op: str, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
                       fill: float) -> tuple[Tensor, list[tuple[int, int]]]:
         """Padded sliding windows over the last two dims, and the (before, after) padding used."""
@@ -1277,7 +1282,9 @@ class Tensor:
     scaled_dot_product_attention = fn.scaled_dot_product_attention
     interpolate = fn.interpolate
     adaptive_avg_pool2d = fn.adaptive_avg_pool2d
+    conv_transpose1d = fn.conv_transpose1d
     conv_transpose2d = fn.conv_transpose2d
+    conv_transpose3d = fn.conv_transpose3d
     _arg_extreme = fn._arg_extreme
 
     # ---- dtype shortcuts -----------------------------------------------------------------------------

@@ -547,11 +547,9 @@ def _conv(ctx: Context, x: Tensor, w: Tensor, b: Optional[Tensor] = None, auto_p
     st, dil = strides or [1] * nd, dilations or [1] * nd
     pairs = _conv_pads(x, ks, st, dil, pads, auto_pad)
     xp = x._pad_dims([(0, 0), (0, 0), *pairs])
-    if nd == 1:
-        return xp.conv1d(w, b, st, 0, dil, group)
-    if nd == 2:
-        return xp.conv2d(w, b, st, 0, dil, group)
-    raise OnnxError(f"onnx: Conv with {nd} spatial dims is not supported (1 and 2 are)")
+    if nd not in (1, 2, 3):
+        raise OnnxError(f"onnx: Conv with {nd} spatial dims is not supported (1, 2 and 3 are)")
+    return xp._conv(f"conv{nd}d", nd, w, b, st, 0, dil, group)
 
 
 @op("ConvTranspose")
@@ -559,10 +557,11 @@ def _conv_transpose(ctx: Context, x: Tensor, w: Tensor, b: Optional[Tensor] = No
                     dilations: Optional[list[int]] = None, group: int = 1, kernel_shape: Optional[list[int]] = None,
                     output_padding: Optional[list[int]] = None, output_shape: Optional[list[int]] = None,
                     pads: Optional[list[int]] = None, strides: Optional[list[int]] = None) -> Tensor:
-    if w.ndim != 4:
-        raise OnnxError("onnx: ConvTranspose is supported for 2-D inputs only")
-    st, dil = strides or [1, 1], dilations or [1, 1]
-    op_ = output_padding or [0, 0]
+    nd = w.ndim - 2
+    if nd not in (1, 2, 3):
+        raise OnnxError(f"onnx: ConvTranspose with {nd} spatial dims is not supported (1, 2 and 3 are)")
+    st, dil = strides or [1] * nd, dilations or [1] * nd
+    op_ = output_padding or [0] * nd
     ks = list(w.shape[2:])
     if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         target = output_shape or [n * s for n, s in zip(x.shape[2:], st)]
@@ -571,9 +570,9 @@ def _conv_transpose(ctx: Context, x: Tensor, w: Tensor, b: Optional[Tensor] = No
         lows = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in totals]
         pairs = [(lo, t - lo) for lo, t in zip(lows, totals)]
     else:
-        p = pads or [0, 0, 0, 0]
-        pairs = [(p[0], p[2]), (p[1], p[3])]
-    full = x.conv_transpose2d(w, b, st, 0, op_, group, dil)
+        p = pads or [0] * (2 * nd)
+        pairs = [(p[i], p[i + nd]) for i in range(nd)]
+    full = getattr(x, f"conv_transpose{nd}d")(w, b, st, 0, op_, group, dil)
     return full._pad_dims([(0, 0), (0, 0), *[(-lo, -hi) for lo, hi in pairs]])
 
 

@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 
 from tg.core import Tensor
+from tg.core import dtype as dt
 
 from .ops import Context, _dtype, op
 
@@ -38,6 +39,11 @@ def _along(t: Tensor, axis: int, m: np.ndarray) -> Tensor:
 
 
 def dft(x: Tensor, length: int, axis: int, inverse: bool = False, onesided: bool = False) -> Tensor:
+    """The DFT of x along axis, computed in float64 (O(n^2) sums lose float32 digits) and returned in x's dtype."""
+    return _dft64(x.cast(dt.float64), length, axis, inverse, onesided).cast(x.dtype)
+
+
+def _dft64(x: Tensor, length: int, axis: int, inverse: bool, onesided: bool) -> Tensor:
     xr, xi = _parts(x)
     a = axis % xr.ndim
     if inverse and onesided:  # irfft: rebuild the Hermitian spectrum from its first half, return the real part
