@@ -20,7 +20,6 @@ EXCLUDE = [
     r"test_.*(bfloat16|BFLOAT16).*",                   # no bfloat16 dtype in tg yet
     r"test_.*(float8|FLOAT8|e4m3|e5m2|E4M3|E5M2).*",   # no 8-bit float dtypes
     r"test_.*(int4|INT4|uint4|UINT4|float4|FLOAT4|int2|INT2|uint2|UINT2).*",  # no sub-byte dtypes
-    r"test_.*(uint16|uint32|uint64|UINT16|UINT32|UINT64).*",  # unsigned ints wider than 8 bits
     r"test_.*(string|STRING).*",                       # no string tensors
     r"test_.*(complex64|complex128).*",                # no complex dtypes
 ]

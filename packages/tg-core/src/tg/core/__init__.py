@@ -19,7 +19,8 @@ from .device import (
     registry,
     synchronize,
 )
-from .dtype import DType, bool_, float16, float32, float64, int8, int16, int32, int64, promote, to_dtype, uint8
+from .dtype import (DType, bool_, float16, float32, float64, int8, int16, int32, int64, promote, to_dtype, uint8,
+                    uint16, uint32, uint64)
 from .functional import einsum
 from .stats import counters
 from .stats import reset as reset_counters
@@ -29,7 +30,8 @@ __version__ = "0.1.0"
 
 __all__ = ["Tensor", "DType", "Device", "DeviceSpec", "DeviceError", "Allocator", "Buffer", "TgPluginWarning",
            "hookimpl", "registry", "get_device", "synchronize", "counters", "reset_counters", "manual_seed",
-           "no_grad", "promote", "to_dtype", "bool_", "uint8", "int8", "int16", "int32", "int64", "float16",
+           "no_grad", "promote", "to_dtype", "bool_", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32",
+           "int64", "float16",
            "float32", "float64", "default_device", "functional", "einsum", "tensor", "cat", "stack", "where",
            "matmul", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn", "randint",
            "normal", "uniform"]

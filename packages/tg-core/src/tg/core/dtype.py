@@ -35,14 +35,19 @@ class DType:
 bool_ = DType("bool", 1, "b", 0)
 uint8 = DType("uint8", 1, "u", 1)
 int8 = DType("int8", 1, "i", 2)
-int16 = DType("int16", 2, "i", 3)
-int32 = DType("int32", 4, "i", 4)
-int64 = DType("int64", 8, "i", 5)
-float16 = DType("float16", 2, "f", 6)
-float32 = DType("float32", 4, "f", 7)
-float64 = DType("float64", 8, "f", 8)
+uint16 = DType("uint16", 2, "u", 3)
+int16 = DType("int16", 2, "i", 4)
+uint32 = DType("uint32", 4, "u", 5)
+int32 = DType("int32", 4, "i", 6)
+uint64 = DType("uint64", 8, "u", 7)
+int64 = DType("int64", 8, "i", 8)
+float16 = DType("float16", 2, "f", 9)
+float32 = DType("float32", 4, "f", 10)
+float64 = DType("float64", 8, "f", 11)
 
-ALL_DTYPES: tuple[DType, ...] = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+ALL_DTYPES: tuple[DType, ...] = (bool_, uint8, int8, uint16, int16, uint32, int32, uint64, int64, float16, float32,
+                                 float64)
+_SIGNED_BY_SIZE = {1: int8, 2: int16, 4: int32, 8: int64}
 _BY_NAME = {d.name: d for d in ALL_DTYPES} | {"bool_": bool_, "half": float16, "float": float32,
                                                "double": float64, "int": int32, "long": int64}
 default_float = float32
@@ -75,10 +80,16 @@ def promote(a: DType, b: DType) -> DType:
     """The result type of a binary op between two tensors (torch.promote_types)."""
     if a == b:
         return a
-    if {a, b} == {uint8, int8}:
-        return int16
     if _category(a) != _category(b):
         return a if _category(a) > _category(b) else b
+    if a.kind != b.kind and a.is_int and b.is_int:  # signed with unsigned: a signed type holding both
+        u, s = (a, b) if a.kind == "u" else (b, a)
+        if u.itemsize < s.itemsize:
+            return s
+        if u.itemsize == 8:
+            raise TypeError(f"promotion of {u.name} with {s.name} is not defined (no signed type holds both); "
+                            "cast one of them first")
+        return _SIGNED_BY_SIZE[u.itemsize * 2]
     return a if a.priority > b.priority else b
 
 

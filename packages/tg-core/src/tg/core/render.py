@@ -21,7 +21,8 @@ class CStyleRenderer:
 
     types: ClassVar[dict[DType, str]] = {
         dt.bool_: "bool", dt.int8: "char", dt.uint8: "unsigned char", dt.int16: "short", dt.int32: "int",
-        dt.int64: "long long", dt.float16: "half", dt.float32: "float", dt.float64: "double"}
+        dt.int64: "long long", dt.uint16: "unsigned short", dt.uint32: "unsigned int", dt.uint64: "unsigned long long",
+        dt.float16: "half", dt.float32: "float", dt.float64: "double"}
     memory_types: ClassVar[dict[DType, str]] = {dt.bool_: "unsigned char"}  # how a dtype is stored, where that differs
     kernel_prefix = ""
     buffer_qualifier = ""

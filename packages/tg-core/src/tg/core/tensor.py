@@ -721,7 +721,8 @@ class Tensor:
     def __invert__(self) -> Tensor:
         if self.dtype == dt.bool_:
             return self.logical_not()
-        return self._nograd(Op.XOR, Tensor(const(-1, self.dtype, (), self.device))._broadcast_to(self.shape))
+        ones = -1 if self.dtype.kind == "i" else int(np.iinfo(self.dtype.np).max)  # every bit set
+        return self._nograd(Op.XOR, Tensor(const(ones, self.dtype, (), self.device))._broadcast_to(self.shape))
 
     def __and__(self, other: TensorLike) -> Tensor:
         x, y = self._binary("bitwise_and", other)

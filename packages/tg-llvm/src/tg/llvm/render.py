@@ -17,6 +17,7 @@ from tg.core.lower import Program
 from tg.core.ops import Op
 
 LLVM_TYPES = {dt.bool_: "i1", dt.int8: "i8", dt.uint8: "i8", dt.int16: "i16", dt.int32: "i32", dt.int64: "i64",
+              dt.uint16: "i16", dt.uint32: "i32", dt.uint64: "i64",
               dt.float16: "half", dt.float32: "float", dt.float64: "double"}
 FLOAT_SUFFIX = {dt.float16: "f16", dt.float32: "f32", dt.float64: "f64"}
 

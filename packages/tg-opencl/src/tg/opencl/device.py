@@ -84,7 +84,8 @@ class OpenCLDevice(Device):
         self.queue = cl.CommandQueue(self.context)
         super().__init__(name, CLAllocator(self.context, self.queue, self.cl_device.name))
         ext = self.cl_device.extensions
-        supported = {dt.bool_, dt.int8, dt.uint8, dt.int16, dt.int32, dt.int64, dt.float32}
+        supported = {dt.bool_, dt.int8, dt.uint8, dt.int16, dt.uint16, dt.int32, dt.uint32, dt.int64, dt.uint64,
+                     dt.float32}
         supported |= {dt.float16} if "cl_khr_fp16" in ext else set()
         supported |= {dt.float64} if "cl_khr_fp64" in ext else set()
         self.dtypes = frozenset(supported)

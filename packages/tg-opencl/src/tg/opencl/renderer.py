@@ -10,7 +10,8 @@ from tg.core.render import CStyleRenderer
 
 
 class OpenCLRenderer(CStyleRenderer):
-    types: ClassVar[dict[DType, str]] = {**CStyleRenderer.types, dt.int64: "long", dt.uint8: "uchar"}
+    types: ClassVar[dict[DType, str]] = {**CStyleRenderer.types, dt.int64: "long", dt.uint8: "uchar",
+                                         dt.uint16: "ushort", dt.uint32: "uint", dt.uint64: "ulong"}
     memory_types: ClassVar[dict[DType, str]] = {dt.bool_: "uchar"}
     kernel_prefix = "__kernel "
     buffer_qualifier = "__global "

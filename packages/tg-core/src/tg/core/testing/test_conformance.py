@@ -260,3 +260,24 @@ def test_where_is_exact_for_every_value(dtype: type, device: str) -> None:
     np.testing.assert_array_equal(out, np.where(cond, x, y))
     zero = Tensor(cond, device=device).where(Tensor(x, device=device), 0).numpy()
     np.testing.assert_array_equal(zero, np.where(cond, x, 0).astype(zero.dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.uint64])
+def test_unsigned_integers_wrap_and_compare_like_numpy(dtype: type, device: str) -> None:
+    from tg.core import registry, to_dtype
+
+    if to_dtype(dtype) not in registry.open(device).dtypes:
+        pytest.skip(f"{device} does not store {np.dtype(dtype).name}")
+    info = np.iinfo(dtype)
+    a = np.array([0, 1, 7, info.max, info.max // 2 + 3], dtype)
+    b = np.array([3, info.max, 2, 2, 5], dtype)
+    ta, tb = Tensor(a, device=device), Tensor(b, device=device)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal((ta + tb).numpy(), a + b)  # wraps around
+        np.testing.assert_array_equal((ta * tb).numpy(), a * b)
+    np.testing.assert_array_equal((ta // tb).numpy(), a // b)
+    np.testing.assert_array_equal((ta % tb).numpy(), a % b)
+    np.testing.assert_array_equal((ta < tb).numpy(), a < b)  # unsigned comparison, not signed
+    np.testing.assert_array_equal(ta.maximum(tb).numpy(), np.maximum(a, b))
+    np.testing.assert_array_equal(ta.cast("float64").numpy(), a.astype(np.float64))
+    assert ta.amax().item() == int(a.max())

@@ -9,10 +9,9 @@ import numpy as np
 from tg.core import Tensor
 
 from . import control, indexing, pooling, quant, recurrent, resize, signal, training, vision  # noqa: F401  (each module registers its ops in OPS)
-from .ops import Context, OnnxError, find_op
+from .ops import TENSOR_TYPES, Context, OnnxError, find_op
 
-ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 10: "float16",
-               11: "float64"}
+ONNX_DTYPES = {code: d.name for code, d in TENSOR_TYPES.items()}
 
 
 def _onnx() -> Any:

@@ -15,8 +15,8 @@ from tg.core import dtype as dt
 from tg.core.functional import einsum
 
 OPS: dict[str, Callable[..., Any]] = {}
-TENSOR_TYPES = {1: dt.float32, 2: dt.uint8, 3: dt.int8, 5: dt.int16, 6: dt.int32, 7: dt.int64, 9: dt.bool_,
-                10: dt.float16, 11: dt.float64}
+TENSOR_TYPES = {1: dt.float32, 2: dt.uint8, 3: dt.int8, 4: dt.uint16, 5: dt.int16, 6: dt.int32, 7: dt.int64,
+                9: dt.bool_, 10: dt.float16, 11: dt.float64, 12: dt.uint32, 13: dt.uint64}
 
 
 class OnnxError(RuntimeError):
@@ -53,7 +53,7 @@ def find_op(domain: str, op_type: str) -> Optional[Callable[..., Any]]:
 def _dtype(code: int) -> dt.DType:
     if code not in TENSOR_TYPES:
         raise OnnxError(f"onnx: tensor type {code} is not supported by tg (supported: float16/32/64, int8/16/32/64, "
-                        "uint8, bool)")
+                        "uint8/16/32/64, bool)")
     return TENSOR_TYPES[code]
 
 
