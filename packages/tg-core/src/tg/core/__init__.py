@@ -19,8 +19,23 @@ from .device import (
     registry,
     synchronize,
 )
-from .dtype import (DType, bool_, float16, float32, float64, int8, int16, int32, int64, promote, to_dtype, uint8,
-                    uint16, uint32, uint64)
+from .dtype import (
+    DType,
+    bool_,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote,
+    to_dtype,
+    uint8,
+    uint16,
+    uint32,
+    uint64,
+)
 from .functional import einsum
 from .stats import counters
 from .stats import reset as reset_counters
