@@ -27,7 +27,8 @@ from tg.core.ops import Node, Op
 from tg.core.schedule import schedule
 
 C_TYPES = {dt.float32: "float", dt.float64: "double", dt.float16: "uint16_t", dt.int8: "int8_t",
-           dt.uint8: "uint8_t", dt.uint16: "uint16_t", dt.uint32: "uint32_t", dt.uint64: "uint64_t", dt.int16: "int16_t", dt.int32: "int32_t", dt.int64: "int64_t", dt.bool_: "uint8_t"}
+           dt.uint8: "uint8_t", dt.uint16: "uint16_t", dt.uint32: "uint32_t", dt.uint64: "uint64_t",
+           dt.int16: "int16_t", dt.int32: "int32_t", dt.int64: "int64_t", dt.bool_: "uint8_t"}
 
 
 @dataclass
