@@ -17,9 +17,6 @@ backend_test = onnx.backend.test.BackendTest(TgBackend, __name__)
 # Not supported, by reason (regular expressions over test names):
 EXCLUDE = [
     r"test_.*_cuda",                                   # tg's ONNX backend reports CPU only
-    r"test_.*(bfloat16|BFLOAT16).*",                   # no bfloat16 dtype in tg yet
-    r"test_.*(float8|FLOAT8|e4m3|e5m2|E4M3|E5M2).*",   # no 8-bit float dtypes
-    r"test_.*(int4|INT4|uint4|UINT4|float4|FLOAT4|int2|INT2|uint2|UINT2).*",  # no sub-byte dtypes
     r"test_.*(string|STRING).*",                       # no string tensors
     r"test_.*(complex64|complex128).*",                # no complex dtypes
 ]

@@ -103,3 +103,30 @@ def test_clear_errors(tmp_path: Path) -> None:
         load(relu)(a=np.zeros((2, 3), np.int64))
     with pytest.raises(OnnxError, match="missing input 'a'"):
         load(relu)()
+
+
+def test_onnx_node_suite_pass_count() -> None:
+    """ONNX's own node tests (CPU cases, as `nox -s onnx` runs them) against tg on NumPy: a ratchet on the
+    count, so that an op that stops matching the reference fails CI."""
+    import warnings
+
+    from onnx.backend.test.loader import load_node_model_tests
+    from onnx.backend.test.runner import Runner, _normalize_tensor
+
+    from tg.nn.onnx.backend import TgBackend
+
+    passed, failed = 0, []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = load_node_model_tests()
+    for case in cases:
+        try:
+            rep = TgBackend.prepare(case.model, tg_device="numpy")
+            for inputs, expected in case.data_sets:
+                got = rep.run([_normalize_tensor(t) for t in inputs])
+                Runner.assert_similar_outputs([_normalize_tensor(t) for t in expected], got, case.rtol, case.atol)
+            passed += 1
+        except Exception:  # noqa: BLE001 - every way of failing counts as a failure here
+            failed.append(case.name)
+    print(f"\nONNX node tests: {passed} of {len(cases)} pass")
+    assert passed >= 1800, f"only {passed} ONNX node tests pass (was 1,802); failing: {failed}"

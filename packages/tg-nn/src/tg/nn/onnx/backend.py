@@ -6,6 +6,7 @@ from typing import Any, Optional
 import numpy as np
 from onnx.backend.base import Backend, BackendRep
 
+from . import lowp
 from .model import OnnxModel
 from .ops import find_op
 
@@ -17,13 +18,18 @@ class TgRep(BackendRep):
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
         feed = inputs if isinstance(inputs, dict) else dict(zip(self.model.input_names, inputs))
         out = self.model(feed)
-        return tuple(_to_numpy(out[n]) for n in self.model.output_names)
+        declared = [o.type.tensor_type.elem_type for o in self.model.outputs]
+        return tuple(_to_numpy(out[n], code) for n, code in zip(self.model.output_names, declared))
 
 
-def _to_numpy(value: Any) -> Any:
+def _to_numpy(value: Any, code: int) -> Any:
+    """An output as NumPy, in its declared type where tg emulated it (see lowp)."""
     if isinstance(value, list):
         return [v.numpy() for v in value]
-    return None if value is None else value.numpy()
+    if value is None:
+        return None
+    arr = value.numpy()
+    return lowp.from_carrier(arr, code) if code in lowp.EMULATED else arr
 
 
 class TgBackend(Backend):

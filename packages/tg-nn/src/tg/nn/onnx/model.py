@@ -8,10 +8,11 @@ import numpy as np
 
 from tg.core import Tensor
 
-from . import control, indexing, pooling, quant, recurrent, resize, signal, training, vision  # noqa: F401  (each module registers its ops in OPS)
+from . import control, indexing, lowp, pooling, quant, recurrent, resize, signal, training, vision  # noqa: F401  (each module registers its ops in OPS)
 from .ops import TENSOR_TYPES, Context, OnnxError, find_op
 
-ONNX_DTYPES = {code: d.name for code, d in TENSOR_TYPES.items()}
+ONNX_DTYPES = {code: d.name for code, d in TENSOR_TYPES.items()} | {code: c.name for code, (_, c) in
+                                                                   lowp.EMULATED.items()}
 
 
 def _onnx() -> Any:
@@ -35,7 +36,10 @@ class OnnxModel:
         self.opsets = {o.domain or "ai.onnx": o.version for o in proto.opset_import}
         graph = proto.graph
         numpy_helper = onnx.numpy_helper
-        self.initializers = {t.name: Tensor(numpy_helper.to_array(t), device=device) for t in graph.initializer}
+        self.initializers = {t.name: lowp.tensor(numpy_helper.to_array(t), device) for t in graph.initializer}
+        self.types = {t.name: t.data_type for t in graph.initializer if t.data_type in lowp.EMULATED}
+        self.types |= {v.name: v.type.tensor_type.elem_type for v in graph.input
+                       if v.type.tensor_type.elem_type in lowp.EMULATED}
         self.inputs = [i for i in graph.input if i.name not in self.initializers]
         self.outputs = list(graph.output)
         self.input_names = [i.name for i in self.inputs]
@@ -61,15 +65,15 @@ class OnnxModel:
         if self.unsupported:
             ops = ", ".join(f"{d}::{op} (opset {self.opsets.get(d, '?')})" for d, op in self.unsupported)
             raise OnnxError(f"onnx: unsupported operator(s) {ops}")
-        run_graph(self.proto.graph, env, self.opsets, self.device)
+        run_graph(self.proto.graph, env, self.opsets, self.device, dict(self.types))
         return {name: env[name] for name in self.output_names}
 
     def _convert(self, info: Any, value: Any) -> Any:
         """A fed value as the graph holds it: a Tensor, a list of them (sequence) or None (empty optional)."""
         if value is None or isinstance(value, list):
-            return None if value is None else [v if isinstance(v, Tensor) else Tensor(np.asarray(v), device=self.device)
+            return None if value is None else [v if isinstance(v, Tensor) else lowp.tensor(np.asarray(v), self.device)
                                                for v in value]
-        t = value if isinstance(value, Tensor) else Tensor(np.asarray(value), device=self.device)
+        t = value if isinstance(value, Tensor) else lowp.tensor(np.asarray(value), self.device)
         return self._check_input(info, t) if info.type.HasField("tensor_type") else t
 
     def _check_input(self, info: Any, t: Tensor) -> Tensor:
@@ -81,8 +85,10 @@ class OnnxModel:
         return t
 
 
-def run_graph(graph: Any, env: dict[str, Any], opsets: dict[str, int], device: Optional[str]) -> None:
-    """Evaluate the graph's nodes in order into env (name -> Tensor)."""
+def run_graph(graph: Any, env: dict[str, Any], opsets: dict[str, int], device: Optional[str],
+              types: Optional[dict[str, int]] = None) -> None:
+    """Evaluate the graph's nodes in order into env (name -> Tensor); `types` tracks emulated element types."""
+    types = {} if types is None else types
     onnx = _onnx()
     for node in graph.node:
         fn = find_op(node.domain, node.op_type)
@@ -91,7 +97,7 @@ def run_graph(graph: Any, env: dict[str, Any], opsets: dict[str, int], device: O
                             f"{opsets.get(node.domain or 'ai.onnx', '?')}) in node {node.name!r}")
         attrs = {a.name: _attribute(onnx.helper.get_attribute_value(a)) for a in node.attribute}
         args = [env[n] if n else None for n in node.input]
-        ctx = Context(node, opsets.get("ai.onnx", 1), device, env, opsets)
+        ctx = Context(node, opsets.get("ai.onnx", 1), device, env, opsets, types)
         try:
             out = fn(ctx, *args, **attrs)
         except OnnxError:

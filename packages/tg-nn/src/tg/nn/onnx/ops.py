@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
@@ -13,6 +13,8 @@ import numpy as np
 from tg.core import Tensor
 from tg.core import dtype as dt
 from tg.core.functional import einsum
+
+from . import lowp
 
 OPS: dict[str, Callable[..., Any]] = {}
 TENSOR_TYPES = {1: dt.float32, 2: dt.uint8, 3: dt.int8, 4: dt.uint16, 5: dt.int16, 6: dt.int32, 7: dt.int64,
@@ -30,6 +32,16 @@ class Context:
     device: Optional[str]
     env: dict[str, Any]
     opsets: dict[str, int]
+    types: dict[str, int] = field(default_factory=dict)  # value name -> emulated ONNX type code (see lowp)
+
+    def logical(self, i: int) -> Optional[int]:
+        """The emulated ONNX type of input i, if it has one."""
+        return self.types.get(self.node.input[i]) if i < len(self.node.input) else None
+
+    def mark(self, i: int, code: Optional[int]) -> None:
+        """Record that output i holds the emulated ONNX type `code`."""
+        if code in lowp.EMULATED and i < len(self.node.output):
+            self.types[self.node.output[i]] = code
 
     def ints(self, t: Optional[Tensor]) -> Optional[list[int]]:
         return None if t is None else [int(v) for v in t.numpy().reshape(-1)]
@@ -196,12 +208,19 @@ def _where(ctx: Context, c: Tensor, x: Tensor, y: Tensor) -> Tensor:
 
 
 @op("Cast")
-def _cast(ctx: Context, x: Tensor, to: int, saturate: int = 1) -> Tensor:
+def _cast(ctx: Context, x: Tensor, to: int, saturate: int = 1, round_mode: str = "up") -> Tensor:
+    if to in lowp.EMULATED:
+        ctx.mark(0, to)
+        return lowp.round_to(x, to, bool(saturate))
     return x.cast(_dtype(to))
 
 
 @op("CastLike")
-def _castlike(ctx: Context, x: Tensor, like: Tensor, saturate: int = 1) -> Tensor:
+def _castlike(ctx: Context, x: Tensor, like: Tensor, saturate: int = 1, round_mode: str = "up") -> Tensor:
+    code = ctx.logical(1)
+    if code is not None:
+        ctx.mark(0, code)
+        return lowp.round_to(x, code, bool(saturate))
     return x.cast(like.dtype)
 
 
@@ -433,7 +452,8 @@ def _constant(ctx: Context, **attrs: Any) -> Tensor:
     from onnx import numpy_helper
 
     if "value" in attrs:
-        return Tensor(numpy_helper.to_array(attrs["value"]), device=ctx.device)
+        ctx.mark(0, attrs["value"].data_type)
+        return lowp.tensor(numpy_helper.to_array(attrs["value"]), ctx.device)
     for key, dtype in (("value_float", np.float32), ("value_floats", np.float32), ("value_int", np.int64),
                        ("value_ints", np.int64)):
         if key in attrs:

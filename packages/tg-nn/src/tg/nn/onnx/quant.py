@@ -10,6 +10,7 @@ import numpy as np
 from tg.core import Tensor
 from tg.core import dtype as dt
 
+from . import lowp
 from .ops import Context, OnnxError, _conv, _dtype, op
 
 
@@ -54,8 +55,29 @@ def dequantize(x: Tensor, scale: Tensor, zero: Optional[Tensor], axis: int = 1, 
 @op("QuantizeLinear")
 def _quantize_linear(ctx: Context, x: Tensor, scale: Tensor, zero: Optional[Tensor] = None, axis: int = 1,
                      block_size: int = 0, output_dtype: int = 0, saturate: int = 1, precision: int = 0) -> Tensor:
+    code = ctx.logical(2) if zero is not None else (output_dtype if output_dtype in lowp.EMULATED else None)
+    if code is not None:  # a narrow int or float format, held in its carrier
+        ctx.mark(0, code)
+        return quantize_emulated(x, scale, zero, code, axis, block_size, bool(saturate))
     d = zero.dtype if zero is not None else (_dtype(output_dtype) if output_dtype else dt.uint8)
     return quantize(x, scale, zero, d, axis, block_size)
+
+
+def quantize_emulated(x: Tensor, scale: Tensor, zero: Optional[Tensor], code: int, axis: int, block_size: int,
+                      saturate: bool) -> Tensor:
+    work = x.dtype if x.dtype.is_float else dt.float32
+    q = x.cast(work) / _broadcast(scale, x, axis, block_size).cast(work)
+    carrier = lowp.carrier(code)
+    if carrier.is_float:  # float8/float4: the zero point is added in float, then the format rounds
+        if zero is not None:
+            q = q + _broadcast(zero, x, axis, block_size).cast(work)
+        return lowp.round_to(q.cast(dt.float32), code, saturate)
+    q = q.round().cast(dt.float64)
+    if zero is not None:
+        q = q + _broadcast(zero, x, axis, block_size).cast(dt.float64)
+    bits = {21: 4, 22: 4, 25: 2, 26: 2}[code]
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if carrier.kind == "i" else (0, (1 << bits) - 1)
+    return q.clamp(lo, hi).cast(carrier)
 
 
 @op("DequantizeLinear")
