@@ -2,6 +2,7 @@
 over any number of tensors, each its own elementwise update exactly as the spec's pseudo code."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from tg.core import Tensor
@@ -16,7 +17,7 @@ def _groups(ctx: Context, tensors: tuple[Tensor, ...], per: int) -> list[tuple[T
     return [tuple(tensors[k * n + i] for k in range(per)) for i in range(n)]
 
 
-def _ordered(results: list[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
+def _ordered(results: Sequence[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
     """Outputs come grouped by kind: all new X, then all new first moments, and so on."""
     return tuple(r[k] for k in range(len(results[0])) for r in results)
 
