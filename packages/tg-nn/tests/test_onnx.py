@@ -21,7 +21,12 @@ from tg.core import registry
 from tg.nn.onnx import OnnxError, load
 
 
-def export(model: torch.nn.Module, x: torch.Tensor) -> bytes:
+def export(model: torch.nn.Module, x: torch.Tensor, dynamo: bool = False) -> bytes:
+    """The model as ONNX bytes, from the TorchScript-based exporter or the dynamo (torch.export) one."""
+    if dynamo:
+        program = torch.onnx.export(model.eval(), (x,), input_names=["x"], output_names=["y"], dynamo=True,
+                                    opset_version=18, verbose=False)
+        return program.model_proto.SerializeToString()
     buf = io.BytesIO()
     torch.onnx.export(model.eval(), (x,), buf, input_names=["x"], output_names=["y"], dynamo=False, opset_version=17)
     return buf.getvalue()
@@ -52,12 +57,15 @@ def models() -> dict[str, tuple[torch.nn.Module, tuple[int, ...]]]:
             "transformer_encoder_layer": (encoder, (2, 5, 16))}
 
 
+@pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
 @pytest.mark.parametrize("name", ["cnn", "mobilenet_style", "transformer_encoder_layer"])
 @pytest.mark.parametrize("device", [d for d in ("numpy", "llvm") if registry.try_open(d) is not None])
-def test_exported_models_match_onnxruntime(name: str, device: str) -> None:
+def test_exported_models_match_onnxruntime(name: str, device: str, exporter: str) -> None:
+    if exporter == "dynamo" and not os.environ.get("TG_REQUIRE_TORCH"):
+        pytest.importorskip("onnxscript")
     model, shape = models()[name]
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    data = export(model, torch.tensor(x))
+    data = export(model, torch.tensor(x), dynamo=exporter == "dynamo")
     expected = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     ours = load(data, device=device)
     assert ours.input_names == ["x"] and ours.output_names == ["y"]
