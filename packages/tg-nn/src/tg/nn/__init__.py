@@ -11,7 +11,7 @@ from tg.core import functional
 
 from . import optim
 from .attention import MultiheadAttention, TransformerEncoderLayer
-from .data import DataLoader, mnist
+from .data import DataLoader, digits, mnist
 from .layers import (
                      ELU,
                      GELU,
@@ -58,5 +58,6 @@ __all__ = ["ELU", "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithL
            "Embedding", "F", "Flatten", "GroupNorm", "Hardsigmoid", "Hardswish", "Identity", "L1Loss", "LayerNorm",
            "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Mish", "Module", "ModuleDict", "ModuleList",
            "NLLLoss", "Parameter", "RMSNorm", "ReLU", "ReLU6", "SiLU", "Sequential", "Sigmoid", "Softmax",
-           "Softplus", "Softsign", "Tanh", "functional", "load", "mnist", "optim", "save", "MultiheadAttention",
+           "Softplus", "Softsign", "Tanh", "functional", "load", "mnist", "digits", "optim", "save",
+           "MultiheadAttention",
            "TransformerEncoderLayer", "LSTM", "GRU"]

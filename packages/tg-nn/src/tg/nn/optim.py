@@ -267,29 +267,76 @@ class LinearLR(LRScheduler):
 
 
 class OneCycleLR(LRScheduler):
-    """1cycle: cosine warm-up from max_lr/div_factor to max_lr, then cosine annealing to
-    max_lr/(div_factor*final_div_factor) (learning rate only; momentum is not cycled)."""
+    """1cycle (torch.optim.lr_scheduler.OneCycleLR): the learning rate warms up from max_lr/div_factor to
+    max_lr, then anneals to max_lr/(div_factor*final_div_factor), by cosine or linearly; with
+    `cycle_momentum` the momentum (SGD's momentum, Adam's beta1) moves the opposite way between
+    max_momentum and base_momentum. `three_phase` comes back down to the initial rate before annealing."""
 
-    def __init__(self, optimizer: Optimizer, max_lr: float, total_steps: int, pct_start: float = 0.3,
-                 div_factor: float = 25.0, final_div_factor: float = 1e4, last_epoch: int = -1):
-        self.max_lr, self.total_steps = max_lr, total_steps
-        self.initial = max_lr / div_factor
-        self.final = self.initial / final_div_factor
-        self.warm = float(pct_start * total_steps) - 1
+    def __init__(self, optimizer: Optimizer, max_lr: float, total_steps: Optional[int] = None,
+                 epochs: Optional[int] = None, steps_per_epoch: Optional[int] = None, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", cycle_momentum: bool = True, base_momentum: float = 0.85,
+                 max_momentum: float = 0.95, div_factor: float = 25.0, final_div_factor: float = 1e4,
+                 three_phase: bool = False, last_epoch: int = -1):
+        if total_steps is None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
+            total_steps = epochs * steps_per_epoch
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        self.total_steps, self.anneal_strategy, self.cycle_momentum = total_steps, anneal_strategy, cycle_momentum
+        initial, top = max_lr / div_factor, max_lr
+        final = initial / final_div_factor
+        warm = float(pct_start * total_steps) - 1
+        # (last step of the phase, lr from, lr to, momentum from, momentum to)
+        if three_phase:
+            self.phases = [(warm, initial, top, max_momentum, base_momentum),
+                           (2 * warm, top, initial, base_momentum, max_momentum),
+                           (total_steps - 1, initial, final, max_momentum, max_momentum)]
+        else:
+            self.phases = [(warm, initial, top, max_momentum, base_momentum),
+                           (total_steps - 1, top, final, base_momentum, max_momentum)]
+        if cycle_momentum:
+            if not all("momentum" in g or "betas" in g for g in optimizer.param_groups):
+                raise ValueError("OneCycleLR: cycle_momentum needs an optimizer with momentum or betas")
+            for g in optimizer.param_groups:
+                self._set_momentum(g, max_momentum)
         for g in optimizer.param_groups:
-            g["initial_lr"] = self.initial
+            g["initial_lr"] = initial
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    @staticmethod
+    def _set_momentum(group: dict[str, Any], value: float) -> None:
+        if "betas" in group:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def _position(self) -> tuple[float, float]:
         t = self.last_epoch
         if t > self.total_steps:
             raise ValueError(f"OneCycleLR: stepped {t} times, more than total_steps={self.total_steps}")
-        if t <= self.warm:
-            pct, lo, hi = t / self.warm, self.initial, self.max_lr
-        else:
-            pct, lo, hi = (t - self.warm) / (self.total_steps - 1 - self.warm), self.max_lr, self.final
-        lr = hi + (lo - hi) / 2 * (math.cos(math.pi * pct) + 1)
-        return [lr for _ in self.base_lrs]
+        start = 0.0
+        for i, (end, lr0, lr1, m0, m1) in enumerate(self.phases):
+            if t <= end or i == len(self.phases) - 1:
+                pct = (t - start) / (end - start)
+                return self._anneal(lr0, lr1, pct), self._anneal(m0, m1, pct)
+            start = end
+        raise AssertionError("unreachable")
+
+    def get_lr(self) -> list[float]:
+        return [self._position()[0] for _ in self.base_lrs]
+
+    def step(self) -> None:
+        super().step()
+        if self.cycle_momentum:
+            momentum = self._position()[1]
+            for g in self.optimizer.param_groups:
+                self._set_momentum(g, momentum)
 
 
 class LAMB(Optimizer):
