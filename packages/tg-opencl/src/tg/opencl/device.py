@@ -95,6 +95,7 @@ class OpenCLDevice(Device):
         # work-items), or on CPUs for reductions one work-item per chunk of the outer loop (measured on PoCL:
         # matmul 1024^2 54 -> 65 GFLOP/s; the elementwise chain fell from 3.1 to 1.6 GB/s that way)
         self.tile_renderer, self.chunk_renderer = OpenCLRenderer(), OpenCLCPURenderer()
+        self.tile_renderer.soft_math = self.chunk_renderer.soft_math = not self.is_gpu
         self.work_items = max(1, self.cl_device.max_compute_units)
         self.programs: dict[tuple[AST, tuple[int, ...]], tuple[Program, Any, str]] = {}
         # division must round like the CPU backends; OpenCL allows 2.5 ulp unless asked (where the device can)
