@@ -1,7 +1,10 @@
 """Optimizers and learning-rate schedulers with torch.optim's names, hyper-parameters and update rules.
 
 A step builds every parameter's update lazily and realizes them together, so the whole step runs
-as a handful of fused kernels rather than one per operation.
+as a handful of fused kernels rather than one per operation. Values that change from step to step
+(the learning rate under a scheduler, Adam's bias corrections, a cycled momentum) enter the kernels as
+0-d tensors, not constants: a constant is part of the kernel, and a new one every step meant a new
+compile every step.
 """
 from __future__ import annotations
 
@@ -34,6 +37,14 @@ class Optimizer:
                     raise ValueError(f"{type(self).__name__}: can't optimize a tensor that does not require grad")
             self.param_groups.append(group)
         self.state: dict[int, dict[str, Any]] = {}
+        self._scalars: dict[tuple[float, str, str], Tensor] = {}
+
+    def scalar(self, value: float, like: Tensor) -> Tensor:
+        """`value` as a 0-d tensor beside `like` (one per value and device within a step)."""
+        key = (float(value), like.device, like.dtype.name)
+        if key not in self._scalars:
+            self._scalars[key] = Tensor(np.asarray(value, like.dtype.np), device=like.device)
+        return self._scalars[key]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for g in self.param_groups:
@@ -43,6 +54,7 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
         updates: list[tuple[Tensor, Tensor]] = []
+        self._scalars = {}
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
@@ -95,10 +107,11 @@ class SGD(Optimizer):
             g = g + group["weight_decay"] * p
         if group["momentum"]:
             buf = state.get("momentum_buffer")
-            buf = g if buf is None else buf * group["momentum"] + g * (1 - group["dampening"])
+            momentum = self.scalar(group["momentum"], p)
+            buf = g if buf is None else buf * momentum + g * (1 - group["dampening"])
             state["momentum_buffer"] = buf
-            g = g + group["momentum"] * buf if group["nesterov"] else buf
-        return p - group["lr"] * g
+            g = g + momentum * buf if group["nesterov"] else buf
+        return p - self.scalar(group["lr"], p) * g
 
 
 class Adam(Optimizer):
@@ -115,13 +128,14 @@ class Adam(Optimizer):
         b1, b2 = group["betas"]
         g = -grad if group["maximize"] else grad
         if group["weight_decay"] and self.decoupled:
-            p = p * (1 - group["lr"] * group["weight_decay"])
+            p = p * self.scalar(1 - group["lr"] * group["weight_decay"], p)
         elif group["weight_decay"]:
             g = g + group["weight_decay"] * p
         step = state.get("step", 0) + 1
         m = state.get("exp_avg")
         v = state.get("exp_avg_sq")
-        m = g * (1 - b1) if m is None else m * b1 + g * (1 - b1)
+        s1, r1 = self.scalar(b1, p), self.scalar(1 - b1, p)  # betas move under OneCycleLR
+        m = g * r1 if m is None else m * s1 + g * r1
         v = g * g * (1 - b2) if v is None else v * b2 + g * g * (1 - b2)
         state.update(step=step, exp_avg=m, exp_avg_sq=v)
         if group["amsgrad"]:
@@ -130,8 +144,8 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = vmax
             v = vmax
         correction1, correction2 = 1 - b1 ** step, 1 - b2 ** step
-        denom = v.sqrt() / math.sqrt(correction2) + group["eps"]
-        return p - (group["lr"] / correction1) * m / denom
+        denom = v.sqrt() * self.scalar(1 / math.sqrt(correction2), p) + group["eps"]
+        return p - self.scalar(group["lr"] / correction1, p) * m / denom
 
 
 class AdamW(Adam):
@@ -165,10 +179,10 @@ class RMSprop(Optimizer):
             avg = sq.sqrt() + group["eps"]
         if group["momentum"]:
             buf = state.get("momentum_buffer")
-            buf = g / avg if buf is None else buf * group["momentum"] + g / avg
+            buf = g / avg if buf is None else buf * self.scalar(group["momentum"], p) + g / avg
             state["momentum_buffer"] = buf
-            return p - group["lr"] * buf
-        return p - group["lr"] * g / avg
+            return p - self.scalar(group["lr"], p) * buf
+        return p - self.scalar(group["lr"], p) * g / avg
 
 
 class Adagrad(Optimizer):
@@ -184,7 +198,7 @@ class Adagrad(Optimizer):
         acc = state.get("sum")
         acc = (g * g + group["initial_accumulator_value"]) if acc is None else acc + g * g
         state.update(step=step, sum=acc)
-        return p - clr * g / (acc.sqrt() + group["eps"])
+        return p - self.scalar(clr, p) * g / (acc.sqrt() + group["eps"])
 
 
 def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float, norm_type: float = 2.0) -> Tensor:
@@ -354,9 +368,10 @@ class LAMB(Optimizer):
         m = grad * (1 - b1) if m is None else m * b1 + grad * (1 - b1)
         v = grad * grad * (1 - b2) if v is None else v * b2 + grad * grad * (1 - b2)
         state.update(step=step, exp_avg=m, exp_avg_sq=v)
-        r = (m / (1 - b1 ** step)) / ((v / (1 - b2 ** step)).sqrt() + group["eps"])
+        c1, c2 = self.scalar(1 / (1 - b1 ** step), p), self.scalar(1 / (1 - b2 ** step), p)
+        r = (m * c1) / ((v * c2).sqrt() + group["eps"])
         if group["weight_decay"]:
             r = r + group["weight_decay"] * p
         w_norm, r_norm = (p * p).sum().sqrt(), (r * r).sum().sqrt()
         trust = ((w_norm > 0).logical_and(r_norm > 0)).where(w_norm / r_norm, 1.0)
-        return p - group["lr"] * trust * r
+        return p - self.scalar(group["lr"], p) * trust * r
