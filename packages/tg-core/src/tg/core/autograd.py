@@ -295,6 +295,9 @@ class Window(Function):
         return total
 
 
+CHANNELS_LAST_MIN = 8  # input channels per group from which the weight gradient reads a channels-last copy
+
+
 class Conv2d(Function):
     """2-D convolution as one rule: forward over a window view; the input gradient is the transposed
     convolution of the output gradient, the weight gradient a contraction of it with the windows."""
@@ -324,9 +327,14 @@ class Conv2d(Function):
             if self.needs_input_grad[1]:
                 n, o = g.shape[:2]
                 cg, ks = w.shape[1], w.shape[2:]
-                win = x._pad_dims([(0, 0), (0, 0), *pads])._windows(ks, stride, dilation)
+                padded_x = x._pad_dims([(0, 0), (0, 0), *pads])
+                if cg >= CHANNELS_LAST_MIN:  # channels innermost: the contraction then vectorises over them
+                    padded_x = padded_x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+                win = padded_x._windows(ks, stride, dilation)
                 outs = win.shape[2:4]
                 win = win.reshape(n, groups, 1, cg, *outs, *ks)
+                if cg >= CHANNELS_LAST_MIN:  # the output channels a tile reuses then sit side by side too
+                    g = g.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
                 gg = g.reshape(n, groups, o // groups, 1, *outs, 1, 1)
                 gw = (win * gg)._reduce(Sum, (0, 4, 5), keepdim=False).reshape(o, cg, *ks).node
         return gx, gw
