@@ -37,13 +37,15 @@ from .dtype import (
     uint64,
 )
 from .functional import einsum
+from .jit import TinyJit
 from .stats import counters
 from .stats import reset as reset_counters
 from .tensor import Tensor, manual_seed, no_grad
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "DType", "Device", "DeviceSpec", "DeviceError", "Allocator", "Buffer", "TgPluginWarning",
+__all__ = ["Tensor", "TinyJit", "DType", "Device", "DeviceSpec", "DeviceError", "Allocator", "Buffer",
+           "TgPluginWarning",
            "hookimpl", "registry", "get_device", "synchronize", "counters", "reset_counters", "manual_seed",
            "no_grad", "promote", "to_dtype", "bool_", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32",
            "int64", "float16",

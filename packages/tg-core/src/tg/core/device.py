@@ -65,6 +65,12 @@ class Allocator(ABC):
     def copyout(self, dst: np.ndarray, handle: Any) -> None:
         """Copy device memory into a contiguous host array (waits for queued work)."""
 
+    def copy(self, dst: Any, src: Any, nbytes: int) -> None:
+        """Copy one buffer into another on the device (by default through host memory; override it)."""
+        staging = np.empty(nbytes, np.uint8)
+        self.copyout(staging, src)
+        self.copyin(dst, staging)
+
     def alloc(self, nbytes: int) -> Any:
         if self._cache[nbytes]:
             return self._cache[nbytes].pop()
@@ -136,6 +142,14 @@ class Buffer:
 
     def copyin(self, data: np.ndarray) -> Buffer:
         get_device(self.device).allocator.copyin(self.handle, np.ascontiguousarray(data, self.dtype.np))
+        return self
+
+    def copy_from(self, other: Buffer) -> Buffer:
+        """Make this buffer's contents those of `other` (same device, size and dtype), on the device."""
+        if (other.device, other.size, other.dtype) != (self.device, self.size, self.dtype):
+            raise ValueError(f"copy_from: {other!r} does not match {self!r}")
+        if self.size:
+            get_device(self.device).allocator.copy(self.handle, other.handle, self.nbytes)
         return self
 
     def numpy(self) -> np.ndarray:

@@ -32,6 +32,9 @@ class NumpyAllocator(Allocator):
     def copyout(self, dst: np.ndarray, handle: np.ndarray) -> None:
         dst.reshape(-1).view(np.uint8)[:] = handle
 
+    def copy(self, dst: np.ndarray, src: np.ndarray, nbytes: int) -> None:
+        dst[:nbytes] = src[:nbytes]
+
 
 def strided(flat: np.ndarray, view: View, broadcast: bool = False) -> np.ndarray:
     """Read `view` out of a flat array: a no-copy view where possible, zero-filled where masked.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from . import stats
+from . import jit, stats
 from .device import Buffer, get_device
 from .ops import Node, Op
 from .schedule import ScheduleItem, schedule
@@ -11,6 +11,8 @@ from .schedule import ScheduleItem, schedule
 
 def realize(nodes: list[Node]) -> None:
     """Compute every node in `nodes` (queued on its device; `synchronize` waits for it)."""
+    if all(n.base.op is Op.BUFFER for n in nodes):  # already data (or views of it): nothing to schedule
+        return
     items = schedule(nodes)
     debug = stats.debug_level()
     if debug >= 1 and items:
@@ -30,6 +32,7 @@ def _run(item: ScheduleItem, index: int, debug: int) -> None:
         src = inputs[0]
         if out.numel:
             buf.copyin(src.numpy())
+            jit.record_launch(out.device, None, [buf, src])
         stats.counters.copies += 1
         what = f"copy {src.device} -> {out.device} {out.dtype.name}{list(out.shape)}"
     else:
@@ -42,6 +45,7 @@ def _run(item: ScheduleItem, index: int, debug: int) -> None:
             stats.log(source)
         if out.numel:
             dev.execute(item.kernel, [buf, *inputs])
+            jit.record_launch(out.device, item.kernel, [buf, *inputs])
             stats.counters.kernels += 1
             stats.counters.flops += item.kernel.flops
         what = f"{item.kernel.name} -> {out.dtype.name}{list(out.shape)} on {out.device}"

@@ -15,6 +15,7 @@ from . import autograd as F
 from . import dtype as dt
 from . import functional as fn
 from . import indexing, stats
+from . import jit as _jit
 from .device import Buffer, canonical_name, get_device, registry
 from .dtype import DType
 from .functional import ValuesIndices
@@ -30,6 +31,11 @@ class _Random:
     """The global generator behind rand/randn; `manual_seed` resets it."""
 
     generator = np.random.default_rng(0)
+
+    @classmethod
+    def draw(cls) -> np.random.Generator:
+        _jit.record_random()  # a capture replays this draw: it warns
+        return cls.generator
 
 
 def manual_seed(seed: int) -> None:
@@ -86,7 +92,7 @@ class Tensor:
     [[2.0, 4.0], [6.0, 8.0]]
     """
 
-    __slots__ = ("__weakref__", "_ctx", "grad", "node", "requires_grad")
+    __slots__ = ("__weakref__", "_ctx", "_node", "grad", "requires_grad")
     _grad_enabled: ClassVar[bool] = True
 
     def __init__(self, data: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
@@ -99,7 +105,7 @@ class Tensor:
                 node = node.cast(dt.to_dtype(dtype))
         else:
             node = _node_from_data(data, dtype, canonical_name(device) if device else registry.default)
-        self.node: Node = node
+        self._node: Node = node
         self.grad: Optional[Tensor] = None
         self._ctx: Optional[F.Function] = None
         self.requires_grad = False
@@ -107,6 +113,17 @@ class Tensor:
             self.requires_grad_(True)
 
     # ---- properties -------------------------------------------------------------------------------
+    @property
+    def node(self) -> Node:
+        """The lazy-graph node holding (or computing) this tensor's data."""
+        return self._node
+
+    @node.setter
+    def node(self, new: Node) -> None:
+        if _jit._recorder is not None:  # a capture must know which tensors got new data
+            _jit.record_rebind(self, self._node)
+        self._node = new
+
     @property
     def shape(self) -> tuple[int, ...]:
         return self.node.shape
@@ -205,14 +222,14 @@ class Tensor:
     def rand(*shape: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
              requires_grad: bool = False) -> Tensor:
         """Uniform samples in [0, 1) from tg's seeded generator (`manual_seed`)."""
-        data = _Random.generator.random(_shape_arg(shape))
+        data = _Random.draw().random(_shape_arg(shape))
         return Tensor(data, dtype=dt.to_dtype(dtype), device=device, requires_grad=requires_grad)
 
     @staticmethod
     def randn(*shape: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
               requires_grad: bool = False) -> Tensor:
         """Standard normal samples from tg's seeded generator (`manual_seed`)."""
-        data = _Random.generator.standard_normal(_shape_arg(shape))
+        data = _Random.draw().standard_normal(_shape_arg(shape))
         return Tensor(data, dtype=dt.to_dtype(dtype), device=device, requires_grad=requires_grad)
 
     @staticmethod
@@ -226,14 +243,14 @@ class Tensor:
                 dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None) -> Tensor:
         """Integers in [low, high) (or [0, low) when high is None), int64 by default."""
         lo, hi = (0, low) if high is None else (low, high)
-        return Tensor(_Random.generator.integers(lo, hi, tuple(size)), dtype=dt.to_dtype(dtype, dt.int64),
+        return Tensor(_Random.draw().integers(lo, hi, tuple(size)), dtype=dt.to_dtype(dtype, dt.int64),
                       device=device)
 
     @staticmethod
     def normal(mean: float = 0.0, std: float = 1.0, size: Sequence[int] = (), dtype: Optional[Union[DType, str]] = None,
                device: Optional[str] = None, requires_grad: bool = False) -> Tensor:
         """Samples of N(mean, std^2)."""
-        return Tensor(_Random.generator.normal(mean, std, tuple(size)), dtype=dt.to_dtype(dtype), device=device,
+        return Tensor(_Random.draw().normal(mean, std, tuple(size)), dtype=dt.to_dtype(dtype), device=device,
                       requires_grad=requires_grad)
 
     @staticmethod
@@ -241,7 +258,7 @@ class Tensor:
                 dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
                 requires_grad: bool = False) -> Tensor:
         """Samples of U[low, high)."""
-        return Tensor(_Random.generator.uniform(low, high, tuple(size)), dtype=dt.to_dtype(dtype), device=device,
+        return Tensor(_Random.draw().uniform(low, high, tuple(size)), dtype=dt.to_dtype(dtype), device=device,
                       requires_grad=requires_grad)
 
     def rand_like(self) -> Tensor:

@@ -47,6 +47,9 @@ class HostAllocator(Allocator):
     def copyout(self, dst: np.ndarray, handle: np.ndarray) -> None:
         dst.reshape(-1).view(np.uint8)[:] = handle
 
+    def copy(self, dst: np.ndarray, src: np.ndarray, nbytes: int) -> None:
+        dst[:nbytes] = src[:nbytes]
+
 
 def cache_dir() -> Path:
     """Where compiled kernels are kept: TG_CACHE_DIR, else ~/.cache/tg."""

@@ -1,10 +1,12 @@
 """Optimizers and learning-rate schedulers with torch.optim's names, hyper-parameters and update rules.
 
 A step builds every parameter's update lazily and realizes them together, so the whole step runs
-as a handful of fused kernels rather than one per operation. Values that change from step to step
-(the learning rate under a scheduler, Adam's bias corrections, a cycled momentum) enter the kernels as
-0-d tensors, not constants: a constant is part of the kernel, and a new one every step meant a new
-compile every step.
+as a handful of fused kernels rather than one per operation. Hyper-parameters that may change
+between steps (the learning rate under a scheduler, a cycled momentum) enter the kernels as 0-d device
+tensors refreshed in place, and step counts live on the device: a constant is part of the kernel (a new
+value every step meant a new compile every step), and a captured step (tg.core.TinyJit) must see both.
+State tensors keep their identity across steps (they take each step's new value), so a capture knows
+which data each step replaces.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from tg.core import Tensor, no_grad
+from tg.core import Tensor, jit, no_grad
 
 Params = Union[Iterable[Tensor], Iterable[dict[str, Any]]]
 
@@ -37,14 +39,33 @@ class Optimizer:
                     raise ValueError(f"{type(self).__name__}: can't optimize a tensor that does not require grad")
             self.param_groups.append(group)
         self.state: dict[int, dict[str, Any]] = {}
-        self._scalars: dict[tuple[float, str, str], Tensor] = {}
+        self._hyper: dict[tuple[int, str, str, str], list[Any]] = {}  # key -> [tensor, value, group, compute]
 
-    def scalar(self, value: float, like: Tensor) -> Tensor:
-        """`value` as a 0-d tensor beside `like` (one per value and device within a step)."""
-        key = (float(value), like.device, like.dtype.name)
-        if key not in self._scalars:
-            self._scalars[key] = Tensor(np.asarray(value, like.dtype.np), device=like.device)
-        return self._scalars[key]
+    def hyper(self, group: dict[str, Any], name: str, compute: Any, like: Tensor) -> Tensor:
+        """The hyper-parameter `compute(group)` as a 0-d tensor beside `like`, one per group and name,
+        rewritten in place when the value changes."""
+        key = (id(group), name, like.device, like.dtype.name)
+        entry = self._hyper.get(key)
+        value = float(compute(group))
+        if entry is None:
+            t = Tensor(np.asarray(value, like.dtype.np), device=like.device).realize()
+            self._hyper[key] = entry = [t, value, group, compute]
+        elif entry[1] != value:
+            self._refresh(entry, value)
+        return entry[0]
+
+    @staticmethod
+    def _refresh(entry: list[Any], value: float) -> None:
+        t = entry[0]
+        t.node.base.buffer.copyin(np.asarray(value, t.dtype.np))
+        entry[1] = value
+
+    def _sync_hyper(self) -> None:
+        """Upload hyper-parameters that changed since the last step (run before each TinyJit replay)."""
+        for entry in self._hyper.values():
+            value = float(entry[3](entry[2]))
+            if value != entry[1]:
+                self._refresh(entry, value)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for g in self.param_groups:
@@ -54,14 +75,20 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
         updates: list[tuple[Tensor, Tensor]] = []
-        self._scalars = {}
+        jit.on_replay(self._sync_hyper)
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
                     if p.grad is None:
                         continue
                     state = self.state.setdefault(id(p), {})
+                    before = dict(state)
                     updates.append((p, self.update(p, p.grad.detach(), state, group)))
+                    for k, v in state.items():  # a state tensor takes its new value: it keeps its identity
+                        old = before.get(k)
+                        if isinstance(old, Tensor) and isinstance(v, Tensor) and v is not old:
+                            old.node = v.node
+                            state[k] = old
             states = [v for s in self.state.values() for v in s.values() if isinstance(v, Tensor)]
             if updates:  # one realize: every parameter's update and state in as few kernels as fusion allows
                 Tensor.realize(*(new for _, new in updates), *states)
@@ -107,11 +134,11 @@ class SGD(Optimizer):
             g = g + group["weight_decay"] * p
         if group["momentum"]:
             buf = state.get("momentum_buffer")
-            momentum = self.scalar(group["momentum"], p)
+            momentum = self.hyper(group, "momentum", lambda g: g["momentum"], p)
             buf = g if buf is None else buf * momentum + g * (1 - group["dampening"])
             state["momentum_buffer"] = buf
             g = g + momentum * buf if group["nesterov"] else buf
-        return p - self.scalar(group["lr"], p) * g
+        return p - self.hyper(group, "lr", lambda g: g["lr"], p) * g
 
 
 class Adam(Optimizer):
@@ -128,24 +155,27 @@ class Adam(Optimizer):
         b1, b2 = group["betas"]
         g = -grad if group["maximize"] else grad
         if group["weight_decay"] and self.decoupled:
-            p = p * self.scalar(1 - group["lr"] * group["weight_decay"], p)
+            p = p * self.hyper(group, "decay", lambda g: 1 - g["lr"] * g["weight_decay"], p)
         elif group["weight_decay"]:
             g = g + group["weight_decay"] * p
-        step = state.get("step", 0) + 1
+        step = _count(state, p)
         m = state.get("exp_avg")
         v = state.get("exp_avg_sq")
-        s1, r1 = self.scalar(b1, p), self.scalar(1 - b1, p)  # betas move under OneCycleLR
+        s1 = self.hyper(group, "beta1", lambda g: g["betas"][0], p)  # beta1 moves under OneCycleLR
+        r1 = self.hyper(group, "1-beta1", lambda g: 1 - g["betas"][0], p)
         m = g * r1 if m is None else m * s1 + g * r1
         v = g * g * (1 - b2) if v is None else v * b2 + g * g * (1 - b2)
-        state.update(step=step, exp_avg=m, exp_avg_sq=v)
+        state.update(exp_avg=m, exp_avg_sq=v)
         if group["amsgrad"]:
             vmax = state.get("max_exp_avg_sq")
             vmax = v if vmax is None else vmax.maximum(v)
             state["max_exp_avg_sq"] = vmax
             v = vmax
-        correction1, correction2 = 1 - b1 ** step, 1 - b2 ** step
-        denom = v.sqrt() * self.scalar(1 / math.sqrt(correction2), p) + group["eps"]
-        return p - self.scalar(group["lr"] / correction1, p) * m / denom
+        beta1 = self.hyper(group, "beta1 (float64)", lambda g: g["betas"][0], step)
+        correction1 = (1 - beta1 ** step).cast(p.dtype)
+        correction2 = (1 - b2 ** step).cast(p.dtype)
+        denom = v.sqrt() / correction2.sqrt() + group["eps"]
+        return p - self.hyper(group, "lr", lambda g: g["lr"], p) / correction1 * m / denom
 
 
 class AdamW(Adam):
@@ -179,10 +209,10 @@ class RMSprop(Optimizer):
             avg = sq.sqrt() + group["eps"]
         if group["momentum"]:
             buf = state.get("momentum_buffer")
-            buf = g / avg if buf is None else buf * self.scalar(group["momentum"], p) + g / avg
+            buf = g / avg if buf is None else buf * self.hyper(group, "momentum", lambda g: g["momentum"], p) + g / avg
             state["momentum_buffer"] = buf
-            return p - self.scalar(group["lr"], p) * buf
-        return p - self.scalar(group["lr"], p) * g / avg
+            return p - self.hyper(group, "lr", lambda g: g["lr"], p) * buf
+        return p - self.hyper(group, "lr", lambda g: g["lr"], p) * g / avg
 
 
 class Adagrad(Optimizer):
@@ -192,13 +222,23 @@ class Adagrad(Optimizer):
                                   "initial_accumulator_value": initial_accumulator_value, "eps": eps})
 
     def update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> Tensor:
-        step = state.get("step", 0) + 1
+        step = _count(state, p)
         g = grad + group["weight_decay"] * p if group["weight_decay"] else grad
-        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        clr = self.hyper(group, "lr", lambda g: g["lr"], p) / ((step - 1) * group["lr_decay"] + 1).cast(p.dtype)
         acc = state.get("sum")
         acc = (g * g + group["initial_accumulator_value"]) if acc is None else acc + g * g
-        state.update(step=step, sum=acc)
-        return p - self.scalar(clr, p) * g / (acc.sqrt() + group["eps"])
+        state.update(sum=acc)
+        return p - clr * g / (acc.sqrt() + group["eps"])
+
+
+def _count(state: dict[str, Any], p: Tensor) -> Tensor:
+    """This parameter's step number, counted on its device (torch keeps `step` as a tensor too), in float64
+    so that bias corrections like 1 - beta**step keep their digits."""
+    old = state.get("step")
+    step = Tensor(np.asarray(1.0, np.float64), device=p.device) if old is None else old + 1
+    state["step"] = step
+    return step
+
 
 
 def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float, norm_type: float = 2.0) -> Tensor:
@@ -363,15 +403,16 @@ class LAMB(Optimizer):
 
     def update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> Tensor:
         b1, b2 = group["betas"]
-        step = state.get("step", 0) + 1
+        step = _count(state, p)
         m, v = state.get("exp_avg"), state.get("exp_avg_sq")
         m = grad * (1 - b1) if m is None else m * b1 + grad * (1 - b1)
         v = grad * grad * (1 - b2) if v is None else v * b2 + grad * grad * (1 - b2)
-        state.update(step=step, exp_avg=m, exp_avg_sq=v)
-        c1, c2 = self.scalar(1 / (1 - b1 ** step), p), self.scalar(1 / (1 - b2 ** step), p)
-        r = (m * c1) / ((v * c2).sqrt() + group["eps"])
+        state.update(exp_avg=m, exp_avg_sq=v)
+        c1 = (1 - b1 ** step).cast(p.dtype)
+        c2 = (1 - b2 ** step).cast(p.dtype)
+        r = (m / c1) / ((v / c2).sqrt() + group["eps"])
         if group["weight_decay"]:
             r = r + group["weight_decay"] * p
         w_norm, r_norm = (p * p).sum().sqrt(), (r * r).sum().sqrt()
         trust = ((w_norm > 0).logical_and(r_norm > 0)).where(w_norm / r_norm, 1.0)
-        return p - self.scalar(group["lr"], p) * trust * r
+        return p - self.hyper(group, "lr", lambda g: g["lr"], p) * trust * r

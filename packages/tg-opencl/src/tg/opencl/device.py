@@ -64,6 +64,9 @@ class CLAllocator(Allocator):
     def copyout(self, dst: np.ndarray, handle: Any) -> None:
         cl.enqueue_copy(self.queue, dst, handle, is_blocking=True)
 
+    def copy(self, dst: Any, src: Any, nbytes: int) -> None:
+        cl.enqueue_copy(self.queue, dst, src, byte_count=nbytes)  # queued, in order with the kernels
+
 
 def cache_dir() -> Path:
     return Path(os.environ.get("TG_CACHE_DIR") or Path.home() / ".cache" / "tg") / "opencl"

@@ -1,0 +1,238 @@
+"""Capture and replay: run a function's kernels again without rebuilding its graph.
+
+    step = TinyJit(train_step)      # or @TinyJit
+    for x, y in loader:
+        loss = step(x, y)
+
+The first call runs normally (kernels compile, optimizer state appears). The second call is captured:
+every kernel launch and copy is recorded with the buffers it used, and so is every tensor whose data the
+call replaced (a parameter after an optimizer step, BatchNorm's running statistics). From the third call
+on, only the recorded launches run, on the new inputs' buffers; replaced tensors get their new values
+copied back into the buffers they had, so the next replay reads them. No Python tensor code runs then:
+no graph building, autograd or scheduling.
+
+What a replay cannot see, it refuses or warns about: inputs must match the captured call's shapes,
+dtypes and devices (and non-tensor arguments its values); random numbers drawn inside the function are
+drawn once, at capture, and a warning says so. Outputs are the captured tensors, overwritten by the next
+call: copy what you keep (`.numpy()`).
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, Optional, TypeVar
+
+from . import stats
+from .device import Buffer, get_device
+from .ops import Op
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+    from .ops import Node
+    from .tensor import Tensor
+
+R = TypeVar("R")
+
+
+@dataclass
+class Launch:
+    """One recorded step: a kernel on `device`, or (kernel None) a copy of buffers[1] into buffers[0]."""
+
+    device: str
+    kernel: Optional[Kernel]
+    buffers: list[Buffer]
+
+
+@dataclass
+class _Recorder:
+    launches: list[Launch] = field(default_factory=list)
+    rebinds: list[tuple[Tensor, Node]] = field(default_factory=list)
+    hooks: list[Callable[[], None]] = field(default_factory=list)
+    random: bool = False
+
+
+_recorder: Optional[_Recorder] = None
+
+
+def capturing() -> bool:
+    """Whether a TinyJit is recording right now."""
+    return _recorder is not None
+
+
+def record_launch(device: str, kernel: Optional[Kernel], buffers: list[Buffer]) -> None:
+    if _recorder is not None:
+        _recorder.launches.append(Launch(device, kernel, buffers))
+
+
+def record_rebind(tensor: Tensor, old: Node) -> None:
+    """A tensor is about to point at new data (called from Tensor.node's setter while capturing)."""
+    if _recorder is not None:
+        _recorder.rebinds.append((tensor, old))
+
+
+def record_random() -> None:
+    if _recorder is not None:
+        _recorder.random = True
+
+
+def on_replay(hook: Callable[[], None]) -> None:
+    """Run `hook` before every replay of the function being captured (an optimizer uses it to upload
+    hyper-parameters that Python code changed between steps, like a scheduled learning rate)."""
+    if _recorder is not None and hook not in _recorder.hooks:
+        _recorder.hooks.append(hook)
+
+
+@dataclass
+class _Handoff:
+    """A tensor whose data the call replaced: after each replay, `new` is copied into `old`."""
+
+    tensor: Tensor
+    old: Buffer
+    new: Buffer
+
+
+@dataclass
+class _Plan:
+    launches: list[Launch]
+    inputs: list[Buffer]  # the buffers of the captured call's tensor arguments, in argument order
+    signature: list[Any]  # per argument: (shape, dtype, device) for tensors, the value otherwise
+    handoffs: list[_Handoff]
+    hooks: list[Callable[[], None]]
+    result: Any
+
+
+class TinyJit(Generic[R]):
+    """Wrap `fn` (tensors in, tensors out) so that calls after the second replay its captured kernels."""
+
+    def __init__(self, fn: Callable[..., R]):
+        self.fn = fn
+        self.calls = 0
+        self.plan: Optional[_Plan] = None
+        functools.update_wrapper(self, fn)
+
+    def reset(self) -> None:
+        """Forget the capture: the next call runs normally and the one after captures again."""
+        self.calls, self.plan = 0, None
+
+    def __call__(self, *args: Any) -> R:
+        from .tensor import Tensor
+
+        args = tuple(_prepared(a) if isinstance(a, Tensor) else a for a in args)
+        self.calls += 1
+        if self.calls == 1:
+            return _realized(self.fn(*args))
+        if self.plan is None:
+            return self._capture(args)
+        return self._replay(args)
+
+    # ---- capture -------------------------------------------------------------------------------------
+    def _capture(self, args: tuple[Any, ...]) -> R:
+        global _recorder
+        from .tensor import Tensor
+
+        if _recorder is not None:
+            raise RuntimeError("TinyJit: a jitted function cannot call another one while it is being captured")
+        _recorder = rec = _Recorder()
+        try:
+            result = _realized(self.fn(*args))
+            for t, _ in rec.rebinds:
+                t.realize()
+        finally:
+            _recorder = None
+        if rec.random:
+            warnings.warn(f"TinyJit: {getattr(self.fn, '__name__', 'the function')} draws random numbers; its "
+                          "replays reuse the draw made at capture. Draw them outside and pass them in.",
+                          stacklevel=3)
+        inputs = [_buffer_of(a) for a in args if isinstance(a, Tensor)]
+        signature = [(a.shape, a.dtype, a.device) if isinstance(a, Tensor) else a for a in args]
+        handoffs = _handoffs(rec.rebinds)
+        self.plan = _Plan(rec.launches, inputs, signature, handoffs, rec.hooks, result)
+        if stats.debug_level() >= 1:
+            stats.log(f"tg: TinyJit captured {len(rec.launches)} launch(es), {len(handoffs)} replaced tensor(s)")
+        return result
+
+    # ---- replay --------------------------------------------------------------------------------------
+    def _replay(self, args: tuple[Any, ...]) -> R:
+        from .tensor import Tensor
+
+        plan = self.plan
+        assert plan is not None
+        self._check(args, plan)
+        swap = {id(old): _buffer_of(a) for old, a in zip(plan.inputs, (a for a in args if isinstance(a, Tensor)))}
+        for hook in plan.hooks:
+            hook()
+        for launch in plan.launches:
+            bufs = [swap.get(id(b), b) for b in launch.buffers]
+            if launch.kernel is None:
+                bufs[0].copyin(bufs[1].numpy())
+            else:
+                get_device(launch.device).execute(launch.kernel, bufs)
+        for h in plan.handoffs:
+            h.old.copy_from(h.new)
+        stats.counters.kernels += sum(launch.kernel is not None for launch in plan.launches)
+        return plan.result
+
+    def _check(self, args: tuple[Any, ...], plan: _Plan) -> None:
+        from .tensor import Tensor
+
+        name = getattr(self.fn, "__name__", "the function")
+        if len(args) != len(plan.signature):
+            raise TypeError(f"TinyJit: {name} was captured with {len(plan.signature)} argument(s), got {len(args)}")
+        for i, (a, want) in enumerate(zip(args, plan.signature)):
+            got = (a.shape, a.dtype, a.device) if isinstance(a, Tensor) else a
+            if got != want:
+                what = "shape, dtype and device" if isinstance(a, Tensor) else "value"
+                raise ValueError(f"TinyJit: argument {i} of {name} has {what} {got}, but the captured call had "
+                                 f"{want}; a capture replays one signature (call jit.reset() or use a new TinyJit)")
+
+
+def _prepared(t: Tensor) -> Tensor:
+    """The argument as a realized contiguous tensor (its own buffer is what a replay swaps in)."""
+    n = t.node
+    if n.op is Op.BUFFER and n.buffer is not None:
+        return t
+    return t.contiguous().realize()
+
+
+def _buffer_of(t: Tensor) -> Buffer:
+    base = t.node.base
+    assert base.buffer is not None, "a realized tensor has a buffer"
+    return base.buffer
+
+
+def _realized(result: Any) -> Any:
+    from .tensor import Tensor
+
+    tensors = [r for r in (result if isinstance(result, (tuple, list)) else (result,)) if isinstance(r, Tensor)]
+    if tensors:
+        tensors[0].realize(*tensors[1:])
+    return result
+
+
+def _handoffs(rebinds: list[tuple[Tensor, Node]]) -> list[_Handoff]:
+    """Tensors that pointed at data from before the call and now point at data the call computed: put
+    the new data back into the old buffer (and the tensor back on it), so that a replay reads it there."""
+    out: list[_Handoff] = []
+    first_old: dict[int, Node] = {}
+    for t, old in rebinds:
+        first_old.setdefault(id(t), old)
+    seen: set[int] = set()
+    for t, _ in rebinds:
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        old = first_old[id(t)]
+        if old.op is not Op.BUFFER or old.buffer is None or t.node is old:
+            continue
+        new = _buffer_of(t)
+        if new is old.buffer:
+            continue
+        if t.node.shape != old.shape or not t.node.view.is_contiguous or new.size != old.buffer.size:
+            raise RuntimeError(f"TinyJit: a tensor of shape {old.shape} was replaced by one of shape "
+                               f"{t.node.shape} inside the captured call; a replay needs the same layout")
+        old.buffer.copy_from(new)
+        t._node = old  # back on its own buffer, which now holds the new value
+        out.append(_Handoff(t, old.buffer, new))
+    return out
