@@ -152,7 +152,7 @@ class Adam(Optimizer):
                                   "amsgrad": amsgrad, "maximize": maximize})
 
     def update(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> Tensor:
-        b1, b2 = group["betas"]
+        b2 = group["betas"][1]
         g = -grad if group["maximize"] else grad
         if group["weight_decay"] and self.decoupled:
             p = p * self.hyper(group, "decay", lambda g: 1 - g["lr"] * g["weight_decay"], p)
