@@ -224,15 +224,18 @@ def _handoffs(rebinds: list[tuple[Tensor, Node]]) -> list[_Handoff]:
             continue
         seen.add(id(t))
         old = first_old[id(t)]
-        if old.op is not Op.BUFFER or old.buffer is None or t.node is old:
+        held = old.base.buffer if old.base.op is Op.BUFFER else None  # data from before the call, or a view of it
+        if held is None or t.node is old:
             continue
         new = _buffer_of(t)
-        if new is old.buffer:
+        if new is held:
             continue
-        if t.node.shape != old.shape or not t.node.view.is_contiguous or new.size != old.buffer.size:
+        if t.node.shape != old.shape or not (t.node.view.is_contiguous and old.view.is_contiguous) or \
+                new.size != held.size:
             raise RuntimeError(f"TinyJit: a tensor of shape {old.shape} was replaced by one of shape "
-                               f"{t.node.shape} inside the captured call; a replay needs the same layout")
-        old.buffer.copy_from(new)
+                               f"{t.node.shape} (or a different layout) inside the captured call; a replay needs "
+                               "the same layout")
+        held.copy_from(new)
         t._node = old  # back on its own buffer, which now holds the new value
-        out.append(_Handoff(t, old.buffer, new))
+        out.append(_Handoff(t, held, new))
     return out

@@ -85,10 +85,14 @@ class Optimizer:
                     before = dict(state)
                     updates.append((p, self.update(p, p.grad.detach(), state, group)))
                     for k, v in state.items():  # a state tensor takes its new value: it keeps its identity
+                        if not isinstance(v, Tensor):
+                            continue
                         old = before.get(k)
-                        if isinstance(old, Tensor) and isinstance(v, Tensor) and v is not old:
+                        v = v.contiguous()  # its own dense buffer (a gradient may be a transposed view)
+                        if isinstance(old, Tensor) and v is not old:
                             old.node = v.node
-                            state[k] = old
+                            v = old
+                        state[k] = v
             states = [v for s in self.state.values() for v in s.values() if isinstance(v, Tensor)]
             if updates:  # one realize: every parameter's update and state in as few kernels as fusion allows
                 Tensor.realize(*(new for _, new in updates), *states)
