@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from tg.core import Tensor, synchronize
+from tg.core import Tensor, TinyJit, synchronize
 from tg.core.ops import Node
 from tg.core.schedule import schedule
 
@@ -127,13 +127,13 @@ def bench_conv(device: str, repeat: int, quick: bool) -> dict[str, Any]:
     return row
 
 
-def bench_cnn_step(device: str, repeat: int) -> dict[str, Any]:
+def bench_cnn_step(device: str, repeat: int) -> list[dict[str, Any]]:
     """One Adam step of the demo's MNIST CNN at batch 128 (tg.nn), beside the same model in PyTorch."""
     try:
         import tg.nn as nn
         from tg.nn.demo import make_model
     except ImportError:
-        return {"name": "CNN train step (tg-nn not installed)", "unit": "ms", "tg": float("nan")}
+        return [{"name": "CNN train step (tg-nn not installed)", "unit": "ms", "tg": float("nan")}]
     rng = np.random.default_rng(0)
     x = rng.random((128, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, 128)
@@ -141,14 +141,25 @@ def bench_cnn_step(device: str, repeat: int) -> dict[str, Any]:
     opt = nn.optim.Adam(model.parameters(), lr=1e-3)
     tx, ty = Tensor(x, device=device), Tensor(y, device=device)
 
-    def tg_step() -> None:
-        loss = model(tx).cross_entropy(ty)
+    def train_step(x: Tensor, y: Tensor) -> Tensor:
+        loss = model(x).cross_entropy(y)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        return loss
+
+    jitted = TinyJit(train_step)
+
+    def tg_step() -> None:
+        train_step(tx, ty)
+        synchronize(device)
+
+    def tg_jit_step() -> None:
+        jitted(tx, ty)
         synchronize(device)
 
     row = {"name": "MNIST CNN Adam step, batch 128", "unit": "ms", "tg": median_time(tg_step, repeat) * 1e3}
+    jit_row = {"name": "the same step replayed by TinyJit", "unit": "ms", "tg": median_time(tg_jit_step, repeat) * 1e3}
     if torch is not None:
         tnn = torch.nn
         tmodel = tnn.Sequential(tnn.Conv2d(1, 16, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
@@ -163,8 +174,8 @@ def bench_cnn_step(device: str, repeat: int) -> dict[str, Any]:
             loss.backward()
             topt.step()
 
-        row["torch"] = median_time(torch_step, repeat) * 1e3
-    return row
+        row["torch"] = jit_row["torch"] = median_time(torch_step, repeat) * 1e3
+    return [row, jit_row]
 
 
 def bench_overhead(device: str, ops: int, repeat: int) -> list[dict[str, Any]]:
@@ -270,7 +281,7 @@ def main() -> None:
             results[device] = [bench_matmul(device, 512 if args.quick else 1024, r), bench_conv(device, r, args.quick),
                                bench_chain(device, size, r),
                                bench_sum(device, size, r), *bench_mlp_step(device, cache),
-                               bench_cnn_step(device, r),
+                               *bench_cnn_step(device, r),
                                *bench_overhead(device, 200, r)]
     names = [row["name"] for row in results[devices[0]]]
     refs = [k for k in ("numpy", "torch") if any(k in row for rows in results.values() for row in rows)]

@@ -1,6 +1,9 @@
 """Train a small CNN on MNIST, report test accuracy, save the weights and check them after reloading.
 
-    python -m tg.nn.demo [--device llvm] [--epochs 1] [--batch 128]
+    python -m tg.nn.demo [--device llvm] [--epochs 1] [--batch 128] [--no-jit]
+
+The training step is captured once and replayed (tg.core.TinyJit): after the second batch no Python
+tensor code runs per step, only the step's kernels.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 import tg.nn as nn
-from tg.core import Tensor, default_device, manual_seed, no_grad
+from tg.core import Tensor, TinyJit, default_device, manual_seed, no_grad
 
 
 def make_model(device: str) -> nn.Module:
@@ -41,6 +44,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--out", default=None, help="where to save the weights (.safetensors)")
+    parser.add_argument("--no-jit", action="store_true", help="run every step eagerly instead of replaying it")
     args = parser.parse_args()
     device = args.device or default_device()
     manual_seed(0)
@@ -51,14 +55,20 @@ def main() -> None:
     loader = nn.DataLoader([x_train, y_train], batch_size=args.batch, shuffle=True, drop_last=True, seed=0,
                            device=device)
     print(f"training a 2-conv CNN on {len(x_train):,} MNIST images on device {device!r}")
+
+    def train_step(x: Tensor, y: Tensor) -> Tensor:
+        loss = loss_fn(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = train_step if args.no_jit else TinyJit(train_step)
     start = time.perf_counter()
     for epoch in range(args.epochs):
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch")
         for x, y in bar:
-            loss = loss_fn(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss = step(x, y)
             seen = bar.format_dict["n"] * args.batch
             bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{seen / max(bar.format_dict['elapsed'], 1e-9):.0f}")
     train_time = time.perf_counter() - start

@@ -176,8 +176,8 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = vmax
             v = vmax
         beta1 = self.hyper(group, "beta1 (float64)", lambda g: g["betas"][0], step)
-        correction1 = (1 - beta1 ** step).cast(p.dtype)
-        correction2 = (1 - b2 ** step).cast(p.dtype)
+        correction1 = (1 - _power(beta1, step)).cast(p.dtype)
+        correction2 = (1 - _power(b2, step)).cast(p.dtype)
         denom = v.sqrt() / correction2.sqrt() + group["eps"]
         return p - self.hyper(group, "lr", lambda g: g["lr"], p) / correction1 * m / denom
 
@@ -243,6 +243,12 @@ def _count(state: dict[str, Any], p: Tensor) -> Tensor:
     state["step"] = step
     return step
 
+
+
+def _power(base: Union[float, Tensor], step: Tensor) -> Tensor:
+    """base ** step for a base in (0, 1] and a positive count: two ops, where general pow handles signs."""
+    log_base = base.log2() if isinstance(base, Tensor) else math.log2(base) if base > 0 else -math.inf
+    return (step * log_base).exp2()
 
 
 def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float, norm_type: float = 2.0) -> Tensor:
@@ -412,8 +418,8 @@ class LAMB(Optimizer):
         m = grad * (1 - b1) if m is None else m * b1 + grad * (1 - b1)
         v = grad * grad * (1 - b2) if v is None else v * b2 + grad * grad * (1 - b2)
         state.update(exp_avg=m, exp_avg_sq=v)
-        c1 = (1 - b1 ** step).cast(p.dtype)
-        c2 = (1 - b2 ** step).cast(p.dtype)
+        c1 = (1 - _power(b1, step)).cast(p.dtype)
+        c2 = (1 - _power(b2, step)).cast(p.dtype)
         r = (m / c1) / ((v / c2).sqrt() + group["eps"])
         if group["weight_decay"]:
             r = r + group["weight_decay"] * p
