@@ -93,7 +93,8 @@ class OpenCLDevice(Device):
         supported |= {dt.float64} if "cl_khr_fp64" in ext else set()
         self.dtypes = frozenset(supported)
         self.is_gpu = bool(self.cl_device.type & cl.device_type.GPU)
-        self.local_size = min(128, self.cl_device.max_work_group_size) if self.is_gpu else None
+        local = int(os.environ.get("TG_LOCAL_SIZE", "128"))  # work-items per group on GPUs (TG_LOCAL_SIZE to explore)
+        self.local_size = min(local, self.cl_device.max_work_group_size) if self.is_gpu else None
         # one work-item per output tile (GPUs; and elementwise kernels on CPUs, which PoCL vectorises across
         # work-items), or on CPUs for reductions one work-item per chunk of the outer loop (measured on PoCL:
         # matmul 1024^2 54 -> 65 GFLOP/s; the elementwise chain fell from 3.1 to 1.6 GB/s that way)
