@@ -47,6 +47,8 @@ for name, (it, guard, w) in variants.items():
            f"__global const float* restrict b, __global const float* restrict c) {{ {it} i = ({it})get_global_id(0);"
            f" {check}{{ {body} }} }}")
     k = cl.Program(ctx, src).build().k
+    count = np.int64(n // w) if it == "long" else np.int32(n // w)
     for local in (128, 256, 512):
-        t = timed(lambda: k(q, (n // w,), (local,), np.int64(n // w) if it == "long" else np.int32(n // w), *bufs))
-        print(f"{name:32s} local {local:4d}: {16 * n / t / 1e9:6.0f} GB/s ({16 * n / t / (8 * n / copy_t):.0%} of copy)")
+        t = timed(lambda k=k, w=w, local=local, count=count: k(q, (n // w,), (local,), count, *bufs))
+        share = 16 * n / t / (8 * n / copy_t)
+        print(f"{name:32s} local {local:4d}: {16 * n / t / 1e9:6.0f} GB/s ({share:.0%} of copy)")
