@@ -47,7 +47,7 @@ def reduce_identity(op: Op, dtype: DType) -> Any:
 
 class _Lowerer:
     def __init__(self, kernel: Kernel, opts: Opts):
-        self.kernel, self.upcasts, self.flatten = kernel, opts.upcasts, opts.flatten
+        self.kernel, self.upcasts, self.flatten, self.block = kernel, opts.upcasts, opts.flatten, opts.block
         self.reduce = kernel.reduce
         full = kernel.full_shape
         axes = set(self.reduce.arg) if self.reduce is not None else set()
@@ -124,12 +124,37 @@ class _Lowerer:
     def flat_loop(self, bounds: tuple[UOp, UOp]) -> UOp:
         """One loop over every output position; each dim's index is recovered by division and modulo."""
         flat = self.emit(U.RANGE, INDEX, bounds, -1)
+        if self.block and len(self.loop_order) >= 2:
+            return self.blocked_loop(flat)
         stride = 1
         for d in reversed(self.loop_order):  # the innermost dim varies fastest: neighbours read neighbours
             size = self.kernel.full_shape[d] // self.upcasts.get(d, 1)
             v = flat if stride == 1 else self.alu(Op.IDIV, flat, self.const(stride, INDEX))
             self.loop_vars[d] = self.alu(Op.MOD, v, self.const(size, INDEX)) if d != self.loop_order[0] else v
             stride *= size
+        return flat
+
+    def blocked_loop(self, flat: UOp) -> UOp:
+        """Like flat_loop, but runs of rows*cols consecutive positions cover a patch of the last two dims."""
+        assert self.block is not None
+        rows, cols = self.block
+        *outer, i, j = self.loop_order
+        size = {d: self.kernel.full_shape[d] // self.upcasts.get(d, 1) for d in self.loop_order}
+        c = lambda v: self.const(v, INDEX)  # noqa: E731
+        in_j = self.alu(Op.MOD, flat, c(cols))
+        rest = self.alu(Op.IDIV, flat, c(cols))
+        in_i = self.alu(Op.MOD, rest, c(rows))
+        rest = self.alu(Op.IDIV, rest, c(rows))
+        block_j = self.alu(Op.MOD, rest, c(size[j] // cols))
+        rest = self.alu(Op.IDIV, rest, c(size[j] // cols))
+        block_i = self.alu(Op.MOD, rest, c(size[i] // rows)) if outer else rest
+        rest = self.alu(Op.IDIV, rest, c(size[i] // rows))
+        self.loop_vars[j] = self.alu(Op.ADD, self.alu(Op.MUL, block_j, c(cols)), in_j)
+        self.loop_vars[i] = self.alu(Op.ADD, self.alu(Op.MUL, block_i, c(rows)), in_i)
+        for k, d in enumerate(reversed(outer)):
+            last = k == len(outer) - 1
+            self.loop_vars[d] = rest if last else self.alu(Op.MOD, rest, c(size[d]))
+            rest = rest if last else self.alu(Op.IDIV, rest, c(size[d]))
         return flat
 
     def combos(self) -> list[Combo]:
@@ -162,7 +187,8 @@ class _Lowerer:
         if self.loop_order != self.out_dims:
             notes.append(f"loop order {self.loop_order}")
         if self.flatten:
-            notes.append(f"one loop of {outer} over the output dims")
+            notes.append(f"one loop of {outer} over the output dims" +
+                         (f", in patches of {self.block[0]}x{self.block[1]}" if self.block else ""))
         inner = max(1, math.prod(k.full_shape) // outer)
         return Program(k.name or "kernel", self.uops, bufs, outer, inner, notes, tiled=bool(self.upcasts))
 

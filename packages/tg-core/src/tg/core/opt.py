@@ -23,12 +23,16 @@ class Opts:
     order: Optional[list[int]] = None  # output dims, outermost first (None: the natural order)
     # one loop over all output positions (GPUs: one thread each, neighbours on the innermost dim)
     flatten: bool = False
+    # GPUs, flattened: consecutive threads cover a (rows, cols) patch of the last two loop dims instead
+    # of a strip of the last one, so that a work-group shares both operands' rows in cache
+    block: Optional[tuple[int, int]] = None
 
 
 def choose_opts(kernel: Kernel, gpu: bool = False) -> Opts:
     """Heuristic options for a kernel (see the module docstring). GPUs get one thread per output tile."""
     if gpu:
-        return Opts(choose_upcasts(kernel, gpu=True), None, flatten=True)
+        upcasts = choose_upcasts(kernel, gpu=True)
+        return Opts(upcasts, None, flatten=True, block=_gpu_block(kernel, upcasts))
     upcasts = choose_upcasts(kernel)
     out_dims = [d for d, n in enumerate(kernel.full_shape) if n > 1 and (kernel.reduce is None or
                                                                        d not in kernel.reduce.arg)]
@@ -56,6 +60,22 @@ def _tile_limits(gpu: bool) -> tuple[int, int]:
         return j, i
     # measured on an H100 (OpenCL, fp32 4096^2): 4x8 tiles 17-19 TFLOP/s, 4x4 11.5, 8x8 12.5, 8x4 7.1
     return (4, 8) if gpu else (32, 8)
+
+
+def _gpu_block(kernel: Kernel, upcasts: dict[int, int]) -> Optional[tuple[int, int]]:
+    """A (rows, cols) patch of output tiles per run of consecutive threads, for 2-D register-tiled
+    contractions whose tile counts it divides. TG_GPU_BLOCK="rows,cols" overrides it ("0,0": none)."""
+    override = os.environ.get("TG_GPU_BLOCK")
+    rows, cols = (int(v) for v in override.split(",")) if override else (8, 16)
+    if len(upcasts) != 2 or not rows or not cols:
+        return None
+    dims = [d for d, n in enumerate(kernel.full_shape) if n > 1 and (kernel.reduce is None or
+                                                                     d not in kernel.reduce.arg)]
+    if len(dims) < 2:
+        return None
+    i, j = dims[-2], dims[-1]
+    n_i, n_j = kernel.full_shape[i] // upcasts.get(i, 1), kernel.full_shape[j] // upcasts.get(j, 1)
+    return (rows, cols) if n_i % rows == 0 and n_j % cols == 0 else None
 
 
 def choose_upcasts(kernel: Kernel, gpu: bool = False) -> dict[int, int]:
