@@ -81,8 +81,9 @@ def _gpu_block(kernel: Kernel, upcasts: dict[int, int]) -> Optional[tuple[int, i
     return (rows, cols) if n_i % rows == 0 and n_j % cols == 0 else None
 
 
-def choose_upcasts(kernel: Kernel, gpu: bool = False) -> dict[int, int]:
-    """Output dim -> unroll factor, for kernels where a register tile pays off."""
+def choose_upcasts(kernel: Kernel, gpu: bool = False, limits: Optional[tuple[int, int]] = None) -> dict[int, int]:
+    """Output dim -> unroll factor, for kernels where a register tile pays off (`limits` overrides the
+    largest unroll of the contiguous and the reused dim, as the search does)."""
     red = kernel.reduce
     if red is None:
         return {}
@@ -93,7 +94,7 @@ def choose_upcasts(kernel: Kernel, gpu: bool = False) -> dict[int, int]:
     if not contiguous or len(loads) < 2:
         return {}
     j = contiguous[-1]
-    j_limit, i_limit = _tile_limits(gpu)
+    j_limit, i_limit = limits or _tile_limits(gpu)
     upcasts = {j: _largest_divisor(full[j], j_limit)}
     reused = [d for d in out_dims if d != j and any(v.strides[j] == 0 and v.strides[d] != 0 for v in loads)]
     if reused:

@@ -16,17 +16,18 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import llvmlite
 import llvmlite.binding as llvm
 import numpy as np
 
 from tg.core import dtype as dt
-from tg.core import stats
+from tg.core import search, stats
 from tg.core.device import Allocator, Buffer, Device
 from tg.core.kernel import AST, Kernel
 from tg.core.lower import Program, lower
+from tg.core.opt import Opts
 
 from .render import LLVMRenderer
 
@@ -131,12 +132,22 @@ class LLVMDevice(Device):
         # ASTs compare by structure, so a kernel scheduled again (a training loop's next step) hits this
         self.programs: dict[tuple[AST, tuple[int, ...]], tuple[Program, Callable[..., None]]] = {}
 
-    def program(self, kernel: Kernel) -> tuple[Program, Callable[..., None]]:
+    def program(self, kernel: Kernel,
+                buffers: Optional[Sequence[Buffer]] = None) -> tuple[Program, Callable[..., None]]:
         key = (kernel.ast, kernel.full_shape)
         if key not in self.programs:
-            prog = lower(kernel)
+            measure = None if buffers is None else (lambda opts: self.measure(kernel, opts, buffers))
+            opts = search.choose(kernel, False, f"llvm|{self.compiler.cpu}|{self.threads}", measure)
+            prog = lower(kernel, opts)
             self.programs[key] = (prog, self.compiler.compile(prog))
         return self.programs[key]
+
+    def measure(self, kernel: Kernel, opts: Opts, buffers: Sequence[Buffer]) -> float:
+        """Seconds one run of the kernel takes when lowered with `opts` (for the search)."""
+        prog = lower(kernel, opts)
+        fn = self.compiler.compile(prog)
+        args = [b.handle.ctypes.data for b in buffers]
+        return search.time_best_of(lambda: self.launch(prog, fn, args), lambda: None)
 
     def render(self, kernel: Kernel) -> str:
         return self.compiler.source(self.program(kernel)[0])[1]
@@ -147,8 +158,10 @@ class LLVMDevice(Device):
         return [*prog.notes, f"{threads} thread(s) over {prog.outer_size} outer iterations"]
 
     def execute(self, kernel: Kernel, buffers: Sequence[Buffer]) -> None:
-        prog, fn = self.program(kernel)
-        args = [b.handle.ctypes.data for b in buffers]
+        prog, fn = self.program(kernel, buffers)
+        self.launch(prog, fn, [b.handle.ctypes.data for b in buffers])
+
+    def launch(self, prog: Program, fn: Callable[..., None], args: list[int]) -> None:
         chunks = self.split(prog)
         if len(chunks) == 1 or self.pool is None:
             fn(0, prog.outer_size, *args)

@@ -11,17 +11,18 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import pyopencl as cl
 
 from tg.core import dtype as dt
-from tg.core import stats
+from tg.core import search, stats
 from tg.core.device import Allocator, Buffer, Device, DeviceError
 from tg.core.ir import Program
 from tg.core.kernel import AST, Kernel
 from tg.core.lower import lower
+from tg.core.opt import Opts
 
 from .renderer import OpenCLCPURenderer, OpenCLRenderer
 
@@ -108,14 +109,25 @@ class OpenCLDevice(Device):
         self.fingerprint = (f"{self.cl_device.name}|{self.cl_device.driver_version}|{self.cl_device.platform.name}|"
                             f"{' '.join(self.build_options)}")
 
-    def program(self, kernel: Kernel) -> tuple[Program, Any, str]:
+    def program(self, kernel: Kernel, buffers: Optional[Sequence[Buffer]] = None) -> tuple[Program, Any, str]:
         key = (kernel.ast, kernel.full_shape)
         if key not in self.programs:
             per_tile = self.per_tile(kernel)
-            prog = lower(kernel, gpu=per_tile)
-            source = (self.tile_renderer if per_tile else self.chunk_renderer).render(prog, "tg_kernel")
-            self.programs[key] = (prog, self.build(source), source)
+            measure = None if buffers is None else (lambda opts: self.measure(kernel, opts, buffers))
+            opts = search.choose(kernel, per_tile, f"opencl|{self.fingerprint}|{self.local_size}", measure)
+            self.programs[key] = self.compile(kernel, opts)
         return self.programs[key]
+
+    def compile(self, kernel: Kernel, opts: Opts) -> tuple[Program, Any, str]:
+        per_tile = self.per_tile(kernel)
+        prog = lower(kernel, opts)
+        source = (self.tile_renderer if per_tile else self.chunk_renderer).render(prog, "tg_kernel")
+        return prog, self.build(source), source
+
+    def measure(self, kernel: Kernel, opts: Opts, buffers: Sequence[Buffer]) -> float:
+        """Seconds one run of the kernel takes when lowered with `opts` (for the search)."""
+        prog, fn, _ = self.compile(kernel, opts)
+        return search.time_best_of(lambda: self.launch(kernel, prog, fn, buffers), self.synchronize)
 
     def per_tile(self, kernel: Kernel) -> bool:
         return self.is_gpu or kernel.reduce is None
@@ -155,7 +167,10 @@ class OpenCLDevice(Device):
         return [*self.program(kernel)[0].notes, f"local size {self.local_size or 'driver default'}"]
 
     def execute(self, kernel: Kernel, buffers: Sequence[Buffer]) -> None:
-        prog, fn, _ = self.program(kernel)
+        prog, fn, _ = self.program(kernel, buffers)
+        self.launch(kernel, prog, fn, buffers)
+
+    def launch(self, kernel: Kernel, prog: Program, fn: Any, buffers: Sequence[Buffer]) -> None:
         n = prog.outer_size
         local = self.local_size
         if not self.per_tile(kernel):  # a few work-items, each looping over its chunk

@@ -1,0 +1,128 @@
+"""Optional search over lowering options, with its choices cached on disk.
+
+The heuristics in `opt.choose_opts` pick register tiles and loop orders without running anything. With
+TG_SEARCH=1 a compiled device times a handful of alternatives for each new contraction on its real
+buffers and keeps the fastest; the choice is stored in `search.json` under the cache directory
+(TG_CACHE_DIR, else ~/.cache/tg), keyed by the kernel's structure, its shape and the device, and
+every later process on that device uses it without timing again (whether or not TG_SEARCH is set).
+TG_DEBUG=3 shows the choice and the timings.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional
+
+from . import stats
+from .kernel import Kernel
+from .opt import Opts, choose_opts, choose_upcasts
+
+TILE_LIMITS = [(32, 8), (16, 8), (16, 4), (8, 8), (32, 4), (16, 16), (8, 4), (4, 8), (2, 16), (4, 16), (4, 4), (1, 1)]
+_cache: Optional[dict[str, Any]] = None
+
+
+def enabled() -> bool:
+    return os.environ.get("TG_SEARCH", "0") not in ("", "0")
+
+
+def cache_path() -> Path:
+    return Path(os.environ.get("TG_CACHE_DIR") or Path.home() / ".cache" / "tg") / "search.json"
+
+
+def _load() -> dict[str, Any]:
+    global _cache
+    if _cache is None:
+        try:
+            _cache = json.loads(cache_path().read_text())
+        except (OSError, ValueError):
+            _cache = {}
+    return _cache
+
+
+def _store(key: str, opts: Opts) -> None:
+    cache = _load()
+    cache[key] = encode(opts)
+    path = cache_path()
+    try:  # merge with what other processes wrote meanwhile, then replace atomically
+        with contextlib.suppress(OSError, ValueError):
+            cache = {**json.loads(path.read_text()), **cache}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache))
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only cache only costs the next process a search
+
+
+def encode(opts: Opts) -> dict[str, Any]:
+    return {"upcasts": {str(d): u for d, u in opts.upcasts.items()}, "order": opts.order, "flatten": opts.flatten,
+            "block": list(opts.block) if opts.block else None}
+
+
+def decode(data: dict[str, Any]) -> Opts:
+    block = data.get("block")
+    return Opts({int(d): u for d, u in data["upcasts"].items()}, data.get("order"), data.get("flatten", False),
+                tuple(block) if block else None)
+
+
+def key_of(kernel: Kernel, device_key: str) -> str:
+    text = f"{kernel.describe()}|{kernel.full_shape}|{device_key}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def candidates(kernel: Kernel, gpu: bool) -> list[Opts]:
+    """The heuristic choice first, then other register tiles (and, on CPUs, the natural loop order)."""
+    base = choose_opts(kernel, gpu)
+    out = [base]
+    if kernel.reduce is None:
+        return out
+    for limits in TILE_LIMITS:
+        upcasts = choose_upcasts(kernel, gpu, limits)
+        for order in ([None] if gpu else [None, base.order]):
+            o = Opts(upcasts, order, base.flatten, base.block if upcasts == base.upcasts else None)
+            if o not in out:
+                out.append(o)
+    return out
+
+
+def choose(kernel: Kernel, gpu: bool, device_key: str, measure: Optional[Callable[[Opts], float]]) -> Opts:
+    """Cached choice, else (TG_SEARCH and a way to measure) the fastest candidate, else the heuristic."""
+    key = key_of(kernel, device_key)
+    cached = _load().get(key)
+    if cached is not None:
+        return decode(cached)
+    heuristic = choose_opts(kernel, gpu)
+    if not enabled() or measure is None or kernel.reduce is None:
+        return heuristic
+    timings: list[tuple[float, int, Opts]] = []
+    for i, opts in enumerate(candidates(kernel, gpu)):
+        try:
+            timings.append((measure(opts), i, opts))
+        except Exception:
+            continue
+    if not timings:
+        return heuristic
+    best = min(timings)[2]
+    if stats.debug_level() >= 3:
+        listed = ", ".join(f"{t * 1e6:.0f} us {sorted(o.upcasts.items())}" for t, _, o in sorted(timings))
+        stats.log(f"tg: search {kernel.name}: {listed}")
+    _store(key, best)
+    return best
+
+
+def time_best_of(run: Callable[[], None], sync: Callable[[], None], repeat: int = 3) -> float:
+    """The fastest of `repeat` timed runs after one warm-up."""
+    run()
+    sync()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return best
