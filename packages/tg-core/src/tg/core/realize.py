@@ -42,12 +42,12 @@ def _run(item: ScheduleItem, index: int, debug: int) -> None:
         if out.numel:  # before asking for choices: a search (TG_SEARCH) times candidates on these buffers
             dev.execute(item.kernel, [buf, *inputs])
             jit.record_launch(out.device, item.kernel, [buf, *inputs])
+            stats.counters.kernels += 1
+            stats.counters.flops += item.kernel.flops
         if debug >= 3 and (choices := dev.choices(item.kernel)):
             stats.log(f"tg: choices: {', '.join(choices)}")
         if debug >= 4 and (source := dev.render(item.kernel)) is not None:
             stats.log(source)
-            stats.counters.kernels += 1
-            stats.counters.flops += item.kernel.flops
         what = f"{item.kernel.name} -> {out.dtype.name}{list(out.shape)} on {out.device}"
     if debug >= 2:
         get_device(out.device).synchronize()
