@@ -61,6 +61,7 @@ class Program:
     notes: list[str] = field(default_factory=list)  # optimisation choices, shown at TG_DEBUG=3
     # the body is already unrolled into a register tile: vectorise across the copies (SLP), not the loops
     tiled: bool = False
+    index_dtype: DType = int64  # of every index computation: int32 where every index fits (narrow=True)
 
     def __post_init__(self) -> None:
         for i, u in enumerate(self.uops):

@@ -28,12 +28,25 @@ __all__ = ["Program", "lower", "reduce_identity"]
 Combo = tuple[tuple[int, int], ...]  # (dim, offset) for each upcast dim: one copy of the kernel body
 
 
-def lower(kernel: Kernel, opts: Optional[Opts] = None, gpu: bool = False) -> Program:
+def lower(kernel: Kernel, opts: Optional[Opts] = None, gpu: bool = False, narrow: bool = False) -> Program:
     """The loop program for `kernel`: `kernel(start, end, out, in1, ...)` over the outermost loop.
 
     `opts` (upcasts, loop order, flattening) default to what `opt.choose_opts` picks for the target.
     """
-    return _Lowerer(kernel, choose_opts(kernel, gpu) if opts is None else opts).run()
+    chosen = choose_opts(kernel, gpu) if opts is None else opts
+    return _Lowerer(kernel, chosen, dt.int32 if narrow and _fits_int32(kernel) else INDEX).run()
+
+
+def _fits_int32(kernel: Kernel) -> bool:
+    """Whether every index the kernel computes (loop positions, buffer offsets) fits in 32 bits: on GPUs
+    32-bit index arithmetic is native and 64-bit is emulated."""
+    limit = 2**31 - 1
+    axes = set(kernel.reduce.arg) if kernel.reduce is not None else set()
+    if math.prod(n for d, n in enumerate(kernel.full_shape) if d not in axes) > limit or max(kernel.full_shape,
+                                                                                          default=0) > limit:
+        return False  # the flattened output loop, or one loop, would not fit
+    views = [n.arg[1] for n in kernel.ast.walk() if n.op in (Op.LOAD, Op.STORE, Op.CONST)]
+    return all(abs(v.offset) + sum((n - 1) * abs(s) for n, s in zip(v.shape, v.strides)) <= limit for v in views)
 
 
 def reduce_identity(op: Op, dtype: DType) -> Any:
@@ -46,7 +59,8 @@ def reduce_identity(op: Op, dtype: DType) -> Any:
 
 
 class _Lowerer:
-    def __init__(self, kernel: Kernel, opts: Opts):
+    def __init__(self, kernel: Kernel, opts: Opts, index: DType = INDEX):
+        self.index_dtype = index
         self.kernel, self.upcasts, self.flatten, self.block = kernel, opts.upcasts, opts.flatten, opts.block
         self.reduce = kernel.reduce
         full = kernel.full_shape
@@ -77,10 +91,10 @@ class _Lowerer:
     def dim_value(self, d: int) -> Optional[UOp]:
         """The index along full dim d at the current loop position and body copy (None: size 1)."""
         if d in self.upcasts:
-            offset = self.const(self.combo[d], INDEX)
+            offset = self.const(self.combo[d], self.index_dtype)
             if d not in self.loop_vars:  # the whole dim is upcast: no loop
                 return offset
-            base = self.alu(Op.MUL, self.loop_vars[d], self.const(self.upcasts[d], INDEX))
+            base = self.alu(Op.MUL, self.loop_vars[d], self.const(self.upcasts[d], self.index_dtype))
             return self.alu(Op.ADD, base, offset) if self.combo[d] else base
         return self.loop_vars.get(d)
 
@@ -94,18 +108,18 @@ class _Lowerer:
     def index(self, view: View) -> tuple[UOp, Optional[UOp]]:
         """(index, valid) of a view at the current position; valid is None when always true."""
         values = self.dim_values(view.shape)
-        idx: Optional[UOp] = self.const(view.offset, INDEX) if view.offset else None
+        idx: Optional[UOp] = self.const(view.offset, self.index_dtype) if view.offset else None
         for v, stride in zip(values, view.strides):
             if v is not None and stride != 0:
-                term = v if stride == 1 else self.alu(Op.MUL, v, self.const(stride, INDEX))
+                term = v if stride == 1 else self.alu(Op.MUL, v, self.const(stride, self.index_dtype))
                 idx = term if idx is None else self.alu(Op.ADD, idx, term)
         valid: Optional[UOp] = None
         for v, (lo, hi), n in zip(values, view.mask or (), view.shape):
             assert v is not None or (lo, hi) == (0, 1)
-            for check in ([self.alu(Op.CMPLT, self.const(lo - 1, INDEX), v)] if lo > 0 and v else []) + \
-                         ([self.alu(Op.CMPLT, v, self.const(hi, INDEX))] if hi < n and v else []):
+            for check in ([self.alu(Op.CMPLT, self.const(lo - 1, self.index_dtype), v)] if lo > 0 and v else []) + \
+                         ([self.alu(Op.CMPLT, v, self.const(hi, self.index_dtype))] if hi < n and v else []):
                 valid = check if valid is None else self.alu(Op.AND, valid, check)
-        return (idx if idx is not None else self.const(0, INDEX)), valid
+        return (idx if idx is not None else self.const(0, self.index_dtype)), valid
 
     # ---- the program -----------------------------------------------------------------------------
     def loop(self, d: int, bounds: Optional[tuple[UOp, UOp]] = None) -> Optional[UOp]:
@@ -114,8 +128,8 @@ class _Lowerer:
         if bounds is None:
             if size == 1:
                 return None
-            bounds = (self.const(0, INDEX), self.const(size, INDEX))
-        self.loop_vars[d] = self.emit(U.RANGE, INDEX, bounds, d)
+            bounds = (self.const(0, self.index_dtype), self.const(size, self.index_dtype))
+        self.loop_vars[d] = self.emit(U.RANGE, self.index_dtype, bounds, d)
         return self.loop_vars[d]
 
     def flat_size(self) -> int:
@@ -123,14 +137,14 @@ class _Lowerer:
 
     def flat_loop(self, bounds: tuple[UOp, UOp]) -> UOp:
         """One loop over every output position; each dim's index is recovered by division and modulo."""
-        flat = self.emit(U.RANGE, INDEX, bounds, -1)
+        flat = self.emit(U.RANGE, self.index_dtype, bounds, -1)
         if self.block and len(self.loop_order) >= 2:
             return self.blocked_loop(flat)
         stride = 1
         for d in reversed(self.loop_order):  # the innermost dim varies fastest: neighbours read neighbours
             size = self.kernel.full_shape[d] // self.upcasts.get(d, 1)
-            v = flat if stride == 1 else self.alu(Op.IDIV, flat, self.const(stride, INDEX))
-            self.loop_vars[d] = self.alu(Op.MOD, v, self.const(size, INDEX)) if d != self.loop_order[0] else v
+            v = flat if stride == 1 else self.alu(Op.IDIV, flat, self.const(stride, self.index_dtype))
+            self.loop_vars[d] = self.alu(Op.MOD, v, self.const(size, self.index_dtype)) if d != self.loop_order[0] else v
             stride *= size
         return flat
 
@@ -140,7 +154,7 @@ class _Lowerer:
         rows, cols = self.block
         *outer, i, j = self.loop_order
         size = {d: self.kernel.full_shape[d] // self.upcasts.get(d, 1) for d in self.loop_order}
-        c = lambda v: self.const(v, INDEX)  # noqa: E731
+        c = lambda v: self.const(v, self.index_dtype)  # noqa: E731
         in_j = self.alu(Op.MOD, flat, c(cols))
         rest = self.alu(Op.IDIV, flat, c(cols))
         in_i = self.alu(Op.MOD, rest, c(rows))
@@ -165,7 +179,7 @@ class _Lowerer:
         k = self.kernel
         bufs = [k.ast.dtype, *self.input_dtypes()]
         self.params = [self.emit(U.PARAM, d, (), i) for i, d in enumerate(bufs)]
-        bounds = (self.emit(U.BOUND, INDEX, (), "start"), self.emit(U.BOUND, INDEX, (), "end"))
+        bounds = (self.emit(U.BOUND, self.index_dtype, (), "start"), self.emit(U.BOUND, self.index_dtype, (), "end"))
         outer_dim = self.loop_order[0] if self.loop_order else None
         loops: list[Optional[UOp]]
         if self.flatten and self.loop_order:
@@ -190,7 +204,8 @@ class _Lowerer:
             notes.append(f"one loop of {outer} over the output dims" +
                          (f", in patches of {self.block[0]}x{self.block[1]}" if self.block else ""))
         inner = max(1, math.prod(k.full_shape) // outer)
-        return Program(k.name or "kernel", self.uops, bufs, outer, inner, notes, tiled=bool(self.upcasts))
+        return Program(k.name or "kernel", self.uops, bufs, outer, inner, notes, tiled=bool(self.upcasts),
+                       index_dtype=self.index_dtype)
 
     def input_dtypes(self) -> list[DType]:
         found: dict[int, DType] = {}

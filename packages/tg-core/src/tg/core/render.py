@@ -8,7 +8,7 @@ ALU expressions, casts) is rendered here once.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 from . import dtype as dt
 from .dtype import DType
@@ -35,6 +35,7 @@ class CStyleRenderer:
         self.names: dict[int, str] = {}
         self.lines: list[str] = []
         self.depth = 1
+        self.prog = prog
         for u in prog.uops:
             self.emit(u)
         return "\n".join([*self.preamble(prog), self.signature(prog, name) + " {", *self.lines, "}"])
@@ -49,11 +50,16 @@ class CStyleRenderer:
                   for i, d in enumerate(prog.buffer_dtypes)]
         return f"{self.kernel_prefix}void {name}({self.index_type} start, {self.index_type} end, {', '.join(params)})"
 
-    def outer_loop(self, var: str, lo: str, hi: str) -> str:
-        """The opening of the outermost loop; on a GPU, one thread per iteration."""
+    def outer_loop(self, var: str, lo: str, hi: str, ctype: str) -> str:
+        """The opening of the outermost loop (its variable of C type `ctype`); on a GPU, one thread per
+        iteration."""
         if self.gpu:
-            return f"{self.index_type} {var} = {lo} + {self.global_id()}; if ({var} < {hi}) {{"
-        return f"for ({self.index_type} {var} = {lo}; {var} < {hi}; {var}++) {{"
+            return f"{ctype} {var} = ({ctype})({lo} + {self.global_id()}); if ({var} < {hi}) {{"
+        return f"for ({ctype} {var} = {lo}; {var} < {hi}; {var}++) {{"
+
+    def inner_loop_hint(self) -> Optional[str]:
+        """A line before each inner loop (an unroll pragma), or None."""
+        return None
 
     def global_id(self) -> str:
         raise NotImplementedError
@@ -104,8 +110,12 @@ class CStyleRenderer:
         if op is U.RANGE:
             lo, hi = (self.ref(s) for s in u.src)
             first = u.src[0].op is U.BOUND
-            self.line(self.outer_loop(u.name, lo, hi) if first else
-                      f"for ({self.index_type} {u.name} = {lo}; {u.name} < {hi}; {u.name}++) {{")
+            assert u.dtype is not None
+            ctype = self.types[u.dtype]
+            if not first and (hint := self.inner_loop_hint()):
+                self.line(hint)
+            self.line(self.outer_loop(u.name, lo, hi, ctype) if first else
+                      f"for ({ctype} {u.name} = {lo}; {u.name} < {hi}; {u.name}++) {{")
             self.depth += 1
         elif op is U.END:
             self.depth -= 1

@@ -120,7 +120,7 @@ class OpenCLDevice(Device):
 
     def compile(self, kernel: Kernel, opts: Opts) -> tuple[Program, Any, str]:
         per_tile = self.per_tile(kernel)
-        prog = lower(kernel, opts)
+        prog = lower(kernel, opts, narrow=per_tile)  # 32-bit index arithmetic where it fits
         source = (self.tile_renderer if per_tile else self.chunk_renderer).render(prog, "tg_kernel")
         return prog, self.build(source), source
 

