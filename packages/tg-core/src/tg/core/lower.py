@@ -144,7 +144,8 @@ class _Lowerer:
         for d in reversed(self.loop_order):  # the innermost dim varies fastest: neighbours read neighbours
             size = self.kernel.full_shape[d] // self.upcasts.get(d, 1)
             v = flat if stride == 1 else self.alu(Op.IDIV, flat, self.const(stride, self.index_dtype))
-            self.loop_vars[d] = self.alu(Op.MOD, v, self.const(size, self.index_dtype)) if d != self.loop_order[0] else v
+            outermost = d == self.loop_order[0]
+            self.loop_vars[d] = v if outermost else self.alu(Op.MOD, v, self.const(size, self.index_dtype))
             stride *= size
         return flat
 
