@@ -57,8 +57,8 @@ class CStyleRenderer:
             return f"{ctype} {var} = ({ctype})({lo} + {self.global_id()}); if ({var} < {hi}) {{"
         return f"for ({ctype} {var} = {lo}; {var} < {hi}; {var}++) {{"
 
-    def inner_loop_hint(self) -> Optional[str]:
-        """A line before each inner loop (an unroll pragma), or None."""
+    def inner_loop_hint(self, trips: Optional[int]) -> Optional[str]:
+        """A line before an inner loop of `trips` iterations (None: not a constant), e.g. an unroll pragma."""
         return None
 
     def global_id(self) -> str:
@@ -112,7 +112,8 @@ class CStyleRenderer:
             first = u.src[0].op is U.BOUND
             assert u.dtype is not None
             ctype = self.types[u.dtype]
-            if not first and (hint := self.inner_loop_hint()):
+            trips = u.src[1].arg if u.src[1].op is U.CONST and u.src[0].op is U.CONST else None
+            if not first and (hint := self.inner_loop_hint(trips)):
                 self.line(hint)
             self.line(self.outer_loop(u.name, lo, hi, ctype) if first else
                       f"for ({ctype} {u.name} = {lo}; {u.name} < {hi}; {u.name}++) {{")
