@@ -120,7 +120,8 @@ class OpenCLDevice(Device):
 
     def compile(self, kernel: Kernel, opts: Opts) -> tuple[Program, Any, str]:
         per_tile = self.per_tile(kernel)
-        prog = lower(kernel, opts, narrow=per_tile)  # 32-bit index arithmetic where it fits
+        narrow = per_tile and os.environ.get("TG_CL_NARROW", "1") != "0"  # 32-bit index arithmetic where it fits
+        prog = lower(kernel, opts, narrow=narrow)
         source = (self.tile_renderer if per_tile else self.chunk_renderer).render(prog, "tg_kernel")
         return prog, self.build(source), source
 
