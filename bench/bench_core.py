@@ -42,6 +42,13 @@ def optional(name: str) -> Optional[Any]:
 
 
 torch = optional("torch")
+tinygrad = optional("tinygrad")
+TINYGRAD_DEVICE = "CPU"  # its clang-compiled CPU device (PoCL would be its default where installed)
+
+
+def tiny(arr: np.ndarray) -> Any:
+    """A realized tinygrad tensor on its CPU device."""
+    return tinygrad.Tensor(arr, device=TINYGRAD_DEVICE).realize()
 
 
 def bench_matmul(device: str, n: int, repeat: int) -> dict[str, Any]:
@@ -60,6 +67,9 @@ def bench_matmul(device: str, n: int, repeat: int) -> dict[str, Any]:
     if torch is not None:
         xa, xb = torch.from_numpy(a), torch.from_numpy(b)
         row["torch"] = flop / median_time(lambda: torch.matmul(xa, xb), repeat) / 1e9
+    if tinygrad is not None:
+        ya, yb = tiny(a), tiny(b)
+        row["tinygrad"] = flop / median_time(lambda: (ya @ yb).realize(), repeat) / 1e9
     np.testing.assert_allclose((ta @ tb).numpy(), a @ b, rtol=1e-3, atol=1e-3)
     return row
 
@@ -80,6 +90,9 @@ def bench_chain(device: str, n: int, repeat: int) -> dict[str, Any]:
     if torch is not None:
         xa, xb, xc = (torch.from_numpy(v) for v in (a, b, c))
         row["torch"] = traffic / median_time(lambda: ((xa * xb + xc).relu() * 0.5).exp(), repeat) / 1e9
+    if tinygrad is not None:
+        ya, yb, yc = tiny(a), tiny(b), tiny(c)
+        row["tinygrad"] = traffic / median_time(lambda: ((ya * yb + yc).relu() * 0.5).exp().realize(), repeat) / 1e9
     return row
 
 
@@ -96,6 +109,9 @@ def bench_sum(device: str, n: int, repeat: int) -> dict[str, Any]:
     if torch is not None:
         xa = torch.from_numpy(a)
         row["torch"] = 4 * n / median_time(lambda: xa.sum(), repeat) / 1e9
+    if tinygrad is not None:
+        ya = tiny(a)
+        row["tinygrad"] = 4 * n / median_time(lambda: ya.sum().realize(), repeat) / 1e9
     return row
 
 
@@ -123,6 +139,9 @@ def bench_conv(device: str, repeat: int, quick: bool) -> dict[str, Any]:
     if torch is not None:
         xt, wt = torch.from_numpy(x), torch.from_numpy(w)
         row["torch"] = flop / median_time(lambda: torch.nn.functional.conv2d(xt, wt, padding=1), repeat) / 1e9
+    if tinygrad is not None:
+        yx, yw = tiny(x), tiny(w)
+        row["tinygrad"] = flop / median_time(lambda: yx.conv2d(yw, padding=1).realize(), repeat) / 1e9
     np.testing.assert_allclose(tx.conv2d(tw, padding=1).numpy(), numpy_im2col(), rtol=1e-3, atol=1e-3)
     return row
 
@@ -284,7 +303,7 @@ def main() -> None:
                                *bench_cnn_step(device, r),
                                *bench_overhead(device, 200, r)]
     names = [row["name"] for row in results[devices[0]]]
-    refs = [k for k in ("numpy", "torch") if any(k in row for rows in results.values() for row in rows)]
+    refs = [k for k in ("numpy", "torch", "tinygrad") if any(k in row for rows in results.values() for row in rows)]
     cols = [f"tg {d}" for d in devices] + refs
     print(f"{platform.machine()}, {os.cpu_count()} cores; medians of {r} runs after warm-up; one process")
     print(f"{'benchmark':<44} {'unit':>8}" + "".join(f" {c:>11}" for c in cols))
