@@ -287,3 +287,28 @@ def test_scatter_and_scatter_add(device: str) -> None:
             x.scatter(1, torch.tensor(idx), 9.0), [(3, 5)], device)
     compare(lambda x, s: x.scatter_add(1, Tensor(idx, device=device), s) if isinstance(x, Tensor) else
             x.scatter_add(1, torch.tensor(idx), s), [(3, 5), (2, 4)], device)
+
+
+def test_this_sessions_ops_match_torch(device: str) -> None:
+    """sort/topk/cumprod, inverse trigonometry, repeat_interleave, conv3d and the 1-D/3-D transposed
+    convolutions, einsum with ellipsis and a diagonal: values and gradients against torch."""
+    compare(lambda x: x.atan(), [(4, 5)], device, low=-6, high=6)
+    compare(lambda x: x.asin(), [(4, 5)], device, low=-0.95, high=0.95)
+    compare(lambda x: x.acos(), [(4, 5)], device, low=-0.95, high=0.95)
+    compare(lambda x: x.cumprod(1), [(3, 6)], device, low=0.5, high=1.5)
+    compare(lambda x: x.sort(1, descending=True)[0], [(3, 7)], device)
+    compare(lambda x: x.topk(3, 0)[0], [(6, 4)], device)
+    data = np.random.default_rng(3).standard_normal((4, 9)).astype(np.float32)
+    assert (Tensor(data, device=device).topk(4, 1)[1].numpy() == torch.tensor(data).topk(4, 1)[1].numpy()).all()
+    assert (Tensor(data, device=device).argsort(0).numpy() == torch.tensor(data).argsort(dim=0, stable=True).numpy()).all()
+    compare(lambda x: x.repeat_interleave(3, 1), [(2, 4)], device)
+    compare(lambda x, w: F.conv3d(x, w, padding=1, stride=(1, 2, 1)) if not isinstance(x, Tensor)
+            else x.conv3d(w, padding=1, stride=(1, 2, 1)), [(2, 3, 5, 6, 4), (4, 3, 3, 3, 2)], device, atol=1e-4)
+    compare(lambda x, w: F.conv_transpose1d(x, w, stride=2, padding=1) if not isinstance(x, Tensor)
+            else x.conv_transpose1d(w, stride=2, padding=1), [(2, 4, 7), (4, 3, 3)], device, atol=1e-4)
+    compare(lambda x, w: F.conv_transpose3d(x, w, stride=2) if not isinstance(x, Tensor)
+            else x.conv_transpose3d(w, stride=2), [(1, 2, 3, 4, 3), (2, 3, 2, 2, 2)], device, atol=1e-4)
+    einsum = (lambda eq, *ops: torch.einsum(eq, *ops) if not isinstance(ops[0], Tensor)
+              else __import__("tg.core.functional", fromlist=["einsum"]).einsum(eq, *ops))
+    compare(lambda a, b: einsum("...ij,...jk->...ik", a, b), [(2, 3, 4, 5), (2, 3, 5, 2)], device)
+    compare(lambda a: einsum("bii->bi", a), [(3, 4, 4)], device)
