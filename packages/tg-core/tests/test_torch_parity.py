@@ -309,7 +309,10 @@ def test_this_sessions_ops_match_torch(device: str) -> None:
             else x.conv_transpose1d(w, stride=2, padding=1), [(2, 4, 7), (4, 3, 3)], device, atol=1e-4)
     compare(lambda x, w: F.conv_transpose3d(x, w, stride=2) if not isinstance(x, Tensor)
             else x.conv_transpose3d(w, stride=2), [(1, 2, 3, 4, 3), (2, 3, 2, 2, 2)], device, atol=1e-4)
-    einsum = (lambda eq, *ops: torch.einsum(eq, *ops) if not isinstance(ops[0], Tensor)
-              else __import__("tg.core.functional", fromlist=["einsum"]).einsum(eq, *ops))
+    from tg.core.functional import einsum as tg_einsum
+
+    def einsum(eq: str, *ops: Any) -> Any:
+        return tg_einsum(eq, *ops) if isinstance(ops[0], Tensor) else torch.einsum(eq, *ops)
+
     compare(lambda a, b: einsum("...ij,...jk->...ik", a, b), [(2, 3, 4, 5), (2, 3, 5, 2)], device)
     compare(lambda a: einsum("bii->bi", a), [(3, 4, 4)], device)
