@@ -32,6 +32,8 @@ class U(Enum):
     DEFINE_ACC = auto()  # arg = initial value
     ACC_UPDATE = auto()  # arg = Op (ADD or MAX), src = (acc, value)
     ACC_READ = auto()  # src = (acc,)
+    DEFINE_LOCAL = auto()  # arg = element count, dtype = element type: a work-group's shared array (GPUs)
+    BARRIER = auto()  # every work-item of the group waits here; local memory writes become visible
 
 
 class UOp:
@@ -62,6 +64,7 @@ class Program:
     # the body is already unrolled into a register tile: vectorise across the copies (SLP), not the loops
     tiled: bool = False
     index_dtype: DType = int64  # of every index computation: int32 where every index fits (narrow=True)
+    local_size: Optional[int] = None  # work-items per group the program needs (it shares local memory)
 
     def __post_init__(self) -> None:
         for i, u in enumerate(self.uops):

@@ -62,6 +62,9 @@ class _Lowerer:
     def __init__(self, kernel: Kernel, opts: Opts, index: DType = INDEX):
         self.index_dtype = index
         self.kernel, self.upcasts, self.flatten, self.block = kernel, opts.upcasts, opts.flatten, opts.block
+        self.local = opts.local
+        self.coords: tuple[UOp, ...] = ()  # blocked_loop: (row in patch, col in patch, patch row, patch col)
+        self.tile_values: dict[int, UOp] = {}  # local mode: AST load -> the value read from local memory
         self.reduce = kernel.reduce
         full = kernel.full_shape
         axes = set(self.reduce.arg) if self.reduce is not None else set()
@@ -164,6 +167,7 @@ class _Lowerer:
         rest = self.alu(Op.IDIV, rest, c(size[j] // cols))
         block_i = self.alu(Op.MOD, rest, c(size[i] // rows)) if outer else rest
         rest = self.alu(Op.IDIV, rest, c(size[i] // rows))
+        self.coords = (in_i, in_j, block_i, block_j)
         self.loop_vars[j] = self.alu(Op.ADD, self.alu(Op.MUL, block_j, c(cols)), in_j)
         self.loop_vars[i] = self.alu(Op.ADD, self.alu(Op.MUL, block_i, c(rows)), in_i)
         for k, d in enumerate(reversed(outer)):
@@ -181,6 +185,7 @@ class _Lowerer:
         bufs = [k.ast.dtype, *self.input_dtypes()]
         self.params = [self.emit(U.PARAM, d, (), i) for i, d in enumerate(bufs)]
         bounds = (self.emit(U.BOUND, self.index_dtype, (), "start"), self.emit(U.BOUND, self.index_dtype, (), "end"))
+        arrays = self.define_locals() if self.local else []  # at kernel scope, before any loop
         outer_dim = self.loop_order[0] if self.loop_order else None
         loops: list[Optional[UOp]]
         if self.flatten and self.loop_order:
@@ -188,7 +193,9 @@ class _Lowerer:
         else:
             loops = [self.loop(d, bounds if d == outer_dim else None) for d in self.loop_order]
             outer = k.full_shape[outer_dim] // self.upcasts.get(outer_dim, 1) if outer_dim is not None else 1
-        if self.reduce is not None:
+        if self.reduce is not None and self.local:
+            self.lower_reduce_local(self.reduce, arrays)
+        elif self.reduce is not None:
             self.lower_reduce(self.reduce)
         for combo in self.combos():
             self.combo = dict(combo)
@@ -205,8 +212,12 @@ class _Lowerer:
             notes.append(f"one loop of {outer} over the output dims" +
                          (f", in patches of {self.block[0]}x{self.block[1]}" if self.block else ""))
         inner = max(1, math.prod(k.full_shape) // outer)
+        if self.local:
+            notes.append(f"operands staged in local memory, {self.local[2]} deep, by {self.local[0]}x{self.local[1]} "
+                         "work-groups")
         return Program(k.name or "kernel", self.uops, bufs, outer, inner, notes, tiled=bool(self.upcasts),
-                       index_dtype=self.index_dtype)
+                       index_dtype=self.index_dtype,
+                       local_size=self.local[0] * self.local[1] if self.local else None)
 
     def input_dtypes(self) -> list[DType]:
         found: dict[int, DType] = {}
@@ -231,6 +242,78 @@ class _Lowerer:
             self.loop_vars.pop(d, None)
         self.acc_reads = {c: self.emit(U.ACC_READ, red.dtype, (accs[c],)) for c in combos}
 
+    # ---- local memory (GPUs): both operands of a 2-D tiled contraction staged per work-group ---------------
+    def define_locals(self) -> list[UOp]:
+        from .opt import local_operands
+
+        found = local_operands(self.kernel)
+        assert found is not None and self.local is not None
+        a, b, i, j, _ = found
+        rows, cols, chunk = self.local
+        return [self.emit(U.DEFINE_LOCAL, a.dtype, (), rows * self.upcasts[i] * chunk),
+                self.emit(U.DEFINE_LOCAL, b.dtype, (), chunk * cols * self.upcasts[j])]
+
+    def read_at(self, view: View, at: dict[int, UOp]) -> UOp:
+        """The index of `view` with the dims in `at` set explicitly (the others at the loop position)."""
+        idx: Optional[UOp] = self.const(view.offset, self.index_dtype) if view.offset else None
+        for d, stride in enumerate(view.strides):
+            v = at[d] if d in at else (self.dim_value(d) if stride else None)
+            if v is not None and stride != 0:
+                term = v if stride == 1 else self.alu(Op.MUL, v, self.const(stride, self.index_dtype))
+                idx = term if idx is None else self.alu(Op.ADD, idx, term)
+        return idx if idx is not None else self.const(0, self.index_dtype)
+
+    def lower_reduce_local(self, red: AST, arrays: list[UOp]) -> None:
+        """Per chunk of k: the work-group copies A's rows x chunk and B's chunk x cols slices into local
+        memory (each work-item a few elements), waits, then every work-item accumulates its register tile
+        from local memory, and waits again before the next chunk overwrites the slices."""
+        from .opt import local_operands
+
+        found = local_operands(self.kernel)
+        assert found is not None and self.local is not None
+        a, b, i, j, k = found
+        rows, cols, chunk = self.local
+        ui, uj = self.upcasts[i], self.upcasts[j]
+        in_i, in_j, block_i, block_j = self.coords
+        c = lambda v: self.const(v, self.index_dtype)  # noqa: E731
+        combos = self.combos()
+        accs = {cb: self.emit(U.DEFINE_ACC, red.dtype, (), reduce_identity(red.op, red.dtype)) for cb in combos}
+        me = self.alu(Op.ADD, self.alu(Op.MUL, in_i, c(cols)), in_j)  # this work-item's place in the group
+        threads = rows * cols
+        outer_k = self.emit(U.RANGE, self.index_dtype, (c(0), c(self.kernel.full_shape[k] // chunk)), k)
+        k_base = self.alu(Op.MUL, outer_k, c(chunk))
+        span_a, span_b = rows * ui, cols * uj  # rows of A and columns of B one group covers
+        for load, arr, dim, span, block in ((a, arrays[0], i, span_a, block_i), (b, arrays[1], j, span_b, block_j)):
+            for e in range(span * chunk // threads):
+                slot = self.alu(Op.ADD, me, c(e * threads)) if e else me
+                if load is a:  # A's slice is row-major (row, kk); B's is (kk, col)
+                    along, kk = self.alu(Op.IDIV, slot, c(chunk)), self.alu(Op.MOD, slot, c(chunk))
+                else:
+                    kk, along = self.alu(Op.IDIV, slot, c(span)), self.alu(Op.MOD, slot, c(span))
+                pos = self.alu(Op.ADD, self.alu(Op.MUL, block, c(span)), along)
+                idx = self.read_at(load.arg[1], {dim: pos, k: self.alu(Op.ADD, k_base, kk)})
+                value = self.emit(U.LOAD, load.dtype, (self.params[load.arg[0]], idx))
+                self.emit(U.STORE, None, (arr, slot, value))
+        self.emit(U.BARRIER, None)
+        inner = self.emit(U.RANGE, self.index_dtype, (c(0), c(chunk)), -2)
+        row0 = self.alu(Op.MUL, in_i, c(ui))
+        col0 = self.alu(Op.MUL, in_j, c(uj))
+        a_vals = [self.emit(U.LOAD, a.dtype, (arrays[0], self.alu(Op.ADD, self.alu(
+            Op.MUL, self.alu(Op.ADD, row0, c(r)), c(chunk)), inner))) for r in range(ui)]
+        b_row = self.alu(Op.MUL, inner, c(span_b))
+        b_vals = [self.emit(U.LOAD, b.dtype, (arrays[1], self.alu(Op.ADD, b_row, self.alu(Op.ADD, col0, c(q)))))
+                  for q in range(uj)]
+        for cb in combos:
+            self.combo = dict(cb)
+            self.tile_values = {id(a): a_vals[self.combo[i]], id(b): b_vals[self.combo[j]]}
+            self.emit(U.ACC_UPDATE, red.dtype, (accs[cb], self.value(red.src[0])), Op.ADD)
+        self.tile_values = {}
+        self.emit(U.END, None, (inner,))
+        self.emit(U.BARRIER, None)
+        self.emit(U.END, None, (outer_k,))
+        self.values = {key: v for key, v in self.values.items() if key[0] != id(red.src[0])}
+        self.acc_reads = {cb: self.emit(U.ACC_READ, red.dtype, (accs[cb],)) for cb in combos}
+
     def value(self, n: AST) -> UOp:
         key = (id(n), tuple(sorted(self.combo.items())))
         if key not in self.values:
@@ -238,6 +321,8 @@ class _Lowerer:
         return self.values[key]
 
     def lower_node(self, n: AST) -> UOp:
+        if id(n) in self.tile_values:
+            return self.tile_values[id(n)]
         if n.op is Op.LOAD:
             buf, view = n.arg
             if view.is_empty_mask:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .kernel import Kernel
+from .kernel import AST, Kernel
 from .ops import Op
 
 
@@ -26,11 +26,17 @@ class Opts:
     # GPUs, flattened: consecutive threads cover a (rows, cols) patch of the last two loop dims instead
     # of a strip of the last one, so that a work-group shares both operands' rows in cache
     block: Optional[tuple[int, int]] = None
+    # GPUs: (rows, cols, chunk) stages chunk-deep slices of both operands of a 2-D tiled contraction in
+    # local memory, shared by a rows x cols work-group (block must then be (rows, cols))
+    local: Optional[tuple[int, int, int]] = None
 
 
 def choose_opts(kernel: Kernel, gpu: bool = False) -> Opts:
     """Heuristic options for a kernel (see the module docstring). GPUs get one thread per output tile."""
     if gpu:
+        staged = gpu_local(kernel)
+        if staged is not None:
+            return staged
         upcasts = choose_upcasts(kernel, gpu=True)
         return Opts(upcasts, None, flatten=True, block=_gpu_block(kernel, upcasts))
     upcasts = choose_upcasts(kernel)
@@ -61,6 +67,45 @@ def _tile_limits(gpu: bool) -> tuple[int, int]:
     # measured on an H100 (OpenCL, fp32 4096^2, strips of 128 threads): 2x16 tiles 18.3-19.3 TFLOP/s,
     # 4x8 17.2-18.4, 4x16 17.1-18.4, 2x32 16.4-17.5, 8x8 12.2-13.8, 4x4 11.5, 1x32 12.2-13.0
     return (2, 16) if gpu else (32, 8)
+
+
+def local_operands(kernel: Kernel) -> Optional[tuple[AST, AST, int, int, int]]:
+    """(A load, B load, i, j, k) when the kernel is a contraction tg can stage in local memory: a sum over
+    one dim k of values read from exactly two unmasked loads, A constant along the last output dim j and B
+    along the one before, i."""
+    red = kernel.reduce
+    if red is None or red.op is not Op.SUM:
+        return None
+    full = kernel.full_shape
+    ks = [d for d in red.arg if full[d] > 1]
+    out = [d for d, n in enumerate(full) if n > 1 and d not in red.arg]
+    loads = [n for n in red.walk() if n.op is Op.LOAD]
+    if len(ks) != 1 or len(out) < 2 or len(loads) != 2 or any(n.arg[1].shape != full or n.arg[1].mask
+                                                                for n in loads):
+        return None
+    k, i, j = ks[0], out[-2], out[-1]
+    a, b = sorted(loads, key=lambda n: n.arg[1].strides[j] != 0)  # A first: it does not move along j
+    va, vb = a.arg[1], b.arg[1]
+    if va.strides[j] != 0 or vb.strides[i] != 0 or not va.strides[i] or not vb.strides[j] or \
+            not va.strides[k] or not vb.strides[k]:
+        return None
+    return a, b, i, j, k
+
+
+def gpu_local(kernel: Kernel) -> Optional[Opts]:
+    """Local-memory staging for a contraction on a GPU, when TG_GPU_LOCAL="rows,cols,chunk,ui,uj" asks
+    for it (a rows x cols work-group of ui x uj register tiles, operands staged chunk deep) and it fits."""
+    spec = os.environ.get("TG_GPU_LOCAL", "")
+    found = local_operands(kernel) if spec and spec != "0" else None
+    if found is None:
+        return None
+    rows, cols, chunk, ui, uj = (int(v) for v in spec.split(","))
+    _, _, i, j, k = found
+    full, threads = kernel.full_shape, rows * cols
+    if full[i] % (rows * ui) or full[j] % (cols * uj) or full[k] % chunk or (rows * ui * chunk) % threads or \
+            (cols * uj * chunk) % threads:
+        return None
+    return Opts({i: ui, j: uj}, None, flatten=True, block=(rows, cols), local=(rows, cols, chunk))
 
 
 def _gpu_block(kernel: Kernel, upcasts: dict[int, int]) -> Optional[tuple[int, int]]:

@@ -57,6 +57,17 @@ class CStyleRenderer:
             return f"{ctype} {var} = ({ctype})({lo} + {self.global_id()}); if ({var} < {hi}) {{"
         return f"for ({ctype} {var} = {lo}; {var} < {hi}; {var}++) {{"
 
+    def local_array(self, ctype: str, name: str, size: int) -> str:
+        """The declaration of a work-group's shared array (GPU dialects)."""
+        raise NotImplementedError(f"{type(self).__name__}: no local memory")
+
+    def barrier(self) -> str:
+        raise NotImplementedError(f"{type(self).__name__}: no work-group barrier")
+
+    def memory(self, buf: UOp) -> str:
+        """The name a load or store uses for its buffer: a parameter, or a local array."""
+        return buf.name if buf.op is U.DEFINE_LOCAL else f"b{buf.arg}"
+
     def inner_loop_hint(self, trips: Optional[int]) -> Optional[str]:
         """A line before an inner loop of `trips` iterations (None: not a constant), e.g. an unroll pragma."""
         return None
@@ -121,9 +132,14 @@ class CStyleRenderer:
         elif op is U.END:
             self.depth -= 1
             self.line("}")
+        elif op is U.DEFINE_LOCAL:
+            assert u.dtype is not None
+            self.line(self.local_array(self.mem_type(u.dtype), u.name, u.arg))
+        elif op is U.BARRIER:
+            self.line(self.barrier())
         elif op is U.LOAD:
             buf, idx = u.src[0], u.src[1]
-            read = f"b{buf.arg}[{self.ref(idx)}]"
+            read = f"{self.memory(buf)}[{self.ref(idx)}]"
             if u.dtype == dt.bool_:
                 read = f"({read} != 0)"
             if len(u.src) > 2:
@@ -132,7 +148,7 @@ class CStyleRenderer:
             self.assign(u, read)
         elif op is U.STORE:
             buf, idx, value = u.src
-            self.line(f"b{buf.arg}[{self.ref(idx)}] = {self.ref(value)};")
+            self.line(f"{self.memory(buf)}[{self.ref(idx)}] = {self.ref(value)};")
         elif op is U.DEFINE_ACC:
             assert u.dtype is not None
             self.line(f"{self.types[u.dtype]} {u.name} = {self.literal(u.arg, u.dtype)};")

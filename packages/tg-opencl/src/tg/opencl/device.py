@@ -173,7 +173,7 @@ class OpenCLDevice(Device):
 
     def launch(self, kernel: Kernel, prog: Program, fn: Any, buffers: Sequence[Buffer]) -> None:
         n = prog.outer_size
-        local = self.local_size
+        local = prog.local_size or self.local_size  # a program that shares local memory fixes its group size
         if not self.per_tile(kernel):  # a few work-items, each looping over its chunk
             global_size: tuple[int, ...] = (max(1, min(n, self.work_items)),)
         else:

@@ -52,6 +52,12 @@ class OpenCLRenderer(CStyleRenderer):
     def global_id(self) -> str:
         return "(long)get_global_id(0)"
 
+    def local_array(self, ctype: str, name: str, size: int) -> str:
+        return f"__local {ctype} {name}[{size}];"
+
+    def barrier(self) -> str:
+        return "barrier(CLK_LOCAL_MEM_FENCE);"
+
     def inner_loop_hint(self, trips: Optional[int]) -> Optional[str]:
         # GPUs: long reduce loops of register-tiled kernels unrolled by 8 (an H100 4096^2 matmul: 20.5 -> 22.2
         # TFLOP/s); short ones (a 3x3 kernel's) are left to the compiler
