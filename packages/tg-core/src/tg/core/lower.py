@@ -250,7 +250,7 @@ class _Lowerer:
         assert found is not None and self.local is not None
         a, b, i, j, _ = found
         rows, cols, chunk = self.local
-        return [self.emit(U.DEFINE_LOCAL, a.dtype, (), rows * self.upcasts[i] * chunk),
+        return [self.emit(U.DEFINE_LOCAL, a.dtype, (), rows * self.upcasts[i] * (chunk + 1)),
                 self.emit(U.DEFINE_LOCAL, b.dtype, (), chunk * cols * self.upcasts[j])]
 
     def read_at(self, view: View, at: dict[int, UOp]) -> UOp:
@@ -286,20 +286,22 @@ class _Lowerer:
         for load, arr, dim, span, block in ((a, arrays[0], i, span_a, block_i), (b, arrays[1], j, span_b, block_j)):
             for e in range(span * chunk // threads):
                 slot = self.alu(Op.ADD, me, c(e * threads)) if e else me
-                if load is a:  # A's slice is row-major (row, kk); B's is (kk, col)
+                if load is a:  # A's slice is (row, kk), rows padded by one so a warp's rows fall in different banks
                     along, kk = self.alu(Op.IDIV, slot, c(chunk)), self.alu(Op.MOD, slot, c(chunk))
-                else:
+                    at = self.alu(Op.ADD, self.alu(Op.MUL, along, c(chunk + 1)), kk)
+                else:  # B's is (kk, col)
                     kk, along = self.alu(Op.IDIV, slot, c(span)), self.alu(Op.MOD, slot, c(span))
+                    at = slot
                 pos = self.alu(Op.ADD, self.alu(Op.MUL, block, c(span)), along)
                 idx = self.read_at(load.arg[1], {dim: pos, k: self.alu(Op.ADD, k_base, kk)})
                 value = self.emit(U.LOAD, load.dtype, (self.params[load.arg[0]], idx))
-                self.emit(U.STORE, None, (arr, slot, value))
+                self.emit(U.STORE, None, (arr, at, value))
         self.emit(U.BARRIER, None)
         inner = self.emit(U.RANGE, self.index_dtype, (c(0), c(chunk)), -2)
         row0 = self.alu(Op.MUL, in_i, c(ui))
         col0 = self.alu(Op.MUL, in_j, c(uj))
         a_vals = [self.emit(U.LOAD, a.dtype, (arrays[0], self.alu(Op.ADD, self.alu(
-            Op.MUL, self.alu(Op.ADD, row0, c(r)), c(chunk)), inner))) for r in range(ui)]
+            Op.MUL, self.alu(Op.ADD, row0, c(r)), c(chunk + 1)), inner))) for r in range(ui)]
         b_row = self.alu(Op.MUL, inner, c(span_b))
         b_vals = [self.emit(U.LOAD, b.dtype, (arrays[1], self.alu(Op.ADD, b_row, self.alu(Op.ADD, col0, c(q)))))
                   for q in range(uj)]

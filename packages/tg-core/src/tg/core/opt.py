@@ -92,10 +92,11 @@ def local_operands(kernel: Kernel) -> Optional[tuple[AST, AST, int, int, int]]:
     return a, b, i, j, k
 
 
-def gpu_local(kernel: Kernel) -> Optional[Opts]:
-    """Local-memory staging for a contraction on a GPU, when TG_GPU_LOCAL="rows,cols,chunk,ui,uj" asks
-    for it (a rows x cols work-group of ui x uj register tiles, operands staged chunk deep) and it fits."""
-    spec = os.environ.get("TG_GPU_LOCAL", "")
+def gpu_local(kernel: Kernel, spec: Optional[str] = None) -> Optional[Opts]:
+    """Local-memory staging for a contraction on a GPU, when `spec` (default: TG_GPU_LOCAL)
+    "rows,cols,chunk,ui,uj" asks for it (a rows x cols work-group of ui x uj register tiles, operands
+    staged chunk deep) and it fits. The search (TG_SEARCH) tries a few specs on its own."""
+    spec = os.environ.get("TG_GPU_LOCAL", "") if spec is None else spec
     found = local_operands(kernel) if spec and spec != "0" else None
     if found is None:
         return None

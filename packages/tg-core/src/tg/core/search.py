@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from . import stats
 from .kernel import Kernel
-from .opt import Opts, choose_opts, choose_upcasts
+from .opt import Opts, choose_opts, choose_upcasts, gpu_local
 
 TILE_LIMITS = [(32, 8), (16, 8), (16, 4), (8, 8), (32, 4), (16, 16), (8, 4), (4, 8), (2, 16), (4, 16), (4, 4), (1, 1)]
 _cache: Optional[dict[str, Any]] = None
@@ -61,13 +61,13 @@ def _store(key: str, opts: Opts) -> None:
 
 def encode(opts: Opts) -> dict[str, Any]:
     return {"upcasts": {str(d): u for d, u in opts.upcasts.items()}, "order": opts.order, "flatten": opts.flatten,
-            "block": list(opts.block) if opts.block else None}
+            "block": list(opts.block) if opts.block else None, "local": list(opts.local) if opts.local else None}
 
 
 def decode(data: dict[str, Any]) -> Opts:
-    block = data.get("block")
+    block, local = data.get("block"), data.get("local")
     return Opts({int(d): u for d, u in data["upcasts"].items()}, data.get("order"), data.get("flatten", False),
-                tuple(block) if block else None)
+                tuple(block) if block else None, tuple(local) if local else None)
 
 
 def key_of(kernel: Kernel, device_key: str) -> str:
@@ -81,6 +81,8 @@ def candidates(kernel: Kernel, gpu: bool) -> list[Opts]:
     out = [base]
     if kernel.reduce is None:
         return out
+    if gpu:
+        out += [o for o in local_candidates(kernel) if o not in out]
     for limits in TILE_LIMITS:
         upcasts = choose_upcasts(kernel, gpu, limits)
         for order in ([None] if gpu else [None, base.order]):
@@ -88,6 +90,14 @@ def candidates(kernel: Kernel, gpu: bool) -> list[Opts]:
             if o not in out:
                 out.append(o)
     return out
+
+
+LOCAL_SPECS = ["16,16,8,8,4", "16,8,16,8,8", "8,16,16,8,8", "16,16,16,8,8", "16,16,16,4,4"]
+
+
+def local_candidates(kernel: Kernel) -> list[Opts]:
+    """Local-memory stagings (opt.gpu_local) that fit the kernel, for GPUs."""
+    return [o for o in (gpu_local(kernel, spec) for spec in LOCAL_SPECS) if o is not None]
 
 
 def choose(kernel: Kernel, gpu: bool, device_key: str, measure: Optional[Callable[[Opts], float]]) -> Opts:
