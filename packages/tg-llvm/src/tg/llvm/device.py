@@ -34,6 +34,13 @@ from .render import LLVMRenderer
 MIN_WORK_PER_THREAD = 1 << 15  # below this many elements per thread, threads cost more than they save
 
 
+# JIT code: the large code model with static relocations. MCJIT may place an object's sections more than
+# 2 GiB apart in a big process (torch loaded, many kernels), where the default model's 32-bit relocations
+# abort LLVM; and large + PIC miscompiles under MCJIT (a later kernel wrote nothing). Exported objects
+# (tg.llvm.export) are position-independent with the default model, as shared libraries need.
+JIT_MODEL, JIT_RELOC = "large", "static"
+
+
 class HostAllocator(Allocator):
     """Host memory as 64-byte-aligned NumPy byte arrays (compiled code gets their address)."""
 
@@ -67,7 +74,9 @@ class LLVMCompiler:
         self.features = llvm.get_host_cpu_features().flatten()
         target = llvm.Target.from_default_triple()
         self.machine = target.create_target_machine(cpu=self.cpu, features=self.features, opt=3,
-                                                    reloc="pic", codemodel="default")
+                                                    reloc=JIT_RELOC, codemodel=JIT_MODEL)
+        self.export_machine = target.create_target_machine(cpu=self.cpu, features=self.features, opt=3,
+                                                           reloc="pic", codemodel="default")
         self.renderer = LLVMRenderer(target.triple, str(self.machine.target_data), self.cpu, self.features)
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.machine)
         self.lock = threading.Lock()
@@ -76,7 +85,7 @@ class LLVMCompiler:
     def source(self, prog: Program) -> tuple[str, str]:
         """(function name, LLVM IR) of a program; the name is derived from the IR itself."""
         probe = self.renderer.render(prog, "kernel")
-        flags = f"{self.cpu}|{self.features}|{llvmlite.__version__}|tiled={prog.tiled}"
+        flags = f"{self.cpu}|{self.features}|{llvmlite.__version__}|tiled={prog.tiled}|{JIT_MODEL}|{JIT_RELOC}"
         key = hashlib.sha256(f"{probe}|{flags}".encode()).hexdigest()[:20]
         name = f"tg_{key}"
         return name, probe.replace("@kernel(", f"@{name}(", 1)
@@ -93,8 +102,10 @@ class LLVMCompiler:
                 self.functions[name] = ctypes.CFUNCTYPE(None, *argtypes)(address)
             return self.functions[name]
 
-    def object_code(self, name: str, ir: str, vectorize_loops: bool = True) -> bytes:
-        path = cache_dir() / f"{name}.o"
+    def object_code(self, name: str, ir: str, vectorize_loops: bool = True, export: bool = False) -> bytes:
+        """Object code for `ir`: for the JIT, or position-independent for an exported library."""
+        machine = self.export_machine if export else self.machine
+        path = cache_dir() / f"{name}{'.pic' if export else ''}.o"
         if path.exists():
             return path.read_bytes()
         try:
@@ -105,9 +116,9 @@ class LLVMCompiler:
         options = llvm.create_pipeline_tuning_options(speed_level=3)
         options.loop_vectorization = vectorize_loops  # a register tile vectorises across its copies instead
         options.slp_vectorization = True
-        builder = llvm.create_pass_builder(self.machine, options)
+        builder = llvm.create_pass_builder(machine, options)
         builder.getModulePassManager().run(module, builder)
-        obj = self.machine.emit_object(module)
+        obj = machine.emit_object(module)
         stats.counters.compiles += 1
         try:  # a read-only or full disk only costs the next process a recompile
             path.parent.mkdir(parents=True, exist_ok=True)

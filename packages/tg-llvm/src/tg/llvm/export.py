@@ -84,7 +84,7 @@ def export(outputs: Sequence[Tensor], inputs: Sequence[Tensor], path: str | Path
     base.parent.mkdir(parents=True, exist_ok=True)
     obj = base.with_suffix(".o")
     key = hashlib.sha256(module.encode()).hexdigest()[:20]
-    obj.write_bytes(compiler.object_code(f"{name}_{key}", module))
+    obj.write_bytes(compiler.object_code(f"{name}_{key}", module, export=True))
     signature = _signature(name, in_nodes, out_nodes)
     header = base.with_suffix(".h")
     header.write_text(_header(name, signature, in_nodes, out_nodes))
