@@ -215,15 +215,10 @@ def _handoffs(rebinds: list[tuple[Tensor, Node]]) -> list[_Handoff]:
     """Tensors that pointed at data from before the call and now point at data the call computed: put
     the new data back into the old buffer (and the tensor back on it), so that a replay reads it there."""
     out: list[_Handoff] = []
-    first_old: dict[int, Node] = {}
+    first: dict[int, tuple[Tensor, Node]] = {}  # each tensor with the node it had before the call
     for t, old in rebinds:
-        first_old.setdefault(id(t), old)
-    seen: set[int] = set()
-    for t, _ in rebinds:
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        old = first_old[id(t)]
+        first.setdefault(id(t), (t, old))
+    for t, old in first.values():
         held = old.base.buffer if old.base.op is Op.BUFFER else None  # data from before the call, or a view of it
         if held is None or t.node is old:
             continue

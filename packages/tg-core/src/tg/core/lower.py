@@ -20,7 +20,7 @@ from .dtype import DType
 from .ir import INDEX, Program, U, UOp
 from .kernel import AST, Kernel
 from .ops import REDUCE, Op
-from .opt import Opts, choose_opts
+from .opt import Opts, choose_opts, local_operands
 from .view import View
 
 __all__ = ["Program", "lower", "reduce_identity"]
@@ -63,6 +63,8 @@ class _Lowerer:
         self.index_dtype = index
         self.kernel, self.upcasts, self.flatten, self.block = kernel, opts.upcasts, opts.flatten, opts.block
         self.local = opts.local
+        # (A, B, i, j, k) of a contraction staged in local memory
+        self.operands = local_operands(kernel) if self.local else None
         self.coords: tuple[UOp, ...] = ()  # blocked_loop: (row in patch, col in patch, patch row, patch col)
         self.tile_values: dict[int, UOp] = {}  # local mode: AST load -> the value read from local memory
         self.reduce = kernel.reduce
@@ -244,11 +246,8 @@ class _Lowerer:
 
     # ---- local memory (GPUs): both operands of a 2-D tiled contraction staged per work-group ---------------
     def define_locals(self) -> list[UOp]:
-        from .opt import local_operands
-
-        found = local_operands(self.kernel)
-        assert found is not None and self.local is not None
-        a, b, i, j, _ = found
+        assert self.local is not None and self.operands is not None
+        a, b, i, j, _ = self.operands
         rows, cols, chunk = self.local
         return [self.emit(U.DEFINE_LOCAL, a.dtype, (), rows * self.upcasts[i] * (chunk + 1)),
                 self.emit(U.DEFINE_LOCAL, b.dtype, (), chunk * cols * self.upcasts[j])]
@@ -267,11 +266,8 @@ class _Lowerer:
         """Per chunk of k: the work-group copies A's rows x chunk and B's chunk x cols slices into local
         memory (each work-item a few elements), waits, then every work-item accumulates its register tile
         from local memory, and waits again before the next chunk overwrites the slices."""
-        from .opt import local_operands
-
-        found = local_operands(self.kernel)
-        assert found is not None and self.local is not None
-        a, b, i, j, k = found
+        assert self.local is not None and self.operands is not None
+        a, b, i, j, k = self.operands
         rows, cols, chunk = self.local
         ui, uj = self.upcasts[i], self.upcasts[j]
         in_i, in_j, block_i, block_j = self.coords

@@ -24,9 +24,10 @@ import numpy as np
 
 from tg.core import dtype as dt
 from tg.core import search, stats
-from tg.core.device import Allocator, Buffer, Device
+from tg.core.device import Buffer, Device
 from tg.core.kernel import AST, Kernel
 from tg.core.lower import Program, lower
+from tg.core.numpy_device import NumpyAllocator
 from tg.core.opt import Opts
 
 from .render import LLVMRenderer
@@ -41,22 +42,13 @@ MIN_WORK_PER_THREAD = 1 << 15  # below this many elements per thread, threads co
 JIT_MODEL, JIT_RELOC = "large", "static"
 
 
-class HostAllocator(Allocator):
+class HostAllocator(NumpyAllocator):
     """Host memory as 64-byte-aligned NumPy byte arrays (compiled code gets their address)."""
 
     def _alloc(self, nbytes: int) -> np.ndarray:
         raw = np.empty(nbytes + 64, np.uint8)
         offset = (-raw.ctypes.data) % 64
         return raw[offset:offset + nbytes]
-
-    def copyin(self, handle: np.ndarray, src: np.ndarray) -> None:
-        handle[:] = src.reshape(-1).view(np.uint8)
-
-    def copyout(self, dst: np.ndarray, handle: np.ndarray) -> None:
-        dst.reshape(-1).view(np.uint8)[:] = handle
-
-    def copy(self, dst: np.ndarray, src: np.ndarray, nbytes: int) -> None:
-        dst[:nbytes] = src[:nbytes]
 
 
 def cache_dir() -> Path:

@@ -22,6 +22,9 @@ EMULATED: dict[int, tuple[str, dt.DType]] = {
     19: ("float8_e5m2", dt.float32), 20: ("float8_e5m2fnuz", dt.float32), 21: ("uint4", dt.uint8),
     22: ("int4", dt.int8), 23: ("float4_e2m1fn", dt.float32), 25: ("uint2", dt.uint8), 26: ("int2", dt.int8),
 }
+INT_BITS = {21: 4, 22: 4, 25: 2, 26: 2}  # the narrow integer formats' widths (uint4, int4, uint2, int2)
+
+
 def np_type(code: int) -> np.dtype:
     import ml_dtypes
 
@@ -64,7 +67,7 @@ def round_to(t: Tensor, code: int, saturate: bool = True) -> Tensor:
         with np.errstate(over="ignore", invalid="ignore"):
             narrow = wide.astype(np.float32).astype(target)
     else:
-        info_bits = {21: 4, 22: 4, 25: 2, 26: 2}[code]
+        info_bits = INT_BITS[code]
         ints = np.trunc(np.nan_to_num(data.astype(np.float64))).astype(np.int64) if data.dtype.kind == "f" else \
             data.astype(np.int64)
         wrapped = ints & ((1 << info_bits) - 1)

@@ -75,7 +75,7 @@ def quantize_emulated(x: Tensor, scale: Tensor, zero: Optional[Tensor], code: in
     q = q.round().cast(dt.float64)
     if zero is not None:
         q = q + _broadcast(zero, x, axis, block_size).cast(dt.float64)
-    bits = {21: 4, 22: 4, 25: 2, 26: 2}[code]
+    bits = lowp.INT_BITS[code]
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if carrier.kind == "i" else (0, (1 << bits) - 1)
     return q.clamp(lo, hi).cast(carrier)
 
