@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,41 @@ def test_clear_errors(tmp_path: Path) -> None:
         load(relu)()
 
 
+# Cast/CastLike from float into the narrow types: ONNX's test generator computes these references with
+# `ml_dtypes`' astype, whose out-of-range results are not ONNX's rules and changed in ml_dtypes 0.7 (int4: -9 wrapped
+# to 7 before, 0 now; ONNX's int4 note rounds and saturates, to -8) and whose float4 NaN is -0 (ONNX's float4 note: 6).
+# For inputs outside the format's range, and NaN, these cases are checked against ONNX's written rule instead; every
+# other element against the reference as generated. So the count does not move with the ml_dtypes installed.
+NARROW_CAST = re.compile(r"test_cast(like)?_FLOAT(16)?_to_(?P<to>U?INT[42]|FLOAT4E2M1)(_expanded)?")
+
+
+def spec_expected(name: str, x: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """`expected` with the elements ONNX's written rules define, and ml_dtypes decides otherwise, replaced."""
+    match = NARROW_CAST.fullmatch(name)
+    if match is None:
+        return expected
+    to = match["to"]
+    x = x.astype(np.float64)
+    if to == "FLOAT4E2M1":
+        lo, hi, spec = -6.0, 6.0, np.where(np.isnan(x), 6.0, np.clip(x, -6.0, 6.0))
+    else:
+        bits = int(to[-1])
+        lo, hi = (0, 2 ** bits - 1) if to.startswith("U") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+        spec = np.clip(np.rint(np.nan_to_num(x)), lo, hi)
+    undefined = np.isnan(x) | (x < lo) | (x > hi)
+    fixed = np.where(undefined, spec, expected.astype(np.float64))
+    return fixed.astype(expected.dtype)
+
+
+def test_spec_expected_replaces_only_out_of_range() -> None:
+    import ml_dtypes
+
+    x = np.array([-9.0, -8.0, 7.0, 8.0, np.nan, 2.0], np.float32)
+    ref = np.array([5, -8, 7, 3, 1, 2], ml_dtypes.int4)  # nonsense where out of range: must be replaced
+    np.testing.assert_array_equal(spec_expected("test_cast_FLOAT_to_INT4", x, ref).astype(int), [-8, -8, 7, 7, 0, 2])
+    np.testing.assert_array_equal(spec_expected("test_cast_FLOAT_to_FLOAT", x, x), x)
+
+
 def test_onnx_node_suite_pass_count() -> None:
     """ONNX's own node tests (CPU cases, as `nox -s onnx` runs them) against tg on NumPy: a ratchet on the
     count, so that an op that stops matching the reference fails CI."""
@@ -131,10 +167,14 @@ def test_onnx_node_suite_pass_count() -> None:
         try:
             rep = TgBackend.prepare(case.model, tg_device="numpy")
             for inputs, expected in case.data_sets:
-                got = rep.run([_normalize_tensor(t) for t in inputs])
-                Runner.assert_similar_outputs([_normalize_tensor(t) for t in expected], got, case.rtol, case.atol)
+                feed = [_normalize_tensor(t) for t in inputs]
+                got = rep.run(feed)
+                want = [_normalize_tensor(t) for t in expected]
+                if NARROW_CAST.fullmatch(case.name):
+                    want = [spec_expected(case.name, feed[0], want[0])]
+                Runner.assert_similar_outputs(want, got, case.rtol, case.atol)
             passed += 1
         except Exception:
             failed.append(case.name)
     print(f"\nONNX node tests: {passed} of {len(cases)} pass")
-    assert passed >= 1800, f"only {passed} ONNX node tests pass (was 1,802); failing: {failed}"
+    assert passed >= 1802, f"only {passed} ONNX node tests pass (was 1,802); failing: {failed}"
