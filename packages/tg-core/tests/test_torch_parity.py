@@ -316,3 +316,29 @@ def test_this_sessions_ops_match_torch(device: str) -> None:
 
     compare(lambda a, b: einsum("...ij,...jk->...ik", a, b), [(2, 3, 4, 5), (2, 3, 5, 2)], device)
     compare(lambda a: einsum("bii->bi", a), [(3, 4, 4)], device)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint64", "int32", "float32", "bool"])
+def test_sort_at_the_limits_of_its_dtype(device: str, dtype: str) -> None:
+    """Descending sorts used to negate the keys: unsigned values and the minimal int came out in the wrong order;
+    NaN sorts as the largest value, as in torch; ties keep their input order (torch's stable=True)."""
+    from tg.core import registry, to_dtype
+
+    if to_dtype(dtype) not in registry.open(device).dtypes:
+        pytest.skip(f"device {device!r} stores no {dtype}")
+    info = np.iinfo(dtype) if dtype[0] in "ui" else None
+    data = np.array([3, 0, 2, 3, 1, 0], dtype)
+    if info is not None:
+        data[1], data[4] = info.min, info.max
+    if dtype == "float32":
+        data[2] = np.nan
+    for descending in (True, False):
+        values, indices = Tensor(data, device=device).sort(descending=descending)
+        if dtype == "uint64":  # torch cannot sort it: Python's stable sort of the exact integers is the reference
+            want = np.array(sorted(range(len(data)), key=lambda i: int(data[i]), reverse=descending))
+        else:
+            want = torch.from_numpy(data).sort(descending=descending, stable=True)[1].numpy()
+        np.testing.assert_array_equal(indices.numpy(), want)
+        np.testing.assert_array_equal(values.numpy(), data[want])
+        if descending:
+            np.testing.assert_array_equal(Tensor(data, device=device).topk(2)[1].numpy(), want[:2])

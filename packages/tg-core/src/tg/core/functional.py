@@ -272,8 +272,11 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = True
     from x, so gradients flow to the elements they came from."""
     d = x._dim(dim)
     data = x.numpy()
-    keys = -data if descending and data.dtype != np.bool_ else data
-    order = np.argsort(~keys if data.dtype == np.bool_ and descending else keys, axis=d, kind="stable")
+    if descending:  # no negation (it wraps unsigned and minimal ints): a stable sort of the reversed data, reversed
+        flipped_order = np.argsort(np.flip(data, d), axis=d, kind="stable")
+        order = data.shape[d] - 1 - np.flip(flipped_order, d)  # ties keep input order; NaN first, as in torch
+    else:
+        order = np.argsort(data, axis=d, kind="stable")  # NaN last, as in torch
     idx = _tensor()(order.astype(np.int64), device=x.device)
     return x.gather(d, idx), idx
 
