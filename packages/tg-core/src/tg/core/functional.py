@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 import numpy as np
 
 from . import dtype as dt
+from .indexing import check_range
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -142,15 +143,35 @@ def lerp(x: Tensor, end: Tensor, weight: Union[float, Tensor]) -> Tensor:
 
 
 # ---- reductions and statistics ------------------------------------------------------------------
-def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
-    """Product over `dim`: exp of summed logs of magnitudes, with the sign and zeros counted exactly."""
-    v = x._float()
-    zero = (v == 0).float().sum(dim, keepdim=keepdim) > 0
-    negatives = (v < 0).float().sum(dim, keepdim=keepdim)
-    magnitude = v.abs().maximum(1e-45 if v.dtype != dt.float64 else 1e-300).log().sum(dim, keepdim=keepdim).exp()
-    sign = (negatives - (negatives * 0.5).floor() * 2 == 1).where(-1.0, 1.0)
-    out = zero.where(0.0, magnitude * sign)
-    return out if x.dtype.is_float else out.round().cast(dt.int64)
+def pad_with(x: Tensor, dim: int, before: int, after: int, value: Any) -> Tensor:
+    """x padded along `dim` with `value` (exactly: a select, not arithmetic on the padded zeros)."""
+    pads = [(before, after) if k == dim else (0, 0) for k in range(x.ndim)]
+    inside = _tensor().ones(x.shape, dtype=dt.bool_, device=x.device)._pad_dims(pads)
+    return inside.where(x._pad_dims(pads), value)
+
+
+def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False,
+         dtype: Optional[Union[dt.DType, str]] = None) -> Tensor:
+    """Product over `dim` (all elements when None), by multiplying halves until one is left: exact products
+    for integers (int64 for ints and bools, as torch), and the gradient of each element is the product of
+    the others, zeros included."""
+    if dtype is not None:
+        x = x.cast(dtype)
+    elif not x.dtype.is_float:
+        x = x.cast(dt.int64)
+    if dim is None:
+        out = prod(x.reshape(-1), 0)
+        return out.reshape((1,) * x.ndim) if keepdim else out
+    d = x._dim(dim)
+    while x.shape[d] > 1:
+        n = x.shape[d]
+        if n % 2:
+            x = pad_with(x, d, 0, 1, 1)
+        halves = x.unflatten(d, (2, (n + 1) // 2))
+        x = halves.narrow(d, 0, 1).squeeze(d) * halves.narrow(d, 1, 1).squeeze(d)
+    if x.shape[d] == 0:  # the empty product is 1 (the sum of nothing keeps the graph: an empty gradient)
+        x = x._reduce_sum_keep((d,)) * 0 + 1
+    return x if keepdim else x.squeeze(d)
 
 
 def var(x: Tensor, dim: Dims = None, correction: float = 1, keepdim: bool = False,
@@ -201,8 +222,12 @@ def all_true(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
 
 def any_true(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
     """True where some element along `dim` is nonzero (Tensor.any)."""
-    return x.cast(dt.bool_).amax(dim, keepdim) if x.numel() else _tensor().full(
-        (), False, device=x.device)
+    if x.numel():
+        return x.cast(dt.bool_).amax(dim, keepdim)
+    axes = x._axes(dim)
+    shape = tuple(1 if k in axes else n for k, n in enumerate(x.shape)) if keepdim else \
+        tuple(n for k, n in enumerate(x.shape) if k not in axes)
+    return _tensor().full(shape, False, device=x.device)
 
 
 def cumsum(x: Tensor, dim: int = 0) -> Tensor:
@@ -234,7 +259,7 @@ def cumprod(x: Tensor, dim: int = 0) -> Tensor:
     if n <= 1:
         return x
     x = x.transpose(d, -1)
-    padded = (x - 1)._pad_dims([(0, 0)] * (x.ndim - 1) + [(n - 1, 0)]) + 1  # pad with ones
+    padded = pad_with(x, x.ndim - 1, n - 1, 0, 1)
     return padded.unfold(-1, n, 1).prod(-1).cast(x.dtype).transpose(d, -1)
 
 
@@ -364,11 +389,14 @@ def nll_loss(x: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_
     if inp.shape[:1] + inp.shape[2:] != t.shape:
         raise RuntimeError(f"nll_loss: input {x.shape} and target {target.shape} do not match; the target "
                            "must be the input's shape without the class dim")
+    check_range("nll_loss (target)", t, c, ignore=ignore_index)
     classes = _tensor().arange(c, device=x.device).reshape(1, c, *(1,) * (inp.ndim - 2))
-    onehot = (t.unsqueeze(1) == classes).cast(x.dtype)
+    hit = t.unsqueeze(1) == classes
+    onehot = hit.cast(x.dtype)
     w = weight.reshape(1, c, *(1,) * (inp.ndim - 2)) if weight is not None else None
     valid = (t != ignore_index).cast(x.dtype)
-    picked = (inp * onehot * w if w is not None else inp * onehot).sum(1) * valid
+    picked = hit.where(inp * w if w is not None else inp, 0).sum(1)  # a select: -inf log-probs elsewhere stay out
+    picked = (t != ignore_index).where(picked, 0)
     if reduction == "mean":
         denom = ((onehot * w).sum(1) if w is not None else valid.ones_like()) * valid
         return -picked.sum() / denom.sum()
@@ -483,7 +511,8 @@ def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding along a new last dim, like torch.nn.functional.one_hot."""
     if x.dtype.is_float:
         raise RuntimeError("one_hot: only integer tensors are supported")
-    n = num_classes if num_classes >= 0 else int(x.max().item()) + 1
+    n = num_classes if num_classes >= 0 else (int(x.max().item()) + 1 if x.numel() else 0)
+    check_range("one_hot", x, n)
     classes = _tensor().arange(n, device=x.device)
     return (x.unsqueeze(-1) == classes).cast(dt.int64)
 
@@ -493,8 +522,9 @@ def embedding(x: Tensor, weight: Tensor) -> Tensor:
     if x.dtype.is_float:
         raise RuntimeError(f"embedding: indices must be integers, got {x.dtype.name}")
     vocab = weight.shape[0]
+    check_range("embedding", x, vocab)
     onehot = (x.unsqueeze(-1) == _tensor().arange(vocab, device=x.device)).cast(weight.dtype)
-    return onehot @ weight
+    return onehot @ weight  # a contraction (BLAS on the numpy device); non-finite weights would spread NaN
 
 
 def masked_fill(x: Tensor, mask: Tensor, value: Union[float, int, bool, Tensor]) -> Tensor:
@@ -526,13 +556,14 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
         raise RuntimeError(f"gather: index {index.shape} must have the input's {x.ndim} dims and be no "
                            f"larger than input {x.shape} outside dim {d}")
     n = x.shape[d]
+    check_range("gather", index, n, dim=d)
     x = x.shrink(tuple(None if k == d else (0, i) for k, i in enumerate(index.shape)))
     onehot = index.unsqueeze(-1) == _tensor().arange(n, device=x.device)  # (..., n)
     src = x.unsqueeze(-1).transpose(d, -1)  # dim d moved to the end, where onehot's classes are
     return onehot.where(src, 0).sum(-1, dtype=x.dtype)
 
 
-def _scatter_parts(x: Tensor, dim: int, index: Tensor, src: Any) -> tuple[Tensor, Tensor]:
+def _scatter_parts(x: Tensor, dim: int, index: Tensor, src: Any, last_wins: bool = False) -> tuple[Tensor, Tensor]:
     """(sum of the values sent to each position of x, whether any value was sent there)."""
     tensor = _tensor()
     d = x._dim(dim)
@@ -542,7 +573,13 @@ def _scatter_parts(x: Tensor, dim: int, index: Tensor, src: Any) -> tuple[Tensor
     values = src.shrink(tuple((0, n) for n in index.shape)) if isinstance(src, tensor) else \
         tensor.full(index.shape, src, x.dtype, x.device)
     n = x.shape[d]
+    check_range("scatter", index, n, dim=d)
     onehot = index.unsqueeze(-1) == tensor.arange(n, device=x.device)  # index.shape + (n,)
+    if last_wins:  # of the values sent to one position keep the last in index order (torch's CPU scatter)
+        order = tensor.arange(index.shape[d], device=x.device).reshape(
+            *(index.shape[d] if k == d else 1 for k in range(index.ndim)), 1)
+        latest = onehot.where(order, -1).amax(d, keepdim=True)
+        onehot = onehot.logical_and(order == latest)
     sent = onehot.where(values.cast(x.dtype).unsqueeze(-1), 0).sum(d, dtype=x.dtype).movedim(-1, d)
     hit = onehot.any(d).movedim(-1, d)
     pads = [(0, 0 if k == d else x.shape[k] - sent.shape[k]) for k in range(x.ndim)]
@@ -552,9 +589,10 @@ def _scatter_parts(x: Tensor, dim: int, index: Tensor, src: Any) -> tuple[Tensor
 def scatter(x: Tensor, dim: int, index: Tensor, src: Any) -> Tensor:
     """x with src (a tensor or a number) written at index along dim, like torch.scatter.
 
-    Where a tensor src sends several values to one position (which torch leaves undefined), they add up.
+    Where several values go to one position (torch leaves it undefined), the last in index order is written,
+    as torch's CPU kernel does.
     """
-    sent, hit = _scatter_parts(x, dim, index, src)
+    sent, hit = _scatter_parts(x, dim, index, src, last_wins=True)
     return hit.where(sent if isinstance(src, _tensor()) else src, x)
 
 

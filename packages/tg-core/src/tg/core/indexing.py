@@ -8,7 +8,7 @@ same selection: the value is scattered by the selection's own backward pass and 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
@@ -16,6 +16,22 @@ from . import dtype as dt
 
 if TYPE_CHECKING:
     from .tensor import Tensor
+
+
+def check_range(op: str, index: Tensor, size: int, negative: bool = False, ignore: Optional[int] = None,
+                dim: Optional[int] = None) -> None:
+    """Raise IndexError if an index is outside [0, size) (or [-size, size) with `negative`), naming the op, the
+    first bad index and the size. The indices are read (realized) here: tg never lets a kernel use them unchecked,
+    and a one-hot selection would otherwise turn them into silent zeros."""
+    if index.numel() == 0:
+        return
+    values = index.numpy()
+    bad = (values < (-size if negative else 0)) | (values >= size)
+    if ignore is not None:
+        bad &= values != ignore
+    if bad.any():
+        where = f" for dimension {dim}" if dim is not None else ""
+        raise IndexError(f"{op}: index {int(values[bad].flat[0])} is out of bounds{where} with size {size}")
 
 
 def _normalize(x: Tensor, index: Any) -> list[Any]:
@@ -28,6 +44,11 @@ def _normalize(x: Tensor, index: Any) -> list[Any]:
         if isinstance(it, (list, np.ndarray, Tensor)):
             t = it if isinstance(it, Tensor) else Tensor(np.asarray(it), device=x.device)
             if t.dtype == dt.bool_:  # data-dependent shape: read the mask, like torch's nonzero
+                at = sum(1 for i in out if i is not None)  # the dim the mask starts at (after no Ellipsis)
+                covered = tuple(x.shape[at:at + t.ndim])
+                if not any(i is Ellipsis for i in out) and covered != t.shape:  # else a prefix, silently
+                    raise IndexError(f"index: the boolean mask of shape {t.shape} does not match the indexed dims "
+                                     f"{covered} of the tensor of shape {x.shape} (from dim {at})")
                 positions = np.nonzero(t.numpy())
                 out.extend(Tensor(p.astype(np.int64), device=x.device) for p in positions)
                 continue
@@ -97,6 +118,7 @@ def _select(y: Tensor, dims: list[int], indices: list[Tensor]) -> Tensor:
     expanded = moved.reshape(*moved.shape[:lead], *(1,) * len(batch), *sizes)
     weight: Tensor | None = None
     for k, (idx, n) in enumerate(zip(indices, sizes)):
+        check_range("index", idx, n, negative=True, dim=dims[k])
         pos = idx.cast(dt.int64)
         pos = (pos < 0).where(pos + n, pos)  # negative indices count from the end
         onehot = pos.reshape(*(1,) * (len(batch) - idx.ndim), *idx.shape, *(1,) * k, 1, *(1,) * (len(sizes) - k - 1))
@@ -104,8 +126,9 @@ def _select(y: Tensor, dims: list[int], indices: list[Tensor]) -> Tensor:
                                                                      *(1,) * (len(sizes) - k - 1))
         weight = onehot if weight is None else weight.logical_and(onehot)
     assert weight is not None
-    picked = weight.cast(y.dtype) if y.dtype != dt.bool_ else weight
-    out = (expanded * picked)._reduce_sum_keep(tuple(range(lead + len(batch), lead + len(batch) + len(sizes))))
+    # a select, not a product with the one-hot: inf * 0 would be NaN
+    picked = weight.where(expanded, 0) if y.dtype != dt.bool_ else weight.logical_and(expanded)
+    out = picked._reduce_sum_keep(tuple(range(lead + len(batch), lead + len(batch) + len(sizes))))
     out = out.reshape(*moved.shape[:lead], *batch)  # (rest..., batch...)
     adjacent = dims == list(range(dims[0], dims[0] + len(dims)))
     first = dims[0] if adjacent else 0  # torch: adjacent tensor indices keep their place, else go first

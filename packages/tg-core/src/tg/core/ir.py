@@ -2,7 +2,8 @@
 
 `lower.py` produces it from a kernel AST. A program is a list of `UOp`s in execution order; loops
 are bracketed by RANGE and END, sources are earlier UOps. Values are SSA except accumulators:
-DEFINE_ACC declares one, ACC_UPDATE folds a value into it inside a loop, ACC_READ reads it after.
+DEFINE_ACC declares one, ACC_UPDATE folds a value into it inside a loop (ACC_FMA a product of two, rounded
+once), ACC_READ reads it after.
 
 Every program has the signature `kernel(start, end, buf0, buf1, ...)`: it runs the outermost loop
 over [start, end), which is how a CPU backend splits the work over threads.
@@ -31,6 +32,7 @@ class U(Enum):
     CAST = auto()  # src = (value,), dtype = target
     DEFINE_ACC = auto()  # arg = initial value
     ACC_UPDATE = auto()  # arg = Op (ADD or MAX), src = (acc, value)
+    ACC_FMA = auto()  # src = (acc, a, b): acc + a*b rounded once; the only fused multiply-add a renderer may emit
     ACC_READ = auto()  # src = (acc,)
     DEFINE_LOCAL = auto()  # arg = element count, dtype = element type: a work-group's shared array (GPUs)
     BARRIER = auto()  # every work-item of the group waits here; local memory writes become visible

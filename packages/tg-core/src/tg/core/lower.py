@@ -237,12 +237,21 @@ class _Lowerer:
         fold = Op.ADD if red.op is Op.SUM else Op.MAX
         for c in combos:
             self.combo = dict(c)
-            self.emit(U.ACC_UPDATE, red.dtype, (accs[c], self.value(red.src[0])), fold)
+            self.accumulate(red, accs[c], fold)
         for d, loop in reversed(list(zip(self.red_dims, loops))):
             if loop is not None:
                 self.emit(U.END, None, (loop,))
             self.loop_vars.pop(d, None)
         self.acc_reads = {c: self.emit(U.ACC_READ, red.dtype, (accs[c],)) for c in combos}
+
+    def accumulate(self, red: AST, acc: UOp, fold: Op) -> None:
+        """Fold the reduce's body into `acc`. A float sum of products is one fused multiply-add per step (the
+        semantics spec: the only FMA a backend emits, so every device rounds a contraction alike)."""
+        body = red.src[0]
+        if red.op is Op.SUM and body.op is Op.MUL and body.dtype.is_float and body.dtype == red.dtype:
+            self.emit(U.ACC_FMA, red.dtype, (acc, *(self.value(s) for s in body.src)))
+        else:
+            self.emit(U.ACC_UPDATE, red.dtype, (acc, self.value(body)), fold)
 
     # ---- local memory (GPUs): both operands of a 2-D tiled contraction staged per work-group ---------------
     def define_locals(self) -> list[UOp]:
@@ -304,7 +313,7 @@ class _Lowerer:
         for cb in combos:
             self.combo = dict(cb)
             self.tile_values = {id(a): a_vals[self.combo[i]], id(b): b_vals[self.combo[j]]}
-            self.emit(U.ACC_UPDATE, red.dtype, (accs[cb], self.value(red.src[0])), Op.ADD)
+            self.accumulate(red, accs[cb], Op.ADD)
         self.tile_values = {}
         self.emit(U.END, None, (inner,))
         self.emit(U.BARRIER, None)

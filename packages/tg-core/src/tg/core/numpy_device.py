@@ -213,6 +213,8 @@ def _unit_reshape(x: np.ndarray, src_shape: tuple[int, ...], shape: tuple[int, .
 def contract(a: np.ndarray, b: np.ndarray, full: tuple[int, ...], axes: tuple[int, ...]) -> np.ndarray:
     """sum(a * b, axes) for broadcastable a, b of the full shape, through one batched np.matmul."""
     batch, m_dims, n_dims, k_dims = [], [], [], []
+    # summed dims that neither operand varies along multiply the result (decided before the pre-sums below)
+    repeat = math.prod(full[d] for d in axes if a.shape[d] == 1 and b.shape[d] == 1)
     for d in range(len(full)):
         ra, rb = a.shape[d] > 1, b.shape[d] > 1
         if d in axes:
@@ -228,7 +230,6 @@ def contract(a: np.ndarray, b: np.ndarray, full: tuple[int, ...], axes: tuple[in
             m_dims.append(d)
         elif rb:
             n_dims.append(d)
-    repeat = math.prod(full[d] for d in axes if a.shape[d] == 1 and b.shape[d] == 1)
     size = lambda dims: math.prod(full[d] for d in dims)  # noqa: E731
     rest = [d for d in range(len(full)) if d not in batch + m_dims + n_dims + k_dims]
     a2 = a.transpose(batch + m_dims + k_dims + n_dims + rest).reshape(size(batch), size(m_dims), size(k_dims))

@@ -156,6 +156,9 @@ class CStyleRenderer:
             acc, value = u.src
             assert u.dtype is not None
             self.line(f"{acc.name} = {self.binary(u.arg, u.dtype, acc.name, self.ref(value))};")
+        elif op is U.ACC_FMA:
+            acc, a, b = u.src
+            self.line(f"{acc.name} = fma({self.ref(a)}, {self.ref(b)}, {acc.name});")
         elif op is U.ACC_READ:
             self.assign(u, u.src[0].name)
         elif op is U.CAST:

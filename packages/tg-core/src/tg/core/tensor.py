@@ -522,8 +522,14 @@ class Tensor:
         return x._apply(F.Max, y)
 
     def minimum(self, other: TensorLike) -> Tensor:
+        """Elementwise minimum; NaN wins, as in torch. Integers go through ~max(~x, ~y): bitwise not reverses the
+        order without overflowing, where -max(-x, -y) wraps at the smallest int and for every unsigned value."""
         x, y = self._binary("minimum", other)
-        return x.neg()._apply(F.Max, y.neg()).neg() if x.dtype != dt.bool_ else x.logical_and(y)
+        if x.dtype == dt.bool_:
+            return x.logical_and(y)
+        if not x.dtype.is_float:
+            return ~((~x)._apply(F.Max, ~y))
+        return x.neg()._apply(F.Max, y.neg()).neg()
 
     def where(self, x: TensorLike, y: TensorLike) -> Tensor:
         """`x` where this (a condition) is true, else `y`."""
@@ -538,9 +544,12 @@ class Tensor:
     # comparisons and logic: no gradients
     def _compare(self, op: str, other: TensorLike, reverse: bool = False) -> Tensor:
         x, y = self._binary(op, other, reverse)
-        prim = Op.CMPLT if op in ("lt", "gt", "le", "ge") else Op.CMPEQ
         if op in ("gt", "le"):
             x, y = y, x
+        if op in ("le", "ge") and x.dtype.is_float:  # x >= y is not !(x < y): both are false when one is NaN
+            return x._nograd(Op.CMPLT, y).logical_not().logical_and(x._nograd(Op.CMPEQ, x)) \
+                .logical_and(y._nograd(Op.CMPEQ, y))
+        prim = Op.CMPLT if op in ("lt", "gt", "le", "ge") else Op.CMPEQ
         out = x._nograd(prim, y)
         return out.logical_not() if op in ("le", "ge", "ne") else out
 
@@ -600,17 +609,40 @@ class Tensor:
     def abs(self) -> Tensor:
         return self.maximum(-self) if self.dtype != dt.bool_ else self
 
+    def _constant_of(self, value: Tensor) -> Tensor:
+        """`value` (computed without gradients) still linked to self with a zero gradient, as torch's piecewise
+        constant functions (sign, x**0) are: backward() through them works and gives zeros."""
+        if not self.requires_grad:
+            return value
+        never = Tensor(const(False, dt.bool_, (), self.device))._broadcast_to(self.shape)
+        return never.where(self, value.detach().cast(self.dtype))
+
     def sign(self) -> Tensor:
-        return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
+        """-1, 0 or 1 by the sign (NaN stays NaN, -0.0 gives -0.0 as in torch); its gradient is zero."""
+        if self.dtype == dt.bool_:
+            return self
+        x = self.detach()
+        s = (x > 0).cast(self.dtype) - (x < 0).cast(self.dtype) if self.dtype.kind != "u" else (x > 0).cast(self.dtype)
+        if self.dtype.is_float:
+            s = (x == 0).logical_or(x.isnan()).where(x, s)
+        return self._constant_of(s)
 
     def relu(self) -> Tensor:
-        return (self > 0).where(self, 0) if self.dtype.is_float else self.maximum(0)
+        """max(x, 0) with NaN kept (torch.relu(nan) is nan); the gradient at 0 is 0."""
+        return (self <= 0).where(0, self) if self.dtype.is_float else self.maximum(0)
 
     def sigmoid(self) -> Tensor:
-        return (1 + (-self._float()).exp()).reciprocal()
+        """1 / (1 + exp(-x)), from e = exp(-|x|) <= 1 so that no intermediate value (or gradient) overflows."""
+        x = self._float()
+        e = (-x.abs()).exp()
+        return (x >= 0).where(1, e) / (1 + e)
 
     def tanh(self) -> Tensor:
-        return 2 * (2 * self._float()).sigmoid() - 1
+        """(1 - e) / (1 + e) with e = exp(-2|x|) <= 1, signed: exact limits and finite gradients everywhere."""
+        x = self._float()
+        e = (-2 * x.abs()).exp()
+        magnitude = (1 - e) / (1 + e)
+        return (x < 0).where(-magnitude, magnitude)
 
     def trunc(self) -> Tensor:
         """Round toward zero. Floats at or beyond 2**mantissa bits are integers already (and inf and NaN stay
@@ -629,11 +661,16 @@ class Tensor:
         return (self > t).where(t + 1, t) if self.dtype.is_float else t
 
     def clamp(self, min: Optional[TensorLike] = None, max: Optional[TensorLike] = None) -> Tensor:  # noqa: A002
-        """Limit values to [min, max]."""
+        """Limit values to [min, max] (NaN stays NaN). As in torch, the gradient passes where min <= x <= max,
+        boundaries included, and goes to a tensor bound where it is the one taken."""
         if min is None and max is None:
             raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
-        out = self if min is None else self.maximum(min)
-        return out if max is None else out.minimum(max)
+        out = self
+        if min is not None:
+            out = (out < min).where(min, out)
+        if max is not None:
+            out = (out > max).where(max, out)
+        return out
 
     clip = clamp
 
@@ -648,16 +685,21 @@ class Tensor:
                 n >>= 1
                 if n:
                     base = base * base
-            if out is None:
-                return self.ones_like()
+            if out is None:  # x ** 0 is 1, NaN and inf included; its gradient is zero
+                return self._constant_of(self.ones_like())
             return out.reciprocal() if exponent < 0 else out
         x, e = self._binary("pow", exponent)
         x, e = x._float(), e._float()
-        magnitude = (e * x.abs().log2()).exp2()
+        # C's pow for the special cases: x**0 = 1 and 1**y = 1 (even NaN), (-1)**(+-inf) = 1, a negative finite base
+        # to a non-integer power is NaN, -inf to a non-integer power is +inf (or +0 for y < 0)
+        one = (e == 0).logical_or(x == 1).logical_or((x.abs() == 1).logical_and(e.isinf()))
+        safe_x = one.where(1.0, x)  # keeps log2(0) * 0 and inf * 0 out of the value and the gradient
+        magnitude = (e * safe_x.abs().log2()).exp2()
         odd = (e.abs() % 2 == 1)
         sign = ((x < 0).logical_and(odd)).where(-1.0, 1.0)
         integral = e.floor() == e
-        return ((x < 0).logical_and(integral.logical_not())).where(math.nan, magnitude * sign)
+        undefined = (x < 0).logical_and(x.isfinite()).logical_and(integral.logical_not())
+        return one.where(1.0, undefined.where(math.nan, magnitude * sign))
 
     def __mod__(self, other: TensorLike) -> Tensor:
         x, y = self._binary("remainder", other)
@@ -795,6 +837,8 @@ class Tensor:
             raise RuntimeError(f"mean: could not infer output dtype; input dtype {self.dtype.name} must be floating "
                                "point. Cast with .float() first.")
         count = math.prod(self.shape[a] for a in self._axes(dim)) if self.ndim else 1
+        if self.dtype == dt.float16:  # sum and scale in float32 (torch's accumulate type), then round once
+            return (self.cast(dt.float32).sum(dim, keepdim) * (1.0 / count if count else math.nan)).cast(dt.float16)
         return self.sum(dim, keepdim) * (1.0 / count if count else math.nan)
 
     def amax(self, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False) -> Tensor:
@@ -806,9 +850,10 @@ class Tensor:
         return self._reduce(F.ReduceMax, dim, keepdim)
 
     def amin(self, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False) -> Tensor:
-        """Minimum over `dim`."""
-        return -((-self).amax(dim, keepdim)) if self.dtype != dt.bool_ else self.logical_not().amax(dim, keepdim) \
-            .logical_not()
+        """Minimum over `dim` (integers as ~amax(~x): no wrap at the limits)."""
+        if self.dtype == dt.bool_:
+            return self.logical_not().amax(dim, keepdim).logical_not()
+        return -((-self).amax(dim, keepdim)) if self.dtype.is_float else ~((~self).amax(dim, keepdim))
 
     def max(self, dim: Optional[Union[int, Tensor]] = None, keepdim: bool = False) -> Any:
         """The maximum of all elements; with `dim`, (values, indices) like torch; with a tensor, maximum."""
@@ -836,6 +881,7 @@ class Tensor:
 
     def logsumexp(self, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False) -> Tensor:
         m = self.amax(dim, keepdim=True).detach()
+        m = m.isinf().where(0, m)  # all -inf (or an inf) in a slice: shift by 0, so inf - inf never makes NaN
         out = (self - m).exp().sum(dim, keepdim=True).log() + m
         return out if keepdim else out.reshape(tuple(n for i, n in enumerate(self.shape) if i not in self._axes(dim)))
 
@@ -912,9 +958,9 @@ class Tensor:
         return inside.where(out, value)
 
     def _pad_mode(self, pairs: list[tuple[int, int]], mode: str) -> Tensor:
-        """reflect, replicate and circular padding, built from slices, flips and cat."""
-        x = self
-        for d, (before, after) in enumerate(pairs):
+        """reflect, replicate and circular padding, built from slices, flips and cat; negative amounts crop first."""
+        x = self._pad_dims([(min(b, 0), min(a, 0)) for b, a in pairs])
+        for d, (before, after) in enumerate((max(b, 0), max(a, 0)) for b, a in pairs):
             n = x.shape[d]
             if not before and not after:
                 continue

@@ -135,8 +135,8 @@ class View:
             return self
         if self.is_contiguous or 0 in shape:
             return View.contiguous(shape)
-        if self.is_empty_mask:
-            return View.make(shape, contiguous_strides(shape), 0, tuple((0, 0) for _ in shape))
+        if self.is_empty_mask:  # all padding: 0-d has no dim to carry an empty mask, so it takes a copy
+            return View.make(shape, contiguous_strides(shape), 0, tuple((0, 0) for _ in shape)) if shape else None
         old = [(n, s, m) for n, s, m in zip(self.shape, self.strides, self._full_mask()) if n != 1]
         new_dims = [i for i, n in enumerate(shape) if n != 1]
         strides, mask = [0] * len(shape), [(0, n) for n in shape]

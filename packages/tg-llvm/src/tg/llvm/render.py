@@ -138,6 +138,13 @@ class LLVMRenderer:
             self.line(f"{old} = load {ltype(d)}, ptr %{acc.name}.ptr")
             new = self.binary(u.arg, d, old, self.ref(value), accumulate=True)
             self.line(f"store {ltype(d)} {new}, ptr %{acc.name}.ptr")
+        elif op is U.ACC_FMA:
+            acc, a, b = u.src
+            assert d is not None
+            t, old, new = ltype(d), self.fresh(), self.fresh()
+            self.line(f"{old} = load {t}, ptr %{acc.name}.ptr")
+            self.line(f"{new} = call {t} {self.intrinsic('fma', d, 3)}({t} {self.ref(a)}, {t} {self.ref(b)}, {t} {old})")
+            self.line(f"store {t} {new}, ptr %{acc.name}.ptr")
         elif op is U.ACC_READ:
             assert d is not None
             self.line(f"%{u.name} = load {ltype(d)}, ptr %{u.src[0].name}.ptr")
@@ -238,10 +245,10 @@ class LLVMRenderer:
         t, out = ltype(d), out or self.fresh()
         is_float, is_bool, unsigned = d.is_float, d == dt.bool_, d.kind == "u"
         if op is Op.ADD:
-            instr = (f"fadd {'reassoc contract ' if accumulate else 'contract '}{t} {a}, {b}" if is_float else
+            instr = (f"fadd {'reassoc ' if accumulate else ''}{t} {a}, {b}" if is_float else
                      f"{'or' if is_bool else 'add'} {t} {a}, {b}")
         elif op is Op.MUL:
-            instr = f"fmul contract {t} {a}, {b}" if is_float else f"{'and' if is_bool else 'mul'} {t} {a}, {b}"
+            instr = f"fmul {t} {a}, {b}" if is_float else f"{'and' if is_bool else 'mul'} {t} {a}, {b}"
         elif op is Op.FDIV:
             instr = f"fdiv {t} {a}, {b}"
         elif op is Op.MAX:

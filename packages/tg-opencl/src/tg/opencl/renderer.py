@@ -70,7 +70,7 @@ class OpenCLRenderer(CStyleRenderer):
 
     def preamble(self, prog: Program) -> list[str]:
         used: set[DType] = set(prog.buffer_dtypes) | {u.dtype for u in prog.uops if u.dtype is not None}
-        lines = []
+        lines = ["#pragma OPENCL FP_CONTRACT OFF"]  # the semantics spec: no implicit a*b+c fusion (ACC_FMA is explicit)
         if dt.float16 in used:
             lines.append("#pragma OPENCL EXTENSION cl_khr_fp16 : enable")
         if dt.float64 in used:
