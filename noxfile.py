@@ -46,10 +46,11 @@ def install_tg(session: nox.Session) -> None:
 
 def report_versions(session: nox.Session) -> None:
     """One line with the installed versions of the packages that decide the results."""
-    code = ("import importlib.metadata as m\n"
-            f"def v(n):\n    try: return m.version(n)\n    except m.PackageNotFoundError: return None\n"
-            f"print('versions:', ', '.join(f'{{n}} {{v(n)}}' for n in {KEY_PACKAGES!r} if v(n)))")
-    session.run("python", "-c", code, silent=False)
+    frozen = session.run("python", "-m", "pip", "list", "--format=freeze", silent=True) or ""
+    pins = dict(line.split("==", 1) for line in frozen.splitlines() if "==" in line)
+    found = {name.lower().replace("_", "-"): v for name, v in pins.items()}
+    session.log("versions: " + ", ".join(f"{n} {found[n.replace('_', '-')]}" for n in KEY_PACKAGES
+                                          if n.replace("_", "-") in found))
 
 
 def run_tests(session: nox.Session, package: str) -> None:

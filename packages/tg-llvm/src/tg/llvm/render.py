@@ -143,7 +143,8 @@ class LLVMRenderer:
             assert d is not None
             t, old, new = ltype(d), self.fresh(), self.fresh()
             self.line(f"{old} = load {t}, ptr %{acc.name}.ptr")
-            self.line(f"{new} = call {t} {self.intrinsic('fma', d, 3)}({t} {self.ref(a)}, {t} {self.ref(b)}, {t} {old})")
+            fma = self.intrinsic("fma", d, 3)
+            self.line(f"{new} = call {t} {fma}({t} {self.ref(a)}, {t} {self.ref(b)}, {t} {old})")
             self.line(f"store {t} {new}, ptr %{acc.name}.ptr")
         elif op is U.ACC_READ:
             assert d is not None
