@@ -104,6 +104,16 @@ class Contiguous(Function):
         return grad
 
 
+class Clone(Function):
+    """A copy in a new buffer, even of data that is already contiguous (torch's clone)."""
+
+    def forward(self, x: Node) -> Node:
+        return Node(Op.CONTIGUOUS, (x,), None, x.dtype, x.shape, x.device)
+
+    def backward(self, grad: Node) -> Node:
+        return grad
+
+
 class Copy(Function):
     def forward(self, x: Node, device: str) -> Node:
         self.input_device = x.device

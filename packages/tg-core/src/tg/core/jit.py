@@ -137,6 +137,7 @@ class TinyJit(Generic[R]):
         _recorder = rec = _Recorder()
         try:
             result = _realized(self.fn(*args))
+            result = _own_buffers(result, {id(_buffer_of(a)) for a in args if isinstance(a, Tensor)})
             for t, _ in rec.rebinds:
                 t.realize()
         finally:
@@ -209,6 +210,23 @@ def _realized(result: Any) -> Any:
     if tensors:
         tensors[0].realize(*tensors[1:])
     return result
+
+
+def _own_buffers(result: Any, inputs: set[int]) -> Any:
+    """The result with every tensor that is an argument, or a view of one, replaced by a recorded copy: a replay
+    writes the copy from the new argument (else it would keep returning the captured call's data)."""
+    from .tensor import Tensor
+
+    def own(r: Any) -> Any:
+        if isinstance(r, Tensor) and r.node.base.op is Op.BUFFER and id(r.node.base.buffer) in inputs:
+            return r.clone().realize()
+        return r
+
+    if isinstance(result, tuple) and hasattr(result, "_fields"):  # a namedtuple
+        return type(result)(*map(own, result))
+    if isinstance(result, (tuple, list)):
+        return type(result)(map(own, result))
+    return own(result)
 
 
 def _handoffs(rebinds: list[tuple[Tensor, Node]]) -> list[_Handoff]:

@@ -60,6 +60,20 @@ def strided(flat: np.ndarray, view: View, broadcast: bool = False) -> np.ndarray
     return out
 
 
+def cast(x: np.ndarray, to: np.dtype) -> np.ndarray:
+    """x as `to`, by the semantics spec: floats to ints truncate toward zero and saturate, NaN becomes 0 (NumPy
+    itself leaves out-of-range values to the CPU: INT_MIN on x86); everything else as NumPy's astype."""
+    if x.dtype.kind != "f" or to.kind not in "iu":
+        return x.astype(to)
+    info = np.iinfo(to)
+    out = np.asarray(np.trunc(x)).astype(to)  # asarray: a 0-d ufunc result is a scalar
+    wide = x.astype(np.float64)
+    out[wide >= float(info.max)] = info.max  # float(max) rounds up to a power of two for 64-bit ints
+    out[wide <= float(info.min)] = info.min
+    out[np.isnan(x)] = 0
+    return out
+
+
 def _idiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Integer division that truncates toward zero, as C does."""
     q = np.floor_divide(a, b)
@@ -158,7 +172,7 @@ class KernelInterpreter:
             return self.sum(n)
         src = [self.value(s) for s in n.src]
         if n.op is Op.CAST:
-            return self.fresh(src[0].astype(n.dtype.np))
+            return self.fresh(cast(src[0], n.dtype.np))
         if n.op is Op.RESHAPE:  # only ever applied to the reduce's keepdim output
             red_shape = tuple(1 if d in n.src[0].arg else s for d, s in enumerate(self.kernel.full_shape))
             return _unit_reshape(src[0], red_shape, n.arg)

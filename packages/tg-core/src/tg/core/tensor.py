@@ -447,6 +447,10 @@ class Tensor:
             return self.detach()._apply(F.Cast, dtype=dtype)
         return self._apply(F.Cast, dtype=dtype)
 
+    def clone(self) -> Tensor:
+        """A copy with its own buffer (torch.clone); gradients flow through it."""
+        return self._apply(F.Clone)
+
     def contiguous(self) -> Tensor:
         """A tensor whose data is laid out in its own buffer (a view is copied when realized)."""
         return self._apply(F.Contiguous)
@@ -638,11 +642,15 @@ class Tensor:
         return (x >= 0).where(1, e) / (1 + e)
 
     def tanh(self) -> Tensor:
-        """(1 - e) / (1 + e) with e = exp(-2|x|) <= 1, signed: exact limits and finite gradients everywhere."""
+        """(1 - e) / (1 + e) with e = exp(-2|x|) <= 1, signed: exact limits and finite gradients everywhere.
+        Below |x| = 1/16, where 1 - e would cancel, the Taylor series to x^7 (float64-accurate there)."""
         x = self._float()
-        e = (-2 * x.abs()).exp()
+        a = x.abs()
+        e = (-2 * a).exp()
+        x2 = x * x
+        series = x * (1 - x2 * (1 / 3 - x2 * (2 / 15 - x2 * (17 / 315))))
         magnitude = (1 - e) / (1 + e)
-        return (x < 0).where(-magnitude, magnitude)
+        return (a < 0.0625).where(series, (x < 0).where(-magnitude, magnitude))
 
     def trunc(self) -> Tensor:
         """Round toward zero. Floats at or beyond 2**mantissa bits are integers already (and inf and NaN stay

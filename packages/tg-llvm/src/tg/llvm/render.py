@@ -199,8 +199,10 @@ class LLVMRenderer:
             instr = f"fcmp une {ta} {v}, {literal(0, a)}" if a.is_float else f"icmp ne {ta} {v}, 0"
         elif a.is_float and b.is_float:
             instr = f"{'fpext' if b.itemsize > a.itemsize else 'fptrunc'} {ta} {v} to {tb}"
-        elif a.is_float:
-            instr = f"{'fptoui' if b.kind == 'u' else 'fptosi'} {ta} {v} to {tb}"
+        elif a.is_float:  # the semantics spec: truncate toward zero, saturate, NaN -> 0 (plain fptosi is poison)
+            name = f"@llvm.{'fptoui' if b.kind == 'u' else 'fptosi'}.sat.{tb}.{FLOAT_SUFFIX.get(a) or ta}"
+            self.declares.add(f"declare {tb} {name}({ta})")
+            instr = f"call {tb} {name}({ta} {v})"
         elif b.is_float:
             instr = f"{'uitofp' if a.kind in 'ub' else 'sitofp'} {ta} {v} to {tb}"
         elif b.itemsize > a.itemsize or a == dt.bool_:

@@ -49,6 +49,11 @@ class OpenCLRenderer(CStyleRenderer):
 
     soft_math = False  # set for CPU devices: exp2/log2 of float32 from SOFT_MATH instead of the runtime's
 
+    def cast(self, x: str, a: DType, b: DType) -> str:
+        if a.is_float and not b.is_float and b != dt.bool_:  # the semantics spec: truncate, saturate, NaN -> 0
+            return f"convert_{self.types[b]}_sat({x})"
+        return super().cast(x, a, b)
+
     def global_id(self) -> str:
         return "(long)get_global_id(0)"
 
