@@ -17,6 +17,7 @@ from . import dtype as dt
 from .device import PRIORITY_NUMPY, Allocator, Buffer, Device, DeviceSpec, hookimpl
 from .kernel import AST, Kernel
 from .ops import Op
+from .semantics import cast
 from .view import View
 
 
@@ -57,20 +58,6 @@ def strided(flat: np.ndarray, view: View, broadcast: bool = False) -> np.ndarray
         return arr
     out = np.zeros(out_shape, flat.dtype)
     out[tuple(slice(lo, hi) for lo, hi in region)] = arr
-    return out
-
-
-def cast(x: np.ndarray, to: np.dtype) -> np.ndarray:
-    """x as `to`, by the semantics spec: floats to ints truncate toward zero and saturate, NaN becomes 0 (NumPy
-    itself leaves out-of-range values to the CPU: INT_MIN on x86); everything else as NumPy's astype."""
-    if x.dtype.kind != "f" or to.kind not in "iu":
-        return x.astype(to)
-    info = np.iinfo(to)
-    out = np.asarray(np.trunc(x)).astype(to)  # asarray: a 0-d ufunc result is a scalar
-    wide = x.astype(np.float64)
-    out[wide >= float(info.max)] = info.max  # float(max) rounds up to a power of two for 64-bit ints
-    out[wide <= float(info.min)] = info.min
-    out[np.isnan(x)] = 0
     return out
 
 

@@ -622,13 +622,13 @@ class Tensor:
         return never.where(self, value.detach().cast(self.dtype))
 
     def sign(self) -> Tensor:
-        """-1, 0 or 1 by the sign (NaN stays NaN, -0.0 gives -0.0 as in torch); its gradient is zero."""
+        """-1, 0 or 1 by the sign (NaN gives 0, -0.0 gives -0.0, as in torch); its gradient is zero."""
         if self.dtype == dt.bool_:
             return self
         x = self.detach()
         s = (x > 0).cast(self.dtype) - (x < 0).cast(self.dtype) if self.dtype.kind != "u" else (x > 0).cast(self.dtype)
         if self.dtype.is_float:
-            s = (x == 0).logical_or(x.isnan()).where(x, s)
+            s = (x == 0).where(x, s)
         return self._constant_of(s)
 
     def relu(self) -> Tensor:
@@ -638,14 +638,14 @@ class Tensor:
     def sigmoid(self) -> Tensor:
         """1 / (1 + exp(-x)), from e = exp(-|x|) <= 1 so that no intermediate value (or gradient) overflows."""
         x = self._float()
-        e = (-x.abs()).exp()
+        e = (x >= 0).where(-x, x).exp()  # -|x|, chosen by a select so the gradient at 0 is one-sided, not 0
         return (x >= 0).where(1, e) / (1 + e)
 
     def tanh(self) -> Tensor:
         """(1 - e) / (1 + e) with e = exp(-2|x|) <= 1, signed: exact limits and finite gradients everywhere.
         Below |x| = 1/16, where 1 - e would cancel, the Taylor series to x^7 (float64-accurate there)."""
         x = self._float()
-        a = x.abs()
+        a = (x >= 0).where(x, -x)  # |x| with a one-sided gradient at 0
         e = (-2 * a).exp()
         x2 = x * x
         series = x * (1 - x2 * (1 / 3 - x2 * (2 / 15 - x2 * (17 / 315))))
@@ -1282,7 +1282,7 @@ class Tensor:
         x = x.cast(dtype).reshape(x.shape[:-1] + (1, x.shape[-1]))
         w = w.cast(dtype).transpose(-1, -2)
         w = w.reshape(w.shape[:-2] + (1,) + w.shape[-2:])
-        out = (x * w)._reduce(F.Sum, -1, keepdim=False)
+        out = _contract(x, w, (-1,))
         if self.ndim == 1:
             out = out.squeeze(-2)
         return out.squeeze(-1) if other.ndim == 1 else out
@@ -1412,7 +1412,15 @@ def conv_tensors(x: Tensor, w: Tensor, stride: Sequence[int], pads: Sequence[tup
     outs = win.shape[2:2 + nd]
     win = win.reshape(n, groups, 1, cg, *outs, *ks)
     wt = w.reshape(1, groups, o // groups, cg, *(1,) * nd, *ks)
-    return (win * wt)._reduce(F.Sum, (3, *range(4 + nd, 4 + 2 * nd)), keepdim=False).reshape(n, o, *outs)
+    return _contract(win, wt, (3, *range(4 + nd, 4 + 2 * nd))).reshape(n, o, *outs)
+
+
+def _contract(a: Tensor, b: Tensor, axes: tuple[int, ...]) -> Tensor:
+    """sum(a * b) over axes: one reduce of a product (an FMA per step on compiled devices). float16 operands are
+    multiplied and summed in float32 (exact products; torch's accumulate type) and rounded once at the end."""
+    if a.dtype == dt.float16:
+        return _contract(a.cast(dt.float32), b.cast(dt.float32), axes).cast(dt.float16)
+    return (a * b)._reduce(F.Sum, axes, keepdim=False)
 
 
 def conv_graph(x: Node, w: Node, stride: Sequence[int], pads: Sequence[tuple[int, int]], dilation: Sequence[int],

@@ -143,8 +143,16 @@ class LLVMRenderer:
             assert d is not None
             t, old, new = ltype(d), self.fresh(), self.fresh()
             self.line(f"{old} = load {t}, ptr %{acc.name}.ptr")
-            fma = self.intrinsic("fma", d, 3)
-            self.line(f"{new} = call {t} {fma}({t} {self.ref(a)}, {t} {self.ref(b)}, {t} {old})")
+            if d == dt.float16:  # no half-precision fma without a runtime library: widen (exact products)
+                wa, wb, wo, wide = self.fresh(), self.fresh(), self.fresh(), self.fresh()
+                for w, v in ((wa, self.ref(a)), (wb, self.ref(b)), (wo, old)):
+                    self.line(f"{w} = fpext half {v} to float")
+                fma = self.intrinsic("fma", dt.float32, 3)
+                self.line(f"{wide} = call float {fma}(float {wa}, float {wb}, float {wo})")
+                self.line(f"{new} = fptrunc float {wide} to half")
+            else:
+                fma = self.intrinsic("fma", d, 3)
+                self.line(f"{new} = call {t} {fma}({t} {self.ref(a)}, {t} {self.ref(b)}, {t} {old})")
             self.line(f"store {t} {new}, ptr %{acc.name}.ptr")
         elif op is U.ACC_READ:
             assert d is not None
