@@ -39,6 +39,11 @@ def same(device: str, fn: Callable[[Any], Any], *arrays: np.ndarray, grad: bool 
             np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-7, equal_nan=True)
 
 
+def split(ours: Callable[..., Any], theirs: Callable[..., Any]) -> Callable[..., Any]:
+    """One function for `same` where tg's and torch's spellings differ."""
+    return lambda *a: theirs(*a) if isinstance(a[0], torch.Tensor) else ours(*a)
+
+
 def f32(*v: Any) -> np.ndarray:
     return np.array(v, np.float32)
 
@@ -124,3 +129,56 @@ def test_jit_returns_arguments_as_they_are_now(device: str) -> None:
 def test_out_of_range_indices_raise(bad: Callable[[str], Any], device: str) -> None:
     with pytest.raises(IndexError, match=r"out of bounds|does not match"):
         bad(device).realize()
+
+
+def test_names_torch_users_reach_for_first(device: str) -> None:
+    """clone, cummax, isclose, nonzero, masked_select, scatter_reduce, std_mean, diag, meshgrid, the hyperbolic
+    family, log10, logaddexp, selu, celu, softmin, shifts, reflected bit ops, prod(dtype=), max_pool2d indices,
+    grouped-query attention, nearest-exact and scatter(reduce=): values (and gradients) against torch."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    same(device, lambda a: a.clone() * 2, x, grad=True)
+    same(device, lambda a: a.cummax(1)[0], x)
+    same(device, lambda a: a.cummax(1)[1], np.array([[1, 3, 3, 0, 7], [2, 2, 1, 5, 5]], np.int32))
+    same(device, lambda a, b: a.isclose(b), f32(1, inf, nan, 1), f32(1 + 1e-7, inf, nan, 1.1))
+    same(device, lambda a: a.nonzero(), np.array([[0, 1, 0], [2, 0, 3]], np.float32))
+    same(device, lambda a: a.masked_select(a > 0), x)
+    same(device, lambda a: sum(torch.std_mean(a, 1) if isinstance(a, torch.Tensor) else a.std_mean(1)), x)
+    same(device, lambda a: a.diag(), x[:, :3].copy())
+    same(device, lambda a: a.diag(1), x[0].copy())
+    same(device, lambda a: a.diag(-2), x[0].copy())
+    for name in ["sinh", "cosh", "asinh", "atanh", "log10", "selu", "celu"]:
+        data = f32(-0.9, -0.01, 0, 0.3, 0.9) if name == "atanh" else f32(-3, -0.01, 0, 0.02, 2)
+        same(device, lambda a, n=name: getattr(torch.nn.functional, n)(a) if isinstance(a, torch.Tensor) and
+             n in ("selu", "celu") else getattr(a, n)(), data, grad=True)
+    same(device, lambda a: a.acosh(), f32(1, 1.001, 2, 30), grad=False)
+    same(device, lambda a: torch.nn.functional.softmin(a, 1) if isinstance(a, torch.Tensor) else a.softmin(1), x,
+         grad=True)
+    same(device, lambda a, b: a.logaddexp(b), f32(1, -inf, inf, 0, 80), f32(2, -inf, inf, 0, -80), grad=False)
+    ints = np.array([1, -8, 255, -2 ** 31], np.int32)
+    same(device, lambda a: (a << 3) + (a >> 2) + (5 & a) + (6 | a) + (3 ^ a), ints)
+    same(device, lambda a: a.prod(dtype=torch.float32 if isinstance(a, torch.Tensor) else "float32"),
+         np.array([1, 2, 3], np.int32))
+    img = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    tf = torch.nn.functional
+    same(device, split(lambda a: a.max_pool2d(2, return_indices=True)[1],
+                       lambda a: tf.max_pool2d(a, 2, return_indices=True)[1]), img)
+    q, k = rng.standard_normal((1, 4, 3, 8)).astype(np.float32), rng.standard_normal((1, 2, 3, 8)).astype(np.float32)
+    same(device, split(lambda a, b: a.scaled_dot_product_attention(b, b, enable_gqa=True),
+                       lambda a, b: tf.scaled_dot_product_attention(a, b, b, enable_gqa=True)), q, k)
+    same(device, split(lambda a: a.interpolate(size=7, mode="nearest-exact"),
+                       lambda a: tf.interpolate(a, size=7, mode="nearest-exact")), img[0])
+    idx = np.array([[0, 1, 0], [2, 2, 1]])
+    for reduce in ["sum", "prod", "mean", "amax", "amin"]:
+        for keep in (True, False):
+            same(device, split(
+                lambda a, b, r=reduce, s=keep: a.scatter_reduce(1, Tensor(idx, device=device), b, r, include_self=s),
+                lambda a, b, r=reduce, s=keep: a.scatter_reduce(1, torch.tensor(idx), b, r, include_self=s)),
+                x[:2, :4].copy(), x[:2, :3].copy())
+    gx, gy = (Tensor(np.arange(3.0, dtype=np.float32), device=device), Tensor(f32(5, 6), device=device))
+    from tg.core import meshgrid
+    for indexing in ("ij", "xy"):
+        ours = [g.numpy() for g in meshgrid(gx, gy, indexing=indexing)]
+        ref = [g.numpy() for g in torch.meshgrid(torch.arange(3.0), torch.tensor([5.0, 6.0]), indexing=indexing)]
+        for o, r in zip(ours, ref):
+            np.testing.assert_array_equal(o, r)

@@ -51,7 +51,7 @@ __all__ = ["Tensor", "TinyJit", "DType", "Device", "DeviceSpec", "DeviceError", 
            "int64", "float16",
            "float32", "float64", "default_device", "functional", "einsum", "tensor", "cat", "stack", "where",
            "matmul", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn", "randint",
-           "normal", "uniform"]
+           "normal", "uniform", "meshgrid", "isclose", "allclose"]
 
 
 def tensor(data: object, dtype: object = None, device: object = None, requires_grad: builtins.bool = False) -> Tensor:
@@ -71,6 +71,22 @@ def stack(tensors: list[Tensor], dim: int = 0) -> Tensor:
     if not tensors:
         raise RuntimeError("stack: expected a non-empty list of tensors")
     return tensors[0].stack(*tensors[1:], dim=dim)
+
+
+def meshgrid(*tensors: Tensor, indexing: str = "ij") -> list[Tensor]:
+    """Coordinate grids from 1-D tensors (torch.meshgrid)."""
+    return functional.meshgrid(*tensors, indexing=indexing)
+
+
+def isclose(a: Tensor, b: object, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: builtins.bool = False) -> Tensor:
+    """Elementwise closeness (torch.isclose)."""
+    return a.isclose(b, rtol, atol, equal_nan)  # type: ignore[arg-type]
+
+
+def allclose(a: Tensor, b: object, rtol: float = 1e-5, atol: float = 1e-8,
+             equal_nan: builtins.bool = False) -> builtins.bool:
+    """Whether every element is close (torch.allclose)."""
+    return a.allclose(b, rtol, atol, equal_nan)  # type: ignore[arg-type]
 
 
 def where(condition: Tensor, x: object, y: object) -> Tensor:

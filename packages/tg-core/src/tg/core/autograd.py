@@ -374,6 +374,9 @@ def backward(root: Tensor, grad: Node, retain_graph: bool = False) -> None:
         if ctx is None:
             t.grad = Tensor(g) if t.grad is None else Tensor(t.grad.node.alu(Op.ADD, g))
             continue
+        if isinstance(ctx, Released):
+            raise RuntimeError(f"backward: trying to backward through the graph a second time (through {ctx.name}); "
+                               "the first backward() released the values it saved. Pass retain_graph=True to it.")
         parent_grads = ctx.backward(g)
         if not isinstance(parent_grads, tuple):
             parent_grads = (parent_grads,)
@@ -384,7 +387,17 @@ def backward(root: Tensor, grad: Node, retain_graph: bool = False) -> None:
             prev = grads.get(id(parent))
             grads[id(parent)] = pg if prev is None else prev.alu(Op.ADD, pg)
         if not retain_graph:
-            t._ctx = None
+            t._ctx = Released(type(ctx).__name__)  # type: ignore[assignment]
+
+
+class Released:
+    """Stands in for a Function whose saved values a backward() without retain_graph let go: a second backward
+    through it raises instead of treating the tensor as a leaf."""
+
+    parents: tuple[Tensor, ...] = ()
+
+    def __init__(self, name: str):
+        self.name = name
 
 
 def _tape(root: Tensor) -> list[Tensor]:

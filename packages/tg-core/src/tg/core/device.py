@@ -305,6 +305,10 @@ class Registry:
         if name in self._failed:
             raise DeviceError(f"device {name!r} could not be opened: {self._failed[name]}")
         spec, plugin = self.specs[family]
+        index = name.partition(":")[2]
+        if ":" in name and (not index.isdigit() or (spec.enumerate is None and int(index) != 0)):
+            raise DeviceError(f"unknown device {name!r}: {family!r} has one device, {family!r}"
+                              if index.isdigit() else f"device {name!r}: what follows ':' must be a device index")
         try:
             dev = spec.open(name)
         except Exception as e:

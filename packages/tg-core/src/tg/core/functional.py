@@ -99,14 +99,18 @@ def log1p(x: Tensor) -> Tensor:
     """log(1 + x), accurate for small x (the Kahan correction: log(u) * x / (u - 1))."""
     x = x._float()
     u = x + 1
-    return ((u == 1).logical_or(u.isinf())).where(x, u.log() * x / (u - 1))
+    plain = (u == 1).logical_or(u.isinf())
+    safe = plain.where(2.0, u)  # the unselected branch stays finite, and so does its (discarded) gradient
+    return plain.where(x, safe.log() * x / (safe - 1))
 
 
 def expm1(x: Tensor) -> Tensor:
     """exp(x) - 1, accurate for small x."""
     x = x._float()
     u = x.exp()
-    return (u == 1).where(x, ((u - 1) * x / u.log()).where_finite(u - 1))
+    plain = u == 1
+    safe = plain.where(2.0, u)  # no 0/0 in the unselected branch (nor in its gradient)
+    return plain.where(x, ((safe - 1) * x / safe.log()).where_finite(u - 1))
 
 
 def where_finite(x: Tensor, other: Tensor) -> Tensor:
@@ -233,6 +237,8 @@ def any_true(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
 def cumsum(x: Tensor, dim: int = 0) -> Tensor:
     """Running sum along `dim`: a sum over left-padded windows, one fused kernel."""
     d = x._dim(dim)
+    if x.ndim == 0:
+        return x
     n = x.shape[d]
     if n <= 1:
         return x
@@ -255,6 +261,8 @@ def repeat_interleave(x: Tensor, repeats: int, dim: Optional[int] = None) -> Ten
 def cumprod(x: Tensor, dim: int = 0) -> Tensor:
     """Running product along `dim` (torch.cumprod): a product over left-padded windows."""
     d = x._dim(dim)
+    if x.ndim == 0:
+        return x
     n = x.shape[d]
     if n <= 1:
         return x
@@ -586,12 +594,17 @@ def _scatter_parts(x: Tensor, dim: int, index: Tensor, src: Any, last_wins: bool
     return sent._pad_dims(pads), hit._pad_dims(pads)
 
 
-def scatter(x: Tensor, dim: int, index: Tensor, src: Any) -> Tensor:
+def scatter(x: Tensor, dim: int, index: Tensor, src: Any, reduce: Optional[str] = None) -> Tensor:
     """x with src (a tensor or a number) written at index along dim, like torch.scatter.
 
     Where several values go to one position (torch leaves it undefined), the last in index order is written,
-    as torch's CPU kernel does.
+    as torch's CPU kernel does. reduce="add" or "multiply" combines them with x instead (torch's legacy form).
     """
+    if reduce is not None:
+        if reduce not in ("add", "multiply"):
+            raise RuntimeError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
+        values = src if isinstance(src, _tensor()) else _tensor().full(index.shape, src, x.dtype, x.device)
+        return scatter_reduce(x, dim, index, values, "sum" if reduce == "add" else "prod")
     sent, hit = _scatter_parts(x, dim, index, src, last_wins=True)
     return hit.where(sent if isinstance(src, _tensor()) else src, x)
 
@@ -604,9 +617,17 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
 
 def scaled_dot_product_attention(x: Tensor, key: Tensor, value: Tensor, attn_mask: Optional[Tensor] = None,
                                  dropout_p: float = 0.0, is_causal: bool = False,
-                                 scale: Optional[float] = None) -> Tensor:
-    """softmax(q k^T * scale + mask) v, like torch.nn.functional.scaled_dot_product_attention."""
+                                 scale: Optional[float] = None, enable_gqa: bool = False) -> Tensor:
+    """softmax(q k^T * scale + mask) v, like torch.nn.functional.scaled_dot_product_attention. With `enable_gqa`
+    the key/value heads (dim -3) are shared by groups of query heads."""
     tensor = _tensor()
+    if enable_gqa and x.ndim >= 3 and key.shape[-3] != x.shape[-3]:
+        heads, kv_heads = x.shape[-3], key.shape[-3]
+        if heads % kv_heads:
+            raise RuntimeError(f"scaled_dot_product_attention: {heads} query heads cannot share {kv_heads} key/value "
+                               "heads (enable_gqa needs a multiple)")
+        key = key.repeat_interleave(heads // kv_heads, -3)
+        value = value.repeat_interleave(heads // kv_heads, -3)
     s = scale if scale is not None else 1 / math.sqrt(x.shape[-1])
     scores = (x @ key.transpose(-2, -1)) * s
     lq, lk = x.shape[-2], key.shape[-2]
@@ -694,6 +715,9 @@ def _resample_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scal
         if mode == "nearest":
             m[i, min(math.floor(i * ratio), n_in - 1)] = 1
             continue
+        if mode == "nearest-exact":  # pixel centres: torch's fix of "nearest"'s half-pixel shift
+            m[i, min(math.floor((i + 0.5) * ratio), n_in - 1)] = 1
+            continue
         if align_corners:
             src = i * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
         else:
@@ -724,8 +748,9 @@ def interpolate(x: Tensor, size: Optional[Union[int, Sequence[int]]] = None,
     nd = x.ndim - 2
     if nd < 1:
         raise RuntimeError(f"interpolate: expected (N, C, ...) input with spatial dims, got {x.shape}")
-    if mode not in ("nearest", "linear", "bilinear"):
-        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; use nearest, linear or bilinear")
+    if mode not in ("nearest", "nearest-exact", "linear", "bilinear"):
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; use nearest, nearest-exact, linear "
+                                  "or bilinear")
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: give exactly one of size and scale_factor")
     spatial = x.shape[2:]
@@ -770,8 +795,8 @@ def _conv_transpose(op: str, nd: int, x: Tensor, weight: Tensor, bias: Optional[
     c_in, og, ks = weight.shape[0], weight.shape[1], weight.shape[2:]
     if inp.shape[1] != c_in:
         raise RuntimeError(f"{op}: input has {inp.shape[1]} channels, weight {weight.shape} expects {c_in}")
-    st, pd = inp._spatial(op, nd, stride), inp._spatial(op, nd, padding)
-    opad, dil = inp._spatial(op, nd, output_padding), inp._spatial(op, nd, dilation)
+    st, pd = inp._spatial(op, nd, stride, "stride", 1), inp._spatial(op, nd, padding, "padding")
+    opad, dil = inp._spatial(op, nd, output_padding, "output_padding"), inp._spatial(op, nd, dilation, "dilation", 1)
     spread = inp
     for d, s in zip(range(2, nd + 2), st):
         if s > 1:
@@ -857,3 +882,170 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     return x.log_softmax(dim)
+
+
+# ---- more of torch's names: selections with data-dependent shapes, statistics, matrices -----------------------
+def nonzero(x: Tensor, as_tuple: bool = False) -> Any:
+    """Indices of the nonzero elements, (count, ndim) int64 (or one tensor per dim with `as_tuple`). The count
+    depends on the data, so x is read here (as torch does)."""
+    tensor = _tensor()
+    positions = np.nonzero(x.numpy().reshape(x.shape) if x.ndim else x.numpy().reshape(1))
+    if as_tuple:
+        return tuple(tensor(p.astype(np.int64), device=x.device) for p in positions)
+    return tensor(np.stack(positions, -1).astype(np.int64).reshape(-1, max(x.ndim, 1)), device=x.device)
+
+
+def masked_select(x: Tensor, mask: Tensor) -> Tensor:
+    """The elements of x where mask (broadcast with x) holds, as a 1-D tensor (torch.masked_select)."""
+    from .tensor import _broadcast_shape
+
+    shape = _broadcast_shape("masked_select", x.shape, mask.shape)
+    return x.expand(*shape)[mask.cast(dt.bool_).expand(*shape)]
+
+
+def var_mean(x: Tensor, dim: Dims = None, correction: float = 1, keepdim: bool = False) -> tuple[Tensor, Tensor]:
+    return x.var(dim, correction, keepdim), x.mean(dim, keepdim)
+
+
+def std_mean(x: Tensor, dim: Dims = None, correction: float = 1, keepdim: bool = False) -> tuple[Tensor, Tensor]:
+    return x.std(dim, correction, keepdim), x.mean(dim, keepdim)
+
+
+def cummax(x: Tensor, dim: int) -> Any:
+    """(running maximum, index of the latest maximum) along `dim` (torch.cummax; NaN, once seen, stays)."""
+    d = x._dim(dim)
+    if x.ndim == 0:
+        return ValuesIndices(x, _tensor().zeros((), dtype=dt.int64, device=x.device))
+    n = x.shape[d]
+    moved = x.transpose(d, -1)
+    fill = -math.inf if x.dtype.is_float else (False if x.dtype == dt.bool_ else int(np.iinfo(x.dtype.np).min))
+    win = pad_with(moved, moved.ndim - 1, n - 1, 0, fill).unfold(-1, n, 1)  # (..., n, n): the prefix ending at i
+    values = win.amax(-1)
+    positions = _tensor().arange(n, device=x.device) - (n - 1)  # window slot k holds element i - (n - 1) + k
+    hit = (win == values.unsqueeze(-1))
+    if x.dtype.is_float:
+        hit = hit.logical_or(win.isnan().logical_and(values.isnan().unsqueeze(-1)))
+    index = hit.where(positions + _tensor().arange(n, device=x.device).unsqueeze(-1), -1).amax(-1)
+    return ValuesIndices(values.transpose(d, -1), index.transpose(d, -1))
+
+
+def diag(x: Tensor, diagonal: int = 0) -> Tensor:
+    """A 1-D x as the diagonal `diagonal` of a square matrix, or a 2-D x's diagonal as 1-D (torch.diag)."""
+    tensor = _tensor()
+    if x.ndim == 1:
+        n, k = x.shape[0] + abs(diagonal), diagonal
+        rows, cols = tensor.arange(n, device=x.device).reshape(n, 1), tensor.arange(n, device=x.device)
+        along = x._pad_dims([(0, abs(k))])
+        spread = along.reshape(n, 1).expand(n, n) if k >= 0 else along.reshape(1, n).expand(n, n)
+        return (cols - rows == k).where(spread, tensor.zeros((), dtype=x.dtype, device=x.device))
+    if x.ndim != 2:
+        raise RuntimeError(f"diag: expected a 1-D or 2-D tensor, got shape {x.shape}")
+    return x.diagonal(diagonal)
+
+
+def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The diagonal `offset` of the (dim1, dim2) matrices as the last dim: a strided view, no copy."""
+    d1, d2 = x._dim(dim1), x._dim(dim2)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal: dim1 and dim2 must differ, got {dim1} and {dim2}")
+    rest = [i for i in range(x.ndim) if i not in (d1, d2)]
+    m = x.permute(*rest, d1, d2)
+    r, c = m.shape[-2:]
+    start_r, start_c = max(0, -offset), max(0, offset)
+    length = max(0, min(r - start_r, c - start_c))
+    lead = m.shape[:-2]
+    if length == 0:
+        return m.reshape(*lead, r * c).shrink([None] * len(lead) + [(0, 0)])
+    flat = m.reshape(*lead, r * c)
+    first = start_r * c + start_c
+    return flat.shrink([None] * len(lead) + [(first, first + (length - 1) * (c + 1) + 1, c + 1)])
+
+
+def meshgrid(*tensors: Tensor, indexing: str = "ij") -> list[Tensor]:
+    """Coordinate grids from 1-D tensors (torch.meshgrid): views, no copies. indexing "ij" or "xy"."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    sizes = [t.numel() for t in tensors]
+    if indexing == "xy" and len(tensors) >= 2:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    out = []
+    for i, t in enumerate(tensors):
+        pos = i if indexing == "ij" or len(tensors) < 2 else {0: 1, 1: 0}.get(i, i)
+        shape = [1] * len(tensors)
+        shape[pos] = t.numel()
+        out.append(t.reshape(*shape).expand(*sizes))
+    return out
+
+
+def softmin(x: Tensor, dim: int = -1) -> Tensor:
+    return (-x).softmax(dim)
+
+
+SCATTER_REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
+
+
+def scatter_reduce(x: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, include_self: bool = True) -> Tensor:
+    """Reduce the values src sends to each position of x along `dim` (torch.scatter_reduce): sum, prod, mean,
+    amax or amin, with x's own value included unless include_self=False. Positions nothing is sent to keep x."""
+    if reduce not in SCATTER_REDUCTIONS:
+        raise RuntimeError(f"scatter_reduce: reduce must be one of {', '.join(SCATTER_REDUCTIONS)}, got {reduce!r}")
+    tensor = _tensor()
+    d = x._dim(dim)
+    if index.ndim != x.ndim or src.ndim != x.ndim:
+        raise RuntimeError(f"scatter_reduce: index {index.shape} and src {src.shape} must have the input's "
+                           f"{x.ndim} dims")
+    n = x.shape[d]
+    check_range("scatter_reduce", index, n, dim=d)
+    values = src.shrink(tuple((0, k) for k in index.shape)).cast(x.dtype)
+    onehot = index.unsqueeze(-1) == tensor.arange(n, device=x.device)  # index.shape + (n,)
+    spread = values.unsqueeze(-1)
+    if x.dtype.is_float:
+        big = math.inf
+    elif x.dtype == dt.bool_:
+        big = True
+    else:
+        big = int(np.iinfo(x.dtype.np).max)
+    if reduce in ("sum", "mean"):
+        parts = onehot.where(spread, 0).sum(d, dtype=x.dtype)
+    elif reduce == "prod":
+        parts = onehot.where(spread, 1).prod(d).cast(x.dtype)
+    elif reduce == "amax":
+        parts = onehot.where(spread, -big if x.dtype != dt.bool_ else False).amax(d)
+    else:
+        parts = onehot.where(spread, big).amin(d)
+    counts = onehot.sum(d)
+    parts, counts = parts.movedim(-1, d), counts.movedim(-1, d)
+    pads = [(0, 0 if k == d else x.shape[k] - parts.shape[k]) for k in range(x.ndim)]
+    parts, counts = parts._pad_dims(pads), counts._pad_dims(pads)
+    hit = counts > 0
+    if include_self:
+        if reduce in ("sum", "mean"):
+            parts = parts + x
+        elif reduce == "prod":
+            parts = parts * x
+        else:
+            parts = parts.maximum(x) if reduce == "amax" else parts.minimum(x)
+        counts = counts + 1
+    if reduce == "mean":
+        parts = (parts / counts.maximum(1)) if x.dtype.is_float else parts.div(counts.maximum(1), rounding_mode="floor")
+    return hit.where(parts.cast(x.dtype), x)
+
+
+def max_pool2d_with_indices(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                            ceil_mode: bool = False) -> tuple[Tensor, Tensor]:
+    """max_pool2d and, per output, the flat index (over H*W) of the first maximum in its window (torch's
+    return_indices=True; a NaN counts as the maximum)."""
+    tensor = _tensor()
+    h, w = x.shape[-2:]
+    fill = -math.inf if x.dtype.is_float else int(np.iinfo(x.dtype.np).min)
+    win, _ = x._pool_windows("max_pool2d", kernel_size, stride, padding, dilation, ceil_mode, fill)
+    where = tensor.arange(h * w, device=x.device).reshape(1, h, w)
+    pos, _ = where._pool_windows("max_pool2d", kernel_size, stride, padding, dilation, ceil_mode, -1)
+    best = win.amax((-2, -1), keepdim=True)
+    hit = win == best
+    if x.dtype.is_float:
+        hit = hit.logical_or(win.isnan())
+    index = hit.where(pos, h * w).amin((-2, -1))
+    return best.squeeze(-1).squeeze(-1), index

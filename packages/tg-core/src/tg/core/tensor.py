@@ -13,6 +13,7 @@ import numpy as np
 
 from . import autograd as F
 from . import dtype as dt
+from . import elementwise as ew
 from . import functional as fn
 from . import indexing, stats
 from . import jit as _jit
@@ -167,6 +168,8 @@ class Tensor:
              device: Optional[str] = None, requires_grad: bool = False) -> Tensor:
         """A tensor of `shape` filled with `fill_value` (costs no memory until realized)."""
         shape = _shape_arg((shape,)) if not isinstance(shape, int) else (shape,)
+        if any(n < 0 for n in shape):
+            raise RuntimeError(f"full: negative dimension {min(shape)} in shape {tuple(shape)}; sizes must be >= 0")
         if dtype is None:
             dtype = dt.bool_ if isinstance(fill_value, bool) else (
                 dt.default_int if isinstance(fill_value, int) else dt.default_float)
@@ -364,9 +367,11 @@ class Tensor:
     def __dlpack_device__(self) -> tuple[int, int]:
         return (1, 0)  # kDLCPU: the export above is always a host copy
 
-    def to(self, device: Optional[str] = None, dtype: Optional[Union[DType, str]] = None) -> Tensor:
+    def to(self, device: Optional[Union[str, DType]] = None, dtype: Optional[Union[DType, str]] = None) -> Tensor:
         """The tensor on `device` and/or cast to `dtype` (self if nothing changes)."""
         out = self
+        if isinstance(device, DType) or (isinstance(device, str) and device.strip().lower() in dt._BY_NAME):
+            device, dtype = None, device  # x.to(tg.core.uint8), x.to("float16"), as in torch
         if dtype is not None:
             out = out.cast(dt.to_dtype(dtype))
         if device is not None and canonical_name(device) != self.device:
@@ -419,7 +424,10 @@ class Tensor:
 
     def neg(self) -> Tensor:
         """-x"""
-        return self.logical_not() if self.dtype == dt.bool_ else self._apply(F.Neg)
+        if self.dtype == dt.bool_:
+            raise RuntimeError("neg: negation, the `-` operator, on a bool tensor is not supported; to invert a mask "
+                               "use the `~` operator or logical_not()")
+        return self._apply(F.Neg)
 
     def reciprocal(self) -> Tensor:
         """1 / x"""
@@ -489,6 +497,10 @@ class Tensor:
 
     def sub(self, other: TensorLike, alpha: Scalar = 1) -> Tensor:
         """x - alpha * other"""
+        other_bool = other.dtype == dt.bool_ if isinstance(other, Tensor) else isinstance(other, bool)
+        if self.dtype == dt.bool_ and other_bool:
+            raise RuntimeError("sub: subtraction, the `-` operator, with two bool tensors is not supported; use the "
+                               "`^` operator or logical_xor() instead")
         x, y = self._binary("sub", other if alpha == 1 else other * alpha)
         return x._apply(F.Add, y.neg())
 
@@ -505,6 +517,7 @@ class Tensor:
         return x._apply(F.Div, y)
 
     def _int_div(self, other: TensorLike, mode: str, reverse: bool = False) -> Tensor:
+        _check_python_zero("div", self, other, reverse)
         x, y = self._binary("div", other, reverse)
         if x.dtype.is_float:
             q = x.div(y)
@@ -537,6 +550,10 @@ class Tensor:
 
     def where(self, x: TensorLike, y: TensorLike) -> Tensor:
         """`x` where this (a condition) is true, else `y`."""
+        for v in (x, y):
+            if isinstance(v, Tensor) and v.device != self.device:
+                raise RuntimeError(f"where: the condition is on {self.device!r} and a value on {v.device!r}; move "
+                                   "one with .to(device)")
         cond = self.cast(dt.bool_)
         if not isinstance(x, Tensor):
             x = Tensor(const(x, y.dtype if isinstance(y, Tensor) else dt.scalar_result_type(dt.bool_, x), (),
@@ -710,6 +727,7 @@ class Tensor:
         return one.where(1.0, undefined.where(math.nan, magnitude * sign))
 
     def __mod__(self, other: TensorLike) -> Tensor:
+        _check_python_zero("remainder", self, other, False)
         x, y = self._binary("remainder", other)
         if x.dtype.is_float:
             return x - x.div(y, rounding_mode="floor") * y
@@ -817,6 +835,10 @@ class Tensor:
         if dim is None:
             return tuple(range(self.ndim))
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        if self.ndim == 0:  # a 0-d tensor accepts dim 0 or -1 (torch), and has nothing to reduce
+            for d in dims:
+                self._dim(d)
+            return ()
         return tuple(sorted({self._dim(d) for d in dims}))
 
     def _reduce(self, fn: type[F.Function], dim: Optional[Union[int, Sequence[int]]], keepdim: bool) -> Tensor:
@@ -1082,7 +1104,7 @@ class Tensor:
     def unfold(self, dimension: int, size: int, step: int) -> Tensor:
         """All windows of `size` along `dimension`, `step` apart, as a new last dim (torch.Tensor.unfold)."""
         d = self._dim(dimension)
-        if size > self.shape[d] or size < 1 or step < 1:
+        if size > self.shape[d] or size < 0 or step < 1:
             raise RuntimeError(f"unfold: size {size} and step {step} do not fit dimension {d} of size {self.shape[d]}")
         order = [i for i in range(self.ndim) if i != d] + [d]
         win = self.permute(*order)._apply(F.Window, arg=((size, step, 1),))  # (..., n_windows, size)
@@ -1094,6 +1116,10 @@ class Tensor:
     def cat(self, *others: Tensor, dim: int = 0) -> Tensor:
         """Concatenate along `dim` (torch.cat([self, *others], dim)). One fused kernel of padded views."""
         tensors = [self, *others]
+        for i, t in enumerate(tensors):
+            if t.ndim == 0:
+                raise RuntimeError(f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated; use "
+                                   "stack, or reshape it to (1,)")
         d = self._dim(dim)
         for t in tensors[1:]:
             if t.ndim != self.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, self.shape)) if i != d):
@@ -1141,10 +1167,14 @@ class Tensor:
         return self.split(max(1, -(-n // chunks)), dim)
 
     # ---- convolution and pooling ----------------------------------------------------------------------
-    def _spatial(self, op: str, nd: int, value: Union[int, Sequence[int]]) -> tuple[int, ...]:
+    def _spatial(self, op: str, nd: int, value: Union[int, Sequence[int]], name: str = "",
+                 least: int = 0) -> tuple[int, ...]:
+        """An int or nd ints as nd ints, each at least `least` (strides, dilations and kernels are positive)."""
         out = (value,) * nd if isinstance(value, int) else tuple(value)
         if len(out) != nd:
-            raise RuntimeError(f"{op}: expected {nd} values, got {value!r}")
+            raise RuntimeError(f"{op}: expected {nd} values{' for ' + name if name else ''}, got {value!r}")
+        if any(v < least for v in out):
+            raise RuntimeError(f"{op}: {name or 'every value'} must be at least {least}, got {value!r}")
         return out
 
     def _conv(self, op: str, nd: int, weight: Tensor, bias: Optional[Tensor], stride: Any, padding: Any,
@@ -1158,7 +1188,11 @@ class Tensor:
         if c != cg * groups or o % groups:
             raise RuntimeError(f"{op}: input {self.shape} with groups={groups} has {c} channels, weight "
                                f"{weight.shape} expects {cg * groups} (and out channels divisible by groups)")
-        st, dil = self._spatial(op, nd, stride), self._spatial(op, nd, dilation)
+        st, dil = self._spatial(op, nd, stride, "stride", 1), self._spatial(op, nd, dilation, "dilation", 1)
+        if groups < 1:
+            raise RuntimeError(f"{op}: groups must be positive, got {groups}")
+        if any(k < 1 for k in ks):
+            raise RuntimeError(f"{op}: the kernel {tuple(ks)} (weight {weight.shape}) has an empty spatial dim")
         if isinstance(padding, str):
             if padding == "valid":
                 pads = [(0, 0)] * nd
@@ -1170,7 +1204,7 @@ class Tensor:
             else:
                 raise RuntimeError(f"{op}: padding must be 'valid', 'same', an int or a tuple, got {padding!r}")
         else:
-            pads = [(p, p) for p in self._spatial(op, nd, padding)]
+            pads = [(p, p) for p in self._spatial(op, nd, padding, "padding")]
         for size, k, d, (lo, hi) in zip(x.shape[2:], ks, dil, pads):
             if size + lo + hi < d * (k - 1) + 1:
                 raise RuntimeError(f"{op}: kernel {tuple(ks)} (dilation {dil}) is larger than the padded input "
@@ -1209,9 +1243,9 @@ class Tensor:
         """Padded sliding windows over the last two dims, and the (before, after) padding used."""
         if self.ndim not in (3, 4):
             raise RuntimeError(f"{op}: expected a 3-D or 4-D input, got shape {self.shape}")
-        ks = self._spatial(op, 2, kernel_size)
-        st = self._spatial(op, 2, stride if stride is not None and stride != [] else ks)
-        pd, dil = self._spatial(op, 2, padding), self._spatial(op, 2, dilation)
+        ks = self._spatial(op, 2, kernel_size, "kernel_size", 1)
+        st = self._spatial(op, 2, stride if stride is not None and stride != [] else ks, "stride", 1)
+        pd, dil = self._spatial(op, 2, padding, "padding"), self._spatial(op, 2, dilation, "dilation", 1)
         if any(p > k // 2 for p, k in zip(pd, ks)):
             raise RuntimeError(f"{op}: padding {pd} should be at most half of kernel size {ks}")
         pads = []
@@ -1240,8 +1274,11 @@ class Tensor:
         return self._apply(F.Window, arg=tuple(zip(ks, st, dil)))
 
     def max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-                   ceil_mode: bool = False) -> Tensor:
-        """2-D max pooling (torch.nn.functional.max_pool2d), padding with -inf."""
+                   ceil_mode: bool = False, return_indices: bool = False) -> Any:
+        """2-D max pooling (torch.nn.functional.max_pool2d), padding with -inf; with `return_indices`, also the
+        flat (H*W) index of each maximum."""
+        if return_indices:
+            return fn.max_pool2d_with_indices(self, kernel_size, stride, padding, dilation, ceil_mode)
         fill = -math.inf if self.dtype.is_float else int(np.iinfo(self.dtype.np).min)
         win, _ = self._pool_windows("max_pool2d", kernel_size, stride, padding, dilation, ceil_mode, fill)
         return win.amax((-2, -1))
@@ -1358,6 +1395,43 @@ class Tensor:
     conv_transpose2d = fn.conv_transpose2d
     conv_transpose3d = fn.conv_transpose3d
     _arg_extreme = fn._arg_extreme
+    nonzero = fn.nonzero
+    masked_select = fn.masked_select
+    var_mean = fn.var_mean
+    std_mean = fn.std_mean
+    cummax = fn.cummax
+    diag = fn.diag
+    diagonal = fn.diagonal
+    softmin = fn.softmin
+    scatter_reduce = fn.scatter_reduce
+    sinh = ew.sinh
+    cosh = ew.cosh
+    asinh = arcsinh = ew.asinh
+    acosh = arccosh = ew.acosh
+    atanh = arctanh = ew.atanh
+    log10 = ew.log10
+    logaddexp = ew.logaddexp
+    isclose = ew.isclose
+    allclose = ew.allclose
+    selu = ew.selu
+    celu = ew.celu
+    bitwise_left_shift = __lshift__ = ew.shift_left
+    bitwise_right_shift = __rshift__ = ew.shift_right
+
+    def __rlshift__(self, other: int) -> Tensor:
+        return ew.shift_left(self.full_like(other), self)
+
+    def __rrshift__(self, other: int) -> Tensor:
+        return ew.shift_right(self.full_like(other), self)
+
+    def __rand__(self, other: TensorLike) -> Tensor:
+        return self & other
+
+    def __ror__(self, other: TensorLike) -> Tensor:
+        return self | other
+
+    def __rxor__(self, other: TensorLike) -> Tensor:
+        return self ^ other
 
     # ---- dtype shortcuts -----------------------------------------------------------------------------
     def float(self) -> Tensor:
@@ -1401,6 +1475,13 @@ def _node_from_data(data: Any, dtype: Optional[Union[DType, str]], device: str) 
     if arr.size:
         buf.copyin(arr)
     return Node(Op.BUFFER, (), None, target, arr.shape, device, buffer=buf)
+
+
+def _check_python_zero(op: str, x: Tensor, other: TensorLike, reverse: bool) -> None:
+    """Integer division or remainder by a Python 0 raises at once (as torch); by zero elements of a tensor it gives
+    0 (tg.core.semantics: a kernel cannot raise)."""
+    if not reverse and not x.dtype.is_float and isinstance(other, (int, bool, np.integer)) and other == 0:
+        raise ZeroDivisionError(f"{op}: integer division or remainder of a {x.dtype.name} tensor {x.shape} by zero")
 
 
 def conv_tensors(x: Tensor, w: Tensor, stride: Sequence[int], pads: Sequence[tuple[int, int]],

@@ -1,0 +1,139 @@
+"""More elementwise math, composed from the primitives: hyperbolic functions and their inverses, log10,
+logaddexp, isclose, selu/celu, and integer shifts. Each form is chosen to stay accurate near 0 and finite
+for large arguments, and to keep its gradient finite wherever torch's is."""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Union
+
+from . import dtype as dt
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+SMALL = 0.0625  # below this |x| a short Taylor series beats exp(x) - exp(-x)
+
+
+def sinh(x: Tensor) -> Tensor:
+    """(e^x - e^-x) / 2; the series x + x^3/6 + x^5/120 + x^7/5040 below |x| = 1/16 (no cancellation)."""
+    x = x._float()
+    x2 = x * x
+    series = x * (1 + x2 * (1 / 6 + x2 * (1 / 120 + x2 / 5040)))
+    return (x.abs() < SMALL).where(series, (x.exp() - (-x).exp()) * 0.5)
+
+
+def cosh(x: Tensor) -> Tensor:
+    """(e^x + e^-x) / 2."""
+    x = x._float()
+    return (x.exp() + (-x).exp()) * 0.5
+
+
+def asinh(x: Tensor) -> Tensor:
+    """sign(x) * log1p(a + a^2 / (1 + sqrt(1 + a^2))) with a = |x|; log(2a) once a^2 would overflow."""
+    x = x._float()
+    a = (x >= 0).where(x, -x)
+    big = a > 1e18
+    safe = big.where(1.0, a)
+    near = (safe + safe * safe / (1 + (1 + safe * safe).sqrt())).log1p()
+    magnitude = big.where(big.where(a, 1.0).log() + math.log(2), near)  # log only where chosen: finite gradients
+    return (x < 0).where(-magnitude, magnitude)
+
+
+def acosh(x: Tensor) -> Tensor:
+    """log(x + sqrt(x^2 - 1)) for x >= 1 (NaN below); log(2x) once x^2 would overflow."""
+    x = x._float()
+    big = x > 1e18
+    safe = big.where(1.0, x)
+    t = safe - 1
+    near = (t + (t * (t + 2)).sqrt()).log1p()  # log1p form: accurate near 1
+    return big.where(big.where(x, 1.0).log() + math.log(2), near)
+
+
+def atanh(x: Tensor) -> Tensor:
+    """0.5 * log1p(2x / (1 - x)): +-inf at +-1, NaN beyond."""
+    x = x._float()
+    return (2 * x / (1 - x)).log1p() * 0.5
+
+
+def log10(x: Tensor) -> Tensor:
+    return x._float().log2() * math.log10(2)
+
+
+def logaddexp(a: Tensor, b: Union[Tensor, float]) -> Tensor:
+    """log(e^a + e^b) without overflow: max + log1p(e^-|a - b|); equal arguments (infinities too) give a + log 2."""
+    a, b = a._binary("logaddexp", b)
+    a, b = a._float(), b._float()
+    same = a == b
+    safe_b = same.where(a - 1, b)  # keeps inf - inf out of the unselected branch and its gradient
+    return same.where(a + math.log(2), a.maximum(safe_b) + (-(a - safe_b).abs()).exp().log1p())
+
+
+def isclose(a: Tensor, b: Union[Tensor, float], rtol: float = 1e-5, atol: float = 1e-8,
+            equal_nan: bool = False) -> Tensor:
+    """|a - b| <= atol + rtol * |b| elementwise (torch.isclose): equal infinities are close, NaN only with
+    `equal_nan`."""
+    a, b = a._binary("isclose", b)
+    close = a == b
+    if a.dtype.is_float:
+        finite = a.isfinite().logical_and(b.isfinite())
+        close = close.logical_or(finite.logical_and((a - b).abs() <= atol + rtol * b.abs()))
+        if equal_nan:
+            close = close.logical_or(a.isnan().logical_and(b.isnan()))
+    else:
+        close = close.logical_or((a - b).abs().cast(dt.float64) <= atol + rtol * b.abs().cast(dt.float64))
+    return close
+
+
+def allclose(a: Tensor, b: Union[Tensor, float], rtol: float = 1e-5, atol: float = 1e-8,
+             equal_nan: bool = False) -> bool:
+    return bool(isclose(a, b, rtol, atol, equal_nan).all().item())
+
+
+def selu(x: Tensor) -> Tensor:
+    return x.elu(SELU_ALPHA) * SELU_SCALE
+
+
+def celu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    return (x > 0).where(x, (x / alpha).expm1() * alpha)
+
+
+def _power_of_two(n: Tensor, dtype: dt.DType) -> Tensor:
+    """2**n for integer n >= 0, exactly, from n's bits (no float rounding for 64-bit results; wraps like products)."""
+    n = n.cast(dt.int64)
+    out = None
+    for bit in range(6):  # shift counts up to 63
+        term = ((n & (1 << bit)) != 0).where(2 ** (1 << bit), 1).cast(dtype)
+        out = term if out is None else out * term
+    assert out is not None
+    return out
+
+
+def _check_int(op: str, x: Tensor) -> int:
+    if not x.dtype.is_int:
+        raise RuntimeError(f"{op}: needs an integer tensor, got {x.dtype.name}")
+    return x.dtype.itemsize * 8
+
+
+def shift_left(x: Tensor, n: Union[Tensor, int]) -> Tensor:
+    """x << n (torch): x * 2**n, wrapping like every integer product; counts of the width or more give 0."""
+    bits = _check_int("<<", x)
+    if not isinstance(n, int):  # a tensor of counts
+        return (n < bits).where(x * _power_of_two(n.clamp(0, bits - 1), x.dtype), 0)
+    if n < 0:
+        raise ValueError(f"<<: negative shift count {n}")
+    return x * (1 << n) if n < bits - 1 else x * _power_of_two(x.full_like(n, dt.int64), x.dtype) if n < bits else \
+        x * 0
+
+
+def shift_right(x: Tensor, n: Union[Tensor, int]) -> Tensor:
+    """x >> n (torch): an arithmetic shift, floor(x / 2**n); counts of the width or more give 0 or -1."""
+    bits = _check_int(">>", x)
+    limit = bits - 2 if x.dtype.kind == "i" else bits - 1  # 2**limit must fit the dtype
+    sign = (x < 0).where(-1, 0).cast(x.dtype) if x.dtype.kind == "i" else x * 0
+    if not isinstance(n, int):
+        shifted = x.div(_power_of_two(n.clamp(0, limit), x.dtype), rounding_mode="floor")
+        return (n > limit).where(sign, shifted)
+    if n < 0:
+        raise ValueError(f">>: negative shift count {n}")
+    return x.div(1 << n, rounding_mode="floor") if n <= limit else sign
