@@ -5,6 +5,7 @@ import io
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -178,3 +179,59 @@ def test_onnx_node_suite_pass_count() -> None:
             failed.append(case.name)
     print(f"\nONNX node tests: {passed} of {len(cases)} pass")
     assert passed >= 1802, f"only {passed} ONNX node tests pass (was 1,802); failing: {failed}"
+
+
+def _one_node(op: str, inputs: list, attrs: dict, opset: int = 17, out_rank: int = 1) -> Any:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node(op, [i[0] for i in inputs], ["y"], **attrs)], "g",
+                              [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT,
+                                                             [f"d{k}" for k in range(out_rank)])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def test_malformed_models_and_feeds_are_refused() -> None:
+    from onnx import TensorProto
+
+    f, i64 = TensorProto.FLOAT, TensorProto.INT64
+    gather = _one_node("Gather", [("x", f, [3]), ("i", i64, [2])], {"axis": 0})
+    with pytest.raises(IndexError, match="out of bounds"):
+        load(gather)(x=np.zeros(3, np.float32), i=np.array([0, 3]))["y"].numpy()
+    nd = _one_node("GatherND", [("x", f, [2, 2]), ("i", i64, [1, 2])], {})
+    with pytest.raises(IndexError, match="out of bounds"):  # (0, 2) would land on element 2 if flattened unchecked
+        load(nd)(x=np.zeros((2, 2), np.float32), i=np.array([[0, 2]]))["y"].numpy()
+    scatter = _one_node("ScatterElements", [("x", f, [3]), ("i", i64, [1]), ("u", f, [1])], {})
+    with pytest.raises(IndexError, match="out of bounds"):
+        load(scatter)(x=np.zeros(3, np.float32), i=np.array([5]), u=np.ones(1, np.float32))["y"].numpy()
+    softmax = _one_node("Softmax", [("x", f, [2, 3])], {"axis": 5}, out_rank=2)
+    far = _one_node("Gather", [("x", f, [3]), ("i", i64, [2])], {"axis": -2})
+    with pytest.raises(OnnxError, match="axis -2 is out of range"):  # it was wrapped around, silently
+        load(far)(x=np.zeros(3, np.float32), i=np.array([0, 1]))
+    with pytest.raises((OnnxError, IndexError), match="out of range"):
+        load(softmax)(x=np.zeros((2, 3), np.float32))
+    relu = _one_node("Relu", [("x", f, [2])], {})
+    with pytest.raises(OnnxError, match=r"unknown input\(s\) \['z'\]"):
+        load(relu)(x=np.zeros(2, np.float32), z=np.zeros(2, np.float32))
+    relu.opset_import[0].version = 99
+    with pytest.raises(OnnxError, match="opset 99, which does not exist"):
+        load(relu)
+
+
+def test_negative_dim_value_is_dynamic() -> None:
+    from onnx import TensorProto
+
+    relu = _one_node("Relu", [("x", TensorProto.FLOAT, [-1, 3])], {}, out_rank=2)
+    out = load(relu)(x=np.array([[-1, 2, -3], [4, -5, 6]], np.float32))["y"].numpy()
+    np.testing.assert_array_equal(out, [[0, 2, 0], [4, 0, 6]])
+
+
+def test_nan_reaches_the_output_as_onnxruntime_says() -> None:
+    """An MLP fed NaN: relu(nan) is nan, so the output is NaN too (it was 1/3 of something)."""
+    from onnx import TensorProto
+
+    relu = _one_node("Relu", [("x", TensorProto.FLOAT, [3])], {})
+    x = np.array([np.nan, -1, 2], np.float32)
+    ours = load(relu)(x=x)["y"].numpy()
+    theirs = onnxruntime.InferenceSession(relu.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(ours, theirs)

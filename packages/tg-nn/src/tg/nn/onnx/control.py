@@ -11,7 +11,7 @@ import numpy as np
 
 from tg.core import Tensor
 
-from .ops import Context, OnnxError, op
+from .ops import Context, OnnxError, axis_index, op
 
 
 def run_subgraph(ctx: Context, graph: Any, inputs: list[Any]) -> list[Any]:
@@ -75,7 +75,7 @@ def _scan(ctx: Context, *args: Any, body: Any, num_scan_inputs: int, scan_input_
         raise OnnxError("onnx: Scan before opset 9 (with sequence_lens and a batch axis) is not supported")
     m = num_scan_inputs
     state, xs = list(args[:len(args) - m]), list(args[len(args) - m:])
-    axes = [a % x.ndim for a, x in zip(scan_input_axes or [0] * m, xs)]
+    axes = [axis_index(a, x.ndim) for a, x in zip(scan_input_axes or [0] * m, xs)]
     dirs = scan_input_directions or [0] * m
     steps = xs[0].shape[axes[0]] if xs else 0
     collected: list[list[Tensor]] = [[] for _ in range(len(body.output) - len(state))]
@@ -148,7 +148,7 @@ def _concat_from_seq(ctx: Context, seq: list[Tensor], axis: int, new_axis: int =
 @op("SplitToSequence")
 def _split_to_seq(ctx: Context, x: Tensor, split: Optional[Tensor] = None, axis: int = 0,
                   keepdims: int = 1) -> list[Tensor]:
-    a = axis % x.ndim
+    a = axis_index(axis, x.ndim)
     if split is None:
         parts = x.split(1, a)
         return [p.squeeze(a) for p in parts] if not keepdims else list(parts)

@@ -12,8 +12,9 @@ import numpy as np
 
 from tg.core import Tensor
 from tg.core import dtype as dt
+from tg.core.indexing import check_range
 
-from .ops import Context, OnnxError, op
+from .ops import Context, OnnxError, axis_index, op
 
 
 def _wrap(idx: Tensor, n: int) -> Tensor:
@@ -51,8 +52,9 @@ def _reduce_sent(values: Tensor, onehot: Tensor, axis: int, reduction: str, d: d
 
 
 def scatter_elements(x: Tensor, axis: int, idx: Tensor, upd: Tensor, reduction: str = "none") -> Tensor:
-    a = axis % x.ndim
+    a = axis_index(axis, x.ndim)
     n = x.shape[a]
+    check_range("ScatterElements", idx, n, negative=True, dim=a)
     onehot = _wrap(idx, n).unsqueeze(-1) == Tensor.arange(n, device=x.device)  # idx.shape + (n,)
     sent = _reduce_sent(upd, onehot, a, reduction, x.dtype).movedim(-1, a)
     hit = onehot.any(a).movedim(-1, a)
@@ -66,11 +68,13 @@ def _scatter_elements(ctx: Context, x: Tensor, idx: Tensor, upd: Tensor, axis: i
     return scatter_elements(x, axis, idx, upd, reduction)
 
 
-def _flat_index(idx: Tensor, dims: tuple[int, ...]) -> Tensor:
-    """Row-major offset of the index tuples in idx's last dim into a block of shape `dims`."""
+def _flat_index(op: str, idx: Tensor, dims: tuple[int, ...]) -> Tensor:
+    """Row-major offset of the index tuples in idx's last dim into a block of shape `dims` (each index checked:
+    an out-of-range one could otherwise land on another element)."""
     flat = idx.zeros_like().sum(-1)
     stride = 1
     for k in reversed(range(len(dims))):
+        check_range(op, idx[..., k], dims[k], negative=True, dim=k)
         flat = flat + _wrap(idx[..., k], dims[k]) * stride
         stride *= dims[k]
     return flat
@@ -81,7 +85,7 @@ def _scatter_nd(ctx: Context, x: Tensor, idx: Tensor, upd: Tensor, reduction: st
     m = idx.shape[-1]
     block, rest = x.shape[:m], x.shape[m:]
     p = math.prod(block)
-    flat = _flat_index(idx, block).reshape(-1)  # (K,)
+    flat = _flat_index("ScatterND", idx, block).reshape(-1)  # (K,)
     values = upd.reshape(flat.shape[0], *rest)  # (K, *rest)
     onehot = flat.reshape(-1, *(1,) * len(rest), 1) == Tensor.arange(p, device=x.device)  # (K, 1.., P)
     sent = _reduce_sent(values, onehot, 0, reduction, x.dtype).movedim(-1, 0)  # (P, *rest)
@@ -94,7 +98,7 @@ def _gather_nd(ctx: Context, x: Tensor, idx: Tensor, batch_dims: int = 0) -> Ten
     b, m = batch_dims, idx.shape[-1]
     lead, block, rest = x.shape[:b], x.shape[b:b + m], x.shape[b + m:]
     nb, p, r = math.prod(lead), math.prod(block), math.prod(rest)
-    flat = _flat_index(idx, block).reshape(nb, -1)  # (B, K)
+    flat = _flat_index("GatherND", idx, block).reshape(nb, -1)  # (B, K)
     data = x.reshape(nb, p, r)
     picked = data.gather(1, flat.unsqueeze(-1).expand(nb, flat.shape[1], r))
     return picked.reshape(*idx.shape[:-1], *rest)
@@ -103,7 +107,7 @@ def _gather_nd(ctx: Context, x: Tensor, idx: Tensor, batch_dims: int = 0) -> Ten
 @op("TensorScatter")
 def _tensor_scatter(ctx: Context, past: Tensor, update: Tensor, write_indices: Optional[Tensor] = None,
                     axis: int = -2, mode: str = "linear") -> Tensor:
-    a = axis % past.ndim
+    a = axis_index(axis, past.ndim)
     n, s = past.shape[a], update.shape[a]
     start = write_indices.cast(dt.int64) if write_indices is not None else \
         Tensor.zeros(past.shape[0], dtype=dt.int64, device=past.device)
@@ -119,7 +123,7 @@ def _tensor_scatter(ctx: Context, past: Tensor, update: Tensor, write_indices: O
 def _compress(ctx: Context, x: Tensor, condition: Tensor, axis: Optional[int] = None) -> Tensor:
     keep = np.nonzero(condition.numpy().reshape(-1))[0]
     src = x.reshape(-1) if axis is None else x
-    a = 0 if axis is None else axis % x.ndim
+    a = 0 if axis is None else axis_index(axis, x.ndim)
     return src[(slice(None),) * a + (Tensor(keep.astype(np.int64), device=x.device),)]
 
 
@@ -139,7 +143,7 @@ def _topk(ctx: Context, x: Tensor, k: Any, axis: int = -1, largest: int = 1,
 def _unique(ctx: Context, x: Tensor, axis: Optional[int] = None,
             sorted: int = 1) -> tuple[Tensor, ...]:  # noqa: A002 - ONNX's name
     data = x.numpy()
-    a = None if axis is None else axis % x.ndim
+    a = None if axis is None else axis_index(axis, x.ndim)
     _, first, inverse, counts = np.unique(data if a is not None else data.reshape(-1), return_index=True,
                                           return_inverse=True, return_counts=True, axis=a)
     order = np.arange(len(first)) if sorted else np.argsort(first, kind="stable")
@@ -167,7 +171,7 @@ def _reverse_sequence(ctx: Context, x: Tensor, lens: Tensor, batch_axis: int = 1
 
 @op("CumProd")
 def _cumprod(ctx: Context, x: Tensor, axis: Tensor, exclusive: int = 0, reverse: int = 0) -> Tensor:
-    a = int(axis.numpy().reshape(-1)[0]) % x.ndim
+    a = axis_index(int(axis.numpy().reshape(-1)[0]), x.ndim)
     y = x.flip(a) if reverse else x
     if exclusive:  # shift right by one, a one entering first
         n = y.shape[a]
@@ -179,7 +183,7 @@ def _cumprod(ctx: Context, x: Tensor, axis: Tensor, exclusive: int = 0, reverse:
 @op("CenterCropPad")
 def _center_crop_pad(ctx: Context, x: Tensor, shape: Tensor, axes: Optional[list[int]] = None) -> Tensor:
     target = ctx.ints(shape) or []
-    ax = [a % x.ndim for a in axes] if axes else list(range(x.ndim))
+    ax = [axis_index(a, x.ndim) for a in axes] if axes else list(range(x.ndim))
     pads = [(0, 0)] * x.ndim
     for a, t in zip(ax, target):
         diff = t - x.shape[a]  # pad (positive) or crop (negative), the odd one on the right

@@ -1,6 +1,7 @@
 """An ONNX model translated to tg Tensor ops: load it once, call it with inputs, differentiate through it."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -11,6 +12,7 @@ from tg.core import Tensor
 from . import control, indexing, lowp, pooling, quant, recurrent, resize, signal, training, vision  # noqa: F401  (each module registers its ops in OPS)
 from .ops import TENSOR_TYPES, Context, OnnxError, find_op
 
+MIN_OPSET = 7  # the oldest ai.onnx opset whose semantics tg implements
 ONNX_DTYPES = {code: d.name for code, d in TENSOR_TYPES.items()} | {code: c.name for code, (_, c) in
                                                                    lowp.EMULATED.items()}
 
@@ -34,6 +36,14 @@ class OnnxModel:
             raise OnnxError(f"onnx: the model does not pass onnx.checker: {e}") from e
         self.proto, self.device = proto, device
         self.opsets = {o.domain or "ai.onnx": o.version for o in proto.opset_import}
+        version, newest = self.opsets.get("ai.onnx"), onnx.defs.onnx_opset_version()
+        if version is not None and not 1 <= version <= newest:
+            raise OnnxError(f"onnx: the model imports ai.onnx opset {version}, which does not exist (the installed "
+                            f"onnx {onnx.__version__} knows 1 to {newest}); tg runs opsets {MIN_OPSET} to {newest}")
+        if version is not None and version < MIN_OPSET:
+            warnings.warn(f"onnx: the model imports ai.onnx opset {version}; tg implements opsets {MIN_OPSET} to "
+                          f"{newest}, and ops whose definition changed since may differ (onnx.version_converter "
+                          "can update the model)", stacklevel=3)
         graph = proto.graph
         numpy_helper = onnx.numpy_helper
         self.initializers = {t.name: lowp.tensor(numpy_helper.to_array(t), device) for t in graph.initializer}
@@ -57,6 +67,9 @@ class OnnxModel:
 
     def __call__(self, inputs: Optional[dict[str, Any]] = None, **kwargs: Any) -> dict[str, Tensor]:
         feed = {**(inputs or {}), **kwargs}
+        unknown = sorted(set(feed) - set(self.input_names))
+        if unknown:
+            raise OnnxError(f"onnx: unknown input(s) {unknown}; the model takes {self.input_names}")
         env: dict[str, Any] = dict(self.initializers)
         for info in self.inputs:
             if info.name not in feed:
@@ -104,8 +117,8 @@ def run_graph(graph: Any, env: dict[str, Any], opsets: dict[str, int], device: O
             raise
         except Exception as e:
             shapes = [tuple(a.shape) if isinstance(a, Tensor) else None for a in args]
-            raise OnnxError(f"onnx: {node.op_type} node {node.name!r} failed on inputs {shapes}: "
-                            f"{type(e).__name__}: {e}") from e
+            message = f"onnx: {node.op_type} node {node.name!r} failed on inputs {shapes}: {type(e).__name__}: {e}"
+            raise (IndexError(message) if isinstance(e, IndexError) else OnnxError(message)) from e
         outs = out if isinstance(out, tuple) else (out,)  # a list is one sequence value
         for name, value in zip(node.output, outs):
             if name:
@@ -123,7 +136,8 @@ def _attribute(value: Any) -> Any:
 
 def _value_info(v: Any) -> tuple[str, Optional[str], list[Union[int, str]]]:
     t = v.type.tensor_type
-    dims: list[Union[int, str]] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+    # a negative dim_value (exporters write -1) is a dynamic size, like a dim_param
+    dims: list[Union[int, str]] = [d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else (d.dim_param or "?")
                                    for d in t.shape.dim]
     return v.name, ONNX_DTYPES.get(t.elem_type), dims
 

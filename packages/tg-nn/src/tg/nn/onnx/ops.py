@@ -47,6 +47,14 @@ class Context:
         return None if t is None else [int(v) for v in t.numpy().reshape(-1)]
 
 
+def axis_index(axis: int, rank: int) -> int:
+    """An ONNX axis in [-rank, rank) as a dim index; anything else is a malformed model, not something to wrap."""
+    if not -max(rank, 1) <= axis < max(rank, 1):
+        raise OnnxError(f"onnx: axis {axis} is out of range for a tensor of rank {rank} (ONNX allows "
+                        f"[{-max(rank, 1)}, {max(rank, 1) - 1}])")
+    return axis % max(rank, 1)
+
+
 def op(*names: str, domain: str = "ai.onnx") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register fn as the implementation of the named ops (keys outside ai.onnx are 'domain::Op')."""
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -230,7 +238,7 @@ def _axes(ctx: Context, x: Tensor, axes_input: Optional[Tensor], axes_attr: Opti
     axes = ctx.ints(axes_input) if axes_input is not None else axes_attr
     if not axes:
         return () if noop_with_empty_axes else tuple(range(x.ndim))
-    return tuple(a % x.ndim for a in axes)
+    return tuple(axis_index(a, x.ndim) for a in axes)
 
 
 def _reduce(fn: Callable[[Tensor, tuple[int, ...], bool], Tensor]) -> Callable[..., Tensor]:
@@ -291,7 +299,7 @@ def _argext(ctx: Context, x: Tensor, axis: int = 0, keepdims: int = 1, select_la
 def _softmax(ctx: Context, x: Tensor, axis: Optional[int] = None) -> Tensor:
     kind = ctx.node.op_type
     if ctx.opset < 13:  # before 13: flatten to 2-D at axis (default 1) and normalise the second part
-        a = 1 if axis is None else axis % max(x.ndim, 1)
+        a = 1 if axis is None else axis_index(axis, max(x.ndim, 1))
         flat = x.reshape(math.prod(x.shape[:a]), -1)
         return _softmax_along(flat, 1, kind).reshape(x.shape)
     return _softmax_along(x, -1 if axis is None else axis, kind)
@@ -302,12 +310,12 @@ def _softmax_along(x: Tensor, axis: int, kind: str) -> Tensor:
         return x.softmax(axis)
     if kind == "LogSoftmax":
         return x.log_softmax(axis)
-    return x.argmax(axis).one_hot(x.shape[axis]).movedim(-1, axis % x.ndim).cast(x.dtype)  # Hardmax
+    return x.argmax(axis).one_hot(x.shape[axis]).movedim(-1, axis_index(axis, x.ndim)).cast(x.dtype)  # Hardmax
 
 
 @op("CumSum")
 def _cumsum(ctx: Context, x: Tensor, axis: Tensor, exclusive: int = 0, reverse: int = 0) -> Tensor:
-    a = int(axis.numpy().reshape(-1)[0]) % x.ndim
+    a = axis_index(int(axis.numpy().reshape(-1)[0]), x.ndim)
     y = x.flip(a) if reverse else x
     out = y.cumsum(a)
     if exclusive:
@@ -332,14 +340,14 @@ def _transpose(ctx: Context, x: Tensor, perm: Optional[list[int]] = None) -> Ten
 
 @op("Flatten")
 def _flatten(ctx: Context, x: Tensor, axis: int = 1) -> Tensor:
-    a = axis % x.ndim if x.ndim else 0
+    a = axis_index(axis, x.ndim) if x.ndim else 0
     return x.reshape(math.prod(x.shape[:a]), math.prod(x.shape[a:]))
 
 
 @op("Squeeze")
 def _squeeze(ctx: Context, x: Tensor, axes_input: Optional[Tensor] = None, axes: Optional[list[int]] = None) -> Tensor:
     ax = ctx.ints(axes_input) if axes_input is not None else axes
-    return x.squeeze() if not ax else x.squeeze(tuple(a % x.ndim for a in ax))
+    return x.squeeze() if not ax else x.squeeze(tuple(axis_index(a, x.ndim) for a in ax))
 
 
 @op("Unsqueeze")
@@ -349,7 +357,7 @@ def _unsqueeze(ctx: Context, x: Tensor, axes_input: Optional[Tensor] = None,
     assert ax is not None
     rank = x.ndim + len(ax)
     out = x
-    for a in sorted(a % rank for a in ax):
+    for a in sorted(axis_index(a, rank) for a in ax):
         out = out.unsqueeze(a)
     return out
 
@@ -378,7 +386,7 @@ def _slice(ctx: Context, x: Tensor, starts: Any = None, ends: Any = None, axes: 
         st, en, ax, sp = attrs.get("starts", starts), attrs.get("ends", ends), attrs.get("axes", axes), None
     else:
         st, en, ax, sp = ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints(steps)
-    ax = [a % x.ndim for a in ax] if ax is not None else list(range(len(st)))
+    ax = [axis_index(a, x.ndim) for a in ax] if ax is not None else list(range(len(st)))
     sp = sp or [1] * len(st)
     index: list[Any] = [slice(None)] * x.ndim
     for a, s, e, p in zip(ax, st, en, sp):
@@ -390,14 +398,14 @@ def _slice(ctx: Context, x: Tensor, starts: Any = None, ends: Any = None, axes: 
 
 @op("Gather")
 def _gather(ctx: Context, x: Tensor, idx: Tensor, axis: int = 0) -> Tensor:
-    a = axis % x.ndim
+    a = axis_index(axis, x.ndim)
     pos = idx.cast(dt.int64)
     return x[(slice(None),) * a + (pos,)]
 
 
 @op("GatherElements")
 def _gather_elements(ctx: Context, x: Tensor, idx: Tensor, axis: int = 0) -> Tensor:
-    a = axis % x.ndim
+    a = axis_index(axis, x.ndim)
     pos = idx.cast(dt.int64)
     return x.gather(a, (pos < 0).where(pos + x.shape[a], pos))
 
@@ -435,7 +443,7 @@ def _pad(ctx: Context, x: Tensor, pads: Any = None, value: Optional[Tensor] = No
         fill = float(value.numpy().reshape(-1)[0]) if value.numel() else 0.0
     else:
         fill = float(value) if value is not None else 0.0  # before opset 11, value was an attribute
-    ax = [a % x.ndim for a in (ctx.ints(axes) or [])] if isinstance(axes, Tensor) else list(range(x.ndim))
+    ax = [axis_index(a, x.ndim) for a in (ctx.ints(axes) or [])] if isinstance(axes, Tensor) else list(range(x.ndim))
     k = len(ax)
     if p is None:
         raise OnnxError("onnx: Pad needs pads")
@@ -495,7 +503,7 @@ def _onehot(ctx: Context, indices: Tensor, depth: Tensor, values: Tensor, axis: 
     hot = idx.unsqueeze(-1) == Tensor.arange(d, device=ctx.device)
     off, on = values[0], values[1]
     out = hot.where(on, off)
-    return out.movedim(-1, axis % out.ndim) if axis != -1 else out
+    return out.movedim(-1, axis_index(axis, out.ndim)) if axis != -1 else out
 
 
 @op("DepthToSpace")
@@ -614,7 +622,7 @@ def _batchnorm(ctx: Context, x: Tensor, scale: Tensor, bias: Tensor, mean: Tenso
 @op("LayerNormalization")
 def _layernorm(ctx: Context, x: Tensor, scale: Tensor, bias: Optional[Tensor] = None, axis: int = -1,
                epsilon: float = 1e-5, stash_type: int = 1) -> Any:
-    a = axis % x.ndim
+    a = axis_index(axis, x.ndim)
     dims = tuple(range(a, x.ndim))
     mean = x.mean(dims, keepdim=True)
     inv = ((x - mean) * (x - mean)).mean(dims, keepdim=True).add(epsilon).rsqrt()
@@ -672,7 +680,7 @@ def _lpnorm(ctx: Context, x: Tensor, axis: int = -1, p: int = 2) -> Tensor:
 @op("RMSNormalization")
 def _rmsnorm(ctx: Context, x: Tensor, scale: Tensor, axis: int = -1, epsilon: float = 1e-5,
              stash_type: int = 1) -> Tensor:
-    dims = tuple(range(axis % x.ndim, x.ndim))
+    dims = tuple(range(axis_index(axis, x.ndim), x.ndim))
     return x * ((x * x).mean(dims, keepdim=True) + epsilon).rsqrt() * scale
 
 

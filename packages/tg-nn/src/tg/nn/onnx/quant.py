@@ -11,14 +11,14 @@ from tg.core import Tensor
 from tg.core import dtype as dt
 
 from . import lowp
-from .ops import Context, OnnxError, _conv, _dtype, op
+from .ops import Context, OnnxError, _conv, _dtype, axis_index, op
 
 
 def _broadcast(param: Tensor, x: Tensor, axis: int, block_size: int) -> Tensor:
     """A scale or zero point shaped to broadcast against x: scalar, per-axis 1-D, or blocked along axis."""
     if param.ndim == 0 or (param.numel() == 1 and param.ndim <= 1):
         return param.reshape(())
-    a = axis % x.ndim
+    a = axis_index(axis, x.ndim)
     if block_size:
         n = x.shape[a]
         rep = param.unsqueeze(a + 1).expand(*param.shape[:a + 1], block_size, *param.shape[a + 1:])

@@ -14,7 +14,7 @@ import numpy as np
 from tg.core import Tensor
 from tg.core import dtype as dt
 
-from .ops import Context, OnnxError, op
+from .ops import Context, OnnxError, axis_index, op
 
 
 def _source_coords(mode: str, n_in: int, n_out: int, scale: float, roi: Optional[tuple[float, float]]
@@ -126,7 +126,7 @@ def resize(x: Tensor, scales: Optional[list[float]], sizes: Optional[list[int]],
            nearest_mode: str = "round_prefer_floor", cubic_a: float = -0.75, antialias: bool = False,
            exclude_outside: bool = False, extrapolation: float = 0.0, policy: str = "stretch") -> Tensor:
     """Resize x along `axes` (default: all) to `sizes` or by `scales`, with ONNX's semantics."""
-    ax = [a % x.ndim for a in axes] if axes else list(range(x.ndim))
+    ax = [axis_index(a, x.ndim) for a in axes] if axes else list(range(x.ndim))
     sc, out_shape = _plan(x.shape, scales, sizes, ax, policy)
     k = len(ax)
     rois = {a: (roi[i], roi[i + k]) for i, a in enumerate(ax)} if roi and len(roi) == 2 * k else {}

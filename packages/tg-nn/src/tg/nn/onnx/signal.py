@@ -13,7 +13,7 @@ import numpy as np
 from tg.core import Tensor
 from tg.core import dtype as dt
 
-from .ops import Context, _dtype, op
+from .ops import Context, _dtype, axis_index, op
 
 
 def _parts(x: Tensor) -> tuple[Tensor, Optional[Tensor]]:
@@ -45,7 +45,7 @@ def dft(x: Tensor, length: int, axis: int, inverse: bool = False, onesided: bool
 
 def _dft64(x: Tensor, length: int, axis: int, inverse: bool, onesided: bool) -> Tensor:
     xr, xi = _parts(x)
-    a = axis % xr.ndim
+    a = axis_index(axis, xr.ndim)
     if inverse and onesided:  # irfft: rebuild the Hermitian spectrum from its first half, return the real part
         half = length // 2 + 1
         xr, xi = _fit(xr, a, half), _fit(xi, a, half) if xi is not None else None
@@ -76,7 +76,7 @@ def _dft64(x: Tensor, length: int, axis: int, inverse: bool, onesided: bool) -> 
 def _dft(ctx: Context, x: Tensor, dft_length: Optional[Tensor] = None, axis_input: Optional[Tensor] = None,
          axis: int = 1, inverse: int = 0, onesided: int = 0) -> Tensor:
     a = int(axis_input.numpy().reshape(-1)[0]) if axis_input is not None else (axis if ctx.opset < 20 else -2)
-    a = a % x.ndim
+    a = axis_index(a, x.ndim)
     if dft_length is not None:
         n = int(dft_length.numpy().reshape(-1)[0])
     else:
