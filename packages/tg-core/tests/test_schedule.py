@@ -49,7 +49,7 @@ def test_value_read_twice_in_one_kernel_is_inlined(device: str) -> None:
     (a,) = _realized((8, 8), device=device)
     reset_counters()
     x = a * 3
-    (x > 0).where(x, 0).sum().realize()  # relu: x is read twice, by ops of the same kernel
+    (x > 0).if_else(x, 0).sum().realize()  # relu: x is read twice, by ops of the same kernel
     assert counters.kernels == 1
 
 

@@ -91,7 +91,7 @@ def allclose(a: Tensor, b: object, rtol: float = 1e-5, atol: float = 1e-8,
 
 def where(condition: Tensor, x: object, y: object) -> Tensor:
     """x where condition holds, else y (torch.where)."""
-    return condition.where(x, y)  # type: ignore[arg-type]
+    return condition.if_else(x, y)  # type: ignore[arg-type]
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:

@@ -20,7 +20,7 @@ def sinh(x: Tensor) -> Tensor:
     x = x._float()
     x2 = x * x
     series = x * (1 + x2 * (1 / 6 + x2 * (1 / 120 + x2 / 5040)))
-    return (x.abs() < SMALL).where(series, (x.exp() - (-x).exp()) * 0.5)
+    return (x.abs() < SMALL).if_else(series, (x.exp() - (-x).exp()) * 0.5)
 
 
 def cosh(x: Tensor) -> Tensor:
@@ -32,22 +32,22 @@ def cosh(x: Tensor) -> Tensor:
 def asinh(x: Tensor) -> Tensor:
     """sign(x) * log1p(a + a^2 / (1 + sqrt(1 + a^2))) with a = |x|; log(2a) once a^2 would overflow."""
     x = x._float()
-    a = (x >= 0).where(x, -x)
+    a = (x >= 0).if_else(x, -x)
     big = a > 1e18
-    safe = big.where(1.0, a)
+    safe = big.if_else(1.0, a)
     near = (safe + safe * safe / (1 + (1 + safe * safe).sqrt())).log1p()
-    magnitude = big.where(big.where(a, 1.0).log() + math.log(2), near)  # log only where chosen: finite gradients
-    return (x < 0).where(-magnitude, magnitude)
+    magnitude = big.if_else(big.if_else(a, 1.0).log() + math.log(2), near)  # log only where chosen: finite gradients
+    return (x < 0).if_else(-magnitude, magnitude)
 
 
 def acosh(x: Tensor) -> Tensor:
     """log(x + sqrt(x^2 - 1)) for x >= 1 (NaN below); log(2x) once x^2 would overflow."""
     x = x._float()
     big = x > 1e18
-    safe = big.where(1.0, x)
+    safe = big.if_else(1.0, x)
     t = safe - 1
     near = (t + (t * (t + 2)).sqrt()).log1p()  # log1p form: accurate near 1
-    return big.where(big.where(x, 1.0).log() + math.log(2), near)
+    return big.if_else(big.if_else(x, 1.0).log() + math.log(2), near)
 
 
 def atanh(x: Tensor) -> Tensor:
@@ -65,8 +65,8 @@ def logaddexp(a: Tensor, b: Union[Tensor, float]) -> Tensor:
     a, b = a._binary("logaddexp", b)
     a, b = a._float(), b._float()
     same = a == b
-    safe_b = same.where(a - 1, b)  # keeps inf - inf out of the unselected branch and its gradient
-    return same.where(a + math.log(2), a.maximum(safe_b) + (-(a - safe_b).abs()).exp().log1p())
+    safe_b = same.if_else(a - 1, b)  # keeps inf - inf out of the unselected branch and its gradient
+    return same.if_else(a + math.log(2), a.maximum(safe_b) + (-(a - safe_b).abs()).exp().log1p())
 
 
 def isclose(a: Tensor, b: Union[Tensor, float], rtol: float = 1e-5, atol: float = 1e-8,
@@ -95,7 +95,7 @@ def selu(x: Tensor) -> Tensor:
 
 
 def celu(x: Tensor, alpha: float = 1.0) -> Tensor:
-    return (x > 0).where(x, (x / alpha).expm1() * alpha)
+    return (x > 0).if_else(x, (x / alpha).expm1() * alpha)
 
 
 def _power_of_two(n: Tensor, dtype: dt.DType) -> Tensor:
@@ -103,7 +103,7 @@ def _power_of_two(n: Tensor, dtype: dt.DType) -> Tensor:
     n = n.cast(dt.int64)
     out = None
     for bit in range(6):  # shift counts up to 63
-        term = ((n & (1 << bit)) != 0).where(2 ** (1 << bit), 1).cast(dtype)
+        term = ((n & (1 << bit)) != 0).if_else(2 ** (1 << bit), 1).cast(dtype)
         out = term if out is None else out * term
     assert out is not None
     return out
@@ -119,7 +119,7 @@ def shift_left(x: Tensor, n: Union[Tensor, int]) -> Tensor:
     """x << n (torch): x * 2**n, wrapping like every integer product; counts of the width or more give 0."""
     bits = _check_int("<<", x)
     if not isinstance(n, int):  # a tensor of counts
-        return (n < bits).where(x * _power_of_two(n.clamp(0, bits - 1), x.dtype), 0)
+        return (n < bits).if_else(x * _power_of_two(n.clamp(0, bits - 1), x.dtype), 0)
     if n < 0:
         raise ValueError(f"<<: negative shift count {n}")
     return x * (1 << n) if n < bits - 1 else x * _power_of_two(x.full_like(n, dt.int64), x.dtype) if n < bits else \
@@ -130,10 +130,10 @@ def shift_right(x: Tensor, n: Union[Tensor, int]) -> Tensor:
     """x >> n (torch): an arithmetic shift, floor(x / 2**n); counts of the width or more give 0 or -1."""
     bits = _check_int(">>", x)
     limit = bits - 2 if x.dtype.kind == "i" else bits - 1  # 2**limit must fit the dtype
-    sign = (x < 0).where(-1, 0).cast(x.dtype) if x.dtype.kind == "i" else x * 0
+    sign = (x < 0).if_else(-1, 0).cast(x.dtype) if x.dtype.kind == "i" else x * 0
     if not isinstance(n, int):
         shifted = x.div(_power_of_two(n.clamp(0, limit), x.dtype), rounding_mode="floor")
-        return (n > limit).where(sign, shifted)
+        return (n > limit).if_else(sign, shifted)
     if n < 0:
         raise ValueError(f">>: negative shift count {n}")
     return x.div(1 << n, rounding_mode="floor") if n <= limit else sign

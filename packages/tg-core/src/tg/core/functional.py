@@ -35,11 +35,11 @@ def _tensor() -> type[Tensor]:
 
 # ---- activations --------------------------------------------------------------------------------
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    return (x > 0).where(x, x * negative_slope)
+    return (x > 0).if_else(x, x * negative_slope)
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
-    return (x > 0).where(x, (x.exp() - 1) * alpha)
+    return (x > 0).if_else(x, (x.exp() - 1) * alpha)
 
 
 def relu6(x: Tensor) -> Tensor:
@@ -54,7 +54,7 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, linear above `threshold` as torch does."""
     bx = x * beta
     soft = (bx.minimum(threshold).exp() + 1).log() / beta
-    return (bx > threshold).where(x, soft)
+    return (bx > threshold).if_else(x, soft)
 
 
 def mish(x: Tensor) -> Tensor:
@@ -100,8 +100,8 @@ def log1p(x: Tensor) -> Tensor:
     x = x._float()
     u = x + 1
     plain = (u == 1).logical_or(u.isinf())
-    safe = plain.where(2.0, u)  # the unselected branch stays finite, and so does its (discarded) gradient
-    return plain.where(x, safe.log() * x / (safe - 1))
+    safe = plain.if_else(2.0, u)  # the unselected branch stays finite, and so does its (discarded) gradient
+    return plain.if_else(x, safe.log() * x / (safe - 1))
 
 
 def expm1(x: Tensor) -> Tensor:
@@ -109,13 +109,13 @@ def expm1(x: Tensor) -> Tensor:
     x = x._float()
     u = x.exp()
     plain = u == 1
-    safe = plain.where(2.0, u)  # no 0/0 in the unselected branch (nor in its gradient)
-    return plain.where(x, ((safe - 1) * x / safe.log()).where_finite(u - 1))
+    safe = plain.if_else(2.0, u)  # no 0/0 in the unselected branch (nor in its gradient)
+    return plain.if_else(x, ((safe - 1) * x / safe.log()).where_finite(u - 1))
 
 
 def where_finite(x: Tensor, other: Tensor) -> Tensor:
     """x where it is finite, else other (a helper for the accurate exp/log forms)."""
-    return (x - x == 0).where(x, other)
+    return (x - x == 0).if_else(x, other)
 
 
 def isinf(x: Tensor) -> Tensor:
@@ -138,7 +138,7 @@ def round_half_even(x: Tensor, decimals: int = 0) -> Tensor:
     f = x.floor()
     diff = x - f
     half_even = (f * 0.5).floor() * 2 == f
-    r = (diff > 0.5).logical_or((diff == 0.5).logical_and(half_even.logical_not())).where(f + 1, f)
+    r = (diff > 0.5).logical_or((diff == 0.5).logical_and(half_even.logical_not())).if_else(f + 1, f)
     return r / (10 ** decimals) if decimals else r
 
 
@@ -151,7 +151,7 @@ def pad_with(x: Tensor, dim: int, before: int, after: int, value: Any) -> Tensor
     """x padded along `dim` with `value` (exactly: a select, not arithmetic on the padded zeros)."""
     pads = [(before, after) if k == dim else (0, 0) for k in range(x.ndim)]
     inside = _tensor().ones(x.shape, dtype=dt.bool_, device=x.device)._pad_dims(pads)
-    return inside.where(x._pad_dims(pads), value)
+    return inside.if_else(x._pad_dims(pads), value)
 
 
 def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False,
@@ -167,6 +167,8 @@ def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False,
         out = prod(x.reshape(-1), 0)
         return out.reshape((1,) * x.ndim) if keepdim else out
     d = x._dim(dim)
+    if x.ndim == 0:
+        return x
     while x.shape[d] > 1:
         n = x.shape[d]
         if n % 2:
@@ -206,7 +208,7 @@ def _arg_extreme(x: Tensor, dim: Optional[int], keepdim: bool, largest: bool) ->
     best = x.amax(d, keepdim=True) if largest else x.amin(d, keepdim=True)
     hit = (x == best).logical_or(x.isnan()) if x.dtype.is_float else x == best
     positions = tensor.arange(n, device=x.device).reshape(*(n if i == d else 1 for i in range(x.ndim)))
-    first = hit.where(positions, n).amin(d, keepdim=keepdim)  # torch returns the first occurrence
+    first = hit.if_else(positions, n).amin(d, keepdim=keepdim)  # torch returns the first occurrence
     return first
 
 
@@ -235,13 +237,12 @@ def any_true(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
 
 
 def cumsum(x: Tensor, dim: int = 0) -> Tensor:
-    """Running sum along `dim`: a sum over left-padded windows, one fused kernel."""
+    """Running sum along `dim`: a sum over left-padded windows, one fused kernel (ints and bools as int64)."""
     d = x._dim(dim)
-    if x.ndim == 0:
+    x = x if x.dtype.is_float else x.cast(dt.int64)
+    if x.ndim == 0 or x.shape[d] <= 1:
         return x
     n = x.shape[d]
-    if n <= 1:
-        return x
     x = x.transpose(d, -1)
     win = x._pad_dims([(0, 0)] * (x.ndim - 1) + [(n - 1, 0)]).unfold(-1, n, 1)
     return win.sum(-1).transpose(d, -1)
@@ -259,13 +260,12 @@ def repeat_interleave(x: Tensor, repeats: int, dim: Optional[int] = None) -> Ten
 
 
 def cumprod(x: Tensor, dim: int = 0) -> Tensor:
-    """Running product along `dim` (torch.cumprod): a product over left-padded windows."""
+    """Running product along `dim` (torch.cumprod): a product over left-padded windows (ints as int64)."""
     d = x._dim(dim)
-    if x.ndim == 0:
+    x = x if x.dtype.is_float else x.cast(dt.int64)
+    if x.ndim == 0 or x.shape[d] <= 1:
         return x
     n = x.shape[d]
-    if n <= 1:
-        return x
     x = x.transpose(d, -1)
     padded = pad_with(x, x.ndim - 1, n - 1, 0, 1)
     return padded.unfold(-1, n, 1).prod(-1).cast(x.dtype).transpose(d, -1)
@@ -276,21 +276,21 @@ def atan(x: Tensor) -> Tensor:
     x = x._float()
     t = x.abs()
     big = t > 1
-    t = big.where(1 / t.maximum(1e-30), t)
+    t = big.if_else(1 / t.maximum(1e-30), t)
     for _ in range(2):  # atan(t) = 2 atan(t / (1 + sqrt(1 + t^2)))
         t = t / (1 + (1 + t * t).sqrt())
     t2 = t * t
     series = t * (1 - t2 * (1 / 3 - t2 * (1 / 5 - t2 * (1 / 7 - t2 * (1 / 9 - t2 * (1 / 11 - t2 / 13))))))
     angle = series * 4
-    angle = big.where(math.pi / 2 - angle, angle)
-    return (x < 0).where(-angle, angle)
+    angle = big.if_else(math.pi / 2 - angle, angle)
+    return (x < 0).if_else(-angle, angle)
 
 
 def asin(x: Tensor) -> Tensor:
     """Arc sine, as atan(x / sqrt(1 - x^2)); NaN outside [-1, 1]."""
     x = x._float()
     out = atan(x / (1 - x * x).sqrt())
-    return (x.abs() == 1).where(x * (math.pi / 2), out)
+    return (x.abs() == 1).if_else(x * (math.pi / 2), out)
 
 
 def acos(x: Tensor) -> Tensor:
@@ -403,8 +403,8 @@ def nll_loss(x: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_
     onehot = hit.cast(x.dtype)
     w = weight.reshape(1, c, *(1,) * (inp.ndim - 2)) if weight is not None else None
     valid = (t != ignore_index).cast(x.dtype)
-    picked = hit.where(inp * w if w is not None else inp, 0).sum(1)  # a select: -inf log-probs elsewhere stay out
-    picked = (t != ignore_index).where(picked, 0)
+    picked = hit.if_else(inp * w if w is not None else inp, 0).sum(1)  # a select: -inf log-probs elsewhere stay out
+    picked = (t != ignore_index).if_else(picked, 0)
     if reduction == "mean":
         denom = ((onehot * w).sum(1) if w is not None else valid.ones_like()) * valid
         return -picked.sum() / denom.sum()
@@ -512,7 +512,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     if p == 1:
         return x * 0
     keep = _tensor().rand(*x.shape, device=x.device) >= p
-    return keep.where(x * (1 / (1 - p)), 0.0)
+    return keep.if_else(x * (1 / (1 - p)), 0.0)
 
 
 def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
@@ -540,21 +540,21 @@ def masked_fill(x: Tensor, mask: Tensor, value: Union[float, int, bool, Tensor])
     from .tensor import Tensor
 
     fill = value if isinstance(value, Tensor) else Tensor.full((), value, x.dtype, x.device)
-    return mask.where(fill, x)
+    return mask.if_else(fill, x)
 
 
 def tril(x: Tensor, diagonal: int = 0) -> Tensor:
     r, c = x.shape[-2:]
     tensor = _tensor()
     keep = tensor.arange(r, device=x.device).reshape(r, 1) + diagonal >= tensor.arange(c, device=x.device)
-    return keep.where(x, tensor.zeros((), dtype=x.dtype, device=x.device))
+    return keep.if_else(x, tensor.zeros((), dtype=x.dtype, device=x.device))
 
 
 def triu(x: Tensor, diagonal: int = 0) -> Tensor:
     r, c = x.shape[-2:]
     tensor = _tensor()
     keep = tensor.arange(r, device=x.device).reshape(r, 1) + diagonal <= tensor.arange(c, device=x.device)
-    return keep.where(x, tensor.zeros((), dtype=x.dtype, device=x.device))
+    return keep.if_else(x, tensor.zeros((), dtype=x.dtype, device=x.device))
 
 
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
@@ -568,7 +568,7 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     x = x.shrink(tuple(None if k == d else (0, i) for k, i in enumerate(index.shape)))
     onehot = index.unsqueeze(-1) == _tensor().arange(n, device=x.device)  # (..., n)
     src = x.unsqueeze(-1).transpose(d, -1)  # dim d moved to the end, where onehot's classes are
-    return onehot.where(src, 0).sum(-1, dtype=x.dtype)
+    return onehot.if_else(src, 0).sum(-1, dtype=x.dtype)
 
 
 def _scatter_parts(x: Tensor, dim: int, index: Tensor, src: Any, last_wins: bool = False) -> tuple[Tensor, Tensor]:
@@ -586,9 +586,9 @@ def _scatter_parts(x: Tensor, dim: int, index: Tensor, src: Any, last_wins: bool
     if last_wins:  # of the values sent to one position keep the last in index order (torch's CPU scatter)
         order = tensor.arange(index.shape[d], device=x.device).reshape(
             *(index.shape[d] if k == d else 1 for k in range(index.ndim)), 1)
-        latest = onehot.where(order, -1).amax(d, keepdim=True)
+        latest = onehot.if_else(order, -1).amax(d, keepdim=True)
         onehot = onehot.logical_and(order == latest)
-    sent = onehot.where(values.cast(x.dtype).unsqueeze(-1), 0).sum(d, dtype=x.dtype).movedim(-1, d)
+    sent = onehot.if_else(values.cast(x.dtype).unsqueeze(-1), 0).sum(d, dtype=x.dtype).movedim(-1, d)
     hit = onehot.any(d).movedim(-1, d)
     pads = [(0, 0 if k == d else x.shape[k] - sent.shape[k]) for k in range(x.ndim)]
     return sent._pad_dims(pads), hit._pad_dims(pads)
@@ -606,7 +606,7 @@ def scatter(x: Tensor, dim: int, index: Tensor, src: Any, reduce: Optional[str] 
         values = src if isinstance(src, _tensor()) else _tensor().full(index.shape, src, x.dtype, x.device)
         return scatter_reduce(x, dim, index, values, "sum" if reduce == "add" else "prod")
     sent, hit = _scatter_parts(x, dim, index, src, last_wins=True)
-    return hit.where(sent if isinstance(src, _tensor()) else src, x)
+    return hit.if_else(sent if isinstance(src, _tensor()) else src, x)
 
 
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
@@ -633,9 +633,9 @@ def scaled_dot_product_attention(x: Tensor, key: Tensor, value: Tensor, attn_mas
     lq, lk = x.shape[-2], key.shape[-2]
     if is_causal:
         causal = tensor.ones(lq, lk, dtype=dt.bool_, device=x.device).tril()
-        scores = causal.where(scores, -math.inf)
+        scores = causal.if_else(scores, -math.inf)
     if attn_mask is not None:
-        scores = attn_mask.where(scores, -math.inf) if attn_mask.dtype == dt.bool_ else scores + attn_mask
+        scores = attn_mask.if_else(scores, -math.inf) if attn_mask.dtype == dt.bool_ else scores + attn_mask
     weights = scores.softmax(-1)
     if dropout_p:
         weights = weights.dropout(dropout_p)
@@ -665,7 +665,7 @@ def _diagonals(spec: str, t: Tensor) -> tuple[str, Tensor]:
         shape = [1] * t.ndim
         shape[i], shape[j] = n, n
         eye = (_tensor().arange(n, device=t.device).reshape(n, 1) == _tensor().arange(n, device=t.device))
-        t = eye.reshape(*shape).where(t, 0).sum(j, dtype=t.dtype)
+        t = eye.reshape(*shape).if_else(t, 0).sum(j, dtype=t.dtype)
         spec = spec[:j] + spec[j + 1:]
     return spec, t
 
@@ -925,7 +925,7 @@ def cummax(x: Tensor, dim: int) -> Any:
     hit = (win == values.unsqueeze(-1))
     if x.dtype.is_float:
         hit = hit.logical_or(win.isnan().logical_and(values.isnan().unsqueeze(-1)))
-    index = hit.where(positions + _tensor().arange(n, device=x.device).unsqueeze(-1), -1).amax(-1)
+    index = hit.if_else(positions + _tensor().arange(n, device=x.device).unsqueeze(-1), -1).amax(-1)
     return ValuesIndices(values.transpose(d, -1), index.transpose(d, -1))
 
 
@@ -937,7 +937,7 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
         rows, cols = tensor.arange(n, device=x.device).reshape(n, 1), tensor.arange(n, device=x.device)
         along = x._pad_dims([(0, abs(k))])
         spread = along.reshape(n, 1).expand(n, n) if k >= 0 else along.reshape(1, n).expand(n, n)
-        return (cols - rows == k).where(spread, tensor.zeros((), dtype=x.dtype, device=x.device))
+        return (cols - rows == k).if_else(spread, tensor.zeros((), dtype=x.dtype, device=x.device))
     if x.ndim != 2:
         raise RuntimeError(f"diag: expected a 1-D or 2-D tensor, got shape {x.shape}")
     return x.diagonal(diagonal)
@@ -1008,13 +1008,13 @@ def scatter_reduce(x: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str,
     else:
         big = int(np.iinfo(x.dtype.np).max)
     if reduce in ("sum", "mean"):
-        parts = onehot.where(spread, 0).sum(d, dtype=x.dtype)
+        parts = onehot.if_else(spread, 0).sum(d, dtype=x.dtype)
     elif reduce == "prod":
-        parts = onehot.where(spread, 1).prod(d).cast(x.dtype)
+        parts = onehot.if_else(spread, 1).prod(d).cast(x.dtype)
     elif reduce == "amax":
-        parts = onehot.where(spread, -big if x.dtype != dt.bool_ else False).amax(d)
+        parts = onehot.if_else(spread, -big if x.dtype != dt.bool_ else False).amax(d)
     else:
-        parts = onehot.where(spread, big).amin(d)
+        parts = onehot.if_else(spread, big).amin(d)
     counts = onehot.sum(d)
     parts, counts = parts.movedim(-1, d), counts.movedim(-1, d)
     pads = [(0, 0 if k == d else x.shape[k] - parts.shape[k]) for k in range(x.ndim)]
@@ -1030,7 +1030,7 @@ def scatter_reduce(x: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str,
         counts = counts + 1
     if reduce == "mean":
         parts = (parts / counts.maximum(1)) if x.dtype.is_float else parts.div(counts.maximum(1), rounding_mode="floor")
-    return hit.where(parts.cast(x.dtype), x)
+    return hit.if_else(parts.cast(x.dtype), x)
 
 
 def max_pool2d_with_indices(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
@@ -1047,5 +1047,5 @@ def max_pool2d_with_indices(x: Tensor, kernel_size: Any, stride: Any = None, pad
     hit = win == best
     if x.dtype.is_float:
         hit = hit.logical_or(win.isnan())
-    index = hit.where(pos, h * w).amin((-2, -1))
+    index = hit.if_else(pos, h * w).amin((-2, -1))
     return best.squeeze(-1).squeeze(-1), index

@@ -120,14 +120,14 @@ def _select(y: Tensor, dims: list[int], indices: list[Tensor]) -> Tensor:
     for k, (idx, n) in enumerate(zip(indices, sizes)):
         check_range("index", idx, n, negative=True, dim=dims[k])
         pos = idx.cast(dt.int64)
-        pos = (pos < 0).where(pos + n, pos)  # negative indices count from the end
+        pos = (pos < 0).if_else(pos + n, pos)  # negative indices count from the end
         onehot = pos.reshape(*(1,) * (len(batch) - idx.ndim), *idx.shape, *(1,) * k, 1, *(1,) * (len(sizes) - k - 1))
         onehot = onehot == Tensor.arange(n, device=y.device).reshape(*(1,) * (len(batch) + k), n,
                                                                      *(1,) * (len(sizes) - k - 1))
         weight = onehot if weight is None else weight.logical_and(onehot)
     assert weight is not None
     # a select, not a product with the one-hot: inf * 0 would be NaN
-    picked = weight.where(expanded, 0) if y.dtype != dt.bool_ else weight.logical_and(expanded)
+    picked = weight.if_else(expanded, 0) if y.dtype != dt.bool_ else weight.logical_and(expanded)
     out = picked._reduce_sum_keep(tuple(range(lead + len(batch), lead + len(batch) + len(sizes))))
     out = out.reshape(*moved.shape[:lead], *batch)  # (rest..., batch...)
     adjacent = dims == list(range(dims[0], dims[0] + len(dims)))
@@ -166,5 +166,5 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
         Tensor._grad_enabled = prev
     assert scattered is not None and covered is not None
     with no_grad() if not x.requires_grad else contextlib.nullcontext():
-        merged = (covered != 0).where(scattered.cast(x.dtype), x)
+        merged = (covered != 0).if_else(scattered.cast(x.dtype), x)
     x.node, x._ctx, x.requires_grad = merged.node, merged._ctx, merged.requires_grad

@@ -83,7 +83,7 @@ def _group(order: list[Node], materialized: dict[int, Node]) -> None:
 
     Walking consumers before producers, each inlined node joins the kernel of its readers. A node
     read the same way (same node or same view of it) by readers of one kernel stays inlined: that is
-    how `x` in `(x > 0).where(x, 0)` is computed once inside one kernel.
+    how `x` in `(x > 0).if_else(x, 0)` is computed once inside one kernel.
     """
     readers: dict[int, list[tuple[Node, Node]]] = {}
     for n in order:

@@ -529,7 +529,7 @@ class Tensor:
             raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {mode!r}")
         r = x._nograd(Op.MOD, y)
         needs_fix = (r != 0).logical_and((r < 0) != (y < 0))
-        return needs_fix.where(q - 1, q)
+        return needs_fix.if_else(q - 1, q)
 
     def _nograd(self, op: Op, other: Tensor) -> Tensor:
         return self._apply(F.NoGradBinary, other, op=op).detach()
@@ -548,8 +548,16 @@ class Tensor:
             return ~((~x)._apply(F.Max, ~y))
         return x.neg()._apply(F.Max, y.neg()).neg()
 
-    def where(self, x: TensorLike, y: TensorLike) -> Tensor:
-        """`x` where this (a condition) is true, else `y`."""
+    def where(self, condition: TensorLike, other: TensorLike) -> Tensor:
+        """This tensor where `condition` holds, else `other` (torch.Tensor.where; tg.core.where(cond, x, y) is
+        torch.where). tg's own code reads as `cond.if_else(x, y)`."""
+        if not isinstance(condition, Tensor):
+            condition = Tensor(const(bool(condition), dt.bool_, (), self.device))
+        return condition.if_else(self, other)
+
+    def if_else(self, x: TensorLike, y: TensorLike) -> Tensor:
+        """`x` where this (a condition) is true, else `y`: tinygrad's `cond.where(x, y)`, spelled so that it cannot
+        be mistaken for torch's `x.where(cond, y)`."""
         for v in (x, y):
             if isinstance(v, Tensor) and v.device != self.device:
                 raise RuntimeError(f"where: the condition is on {self.device!r} and a value on {v.device!r}; move "
@@ -636,7 +644,7 @@ class Tensor:
         if not self.requires_grad:
             return value
         never = Tensor(const(False, dt.bool_, (), self.device))._broadcast_to(self.shape)
-        return never.where(self, value.detach().cast(self.dtype))
+        return never.if_else(self, value.detach().cast(self.dtype))
 
     def sign(self) -> Tensor:
         """-1, 0 or 1 by the sign (NaN gives 0, -0.0 gives -0.0, as in torch); its gradient is zero."""
@@ -645,29 +653,29 @@ class Tensor:
         x = self.detach()
         s = (x > 0).cast(self.dtype) - (x < 0).cast(self.dtype) if self.dtype.kind != "u" else (x > 0).cast(self.dtype)
         if self.dtype.is_float:
-            s = (x == 0).where(x, s)
+            s = (x == 0).if_else(x, s)
         return self._constant_of(s)
 
     def relu(self) -> Tensor:
         """max(x, 0) with NaN kept (torch.relu(nan) is nan); the gradient at 0 is 0."""
-        return (self <= 0).where(0, self) if self.dtype.is_float else self.maximum(0)
+        return (self <= 0).if_else(0, self) if self.dtype.is_float else self.maximum(0)
 
     def sigmoid(self) -> Tensor:
         """1 / (1 + exp(-x)), from e = exp(-|x|) <= 1 so that no intermediate value (or gradient) overflows."""
         x = self._float()
-        e = (x >= 0).where(-x, x).exp()  # -|x|, chosen by a select so the gradient at 0 is one-sided, not 0
-        return (x >= 0).where(1, e) / (1 + e)
+        e = (x >= 0).if_else(-x, x).exp()  # -|x|, chosen by a select so the gradient at 0 is one-sided, not 0
+        return (x >= 0).if_else(1, e) / (1 + e)
 
     def tanh(self) -> Tensor:
         """(1 - e) / (1 + e) with e = exp(-2|x|) <= 1, signed: exact limits and finite gradients everywhere.
         Below |x| = 1/16, where 1 - e would cancel, the Taylor series to x^7 (float64-accurate there)."""
         x = self._float()
-        a = (x >= 0).where(x, -x)  # |x| with a one-sided gradient at 0
+        a = (x >= 0).if_else(x, -x)  # |x| with a one-sided gradient at 0
         e = (-2 * a).exp()
         x2 = x * x
         series = x * (1 - x2 * (1 / 3 - x2 * (2 / 15 - x2 * (17 / 315))))
         magnitude = (1 - e) / (1 + e)
-        return (a < 0.0625).where(series, (x < 0).where(-magnitude, magnitude))
+        return (a < 0.0625).if_else(series, (x < 0).if_else(-magnitude, magnitude))
 
     def trunc(self) -> Tensor:
         """Round toward zero. Floats at or beyond 2**mantissa bits are integers already (and inf and NaN stay
@@ -675,15 +683,15 @@ class Tensor:
         if not self.dtype.is_float:
             return self
         exact = float(2 ** {2: 10, 4: 23, 8: 52}[self.dtype.itemsize])
-        return (self.abs() < exact).where(self.cast(dt.int64).cast(self.dtype), self)
+        return (self.abs() < exact).if_else(self.cast(dt.int64).cast(self.dtype), self)
 
     def floor(self) -> Tensor:
         t = self.trunc()
-        return (self < t).where(t - 1, t) if self.dtype.is_float else t
+        return (self < t).if_else(t - 1, t) if self.dtype.is_float else t
 
     def ceil(self) -> Tensor:
         t = self.trunc()
-        return (self > t).where(t + 1, t) if self.dtype.is_float else t
+        return (self > t).if_else(t + 1, t) if self.dtype.is_float else t
 
     def clamp(self, min: Optional[TensorLike] = None, max: Optional[TensorLike] = None) -> Tensor:  # noqa: A002
         """Limit values to [min, max] (NaN stays NaN). As in torch, the gradient passes where min <= x <= max,
@@ -692,9 +700,9 @@ class Tensor:
             raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
         out = self
         if min is not None:
-            out = (out < min).where(min, out)
+            out = (out < min).if_else(min, out)
         if max is not None:
-            out = (out > max).where(max, out)
+            out = (out > max).if_else(max, out)
         return out
 
     clip = clamp
@@ -718,13 +726,13 @@ class Tensor:
         # C's pow for the special cases: x**0 = 1 and 1**y = 1 (even NaN), (-1)**(+-inf) = 1, a negative finite base
         # to a non-integer power is NaN, -inf to a non-integer power is +inf (or +0 for y < 0)
         one = (e == 0).logical_or(x == 1).logical_or((x.abs() == 1).logical_and(e.isinf()))
-        safe_x = one.where(1.0, x)  # keeps log2(0) * 0 and inf * 0 out of the value and the gradient
+        safe_x = one.if_else(1.0, x)  # keeps log2(0) * 0 and inf * 0 out of the value and the gradient
         magnitude = (e * safe_x.abs().log2()).exp2()
         odd = (e.abs() % 2 == 1)
-        sign = ((x < 0).logical_and(odd)).where(-1.0, 1.0)
+        sign = ((x < 0).logical_and(odd)).if_else(-1.0, 1.0)
         integral = e.floor() == e
         undefined = (x < 0).logical_and(x.isfinite()).logical_and(integral.logical_not())
-        return one.where(1.0, undefined.where(math.nan, magnitude * sign))
+        return one.if_else(1.0, undefined.if_else(math.nan, magnitude * sign))
 
     def __mod__(self, other: TensorLike) -> Tensor:
         _check_python_zero("remainder", self, other, False)
@@ -732,7 +740,7 @@ class Tensor:
         if x.dtype.is_float:
             return x - x.div(y, rounding_mode="floor") * y
         r = x._nograd(Op.MOD, y)
-        return ((r != 0).logical_and((r < 0) != (y < 0))).where(r + y, r)
+        return ((r != 0).logical_and((r < 0) != (y < 0))).if_else(r + y, r)
 
     # operators
     def __add__(self, other: TensorLike) -> Tensor:
@@ -902,16 +910,22 @@ class Tensor:
         return ValuesIndices(self.amin(dim, keepdim), self.argmin(dim, keepdim))
 
     def softmax(self, dim: int = -1) -> Tensor:
+        if self.numel() == 0:  # nothing to normalise (torch returns the empty tensor)
+            return self._float() * 1
         e = (self - self.amax(dim, keepdim=True).detach()).exp()
         return e / e.sum(dim, keepdim=True)
 
     def log_softmax(self, dim: int = -1) -> Tensor:
+        if self.numel() == 0:
+            return self._float() * 1
         shifted = self - self.amax(dim, keepdim=True).detach()
         return shifted - shifted.exp().sum(dim, keepdim=True).log()
 
     def logsumexp(self, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False) -> Tensor:
+        if any(self.shape[a] == 0 for a in self._axes(dim)):  # the log of an empty sum: -inf (torch)
+            return self._float().sum(dim, keepdim=keepdim) - math.inf
         m = self.amax(dim, keepdim=True).detach()
-        m = m.isinf().where(0, m)  # all -inf (or an inf) in a slice: shift by 0, so inf - inf never makes NaN
+        m = m.isinf().if_else(0, m)  # all -inf (or an inf) in a slice: shift by 0, so inf - inf never makes NaN
         out = (self - m).exp().sum(dim, keepdim=True).log() + m
         return out if keepdim else out.reshape(tuple(n for i, n in enumerate(self.shape) if i not in self._axes(dim)))
 
@@ -985,7 +999,7 @@ class Tensor:
         if value == 0:
             return out
         inside = self.ones_like(dt.bool_)._pad_dims(pairs)
-        return inside.where(out, value)
+        return inside.if_else(out, value)
 
     def _pad_mode(self, pairs: list[tuple[int, int]], mode: str) -> Tensor:
         """reflect, replicate and circular padding, built from slices, flips and cat; negative amounts crop first."""
@@ -1258,7 +1272,7 @@ class Tensor:
         padded = self._pad_dims([(0, 0)] * (self.ndim - 2) + pads)
         if fill != 0:
             inside = self.ones_like(dt.bool_)._pad_dims([(0, 0)] * (self.ndim - 2) + pads)
-            padded = inside.where(padded, fill)
+            padded = inside.if_else(padded, fill)
         return padded._windows(ks, st, dil), pads
 
     def _windows(self, ks: Sequence[int], st: Sequence[int], dil: Sequence[int]) -> Tensor:

@@ -50,10 +50,10 @@ class MultiheadAttention(Module):
             attn_mask = Tensor.ones(lq, ls, dtype="bool", device=q.device).triu(1)
         if attn_mask is not None:
             mask = attn_mask if attn_mask.ndim == 2 else attn_mask.reshape(n, h, lq, ls)
-            scores = mask.where(-math.inf, scores) if mask.dtype.name == "bool" else scores + mask
+            scores = mask.if_else(-math.inf, scores) if mask.dtype.name == "bool" else scores + mask
         if key_padding_mask is not None:
             pad = key_padding_mask.reshape(n, 1, 1, ls)
-            scores = pad.where(-math.inf, scores) if pad.dtype.name == "bool" else scores + pad
+            scores = pad.if_else(-math.inf, scores) if pad.dtype.name == "bool" else scores + pad
         weights = scores.softmax(-1)
         attended = weights.dropout(self.dropout, self.training) @ heads[2]  # (n, h, lq, d)
         out = self.out_proj(attended.transpose(1, 2).reshape(n, lq, e))

@@ -424,5 +424,5 @@ class LAMB(Optimizer):
         if group["weight_decay"]:
             r = r + group["weight_decay"] * p
         w_norm, r_norm = (p * p).sum().sqrt(), (r * r).sum().sqrt()
-        trust = ((w_norm > 0).logical_and(r_norm > 0)).where(w_norm / r_norm, 1.0)
+        trust = ((w_norm > 0).logical_and(r_norm > 0)).if_else(w_norm / r_norm, 1.0)
         return p - self.hyper(group, "lr", lambda g: g["lr"], p) * trust * r

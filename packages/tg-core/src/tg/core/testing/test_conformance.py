@@ -164,7 +164,7 @@ def test_where_and_comparisons(device: str) -> None:
                          (ta == ta, a == a), (ta != tb, a != b)]:
         assert tg_op.dtype.name == "bool"
         np.testing.assert_array_equal(tg_op.numpy(), np_op)
-    check(lambda x, y: (x > y).where(x, y * 2), lambda x, y: np.where(x > y, x, y * 2), [(3, 4), (4,)], device)
+    check(lambda x, y: (x > y).if_else(x, y * 2), lambda x, y: np.where(x > y, x, y * 2), [(3, 4), (4,)], device)
 
 
 def test_integer_division_and_modulo_follow_torch(device: str) -> None:
@@ -256,9 +256,9 @@ def test_where_is_exact_for_every_value(dtype: type, device: str) -> None:
     y = (rng.normal(size=(6,)) * 10).astype(dtype)
     if dtype == np.float32:
         x[0, :3] = [np.nan, np.inf, -np.inf]
-    out = Tensor(cond, device=device).where(Tensor(x, device=device), Tensor(y, device=device)).numpy()
+    out = Tensor(cond, device=device).if_else(Tensor(x, device=device), Tensor(y, device=device)).numpy()
     np.testing.assert_array_equal(out, np.where(cond, x, y))
-    zero = Tensor(cond, device=device).where(Tensor(x, device=device), 0).numpy()
+    zero = Tensor(cond, device=device).if_else(Tensor(x, device=device), 0).numpy()
     np.testing.assert_array_equal(zero, np.where(cond, x, 0).astype(zero.dtype))
 
 

@@ -19,7 +19,7 @@ from .ops import Context, OnnxError, axis_index, op
 
 def _wrap(idx: Tensor, n: int) -> Tensor:
     idx = idx.cast(dt.int64)
-    return (idx < 0).where(idx + n, idx)
+    return (idx < 0).if_else(idx + n, idx)
 
 
 def _fill(kind: str, d: dt.DType) -> float:
@@ -32,7 +32,7 @@ def _fill(kind: str, d: dt.DType) -> float:
 def _combine(x: Tensor, sent: Tensor, hit: Tensor, reduction: str) -> Tensor:
     """x updated at the hit positions with the reduced values sent there."""
     if reduction == "none":
-        return hit.where(sent, x)
+        return hit.if_else(sent, x)
     if reduction == "add":
         return x + sent
     if reduction == "mul":
@@ -44,8 +44,8 @@ def _reduce_sent(values: Tensor, onehot: Tensor, axis: int, reduction: str, d: d
     """Reduce values (broadcast against onehot's trailing class dim) over `axis` per class."""
     v = values.cast(d).unsqueeze(-1)
     if reduction in ("none", "add"):
-        return onehot.where(v, 0).sum(axis, dtype=d)
-    filled = onehot.where(v, _fill(reduction, d))
+        return onehot.if_else(v, 0).sum(axis, dtype=d)
+    filled = onehot.if_else(v, _fill(reduction, d))
     if reduction == "mul":
         return filled.prod(axis).cast(d)
     return filled.amax(axis) if reduction == "max" else filled.amin(axis)
@@ -218,12 +218,12 @@ def _col2im(ctx: Context, x: Tensor, image_shape: Tensor, block_shape: Tensor, d
 @op("BitShift")
 def _bitshift(ctx: Context, x: Tensor, y: Tensor, direction: str = "LEFT") -> Tensor:
     bits = 8 * x.dtype.itemsize
-    amount = ((y < 0) | (y >= bits)).where(bits, y).cast(dt.float64)  # out-of-range shifts push every bit out
+    amount = ((y < 0) | (y >= bits)).if_else(bits, y).cast(dt.float64)  # out-of-range shifts push every bit out
     power = Tensor(2.0, dtype=dt.float64, device=x.device) ** amount
     if direction == "LEFT":  # wraps around in x's width, like the hardware shift
         shifted = (x.cast(dt.float64) * power) % float(2 ** bits)
         if x.dtype.kind != "u":
-            shifted = (shifted >= 2 ** (bits - 1)).where(shifted - 2 ** bits, shifted)
+            shifted = (shifted >= 2 ** (bits - 1)).if_else(shifted - 2 ** bits, shifted)
         return shifted.cast(x.dtype)
     return x.cast(dt.float64).div(power, rounding_mode="floor").cast(x.dtype)
 

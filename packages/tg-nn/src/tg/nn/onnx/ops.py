@@ -109,7 +109,7 @@ SELU_ALPHA, SELU_GAMMA = 1.67326319217681884765625, 1.05070102214813232421875
 
 @op("Selu")
 def _selu(ctx: Context, x: Tensor, alpha: float = SELU_ALPHA, gamma: float = SELU_GAMMA) -> Tensor:
-    return (x > 0).where(x, (x.exp() - 1) * alpha) * gamma
+    return (x > 0).if_else(x, (x.exp() - 1) * alpha) * gamma
 
 
 @op("LeakyRelu")
@@ -119,7 +119,7 @@ def _leaky(ctx: Context, x: Tensor, alpha: float = 0.01) -> Tensor:
 
 @op("ThresholdedRelu")
 def _thresholded(ctx: Context, x: Tensor, alpha: float = 1.0) -> Tensor:
-    return (x > alpha).where(x, 0.0)
+    return (x > alpha).if_else(x, 0.0)
 
 
 @op("HardSigmoid")
@@ -134,7 +134,7 @@ def _gelu(ctx: Context, x: Tensor, approximate: str = "none") -> Tensor:
 
 @op("PRelu")
 def _prelu(ctx: Context, x: Tensor, slope: Tensor) -> Tensor:
-    return (x < 0).where(x * slope, x)
+    return (x < 0).if_else(x * slope, x)
 
 
 @op("IsInf")
@@ -146,7 +146,7 @@ def _isinf(ctx: Context, x: Tensor, detect_negative: int = 1, detect_positive: i
 
 @op("Shrink")
 def _shrink(ctx: Context, x: Tensor, bias: float = 0.0, lambd: float = 0.5) -> Tensor:
-    return (x < -lambd).where(x + bias, (x > lambd).where(x - bias, 0.0)).cast(x.dtype)
+    return (x < -lambd).if_else(x + bias, (x > lambd).if_else(x - bias, 0.0)).cast(x.dtype)
 
 
 @op("Clip")
@@ -195,10 +195,10 @@ def _mod(ctx: Context, a: Tensor, b: Tensor, fmod: int = 0) -> Tensor:
     if not a.dtype.is_float:
         return a - a.div(b, rounding_mode="trunc") * b if fmod else a % b
     # C's fmod (sign of a), with a finite a over an infinite b giving a back
-    r = (b.isinf() & a.isfinite()).where(a, a - (a / b).trunc() * b)
+    r = (b.isinf() & a.isfinite()).if_else(a, a - (a / b).trunc() * b)
     if fmod:
         return r
-    return ((r != 0) & ((r < 0) != (b < 0))).where(r + b, r)  # Python/NumPy mod takes the sign of b
+    return ((r != 0) & ((r < 0) != (b < 0))).if_else(r + b, r)  # Python/NumPy mod takes the sign of b
 
 
 @op("Max", "Min", "Sum", "Mean")
@@ -212,7 +212,7 @@ def _variadic(ctx: Context, *xs: Tensor) -> Tensor:
 
 @op("Where")
 def _where(ctx: Context, c: Tensor, x: Tensor, y: Tensor) -> Tensor:
-    return c.where(x, y)
+    return c.if_else(x, y)
 
 
 @op("Cast")
@@ -407,7 +407,7 @@ def _gather(ctx: Context, x: Tensor, idx: Tensor, axis: int = 0) -> Tensor:
 def _gather_elements(ctx: Context, x: Tensor, idx: Tensor, axis: int = 0) -> Tensor:
     a = axis_index(axis, x.ndim)
     pos = idx.cast(dt.int64)
-    return x.gather(a, (pos < 0).where(pos + x.shape[a], pos))
+    return x.gather(a, (pos < 0).if_else(pos + x.shape[a], pos))
 
 
 @op("Expand")
@@ -499,10 +499,10 @@ def _trilu(ctx: Context, x: Tensor, k: Optional[Tensor] = None, upper: int = 1) 
 def _onehot(ctx: Context, indices: Tensor, depth: Tensor, values: Tensor, axis: int = -1) -> Tensor:
     d = int(depth.numpy().reshape(-1)[0])
     idx = indices.cast(dt.int64)
-    idx = (idx < 0).where(idx + d, idx)
+    idx = (idx < 0).if_else(idx + d, idx)
     hot = idx.unsqueeze(-1) == Tensor.arange(d, device=ctx.device)
     off, on = values[0], values[1]
-    out = hot.where(on, off)
+    out = hot.if_else(on, off)
     return out.movedim(-1, axis_index(axis, out.ndim)) if axis != -1 else out
 
 
@@ -674,7 +674,7 @@ def _mvn(ctx: Context, x: Tensor, axes: Optional[list[int]] = None) -> Tensor:
 @op("LpNormalization")
 def _lpnorm(ctx: Context, x: Tensor, axis: int = -1, p: int = 2) -> Tensor:
     n = x.abs().sum(axis, keepdim=True) if p == 1 else (x * x).sum(axis, keepdim=True).sqrt()
-    return (n == 0).where(0.0, x / n)
+    return (n == 0).if_else(0.0, x / n)
 
 
 @op("RMSNormalization")
@@ -689,7 +689,7 @@ def _nll(logp: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: O
     c = logp.shape[1]
     t = target.cast(dt.int64)
     valid = (t != ignore_index) if ignore_index is not None else t.ones_like(dt.bool_)
-    safe = valid.where(t, 0)
+    safe = valid.if_else(t, 0)
     classes = Tensor.arange(c, device=logp.device).reshape(1, c, *(1,) * (logp.ndim - 2))
     onehot = (safe.unsqueeze(1) == classes).cast(logp.dtype)
     w = (onehot * weight.reshape(1, c, *(1,) * (logp.ndim - 2))).sum(1) if weight is not None else \
@@ -776,11 +776,11 @@ def _attention(ctx: Context, q: Tensor, k: Tensor, v: Tensor, attn_mask: Optiona
             extra = lk - mask.shape[-1]
             mask = mask.pad((0, extra), value=False) if mask.dtype == dt.bool_ else \
                 mask.pad((0, extra), value=-math.inf)
-        bias = mask.where(0.0, -math.inf).cast(q.dtype) if mask.dtype == dt.bool_ else mask.cast(q.dtype)
+        bias = mask.if_else(0.0, -math.inf).cast(q.dtype) if mask.dtype == dt.bool_ else mask.cast(q.dtype)
     allowed = _attention_frontier(q, lq, lk, past_key, nonpad_kv_seqlen, bool(is_causal), left_window_size,
                                   right_window_size)
     if allowed is not None:
-        frontier = allowed.where(0.0, -math.inf).cast(q.dtype)
+        frontier = allowed.if_else(0.0, -math.inf).cast(q.dtype)
         bias = frontier if bias is None else bias + frontier
     heads_q, heads_k = q.shape[1], present_k.shape[1]
     kk, vv = present_k, present_v
@@ -798,10 +798,10 @@ def _attention(ctx: Context, q: Tensor, k: Tensor, v: Tensor, attn_mask: Optiona
     if qk_matmul_output_mode == 2:
         qk_out = with_bias
     top = with_bias.amax(-1, keepdim=True).detach()
-    safe = (top == -math.inf).where(0.0, top)
+    safe = (top == -math.inf).if_else(0.0, top)
     e = (with_bias - safe).exp()
     total = e.sum(-1, keepdim=True)
-    probs = e / (total == 0).where(1.0, total)
+    probs = e / (total == 0).if_else(1.0, total)
     if qk_matmul_output_mode == 3:
         qk_out = probs
     out = probs.cast(q.dtype) @ vv

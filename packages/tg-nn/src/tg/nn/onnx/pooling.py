@@ -39,7 +39,7 @@ def pool(x: Tensor, kind: str, ks: list[int], st: list[int], dil: list[int], pai
     if kind == "max":
         fill = -math.inf if x.dtype.is_float else int(np.iinfo(x.dtype.np).min)
         inside = _windows(x.ones_like(dt.bool_), pads, ks, st, dil)
-        return inside.where(_windows(x, pads, ks, st, dil), fill).amax(red)
+        return inside.if_else(_windows(x, pads, ks, st, dil), fill).amax(red)
     if kind == "lp":
         return (_windows(x.abs(), pads, ks, st, dil) ** p).sum(red) ** (1.0 / p)
     total = _windows(x, pads, ks, st, dil).sum(red)
@@ -85,7 +85,7 @@ def _argmax_indices(x: Tensor, ks: list[int], st: list[int], dil: list[int], pai
     offsets = np.arange(math.prod(n_c)).reshape(*n_c, *(1,) * nd) * math.prod(spatial) + pos
     fill = -math.inf if x.dtype.is_float else int(np.iinfo(x.dtype.np).min)
     inside = _windows(x.ones_like(dt.bool_), pads, ks, st, dil)
-    vals = inside.where(_windows(x, pads, ks, st, dil), fill)
+    vals = inside.if_else(_windows(x, pads, ks, st, dil), fill)
     idx = _windows(Tensor(offsets.astype(np.float64), device=x.device), pads, ks, st, dil)
     flat = vals.reshape(*vals.shape[:-nd], -1)
     best = flat.argmax(-1, keepdim=True)

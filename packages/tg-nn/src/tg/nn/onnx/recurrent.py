@@ -23,7 +23,7 @@ def _activation(name: str, alpha: Optional[float], beta: Optional[float]) -> Act
     b = {"HardSigmoid": 0.5, "ScaledTanh": 1.0}.get(name, 0.0) if beta is None else beta
     table: dict[str, Activation] = {
         "Sigmoid": lambda x: x.sigmoid(), "Tanh": lambda x: x.tanh(), "Relu": lambda x: x.relu(),
-        "LeakyRelu": lambda x: x.leaky_relu(a), "ThresholdedRelu": lambda x: (x > a).where(x, 0.0),
+        "LeakyRelu": lambda x: x.leaky_relu(a), "ThresholdedRelu": lambda x: (x > a).if_else(x, 0.0),
         "Elu": lambda x: x.elu(a), "Softsign": lambda x: x.softsign(), "Softplus": lambda x: x.softplus(),
         "HardSigmoid": lambda x: (x * a + b).clamp(0.0, 1.0), "Affine": lambda x: x * a + b,
         "ScaledTanh": lambda x: (x * b).tanh() * a,
@@ -81,7 +81,7 @@ class _Setup:
 
 
 def _step_keep(valid: Optional[Tensor], new: Tensor, old: Tensor) -> Tensor:
-    return new if valid is None else valid.where(new, old)
+    return new if valid is None else valid.if_else(new, old)
 
 
 def _split_bias(b: Optional[Tensor], d: int, n: int) -> tuple[Optional[Tensor], Optional[Tensor]]:
@@ -120,7 +120,7 @@ def _run(ctx: Context, kind: str, x: Tensor, w: Tensor, r: Tensor, b: Optional[T
                                           attrs.get("input_forget", 0))
                 c = _step_keep(valid, new_c, c)
             h = _step_keep(valid, new_h, h)
-            out[t] = new_h if valid is None else valid.where(new_h, 0.0)
+            out[t] = new_h if valid is None else valid.if_else(new_h, 0.0)
         ys.append([o for o in out if o is not None])
         finals.append([h, c] if kind == "LSTM" else [h])
     return s.outputs(ys, finals, len(ctx.node.output))

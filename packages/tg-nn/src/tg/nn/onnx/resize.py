@@ -141,7 +141,7 @@ def resize(x: Tensor, scales: Optional[list[float]], sizes: Optional[list[int]],
                                   exclude_outside, rois.get(a))
         moved = y.movedim(a, -1) @ Tensor(w.T, dtype=work, device=x.device)
         if outside is not None and outside.any():
-            moved = Tensor(outside, device=x.device).where(extrapolation, moved)
+            moved = Tensor(outside, device=x.device).if_else(extrapolation, moved)
         y = moved.movedim(-1, a)
     if x.dtype.is_float:
         return y

@@ -37,7 +37,7 @@ def _adagrad(ctx: Context, r: Tensor, t: Tensor, *tensors: Tensor, decay_factor:
 @op("Momentum", domain=DOMAIN)
 def _momentum(ctx: Context, r: Tensor, t: Tensor, *tensors: Tensor, alpha: float, beta: float, mode: str,
               norm_coefficient: float) -> tuple[Tensor, ...]:
-    first = (t.cast(r.dtype) > 0).where(beta, 1.0)  # beta is 1 on the first step
+    first = (t.cast(r.dtype) > 0).if_else(beta, 1.0)  # beta is 1 on the first step
     out = []
     for x, g, v in _groups(ctx, tensors, 3):
         reg = x * norm_coefficient + g
@@ -54,7 +54,7 @@ def _adam(ctx: Context, r: Tensor, t: Tensor, *tensors: Tensor, alpha: float = 0
     tt = t.cast(r.dtype)
     corrected = r * (1 - Tensor(beta, dtype=r.dtype, device=r.device) ** tt).sqrt() / \
         (1 - Tensor(alpha, dtype=r.dtype, device=r.device) ** tt)
-    rate = (tt > 0).where(corrected, r)
+    rate = (tt > 0).if_else(corrected, r)
     out = []
     for x, g, v, h in _groups(ctx, tensors, 4):
         reg = x * norm_coefficient + g

@@ -42,7 +42,7 @@ def _reflect(x: Tensor, lo: float, hi: float) -> Tensor:
         r = dist - n * rng
         even = (n - (n / 2).floor() * 2) == 0
         step = 1.0 if far > near else -1.0
-        out = mask.where(even.where(near + step * r, far - step * r), out)
+        out = mask.if_else(even.if_else(near + step * r, far - step * r), out)
     return out
 
 
@@ -70,7 +70,7 @@ def _kernel(d: Tensor, mode: str) -> Tensor:
     a = CUBIC_A
     near = ((a + 2) * t - (a + 3)) * t * t + 1
     far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
-    return (t <= 1).where(near, (t < 2).where(far, 0.0))
+    return (t <= 1).if_else(near, (t < 2).if_else(far, 0.0))
 
 
 def _axis_weights(coord: Tensor, n: int, mode: str, padding: str, align: bool) -> Tensor:
@@ -81,9 +81,9 @@ def _axis_weights(coord: Tensor, n: int, mode: str, padding: str, align: bool) -
         x = x.round()
     outside = (x < lo) | (x > hi)
     if padding == "border":
-        x = outside.where(x.clamp(0, n - 1), x)
+        x = outside.if_else(x.clamp(0, n - 1), x)
     elif padding == "reflection":
-        x = outside.where(_reflect(x, lo, hi), x)
+        x = outside.if_else(_reflect(x, lo, hi), x)
     virt = Tensor(np.arange(-HALO, n + HALO, dtype=np.float64), dtype=x.dtype, device=x.device)
     w = _kernel(x.unsqueeze(-1) - virt, mode).cast(x.dtype)
     return w @ Tensor(_fold_matrix(n, padding, lo, hi), dtype=x.dtype, device=x.device)
@@ -167,7 +167,7 @@ def _roi_align(ctx: Context, x: Tensor, rois: Tensor, batch_indices: Tensor,
     feats = x[Tensor(batch, device=x.device)].reshape(len(boxes), 1, c, h * w)  # (R, 1, C, HW)
     vals = feats @ Tensor(weights, dtype=x.dtype, device=x.device).transpose(2, 3)  # (R, bins, C, rows)
     if mode == "max":
-        out = Tensor(real, device=x.device).where(vals, -math.inf).amax(-1)
+        out = Tensor(real, device=x.device).if_else(vals, -math.inf).amax(-1)
     else:
         out = vals.sum(-1)
     return out.permute(0, 2, 1).reshape(len(boxes), c, oh, ow)

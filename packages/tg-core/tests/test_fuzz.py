@@ -1,0 +1,185 @@
+"""Differential fuzzing: Hypothesis draws small op programs (elementwise, reductions, movement, indexing) over
+int, bool, float16 and float32 data with special values and edge shapes, runs them on the device under test
+and on PyTorch, and compares values (and, for float32 data, gradients). A failure shrinks to a minimal
+program, printed as the list of ops.
+
+Deterministic in CI (derandomized, TG_FUZZ_EXAMPLES examples per device, 40 by default); `nox -s fuzz` runs it
+long (TG_FUZZ_EXAMPLES=2000).
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+if os.environ.get("TG_REQUIRE_TORCH"):
+    import torch
+else:
+    torch = pytest.importorskip("torch")
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tg.core import Tensor, registry, to_dtype
+
+EXAMPLES = int(os.environ.get("TG_FUZZ_EXAMPLES", "40"))
+SPECIAL = [math.nan, math.inf, -math.inf, -0.0, 0.0, 1.0, -1.0, 0.5, 3.0, -2.5, 1e-3]
+TOLERANCE = {"float32": (2e-4, 1e-5), "float16": (2e-2, 2e-3)}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One op of a program: the same call on a tg tensor and a torch tensor."""
+
+    name: str
+    fn: Callable[[Any], Any]
+    kinds: str  # which element kinds it takes: f(loat), i(nt), b(ool)
+    first_only: bool = False  # ops that amplify rounding (floor, comparisons) only act on the raw data
+    grad: bool = True
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _both(ours: Callable[[Any], Any], theirs: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda t: theirs(t) if isinstance(t, torch.Tensor) else ours(t)
+
+
+def _last(t: Any) -> int:
+    return max(t.ndim - 1, 0)
+
+
+STEPS = [
+    Step("neg", lambda t: -t, "fi"),
+    Step("abs", lambda t: t.abs(), "fi"),
+    Step("relu", lambda t: t.relu(), "fi"),
+    Step("sigmoid", lambda t: t.sigmoid(), "f"),
+    Step("tanh", lambda t: t.tanh(), "f"),
+    Step("exp", lambda t: t.exp(), "f"),
+    Step("log", lambda t: t.log(), "f"),
+    Step("sqrt", lambda t: t.sqrt(), "f"),
+    Step("sin", lambda t: t.sin(), "f"),
+    Step("square", lambda t: t * t, "fi"),
+    Step("add self", lambda t: t + t, "fi"),
+    Step("sub flip", lambda t: t - t.flip(0) if t.ndim else t - t, "fi"),
+    Step("mul flip", lambda t: t * t.flip(0) if t.ndim else t * t, "fi"),
+    Step("div 3", lambda t: t / 3, "f"),
+    Step("maximum flip", lambda t: t.maximum(t.flip(0)) if t.ndim else t, "fi"),
+    Step("minimum flip", lambda t: t.minimum(t.flip(0)) if t.ndim else t, "fi"),
+    Step("clamp", lambda t: t.clamp(-1, 2), "fi"),
+    Step("where pos", lambda t: t.where(t > 0, t * 2), "fi"),
+    Step("floor", lambda t: t.floor(), "f", first_only=True, grad=False),
+    Step("ceil", lambda t: t.ceil(), "f", first_only=True, grad=False),
+    Step("round", lambda t: t.round(), "f", first_only=True, grad=False),
+    Step("lt 0.5", lambda t: t < 0.5, "fi", first_only=True, grad=False),
+    Step("eq flip", lambda t: t == t.flip(0) if t.ndim else t == t, "fib", first_only=True, grad=False),
+    Step("floordiv 3", lambda t: t // 3, "i", grad=False),
+    Step("mod 3", lambda t: t % 3, "i", grad=False),
+    Step("to float", lambda t: t.float(), "ib", grad=False),
+    Step("logical not", lambda t: ~t, "b", grad=False),
+    Step("xor flip", lambda t: t ^ t.flip(0) if t.ndim else t, "b", grad=False),
+    Step("sum", lambda t: t.sum(), "fib"),
+    Step("sum last", lambda t: t.sum(_last(t)), "fib"),
+    Step("mean last", lambda t: t.mean(_last(t)), "f"),
+    Step("amax last", lambda t: t.amax(_last(t)) if t.ndim == 0 or t.shape[-1] else t, "fi"),
+    Step("amin last", lambda t: t.amin(_last(t)) if t.ndim == 0 or t.shape[-1] else t, "fi"),
+    Step("prod last", lambda t: t.prod(_last(t)), "fi"),
+    Step("cumsum last", lambda t: t.cumsum(_last(t)), "fi"),
+    Step("softmax last", lambda t: t.softmax(_last(t)), "f"),
+    Step("logsumexp last", lambda t: t.logsumexp(_last(t)), "f"),
+    Step("any last", lambda t: t.any(_last(t)), "b", grad=False),
+    Step("all last", lambda t: t.all(_last(t)), "b", grad=False),
+    Step("reshape -1", lambda t: t.reshape(-1), "fib"),
+    Step("transpose", lambda t: t.transpose(0, -1) if t.ndim >= 2 else t, "fib"),
+    Step("flip", lambda t: t.flip(-1) if t.ndim else t, "fib"),
+    Step("every other", lambda t: t[..., ::2] if t.ndim else t, "fib"),
+    Step("pad", _both(lambda t: t.pad((1, 2)) if t.ndim else t,
+                      lambda t: torch.nn.functional.pad(t, (1, 2)) if t.ndim else t), "fi"),
+    Step("unsqueeze expand", lambda t: t.unsqueeze(0).expand(2, *t.shape), "fib"),
+    Step("index", lambda t: t[t.new_tensor([0, -1, 0], dtype=torch.int64) if isinstance(t, torch.Tensor) else
+                              Tensor(np.array([0, -1, 0]), device=t.device)] if t.ndim and t.shape[0] else t, "fib"),
+]
+
+
+@st.composite
+def programs(draw: Any, dtypes: list[str]) -> tuple[np.ndarray, list[Step]]:
+    dtype = draw(st.sampled_from(dtypes))
+    shape = tuple(draw(st.lists(st.integers(0, 4), min_size=0, max_size=3)))
+    n = math.prod(shape)
+    if dtype == "bool":
+        data = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool)
+    elif dtype.startswith("int"):
+        info = np.iinfo(dtype)
+        values = st.one_of(st.integers(-20, 20), st.sampled_from([int(info.min), int(info.max), 0]))
+        data = np.array(draw(st.lists(values, min_size=n, max_size=n)), dtype)
+    else:
+        values = st.one_of(st.sampled_from(SPECIAL), st.floats(-8, 8, width=16 if dtype == "float16" else 32))
+        data = np.array(draw(st.lists(values, min_size=n, max_size=n)), dtype)
+    kind = {"b": "b", "i": "i", "f": "f"}[data.dtype.kind]
+    steps: list[Step] = []
+    for k in range(draw(st.integers(1, 3))):
+        fits = [s for s in STEPS if kind in s.kinds and (k == 0 or not s.first_only)]
+        step = draw(st.sampled_from(fits))
+        steps.append(step)
+        kind = _kind_after(step, kind)
+    return data.reshape(shape), steps
+
+
+def _kind_after(step: Step, kind: str) -> str:
+    if step.name in ("lt 0.5", "eq flip"):
+        return "b"
+    if step.name in ("to float", "sum", "sum last") and kind == "b":
+        return "f" if step.name == "to float" else "i"
+    if step.name == "to float":
+        return "f"
+    return kind
+
+
+def _run(steps: list[Step], t: Any) -> Any:
+    for s in steps:
+        t = s.fn(t)
+    return t
+
+
+def _compare(ours: np.ndarray, ref: np.ndarray, dtype: str, what: str) -> None:
+    assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != torch's {ref.shape}"
+    if ref.dtype.kind == "f":
+        rtol, atol = TOLERANCE.get(ref.dtype.name, TOLERANCE["float32"])
+        np.testing.assert_allclose(ours.astype(np.float64), ref.astype(np.float64), rtol=rtol, atol=atol,
+                                   equal_nan=True, err_msg=what)
+    else:
+        np.testing.assert_array_equal(ours, ref, err_msg=what)
+
+
+def _fuzz(device: str) -> None:
+    stored = registry.open(device).dtypes
+    dtypes = [d for d in ("float32", "float16", "int32", "int64", "bool") if to_dtype(d) in stored]
+
+    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(programs(dtypes))
+    def check(program: tuple[np.ndarray, list[Step]]) -> None:
+        data, steps = program
+        what = f"program {steps} on {data.dtype} {data.shape} {data.ravel()[:8].tolist()} (device {device!r})"
+        ref = _run(steps, torch.from_numpy(data.copy()))
+        out = _run(steps, Tensor(data, device=device))
+        _compare(out.numpy(), ref.numpy(), data.dtype.name, what)
+        if data.dtype == np.float32 and all(s.grad for s in steps) and np.isfinite(data).all() and \
+                ref.dtype == torch.float32 and np.isfinite(ref.numpy()).all():
+            x_ref = torch.from_numpy(data.copy()).requires_grad_()
+            _run(steps, x_ref).sum().backward()
+            x = Tensor(data, device=device, requires_grad=True)
+            _run(steps, x).sum().backward()
+            assert x.grad is not None and x_ref.grad is not None
+            if np.isfinite(x_ref.grad.numpy()).all():
+                _compare(x.grad.numpy(), x_ref.grad.numpy(), "float32", "gradient of " + what)
+
+    check()
+
+
+def test_programs_match_torch(device: str) -> None:
+    _fuzz(device)
