@@ -99,6 +99,16 @@ def lock(session: nox.Session) -> None:
 
 
 @nox.session
+def fuzz(session: nox.Session) -> None:
+    """The differential fuzzer long: TG_FUZZ_EXAMPLES programs per device against PyTorch (2000 by default)."""
+    install(session, *TEST_DEPS, TORCH)
+    install_tg(session)
+    examples = os.environ.get("TG_FUZZ_EXAMPLES", "2000")
+    session.run("pytest", "packages/tg-core/tests/test_fuzz.py", "-q", *session.posargs,
+                env={"TG_FUZZ_EXAMPLES": examples})
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff over the whole repository."""
     install(session, "ruff")
