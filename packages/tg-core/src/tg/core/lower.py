@@ -49,6 +49,9 @@ def _fits_int32(kernel: Kernel) -> bool:
     return all(abs(v.offset) + sum((n - 1) * abs(s) for n, s in zip(v.shape, v.strides)) <= limit for v in views)
 
 
+SUM_BLOCK = 4096  # terms per partial sum in a long float reduction (see lower_reduce)
+
+
 def reduce_identity(op: Op, dtype: DType) -> Any:
     """The value a reduction starts from (0 for sums, the lowest value for max)."""
     if op is Op.SUM:
@@ -229,20 +232,58 @@ class _Lowerer:
         return [found[i] for i in range(1, len(found) + 1)]
 
     def lower_reduce(self, red: AST) -> None:
-        """Accumulators for every body copy, the reduce loops, and the reads after them."""
+        """Accumulators for every body copy, the reduce loops, and the reads after them.
+
+        A long float sum is accumulated in blocks of about SUM_BLOCK terms, each into a fresh accumulator that
+        is then added to the total: a float32 running sum stops growing once it is 2^24 times its terms (a
+        billion ones summed to 1.7e7), two levels keep every partial sum small against what it adds."""
         combos = self.combos()
         init = reduce_identity(red.op, red.dtype)
         accs = {c: self.emit(U.DEFINE_ACC, red.dtype, (), init) for c in combos}
-        loops = [self.loop(d) for d in self.red_dims]
         fold = Op.ADD if red.op is Op.SUM else Op.MAX
+        split = self.sum_block(red)
+        loops: list[tuple[int, Optional[UOp]]] = []
+        totals = accs
+        for d in self.red_dims:
+            if split is not None and d == split[0]:
+                block, bounds = self.block_loop(d, split[1])
+                loops.append((-1, block))
+                accs = {c: self.emit(U.DEFINE_ACC, red.dtype, (), init) for c in combos}  # fresh per block
+                loops.append((d, self.loop(d, bounds)))
+            else:
+                loops.append((d, self.loop(d)))
         for c in combos:
             self.combo = dict(c)
             self.accumulate(red, accs[c], fold)
-        for d, loop in reversed(list(zip(self.red_dims, loops))):
+        for d, loop in reversed(loops):
+            if d == -1:  # a block is done: fold its sum into the total
+                for c in combos:
+                    self.emit(U.ACC_UPDATE, red.dtype, (totals[c], self.emit(U.ACC_READ, red.dtype, (accs[c],))), fold)
             if loop is not None:
                 self.emit(U.END, None, (loop,))
             self.loop_vars.pop(d, None)
-        self.acc_reads = {c: self.emit(U.ACC_READ, red.dtype, (accs[c],)) for c in combos}
+        self.acc_reads = {c: self.emit(U.ACC_READ, red.dtype, (totals[c],)) for c in combos}
+
+    def sum_block(self, red: AST) -> Optional[tuple[int, int]]:
+        """(reduce dim, its steps per block) for a float sum long enough to need blocks, else None."""
+        if red.op is not Op.SUM or not red.dtype.is_float or any(d in self.upcasts for d in self.red_dims):
+            return None
+        full, inner = self.kernel.full_shape, 1
+        for d in reversed(self.red_dims):
+            if full[d] * inner > 2 * SUM_BLOCK:
+                steps = max(1, SUM_BLOCK // inner)
+                return (d, steps) if steps < full[d] else None
+            inner *= full[d]
+        return None
+
+    def block_loop(self, d: int, steps: int) -> tuple[UOp, tuple[UOp, UOp]]:
+        """Open the loop over blocks of `steps` along dim d; returns it and the bounds of the current block."""
+        c = lambda v: self.const(v, self.index_dtype)  # noqa: E731
+        size = self.kernel.full_shape[d]
+        block = self.emit(U.RANGE, self.index_dtype, (c(0), c(-(-size // steps))), -2)
+        lo = self.alu(Op.MUL, block, c(steps))
+        hi = self.alu(Op.ADD, lo, c(steps))
+        return block, (lo, self.alu(Op.WHERE, self.alu(Op.CMPLT, hi, c(size)), hi, c(size)))
 
     def accumulate(self, red: AST, acc: UOp, fold: Op) -> None:
         """Fold the reduce's body into `acc`. A float sum of products is one fused multiply-add per step (the

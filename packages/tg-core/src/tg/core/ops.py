@@ -190,6 +190,11 @@ class Node:
         if not axes:
             return self
         shape = tuple(1 if i in axes else n for i, n in enumerate(self.shape))
+        if self.op is Op.CONST and not self.src:  # a constant reduces to a constant: no kernel, exact count
+            count = math.prod(self.shape[a] for a in axes)
+            value = self.arg if op is Op.RMAX else (self.arg * count if count else 0)
+            if op is Op.RMAX or self.dtype.is_float or self.dtype == bool_ or _fits(value, self.dtype):
+                return const(value, self.dtype, shape, self.device)
         if len(axes) == 1 and math.prod(shape) < SPLIT_PARTS and self.shape[axes[0]] >= SPLIT_MIN:
             split = self._split_reduce(op, axes[0])
             if split is not None:
@@ -232,6 +237,11 @@ class Node:
         if base.op is not Op.CONST and view.is_contiguous and view.shape == base.shape:
             return base
         return Node(Op.VIEW, (base,), (path, view), self.dtype, shape, self.device)
+
+
+def _fits(value: int, dtype: DType) -> bool:
+    bits = dtype.itemsize * 8
+    return (-(1 << (bits - 1)) if dtype.kind == "i" else 0) <= value < (1 << (bits - (dtype.kind == "i")))
 
 
 def _is_noop(op: Op, arg: Any, shape: Shape) -> bool:
