@@ -576,8 +576,7 @@ class Tensor:
         if op in ("gt", "le"):
             x, y = y, x
         if op in ("le", "ge") and x.dtype.is_float:  # x >= y is not !(x < y): both are false when one is NaN
-            return x._nograd(Op.CMPLT, y).logical_not().logical_and(x._nograd(Op.CMPEQ, x)) \
-                .logical_and(y._nograd(Op.CMPEQ, y))
+            return y._nograd(Op.CMPLT, x).logical_or(x._nograd(Op.CMPEQ, y))
         prim = Op.CMPLT if op in ("lt", "gt", "le", "ge") else Op.CMPEQ
         out = x._nograd(prim, y)
         return out.logical_not() if op in ("le", "ge", "ne") else out
@@ -657,20 +656,23 @@ class Tensor:
         return self._constant_of(s)
 
     def relu(self) -> Tensor:
-        """max(x, 0) with NaN kept (torch.relu(nan) is nan); the gradient at 0 is 0."""
-        return (self <= 0).if_else(0, self) if self.dtype.is_float else self.maximum(0)
+        """max(x, 0) with NaN kept (torch.relu(nan) is nan) and a zero gradient at 0, from ops that keep 0 at 0
+        (so zero padding still fuses through it)."""
+        if not self.dtype.is_float:
+            return self.maximum(0)
+        return (self > 0).if_else(self, (self < 0).if_else(0.0, self * 0))
 
     def sigmoid(self) -> Tensor:
         """1 / (1 + exp(-x)), from e = exp(-|x|) <= 1 so that no intermediate value (or gradient) overflows."""
         x = self._float()
-        e = (x >= 0).if_else(-x, x).exp()  # -|x|, chosen by a select so the gradient at 0 is one-sided, not 0
-        return (x >= 0).if_else(1, e) / (1 + e)
+        e = (x < 0).if_else(x, -x).exp()  # -|x|, chosen by a select so the gradient at 0 is one-sided, not 0
+        return (x < 0).if_else(e, 1) / (1 + e)
 
     def tanh(self) -> Tensor:
         """(1 - e) / (1 + e) with e = exp(-2|x|) <= 1, signed: exact limits and finite gradients everywhere.
         Below |x| = 1/16, where 1 - e would cancel, the Taylor series to x^7 (float64-accurate there)."""
         x = self._float()
-        a = (x >= 0).if_else(x, -x)  # |x| with a one-sided gradient at 0
+        a = (x < 0).if_else(-x, x)  # |x| with a one-sided gradient at 0
         e = (-2 * a).exp()
         x2 = x * x
         series = x * (1 - x2 * (1 / 3 - x2 * (2 / 15 - x2 * (17 / 315))))
