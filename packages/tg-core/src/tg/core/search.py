@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
-from . import stats
+from . import cache, stats
 from .kernel import Kernel
 from .opt import Opts, choose_opts, choose_upcasts, gpu_local
 
@@ -30,33 +30,34 @@ def enabled() -> bool:
     return os.environ.get("TG_SEARCH", "0") not in ("", "0")
 
 
-def cache_path() -> Path:
-    return Path(os.environ.get("TG_CACHE_DIR") or Path.home() / ".cache" / "tg") / "search.json"
+def cache_path() -> Optional[Path]:
+    folder = cache.directory("search")
+    return folder / "search.json" if folder is not None else None
 
 
 def _load() -> dict[str, Any]:
     global _cache
     if _cache is None:
+        path = cache_path()
+        data = cache.read(path, "search") if path is not None else None
         try:
-            _cache = json.loads(cache_path().read_text())
-        except (OSError, ValueError):
-            _cache = {}
+            loaded = json.loads(data) if data is not None else {}
+        except ValueError:
+            loaded = {}
+        _cache = loaded if isinstance(loaded, dict) else {}
     return _cache
 
 
 def _store(key: str, opts: Opts) -> None:
-    cache = _load()
-    cache[key] = encode(opts)
+    choices = _load()
+    choices[key] = encode(opts)
     path = cache_path()
-    try:  # merge with what other processes wrote meanwhile, then replace atomically
-        with contextlib.suppress(OSError, ValueError):
-            cache = {**json.loads(path.read_text()), **cache}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache))
-        tmp.replace(path)
-    except OSError:
-        pass  # a read-only cache only costs the next process a search
+    if path is None:
+        return
+    with contextlib.suppress(ValueError, TypeError):  # merge with what other processes wrote meanwhile
+        theirs = cache.read(path, "search")
+        choices = {**(json.loads(theirs) if theirs is not None else {}), **choices}
+    cache.write(path, "search", json.dumps(choices).encode())
 
 
 def encode(opts: Opts) -> dict[str, Any]:
@@ -68,6 +69,32 @@ def decode(data: dict[str, Any]) -> Opts:
     block, local = data.get("block"), data.get("local")
     return Opts({int(d): u for d, u in data["upcasts"].items()}, data.get("order"), data.get("flatten", False),
                 tuple(block) if block else None, tuple(local) if local else None)
+
+
+def _valid(kernel: Kernel, data: Any, gpu: bool) -> Optional[Opts]:
+    """The cached choice if it is one the lowering can use for this kernel (every output row written), else None."""
+    try:
+        opts = decode(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    full = kernel.full_shape
+    axes = set(kernel.reduce.arg) if kernel.reduce is not None else set()
+    out_dims = [d for d, n in enumerate(full) if n > 1 and d not in axes]
+    for d, u in opts.upcasts.items():
+        if not (isinstance(d, int) and isinstance(u, int)) or d not in out_dims or u < 1 or full[d] % u:
+            return None
+    if opts.order is not None and sorted(opts.order) != out_dims:
+        return None
+    if opts.block is not None and (len(opts.block) != 2 or not gpu or min(opts.block) < 1):
+        return None
+    if opts.local is not None and (not gpu or opts != gpu_local(kernel, ",".join(map(str, (*opts.local,
+                                                                                          *_tile(opts)))))):
+        return None
+    return opts
+
+
+def _tile(opts: Opts) -> tuple[int, ...]:
+    return tuple(opts.upcasts.get(d, 1) for d in sorted(opts.upcasts))
 
 
 def key_of(kernel: Kernel, device_key: str) -> str:
@@ -105,7 +132,11 @@ def choose(kernel: Kernel, gpu: bool, device_key: str, measure: Optional[Callabl
     key = key_of(kernel, device_key)
     cached = _load().get(key)
     if cached is not None:
-        return decode(cached)
+        opts = _valid(kernel, cached, gpu)
+        if opts is not None:
+            return opts
+        _load().pop(key, None)
+        stats.log(f"tg: ignoring a cached search choice that does not fit kernel {kernel.name}: {cached!r}")
     heuristic = choose_opts(kernel, gpu)
     if not enabled() or measure is None or kernel.reduce is None:
         return heuristic

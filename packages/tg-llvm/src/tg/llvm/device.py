@@ -22,8 +22,8 @@ import llvmlite
 import llvmlite.binding as llvm
 import numpy as np
 
+from tg.core import cache, search, stats
 from tg.core import dtype as dt
-from tg.core import search, stats
 from tg.core.device import Buffer, Device
 from tg.core.kernel import AST, Kernel
 from tg.core.lower import Program, lower
@@ -51,9 +51,9 @@ class HostAllocator(NumpyAllocator):
         return raw[offset:offset + nbytes]
 
 
-def cache_dir() -> Path:
-    """Where compiled kernels are kept: TG_CACHE_DIR, else ~/.cache/tg."""
-    return Path(os.environ.get("TG_CACHE_DIR") or Path.home() / ".cache" / "tg") / "llvm"
+def cache_dir() -> Optional[Path]:
+    """Where compiled kernels are kept (TG_CACHE_DIR, else ~/.cache/tg; see tg.core.cache), or None."""
+    return cache.directory("llvm")
 
 
 class LLVMCompiler:
@@ -90,6 +90,8 @@ class LLVMCompiler:
                 self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
                 self.engine.finalize_object()
                 address = self.engine.get_function_address(name)
+                if not address:  # never call address 0
+                    raise RuntimeError(f"tg-llvm: the object code for kernel {name} does not define it")
                 argtypes = [ctypes.c_int64, ctypes.c_int64] + [ctypes.c_void_p] * len(prog.buffer_dtypes)
                 self.functions[name] = ctypes.CFUNCTYPE(None, *argtypes)(address)
             return self.functions[name]
@@ -97,9 +99,11 @@ class LLVMCompiler:
     def object_code(self, name: str, ir: str, vectorize_loops: bool = True, export: bool = False) -> bytes:
         """Object code for `ir`: for the JIT, or position-independent for an exported library."""
         machine = self.export_machine if export else self.machine
-        path = cache_dir() / f"{name}{'.pic' if export else ''}.o"
-        if path.exists():
-            return path.read_bytes()
+        folder, key = cache_dir(), f"{name}|{'pic' if export else 'jit'}|{llvmlite.__version__}"
+        path = folder / f"{name}{'.pic' if export else ''}.o" if folder is not None else None
+        cached = cache.read(path, key) if path is not None else None
+        if cached is not None:
+            return cached
         try:
             module = llvm.parse_assembly(ir)
             module.verify()
@@ -112,13 +116,8 @@ class LLVMCompiler:
         builder.getModulePassManager().run(module, builder)
         obj = machine.emit_object(module)
         stats.counters.compiles += 1
-        try:  # a read-only or full disk only costs the next process a recompile
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(obj)
-            tmp.replace(path)
-        except OSError:
-            pass
+        if path is not None:
+            cache.write(path, key, obj)
         return obj
 
 

@@ -16,8 +16,8 @@ from typing import Any, Optional
 import numpy as np
 import pyopencl as cl
 
+from tg.core import cache, search, stats
 from tg.core import dtype as dt
-from tg.core import search, stats
 from tg.core.device import Allocator, Buffer, Device, DeviceError
 from tg.core.ir import Program
 from tg.core.kernel import AST, Kernel
@@ -69,8 +69,9 @@ class CLAllocator(Allocator):
         cl.enqueue_copy(self.queue, dst, src, byte_count=nbytes)  # queued, in order with the kernels
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("TG_CACHE_DIR") or Path.home() / ".cache" / "tg") / "opencl"
+def cache_dir() -> Optional[Path]:
+    """Where built binaries are kept (TG_CACHE_DIR, else ~/.cache/tg; see tg.core.cache), or None."""
+    return cache.directory("opencl")
 
 
 class OpenCLDevice(Device):
@@ -134,17 +135,19 @@ class OpenCLDevice(Device):
         return self.is_gpu or kernel.reduce is None
 
     def build(self, source: str) -> Any:
+        """The kernel built from `source`: from the verified binary cache (tg.core.cache) when it has it."""
         digest = hashlib.sha256(f"{source}|{self.fingerprint}".encode()).hexdigest()[:24]
-        path = cache_dir() / f"{digest}.bin"
-        try:
-            if path.exists():
+        folder = cache_dir()
+        path = folder / f"{digest}.bin" if folder is not None else None
+        binary = cache.read(path, f"{digest}|{self.fingerprint}") if path is not None else None
+        if binary is not None:
+            try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", cl.CompilerWarning)
-                    program = cl.Program(self.context, [self.cl_device], [path.read_bytes()]).build(
-                        options=self.build_options)
+                    program = cl.Program(self.context, [self.cl_device], [binary]).build(options=self.build_options)
                 return program.tg_kernel
-        except cl.Error:
-            pass  # a stale or foreign binary: build from source
+            except cl.Error:
+                pass  # a binary the driver no longer takes: build from source
         try:
             with warnings.catch_warnings():  # compiler chatter; a failed build raises with its full log below
                 warnings.simplefilter("ignore", cl.CompilerWarning)
@@ -152,13 +155,8 @@ class OpenCLDevice(Device):
         except cl.RuntimeError as e:
             raise RuntimeError(f"OpenCL build failed on {self.cl_device.name}:\n{e}\n--- source ---\n{source}") from e
         stats.counters.compiles += 1
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(program.get_info(cl.program_info.BINARIES)[0])
-            tmp.replace(path)
-        except OSError:
-            pass
+        if path is not None:
+            cache.write(path, f"{digest}|{self.fingerprint}", program.get_info(cl.program_info.BINARIES)[0])
         return program.tg_kernel
 
     def render(self, kernel: Kernel) -> str:
