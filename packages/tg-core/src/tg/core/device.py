@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import threading
 import warnings
 from abc import ABC, abstractmethod
-from collections import defaultdict
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -44,12 +45,18 @@ class DeviceError(RuntimeError):
 class Allocator(ABC):
     """Device memory: raw allocations of a byte size, copies to and from host NumPy arrays.
 
-    Freed allocations are kept in a cache keyed by size and handed out again, so that a training
-    loop that allocates the same sizes every step stops calling the driver after the first one.
+    Freed allocations are kept in a cache keyed by size and handed out again, so that a training loop that
+    allocates the same sizes every step stops calling the driver after the first one. The cache holds at most
+    `cache_limit` bytes (TG_ALLOC_CACHE_MB, 256 by default): past that the allocations freed longest ago go back
+    to the driver, and an allocation the driver refuses is retried once after emptying the cache. Safe to use
+    from several threads.
     """
 
     def __init__(self) -> None:
-        self._cache: dict[int, list[Any]] = defaultdict(list)
+        self._cache: OrderedDict[int, list[Any]] = OrderedDict()  # size -> free handles, least recently freed first
+        self._cached_bytes = 0
+        self.cache_limit = int(float(os.environ.get("TG_ALLOC_CACHE_MB", "256")) * (1 << 20))
+        self._lock = threading.Lock()
 
     @abstractmethod
     def _alloc(self, nbytes: int) -> Any: ...
@@ -72,21 +79,47 @@ class Allocator(ABC):
         self.copyin(dst, staging)
 
     def alloc(self, nbytes: int) -> Any:
-        if self._cache[nbytes]:
-            return self._cache[nbytes].pop()
+        with self._lock:
+            handles = self._cache.get(nbytes)
+            if handles:
+                self._cached_bytes -= nbytes
+                handle = handles.pop()
+                if not handles:
+                    del self._cache[nbytes]
+                return handle
         stats.allocated(nbytes)
-        return self._alloc(nbytes)
+        try:
+            return self._alloc(nbytes)
+        except Exception:
+            if not self._cached_bytes:
+                raise
+            self.clear_cache()  # out of memory, perhaps only because of what the cache holds: once more
+            return self._alloc(nbytes)
 
     def free(self, handle: Any, nbytes: int) -> None:
-        self._cache[nbytes].append(handle)
+        evicted: list[tuple[Any, int]] = []
+        with self._lock:
+            self._cache.setdefault(nbytes, []).append(handle)
+            self._cache.move_to_end(nbytes)
+            self._cached_bytes += nbytes
+            while self._cached_bytes > self.cache_limit and self._cache:
+                size, handles = next(iter(self._cache.items()))
+                evicted.append((handles.pop(0), size))
+                self._cached_bytes -= size
+                if not handles:
+                    del self._cache[size]
+        for h, size in evicted:
+            self._free(h, size)
+            stats.freed(size)
 
     def clear_cache(self) -> None:
         """Give every cached allocation back to the driver (for example after an out-of-memory error)."""
-        for nbytes, handles in self._cache.items():
+        with self._lock:
+            entries, self._cache, self._cached_bytes = list(self._cache.items()), OrderedDict(), 0
+        for nbytes, handles in entries:
             for h in handles:
                 self._free(h, nbytes)
                 stats.freed(nbytes)
-        self._cache.clear()
 
 
 class Device(ABC):
@@ -221,11 +254,18 @@ class Registry:
         self._failed: dict[str, str] = {}
         self._default: Optional[str] = None
         self._loaded = False
+        # loading, opening and choosing the default happen once, whichever thread touches tg first
+        self._lock = threading.RLock()
 
     def load(self) -> None:
         """Import every allowed plugin, each on its own so one failure does not stop the others."""
         if self._loaded:
             return
+        with self._lock:
+            if not self._loaded:
+                self._load()
+
+    def _load(self) -> None:
         self.plugins, self.specs = {}, {}
         pm = pluggy.PluginManager("tg")
         pm.add_hookspecs(DeviceHooks)
@@ -240,7 +280,7 @@ class Registry:
                 continue
             try:
                 module = ep.load()
-            except Exception as e:  # a plugin's import error must not break tg
+            except (Exception, SystemExit) as e:  # a plugin's import error (even sys.exit) must not break tg
                 self._report(ep.name, dist, version, f"import of {ep.value!r} failed: {type(e).__name__}: {e}")
                 continue
             self._add_plugin(pm, ep.name, dist, version, module)
@@ -251,14 +291,19 @@ class Registry:
         try:
             pm.register(module, name=name)
             specs = module.tg_devices()
-        except Exception as e:
+        except (Exception, SystemExit) as e:
             self._report(name, dist, version, f"its tg_devices hook failed: {type(e).__name__}: {e}")
             return
+        problem = _check_specs(specs)
+        if problem is None:
+            taken = [s.name for s in specs if s.name in self.specs]
+            if taken:
+                problem = (f"it registers device {taken[0]!r}, which plugin {self.specs[taken[0]][1]!r} registered "
+                           "first; uninstall one of them")
+        if problem is not None:
+            self._report(name, dist, version, problem)
+            return
         for spec in specs:
-            if spec.name in self.specs:
-                other = self.specs[spec.name][1]
-                raise DeviceError(f"device name {spec.name!r} is registered by two plugins: {other!r} and "
-                                  f"{name!r} ({dist}). Uninstall one, or disable one with TG_PLUGINS=no:{name}")
             self.specs[spec.name] = (spec, name)
             info.devices.append(spec.name)
         self.plugins[name] = info
@@ -297,6 +342,12 @@ class Registry:
         """The Device for a full name such as `numpy` or `opencl:1`; opened once, then cached."""
         if name in self._devices:
             return self._devices[name]
+        with self._lock:
+            return self._open(name)
+
+    def _open(self, name: str) -> Device:
+        if name in self._devices:
+            return self._devices[name]
         self.load()
         family = name.split(":")[0]
         if family not in self.specs:
@@ -311,7 +362,9 @@ class Registry:
                               if index.isdigit() else f"device {name!r}: what follows ':' must be a device index")
         try:
             dev = spec.open(name)
-        except Exception as e:
+            if not isinstance(dev, Device):
+                raise TypeError(f"its open() returned {type(dev).__name__}, not a tg Device")
+        except (Exception, SystemExit) as e:
             self._failed[name] = f"{type(e).__name__}: {e}"
             warnings.warn(f"tg device {name!r} (plugin {plugin!r}) could not be opened: {e}", TgPluginWarning,
                           stacklevel=3)
@@ -326,18 +379,58 @@ class Registry:
     def default(self) -> str:
         """TG_DEVICE if set (and it must open), else the highest-priority device that opens."""
         if self._default is None:
-            wanted = os.environ.get("TG_DEVICE")
-            if wanted:
-                self.open(canonical_name(wanted))
-                self._default = canonical_name(wanted)
-            else:
-                self._default = next((n for n in self.names() if self.try_open(n) is not None), "numpy")
+            with self._lock:
+                if self._default is None:
+                    self._default = self._choose_default()
         return self._default
 
     @default.setter
     def default(self, name: str) -> None:
         self.open(canonical_name(name))
         self._default = canonical_name(name)
+
+    def _choose_default(self) -> str:
+        wanted = os.environ.get("TG_DEVICE")
+        if wanted:
+            self.open(canonical_name(wanted))
+            return canonical_name(wanted)
+        for n in self.names():
+            if self.try_open(n) is None:
+                continue
+            problem = _self_check(n) if self is registry else None  # tensors are made on the global registry
+            if problem is None:
+                return n
+            self._failed[n] = f"it opened but computed wrong values ({problem})"
+            warnings.warn(f"tg device {n!r} (plugin {self.specs[n][1]!r}) is not used as the default: its self-check "
+                          f"failed: {problem}. Name it with TG_DEVICE or device= to use it anyway.", TgPluginWarning,
+                          stacklevel=3)
+        return "numpy"
+
+
+
+def _check_specs(specs: Any) -> Optional[str]:
+    """What is wrong with a tg_devices hook's return value, or None."""
+    if not isinstance(specs, (list, tuple)):
+        return f"its tg_devices hook returned {type(specs).__name__}, not a list of DeviceSpec"
+    for spec in specs:
+        if not isinstance(spec, DeviceSpec):
+            return f"its tg_devices hook returned {spec!r}, not a DeviceSpec"
+        if not isinstance(spec.name, str) or not spec.name or ":" in spec.name or not callable(spec.open):
+            return f"its DeviceSpec {spec.name!r} needs a plain name (no ':') and a callable open"
+    names = [s.name for s in specs]
+    return f"it registers device {names[0]!r} twice" if len(set(names)) != len(names) else None
+
+
+def _self_check(name: str) -> Optional[str]:
+    """None if device `name` computes a small elementwise chain and a sum right, else what it got."""
+    from .tensor import Tensor
+
+    try:
+        x = Tensor([1.0, 2.0, 3.0], device=name)
+        got = ((x * 2 + 1).tolist(), (x * x).sum().item())
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+    return None if got == ([3.0, 5.0, 7.0], 14.0) else f"[1, 2, 3] * 2 + 1 and sum(x * x) gave {got}"
 
 
 def canonical_name(name: str) -> str:

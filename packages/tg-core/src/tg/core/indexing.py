@@ -139,15 +139,15 @@ def _select(y: Tensor, dims: list[int], indices: list[Tensor]) -> Tensor:
 
 def setitem(x: Tensor, index: Any, value: Any) -> None:
     """x[index] = value: the selection's backward scatters the value; `where` merges it into x."""
-    from .tensor import Tensor, no_grad
+    from .tensor import GRAD_MODE, Tensor, no_grad
 
-    if x.requires_grad and x._ctx is None and Tensor._grad_enabled:
+    if x.requires_grad and x._ctx is None and GRAD_MODE.enabled:
         raise RuntimeError("a leaf tensor that requires grad cannot be assigned to in place; assign under no_grad() "
                            "or to a detached copy")
     v = value if isinstance(value, Tensor) else Tensor.full((), value, x.dtype, x.device)
     probe_dtype = x.dtype if x.dtype.is_float else dt.float64
-    prev = Tensor._grad_enabled
-    Tensor._grad_enabled = True
+    prev = GRAD_MODE.enabled
+    GRAD_MODE.enabled = True
     try:
         probe = Tensor.zeros(*x.shape, dtype=probe_dtype, device=x.device, requires_grad=True)
         region = getitem(probe, index)
@@ -163,7 +163,7 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
         region.backward(Tensor.ones(*region.shape, dtype=probe_dtype, device=x.device))
         covered = probe.grad
     finally:
-        Tensor._grad_enabled = prev
+        GRAD_MODE.enabled = prev
     assert scattered is not None and covered is not None
     with no_grad() if not x.requires_grad else contextlib.nullcontext():
         merged = (covered != 0).if_else(scattered.cast(x.dtype), x)

@@ -8,6 +8,9 @@ materialising the broadcast product.
 from __future__ import annotations
 
 import math
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Optional
 
@@ -84,24 +87,41 @@ _UFUNCS = {Op.EXP2: np.exp2, Op.LOG2: np.log2, Op.SIN: np.sin, Op.SQRT: np.sqrt,
 
 
 class ScratchPool:
-    """Reusable temporaries by (shape, dtype): fresh large arrays cost a page fault per 4 KiB touched."""
+    """Reusable temporaries by (shape, dtype): fresh large arrays cost a page fault per 4 KiB touched.
 
-    def __init__(self, max_bytes: int = 1 << 30):
-        self.free: dict[tuple[tuple[int, ...], np.dtype], list[np.ndarray]] = {}
-        self.max_bytes, self.held = max_bytes, 0
+    It holds at most `max_bytes` (TG_SCRATCH_MB, 128 by default), dropping the arrays returned longest ago,
+    so shapes that never come back cannot pile up; safe to share between threads."""
+
+    def __init__(self, max_bytes: Optional[int] = None):
+        self.free: OrderedDict[tuple[tuple[int, ...], np.dtype], list[np.ndarray]] = OrderedDict()
+        limit = max_bytes if max_bytes is not None else float(os.environ.get("TG_SCRATCH_MB", "128")) * (1 << 20)
+        self.max_bytes, self.held = int(limit), 0
+        self.lock = threading.Lock()
 
     def get(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        arrays = self.free.get((shape, dtype))
-        if arrays:
-            arr = arrays.pop()
-            self.held -= arr.nbytes
-            return arr
+        with self.lock:
+            arrays = self.free.get((shape, dtype))
+            if arrays:
+                arr = arrays.pop()
+                self.held -= arr.nbytes
+                if not arrays:
+                    del self.free[(shape, dtype)]
+                return arr
         return np.empty(shape, dtype)
 
     def put(self, arr: np.ndarray) -> None:
-        if arr.base is None and self.held + arr.nbytes <= self.max_bytes:
-            self.free.setdefault((arr.shape, arr.dtype), []).append(arr)
+        if arr.base is not None or arr.nbytes > self.max_bytes:
+            return
+        with self.lock:
+            key = (arr.shape, arr.dtype)
+            self.free.setdefault(key, []).append(arr)
+            self.free.move_to_end(key)
             self.held += arr.nbytes
+            while self.held > self.max_bytes:
+                oldest, arrays = next(iter(self.free.items()))
+                self.held -= arrays.pop(0).nbytes
+                if not arrays:
+                    del self.free[oldest]
 
 
 def _select(cond: np.ndarray, x: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarray:

@@ -6,8 +6,9 @@ is computed only by `realize()`, `numpy()`, `item()` or `tolist()`.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -44,15 +45,25 @@ def manual_seed(seed: int) -> None:
     _Random.generator = np.random.default_rng(seed)
 
 
+class _GradMode(threading.local):
+    """Whether ops record what backward() needs: per thread, as torch's grad mode is, so that no_grad() in
+    one thread never turns off training in another."""
+
+    enabled: bool = True
+
+
+GRAD_MODE = _GradMode()
+
+
 class no_grad:  # noqa: N801 - torch's name
     """Context manager and decorator that turns off gradient tracking, like torch.no_grad."""
 
     def __enter__(self) -> None:
-        self.prev = Tensor._grad_enabled
-        Tensor._grad_enabled = False
+        self.prev = GRAD_MODE.enabled
+        GRAD_MODE.enabled = False
 
     def __exit__(self, *exc: object) -> None:
-        Tensor._grad_enabled = self.prev
+        GRAD_MODE.enabled = self.prev
 
     def __call__(self, fn: Callable) -> Callable:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -94,7 +105,6 @@ class Tensor:
     """
 
     __slots__ = ("__weakref__", "_ctx", "_node", "grad", "requires_grad")
-    _grad_enabled: ClassVar[bool] = True
 
     def __init__(self, data: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
                  requires_grad: bool = False):
@@ -414,7 +424,7 @@ class Tensor:
         ctx = fn(self, *others)
         out = Tensor(ctx.forward(self.node, *(o.node for o in others), **kwargs))
         stats.counters.ops += 1
-        if ctx.requires_grad and Tensor._grad_enabled:
+        if ctx.requires_grad and GRAD_MODE.enabled:
             out.requires_grad, out._ctx = True, ctx
         return out
 
@@ -1226,7 +1236,7 @@ class Tensor:
                 raise RuntimeError(f"{op}: kernel {tuple(ks)} (dilation {dil}) is larger than the padded input "
                                    f"{tuple(n + a + b for n, (a, b) in zip(x.shape[2:], pads))}")
         weight = weight.cast(x.dtype) if weight.dtype != x.dtype else weight
-        if nd == 2 and (x.requires_grad or weight.requires_grad) and Tensor._grad_enabled:
+        if nd == 2 and (x.requires_grad or weight.requires_grad) and GRAD_MODE.enabled:
             # one autograd rule for the whole convolution: its input gradient is a transposed convolution
             # (one contraction), not the windows' gradient scattered back offset by offset
             out = x._apply(F.Conv2d, weight, stride=st, pads=tuple(pads), dilation=dil, groups=groups)

@@ -131,18 +131,23 @@ class LLVMDevice(Device):
         self.compiler = LLVMCompiler()
         self.threads = max(1, int(os.environ.get("TG_LLVM_THREADS", os.cpu_count() or 1)))
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="tg-llvm") if self.threads > 1 else None
+        self.lock = threading.RLock()
         # ASTs compare by structure, so a kernel scheduled again (a training loop's next step) hits this
         self.programs: dict[tuple[AST, tuple[int, ...]], tuple[Program, Callable[..., None]]] = {}
 
     def program(self, kernel: Kernel,
                 buffers: Optional[Sequence[Buffer]] = None) -> tuple[Program, Callable[..., None]]:
         key = (kernel.ast, kernel.full_shape)
-        if key not in self.programs:
-            measure = None if buffers is None else (lambda opts: self.measure(kernel, opts, buffers))
-            opts = search.choose(kernel, False, f"llvm|{self.compiler.cpu}|{self.threads}", measure)
-            prog = lower(kernel, opts)
-            self.programs[key] = (prog, self.compiler.compile(prog))
-        return self.programs[key]
+        found = self.programs.get(key)
+        if found is not None:
+            return found
+        with self.lock:  # the renderer and the search keep per-kernel state: one compile at a time
+            if key not in self.programs:
+                measure = None if buffers is None else (lambda opts: self.measure(kernel, opts, buffers))
+                opts = search.choose(kernel, False, f"llvm|{self.compiler.cpu}|{self.threads}", measure)
+                prog = lower(kernel, opts)
+                self.programs[key] = (prog, self.compiler.compile(prog))
+            return self.programs[key]
 
     def measure(self, kernel: Kernel, opts: Opts, buffers: Sequence[Buffer]) -> float:
         """Seconds one run of the kernel takes when lowered with `opts` (for the search)."""
@@ -152,7 +157,9 @@ class LLVMDevice(Device):
         return search.time_best_of(lambda: self.launch(prog, fn, args), lambda: None)
 
     def render(self, kernel: Kernel) -> str:
-        return self.compiler.source(self.program(kernel)[0])[1]
+        prog = self.program(kernel)[0]
+        with self.lock:
+            return self.compiler.source(prog)[1]
 
     def choices(self, kernel: Kernel) -> list[str]:
         prog = self.program(kernel)[0]

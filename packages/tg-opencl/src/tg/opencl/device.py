@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -104,6 +105,7 @@ class OpenCLDevice(Device):
         self.tile_renderer.soft_math = self.chunk_renderer.soft_math = not self.is_gpu
         self.work_items = max(1, self.cl_device.max_compute_units)
         self.programs: dict[tuple[AST, tuple[int, ...]], tuple[Program, Any, str]] = {}
+        self.lock = threading.RLock()
         # division must round like the CPU backends; OpenCL allows 2.5 ulp unless asked (where the device can)
         correct = self.cl_device.single_fp_config & cl.device_fp_config.CORRECTLY_ROUNDED_DIVIDE_SQRT
         self.build_options = ["-cl-fp32-correctly-rounded-divide-sqrt"] if correct else []
@@ -112,12 +114,16 @@ class OpenCLDevice(Device):
 
     def program(self, kernel: Kernel, buffers: Optional[Sequence[Buffer]] = None) -> tuple[Program, Any, str]:
         key = (kernel.ast, kernel.full_shape)
-        if key not in self.programs:
-            per_tile = self.per_tile(kernel)
-            measure = None if buffers is None else (lambda opts: self.measure(kernel, opts, buffers))
-            opts = search.choose(kernel, per_tile, f"opencl|{self.fingerprint}|{self.local_size}", measure)
-            self.programs[key] = self.compile(kernel, opts)
-        return self.programs[key]
+        found = self.programs.get(key)
+        if found is not None:
+            return found
+        with self.lock:  # the renderers and the search keep per-kernel state: one compile at a time
+            if key not in self.programs:
+                per_tile = self.per_tile(kernel)
+                measure = None if buffers is None else (lambda opts: self.measure(kernel, opts, buffers))
+                opts = search.choose(kernel, per_tile, f"opencl|{self.fingerprint}|{self.local_size}", measure)
+                self.programs[key] = self.compile(kernel, opts)
+            return self.programs[key]
 
     def compile(self, kernel: Kernel, opts: Opts) -> tuple[Program, Any, str]:
         per_tile = self.per_tile(kernel)
@@ -176,8 +182,9 @@ class OpenCLDevice(Device):
             global_size: tuple[int, ...] = (max(1, min(n, self.work_items)),)
         else:
             global_size = (-(-n // local) * local,) if local else (n,)
-        fn(self.queue, global_size, (local,) if local else None, np.int64(0), np.int64(n),
-           *(b.handle for b in buffers))
+        with self.lock:  # a kernel object's arguments are set, then it is enqueued: not atomic across threads
+            fn(self.queue, global_size, (local,) if local else None, np.int64(0), np.int64(n),
+               *(b.handle for b in buffers))
 
     def synchronize(self) -> None:
         self.queue.finish()
