@@ -89,17 +89,22 @@ _UFUNCS = {Op.EXP2: np.exp2, Op.LOG2: np.log2, Op.SIN: np.sin, Op.SQRT: np.sqrt,
 class ScratchPool:
     """Reusable temporaries by (shape, dtype): fresh large arrays cost a page fault per 4 KiB touched.
 
-    It holds at most `max_bytes` (TG_SCRATCH_MB, 128 by default), dropping the arrays returned longest ago,
-    so shapes that never come back cannot pile up; safe to share between threads."""
+    It keeps only arrays of a (shape, dtype) that was asked for before (a temporary nobody will ask for again is
+    left to the garbage collector), at most four of each, and at most `max_bytes` in all (TG_SCRATCH_MB, 128 by
+    default), dropping the arrays returned longest ago; safe to share between threads."""
+
+    PER_KEY = 4
 
     def __init__(self, max_bytes: Optional[int] = None):
         self.free: OrderedDict[tuple[tuple[int, ...], np.dtype], list[np.ndarray]] = OrderedDict()
         limit = max_bytes if max_bytes is not None else float(os.environ.get("TG_SCRATCH_MB", "128")) * (1 << 20)
         self.max_bytes, self.held = int(limit), 0
+        self.wanted: set[tuple[tuple[int, ...], np.dtype]] = set()
         self.lock = threading.Lock()
 
     def get(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         with self.lock:
+            self.wanted.add((shape, dtype))
             arrays = self.free.get((shape, dtype))
             if arrays:
                 arr = arrays.pop()
@@ -112,8 +117,10 @@ class ScratchPool:
     def put(self, arr: np.ndarray) -> None:
         if arr.base is not None or arr.nbytes > self.max_bytes:
             return
+        key = (arr.shape, arr.dtype)
         with self.lock:
-            key = (arr.shape, arr.dtype)
+            if key not in self.wanted or len(self.free.get(key, ())) >= self.PER_KEY:
+                return
             self.free.setdefault(key, []).append(arr)
             self.free.move_to_end(key)
             self.held += arr.nbytes
