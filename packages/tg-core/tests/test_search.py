@@ -26,7 +26,7 @@ def test_search_chooses_caches_and_reuses(name: str, tmp_path: Path, monkeypatch
     monkeypatch.setattr(dev, "measure", lambda *args: timed.append(args) or real_measure(*args))
     out = (Tensor(a, device=name) @ Tensor(b, device=name)).numpy()
     np.testing.assert_allclose(out, a @ b, rtol=1e-4, atol=1e-4)
-    assert len(timed) > 1 and (tmp_path / "search.json").exists()
+    assert len(timed) > 1 and (tmp_path / "search" / "search.json").exists()
 
     # a new process: nothing in memory, the choice comes from the file without timing anything
     monkeypatch.setattr(search, "_cache", None)

@@ -172,6 +172,18 @@ class Max(Function):
                 grad.alu(Op.MUL, share_y) if self.needs_input_grad[1] else None)
 
 
+class Relu(Function):
+    """max(x, 0), NaN kept (the MAX primitive propagates it); the gradient is 1 where x > 0 and 0 elsewhere,
+    at 0 included (torch), where Max's rule would split a tie."""
+
+    def forward(self, x: Node) -> Node:
+        self.x = x
+        return x.alu(Op.MAX, x.const_like(0))
+
+    def backward(self, grad: Node) -> Node:
+        return self.x.const_like(0).alu(Op.CMPLT, self.x).alu(Op.WHERE, grad, grad.const_like(0))
+
+
 class NoGradBinary(Function):
     """Comparisons, integer division, modulo and bitwise ops: their outputs carry no gradient."""
 

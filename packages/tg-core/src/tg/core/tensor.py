@@ -668,9 +668,7 @@ class Tensor:
     def relu(self) -> Tensor:
         """max(x, 0) with NaN kept (torch.relu(nan) is nan) and a zero gradient at 0, from ops that keep 0 at 0
         (so zero padding still fuses through it)."""
-        if not self.dtype.is_float:
-            return self.maximum(0)
-        return (self > 0).if_else(self, (self < 0).if_else(0.0, self * 0))
+        return self._apply(F.Relu) if self.dtype.is_float else self.maximum(0)
 
     def sigmoid(self) -> Tensor:
         """1 / (1 + exp(-x)), from e = exp(-|x|) <= 1 so that no intermediate value (or gradient) overflows."""
