@@ -17,6 +17,8 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
+from . import config
+
 MAGIC = b"TGC1 "
 
 
@@ -34,7 +36,7 @@ def _warn_once(key: str, message: str) -> None:
 
 
 def root() -> Path:
-    return Path(os.environ.get("TG_CACHE_DIR") or Path.home() / ".cache" / "tg")
+    return config.cache_root()
 
 
 def directory(name: str) -> Optional[Path]:

@@ -9,7 +9,6 @@ once and the others keep working.
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import threading
 import warnings
 from abc import ABC, abstractmethod
@@ -21,7 +20,7 @@ from typing import Any, Optional
 import numpy as np
 import pluggy
 
-from . import stats
+from . import config, stats
 from .dtype import DType
 from .kernel import Kernel
 
@@ -55,7 +54,7 @@ class Allocator(ABC):
     def __init__(self) -> None:
         self._cache: OrderedDict[int, list[Any]] = OrderedDict()  # size -> free handles, least recently freed first
         self._cached_bytes = 0
-        self.cache_limit = int(float(os.environ.get("TG_ALLOC_CACHE_MB", "256")) * (1 << 20))
+        self.cache_limit = config.alloc_cache_bytes()
         self._lock = threading.Lock()
 
     @abstractmethod
@@ -237,11 +236,7 @@ class PluginInfo:
 
 def _plugin_filter() -> tuple[Optional[set[str]], set[str]]:
     """TG_PLUGINS: comma list; `no:NAME` denies a plugin, plain names allow only those."""
-    allow: set[str] = set()
-    deny: set[str] = set()
-    for item in filter(None, (s.strip() for s in os.environ.get("TG_PLUGINS", "").split(","))):
-        (deny.add(item[3:]) if item.startswith("no:") else allow.add(item))
-    return (allow or None), deny
+    return config.plugins()
 
 
 class Registry:
@@ -390,7 +385,7 @@ class Registry:
         self._default = canonical_name(name)
 
     def _choose_default(self) -> str:
-        wanted = os.environ.get("TG_DEVICE")
+        wanted = config.device()
         if wanted:
             self.open(canonical_name(wanted))
             return canonical_name(wanted)

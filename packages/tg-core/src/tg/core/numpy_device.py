@@ -8,7 +8,6 @@ materialising the broadcast product.
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from . import config
 from . import dtype as dt
 from .device import PRIORITY_NUMPY, Allocator, Buffer, Device, DeviceSpec, hookimpl
 from .kernel import AST, Kernel
@@ -97,8 +97,7 @@ class ScratchPool:
 
     def __init__(self, max_bytes: Optional[int] = None):
         self.free: OrderedDict[tuple[tuple[int, ...], np.dtype], list[np.ndarray]] = OrderedDict()
-        limit = max_bytes if max_bytes is not None else float(os.environ.get("TG_SCRATCH_MB", "128")) * (1 << 20)
-        self.max_bytes, self.held = int(limit), 0
+        self.max_bytes, self.held = (max_bytes if max_bytes is not None else config.scratch_bytes()), 0
         self.wanted: set[tuple[tuple[int, ...], np.dtype]] = set()
         self.lock = threading.Lock()
 

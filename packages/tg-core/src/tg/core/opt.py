@@ -8,10 +8,10 @@ loaded value then feeds several multiply-adds instead of one.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Optional
 
+from . import config
 from .kernel import AST, Kernel
 from .ops import Op
 
@@ -61,10 +61,9 @@ def _largest_divisor(n: int, limit: int) -> int:
 
 def _tile_limits(gpu: bool) -> tuple[int, int]:
     """The largest unroll of (the contiguous dim, the reused dim). TG_TILE="j,i" overrides them."""
-    override = os.environ.get("TG_TILE")
+    override = config.tile()
     if override:
-        j, i = (int(v) for v in override.split(","))
-        return j, i
+        return override[0], override[1]
     # measured on an H100 (OpenCL, fp32 4096^2, strips of 128 threads): 2x16 tiles 18.3-19.3 TFLOP/s,
     # 4x8 17.2-18.4, 4x16 17.1-18.4, 2x32 16.4-17.5, 8x8 12.2-13.8, 4x4 11.5, 1x32 12.2-13.0
     return (2, 16) if gpu else (32, 8)
@@ -103,8 +102,8 @@ def gpu_local(kernel: Kernel, spec: Optional[str] = None) -> Optional[Opts]:
     """Local-memory staging for a contraction on a GPU, when `spec` (default: TG_GPU_LOCAL)
     "rows,cols,chunk,ui,uj" asks for it (a rows x cols work-group of ui x uj register tiles, operands
     staged chunk deep) and it fits. The search (TG_SEARCH) tries a few specs on its own."""
-    default = spec is None and not os.environ.get("TG_GPU_LOCAL")
-    spec = (os.environ.get("TG_GPU_LOCAL", "") or DEFAULT_LOCAL) if spec is None else spec
+    default = spec is None and not config.gpu_local()
+    spec = (config.gpu_local() or DEFAULT_LOCAL) if spec is None else spec
     found = local_operands(kernel) if spec and spec != "0" else None
     if found is None:
         return None
@@ -123,10 +122,10 @@ def gpu_local(kernel: Kernel, spec: Optional[str] = None) -> Optional[Opts]:
 def _gpu_block(kernel: Kernel, upcasts: dict[int, int]) -> Optional[tuple[int, int]]:
     """A (rows, cols) patch of output tiles per run of consecutive threads, for 2-D register-tiled
     contractions whose tile counts it divides. TG_GPU_BLOCK="rows,cols" overrides it ("0,0": none)."""
-    override = os.environ.get("TG_GPU_BLOCK")
+    override = config.gpu_block()
     # measured on an H100 (4096^2 fp32): patches lift 8x8 register tiles from 12-13 to 16-18 TFLOP/s but do
     # not beat 2x16 tiles in strips (18.6-19.3), so they are off unless asked for
-    rows, cols = (int(v) for v in override.split(",")) if override else (0, 0)
+    rows, cols = override if override else (0, 0)
     if len(upcasts) != 2 or not rows or not cols:
         return None
     dims = [d for d, n in enumerate(kernel.full_shape) if n > 1 and (kernel.reduce is None or

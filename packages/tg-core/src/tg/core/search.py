@@ -12,13 +12,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
-from . import cache, stats
+from . import cache, config, stats
 from .kernel import Kernel
 from .opt import Opts, choose_opts, choose_upcasts, gpu_local
 
@@ -27,7 +26,7 @@ _cache: Optional[dict[str, Any]] = None
 
 
 def enabled() -> bool:
-    return os.environ.get("TG_SEARCH", "0") not in ("", "0")
+    return config.search()
 
 
 def cache_path() -> Optional[Path]:

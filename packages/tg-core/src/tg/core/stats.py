@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, fields
 
@@ -51,10 +50,9 @@ def freed(nbytes: int) -> None:
 
 def debug_level() -> int:
     """TG_DEBUG, read on every call so that tests and users can change it at run time."""
-    try:
-        return int(os.environ.get("TG_DEBUG", "0"))
-    except ValueError:
-        return 0
+    from . import config
+
+    return config.debug()
 
 
 def log(msg: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import itertools
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ import llvmlite
 import llvmlite.binding as llvm
 import numpy as np
 
-from tg.core import cache, search, stats
+from tg.core import cache, config, search, stats
 from tg.core import dtype as dt
 from tg.core.device import Buffer, Device
 from tg.core.kernel import AST, Kernel
@@ -129,7 +128,7 @@ class LLVMDevice(Device):
     def __init__(self, name: str = "llvm"):
         super().__init__(name, HostAllocator())
         self.compiler = LLVMCompiler()
-        self.threads = max(1, int(os.environ.get("TG_LLVM_THREADS", os.cpu_count() or 1)))
+        self.threads = config.llvm_threads()
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="tg-llvm") if self.threads > 1 else None
         self.lock = threading.RLock()
         # ASTs compare by structure, so a kernel scheduled again (a training loop's next step) hits this

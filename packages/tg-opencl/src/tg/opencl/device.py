@@ -7,7 +7,6 @@ second process skips the OpenCL compiler.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import warnings
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from typing import Any, Optional
 import numpy as np
 import pyopencl as cl
 
-from tg.core import cache, search, stats
+from tg.core import cache, config, search, stats
 from tg.core import dtype as dt
 from tg.core.device import Allocator, Buffer, Device, DeviceError
 from tg.core.ir import Program
@@ -96,7 +95,7 @@ class OpenCLDevice(Device):
         supported |= {dt.float64} if "cl_khr_fp64" in ext else set()
         self.dtypes = frozenset(supported)
         self.is_gpu = bool(self.cl_device.type & cl.device_type.GPU)
-        local = int(os.environ.get("TG_LOCAL_SIZE", "128"))  # work-items per group on GPUs (TG_LOCAL_SIZE to explore)
+        local = config.local_size()  # work-items per group on GPUs (TG_LOCAL_SIZE to explore)
         self.local_size = min(local, self.cl_device.max_work_group_size) if self.is_gpu else None
         # one work-item per output tile (GPUs; and elementwise kernels on CPUs, which PoCL vectorises across
         # work-items), or on CPUs for reductions one work-item per chunk of the outer loop (measured on PoCL:
@@ -127,7 +126,7 @@ class OpenCLDevice(Device):
 
     def compile(self, kernel: Kernel, opts: Opts) -> tuple[Program, Any, str]:
         per_tile = self.per_tile(kernel)
-        narrow = per_tile and os.environ.get("TG_CL_NARROW", "1") != "0"  # 32-bit index arithmetic where it fits
+        narrow = per_tile and config.cl_narrow()  # 32-bit index arithmetic where it fits
         prog = lower(kernel, opts, narrow=narrow)
         source = (self.tile_renderer if per_tile else self.chunk_renderer).render(prog, "tg_kernel")
         return prog, self.build(source), source

@@ -1,0 +1,127 @@
+"""Every TG_* environment variable, read in this one place.
+
+Each is read when it is used (not at import), so a test or a user can change it while tg runs. A value that
+does not parse raises a ValueError naming the variable and what it accepts, instead of being ignored.
+
+| variable | meaning | default |
+|---|---|---|
+| TG_DEVICE | the default device | the highest-priority device that opens and passes its self-check |
+| TG_PLUGINS | `no:NAME` turns a plugin off, plain names load only those (comma-separated) | all |
+| TG_DEBUG | 1 schedules, 2 kernel timings, 3 kernel ASTs and choices, 4 generated source | 0 |
+| TG_CACHE_DIR | the on-disk cache (compiled kernels, binaries, search choices) | ~/.cache/tg |
+| TG_SEARCH | 1: time lowering alternatives of new contractions and cache the fastest | 0 |
+| TG_ALLOC_CACHE_MB | freed device memory kept for reuse, per device | 256 |
+| TG_SCRATCH_MB | the numpy device's reusable temporaries | 128 |
+| TG_LLVM_THREADS | threads the llvm device splits a kernel over | the CPU count |
+| TG_LOCAL_SIZE | OpenCL work-group size on GPUs | 128 |
+| TG_CL_NARROW | 0: keep 64-bit index arithmetic on OpenCL GPUs | 1 |
+| TG_TILE | the register tile's largest unrolls, `j,i` | heuristics |
+| TG_GPU_BLOCK | GPU thread patches, `rows,cols` | none |
+| TG_GPU_LOCAL | local-memory staging `rows,cols,chunk,ui,uj`, or 0 | heuristics |
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+
+def _text(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def _int(name: str, default: int, least: int = 0) -> int:
+    raw = _text(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not an integer") from None
+    if value < least:
+        raise ValueError(f"{name}={raw!r} must be at least {least}")
+    return value
+
+
+def _number(name: str, default: float) -> float:
+    raw = _text(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise ValueError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+def _ints(name: str, count: int) -> Optional[tuple[int, ...]]:
+    raw = _text(name)
+    if not raw:
+        return None
+    try:
+        values = tuple(int(v) for v in raw.split(","))
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: expected {count} comma-separated integers") from None
+    if len(values) != count or any(v < 0 for v in values):
+        raise ValueError(f"{name}={raw!r}: expected {count} comma-separated integers >= 0")
+    return values
+
+
+def device() -> Optional[str]:
+    return _text("TG_DEVICE") or None
+
+
+def plugins() -> tuple[Optional[set[str]], set[str]]:
+    """(allowed plugin names or None for all, denied names) from TG_PLUGINS."""
+    allow: set[str] = set()
+    deny: set[str] = set()
+    for item in filter(None, (s.strip() for s in _text("TG_PLUGINS").split(","))):
+        (deny.add(item[3:]) if item.startswith("no:") else allow.add(item))
+    return (allow or None), deny
+
+
+def debug() -> int:
+    return _int("TG_DEBUG", 0)
+
+
+def cache_root() -> Path:
+    return Path(_text("TG_CACHE_DIR") or Path.home() / ".cache" / "tg")
+
+
+def search() -> bool:
+    return _int("TG_SEARCH", 0) > 0
+
+
+def alloc_cache_bytes() -> int:
+    return int(_number("TG_ALLOC_CACHE_MB", 256) * (1 << 20))
+
+
+def scratch_bytes() -> int:
+    return int(_number("TG_SCRATCH_MB", 128) * (1 << 20))
+
+
+def llvm_threads() -> int:
+    return _int("TG_LLVM_THREADS", os.cpu_count() or 1, least=1)
+
+
+def local_size() -> int:
+    return _int("TG_LOCAL_SIZE", 128, least=1)
+
+
+def cl_narrow() -> bool:
+    return _int("TG_CL_NARROW", 1) > 0
+
+
+def tile() -> Optional[tuple[int, ...]]:
+    return _ints("TG_TILE", 2)
+
+
+def gpu_block() -> Optional[tuple[int, ...]]:
+    return _ints("TG_GPU_BLOCK", 2)
+
+
+def gpu_local() -> str:
+    """TG_GPU_LOCAL as given ("" when unset; "0" turns staging off); opt.gpu_local parses it."""
+    return _text("TG_GPU_LOCAL")
