@@ -182,3 +182,39 @@ def test_names_torch_users_reach_for_first(device: str) -> None:
         ref = [g.numpy() for g in torch.meshgrid(torch.arange(3.0), torch.tensor([5.0, 6.0]), indexing=indexing)]
         for o, r in zip(ours, ref):
             np.testing.assert_array_equal(o, r)
+
+
+SPECIAL_A = f32(nan, inf, -inf, -0.0, 0.0, 1.5, -1.5, 2.5, -2.5, 7.0, -7.0, 0.3, 1e30, -1e-30)
+SPECIAL_B = f32(2.0, -2.0, 0.0, -0.0, nan, inf, 3.0, -3.0, 0.5, 2.0, -2.0, 7.0, 3.0, 2.0)
+TF = None if torch is None else torch.nn.functional
+UNARY_SPECIAL = {
+    "round": lambda a: a.round(), "trunc": lambda a: a.trunc(), "floor": lambda a: a.floor(),
+    "ceil": lambda a: a.ceil(),
+    "sign": lambda a: a.sign(), "exp": lambda a: a.exp(), "expm1": lambda a: a.expm1(), "log1p": lambda a: a.log1p(),
+    "sqrt": lambda a: a.sqrt(), "rsqrt": lambda a: a.rsqrt(), "sin": lambda a: a.sin(), "cos": lambda a: a.cos(),
+    "tan": lambda a: a.tan(), "erf": lambda a: a.erf(), "sigmoid": lambda a: a.sigmoid(), "atan": lambda a: a.atan(),
+    "asin": lambda a: a.asin(), "acos": lambda a: a.acos(), "nan_to_num": lambda a: a.nan_to_num(),
+    "softplus": split(lambda a: a.softplus(), lambda a: TF.softplus(a)),
+    "gelu": split(lambda a: a.gelu(), lambda a: TF.gelu(a)),
+    "silu": split(lambda a: a.silu(), lambda a: TF.silu(a)), "elu": split(lambda a: a.elu(), lambda a: TF.elu(a)),
+    "mish": split(lambda a: a.mish(), lambda a: TF.mish(a)),
+    "hardswish": split(lambda a: a.hardswish(), lambda a: TF.hardswish(a)),
+    "cumsum": lambda a: a.cumsum(0), "cummax": lambda a: a.cummax(0)[0], "sort": lambda a: a.sort()[0],
+    "argmax": lambda a: a.argmax(), "softmax": lambda a: a.reshape(2, 7).softmax(1),
+}
+BINARY_SPECIAL = {
+    "remainder": lambda a, b: a % b, "floor_divide": lambda a, b: a // b, "fmod": lambda a, b: a.fmod(b),
+    "div trunc": lambda a, b: a.div(b, rounding_mode="trunc"), "pow": lambda a, b: a ** b,
+    "atan2": lambda a, b: a.atan2(b), "fmax": lambda a, b: a.fmax(b), "fmin": lambda a, b: a.fmin(b),
+    "hypot": lambda a, b: a.hypot(b), "clamp by tensors": lambda a, b: a.clamp(b, b + 1),
+    "isclose": lambda a, b: a.isclose(b), "lerp": lambda a, b: a.lerp(b, 0.25),
+}
+
+
+@pytest.mark.parametrize("name", list(UNARY_SPECIAL) + list(BINARY_SPECIAL))
+def test_special_values_against_torch(name: str, device: str) -> None:
+    """NaN, +-inf, +-0, halves, huge and tiny values through each function, as torch computes them."""
+    if name in UNARY_SPECIAL:
+        same(device, UNARY_SPECIAL[name], SPECIAL_A)
+    else:
+        same(device, BINARY_SPECIAL[name], SPECIAL_A, SPECIAL_B)

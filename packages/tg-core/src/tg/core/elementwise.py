@@ -137,3 +137,75 @@ def shift_right(x: Tensor, n: Union[Tensor, int]) -> Tensor:
     if n < 0:
         raise ValueError(f">>: negative shift count {n}")
     return x.div(1 << n, rounding_mode="floor") if n <= limit else sign
+
+
+def fmod(x: Tensor, y: Union[Tensor, float]) -> Tensor:
+    """The remainder of x / y truncated toward zero, with x's sign (torch.fmod, C's fmod); integer division
+    by zero gives 0 (tg.core.semantics). Gradients 1 for x and -trunc(x / y) for y."""
+    from .ops import Op
+
+    x, y = x._binary("fmod", y)
+    r = x.detach()._nograd(Op.MOD, y.detach())
+    if not x.dtype.is_float or not (x.requires_grad or y.requires_grad):
+        return r
+    q = (x.detach() / y.detach()).trunc()
+    finite = x.isfinite().logical_and(y.isfinite()).logical_and(q.isfinite())
+    return r + finite.if_else((x - x.detach()) - q * (y - y.detach()), 0.0)
+
+
+def fmax(a: Tensor, b: Union[Tensor, float]) -> Tensor:
+    """Elementwise maximum that ignores NaN (torch.fmax): NaN only where both are."""
+    a, b = a._binary("fmax", b)
+    return a.isnan().if_else(b, b.isnan().if_else(a, a.maximum(b)))
+
+
+def fmin(a: Tensor, b: Union[Tensor, float]) -> Tensor:
+    """Elementwise minimum that ignores NaN (torch.fmin)."""
+    a, b = a._binary("fmin", b)
+    return a.isnan().if_else(b, b.isnan().if_else(a, a.minimum(b)))
+
+
+def nan_to_num(x: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+    """NaN, +inf and -inf replaced (by default with 0 and the dtype's largest and smallest finite values)."""
+    if not x.dtype.is_float:
+        return x
+    import numpy as np
+
+    info = np.finfo(x.dtype.np)
+    top = float(info.max) if posinf is None else posinf
+    bottom = float(info.min) if neginf is None else neginf
+    return x.isnan().if_else(nan, (x == math.inf).if_else(top, (x == -math.inf).if_else(bottom, x)))
+
+
+def hypot(a: Tensor, b: Union[Tensor, float]) -> Tensor:
+    """sqrt(a^2 + b^2) without overflow or underflow (scaled by the larger magnitude); inf if either is."""
+    a, b = a._binary("hypot", b)
+    a, b = a._float().abs(), b._float().abs()
+    big, small = a.maximum(b), a.minimum(b)
+    scale = (big == 0).logical_or(big.isinf()).if_else(1.0, big)
+    ratio = small / scale
+    out = scale * (1 + ratio * ratio).sqrt()
+    out = (big == 0).if_else(0.0, out)
+    return (a.isinf().logical_or(b.isinf())).if_else(math.inf, out)
+
+
+def atan2(y: Tensor, x: Union[Tensor, float]) -> Tensor:
+    """The angle of the point (x, y) in (-pi, pi] (torch.atan2(input=y, other=x)), C's rules at zeros and
+    infinities."""
+    y, x = y._binary("atan2", x)
+    y, x = y._float(), x._float()
+    both_inf = y.isinf().logical_and(x.isinf())
+    zero_x = x == 0
+    safe_x = zero_x.logical_or(both_inf).if_else(1.0, x)
+    base = (y / safe_x).atan()
+    up = _signbit(y).if_else(-math.pi, math.pi)
+    angle = (x < 0).if_else(base + up, base)
+    on_axis = (y > 0).if_else(math.pi / 2, (y < 0).if_else(-math.pi / 2, _signbit(x).if_else(up, y)))
+    angle = zero_x.if_else(on_axis, angle)
+    corner = (x > 0).if_else(math.pi / 4, 3 * math.pi / 4)
+    return both_inf.if_else((y < 0).if_else(-corner, corner), angle)
+
+
+def _signbit(x: Tensor) -> Tensor:
+    """True for negative numbers and -0.0 (1 / -0.0 is -inf)."""
+    return (x < 0).logical_or((x == 0).logical_and(1 / x < 0))

@@ -53,7 +53,7 @@ def silu(x: Tensor) -> Tensor:
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, linear above `threshold` as torch does."""
     bx = x * beta
-    soft = (bx.minimum(threshold).exp() + 1).log() / beta
+    soft = bx.minimum(threshold).exp().log1p() / beta  # log1p: 1 + e^-7 would round away e^-7's digits
     return (bx > threshold).if_else(x, soft)
 
 
@@ -99,7 +99,7 @@ def log1p(x: Tensor) -> Tensor:
     """log(1 + x), accurate for small x (the Kahan correction: log(u) * x / (u - 1))."""
     x = x._float()
     u = x + 1
-    plain = (u == 1).logical_or(u.isinf())
+    plain = (u == 1).logical_or(u == math.inf)  # log1p(-inf) stays NaN, as in torch
     safe = plain.if_else(2.0, u)  # the unselected branch stays finite, and so does its (discarded) gradient
     return plain.if_else(x, safe.log() * x / (safe - 1))
 

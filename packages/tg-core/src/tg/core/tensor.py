@@ -530,8 +530,7 @@ class Tensor:
         _check_python_zero("div", self, other, reverse)
         x, y = self._binary("div", other, reverse)
         if x.dtype.is_float:
-            q = x.div(y)
-            return q.floor() if mode == "floor" else q.trunc()
+            return _floor_divide(x, y) if mode == "floor" else x.div(y).trunc()
         q = x._nograd(Op.IDIV, y)
         if mode == "trunc":
             return q
@@ -636,7 +635,9 @@ class Tensor:
         return self.sqrt().reciprocal()
 
     def cos(self) -> Tensor:
-        return (math.pi / 2 - self._float()).sin()
+        """1 - 2 sin^2(x/2): x/2 is exact, so large arguments keep their value (pi/2 - x would round it away)."""
+        half = (self._float() * 0.5).sin()
+        return 1 - 2 * half * half
 
     def tan(self) -> Tensor:
         return self.sin() / self.cos()
@@ -710,9 +711,15 @@ class Tensor:
             raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
         out = self
         if min is not None:
-            out = (out < min).if_else(min, out)
+            low = out < min
+            if isinstance(min, Tensor) and min.dtype.is_float:
+                low = low.logical_or(min.isnan())  # a NaN bound gives NaN, as in torch
+            out = low.if_else(min, out)
         if max is not None:
-            out = (out > max).if_else(max, out)
+            high = out > max
+            if isinstance(max, Tensor) and max.dtype.is_float:
+                high = high.logical_or(max.isnan())
+            out = high.if_else(max, out)
         return out
 
     clip = clamp
@@ -748,7 +755,7 @@ class Tensor:
         _check_python_zero("remainder", self, other, False)
         x, y = self._binary("remainder", other)
         if x.dtype.is_float:
-            return x - x.div(y, rounding_mode="floor") * y
+            return _float_remainder(x, y)
         r = x._nograd(Op.MOD, y)
         return ((r != 0).logical_and((r < 0) != (y < 0))).if_else(r + y, r)
 
@@ -1437,6 +1444,12 @@ class Tensor:
     logaddexp = ew.logaddexp
     isclose = ew.isclose
     allclose = ew.allclose
+    fmod = ew.fmod
+    fmax = ew.fmax
+    fmin = ew.fmin
+    nan_to_num = ew.nan_to_num
+    hypot = ew.hypot
+    atan2 = arctan2 = ew.atan2
     selu = ew.selu
     celu = ew.celu
     bitwise_left_shift = __lshift__ = ew.shift_left
@@ -1499,6 +1512,32 @@ def _node_from_data(data: Any, dtype: Optional[Union[DType, str]], device: str) 
     if arr.size:
         buf.copyin(arr)
     return Node(Op.BUFFER, (), None, target, arr.shape, device, buffer=buf)
+
+
+def _float_remainder(x: Tensor, y: Tensor) -> Tensor:
+    """x - floor(x / y) * y with the divisor's sign (torch, Python), computed exactly from fmod: 1.5 % inf is 1.5,
+    where the product form gives NaN. Its gradient is 1 for x and -floor(x / y) for y, as torch's."""
+    r = x.detach()._nograd(Op.MOD, y.detach())
+    r = (r != 0).logical_and((r < 0) != (y.detach() < 0)).if_else(r + y.detach(), r)
+    if not (x.requires_grad or y.requires_grad):
+        return r
+    q = ((x.detach() - r) / y.detach()).round()
+    finite = x.isfinite().logical_and(y.isfinite()).logical_and(q.isfinite())
+    link = finite.if_else((x - x.detach()) - q * (y - y.detach()), 0.0)  # zero in value, the gradient in form
+    return r + link
+
+
+def _floor_divide(x: Tensor, y: Tensor) -> Tensor:
+    """floor(x / y) for floats as torch computes it, from fmod (inf // 2 is NaN, 7 // 0.1 is 69, not 70)."""
+    x, y = x.detach(), y.detach()
+    mod = x._nograd(Op.MOD, y)
+    div = (x - mod) / y
+    div = (mod != 0).logical_and((y < 0) != (mod < 0)).if_else(div - 1, div)
+    floor = div.floor()
+    floor = (div - floor > 0.5).if_else(floor + 1, floor)
+    zero = (x / y) * 0  # a signed zero where the quotient is zero
+    out = (div == 0).if_else(zero, floor)
+    return (y == 0).if_else(x / y, out)
 
 
 def _check_python_zero(op: str, x: Tensor, other: TensorLike, reverse: bool) -> None:
