@@ -218,3 +218,25 @@ def test_special_values_against_torch(name: str, device: str) -> None:
         same(device, UNARY_SPECIAL[name], SPECIAL_A)
     else:
         same(device, BINARY_SPECIAL[name], SPECIAL_A, SPECIAL_B)
+
+
+@pytest.mark.parametrize("kw", [{"kernel_size": 3}, {"kernel_size": 3, "stride": 2, "padding": 1},
+                                {"kernel_size": 2, "ceil_mode": True}], ids=["plain", "strided", "ceil"])
+def test_pooling_in_1d_and_3d(device: str, kw: dict) -> None:
+    rng = np.random.default_rng(1)
+    line = rng.standard_normal((2, 3, 11)).astype(np.float32)
+    box = rng.standard_normal((1, 2, 5, 6, 7)).astype(np.float32)
+    for name in ["max_pool1d", "avg_pool1d"]:
+        same(device, split(lambda a, n=name: getattr(a, n)(**kw), lambda a, n=name: getattr(TF, n)(a, **kw)), line)
+    for name in ["max_pool3d", "avg_pool3d"]:
+        same(device, split(lambda a, n=name: getattr(a, n)(**kw), lambda a, n=name: getattr(TF, n)(a, **kw)), box)
+
+
+def test_median_and_trace(device: str) -> None:
+    m = np.random.default_rng(2).standard_normal((5, 6)).astype(np.float32)
+    same(device, lambda a: a.median(1)[0], m)
+    same(device, lambda a: a.median(1)[1], m)
+    m[1, 2] = np.nan
+    same(device, lambda a: a.median(), m)
+    same(device, lambda a: a.median(1)[0], m)
+    same(device, lambda a: a.trace(), m)

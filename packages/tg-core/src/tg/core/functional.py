@@ -1049,3 +1049,85 @@ def max_pool2d_with_indices(x: Tensor, kernel_size: Any, stride: Any = None, pad
         hit = hit.logical_or(win.isnan())
     index = hit.if_else(pos, h * w).amin((-2, -1))
     return best.squeeze(-1).squeeze(-1), index
+
+
+# ---- 1-D and 3-D pooling, from the 2-D kind (a max or an average over a box is one over each axis in turn) ----
+def _pair(v: Any, n: int) -> tuple[int, ...]:
+    return (v,) * n if isinstance(v, int) else tuple(v)
+
+
+def max_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """1-D max pooling over the last dim of (N, C, L) or (C, L) (torch.nn.functional.max_pool1d)."""
+    k, s = _pair(kernel_size, 1)[0], _pair(stride if stride else kernel_size, 1)[0]
+    out = x.unsqueeze(-2).max_pool2d((1, k), (1, s), (0, _pair(padding, 1)[0]), (1, _pair(dilation, 1)[0]),
+                                     ceil_mode, return_indices)
+    return (out[0].squeeze(-2), out[1].squeeze(-2)) if return_indices else out.squeeze(-2)
+
+
+def avg_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """1-D average pooling (torch.nn.functional.avg_pool1d)."""
+    k, s = _pair(kernel_size, 1)[0], _pair(stride if stride else kernel_size, 1)[0]
+    return x.unsqueeze(-2).avg_pool2d((1, k), (1, s), (0, _pair(padding, 1)[0]), ceil_mode,
+                                      count_include_pad).squeeze(-2)
+
+
+def _pool3d(x: Tensor, kind: str, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool,
+            extra: dict[str, Any]) -> Tensor:
+    if x.ndim not in (4, 5):
+        raise RuntimeError(f"{kind}_pool3d: expected a 4-D or 5-D input, got shape {x.shape}")
+    k, p = _pair(kernel_size, 3), _pair(padding, 3)
+    s = _pair(stride if stride else kernel_size, 3)
+    lead, (d, h, w) = x.shape[:-3], x.shape[-3:]
+    pool = (lambda t, *a: t.max_pool2d(*a, ceil_mode=ceil_mode, **extra)) if kind == "max" else \
+        (lambda t, *a: t.avg_pool2d(*a, ceil_mode=ceil_mode, **extra))
+    planes = pool(x.reshape(-1, d, h, w), k[1:], s[1:], p[1:])  # over (h, w) for every depth
+    h2, w2 = planes.shape[-2:]
+    deep = planes.reshape(-1, d, h2 * w2).transpose(-1, -2).unsqueeze(-3)  # (B, 1, h2*w2, d)
+    out = pool(deep, (1, k[0]), (1, s[0]), (0, p[0]))  # over depth
+    return out.squeeze(-3).transpose(-1, -2).reshape(*lead, out.shape[-1], h2, w2)
+
+
+def max_pool3d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False) -> Tensor:
+    """3-D max pooling over (D, H, W) (torch.nn.functional.max_pool3d)."""
+    if dilation not in (1, (1, 1, 1), [1, 1, 1]):
+        raise NotImplementedError("max_pool3d: dilation other than 1 is not supported")
+    return _pool3d(x, "max", kernel_size, stride, padding, ceil_mode, {})
+
+
+def avg_pool3d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """3-D average pooling (torch.nn.functional.avg_pool3d); the counts factor over the axes, so it is separable."""
+    return _pool3d(x._float(), "avg", kernel_size, stride, padding, ceil_mode,
+                   {"count_include_pad": count_include_pad})
+
+
+def trace(x: Tensor) -> Tensor:
+    """The sum of a matrix's diagonal (torch.trace)."""
+    if x.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, got shape {x.shape}")
+    return x.diagonal().sum()
+
+
+def median(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Any:
+    """The lower median (torch.median): of all elements, or (values, indices) along `dim`; NaN if any is NaN."""
+    if dim is None:
+        flat = x.reshape(-1)
+        if flat.numel() == 0:
+            raise RuntimeError("median: the median of an empty tensor is undefined")
+        return median(flat, 0)[0]
+    d = x._dim(dim)
+    values, indices = x.sort(d)
+    n = x.shape[d]
+    if n == 0:
+        raise IndexError(f"median: dim {d} of shape {x.shape} is empty")
+    pick = (n - 1) // 2
+    v, i = values.narrow(d, pick, 1), indices.narrow(d, pick, 1)
+    if x.dtype.is_float:  # NaN sorts last; torch's median is NaN as soon as a slice holds one
+        has_nan = x.isnan().any(d, keepdim=True)
+        first_nan = (x.isnan().if_else(_tensor().arange(n, device=x.device).reshape(
+            *(n if k == d else 1 for k in range(x.ndim))), n)).amin(d, keepdim=True)
+        v, i = has_nan.if_else(math.nan, v), has_nan.if_else(first_nan, i)
+    return ValuesIndices(v if keepdim else v.squeeze(d), i if keepdim else i.squeeze(d))

@@ -1427,6 +1427,12 @@ class Tensor:
     conv_transpose3d = fn.conv_transpose3d
     _arg_extreme = fn._arg_extreme
     nonzero = fn.nonzero
+    max_pool1d = fn.max_pool1d
+    avg_pool1d = fn.avg_pool1d
+    max_pool3d = fn.max_pool3d
+    avg_pool3d = fn.avg_pool3d
+    trace = fn.trace
+    median = fn.median
     masked_select = fn.masked_select
     var_mean = fn.var_mean
     std_mean = fn.std_mean
