@@ -240,3 +240,14 @@ def test_median_and_trace(device: str) -> None:
     same(device, lambda a: a.median(), m)
     same(device, lambda a: a.median(1)[0], m)
     same(device, lambda a: a.trace(), m)
+
+
+def test_jit_replays_check_indices_too(device: str) -> None:
+    """An index checked in the eager call is checked again on every replay (it used to read as 0 there)."""
+    table = Tensor(np.arange(12, dtype=np.float32).reshape(4, 3), device=device)
+    step = TinyJit(lambda i: table[i] * 2)
+    for k in range(3):
+        got = step(Tensor(np.array([k, 3, 0]), device=device)).numpy()
+        np.testing.assert_array_equal(got, np.arange(12, dtype=np.float32).reshape(4, 3)[[k, 3, 0]] * 2)
+    with pytest.raises(IndexError, match="index 4 is out of bounds"):
+        step(Tensor(np.array([4, 0, 0]), device=device))

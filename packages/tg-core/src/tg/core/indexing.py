@@ -25,13 +25,20 @@ def check_range(op: str, index: Tensor, size: int, negative: bool = False, ignor
     and a one-hot selection would otherwise turn them into silent zeros."""
     if index.numel() == 0:
         return
-    values = index.numpy()
-    bad = (values < (-size if negative else 0)) | (values >= size)
-    if ignore is not None:
-        bad &= values != ignore
-    if bad.any():
-        where = f" for dimension {dim}" if dim is not None else ""
-        raise IndexError(f"{op}: index {int(values[bad].flat[0])} is out of bounds{where} with size {size}")
+    from . import jit
+
+    def check(values: np.ndarray) -> None:
+        bad = (values < (-size if negative else 0)) | (values >= size)
+        if ignore is not None:
+            bad &= values != ignore
+        if bad.any():
+            where = f" for dimension {dim}" if dim is not None else ""
+            raise IndexError(f"{op}: index {int(values[bad].flat[0])} is out of bounds{where} with size {size}")
+
+    check(index.numpy())
+    base = index.node.base
+    if jit.capturing() and base.buffer is not None:  # a TinyJit replay checks the new indices too
+        jit.record_check(base.buffer, index.node.view, check)
 
 
 def _normalize(x: Tensor, index: Any) -> list[Any]:

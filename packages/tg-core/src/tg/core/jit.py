@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Generic, Optional, TypeVar
 from . import stats
 from .device import Buffer, get_device
 from .ops import Op
+from .view import View
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -50,6 +51,7 @@ class _Recorder:
     launches: list[Launch] = field(default_factory=list)
     rebinds: list[tuple[Tensor, Node]] = field(default_factory=list)
     hooks: list[Callable[[], None]] = field(default_factory=list)
+    checks: list[tuple[Buffer, View, Callable[[Any], None]]] = field(default_factory=list)
     random: bool = False
 
 
@@ -70,6 +72,13 @@ def record_rebind(tensor: Tensor, old: Node) -> None:
     """A tensor is about to point at new data (called from Tensor.node's setter while capturing)."""
     if _recorder is not None:
         _recorder.rebinds.append((tensor, old))
+
+
+def record_check(buffer: Buffer, view: View, check: Callable[[Any], None]) -> None:
+    """Data the call validated (indices against their bounds): a replay reads it again through `view` and runs
+    `check` on it, so a replay raises where the eager call would have."""
+    if _recorder is not None:
+        _recorder.checks.append((buffer, view, check))
 
 
 def record_random() -> None:
@@ -101,6 +110,7 @@ class _Plan:
     handoffs: list[_Handoff]
     hooks: list[Callable[[], None]]
     result: Any
+    checks: list[tuple[Buffer, View, Callable[[Any], None]]] = field(default_factory=list)
 
 
 class TinyJit(Generic[R]):
@@ -149,7 +159,7 @@ class TinyJit(Generic[R]):
         inputs = [_buffer_of(a) for a in args if isinstance(a, Tensor)]
         signature = [(a.shape, a.dtype, a.device) if isinstance(a, Tensor) else a for a in args]
         handoffs = _handoffs(rec.rebinds)
-        self.plan = _Plan(rec.launches, inputs, signature, handoffs, rec.hooks, result)
+        self.plan = _Plan(rec.launches, inputs, signature, handoffs, rec.hooks, result, rec.checks)
         if stats.debug_level() >= 1:
             stats.log(f"tg: TinyJit captured {len(rec.launches)} launch(es), {len(handoffs)} replaced tensor(s)")
         return result
@@ -170,6 +180,10 @@ class TinyJit(Generic[R]):
                 bufs[0].copyin(bufs[1].numpy())
             else:
                 get_device(launch.device).execute(launch.kernel, bufs)
+        for buffer, view, check in plan.checks:
+            from .numpy_device import strided
+
+            check(strided(swap.get(id(buffer), buffer).numpy(), view))
         for h in plan.handoffs:
             h.old.copy_from(h.new)
         stats.counters.kernels += sum(launch.kernel is not None for launch in plan.launches)
