@@ -150,3 +150,14 @@ def test_huge_reductions_into_few_outputs_are_split(device: str) -> None:
     total.backward()
     np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(data * 2), rtol=1e-5)
     np.testing.assert_allclose(Tensor(data, device=device).max().item(), data.max())
+
+
+def test_a_changing_scalar_reuses_one_kernel(device: str) -> None:
+    """x * lr with a new lr each step: the kernel is the same (the value is an argument), the results are not."""
+    from tg.core.schedule import schedule
+
+    x = Tensor(np.arange(6, dtype=np.float32), device=device)
+    kernels = [schedule([(x * lr + 1).sum().node])[0].kernel for lr in (0.1, 0.25, 3.7)]
+    assert kernels[0] is not None and all(k is not None and k.ast == kernels[0].ast for k in kernels)
+    for lr in (0.1, 0.25, 3.7):
+        assert abs((x * lr + 1).sum().item() - (15 * lr + 6)) < 1e-4

@@ -9,9 +9,15 @@ to the loads.
 """
 from __future__ import annotations
 
+import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
+
+from .device import Buffer
 from .kernel import AST, Kernel
 from .ops import ELEMENTWISE, PAD_SAFE, REDUCE, Node, Op, Path, postorder, replay
 from .view import View
@@ -27,6 +33,36 @@ class ScheduleItem:
 
 
 MAX_FUSION_DEPTH = 100  # ops on one path from a kernel's store to a load
+
+
+SCALARS_KEPT = 1024  # distinct hoisted constants kept on each device (the oldest are dropped first)
+_scalars: OrderedDict[tuple[str, str, float], Node] = OrderedDict()
+_scalars_lock = threading.Lock()
+
+
+def hoisted(n: Node) -> bool:
+    """Whether a constant becomes a kernel argument: finite floats that are not whole numbers, the values that
+    change between calls (learning rates, scales, user scalars); whole numbers, inf and NaN stay in the code."""
+    return n.dtype.is_float and math.isfinite(n.arg) and not float(n.arg).is_integer()
+
+
+def scalar_buffer(n: Node) -> Node:
+    """A realized one-element buffer holding constant n's value on its device, shared by every kernel that reads
+    the same value."""
+    key = (n.device, n.dtype.name, float(n.arg))
+    with _scalars_lock:
+        found = _scalars.get(key)
+        if found is not None:
+            _scalars.move_to_end(key)
+            return found
+    buf = Buffer(n.device, 1, n.dtype)
+    buf.copyin(np.array([n.arg], n.dtype.np))
+    node = Node(Op.BUFFER, (), None, n.dtype, (1,), n.device, buffer=buf)
+    with _scalars_lock:
+        _scalars[key] = node
+        while len(_scalars) > SCALARS_KEPT:
+            _scalars.popitem(last=False)
+    return node
 
 
 class _Materialize(Exception):
@@ -148,6 +184,9 @@ class _KernelBuilder:
         if n.op is Op.CONST:
             view = replay(path, View.contiguous(n.shape))
             assert view is not None
+            if hoisted(n):  # read from a one-element buffer: a new value is new data, not a new kernel
+                everywhere = View.make(view.shape, (0,) * len(view.shape), 0, view.mask)
+                return AST(Op.LOAD, (), (self.buffer_index(scalar_buffer(n)), everywhere), n.dtype)
             return AST(Op.CONST, (), (n.arg, view), n.dtype)
         if n.op is Op.CONTIGUOUS:
             return self.visit(n.src[0], path, in_reduce, depth)
