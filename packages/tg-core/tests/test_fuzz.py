@@ -40,6 +40,7 @@ class Step:
     kinds: str  # which element kinds it takes: f(loat), i(nt), b(ool)
     first_only: bool = False  # ops that amplify rounding (floor, comparisons) only act on the raw data
     grad: bool = True
+    binary: bool = False  # fn(t, y): y is a second input of a shape that broadcasts against the first
 
     def __repr__(self) -> str:
         return self.name
@@ -47,6 +48,17 @@ class Step:
 
 def _both(ours: Callable[[Any], Any], theirs: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda t: theirs(t) if isinstance(t, torch.Tensor) else ours(t)
+
+
+def _with_y(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """op(t, y) where y broadcasts against t's shape now (earlier ops may have changed it), else t unchanged."""
+    def run(t: Any, y: Any) -> Any:
+        try:
+            np.broadcast_shapes(tuple(t.shape), tuple(y.shape))
+        except ValueError:
+            return t
+        return op(t, y)
+    return run
 
 
 def _last(t: Any) -> int:
@@ -72,6 +84,12 @@ STEPS = [
     Step("minimum flip", lambda t: t.minimum(t.flip(0)) if t.ndim else t, "fi"),
     Step("clamp", lambda t: t.clamp(-1, 2), "fi"),
     Step("where pos", lambda t: t.where(t > 0, t * 2), "fi"),
+    Step("add y", _with_y(lambda t, y: t + y), "fi", binary=True),
+    Step("mul y", _with_y(lambda t, y: t * y), "fi", binary=True),
+    Step("sub y", _with_y(lambda t, y: t - y), "fi", binary=True),
+    Step("maximum y", _with_y(lambda t, y: t.maximum(y)), "fi", binary=True),
+    Step("where y", _with_y(lambda t, y: t.where(t > y, y)), "fi", binary=True),
+    Step("div y", _with_y(lambda t, y: t / y), "f", binary=True, first_only=True),
     Step("floor", lambda t: t.floor(), "f", first_only=True, grad=False),
     Step("ceil", lambda t: t.ceil(), "f", first_only=True, grad=False),
     Step("round", lambda t: t.round(), "f", first_only=True, grad=False),
@@ -106,7 +124,7 @@ STEPS = [
 
 
 @st.composite
-def programs(draw: Any, dtypes: list[str]) -> tuple[np.ndarray, list[Step]]:
+def programs(draw: Any, dtypes: list[str]) -> tuple[np.ndarray, np.ndarray, list[Step]]:
     dtype = draw(st.sampled_from(dtypes))
     shape = tuple(draw(st.lists(st.integers(0, 4), min_size=0, max_size=3)))
     n = math.prod(shape)
@@ -120,13 +138,23 @@ def programs(draw: Any, dtypes: list[str]) -> tuple[np.ndarray, list[Step]]:
         values = st.one_of(st.sampled_from(SPECIAL), st.floats(-8, 8, width=16 if dtype == "float16" else 32))
         data = np.array(draw(st.lists(values, min_size=n, max_size=n)), dtype)
     kind = {"b": "b", "i": "i", "f": "f"}[data.dtype.kind]
+    other_shape = tuple(1 if draw(st.booleans()) else n for n in shape)[draw(st.integers(0, len(shape))):]
+    m = math.prod(other_shape)
+    if dtype == "bool":
+        other = np.array(draw(st.lists(st.booleans(), min_size=m, max_size=m)), bool)
+    elif dtype.startswith("int"):
+        other = np.array(draw(st.lists(st.integers(-20, 20), min_size=m, max_size=m)), dtype)
+    else:
+        other = np.array(draw(st.lists(st.one_of(st.sampled_from(SPECIAL), st.floats(-8, 8, width=32)), min_size=m,
+                                       max_size=m)), dtype)
     steps: list[Step] = []
     for k in range(draw(st.integers(1, 3))):
-        fits = [s for s in STEPS if kind in s.kinds and (k == 0 or not s.first_only)]
+        fits = [s for s in STEPS if kind in s.kinds and (k == 0 or not s.first_only)
+                and (not s.binary or kind == data.dtype.kind.replace("u", "i"))]  # y keeps the data's dtype
         step = draw(st.sampled_from(fits))
         steps.append(step)
         kind = _kind_after(step, kind)
-    return data.reshape(shape), steps
+    return data.reshape(shape), other.reshape(other_shape), steps
 
 
 def _kind_after(step: Step, kind: str) -> str:
@@ -139,9 +167,9 @@ def _kind_after(step: Step, kind: str) -> str:
     return kind
 
 
-def _run(steps: list[Step], t: Any) -> Any:
+def _run(steps: list[Step], t: Any, y: Any) -> Any:
     for s in steps:
-        t = s.fn(t)
+        t = s.fn(t, y) if s.binary else s.fn(t)
     return t
 
 
@@ -162,18 +190,20 @@ def _fuzz(device: str) -> None:
     @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(programs(dtypes))
-    def check(program: tuple[np.ndarray, list[Step]]) -> None:
-        data, steps = program
-        what = f"program {steps} on {data.dtype} {data.shape} {data.ravel()[:8].tolist()} (device {device!r})"
-        ref = _run(steps, torch.from_numpy(data.copy()))
-        out = _run(steps, Tensor(data, device=device))
+    def check(program: tuple[np.ndarray, np.ndarray, list[Step]]) -> None:
+        data, other, steps = program
+        what = (f"program {steps} on {data.dtype} {data.shape} {data.ravel()[:8].tolist()} with y {other.shape} "
+                f"{other.ravel()[:8].tolist()} (device {device!r})")
+        ty, gy = torch.from_numpy(other.copy()), Tensor(other, device=device)
+        ref = _run(steps, torch.from_numpy(data.copy()), ty)
+        out = _run(steps, Tensor(data, device=device), gy)
         _compare(out.numpy(), ref.numpy(), data.dtype.name, what)
         if data.dtype == np.float32 and all(s.grad for s in steps) and np.isfinite(data).all() and \
                 ref.dtype == torch.float32 and np.isfinite(ref.numpy()).all():
             x_ref = torch.from_numpy(data.copy()).requires_grad_()
-            _run(steps, x_ref).sum().backward()
+            _run(steps, x_ref, ty).sum().backward()
             x = Tensor(data, device=device, requires_grad=True)
-            _run(steps, x).sum().backward()
+            _run(steps, x, gy).sum().backward()
             assert x.grad is not None and x_ref.grad is not None
             if np.isfinite(x_ref.grad.numpy()).all():
                 _compare(x.grad.numpy(), x_ref.grad.numpy(), "float32", "gradient of " + what)

@@ -67,6 +67,9 @@ class Program:
     tiled: bool = False
     index_dtype: DType = int64  # of every index computation: int32 where every index fits (narrow=True)
     local_size: Optional[int] = None  # work-items per group the program needs (it shares local memory)
+    # ids of the signed-int data ops (ADD, MUL, NEG) whose overflow must wrap (the semantics spec); C-like
+    # renderers write them in unsigned arithmetic, where C makes signed overflow undefined
+    wrapping: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         for i, u in enumerate(self.uops):

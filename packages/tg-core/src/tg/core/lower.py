@@ -82,6 +82,7 @@ class _Lowerer:
         self.values: dict[tuple[int, Combo], UOp] = {}
         self.acc_reads: dict[Combo, UOp] = {}
         self.params: list[UOp] = []
+        self.wrapping: set[int] = set()  # signed-int data ops that must wrap (see Program.wrapping)
 
     def emit(self, op: U, dtype: Optional[DType], src: tuple[UOp, ...] = (), arg: Any = None) -> UOp:
         u = UOp(op, dtype, src, arg)
@@ -222,7 +223,8 @@ class _Lowerer:
                          "work-groups")
         return Program(k.name or "kernel", self.uops, bufs, outer, inner, notes, tiled=bool(self.upcasts),
                        index_dtype=self.index_dtype,
-                       local_size=self.local[0] * self.local[1] if self.local else None)
+                       local_size=self.local[0] * self.local[1] if self.local else None,
+                       wrapping=frozenset(self.wrapping))
 
     def input_dtypes(self) -> list[DType]:
         found: dict[int, DType] = {}
@@ -392,4 +394,7 @@ class _Lowerer:
         src = tuple(self.value(s) for s in n.src)
         if n.op is Op.CAST:
             return self.emit(U.CAST, n.dtype, src)
-        return self.emit(U.ALU, n.dtype, src, n.op)
+        u = self.emit(U.ALU, n.dtype, src, n.op)
+        if n.op in (Op.ADD, Op.MUL, Op.NEG) and n.dtype.kind == "i":
+            self.wrapping.add(id(u))
+        return u

@@ -15,6 +15,8 @@ from .dtype import DType
 from .ir import Program, U, UOp
 from .ops import Op
 
+UNSIGNED_OF = {dt.int8: dt.uint8, dt.int16: dt.uint16, dt.int32: dt.uint32, dt.int64: dt.uint64}
+
 
 class CStyleRenderer:
     """Renders a Program as a C-like function. Subclasses override the class attributes and hooks."""
@@ -176,6 +178,8 @@ class CStyleRenderer:
     def alu(self, u: UOp) -> str:
         op: Op = u.arg
         srcs = [self.ref(s) for s in u.src]
+        if id(u) in self.prog.wrapping:  # signed overflow is undefined in C: compute in the unsigned type
+            return self.wrapped(op, u.dtype, srcs)  # type: ignore[arg-type]
         d = u.src[-1].dtype if op is not Op.WHERE else u.dtype
         assert d is not None
         if op is Op.WHERE:
@@ -187,6 +191,14 @@ class CStyleRenderer:
         if op is Op.NEG:
             return f"(!{srcs[0]})" if d == dt.bool_ else f"(-{srcs[0]})"
         return self.binary(op, d, srcs[0], srcs[1])
+
+    def wrapped(self, op: Op, d: DType, srcs: list[str]) -> str:
+        """ADD, MUL or NEG of signed ints with two's complement wrapping, through the unsigned type of d's width."""
+        t, u = self.types[d], self.types[UNSIGNED_OF[d]]
+        if op is Op.NEG:
+            return f"(({t})(({u})0 - ({u}){srcs[0]}))"
+        sym = "+" if op is Op.ADD else "*"
+        return f"(({t})(({u}){srcs[0]} {sym} ({u}){srcs[1]}))"
 
     def binary(self, op: Op, d: DType, a: str, b: str) -> str:
         if op is Op.ADD:

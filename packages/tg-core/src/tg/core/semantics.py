@@ -148,6 +148,8 @@ CASES: list[Case] = [
     # integers
     Case("integer", "int32 overflow wraps", lambda a: (a + 1).cat(-a, a * -1), (_a([I32_MAX, I32_MIN, I32_MIN], i32),),
          _a([I32_MIN, I32_MIN + 1, I32_MIN + 1, I32_MIN + 1, I32_MIN, I32_MIN, I32_MIN + 1, I32_MIN, I32_MIN], i32)),
+    Case("integer", "a wrapped result is the value the kernel keeps",
+         lambda a: (-a).cast("int64").cat((a + a).cast("int64")), (_a([I32_MIN], i32),), _a([I32_MIN, 0], np.int64)),
     Case("integer", "uint8 wraps", lambda a, b: (a + b).cat(b - a), (_a([255], np.uint8), _a([1], np.uint8)),
          _a([0, 2], np.uint8)),
     Case("integer", "floor division and remainder", lambda a, b: (a // b).cat(a % b),
