@@ -45,7 +45,7 @@ def test_generated_source_is_shown_at_debug_4(monkeypatch: pytest.MonkeyPatch, c
 def test_a_build_failure_shows_the_log_and_the_source() -> None:
     dev = get_device("opencl")
     with pytest.raises(RuntimeError, match=r"(?s)OpenCL build failed.*--- source ---.*this_is_not_c"):
-        dev.build("__kernel void tg_kernel(__global float* b0) { this_is_not_c; }")  # type: ignore[attr-defined]
+        dev.compiler.compile("__kernel void tg_kernel(__global float* b0) { this_is_not_c; }", "tg_kernel")  # type: ignore[attr-defined]
 
 
 def test_no_platform_gives_install_instructions(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,10 +84,8 @@ def test_local_memory_staged_contractions(spec: str, monkeypatch: pytest.MonkeyP
     through the real OpenCL driver (PoCL here, forced onto the GPU code path): plain, batched and
     transposed matmuls and their gradients against NumPy."""
     from tg.core import registry
-    from tg.opencl.device import OpenCLDevice
 
     monkeypatch.setenv("TG_GPU_LOCAL", spec)
-    monkeypatch.setattr(OpenCLDevice, "per_tile", lambda self, kernel: True)
     dev = registry.open("opencl")
     monkeypatch.setattr(dev, "is_gpu", True)
     monkeypatch.setattr(dev, "programs", {})
@@ -103,4 +101,4 @@ def test_local_memory_staged_contractions(spec: str, monkeypatch: pytest.MonkeyP
         (out * out).sum().backward()
         grad_b = a.swapaxes(-1, -2) @ (2 * (a @ b))
         np.testing.assert_allclose(tb.grad.numpy(), grad_b, rtol=1e-3, atol=1e-3)
-    assert any("local memory" in " ".join(p.notes) for p, _, _ in dev.programs.values())
+    assert any("local memory" in " ".join(p.prog.notes) for p in dev.programs.values())

@@ -1,33 +1,28 @@
 """The `llvm` device: kernels compiled by LLVM for the host CPU, run on all cores.
 
-Each kernel is lowered to tg's loop IR, rendered to LLVM IR, optimised at -O3 for this CPU (its
-vector width, FMA) and JIT-compiled with llvmlite. Compiled object code is cached in memory and on
-disk (keyed by the LLVM IR, the CPU and llvmlite's version), so a second process skips LLVM
-entirely. The outermost loop is split over a small thread pool; ctypes releases the GIL for each
+The core's compile pipeline (tg.core.compiled) lowers each kernel and caches its object code; this module
+gives it a renderer to LLVM IR, a compiler (-O3 for this CPU's vector width, through llvmlite's MCJIT) and a
+launcher. The outermost loop is split over a small thread pool; ctypes releases the GIL for each
 call, so the chunks run in parallel.
 """
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import itertools
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, Optional
 
 import llvmlite
 import llvmlite.binding as llvm
 import numpy as np
 
-from tg.core import cache, config, search, stats
+from tg.core import config
 from tg.core import dtype as dt
-from tg.core.device import Buffer, Device
-from tg.core.kernel import AST, Kernel
-from tg.core.lower import Program, lower
+from tg.core.compiled import KERNEL_NAME, CompiledDevice, CompiledProgram, Compiler, Target
+from tg.core.device import Buffer
+from tg.core.ir import Program
+from tg.core.kernel import Kernel
 from tg.core.numpy_device import NumpyAllocator
-from tg.core.opt import Opts
 
 from .render import LLVMRenderer
 
@@ -50,13 +45,10 @@ class HostAllocator(NumpyAllocator):
         return raw[offset:offset + nbytes]
 
 
-def cache_dir() -> Optional[Path]:
-    """Where compiled kernels are kept (TG_CACHE_DIR, else ~/.cache/tg; see tg.core.cache), or None."""
-    return cache.directory("llvm")
+class LLVMCompiler(Compiler):
+    """LLVM IR text -> object code (optimised at -O3 for this CPU) -> a ctypes function in one MCJIT engine."""
 
-
-class LLVMCompiler:
-    """LLVM IR text -> a callable, through an in-memory and an on-disk cache of object code."""
+    suffix, cache_name = ".o", "llvm"
 
     def __init__(self) -> None:
         llvm.initialize_native_target()
@@ -70,39 +62,26 @@ class LLVMCompiler:
                                                            reloc="pic", codemodel="default")
         self.renderer = LLVMRenderer(target.triple, str(self.machine.target_data), self.cpu, self.features)
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.machine)
-        self.lock = threading.Lock()
+        self.fingerprint = f"{self.cpu}|{self.features}|{llvmlite.__version__}|{JIT_MODEL}|{JIT_RELOC}"
         self.functions: dict[str, Callable[..., None]] = {}
 
-    def source(self, prog: Program) -> tuple[str, str]:
-        """(function name, LLVM IR) of a program; the name is derived from the IR itself."""
-        probe = self.renderer.render(prog, "kernel")
-        flags = f"{self.cpu}|{self.features}|{llvmlite.__version__}|tiled={prog.tiled}|{JIT_MODEL}|{JIT_RELOC}"
-        key = hashlib.sha256(f"{probe}|{flags}".encode()).hexdigest()[:20]
-        name = f"tg_{key}"
-        return name, probe.replace("@kernel(", f"@{name}(", 1)
+    def compile(self, source: str, name: str, prog: Program) -> bytes:
+        return self.object_code(name, source.replace(f"@{KERNEL_NAME}(", f"@{name}(", 1),
+                                vectorize_loops=not prog.tiled)
 
-    def compile(self, prog: Program) -> Callable[..., None]:
-        name, ir = self.source(prog)
-        with self.lock:
-            if name not in self.functions:
-                obj = self.object_code(name, ir, vectorize_loops=not prog.tiled)
-                self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-                self.engine.finalize_object()
-                address = self.engine.get_function_address(name)
-                if not address:  # never call address 0
-                    raise RuntimeError(f"tg-llvm: the object code for kernel {name} does not define it")
-                argtypes = [ctypes.c_int64, ctypes.c_int64] + [ctypes.c_void_p] * len(prog.buffer_dtypes)
-                self.functions[name] = ctypes.CFUNCTYPE(None, *argtypes)(address)
-            return self.functions[name]
+    def load(self, binary: bytes, name: str, prog: Program) -> Callable[..., None]:
+        if name not in self.functions:  # the engine links every object: load each symbol once
+            self.engine.add_object_file(llvm.ObjectFileRef.from_data(binary))
+            self.engine.finalize_object()
+            address = self.engine.get_function_address(name)
+            if not address:  # never call address 0
+                raise RuntimeError(f"tg-llvm: the object code for kernel {name} does not define it")
+            argtypes = [ctypes.c_int64, ctypes.c_int64] + [ctypes.c_void_p] * len(prog.buffer_dtypes)
+            self.functions[name] = ctypes.CFUNCTYPE(None, *argtypes)(address)
+        return self.functions[name]
 
     def object_code(self, name: str, ir: str, vectorize_loops: bool = True, export: bool = False) -> bytes:
         """Object code for `ir`: for the JIT, or position-independent for an exported library."""
-        machine = self.export_machine if export else self.machine
-        folder, key = cache_dir(), f"{name}|{'pic' if export else 'jit'}|{llvmlite.__version__}"
-        path = folder / f"{name}{'.pic' if export else ''}.o" if folder is not None else None
-        cached = cache.read(path, key) if path is not None else None
-        if cached is not None:
-            return cached
         try:
             module = llvm.parse_assembly(ir)
             module.verify()
@@ -111,71 +90,41 @@ class LLVMCompiler:
         options = llvm.create_pipeline_tuning_options(speed_level=3)
         options.loop_vectorization = vectorize_loops  # a register tile vectorises across its copies instead
         options.slp_vectorization = True
+        machine = self.export_machine if export else self.machine
         builder = llvm.create_pass_builder(machine, options)
         builder.getModulePassManager().run(module, builder)
-        obj = machine.emit_object(module)
-        stats.counters.compiles += 1
-        if path is not None:
-            cache.write(path, key, obj)
-        return obj
+        return bytes(machine.emit_object(module))
 
 
-class LLVMDevice(Device):
+class LLVMDevice(CompiledDevice):
     """Runs tg kernels as native code on the host CPU, on all cores."""
 
     dtypes = frozenset(dt.ALL_DTYPES)
 
     def __init__(self, name: str = "llvm"):
-        super().__init__(name, HostAllocator())
-        self.compiler = LLVMCompiler()
+        super().__init__(name, HostAllocator(), LLVMCompiler())
         self.threads = config.llvm_threads()
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="tg-llvm") if self.threads > 1 else None
-        self.lock = threading.RLock()
-        # ASTs compare by structure, so a kernel scheduled again (a training loop's next step) hits this
-        self.programs: dict[tuple[AST, tuple[int, ...]], tuple[Program, Callable[..., None]]] = {}
+        self.cpu_target = Target(self.compiler.renderer)
 
-    def program(self, kernel: Kernel,
-                buffers: Optional[Sequence[Buffer]] = None) -> tuple[Program, Callable[..., None]]:
-        key = (kernel.ast, kernel.full_shape)
-        found = self.programs.get(key)
-        if found is not None:
-            return found
-        with self.lock:  # the renderer and the search keep per-kernel state: one compile at a time
-            if key not in self.programs:
-                measure = None if buffers is None else (lambda opts: self.measure(kernel, opts, buffers))
-                opts = search.choose(kernel, False, f"llvm|{self.compiler.cpu}|{self.threads}", measure)
-                prog = lower(kernel, opts)
-                self.programs[key] = (prog, self.compiler.compile(prog))
-            return self.programs[key]
+    @property
+    def search_key(self) -> str:
+        return f"llvm|{self.compiler.cpu}|{self.threads}"
 
-    def measure(self, kernel: Kernel, opts: Opts, buffers: Sequence[Buffer]) -> float:
-        """Seconds one run of the kernel takes when lowered with `opts` (for the search)."""
-        prog = lower(kernel, opts)
-        fn = self.compiler.compile(prog)
+    def target(self, kernel: Kernel) -> Target:
+        return self.cpu_target
+
+    def launch(self, program: CompiledProgram, buffers: Sequence[Buffer]) -> None:
         args = [b.handle.ctypes.data for b in buffers]
-        return search.time_best_of(lambda: self.launch(prog, fn, args), lambda: None)
-
-    def render(self, kernel: Kernel) -> str:
-        prog = self.program(kernel)[0]
-        with self.lock:
-            return self.compiler.source(prog)[1]
-
-    def choices(self, kernel: Kernel) -> list[str]:
-        prog = self.program(kernel)[0]
-        threads = len(self.split(prog))
-        return [*prog.notes, f"{threads} thread(s) over {prog.outer_size} outer iterations"]
-
-    def execute(self, kernel: Kernel, buffers: Sequence[Buffer]) -> None:
-        prog, fn = self.program(kernel, buffers)
-        self.launch(prog, fn, [b.handle.ctypes.data for b in buffers])
-
-    def launch(self, prog: Program, fn: Callable[..., None], args: list[int]) -> None:
-        chunks = self.split(prog)
+        chunks = self.split(program.prog)
         if len(chunks) == 1 or self.pool is None:
-            fn(0, prog.outer_size, *args)
+            program.runner(0, program.prog.outer_size, *args)
             return
-        for f in [self.pool.submit(fn, lo, hi, *args) for lo, hi in chunks]:
+        for f in [self.pool.submit(program.runner, lo, hi, *args) for lo, hi in chunks]:
             f.result()
+
+    def launch_notes(self, program: CompiledProgram) -> list[str]:
+        return [f"{len(self.split(program.prog))} thread(s) over {program.prog.outer_size} outer iterations"]
 
     def split(self, prog: Program) -> list[tuple[int, int]]:
         """Chunks of the outer loop, one per thread, when the work is large enough to share."""
@@ -183,7 +132,3 @@ class LLVMDevice(Device):
         parts = min(self.threads, n, max(1, n * prog.inner_size // MIN_WORK_PER_THREAD))
         bounds = [n * i // parts for i in range(parts + 1)]
         return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
-
-
-def open_device(name: str) -> Any:
-    return LLVMDevice(name)

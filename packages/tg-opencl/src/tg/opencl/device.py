@@ -1,28 +1,24 @@
 """The `opencl` device: kernels rendered to OpenCL C and run through pyopencl on any OpenCL platform.
 
-`opencl` is the first device of all platforms, `opencl:N` the N-th. Programs are built once per
-device and their binaries cached on disk (keyed by the source and the device and driver), so a
-second process skips the OpenCL compiler.
+`opencl` is the first device of all platforms, `opencl:N` the N-th. The core's compile pipeline
+(tg.core.compiled) lowers, renders with the OpenCL C renderer and caches binaries on disk (keyed by the
+source, the device and the driver), so a second process skips the OpenCL compiler.
 """
 from __future__ import annotations
 
-import hashlib
-import threading
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import pyopencl as cl
 
-from tg.core import cache, config, search, stats
+from tg.core import config
 from tg.core import dtype as dt
-from tg.core.device import Allocator, Buffer, Device, DeviceError
+from tg.core.compiled import KERNEL_NAME, CompiledDevice, CompiledProgram, Compiler, Target
+from tg.core.device import Allocator, Buffer, DeviceError
 from tg.core.ir import Program
-from tg.core.kernel import AST, Kernel
-from tg.core.lower import lower
-from tg.core.opt import Opts
+from tg.core.kernel import Kernel
 
 from .renderer import OpenCLCPURenderer, OpenCLRenderer
 
@@ -69,12 +65,34 @@ class CLAllocator(Allocator):
         cl.enqueue_copy(self.queue, dst, src, byte_count=nbytes)  # queued, in order with the kernels
 
 
-def cache_dir() -> Optional[Path]:
-    """Where built binaries are kept (TG_CACHE_DIR, else ~/.cache/tg; see tg.core.cache), or None."""
-    return cache.directory("opencl")
+class CLCompiler(Compiler):
+    """OpenCL C -> a device binary (through the driver's compiler) -> a kernel object."""
+
+    cache_name = "opencl"
+
+    def __init__(self, context: Any, device: Any):
+        self.context, self.device = context, device
+        # division must round like the CPU backends; OpenCL allows 2.5 ulp unless asked (where the device can)
+        correct = device.single_fp_config & cl.device_fp_config.CORRECTLY_ROUNDED_DIVIDE_SQRT
+        self.options = ["-cl-fp32-correctly-rounded-divide-sqrt"] if correct else []
+        self.fingerprint = f"{device.name}|{device.driver_version}|{device.platform.name}|{' '.join(self.options)}"
+
+    def compile(self, source: str, name: str, prog: Optional[Program] = None) -> bytes:
+        try:
+            with warnings.catch_warnings():  # compiler chatter; a failed build raises with its full log below
+                warnings.simplefilter("ignore", cl.CompilerWarning)
+                program = cl.Program(self.context, source).build(options=self.options)
+        except cl.RuntimeError as e:
+            raise RuntimeError(f"OpenCL build failed on {self.device.name}:\n{e}\n--- source ---\n{source}") from e
+        return bytes(program.get_info(cl.program_info.BINARIES)[0])
+
+    def load(self, binary: bytes, name: str, prog: Program) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cl.CompilerWarning)
+            return getattr(cl.Program(self.context, [self.device], [binary]).build(options=self.options), KERNEL_NAME)
 
 
-class OpenCLDevice(Device):
+class OpenCLDevice(CompiledDevice):
     """One OpenCL device (a GPU, or PoCL on the CPU)."""
 
     def __init__(self, name: str):
@@ -87,7 +105,8 @@ class OpenCLDevice(Device):
         self.cl_device = devices[index]
         self.context = cl.Context([self.cl_device])
         self.queue = cl.CommandQueue(self.context)
-        super().__init__(name, CLAllocator(self.context, self.queue, self.cl_device.name))
+        super().__init__(name, CLAllocator(self.context, self.queue, self.cl_device.name),
+                         CLCompiler(self.context, self.cl_device))
         ext = self.cl_device.extensions
         supported = {dt.bool_, dt.int8, dt.uint8, dt.int16, dt.uint16, dt.int32, dt.uint32, dt.int64, dt.uint64,
                      dt.float32}
@@ -100,90 +119,31 @@ class OpenCLDevice(Device):
         # one work-item per output tile (GPUs; and elementwise kernels on CPUs, which PoCL vectorises across
         # work-items), or on CPUs for reductions one work-item per chunk of the outer loop (measured on PoCL:
         # matmul 1024^2 54 -> 65 GFLOP/s; the elementwise chain fell from 3.1 to 1.6 GB/s that way)
-        self.tile_renderer, self.chunk_renderer = OpenCLRenderer(), OpenCLCPURenderer()
-        self.tile_renderer.soft_math = self.chunk_renderer.soft_math = not self.is_gpu
+        tile, chunk = OpenCLRenderer(), OpenCLCPURenderer()
+        tile.soft_math = chunk.soft_math = not self.is_gpu
+        self.per_tile, self.per_chunk = Target(tile, gpu=True, narrow=config.cl_narrow()), Target(chunk)
         self.work_items = max(1, self.cl_device.max_compute_units)
-        self.programs: dict[tuple[AST, tuple[int, ...]], tuple[Program, Any, str]] = {}
-        self.lock = threading.RLock()
-        # division must round like the CPU backends; OpenCL allows 2.5 ulp unless asked (where the device can)
-        correct = self.cl_device.single_fp_config & cl.device_fp_config.CORRECTLY_ROUNDED_DIVIDE_SQRT
-        self.build_options = ["-cl-fp32-correctly-rounded-divide-sqrt"] if correct else []
-        self.fingerprint = (f"{self.cl_device.name}|{self.cl_device.driver_version}|{self.cl_device.platform.name}|"
-                            f"{' '.join(self.build_options)}")
 
-    def program(self, kernel: Kernel, buffers: Optional[Sequence[Buffer]] = None) -> tuple[Program, Any, str]:
-        key = (kernel.ast, kernel.full_shape)
-        found = self.programs.get(key)
-        if found is not None:
-            return found
-        with self.lock:  # the renderers and the search keep per-kernel state: one compile at a time
-            if key not in self.programs:
-                per_tile = self.per_tile(kernel)
-                measure = None if buffers is None else (lambda opts: self.measure(kernel, opts, buffers))
-                opts = search.choose(kernel, per_tile, f"opencl|{self.fingerprint}|{self.local_size}", measure)
-                self.programs[key] = self.compile(kernel, opts)
-            return self.programs[key]
+    @property
+    def search_key(self) -> str:
+        return f"opencl|{self.compiler.fingerprint}|{self.local_size}"
 
-    def compile(self, kernel: Kernel, opts: Opts) -> tuple[Program, Any, str]:
-        per_tile = self.per_tile(kernel)
-        narrow = per_tile and config.cl_narrow()  # 32-bit index arithmetic where it fits
-        prog = lower(kernel, opts, narrow=narrow)
-        source = (self.tile_renderer if per_tile else self.chunk_renderer).render(prog, "tg_kernel")
-        return prog, self.build(source), source
+    def target(self, kernel: Kernel) -> Target:
+        return self.per_tile if self.is_gpu or kernel.reduce is None else self.per_chunk
 
-    def measure(self, kernel: Kernel, opts: Opts, buffers: Sequence[Buffer]) -> float:
-        """Seconds one run of the kernel takes when lowered with `opts` (for the search)."""
-        prog, fn, _ = self.compile(kernel, opts)
-        return search.time_best_of(lambda: self.launch(kernel, prog, fn, buffers), self.synchronize)
-
-    def per_tile(self, kernel: Kernel) -> bool:
-        return self.is_gpu or kernel.reduce is None
-
-    def build(self, source: str) -> Any:
-        """The kernel built from `source`: from the verified binary cache (tg.core.cache) when it has it."""
-        digest = hashlib.sha256(f"{source}|{self.fingerprint}".encode()).hexdigest()[:24]
-        folder = cache_dir()
-        path = folder / f"{digest}.bin" if folder is not None else None
-        binary = cache.read(path, f"{digest}|{self.fingerprint}") if path is not None else None
-        if binary is not None:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", cl.CompilerWarning)
-                    program = cl.Program(self.context, [self.cl_device], [binary]).build(options=self.build_options)
-                return program.tg_kernel
-            except cl.Error:
-                pass  # a binary the driver no longer takes: build from source
-        try:
-            with warnings.catch_warnings():  # compiler chatter; a failed build raises with its full log below
-                warnings.simplefilter("ignore", cl.CompilerWarning)
-                program = cl.Program(self.context, source).build(options=self.build_options)
-        except cl.RuntimeError as e:
-            raise RuntimeError(f"OpenCL build failed on {self.cl_device.name}:\n{e}\n--- source ---\n{source}") from e
-        stats.counters.compiles += 1
-        if path is not None:
-            cache.write(path, f"{digest}|{self.fingerprint}", program.get_info(cl.program_info.BINARIES)[0])
-        return program.tg_kernel
-
-    def render(self, kernel: Kernel) -> str:
-        return self.program(kernel)[2]
-
-    def choices(self, kernel: Kernel) -> list[str]:
-        return [*self.program(kernel)[0].notes, f"local size {self.local_size or 'driver default'}"]
-
-    def execute(self, kernel: Kernel, buffers: Sequence[Buffer]) -> None:
-        prog, fn, _ = self.program(kernel, buffers)
-        self.launch(kernel, prog, fn, buffers)
-
-    def launch(self, kernel: Kernel, prog: Program, fn: Any, buffers: Sequence[Buffer]) -> None:
-        n = prog.outer_size
+    def launch(self, program: CompiledProgram, buffers: Sequence[Buffer]) -> None:
+        n, prog = program.prog.outer_size, program.prog
         local = prog.local_size or self.local_size  # a program that shares local memory fixes its group size
-        if not self.per_tile(kernel):  # a few work-items, each looping over its chunk
+        if not program.target.gpu:  # a few work-items, each looping over its chunk
             global_size: tuple[int, ...] = (max(1, min(n, self.work_items)),)
         else:
             global_size = (-(-n // local) * local,) if local else (n,)
         with self.lock:  # a kernel object's arguments are set, then it is enqueued: not atomic across threads
-            fn(self.queue, global_size, (local,) if local else None, np.int64(0), np.int64(n),
-               *(b.handle for b in buffers))
+            program.runner(self.queue, global_size, (local,) if local else None, np.int64(0), np.int64(n),
+                           *(b.handle for b in buffers))
+
+    def launch_notes(self, program: CompiledProgram) -> list[str]:
+        return [f"local size {self.local_size or 'driver default'}"]
 
     def synchronize(self) -> None:
         self.queue.finish()

@@ -1,0 +1,159 @@
+"""The compile pipeline every compiled backend shares, and the small contract a backend fills in.
+
+For each kernel the scheduler hands over, a `CompiledDevice` picks lowering options (the heuristics of
+`opt.py`, or a cached choice of the search), lowers the kernel to the loop IR, renders it to source with the
+backend's renderer, turns the source into a binary through the backend's compiler and the verified disk cache
+(`cache.py`), loads it and launches it. Programs are kept per kernel structure, so a training loop's next step
+reuses everything. A backend supplies only:
+
+- an `Allocator` (device memory),
+- a renderer per kernel (`target()`): an object with `render(program, name) -> source`,
+- a `Compiler`: `compile(source, name, program) -> bytes` and `load(bytes, name, program) -> runner`,
+- `launch(compiled, buffers)`: run a loaded program on its buffers (global sizes, threads, queues).
+
+See tg-llvm and tg-opencl for two complete backends in a page or two each.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Protocol
+
+from . import cache, search, stats
+from .device import Allocator, Buffer, Device
+from .ir import Program
+from .kernel import AST, Kernel
+from .lower import lower
+from .opt import Opts
+
+
+class Renderer(Protocol):
+    """Turns a lowered program into the source text of one kernel function named `name`."""
+
+    def render(self, prog: Program, name: str) -> str: ...
+
+
+class Compiler(ABC):
+    """Source -> binary -> something the device's `launch` can run.
+
+    `fingerprint` names everything besides the source that changes the binary (compiler and driver
+    versions, the target, flags): cached binaries are only reused under the same one.
+    """
+
+    fingerprint: str = ""
+    suffix: str = ".bin"
+    cache_name: str = "compiled"  # the folder of its binaries in the cache directory
+
+    @abstractmethod
+    def compile(self, source: str, name: str, prog: Program) -> bytes:
+        """Build `source`, whose kernel function is named `name`, into a binary. Raise with the source shown
+        when the compiler rejects it."""
+
+    @abstractmethod
+    def load(self, binary: bytes, name: str, prog: Program) -> Any:
+        """Make a binary runnable. A binary that cannot be loaded raises; the device then rebuilds it."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """How the device builds one kernel: its renderer, and the kind of lowering that suits it."""
+
+    renderer: Renderer
+    gpu: bool = False  # one work-item per output tile, GPU-style options (flattened loops, local memory)
+    narrow: bool = False  # 32-bit index arithmetic where every index fits (native on GPUs)
+
+
+@dataclass(frozen=True)
+class CompiledProgram:
+    """A kernel ready to launch: its loop program, its source, and what the compiler's `load` returned."""
+
+    prog: Program
+    source: str
+    name: str
+    runner: Any
+    target: Target
+
+
+KERNEL_NAME = "tg_kernel"  # the function name renderers are given; compilers may rename it (`name`) to be unique
+
+
+class CompiledDevice(Device):
+    """A device that runs kernels as compiled programs. Subclasses give `target`, `launch` and a compiler."""
+
+    def __init__(self, name: str, allocator: Allocator, compiler: Compiler):
+        super().__init__(name, allocator)
+        self.compiler = compiler
+        self.programs: dict[tuple[AST, tuple[int, ...]], CompiledProgram] = {}
+        self.lock = threading.RLock()  # compiles (renderers keep per-kernel state) and launches
+
+    @abstractmethod
+    def target(self, kernel: Kernel) -> Target:
+        """The renderer and lowering style for `kernel`."""
+
+    @abstractmethod
+    def launch(self, program: CompiledProgram, buffers: Sequence[Buffer]) -> None:
+        """Queue one run of `program` over its outer loop [0, prog.outer_size) with `buffers` (output first)."""
+
+    def launch_notes(self, program: CompiledProgram) -> list[str]:
+        """How the device launches `program` (threads, work-group size), for TG_DEBUG=3."""
+        return []
+
+    @property
+    def search_key(self) -> str:
+        """Names this device and its compiler for the search's stored choices."""
+        return f"{type(self).__name__}|{self.compiler.fingerprint}"
+
+    # ---- the pipeline ------------------------------------------------------------------------------
+    def program(self, kernel: Kernel, buffers: Optional[Sequence[Buffer]] = None) -> CompiledProgram:
+        """The compiled program for `kernel`; built on first use (with `buffers`, a search may time candidates)."""
+        key = (kernel.ast, kernel.full_shape)
+        found = self.programs.get(key)
+        if found is not None:
+            return found
+        with self.lock:
+            if key not in self.programs:
+                measure = None if buffers is None else (lambda opts: self.measure(kernel, opts, buffers))
+                opts = search.choose(kernel, self.target(kernel).gpu, self.search_key, measure)
+                self.programs[key] = self.build(kernel, opts)
+            return self.programs[key]
+
+    def build(self, kernel: Kernel, opts: Opts) -> CompiledProgram:
+        """Lower with `opts`, render, and compile (or take the binary from the disk cache), then load."""
+        target = self.target(kernel)
+        prog = lower(kernel, opts, gpu=target.gpu, narrow=target.narrow)
+        source = target.renderer.render(prog, KERNEL_NAME)
+        digest = hashlib.sha256(f"{source}|{self.compiler.fingerprint}|tiled={prog.tiled}".encode()).hexdigest()[:20]
+        name = f"tg_{digest}"
+        folder = cache.directory(self.compiler.cache_name)
+        path = folder / f"{digest}{self.compiler.suffix}" if folder is not None else None
+        cache_key = f"{digest}|{self.compiler.fingerprint}"
+        binary = cache.read(path, cache_key) if path is not None else None
+        if binary is not None:
+            try:
+                return CompiledProgram(prog, source, name, self.compiler.load(binary, name, prog), target)
+            except Exception as e:  # a binary the driver no longer takes: build from source
+                stats.log(f"tg: {self.name}: rebuilding kernel {kernel.name} (cached binary refused: {e})")
+        binary = self.compiler.compile(source, name, prog)
+        stats.counters.compiles += 1
+        if path is not None:
+            cache.write(path, cache_key, binary)
+        return CompiledProgram(prog, source, name, self.compiler.load(binary, name, prog), target)
+
+    def measure(self, kernel: Kernel, opts: Opts, buffers: Sequence[Buffer]) -> float:
+        """Seconds one run of `kernel` takes when lowered with `opts` (for the search)."""
+        program = self.build(kernel, opts)
+        return search.time_best_of(lambda: self.launch(program, buffers), self.synchronize)
+
+    # ---- the Device contract -----------------------------------------------------------------------
+    def execute(self, kernel: Kernel, buffers: Sequence[Buffer]) -> None:
+        self.launch(self.program(kernel, buffers), buffers)
+
+    def render(self, kernel: Kernel) -> str:
+        return self.program(kernel).source
+
+    def choices(self, kernel: Kernel) -> list[str]:
+        program = self.program(kernel)
+        return [*program.prog.notes, *self.launch_notes(program)]
