@@ -31,6 +31,9 @@ class DType:
     def __repr__(self) -> str:
         return f"tg.{self.name}"
 
+    def __hash__(self) -> int:  # the name is unique; hashing it alone keeps dict lookups cheap in hot paths
+        return hash(self.name)
+
 
 bool_ = DType("bool", 1, "b", 0)
 uint8 = DType("uint8", 1, "u", 1)

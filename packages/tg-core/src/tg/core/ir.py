@@ -21,6 +21,8 @@ from .ops import Op
 class U(Enum):
     """IR ops. ALU uses the primitive `Op` of the kernel AST in `arg`."""
 
+    __hash__ = object.__hash__  # identity hashing (see Op)
+
     PARAM = auto()  # arg = buffer index; dtype = element type; a pointer
     BOUND = auto()  # arg = "start" or "end": the outer loop's range, given by the caller
     RANGE = auto()  # src = (start, end); dtype int64; the loop variable

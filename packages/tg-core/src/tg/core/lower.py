@@ -21,6 +21,7 @@ from .ir import INDEX, Program, U, UOp
 from .kernel import AST, Kernel
 from .ops import REDUCE, Op
 from .opt import Opts, choose_opts, local_operands
+from .simplify import INDEX_RULES
 from .view import View
 
 __all__ = ["Program", "lower", "reduce_identity"]
@@ -76,7 +77,11 @@ class _Lowerer:
         self.out_dims = [d for d, n in enumerate(full) if n != 1 and d not in axes]
         self.loop_order = opts.order or self.out_dims  # the order of the output loops, outermost first
         self.red_dims = [d for d in sorted(axes) if full[d] != 1]
-        self.uops: list[UOp] = []
+        # the program under construction: one block per open loop, each appended to its parent when it ends
+        self.blocks: list[list[UOp]] = [[]]
+        self.level: dict[int, int] = {}  # id(uop) -> the loop depth of the block it was placed in
+        self.table: dict[tuple[Any, ...], UOp] = {}  # pure values by structure: each computed once per scope
+        self.table_keys: list[list[tuple[Any, ...]]] = [[]]  # what each open block added to the table
         self.loop_vars: dict[int, UOp] = {}  # dim -> loop variable (the outer part, for upcast dims)
         self.combo: dict[int, int] = {}  # upcast dim -> offset of the body copy being emitted
         self.values: dict[tuple[int, Combo], UOp] = {}
@@ -84,44 +89,111 @@ class _Lowerer:
         self.params: list[UOp] = []
         self.wrapping: set[int] = set()  # signed-int data ops that must wrap (see Program.wrapping)
 
-    def emit(self, op: U, dtype: Optional[DType], src: tuple[UOp, ...] = (), arg: Any = None) -> UOp:
+    # ---- building the program: value numbering, simplification, hoisting ----------------------------------
+    def emit(self, op: U, dtype: Optional[DType], src: tuple[UOp, ...] = (), arg: Any = None,
+             simplify: bool = False) -> UOp:
+        """Append one UOp. A pure value (constant, arithmetic, a load of an input) that the current scope already
+        has is not computed again; arithmetic is placed in the outermost loop whose variables it uses (so loop
+        invariants are computed once per outer iteration); `simplify` applies the index rules first."""
         u = UOp(op, dtype, src, arg)
-        self.uops.append(u)
+        key = (op, dtype, tuple(map(id, src)), arg if not isinstance(arg, float) else (type(arg), repr(arg)))
+        if (found := self.table.get(key)) is not None:
+            return found
+        if simplify and (better := INDEX_RULES.apply(u, self)) is not None:
+            return better
+        if op is U.RANGE:  # opens a block: what is hoisted out of the loop goes before it, in the parent block
+            self.blocks.append([])
+            self.table_keys.append([])
+            self.place(u, len(self.blocks) - 1)
+            return u
+        if op is U.END:
+            self.place(u, len(self.blocks) - 1)
+            block = self.blocks.pop()
+            self.blocks[-1].extend(block)
+            for key in self.table_keys.pop():
+                del self.table[key]
+            return u
+        if not self.is_pure(u):
+            self.place(u, len(self.blocks) - 1)
+            return u
+        depth = len(self.blocks) - 1 if op is U.LOAD else max((self.level[id(s)] for s in src), default=0)
+        self.table[key] = u
+        self.table_keys[depth].append(key)
+        self.place(u, depth)
         return u
+
+    def place(self, u: UOp, depth: int) -> None:
+        self.blocks[depth].append(u)
+        self.level[id(u)] = depth
+
+    @staticmethod
+    def is_pure(u: UOp) -> bool:
+        """Values that only depend on their sources: loads of inputs (a kernel never writes them; local memory
+        changes at barriers, so it is excluded), constants, arithmetic and casts."""
+        if u.op is U.LOAD:
+            return u.src[0].op is U.PARAM and u.src[0].arg != 0
+        return u.op in (U.CONST, U.ALU, U.CAST)
 
     def const(self, value: Any, dtype: DType) -> UOp:
         return self.emit(U.CONST, dtype, (), value)
 
     def alu(self, op: Op, *src: UOp) -> UOp:
+        """Index arithmetic (and masks): simplified by the rules of simplify.py."""
         dtype = dt.bool_ if op in (Op.CMPLT, Op.CMPEQ) else src[-1].dtype
-        return self.emit(U.ALU, dtype, src, op)
+        return self.emit(U.ALU, dtype, src, op, simplify=True)
 
     # ---- index arithmetic -------------------------------------------------------------------------
-    def dim_value(self, d: int) -> Optional[UOp]:
-        """The index along full dim d at the current loop position and body copy (None: size 1)."""
+    def dim_affine(self, d: int) -> Optional[tuple[Optional[UOp], int, int]]:
+        """The index along full dim d at the current loop position and body copy, as (var, mult, off) meaning
+        var * mult + off (var None: the constant off); None for a dim of size 1."""
         if d in self.upcasts:
-            offset = self.const(self.combo[d], self.index_dtype)
             if d not in self.loop_vars:  # the whole dim is upcast: no loop
-                return offset
-            base = self.alu(Op.MUL, self.loop_vars[d], self.const(self.upcasts[d], self.index_dtype))
-            return self.alu(Op.ADD, base, offset) if self.combo[d] else base
-        return self.loop_vars.get(d)
+                return None, 0, self.combo[d]
+            return self.loop_vars[d], self.upcasts[d], self.combo[d]
+        v = self.loop_vars.get(d)
+        return (v, 1, 0) if v is not None else None
+
+    def dim_value(self, d: int) -> Optional[UOp]:
+        """The index along full dim d as a value (None: size 1)."""
+        a = self.dim_affine(d)
+        if a is None:
+            return None
+        v, mult, off = a
+        if v is None:
+            return self.const(off, self.index_dtype)
+        return self.alu(Op.ADD, self.alu(Op.MUL, v, self.const(mult, self.index_dtype)), self.const(off, self.index_dtype))
+
+    def dims_of(self, shape: tuple[int, ...]) -> list[Optional[int]]:
+        """The full dim behind each dim of `shape`: the full shape, or the reduced output's shape."""
+        if shape == self.kernel.full_shape:
+            return list(range(len(shape)))
+        out = iter(self.out_dims)
+        return [next(out) if n != 1 else None for n in shape]
 
     def dim_values(self, shape: tuple[int, ...]) -> list[Optional[UOp]]:
         """The index for each dim of `shape`: the full shape, or the reduced output's shape."""
-        if shape == self.kernel.full_shape:
-            return [self.dim_value(d) for d in range(len(shape))]
-        out = iter(self.out_dims)
-        return [self.dim_value(next(out)) if n != 1 else None for n in shape]
+        return [self.dim_value(d) if d is not None else None for d in self.dims_of(shape)]
 
     def index(self, view: View) -> tuple[UOp, Optional[UOp]]:
-        """(index, valid) of a view at the current position; valid is None when always true."""
-        values = self.dim_values(view.shape)
-        idx: Optional[UOp] = self.const(view.offset, self.index_dtype) if view.offset else None
-        for v, stride in zip(values, view.strides):
-            if v is not None and stride != 0:
-                term = v if stride == 1 else self.alu(Op.MUL, v, self.const(stride, self.index_dtype))
+        """(index, valid) of a view at the current position; valid is None when always true.
+
+        The index is written as (sum of loop variable * stride, in dim order) + constant: every copy of an
+        unrolled body shares the sum and adds its own constant."""
+        dims = self.dims_of(view.shape)
+        const, idx = view.offset, None
+        for d, stride in zip(dims, view.strides):
+            a = self.dim_affine(d) if d is not None and stride != 0 else None
+            if a is None:
+                continue
+            v, mult, off = a
+            const += stride * off
+            if v is not None:
+                term = v if stride * mult == 1 else self.alu(Op.MUL, v, self.const(stride * mult, self.index_dtype))
                 idx = term if idx is None else self.alu(Op.ADD, idx, term)
+        if const:
+            c = self.const(const, self.index_dtype)
+            idx = c if idx is None else self.alu(Op.ADD, idx, c)
+        values = [self.dim_value(d) if d is not None else None for d in dims] if view.mask else []
         valid: Optional[UOp] = None
         for v, (lo, hi), n in zip(values, view.mask or (), view.shape):
             assert v is not None or (lo, hi) == (0, 1)
@@ -221,7 +293,8 @@ class _Lowerer:
         if self.local:
             notes.append(f"operands staged in local memory, {self.local[2]} deep, by {self.local[0]}x{self.local[1]} "
                          "work-groups")
-        return Program(k.name or "kernel", self.uops, bufs, outer, inner, notes, tiled=bool(self.upcasts),
+        assert len(self.blocks) == 1, "every loop is closed"
+        return Program(k.name or "kernel", self.blocks[0], bufs, outer, inner, notes, tiled=bool(self.upcasts),
                        index_dtype=self.index_dtype,
                        local_size=self.local[0] * self.local[1] if self.local else None,
                        wrapping=frozenset(self.wrapping))

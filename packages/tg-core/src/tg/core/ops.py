@@ -19,6 +19,8 @@ from .view import Shape, View
 class Op(Enum):
     """Primitive ops. Sources, unary, binary, ternary, reduce, movement, and three graph markers."""
 
+    __hash__ = object.__hash__  # members are singletons: identity hashing, much cheaper than Enum's (by name)
+
     BUFFER = auto()
     CONST = auto()
     EXP2 = auto()
