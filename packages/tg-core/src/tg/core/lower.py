@@ -161,7 +161,8 @@ class _Lowerer:
         v, mult, off = a
         if v is None:
             return self.const(off, self.index_dtype)
-        return self.alu(Op.ADD, self.alu(Op.MUL, v, self.const(mult, self.index_dtype)), self.const(off, self.index_dtype))
+        c = lambda value: self.const(value, self.index_dtype)  # noqa: E731
+        return self.alu(Op.ADD, self.alu(Op.MUL, v, c(mult)), c(off))
 
     def dims_of(self, shape: tuple[int, ...]) -> list[Optional[int]]:
         """The full dim behind each dim of `shape`: the full shape, or the reduced output's shape."""
