@@ -32,7 +32,7 @@ def wrap(value: int, d: DType) -> Any:
 def fold(op: Op, d: DType, args: list[Any]) -> Any:
     """The value of `op` on constant integer or bool operands, as the semantics spec defines it."""
     a = args[0]
-    b = args[1] if len(args) > 1 else None
+    b: Any = args[1] if len(args) > 1 else None
     if op is Op.WHERE:
         return args[1] if a else args[2]
     if op is Op.NEG:
