@@ -62,9 +62,10 @@ def run_tests(session: nox.Session, package: str) -> None:
         install(session, *NN_TEST_DEPS)
     install_tg(session)
     report_versions(session)
-    session.run("pytest", f"packages/{package}/tests", "-q", *session.posargs)
+    checked = {"TG_CHECK_IR": "1"}  # every program a compiled device builds passes the IR checker first
+    session.run("pytest", f"packages/{package}/tests", "-q", *session.posargs, env=checked)
     if package == "tg-core":  # the conformance kit, as a third-party plugin would run it, on every device
-        session.run("pytest", "--pyargs", "tg.core.testing", "-q", *session.posargs)
+        session.run("pytest", "--pyargs", "tg.core.testing", "-q", *session.posargs, env=checked)
 
 
 @nox.session

@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
-from . import cache, search, stats
+from . import cache, config, search, stats
+from .check import check
 from .device import Allocator, Buffer, Device
 from .ir import Program
 from .kernel import AST, Kernel
@@ -117,7 +118,10 @@ class CompiledDevice(Device):
             if key not in self.programs:
                 measure = None if buffers is None else (lambda opts: self.measure(kernel, opts, buffers))
                 opts = search.choose(kernel, self.target(kernel).gpu, self.search_key, measure)
-                self.programs[key] = self.build(kernel, opts)
+                program = self.build(kernel, opts)
+                if config.check_ir():
+                    check(program.prog, [b.size for b in buffers] if buffers is not None else None)
+                self.programs[key] = program
             return self.programs[key]
 
     def build(self, kernel: Kernel, opts: Opts) -> CompiledProgram:

@@ -90,6 +90,11 @@ def cache_root() -> Path:
     return Path(_text("TG_CACHE_DIR") or Path.home() / ".cache" / "tg")
 
 
+def check_ir() -> bool:
+    """TG_CHECK_IR=1 (or TG_DEBUG>=1): check every lowered program before it runs (tg.core.check)."""
+    return _int("TG_CHECK_IR", 0) > 0 or debug() >= 1
+
+
 def search() -> bool:
     return _int("TG_SEARCH", 0) > 0
 

@@ -190,6 +190,8 @@ class CStyleRenderer:
             return f"({self.literal(1.0, d)} / {srcs[0]})"
         if op is Op.NEG:
             return f"(!{srcs[0]})" if d == dt.bool_ else f"(-{srcs[0]})"
+        if op in (Op.IDIV, Op.MOD) and not d.is_float and u.src[1].op is U.CONST and u.src[1].arg not in (0, -1):
+            return f"({srcs[0]} {'/' if op is Op.IDIV else '%'} {srcs[1]})"  # a divisor that cannot trap or overflow
         return self.binary(op, d, srcs[0], srcs[1])
 
     def wrapped(self, op: Op, d: DType, srcs: list[str]) -> str:

@@ -294,6 +294,10 @@ class LLVMRenderer:
                 self.line(f"{out} = call {t} {self.intrinsic('trunc', d)}({t} {q})")
             return out
         unsigned = d.kind in "ub"
+        if b.lstrip("-").isdigit() and int(b) not in (0, -1):  # a constant divisor that cannot trap or overflow
+            kind = ("udiv" if unsigned else "sdiv") if op is Op.IDIV else ("urem" if unsigned else "srem")
+            self.line(f"{out} = {kind} {t} {a}, {b}")
+            return out
         zero, safe, raw = self.fresh(), self.fresh(), self.fresh()
         self.line(f"{zero} = icmp eq {t} {b}, 0")
         bad = zero

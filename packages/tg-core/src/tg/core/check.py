@@ -1,0 +1,124 @@
+"""The IR checker: proves a lowered program well formed before a device runs it.
+
+It checks that every source is defined earlier and still in scope (not inside a loop that has ended), that
+loops open and close in order, that operand types agree (an ALU's operands share a dtype, comparisons give
+bools, a WHERE's condition is a bool, loads and stores match their buffer), and, by interval arithmetic over
+the index expressions, that every unmasked load and every store stays inside its buffer. It runs under
+TG_CHECK_IR=1 (the test suites set it) and TG_DEBUG>=1, on each program when it is first built, with the
+sizes of the buffers it is about to run on.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Optional
+
+from . import dtype as dt
+from .ir import Program, U, UOp
+from .ops import Op
+
+Interval = Optional[tuple[int, int]]  # inclusive bounds of an integer value; None: unknown; lo > hi: never computed
+
+
+class IRError(AssertionError):
+    """A lowered program is malformed: a bug in tg's lowering or optimisation, never in user code."""
+
+
+def check(prog: Program, sizes: Optional[Sequence[int]] = None) -> None:
+    """Raise IRError naming the first problem in `prog` (with `sizes`, the element count of each buffer)."""
+    _Checker(prog, sizes).run()
+
+
+class _Checker:
+    def __init__(self, prog: Program, sizes: Optional[Sequence[int]]):
+        self.prog, self.sizes = prog, sizes
+        self.bounds: dict[int, Interval] = {}
+        self.live: list[set[int]] = [set()]  # ids defined in each open loop (and the kernel scope)
+
+    def fail(self, u: UOp, why: str) -> None:
+        raise IRError(f"IR check failed in kernel {self.prog.name} at `{u!r}`: {why}\n{self.prog.listing()}")
+
+    def run(self) -> None:
+        for u in self.prog.uops:
+            for s in u.src:
+                if not any(id(s) in scope for scope in self.live):
+                    self.fail(u, f"source {s.name} is not defined before it, or its loop has ended")
+            self.types(u)
+            self.bounds[id(u)] = self.interval(u)
+            if u.op in (U.LOAD, U.STORE):
+                self.in_buffer(u)
+            if u.op is U.END:
+                if len(self.live) == 1 or u.src[0].op is not U.RANGE or id(u.src[0]) not in self.live[-1]:
+                    self.fail(u, "END does not close the innermost open loop")
+                self.live.pop()
+            if u.op is U.RANGE:
+                self.live.append(set())
+            if u.op is not U.END:
+                self.live[-1].add(id(u))
+        if len(self.live) != 1:
+            raise IRError(f"IR check failed in kernel {self.prog.name}: {len(self.live) - 1} loop(s) never end")
+
+    def types(self, u: UOp) -> None:
+        if u.op is U.ALU:
+            op: Op = u.arg
+            values = u.src[1:] if op is Op.WHERE else u.src
+            if op is Op.WHERE and u.src[0].dtype != dt.bool_:
+                self.fail(u, "the condition of a WHERE must be a bool")
+            if len({s.dtype for s in values}) != 1:
+                self.fail(u, f"operands of {op.name} differ in dtype: {[s.dtype for s in values]}")
+            want = dt.bool_ if op in (Op.CMPLT, Op.CMPEQ) else values[0].dtype
+            if u.dtype != want:
+                self.fail(u, f"{op.name} of {values[0].dtype} gives {want}, not {u.dtype}")
+        elif u.op is U.LOAD and u.src[0].dtype != u.dtype:
+            self.fail(u, f"loads {u.dtype} from a buffer of {u.src[0].dtype}")
+        elif u.op is U.STORE and u.src[0].dtype != u.src[2].dtype:
+            self.fail(u, f"stores {u.src[2].dtype} into a buffer of {u.src[0].dtype}")
+        elif u.op in (U.ACC_UPDATE, U.ACC_FMA) and any(s.dtype != u.src[0].dtype for s in u.src[1:]):
+            self.fail(u, "accumulates a value of another dtype")
+
+    def interval(self, u: UOp) -> Interval:
+        """Inclusive bounds of an integer value, by interval arithmetic (None where tg cannot tell)."""
+        b = [self.bounds.get(id(s)) for s in u.src]
+        if u.op is U.CONST and isinstance(u.arg, (int, bool)):
+            return int(u.arg), int(u.arg)
+        if u.op is U.BOUND:
+            return 0, self.prog.outer_size
+        if u.op is U.RANGE:
+            return (b[0][0], b[1][1] - 1) if b[0] is not None and b[1] is not None else None
+        if any(x is not None and x[0] > x[1] for x in b):
+            return 1, 0  # inside a loop that never runs: never computed
+        if u.op is not U.ALU or any(x is None for x in b):
+            return None
+        op: Op = u.arg
+        if op in (Op.CMPLT, Op.CMPEQ) or u.dtype == dt.bool_:
+            return 0, 1
+        if op is Op.WHERE:
+            return min(b[1][0], b[2][0]), max(b[1][1], b[2][1])  # type: ignore[index]
+        if op is Op.ADD:
+            return b[0][0] + b[1][0], b[0][1] + b[1][1]  # type: ignore[index]
+        if op is Op.MUL:
+            products = [x * y for x in b[0] for y in b[1]]  # type: ignore[union-attr]
+            return min(products), max(products)
+        if op is Op.NEG:
+            return -b[0][1], -b[0][0]  # type: ignore[index]
+        (lo, hi), divisor = b[0], b[1]  # type: ignore[misc]
+        if divisor is None or divisor[0] != divisor[1] or divisor[0] <= 0 or lo < 0:
+            return None  # only what indices use: non-negative values by a positive constant
+        c = divisor[0]
+        if op is Op.IDIV:
+            return lo // c, hi // c
+        if op is Op.MOD:
+            return (lo, hi) if hi < c else (0, c - 1)
+        return None
+
+    def in_buffer(self, u: UOp) -> None:
+        buf, idx = u.src[0], u.src[1]
+        if buf.op is not U.PARAM or self.sizes is None or (u.op is U.LOAD and len(u.src) > 2):
+            return  # local memory, no sizes given, or a masked load (it reads nothing where the mask is false)
+        size = self.sizes[buf.arg]
+        bounds = self.bounds.get(id(idx))
+        if bounds is None:
+            self.fail(u, f"cannot bound the index into buffer {buf.arg} ({size} elements)")
+        elif bounds[0] > bounds[1]:
+            return  # in a loop that never runs
+        elif bounds[0] < 0 or bounds[1] >= size:
+            self.fail(u, f"index range [{bounds[0]}, {bounds[1]}] leaves buffer {buf.arg} of {size} elements")
