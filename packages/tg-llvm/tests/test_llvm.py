@@ -142,3 +142,34 @@ def test_every_cast_matches_numpy_and_needs_no_runtime_library() -> None:
             np.testing.assert_array_equal(got, expected, err_msg=f"{a} -> {b}")
     h = Tensor(np.array([5.5, -7.25, 3.0], np.float16), device="llvm")
     np.testing.assert_array_equal((h % 2).numpy(), np.array([5.5, -7.25, 3.0], np.float16) % 2)
+
+
+def test_evicted_programs_free_their_machine_code(monkeypatch) -> None:
+    """The device keeps TG_PROGRAM_CACHE programs; the MCJIT engines whose kernels were all evicted are freed, and
+    an evicted kernel that is needed again is rebuilt and still right."""
+    import gc
+    import weakref
+
+    import tg.llvm.device as llvm_device
+    from tg.core import registry
+
+    dev = registry.open("llvm")
+    monkeypatch.setattr(dev, "programs", type(dev.programs)())
+    monkeypatch.setattr(dev, "program_limit", 16)
+    monkeypatch.setattr(llvm_device, "KERNELS_PER_ENGINE", 8)
+    engines: list[weakref.ref] = []
+    original = dev.compiler.new_engine
+
+    def tracked():
+        engine = original()
+        engines.append(weakref.ref(engine))
+        return engine
+
+    monkeypatch.setattr(dev.compiler, "new_engine", tracked)
+    x = Tensor(np.arange(6, dtype=np.int32), device="llvm")
+    for i in range(120):  # a whole number stays in the code: a new kernel per value
+        assert (x * 3 + i).tolist() == [3 * v + i for v in range(6)]
+    gc.collect()
+    assert len(dev.programs) <= 16
+    assert len(engines) >= 10 and sum(e() is not None for e in engines) <= 16 // 8 + 2
+    assert (x * 3 + 0).tolist() == [0, 3, 6, 9, 12, 15]

@@ -3,8 +3,8 @@
 For each kernel the scheduler hands over, a `CompiledDevice` picks lowering options (the heuristics of
 `opt.py`, or a cached choice of the search), lowers the kernel to the loop IR, renders it to source with the
 backend's renderer, turns the source into a binary through the backend's compiler and the verified disk cache
-(`cache.py`), loads it and launches it. Programs are kept per kernel structure, so a training loop's next step
-reuses everything. A backend supplies only:
+(`cache.py`), loads it and launches it. Programs are kept per kernel structure (the most recent
+TG_PROGRAM_CACHE of them), so a training loop's next step reuses everything. A backend supplies only:
 
 - an `Allocator` (device memory),
 - a renderer per kernel (`target()`): an object with `render(program, name) -> source`,
@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol
@@ -87,7 +88,10 @@ class CompiledDevice(Device):
     def __init__(self, name: str, allocator: Allocator, compiler: Compiler):
         super().__init__(name, allocator)
         self.compiler = compiler
-        self.programs: dict[tuple[AST, tuple[int, ...]], CompiledProgram] = {}
+        # by kernel structure, least recently used first; bounded (TG_PROGRAM_CACHE) so that kernels that
+        # keep changing (a Python int in the graph, shapes that vary) cannot grow memory without end
+        self.programs: OrderedDict[tuple[AST, tuple[int, ...]], CompiledProgram] = OrderedDict()
+        self.program_limit = config.program_cache()
         self.lock = threading.RLock()  # compiles (renderers keep per-kernel state) and launches
 
     @abstractmethod
@@ -111,18 +115,20 @@ class CompiledDevice(Device):
     def program(self, kernel: Kernel, buffers: Optional[Sequence[Buffer]] = None) -> CompiledProgram:
         """The compiled program for `kernel`; built on first use (with `buffers`, a search may time candidates)."""
         key = (kernel.ast, kernel.full_shape)
-        found = self.programs.get(key)
-        if found is not None:
-            return found
         with self.lock:
-            if key not in self.programs:
-                measure = None if buffers is None else (lambda opts: self.measure(kernel, opts, buffers))
-                opts = search.choose(kernel, self.target(kernel).gpu, self.search_key, measure)
-                program = self.build(kernel, opts)
-                if config.check_ir():
-                    check(program.prog, [b.size for b in buffers] if buffers is not None else None)
-                self.programs[key] = program
-            return self.programs[key]
+            found = self.programs.get(key)
+            if found is not None:
+                self.programs.move_to_end(key)
+                return found
+            measure = None if buffers is None else (lambda opts: self.measure(kernel, opts, buffers))
+            opts = search.choose(kernel, self.target(kernel).gpu, self.search_key, measure)
+            program = self.build(kernel, opts)
+            if config.check_ir():
+                check(program.prog, [b.size for b in buffers] if buffers is not None else None)
+            self.programs[key] = program
+            while len(self.programs) > self.program_limit:  # the backend frees code no program refers to
+                self.programs.popitem(last=False)
+            return program
 
     def build(self, kernel: Kernel, opts: Opts) -> CompiledProgram:
         """Lower with `opts`, render, and compile (or take the binary from the disk cache), then load."""

@@ -103,6 +103,11 @@ def alloc_cache_bytes() -> int:
     return int(_number("TG_ALLOC_CACHE_MB", 256) * (1 << 20))
 
 
+def program_cache() -> int:
+    """TG_PROGRAM_CACHE: compiled programs a device keeps in memory (least recently used dropped first)."""
+    return _int("TG_PROGRAM_CACHE", 4096, least=1)
+
+
 def scratch_bytes() -> int:
     return int(_number("TG_SCRATCH_MB", 128) * (1 << 20))
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -45,6 +47,22 @@ class HostAllocator(NumpyAllocator):
         return raw[offset:offset + nbytes]
 
 
+KERNELS_PER_ENGINE = 256  # kernels linked into one MCJIT engine before the next one starts
+
+
+class JitKernel:
+    """A compiled kernel and the engine that holds its code: the engine (all of its kernels' machine code) is
+    freed when the last kernel loaded into it is dropped, e.g. from the device's bounded program cache."""
+
+    __slots__ = ("__weakref__", "engine", "fn")
+
+    def __init__(self, engine: Any, fn: Callable[..., None]):
+        self.engine, self.fn = engine, fn
+
+    def __call__(self, *args: Any) -> None:
+        self.fn(*args)
+
+
 class LLVMCompiler(Compiler):
     """LLVM IR text -> object code (optimised at -O3 for this CPU) -> a ctypes function in one MCJIT engine."""
 
@@ -55,30 +73,43 @@ class LLVMCompiler(Compiler):
         llvm.initialize_native_asmprinter()
         self.cpu = llvm.get_host_cpu_name()
         self.features = llvm.get_host_cpu_features().flatten()
-        target = llvm.Target.from_default_triple()
-        self.machine = target.create_target_machine(cpu=self.cpu, features=self.features, opt=3,
-                                                    reloc=JIT_RELOC, codemodel=JIT_MODEL)
-        self.export_machine = target.create_target_machine(cpu=self.cpu, features=self.features, opt=3,
+        self.target = llvm.Target.from_default_triple()
+        self.machine = self.jit_machine()  # emits object code; each engine gets a machine of its own
+        self.export_machine = self.target.create_target_machine(cpu=self.cpu, features=self.features, opt=3,
                                                            reloc="pic", codemodel="default")
-        self.renderer = LLVMRenderer(target.triple, str(self.machine.target_data), self.cpu, self.features)
-        self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.machine)
+        self.renderer = LLVMRenderer(self.target.triple, str(self.machine.target_data), self.cpu, self.features)
+        self.engine = self.new_engine()
+        self.engine_kernels = 0
         self.fingerprint = f"{self.cpu}|{self.features}|{llvmlite.__version__}|{JIT_MODEL}|{JIT_RELOC}"
-        self.functions: dict[str, Callable[..., None]] = {}
+        self.functions: weakref.WeakValueDictionary[str, JitKernel] = weakref.WeakValueDictionary()
+
+    def jit_machine(self) -> Any:
+        return self.target.create_target_machine(cpu=self.cpu, features=self.features, opt=3, reloc=JIT_RELOC,
+                                                 codemodel=JIT_MODEL)
+
+    def new_engine(self) -> Any:
+        return llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.jit_machine())  # it owns that machine
 
     def compile(self, source: str, name: str, prog: Program) -> bytes:
         return self.object_code(name, source.replace(f"@{KERNEL_NAME}(", f"@{name}(", 1),
                                 vectorize_loops=not prog.tiled)
 
-    def load(self, binary: bytes, name: str, prog: Program) -> Callable[..., None]:
-        if name not in self.functions:  # the engine links every object: load each symbol once
-            self.engine.add_object_file(llvm.ObjectFileRef.from_data(binary))
-            self.engine.finalize_object()
-            address = self.engine.get_function_address(name)
-            if not address:  # never call address 0
-                raise RuntimeError(f"tg-llvm: the object code for kernel {name} does not define it")
-            argtypes = [ctypes.c_int64, ctypes.c_int64] + [ctypes.c_void_p] * len(prog.buffer_dtypes)
-            self.functions[name] = ctypes.CFUNCTYPE(None, *argtypes)(address)
-        return self.functions[name]
+    def load(self, binary: bytes, name: str, prog: Program) -> JitKernel:
+        found = self.functions.get(name)  # an engine links each symbol once: reuse a kernel still loaded
+        if found is not None:
+            return found
+        if self.engine_kernels >= KERNELS_PER_ENGINE:  # a fresh engine; the old one goes with its last kernel
+            self.engine, self.engine_kernels = self.new_engine(), 0
+        self.engine.add_object_file(llvm.ObjectFileRef.from_data(binary))
+        self.engine.finalize_object()
+        address = self.engine.get_function_address(name)
+        if not address:  # never call address 0
+            raise RuntimeError(f"tg-llvm: the object code for kernel {name} does not define it")
+        self.engine_kernels += 1
+        argtypes = [ctypes.c_int64, ctypes.c_int64] + [ctypes.c_void_p] * len(prog.buffer_dtypes)
+        kernel = JitKernel(self.engine, ctypes.CFUNCTYPE(None, *argtypes)(address))
+        self.functions[name] = kernel
+        return kernel
 
     def object_code(self, name: str, ir: str, vectorize_loops: bool = True, export: bool = False) -> bytes:
         """Object code for `ir`: for the JIT, or position-independent for an exported library."""
