@@ -58,3 +58,37 @@ def test_no_grad_in_one_thread_leaves_the_other_training(device: str) -> None:
             assert x.grad is not None and x.grad.tolist() == [2.0, 4.0, 6.0]
 
     assert _hammer(work) == []
+
+
+def test_a_capture_in_one_thread_records_only_that_thread() -> None:
+    """While a TinyJit captures in one thread, another thread's eager work runs normally and is not recorded."""
+    from tg.core import TinyJit
+
+    inside, other_done = threading.Event(), threading.Event()
+
+    @TinyJit
+    def double(x: Tensor) -> Tensor:
+        y = (x * 2).realize()
+        inside.set()
+        assert other_done.wait(60)
+        return y
+
+    results: dict[str, list[float]] = {}
+
+    def other() -> None:
+        assert inside.wait(60)
+        results["other"] = (Tensor([1.0, 2.0]) + 10).tolist()
+        other_done.set()
+
+    inside.set(), other_done.set()
+    double(Tensor([0.0, 0.0]))  # the first call runs eagerly; the second captures
+    inside.clear(), other_done.clear()
+    worker = threading.Thread(target=other)
+    worker.start()
+    results["jit"] = double(Tensor([1.0, 2.0])).tolist()
+    worker.join()
+    assert results == {"jit": [2.0, 4.0], "other": [11.0, 12.0]}
+    assert double.plan is not None and len(double.plan.launches) == 1
+    other_done.set()
+    for v in (3.0, 5.0):  # replays run the one recorded kernel on new inputs
+        assert double(Tensor([v, -v])).tolist() == [2 * v, -2 * v]

@@ -18,6 +18,7 @@ call: copy what you keep (`.numpy()`).
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import warnings
 from collections.abc import Callable
@@ -55,42 +56,43 @@ class _Recorder:
     random: bool = False
 
 
-_recorder: Optional[_Recorder] = None
+# the capture in progress in this thread (or asyncio task): other threads keep running eagerly meanwhile
+_RECORDER: contextvars.ContextVar[Optional[_Recorder]] = contextvars.ContextVar("tg_jit_recorder", default=None)
 
 
 def capturing() -> bool:
     """Whether a TinyJit is recording right now."""
-    return _recorder is not None
+    return _RECORDER.get() is not None
 
 
 def record_launch(device: str, kernel: Optional[Kernel], buffers: list[Buffer]) -> None:
-    if _recorder is not None:
-        _recorder.launches.append(Launch(device, kernel, buffers))
+    if (rec := _RECORDER.get()) is not None:
+        rec.launches.append(Launch(device, kernel, buffers))
 
 
 def record_rebind(tensor: Tensor, old: Node) -> None:
     """A tensor is about to point at new data (called from Tensor.node's setter while capturing)."""
-    if _recorder is not None:
-        _recorder.rebinds.append((tensor, old))
+    if (rec := _RECORDER.get()) is not None:
+        rec.rebinds.append((tensor, old))
 
 
 def record_check(buffer: Buffer, view: View, check: Callable[[Any], None]) -> None:
     """Data the call validated (indices against their bounds): a replay reads it again through `view` and runs
     `check` on it, so a replay raises where the eager call would have."""
-    if _recorder is not None:
-        _recorder.checks.append((buffer, view, check))
+    if (rec := _RECORDER.get()) is not None:
+        rec.checks.append((buffer, view, check))
 
 
 def record_random() -> None:
-    if _recorder is not None:
-        _recorder.random = True
+    if (rec := _RECORDER.get()) is not None:
+        rec.random = True
 
 
 def on_replay(hook: Callable[[], None]) -> None:
     """Run `hook` before every replay of the function being captured (an optimizer uses it to upload
     hyper-parameters that Python code changed between steps, like a scheduled learning rate)."""
-    if _recorder is not None and hook not in _recorder.hooks:
-        _recorder.hooks.append(hook)
+    if (rec := _RECORDER.get()) is not None and hook not in rec.hooks:
+        rec.hooks.append(hook)
 
 
 @dataclass
@@ -139,19 +141,19 @@ class TinyJit(Generic[R]):
 
     # ---- capture -------------------------------------------------------------------------------------
     def _capture(self, args: tuple[Any, ...]) -> R:
-        global _recorder
         from .tensor import Tensor
 
-        if _recorder is not None:
+        if _RECORDER.get() is not None:
             raise RuntimeError("TinyJit: a jitted function cannot call another one while it is being captured")
-        _recorder = rec = _Recorder()
+        rec = _Recorder()
+        token = _RECORDER.set(rec)
         try:
             result = _realized(self.fn(*args))
             result = _own_buffers(result, {id(_buffer_of(a)) for a in args if isinstance(a, Tensor)})
             for t, _ in rec.rebinds:
                 t.realize()
         finally:
-            _recorder = None
+            _RECORDER.reset(token)
         if rec.random:
             warnings.warn(f"TinyJit: {getattr(self.fn, '__name__', 'the function')} draws random numbers; its "
                           "replays reuse the draw made at capture. Draw them outside and pass them in.",
