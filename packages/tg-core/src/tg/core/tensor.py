@@ -131,7 +131,7 @@ class Tensor:
 
     @node.setter
     def node(self, new: Node) -> None:
-        if _jit._recorder is not None:  # a capture must know which tensors got new data
+        if _jit.capturing():  # a capture must know which tensors got new data
             _jit.record_rebind(self, self._node)
         self._node = new
 
