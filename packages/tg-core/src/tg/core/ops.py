@@ -69,7 +69,6 @@ PAD_SAFE = {Op.ADD, Op.MUL, Op.NEG, Op.MAX, Op.CMPLT, Op.CAST, Op.SQRT, Op.SIN, 
 
 Path = tuple[tuple[Op, Any], ...]
 T = TypeVar("T")
-SPLIT_PARTS, SPLIT_MIN = 32, 1 << 17  # reduces of at least SPLIT_MIN elements into fewer than SPLIT_PARTS split
 
 
 def postorder(roots: Sequence[T], children: Callable[[T], Iterable[T]]) -> list[T]:
@@ -197,22 +196,7 @@ class Node:
             value = self.arg if op is Op.RMAX else (self.arg * count if count else 0)
             if op is Op.RMAX or self.dtype.is_float or self.dtype == bool_ or _fits(value, self.dtype):
                 return const(value, self.dtype, shape, self.device)
-        if len(axes) == 1 and math.prod(shape) < SPLIT_PARTS and self.shape[axes[0]] >= SPLIT_MIN:
-            split = self._split_reduce(op, axes[0])
-            if split is not None:
-                return split
         return Node(op, (self,), axes, self.dtype, shape, self.device)
-
-    def _split_reduce(self, op: Op, axis: int) -> Optional[Node]:
-        """A huge reduce into a few outputs becomes two: SPLIT_PARTS partial results that threads (or GPU
-        work-items) compute side by side, then one small reduce of those. None if the dim does not divide."""
-        n = self.shape[axis]
-        if n % SPLIT_PARTS:
-            return None
-        wide = self.shape[:axis] + (SPLIT_PARTS, n // SPLIT_PARTS) + self.shape[axis + 1:]
-        partials = self.movement(Op.RESHAPE, wide).reduce(op, (axis + 1,))
-        total = partials.reduce(op, (axis,))
-        return total.movement(Op.RESHAPE, tuple(1 if i == axis else d for i, d in enumerate(self.shape)))
 
     def contiguous(self) -> Node:
         if self.op is not Op.VIEW and self.op is not Op.CONST:
