@@ -6,8 +6,9 @@
 """
 import builtins
 
-from . import functional
+from . import functional, numpy_device, selfcheck
 from .device import (
+    BUILTIN_PLUGINS,
     Allocator,
     Buffer,
     Device,
@@ -41,6 +42,9 @@ from .jit import TinyJit
 from .stats import counters
 from .stats import reset as reset_counters
 from .tensor import Tensor, manual_seed, no_grad
+
+BUILTIN_PLUGINS.append(("numpy", numpy_device))
+registry.self_check = selfcheck.self_check
 
 __version__ = "0.1.0"
 

@@ -25,7 +25,7 @@ def check_range(op: str, index: Tensor, size: int, negative: bool = False, ignor
     and a one-hot selection would otherwise turn them into silent zeros."""
     if index.numel() == 0:
         return
-    from . import jit
+    from . import capture
 
     def check(values: np.ndarray) -> None:
         bad = (values < (-size if negative else 0)) | (values >= size)
@@ -37,8 +37,8 @@ def check_range(op: str, index: Tensor, size: int, negative: bool = False, ignor
 
     check(index.numpy())
     base = index.node.base
-    if jit.capturing() and base.buffer is not None:  # a TinyJit replay checks the new indices too
-        jit.record_check(base.buffer, index.node.view, check)
+    if capture.capturing() and base.buffer is not None:  # a TinyJit replay checks the new indices too
+        capture.record_check(base.buffer, index.node.view, check)
 
 
 def _normalize(x: Tensor, index: Any) -> list[Any]:

@@ -18,81 +18,22 @@ call: copy what you keep (`.numpy()`).
 """
 from __future__ import annotations
 
-import contextvars
 import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Optional, TypeVar
+from typing import Any, Generic, Optional, TypeVar
 
-from . import stats
+from . import capture, stats
+from .capture import Launch, on_replay
 from .device import Buffer, get_device
-from .ops import Op
+from .ops import Node, Op
+from .tensor import Tensor
 from .view import View
 
-if TYPE_CHECKING:
-    from .kernel import Kernel
-    from .ops import Node
-    from .tensor import Tensor
+__all__ = ["Launch", "TinyJit", "on_replay"]
 
 R = TypeVar("R")
-
-
-@dataclass
-class Launch:
-    """One recorded step: a kernel on `device`, or (kernel None) a copy of buffers[1] into buffers[0]."""
-
-    device: str
-    kernel: Optional[Kernel]
-    buffers: list[Buffer]
-
-
-@dataclass
-class _Recorder:
-    launches: list[Launch] = field(default_factory=list)
-    rebinds: list[tuple[Tensor, Node]] = field(default_factory=list)
-    hooks: list[Callable[[], None]] = field(default_factory=list)
-    checks: list[tuple[Buffer, View, Callable[[Any], None]]] = field(default_factory=list)
-    random: bool = False
-
-
-# the capture in progress in this thread (or asyncio task): other threads keep running eagerly meanwhile
-_RECORDER: contextvars.ContextVar[Optional[_Recorder]] = contextvars.ContextVar("tg_jit_recorder", default=None)
-
-
-def capturing() -> bool:
-    """Whether a TinyJit is recording right now."""
-    return _RECORDER.get() is not None
-
-
-def record_launch(device: str, kernel: Optional[Kernel], buffers: list[Buffer]) -> None:
-    if (rec := _RECORDER.get()) is not None:
-        rec.launches.append(Launch(device, kernel, buffers))
-
-
-def record_rebind(tensor: Tensor, old: Node) -> None:
-    """A tensor is about to point at new data (called from Tensor.node's setter while capturing)."""
-    if (rec := _RECORDER.get()) is not None:
-        rec.rebinds.append((tensor, old))
-
-
-def record_check(buffer: Buffer, view: View, check: Callable[[Any], None]) -> None:
-    """Data the call validated (indices against their bounds): a replay reads it again through `view` and runs
-    `check` on it, so a replay raises where the eager call would have."""
-    if (rec := _RECORDER.get()) is not None:
-        rec.checks.append((buffer, view, check))
-
-
-def record_random() -> None:
-    if (rec := _RECORDER.get()) is not None:
-        rec.random = True
-
-
-def on_replay(hook: Callable[[], None]) -> None:
-    """Run `hook` before every replay of the function being captured (an optimizer uses it to upload
-    hyper-parameters that Python code changed between steps, like a scheduled learning rate)."""
-    if (rec := _RECORDER.get()) is not None and hook not in rec.hooks:
-        rec.hooks.append(hook)
 
 
 @dataclass
@@ -129,7 +70,6 @@ class TinyJit(Generic[R]):
         self.calls, self.plan = 0, None
 
     def __call__(self, *args: Any) -> R:
-        from .tensor import Tensor
 
         args = tuple(_prepared(a) if isinstance(a, Tensor) else a for a in args)
         self.calls += 1
@@ -141,19 +81,18 @@ class TinyJit(Generic[R]):
 
     # ---- capture -------------------------------------------------------------------------------------
     def _capture(self, args: tuple[Any, ...]) -> R:
-        from .tensor import Tensor
 
-        if _RECORDER.get() is not None:
+        if capture.RECORDER.get() is not None:
             raise RuntimeError("TinyJit: a jitted function cannot call another one while it is being captured")
-        rec = _Recorder()
-        token = _RECORDER.set(rec)
+        rec = capture.Recorder()
+        token = capture.RECORDER.set(rec)
         try:
             result = _realized(self.fn(*args))
             result = _own_buffers(result, {id(_buffer_of(a)) for a in args if isinstance(a, Tensor)})
             for t, _ in rec.rebinds:
                 t.realize()
         finally:
-            _RECORDER.reset(token)
+            capture.RECORDER.reset(token)
         if rec.random:
             warnings.warn(f"TinyJit: {getattr(self.fn, '__name__', 'the function')} draws random numbers; its "
                           "replays reuse the draw made at capture. Draw them outside and pass them in.",
@@ -168,7 +107,6 @@ class TinyJit(Generic[R]):
 
     # ---- replay --------------------------------------------------------------------------------------
     def _replay(self, args: tuple[Any, ...]) -> R:
-        from .tensor import Tensor
 
         plan = self.plan
         assert plan is not None
@@ -192,7 +130,6 @@ class TinyJit(Generic[R]):
         return plan.result
 
     def _check(self, args: tuple[Any, ...], plan: _Plan) -> None:
-        from .tensor import Tensor
 
         name = getattr(self.fn, "__name__", "the function")
         if len(args) != len(plan.signature):
@@ -220,7 +157,6 @@ def _buffer_of(t: Tensor) -> Buffer:
 
 
 def _realized(result: Any) -> Any:
-    from .tensor import Tensor
 
     tensors = [r for r in (result if isinstance(result, (tuple, list)) else (result,)) if isinstance(r, Tensor)]
     if tensors:
@@ -231,7 +167,6 @@ def _realized(result: Any) -> Any:
 def _own_buffers(result: Any, inputs: set[int]) -> Any:
     """The result with every tensor that is an argument, or a view of one, replaced by a recorded copy: a replay
     writes the copy from the new argument (else it would keep returning the captured call's data)."""
-    from .tensor import Tensor
 
     def own(r: Any) -> Any:
         if isinstance(r, Tensor) and r.node.base.op is Op.BUFFER and id(r.node.base.buffer) in inputs:

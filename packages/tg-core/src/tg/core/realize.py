@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from . import jit, stats
+from . import capture, stats
 from .device import Buffer, get_device
 from .ops import Node, Op
 from .schedule import ScheduleItem, schedule
@@ -32,7 +32,7 @@ def _run(item: ScheduleItem, index: int, debug: int) -> None:
         src = inputs[0]
         if out.numel:
             buf.copyin(src.numpy())
-            jit.record_launch(out.device, None, [buf, src])
+            capture.record_launch(out.device, None, [buf, src])
         stats.counters.copies += 1
         what = f"copy {src.device} -> {out.device} {out.dtype.name}{list(out.shape)}"
     else:
@@ -41,7 +41,7 @@ def _run(item: ScheduleItem, index: int, debug: int) -> None:
             stats.log(f"tg: kernel {index} {item.kernel.name}\n{item.kernel.describe()}")
         if out.numel:  # before asking for choices: a search (TG_SEARCH) times candidates on these buffers
             dev.execute(item.kernel, [buf, *inputs])
-            jit.record_launch(out.device, item.kernel, [buf, *inputs])
+            capture.record_launch(out.device, item.kernel, [buf, *inputs])
             stats.counters.kernels += 1
             stats.counters.flops += item.kernel.flops
         if debug >= 3 and (choices := dev.choices(item.kernel)):

@@ -13,11 +13,11 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from . import autograd as F
+from . import capture as _capture
 from . import dtype as dt
 from . import elementwise as ew
 from . import functional as fn
 from . import indexing, stats
-from . import jit as _jit
 from .device import Buffer, canonical_name, get_device, registry
 from .dtype import DType
 from .functional import ValuesIndices
@@ -36,7 +36,7 @@ class _Random:
 
     @classmethod
     def draw(cls) -> np.random.Generator:
-        _jit.record_random()  # a capture replays this draw: it warns
+        _capture.record_random()  # a capture replays this draw: it warns
         return cls.generator
 
 
@@ -131,8 +131,8 @@ class Tensor:
 
     @node.setter
     def node(self, new: Node) -> None:
-        if _jit.capturing():  # a capture must know which tensors got new data
-            _jit.record_rebind(self, self._node)
+        if _capture.capturing():  # a capture must know which tensors got new data
+            _capture.record_rebind(self, self._node)
         self._node = new
 
     @property
