@@ -7,6 +7,7 @@
 import builtins
 
 from . import functional, numpy_device, selfcheck
+from .autograd import no_grad
 from .device import (
     BUILTIN_PLUGINS,
     Allocator,
@@ -41,7 +42,7 @@ from .functional import einsum
 from .jit import TinyJit
 from .stats import counters
 from .stats import reset as reset_counters
-from .tensor import Tensor, manual_seed, no_grad
+from .tensor import Tensor, manual_seed
 
 BUILTIN_PLUGINS.append(("numpy", numpy_device))
 registry.self_check = selfcheck.self_check

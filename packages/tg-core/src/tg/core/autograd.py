@@ -7,6 +7,8 @@ needs none). Gradients are lazy too, so the backward pass fuses like any other g
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
 from .dtype import DType
@@ -16,6 +18,34 @@ if TYPE_CHECKING:
     from .tensor import Tensor
 
 Grads = tuple[Optional[Node], ...]
+
+
+class _GradMode(threading.local):
+    """Whether ops record what backward() needs: per thread, as torch's grad mode is, so that no_grad() in
+    one thread never turns off training in another."""
+
+    enabled: bool = True
+
+
+GRAD_MODE = _GradMode()
+
+
+class no_grad:  # noqa: N801 - torch's name
+    """Context manager and decorator that turns off gradient tracking, like torch.no_grad."""
+
+    def __enter__(self) -> None:
+        self.prev = GRAD_MODE.enabled
+        GRAD_MODE.enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        GRAD_MODE.enabled = self.prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with no_grad():
+                return fn(*args, **kwargs)
+        wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+        return wrapper
 
 
 class Function:
@@ -317,51 +347,6 @@ class Window(Function):
         return total
 
 
-CHANNELS_LAST_MIN = 8  # input channels per group from which the weight gradient reads a channels-last copy
-
-
-class Conv2d(Function):
-    """2-D convolution as one rule: forward over a window view; the input gradient is the transposed
-    convolution of the output gradient, the weight gradient a contraction of it with the windows."""
-
-    def forward(self, x: Node, w: Node, stride: tuple[int, ...], pads: tuple[tuple[int, int], ...],
-                dilation: tuple[int, ...], groups: int) -> Node:
-        from .tensor import conv_graph
-
-        self.x, self.w, self.args = x, w, (stride, pads, dilation, groups)
-        return conv_graph(x, w, stride, pads, dilation, groups)
-
-    def backward(self, grad: Node) -> Grads:
-        from .functional import conv_transpose2d
-        from .tensor import Tensor, no_grad
-
-        stride, pads, dilation, groups = self.args
-        g, w, x = Tensor(grad), Tensor(self.w), Tensor(self.x)
-        gx = gw = None
-        with no_grad():
-            if self.needs_input_grad[0]:
-                padded = [n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads)]
-                spans = [(m - 1) * s + d * (k - 1) + 1 for m, s, d, k in
-                         zip(g.shape[2:], stride, dilation, w.shape[2:])]
-                full = conv_transpose2d(g, w, None, stride, 0, [p - sp for p, sp in zip(padded, spans)], groups,
-                                        dilation)  # the gradient of the padded input
-                gx = full._pad_dims([(0, 0), (0, 0), *[(-lo, -hi) for lo, hi in pads]]).node
-            if self.needs_input_grad[1]:
-                n, o = g.shape[:2]
-                cg, ks = w.shape[1], w.shape[2:]
-                padded_x = x._pad_dims([(0, 0), (0, 0), *pads])
-                if cg >= CHANNELS_LAST_MIN:  # channels innermost: the contraction then vectorises over them
-                    padded_x = padded_x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
-                win = padded_x._windows(ks, stride, dilation)
-                outs = win.shape[2:4]
-                win = win.reshape(n, groups, 1, cg, *outs, *ks)
-                if cg >= CHANNELS_LAST_MIN:  # the output channels a tile reuses then sit side by side too
-                    g = g.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
-                gg = g.reshape(n, groups, o // groups, 1, *outs, 1, 1)
-                gw = (win * gg)._reduce(Sum, (0, 4, 5), keepdim=False).reshape(o, cg, *ks).node
-        return gx, gw
-
-
 class Flip(Function):
     def forward(self, x: Node, axes: tuple[int, ...]) -> Node:
         self.axes = axes
@@ -374,8 +359,6 @@ class Flip(Function):
 # ---- the backward pass --------------------------------------------------------------------------------
 def backward(root: Tensor, grad: Node, retain_graph: bool = False) -> None:
     """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad."""
-    from .tensor import Tensor
-
     order = _tape(root)
     grads: dict[int, Node] = {id(root): grad}
     for t in reversed(order):
@@ -384,7 +367,8 @@ def backward(root: Tensor, grad: Node, retain_graph: bool = False) -> None:
             continue
         ctx = t._ctx
         if ctx is None:
-            t.grad = Tensor(g) if t.grad is None else Tensor(t.grad.node.alu(Op.ADD, g))
+            tensor = type(t)  # the Tensor class (this module sits below tensor.py)
+            t.grad = tensor(g) if t.grad is None else tensor(t.grad.node.alu(Op.ADD, g))
             continue
         if isinstance(ctx, Released):
             raise RuntimeError(f"backward: trying to backward through the graph a second time (through {ctx.name}); "

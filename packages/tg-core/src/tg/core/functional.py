@@ -11,8 +11,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 import numpy as np
 
+from . import autograd as F
 from . import dtype as dt
+from .autograd import Grads, no_grad
 from .indexing import check_range
+from .ops import Node
+from .view import broadcast_shape
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -27,10 +31,9 @@ class ValuesIndices(NamedTuple):
     indices: Tensor
 
 
-def _tensor() -> type[Tensor]:
-    from .tensor import Tensor
-
-    return Tensor
+def _tensor(x: Tensor) -> type[Tensor]:
+    """The Tensor class, taken from an argument: this module sits below tensor.py and does not import it."""
+    return type(x)
 
 
 # ---- activations --------------------------------------------------------------------------------
@@ -150,7 +153,7 @@ def lerp(x: Tensor, end: Tensor, weight: Union[float, Tensor]) -> Tensor:
 def pad_with(x: Tensor, dim: int, before: int, after: int, value: Any) -> Tensor:
     """x padded along `dim` with `value` (exactly: a select, not arithmetic on the padded zeros)."""
     pads = [(before, after) if k == dim else (0, 0) for k in range(x.ndim)]
-    inside = _tensor().ones(x.shape, dtype=dt.bool_, device=x.device)._pad_dims(pads)
+    inside = _tensor(x).ones(x.shape, dtype=dt.bool_, device=x.device)._pad_dims(pads)
     return inside.if_else(x._pad_dims(pads), value)
 
 
@@ -197,7 +200,7 @@ def std(x: Tensor, dim: Dims = None, correction: float = 1, keepdim: bool = Fals
 
 
 def _arg_extreme(x: Tensor, dim: Optional[int], keepdim: bool, largest: bool) -> Tensor:
-    tensor = _tensor()
+    tensor = _tensor(x)
     if dim is None:
         return x.flatten()._arg_extreme(0, False, largest)
     d = x._dim(dim)
@@ -233,7 +236,7 @@ def any_true(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
     axes = x._axes(dim)
     shape = tuple(1 if k in axes else n for k, n in enumerate(x.shape)) if keepdim else \
         tuple(n for k, n in enumerate(x.shape) if k not in axes)
-    return _tensor().full(shape, False, device=x.device)
+    return _tensor(x).full(shape, False, device=x.device)
 
 
 def cumsum(x: Tensor, dim: int = 0) -> Tensor:
@@ -310,7 +313,7 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = True
         order = data.shape[d] - 1 - np.flip(flipped_order, d)  # ties keep input order; NaN first, as in torch
     else:
         order = np.argsort(data, axis=d, kind="stable")  # NaN last, as in torch
-    idx = _tensor()(order.astype(np.int64), device=x.device)
+    idx = _tensor(x)(order.astype(np.int64), device=x.device)
     return x.gather(d, idx), idx
 
 
@@ -398,7 +401,7 @@ def nll_loss(x: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_
         raise RuntimeError(f"nll_loss: input {x.shape} and target {target.shape} do not match; the target "
                            "must be the input's shape without the class dim")
     check_range("nll_loss (target)", t, c, ignore=ignore_index)
-    classes = _tensor().arange(c, device=x.device).reshape(1, c, *(1,) * (inp.ndim - 2))
+    classes = _tensor(x).arange(c, device=x.device).reshape(1, c, *(1,) * (inp.ndim - 2))
     hit = t.unsqueeze(1) == classes
     onehot = hit.cast(x.dtype)
     w = weight.reshape(1, c, *(1,) * (inp.ndim - 2)) if weight is not None else None
@@ -433,7 +436,7 @@ def cross_entropy(x: Tensor, target: Tensor, weight: Optional[Tensor] = None, ig
     smooth = -(logp * w if w is not None else logp).sum(cdim) * valid
     if reduction == "mean":
         if w is not None:
-            classes = _tensor().arange(c, device=x.device).reshape(*wshape)
+            classes = _tensor(x).arange(c, device=x.device).reshape(*wshape)
             onehot = (target.unsqueeze(cdim) == classes).cast(x.dtype)
             smooth = smooth.sum() / ((onehot * w).sum(cdim) * valid).sum()
         else:
@@ -511,7 +514,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         return x
     if p == 1:
         return x * 0
-    keep = _tensor().rand(*x.shape, device=x.device) >= p
+    keep = _tensor(x).rand(*x.shape, device=x.device) >= p
     return keep.if_else(x * (1 / (1 - p)), 0.0)
 
 
@@ -521,7 +524,7 @@ def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
         raise RuntimeError("one_hot: only integer tensors are supported")
     n = num_classes if num_classes >= 0 else (int(x.max().item()) + 1 if x.numel() else 0)
     check_range("one_hot", x, n)
-    classes = _tensor().arange(n, device=x.device)
+    classes = _tensor(x).arange(n, device=x.device)
     return (x.unsqueeze(-1) == classes).cast(dt.int64)
 
 
@@ -531,28 +534,27 @@ def embedding(x: Tensor, weight: Tensor) -> Tensor:
         raise RuntimeError(f"embedding: indices must be integers, got {x.dtype.name}")
     vocab = weight.shape[0]
     check_range("embedding", x, vocab)
-    onehot = (x.unsqueeze(-1) == _tensor().arange(vocab, device=x.device)).cast(weight.dtype)
+    onehot = (x.unsqueeze(-1) == _tensor(x).arange(vocab, device=x.device)).cast(weight.dtype)
     return onehot @ weight  # a contraction (BLAS on the numpy device); non-finite weights would spread NaN
 
 
 def masked_fill(x: Tensor, mask: Tensor, value: Union[float, int, bool, Tensor]) -> Tensor:
     """`value` where mask is true, else x."""
-    from .tensor import Tensor
-
-    fill = value if isinstance(value, Tensor) else Tensor.full((), value, x.dtype, x.device)
+    tensor = _tensor(x)
+    fill = tensor.full((), value, x.dtype, x.device) if isinstance(value, (int, float, bool)) else value
     return mask.if_else(fill, x)
 
 
 def tril(x: Tensor, diagonal: int = 0) -> Tensor:
     r, c = x.shape[-2:]
-    tensor = _tensor()
+    tensor = _tensor(x)
     keep = tensor.arange(r, device=x.device).reshape(r, 1) + diagonal >= tensor.arange(c, device=x.device)
     return keep.if_else(x, tensor.zeros((), dtype=x.dtype, device=x.device))
 
 
 def triu(x: Tensor, diagonal: int = 0) -> Tensor:
     r, c = x.shape[-2:]
-    tensor = _tensor()
+    tensor = _tensor(x)
     keep = tensor.arange(r, device=x.device).reshape(r, 1) + diagonal <= tensor.arange(c, device=x.device)
     return keep.if_else(x, tensor.zeros((), dtype=x.dtype, device=x.device))
 
@@ -566,14 +568,14 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     n = x.shape[d]
     check_range("gather", index, n, dim=d)
     x = x.shrink(tuple(None if k == d else (0, i) for k, i in enumerate(index.shape)))
-    onehot = index.unsqueeze(-1) == _tensor().arange(n, device=x.device)  # (..., n)
+    onehot = index.unsqueeze(-1) == _tensor(x).arange(n, device=x.device)  # (..., n)
     src = x.unsqueeze(-1).transpose(d, -1)  # dim d moved to the end, where onehot's classes are
     return onehot.if_else(src, 0).sum(-1, dtype=x.dtype)
 
 
 def _scatter_parts(x: Tensor, dim: int, index: Tensor, src: Any, last_wins: bool = False) -> tuple[Tensor, Tensor]:
     """(sum of the values sent to each position of x, whether any value was sent there)."""
-    tensor = _tensor()
+    tensor = _tensor(x)
     d = x._dim(dim)
     if index.ndim != x.ndim or any(i > s for k, (i, s) in enumerate(zip(index.shape, x.shape)) if k != d):
         raise RuntimeError(f"scatter: index {index.shape} must have the input's {x.ndim} dims and be no larger than "
@@ -603,10 +605,10 @@ def scatter(x: Tensor, dim: int, index: Tensor, src: Any, reduce: Optional[str] 
     if reduce is not None:
         if reduce not in ("add", "multiply"):
             raise RuntimeError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
-        values = src if isinstance(src, _tensor()) else _tensor().full(index.shape, src, x.dtype, x.device)
+        values = src if isinstance(src, _tensor(x)) else _tensor(x).full(index.shape, src, x.dtype, x.device)
         return scatter_reduce(x, dim, index, values, "sum" if reduce == "add" else "prod")
     sent, hit = _scatter_parts(x, dim, index, src, last_wins=True)
-    return hit.if_else(sent if isinstance(src, _tensor()) else src, x)
+    return hit.if_else(sent if isinstance(src, _tensor(x)) else src, x)
 
 
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
@@ -620,7 +622,7 @@ def scaled_dot_product_attention(x: Tensor, key: Tensor, value: Tensor, attn_mas
                                  scale: Optional[float] = None, enable_gqa: bool = False) -> Tensor:
     """softmax(q k^T * scale + mask) v, like torch.nn.functional.scaled_dot_product_attention. With `enable_gqa`
     the key/value heads (dim -3) are shared by groups of query heads."""
-    tensor = _tensor()
+    tensor = _tensor(x)
     if enable_gqa and x.ndim >= 3 and key.shape[-3] != x.shape[-3]:
         heads, kv_heads = x.shape[-3], key.shape[-3]
         if heads % kv_heads:
@@ -664,7 +666,7 @@ def _diagonals(spec: str, t: Tensor) -> tuple[str, Tensor]:
         n = t.shape[i]
         shape = [1] * t.ndim
         shape[i], shape[j] = n, n
-        eye = (_tensor().arange(n, device=t.device).reshape(n, 1) == _tensor().arange(n, device=t.device))
+        eye = (_tensor(t).arange(n, device=t.device).reshape(n, 1) == _tensor(t).arange(n, device=t.device))
         t = eye.reshape(*shape).if_else(t, 0).sum(j, dtype=t.dtype)
         spec = spec[:j] + spec[j + 1:]
     return spec, t
@@ -732,7 +734,7 @@ def _resample_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scal
 
 def _apply_axis_matrices(x: Tensor, mats: list[np.ndarray]) -> Tensor:
     """Multiply each of the last len(mats) dims by its matrix: out = M_h x M_w^T, done dim by dim."""
-    tensor = _tensor()
+    tensor = _tensor(x)
     nd = len(mats)
     for k, m in enumerate(mats):
         d = x.ndim - nd + k
@@ -888,7 +890,7 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
 def nonzero(x: Tensor, as_tuple: bool = False) -> Any:
     """Indices of the nonzero elements, (count, ndim) int64 (or one tensor per dim with `as_tuple`). The count
     depends on the data, so x is read here (as torch does)."""
-    tensor = _tensor()
+    tensor = _tensor(x)
     positions = np.nonzero(x.numpy().reshape(x.shape) if x.ndim else x.numpy().reshape(1))
     if as_tuple:
         return tuple(tensor(p.astype(np.int64), device=x.device) for p in positions)
@@ -897,9 +899,7 @@ def nonzero(x: Tensor, as_tuple: bool = False) -> Any:
 
 def masked_select(x: Tensor, mask: Tensor) -> Tensor:
     """The elements of x where mask (broadcast with x) holds, as a 1-D tensor (torch.masked_select)."""
-    from .tensor import _broadcast_shape
-
-    shape = _broadcast_shape("masked_select", x.shape, mask.shape)
+    shape = broadcast_shape("masked_select", x.shape, mask.shape)
     return x.expand(*shape)[mask.cast(dt.bool_).expand(*shape)]
 
 
@@ -915,23 +915,23 @@ def cummax(x: Tensor, dim: int) -> Any:
     """(running maximum, index of the latest maximum) along `dim` (torch.cummax; NaN, once seen, stays)."""
     d = x._dim(dim)
     if x.ndim == 0:
-        return ValuesIndices(x, _tensor().zeros((), dtype=dt.int64, device=x.device))
+        return ValuesIndices(x, _tensor(x).zeros((), dtype=dt.int64, device=x.device))
     n = x.shape[d]
     moved = x.transpose(d, -1)
     fill = -math.inf if x.dtype.is_float else (False if x.dtype == dt.bool_ else int(np.iinfo(x.dtype.np).min))
     win = pad_with(moved, moved.ndim - 1, n - 1, 0, fill).unfold(-1, n, 1)  # (..., n, n): the prefix ending at i
     values = win.amax(-1)
-    positions = _tensor().arange(n, device=x.device) - (n - 1)  # window slot k holds element i - (n - 1) + k
+    positions = _tensor(x).arange(n, device=x.device) - (n - 1)  # window slot k holds element i - (n - 1) + k
     hit = (win == values.unsqueeze(-1))
     if x.dtype.is_float:
         hit = hit.logical_or(win.isnan().logical_and(values.isnan().unsqueeze(-1)))
-    index = hit.if_else(positions + _tensor().arange(n, device=x.device).unsqueeze(-1), -1).amax(-1)
+    index = hit.if_else(positions + _tensor(x).arange(n, device=x.device).unsqueeze(-1), -1).amax(-1)
     return ValuesIndices(values.transpose(d, -1), index.transpose(d, -1))
 
 
 def diag(x: Tensor, diagonal: int = 0) -> Tensor:
     """A 1-D x as the diagonal `diagonal` of a square matrix, or a 2-D x's diagonal as 1-D (torch.diag)."""
-    tensor = _tensor()
+    tensor = _tensor(x)
     if x.ndim == 1:
         n, k = x.shape[0] + abs(diagonal), diagonal
         rows, cols = tensor.arange(n, device=x.device).reshape(n, 1), tensor.arange(n, device=x.device)
@@ -991,7 +991,7 @@ def scatter_reduce(x: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str,
     amax or amin, with x's own value included unless include_self=False. Positions nothing is sent to keep x."""
     if reduce not in SCATTER_REDUCTIONS:
         raise RuntimeError(f"scatter_reduce: reduce must be one of {', '.join(SCATTER_REDUCTIONS)}, got {reduce!r}")
-    tensor = _tensor()
+    tensor = _tensor(x)
     d = x._dim(dim)
     if index.ndim != x.ndim or src.ndim != x.ndim:
         raise RuntimeError(f"scatter_reduce: index {index.shape} and src {src.shape} must have the input's "
@@ -1037,7 +1037,7 @@ def max_pool2d_with_indices(x: Tensor, kernel_size: Any, stride: Any = None, pad
                             ceil_mode: bool = False) -> tuple[Tensor, Tensor]:
     """max_pool2d and, per output, the flat index (over H*W) of the first maximum in its window (torch's
     return_indices=True; a NaN counts as the maximum)."""
-    tensor = _tensor()
+    tensor = _tensor(x)
     h, w = x.shape[-2:]
     fill = -math.inf if x.dtype.is_float else int(np.iinfo(x.dtype.np).min)
     win, _ = x._pool_windows("max_pool2d", kernel_size, stride, padding, dilation, ceil_mode, fill)
@@ -1127,7 +1127,78 @@ def median(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Any:
     v, i = values.narrow(d, pick, 1), indices.narrow(d, pick, 1)
     if x.dtype.is_float:  # NaN sorts last; torch's median is NaN as soon as a slice holds one
         has_nan = x.isnan().any(d, keepdim=True)
-        first_nan = (x.isnan().if_else(_tensor().arange(n, device=x.device).reshape(
+        first_nan = (x.isnan().if_else(_tensor(x).arange(n, device=x.device).reshape(
             *(n if k == d else 1 for k in range(x.ndim))), n)).amin(d, keepdim=True)
         v, i = has_nan.if_else(math.nan, v), has_nan.if_else(first_nan, i)
     return ValuesIndices(v if keepdim else v.squeeze(d), i if keepdim else i.squeeze(d))
+
+
+# ---- convolution as a contraction over windows, and its gradient rule ------------------------------------
+def conv_tensors(x: Tensor, w: Tensor, stride: Sequence[int], pads: Sequence[tuple[int, int]],
+                 dilation: Sequence[int], groups: int) -> Tensor:
+    """An N-d convolution as a sum over a sliding-window view of the padded input (differentiable)."""
+    nd = len(stride)
+    n, o, cg, ks = x.shape[0], w.shape[0], w.shape[1], w.shape[2:]
+    win = x._pad_dims([(0, 0), (0, 0), *pads])._windows(ks, stride, dilation)  # (n, c, *outs, *ks)
+    outs = win.shape[2:2 + nd]
+    win = win.reshape(n, groups, 1, cg, *outs, *ks)
+    wt = w.reshape(1, groups, o // groups, cg, *(1,) * nd, *ks)
+    return contract(win, wt, (3, *range(4 + nd, 4 + 2 * nd))).reshape(n, o, *outs)
+
+
+def contract(a: Tensor, b: Tensor, axes: tuple[int, ...]) -> Tensor:
+    """sum(a * b) over axes: one reduce of a product (an FMA per step on compiled devices). float16 operands are
+    multiplied and summed in float32 (exact products; torch's accumulate type) and rounded once at the end."""
+    if a.dtype == dt.float16:
+        return contract(a.cast(dt.float32), b.cast(dt.float32), axes).cast(dt.float16)
+    return (a * b)._reduce(F.Sum, axes, keepdim=False)
+
+
+def conv_graph(tensor: type[Tensor], x: Node, w: Node, stride: Sequence[int], pads: Sequence[tuple[int, int]],
+               dilation: Sequence[int], groups: int) -> Node:
+    """The lazy graph of a convolution of two nodes (no autograd: the Conv2d rule supplies it)."""
+    return conv_tensors(tensor(x), tensor(w), stride, pads, dilation, groups).node
+
+
+CHANNELS_LAST_MIN = 8  # input channels per group from which the weight gradient reads a channels-last copy
+
+
+class Conv2d(F.Function):
+    """2-D convolution as one rule: forward over a window view; the input gradient is the transposed
+    convolution of the output gradient, the weight gradient a contraction of it with the windows."""
+
+    def __init__(self, *tensors: Tensor):
+        super().__init__(*tensors)
+        self.tensor = type(tensors[0])  # the Tensor class: both directions are built from tensor ops
+
+    def forward(self, x: Node, w: Node, stride: tuple[int, ...], pads: tuple[tuple[int, int], ...],
+                dilation: tuple[int, ...], groups: int) -> Node:
+        self.x, self.w, self.args = x, w, (stride, pads, dilation, groups)
+        return conv_graph(self.tensor, x, w, stride, pads, dilation, groups)
+
+    def backward(self, grad: Node) -> Grads:
+        stride, pads, dilation, groups = self.args
+        g, w, x = self.tensor(grad), self.tensor(self.w), self.tensor(self.x)
+        gx = gw = None
+        with no_grad():
+            if self.needs_input_grad[0]:
+                padded = [n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads)]
+                spans = [(m - 1) * s + d * (k - 1) + 1 for m, s, d, k in
+                         zip(g.shape[2:], stride, dilation, w.shape[2:])]
+                full = conv_transpose2d(g, w, None, stride, 0, [p - sp for p, sp in zip(padded, spans)], groups,
+                                        dilation)  # the gradient of the padded input
+                gx = full._pad_dims([(0, 0), (0, 0), *[(-lo, -hi) for lo, hi in pads]]).node
+            if self.needs_input_grad[1]:
+                n, o = g.shape[:2]
+                cg, ks = w.shape[1], w.shape[2:]
+                padded_x = x._pad_dims([(0, 0), (0, 0), *pads])
+                if cg >= CHANNELS_LAST_MIN:  # channels innermost: the contraction then vectorises over them
+                    padded_x = padded_x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+                win = padded_x._windows(ks, stride, dilation)
+                outs = win.shape[2:4]
+                win = win.reshape(n, groups, 1, cg, *outs, *ks)
+                if cg >= CHANNELS_LAST_MIN:  # the output channels a tile reuses then sit side by side too
+                    g = g.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+                gg = g.reshape(n, groups, o // groups, 1, *outs, 1, 1)
+                gw = (win * gg)._reduce(F.Sum, (0, 4, 5), keepdim=False).reshape(o, cg, *ks).node
+        return gx, gw

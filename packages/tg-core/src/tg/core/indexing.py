@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
+from . import capture
 from . import dtype as dt
+from .autograd import GRAD_MODE, no_grad
+from .view import broadcast_shape
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -25,7 +28,6 @@ def check_range(op: str, index: Tensor, size: int, negative: bool = False, ignor
     and a one-hot selection would otherwise turn them into silent zeros."""
     if index.numel() == 0:
         return
-    from . import capture
 
     def check(values: np.ndarray) -> None:
         bad = (values < (-size if negative else 0)) | (values >= size)
@@ -43,13 +45,13 @@ def check_range(op: str, index: Tensor, size: int, negative: bool = False, ignor
 
 def _normalize(x: Tensor, index: Any) -> list[Any]:
     """The index as a list: lists and arrays become tensors, boolean masks become integer tensors."""
-    from .tensor import Tensor
+    tensor = type(x)  # the Tensor class (this module sits below tensor.py)
 
     items = list(index) if isinstance(index, tuple) else [index]
     out: list[Any] = []
     for it in items:
-        if isinstance(it, (list, np.ndarray, Tensor)):
-            t = it if isinstance(it, Tensor) else Tensor(np.asarray(it), device=x.device)
+        if isinstance(it, (list, np.ndarray, tensor)):
+            t = it if isinstance(it, tensor) else tensor(np.asarray(it), device=x.device)
             if t.dtype == dt.bool_:  # data-dependent shape: read the mask, like torch's nonzero
                 at = sum(1 for i in out if i is not None)  # the dim the mask starts at (after no Ellipsis)
                 covered = tuple(x.shape[at:at + t.ndim])
@@ -57,7 +59,7 @@ def _normalize(x: Tensor, index: Any) -> list[Any]:
                     raise IndexError(f"index: the boolean mask of shape {t.shape} does not match the indexed dims "
                                      f"{covered} of the tensor of shape {x.shape} (from dim {at})")
                 positions = np.nonzero(t.numpy())
-                out.extend(Tensor(p.astype(np.int64), device=x.device) for p in positions)
+                out.extend(tensor(p.astype(np.int64), device=x.device) for p in positions)
                 continue
             if t.dtype.is_float:
                 raise IndexError(f"tensors used as indices must be integer or bool, got {t.dtype.name}")
@@ -71,7 +73,7 @@ def _normalize(x: Tensor, index: Any) -> list[Any]:
 
 def getitem(x: Tensor, index: Any) -> Tensor:
     """x[index] with torch's rules for basic and advanced (tensor) indices."""
-    from .tensor import Tensor
+    tensor = type(x)  # the Tensor class (this module sits below tensor.py)
 
     items = _normalize(x, index)
     ellipses = [k for k, i in enumerate(items) if i is Ellipsis]  # by identity: == on tensors is elementwise
@@ -89,7 +91,7 @@ def getitem(x: Tensor, index: Any) -> Tensor:
             out_shape.append(1)
             continue
         n = x.shape[dim]
-        if isinstance(it, Tensor):  # keep the dim whole for now; select after the views
+        if isinstance(it, tensor):  # keep the dim whole for now; select after the views
             tensor_dims.append(len(out_shape))
             tensors.append(it)
             bounds.append((0, n, 1))
@@ -115,9 +117,8 @@ def getitem(x: Tensor, index: Any) -> Tensor:
 
 def _select(y: Tensor, dims: list[int], indices: list[Tensor]) -> Tensor:
     """Advanced indexing of y's `dims` by integer tensors (broadcast together), via a one-hot contraction."""
-    from .tensor import Tensor, _broadcast_shape
-
-    batch = _broadcast_shape("index", *(i.shape for i in indices))
+    tensor = type(y)  # the Tensor class (this module sits below tensor.py)
+    batch = broadcast_shape("index", *(i.shape for i in indices))
     sizes = [y.shape[d] for d in dims]
     rest = [d for d in range(y.ndim) if d not in dims]
     moved = y.permute(*rest, *dims)  # (rest..., n1..nm)
@@ -129,7 +130,7 @@ def _select(y: Tensor, dims: list[int], indices: list[Tensor]) -> Tensor:
         pos = idx.cast(dt.int64)
         pos = (pos < 0).if_else(pos + n, pos)  # negative indices count from the end
         onehot = pos.reshape(*(1,) * (len(batch) - idx.ndim), *idx.shape, *(1,) * k, 1, *(1,) * (len(sizes) - k - 1))
-        onehot = onehot == Tensor.arange(n, device=y.device).reshape(*(1,) * (len(batch) + k), n,
+        onehot = onehot == tensor.arange(n, device=y.device).reshape(*(1,) * (len(batch) + k), n,
                                                                      *(1,) * (len(sizes) - k - 1))
         weight = onehot if weight is None else weight.logical_and(onehot)
     assert weight is not None
@@ -146,17 +147,16 @@ def _select(y: Tensor, dims: list[int], indices: list[Tensor]) -> Tensor:
 
 def setitem(x: Tensor, index: Any, value: Any) -> None:
     """x[index] = value: the selection's backward scatters the value; `where` merges it into x."""
-    from .tensor import GRAD_MODE, Tensor, no_grad
-
+    tensor = type(x)  # the Tensor class (this module sits below tensor.py)
     if x.requires_grad and x._ctx is None and GRAD_MODE.enabled:
         raise RuntimeError("a leaf tensor that requires grad cannot be assigned to in place; assign under no_grad() "
                            "or to a detached copy")
-    v = value if isinstance(value, Tensor) else Tensor.full((), value, x.dtype, x.device)
+    v = value if isinstance(value, tensor) else tensor.full((), value, x.dtype, x.device)
     probe_dtype = x.dtype if x.dtype.is_float else dt.float64
     prev = GRAD_MODE.enabled
     GRAD_MODE.enabled = True
     try:
-        probe = Tensor.zeros(*x.shape, dtype=probe_dtype, device=x.device, requires_grad=True)
+        probe = tensor.zeros(*x.shape, dtype=probe_dtype, device=x.device, requires_grad=True)
         region = getitem(probe, index)
         try:
             target_shape = v._broadcast_to(region.shape).shape if v.shape != region.shape else region.shape
@@ -167,7 +167,7 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
         region.backward(spread, retain_graph=True)
         scattered = probe.grad
         probe.grad = None
-        region.backward(Tensor.ones(*region.shape, dtype=probe_dtype, device=x.device))
+        region.backward(tensor.ones(*region.shape, dtype=probe_dtype, device=x.device))
         covered = probe.grad
     finally:
         GRAD_MODE.enabled = prev

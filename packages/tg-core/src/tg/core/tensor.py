@@ -6,7 +6,6 @@ is computed only by `realize()`, `numpy()`, `item()` or `tolist()`.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Optional, Union
 
@@ -18,12 +17,13 @@ from . import dtype as dt
 from . import elementwise as ew
 from . import functional as fn
 from . import indexing, stats
+from .autograd import GRAD_MODE
 from .device import Buffer, canonical_name, get_device, registry
 from .dtype import DType
 from .functional import ValuesIndices
 from .ops import Node, Op, const
 from .realize import realize as _realize_nodes
-from .view import Shape
+from .view import Shape, broadcast_shape
 
 Scalar = Union[int, float, bool]
 TensorLike = Union["Tensor", Scalar]
@@ -45,53 +45,11 @@ def manual_seed(seed: int) -> None:
     _Random.generator = np.random.default_rng(seed)
 
 
-class _GradMode(threading.local):
-    """Whether ops record what backward() needs: per thread, as torch's grad mode is, so that no_grad() in
-    one thread never turns off training in another."""
-
-    enabled: bool = True
-
-
-GRAD_MODE = _GradMode()
-
-
-class no_grad:  # noqa: N801 - torch's name
-    """Context manager and decorator that turns off gradient tracking, like torch.no_grad."""
-
-    def __enter__(self) -> None:
-        self.prev = GRAD_MODE.enabled
-        GRAD_MODE.enabled = False
-
-    def __exit__(self, *exc: object) -> None:
-        GRAD_MODE.enabled = self.prev
-
-    def __call__(self, fn: Callable) -> Callable:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with no_grad():
-                return fn(*args, **kwargs)
-        wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
-        return wrapper
-
-
 def _shape_arg(shape: Sequence[Any]) -> Shape:
     """Accept f(2, 3) and f((2, 3)) alike."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     return tuple(int(s) for s in shape)
-
-
-def _broadcast_shape(op: str, *shapes: Shape) -> Shape:
-    ndim = max(len(s) for s in shapes)
-    padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
-    out = []
-    for d, sizes in enumerate(zip(*padded)):
-        big = {n for n in sizes if n != 1}
-        if len(big) > 1:
-            raise RuntimeError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast: "
-                               f"dim {d - ndim} is {' vs '.join(map(str, sizes))}. Each dim must match or be 1; "
-                               "reshape or unsqueeze an operand.")
-        out.append(big.pop() if big else 1)
-    return tuple(out)
 
 
 class Tensor:
@@ -491,7 +449,7 @@ class Tensor:
             raise TypeError(f"{op}: unsupported operand type {type(other).__name__}")
         x = self.cast(dtype)
         x, y = (y, x) if reverse else (x, y)
-        shape = _broadcast_shape(op, x.shape, y.shape)
+        shape = broadcast_shape(op, x.shape, y.shape)
         return x._broadcast_to(shape), y._broadcast_to(shape)
 
     def _broadcast_to(self, shape: Shape) -> Tensor:
@@ -576,7 +534,7 @@ class Tensor:
             x = Tensor(const(x, y.dtype if isinstance(y, Tensor) else dt.scalar_result_type(dt.bool_, x), (),
                              self.device)) if not isinstance(x, bool) else Tensor(const(x, dt.bool_, (), self.device))
         xb, yb = x._binary("where", y)
-        shape = _broadcast_shape("where", cond.shape, xb.shape)
+        shape = broadcast_shape("where", cond.shape, xb.shape)
         return cond._broadcast_to(shape)._apply(F.Where, xb._broadcast_to(shape), yb._broadcast_to(shape))
 
     # comparisons and logic: no gradients
@@ -1244,9 +1202,9 @@ class Tensor:
         if nd == 2 and (x.requires_grad or weight.requires_grad) and GRAD_MODE.enabled:
             # one autograd rule for the whole convolution: its input gradient is a transposed convolution
             # (one contraction), not the windows' gradient scattered back offset by offset
-            out = x._apply(F.Conv2d, weight, stride=st, pads=tuple(pads), dilation=dil, groups=groups)
+            out = x._apply(fn.Conv2d, weight, stride=st, pads=tuple(pads), dilation=dil, groups=groups)
         else:
-            out = conv_tensors(x, weight, st, tuple(pads), dil, groups)
+            out = fn.conv_tensors(x, weight, st, tuple(pads), dil, groups)
         if bias is not None:
             out = out + bias.reshape(1, o, *(1,) * nd)
         return out if self.ndim == nd + 2 else out.squeeze(0)
@@ -1350,7 +1308,7 @@ class Tensor:
         x = x.cast(dtype).reshape(x.shape[:-1] + (1, x.shape[-1]))
         w = w.cast(dtype).transpose(-1, -2)
         w = w.reshape(w.shape[:-2] + (1,) + w.shape[-2:])
-        out = _contract(x, w, (-1,))
+        out = fn.contract(x, w, (-1,))
         if self.ndim == 1:
             out = out.squeeze(-2)
         return out.squeeze(-1) if other.ndim == 1 else out
@@ -1551,32 +1509,6 @@ def _check_python_zero(op: str, x: Tensor, other: TensorLike, reverse: bool) -> 
     0 (tg.core.semantics: a kernel cannot raise)."""
     if not reverse and not x.dtype.is_float and isinstance(other, (int, bool, np.integer)) and other == 0:
         raise ZeroDivisionError(f"{op}: integer division or remainder of a {x.dtype.name} tensor {x.shape} by zero")
-
-
-def conv_tensors(x: Tensor, w: Tensor, stride: Sequence[int], pads: Sequence[tuple[int, int]],
-                 dilation: Sequence[int], groups: int) -> Tensor:
-    """An N-d convolution as a sum over a sliding-window view of the padded input (differentiable)."""
-    nd = len(stride)
-    n, o, cg, ks = x.shape[0], w.shape[0], w.shape[1], w.shape[2:]
-    win = x._pad_dims([(0, 0), (0, 0), *pads])._windows(ks, stride, dilation)  # (n, c, *outs, *ks)
-    outs = win.shape[2:2 + nd]
-    win = win.reshape(n, groups, 1, cg, *outs, *ks)
-    wt = w.reshape(1, groups, o // groups, cg, *(1,) * nd, *ks)
-    return _contract(win, wt, (3, *range(4 + nd, 4 + 2 * nd))).reshape(n, o, *outs)
-
-
-def _contract(a: Tensor, b: Tensor, axes: tuple[int, ...]) -> Tensor:
-    """sum(a * b) over axes: one reduce of a product (an FMA per step on compiled devices). float16 operands are
-    multiplied and summed in float32 (exact products; torch's accumulate type) and rounded once at the end."""
-    if a.dtype == dt.float16:
-        return _contract(a.cast(dt.float32), b.cast(dt.float32), axes).cast(dt.float16)
-    return (a * b)._reduce(F.Sum, axes, keepdim=False)
-
-
-def conv_graph(x: Node, w: Node, stride: Sequence[int], pads: Sequence[tuple[int, int]], dilation: Sequence[int],
-               groups: int) -> Node:
-    """The lazy graph of a convolution of two nodes (no autograd: the Conv2d rule supplies it)."""
-    return conv_tensors(Tensor(x), Tensor(w), stride, pads, dilation, groups).node
 
 
 def _gain(nonlinearity: str, a: float) -> float:

@@ -205,3 +205,18 @@ def _split_range(lo: int, hi: int, n: int, inner: int) -> tuple[Optional[int], i
     if lo // inner == (hi - 1) // inner:
         return lo // inner, lo // inner + 1
     return None, 0
+
+
+def broadcast_shape(op: str, *shapes: Shape) -> Shape:
+    """The shape `shapes` broadcast to (NumPy's rules); `op` names the operation in the error."""
+    ndim = max(len(s) for s in shapes)
+    padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for d, sizes in enumerate(zip(*padded)):
+        big = {n for n in sizes if n != 1}
+        if len(big) > 1:
+            raise RuntimeError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast: "
+                               f"dim {d - ndim} is {' vs '.join(map(str, sizes))}. Each dim must match or be 1; "
+                               "reshape or unsqueeze an operand.")
+        out.append(big.pop() if big else 1)
+    return tuple(out)
