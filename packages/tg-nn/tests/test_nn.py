@@ -380,3 +380,33 @@ def test_lamb_follows_the_paper() -> None:
         p.grad = Tensor(g.astype(np.float32))
         opt.step()
     np.testing.assert_allclose(p.numpy(), w, rtol=1e-5, atol=1e-6)
+
+
+def test_parameters_behave_as_tensors_in_every_op() -> None:
+    """Ops on a Parameter give plain tensors: its gradient does not require grad, indexing it with a tensor
+    selects, and composites (sort, gather, conv, masked_fill) accept it wherever a tensor goes."""
+    from tg.core import Tensor
+    from tg.nn import Parameter
+
+    rng = np.random.default_rng(0)
+    w = Parameter(rng.standard_normal((4, 3)).astype(np.float32))
+    idx = Tensor([2, 0, 2])
+    picked = w[idx]
+    assert type(picked) is Tensor and picked.requires_grad
+    np.testing.assert_allclose(picked.numpy(), w.numpy()[[2, 0, 2]])
+    (picked * picked).sum().backward()
+    assert type(w.grad) is Tensor and not w.grad.requires_grad
+    expected = np.zeros((4, 3), np.float32)
+    np.add.at(expected, [2, 0, 2], 2 * w.numpy()[[2, 0, 2]])
+    np.testing.assert_allclose(w.grad.numpy(), expected, rtol=1e-6)
+    values = w.sort(dim=1)[0].numpy()
+    np.testing.assert_allclose(values, np.sort(w.numpy(), axis=1))
+    assert type(w * 2) is Tensor and type(w.sum()) is Tensor and type(w.reshape(12)) is Tensor
+    filled = w.masked_fill(Tensor(w.numpy() > 0), 0.0).numpy()
+    np.testing.assert_allclose(filled, np.where(w.numpy() > 0, 0.0, w.numpy()))
+    kernel = Parameter(rng.standard_normal((2, 1, 3, 3)).astype(np.float32))
+    image = Parameter(rng.standard_normal((1, 1, 5, 5)).astype(np.float32))
+    out = image.conv2d(kernel, padding=1)
+    out.sum().backward()
+    assert type(out) is Tensor and out.shape == (1, 2, 5, 5)
+    assert type(kernel.grad) is Tensor and not kernel.grad.requires_grad and kernel.grad.shape == (2, 1, 3, 3)

@@ -367,7 +367,7 @@ def backward(root: Tensor, grad: Node, retain_graph: bool = False) -> None:
             continue
         ctx = t._ctx
         if ctx is None:
-            tensor = type(t)  # the Tensor class (this module sits below tensor.py)
+            tensor = t.tensor_class  # Tensor itself, also for subclasses (tg.nn.Parameter)
             t.grad = tensor(g) if t.grad is None else tensor(t.grad.node.alu(Op.ADD, g))
             continue
         if isinstance(ctx, Released):

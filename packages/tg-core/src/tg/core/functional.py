@@ -32,8 +32,9 @@ class ValuesIndices(NamedTuple):
 
 
 def _tensor(x: Tensor) -> type[Tensor]:
-    """The Tensor class, taken from an argument: this module sits below tensor.py and does not import it."""
-    return type(x)
+    """The Tensor class, taken from an argument (this module sits below tensor.py and does not import it): Tensor
+    itself, also when x is a subclass such as tg.nn.Parameter."""
+    return x.tensor_class
 
 
 # ---- activations --------------------------------------------------------------------------------
@@ -1169,7 +1170,7 @@ class Conv2d(F.Function):
 
     def __init__(self, *tensors: Tensor):
         super().__init__(*tensors)
-        self.tensor = type(tensors[0])  # the Tensor class: both directions are built from tensor ops
+        self.tensor = tensors[0].tensor_class  # both directions are built from tensor ops
 
     def forward(self, x: Node, w: Node, stride: tuple[int, ...], pads: tuple[tuple[int, int], ...],
                 dilation: tuple[int, ...], groups: int) -> Node:

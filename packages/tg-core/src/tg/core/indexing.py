@@ -45,7 +45,7 @@ def check_range(op: str, index: Tensor, size: int, negative: bool = False, ignor
 
 def _normalize(x: Tensor, index: Any) -> list[Any]:
     """The index as a list: lists and arrays become tensors, boolean masks become integer tensors."""
-    tensor = type(x)  # the Tensor class (this module sits below tensor.py)
+    tensor = x.tensor_class  # Tensor itself (this module sits below tensor.py)
 
     items = list(index) if isinstance(index, tuple) else [index]
     out: list[Any] = []
@@ -73,7 +73,7 @@ def _normalize(x: Tensor, index: Any) -> list[Any]:
 
 def getitem(x: Tensor, index: Any) -> Tensor:
     """x[index] with torch's rules for basic and advanced (tensor) indices."""
-    tensor = type(x)  # the Tensor class (this module sits below tensor.py)
+    tensor = x.tensor_class  # Tensor itself (this module sits below tensor.py)
 
     items = _normalize(x, index)
     ellipses = [k for k, i in enumerate(items) if i is Ellipsis]  # by identity: == on tensors is elementwise
@@ -117,7 +117,7 @@ def getitem(x: Tensor, index: Any) -> Tensor:
 
 def _select(y: Tensor, dims: list[int], indices: list[Tensor]) -> Tensor:
     """Advanced indexing of y's `dims` by integer tensors (broadcast together), via a one-hot contraction."""
-    tensor = type(y)  # the Tensor class (this module sits below tensor.py)
+    tensor = y.tensor_class  # Tensor itself (this module sits below tensor.py)
     batch = broadcast_shape("index", *(i.shape for i in indices))
     sizes = [y.shape[d] for d in dims]
     rest = [d for d in range(y.ndim) if d not in dims]
@@ -147,7 +147,7 @@ def _select(y: Tensor, dims: list[int], indices: list[Tensor]) -> Tensor:
 
 def setitem(x: Tensor, index: Any, value: Any) -> None:
     """x[index] = value: the selection's backward scatters the value; `where` merges it into x."""
-    tensor = type(x)  # the Tensor class (this module sits below tensor.py)
+    tensor = x.tensor_class  # Tensor itself (this module sits below tensor.py)
     if x.requires_grad and x._ctx is None and GRAD_MODE.enabled:
         raise RuntimeError("a leaf tensor that requires grad cannot be assigned to in place; assign under no_grad() "
                            "or to a detached copy")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Optional, Union
+from typing import Any, ClassVar, Optional, Union
 
 import numpy as np
 
@@ -63,6 +63,9 @@ class Tensor:
     """
 
     __slots__ = ("__weakref__", "_ctx", "_node", "grad", "requires_grad")
+    # Tensor itself, also on subclasses (tg.nn.Parameter): what the modules below this one, which do not import it,
+    # use to make new tensors and to recognise tensors
+    tensor_class: ClassVar[type[Tensor]]
 
     def __init__(self, data: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
                  requires_grad: bool = False):
@@ -1452,6 +1455,9 @@ class Tensor:
 
     def bool(self) -> Tensor:
         return self.cast(dt.bool_)
+
+
+Tensor.tensor_class = Tensor
 
 
 def _node_from_data(data: Any, dtype: Optional[Union[DType, str]], device: str) -> Node:
