@@ -8,6 +8,7 @@ import builtins
 
 from . import functional, numpy_device, selfcheck
 from .autograd import no_grad
+from .creation import manual_seed
 from .device import (
     BUILTIN_PLUGINS,
     Allocator,
@@ -42,7 +43,7 @@ from .functional import einsum
 from .jit import TinyJit
 from .stats import counters
 from .stats import reset as reset_counters
-from .tensor import Tensor, manual_seed
+from .tensor import Tensor
 
 BUILTIN_PLUGINS.append(("numpy", numpy_device))
 registry.self_check = selfcheck.self_check

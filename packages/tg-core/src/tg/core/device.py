@@ -448,3 +448,11 @@ def synchronize(device: Optional[str] = None) -> None:
     """Wait for all queued work on `device`, or on every opened device when none is named."""
     for dev in ([get_device(canonical_name(device))] if device else registry.opened()):
         dev.synchronize()
+
+
+def check_dtype(dtype: DType, device: str) -> None:
+    """Raise TypeError when `device` cannot store `dtype`, naming what it supports."""
+    supported = get_device(device).dtypes
+    if supported and dtype not in supported:
+        raise TypeError(f"device {device!r} does not support dtype {dtype.name}; it supports "
+                        f"{', '.join(sorted(d.name for d in supported))}. Cast to one of those, or use another device.")

@@ -2,8 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+Scalar = Union[int, float, bool]
+TensorLike = Union["Tensor", Scalar]  # what elementwise ops accept beside a tensor
 
 
 @dataclass(frozen=True, eq=True)

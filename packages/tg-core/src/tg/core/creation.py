@@ -1,0 +1,236 @@
+"""Creating tensors: from data, constants, ranges, random draws and initialisers (torch's factory functions).
+
+These are functions written as methods: `Tensor` binds each one (its first argument is the tensor).
+This module sits below tensor.py and does not import it at runtime: new tensors come from
+`self.tensor_class` (Tensor itself, also for subclasses such as tg.nn.Parameter).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+import numpy as np
+
+from . import capture as _capture
+from . import dtype as dt
+from .device import Buffer, canonical_name, check_dtype, registry
+from .dtype import DType, Scalar
+from .ops import Node, Op, const
+from .view import Shape
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+
+class _Random:
+    """The global generator behind rand/randn; `manual_seed` resets it."""
+
+    generator = np.random.default_rng(0)
+
+    @classmethod
+    def draw(cls) -> np.random.Generator:
+        _capture.record_random()  # a capture replays this draw: it warns
+        return cls.generator
+
+
+def manual_seed(seed: int) -> None:
+    """Seed tg's random number generator, for reproducible rand/randn/dropout."""
+    _Random.generator = np.random.default_rng(seed)
+
+
+def shape_arg(shape: Sequence[Any]) -> Shape:
+    """Accept f(2, 3) and f((2, 3)) alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def node_from_data(data: Any, dtype: Optional[Union[DType, str]], device: str) -> Node:
+    """Upload Python or NumPy data to `device` as a realized buffer node."""
+    if isinstance(data, np.ndarray):
+        arr = data
+        target = dt.to_dtype(dtype or arr.dtype)
+    else:
+        try:
+            arr = np.asarray(data)
+        except ValueError as e:
+            raise ValueError(f"Tensor: nested lists must be rectangular ({e})") from None
+        if arr.dtype == object or arr.dtype.kind not in "biuf":
+            raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} data; "
+                            "it must be numbers or rectangular nested lists of numbers")
+        kind = arr.dtype.kind
+        default = dt.bool_ if kind == "b" else (dt.default_int if kind in "iu" else dt.default_float)
+        target = dt.to_dtype(dtype, default)
+    check_dtype(target, device)
+    arr = np.asarray(arr, dtype=target.np, order="C")
+    buf = Buffer(device, arr.size, target)
+    if arr.size:
+        buf.copyin(arr)
+    return Node(Op.BUFFER, (), None, target, arr.shape, device, buffer=buf)
+
+
+def _gain(nonlinearity: str, a: float) -> float:
+    """torch.nn.init.calculate_gain for the nonlinearities the kaiming helpers accept."""
+    if nonlinearity == "leaky_relu":
+        return math.sqrt(2.0 / (1 + a * a))
+    return {"relu": math.sqrt(2.0), "linear": 1.0, "sigmoid": 1.0, "tanh": 5 / 3}.get(nonlinearity, 1.0)
+
+
+def full(cls: type[Tensor], shape: Sequence[int], fill_value: Scalar, dtype: Optional[Union[DType, str]] = None,
+         device: Optional[str] = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of `shape` filled with `fill_value` (costs no memory until realized)."""
+    shape = shape_arg((shape,)) if not isinstance(shape, int) else (shape,)
+    if any(n < 0 for n in shape):
+        raise RuntimeError(f"full: negative dimension {min(shape)} in shape {tuple(shape)}; sizes must be >= 0")
+    if dtype is None:
+        dtype = dt.bool_ if isinstance(fill_value, bool) else (
+            dt.default_int if isinstance(fill_value, int) else dt.default_float)
+    node = const(fill_value, dt.to_dtype(dtype), shape, canonical_name(device) if device else registry.default)
+    return cls.tensor_class(node, requires_grad=requires_grad)
+
+
+def zeros(cls: type[Tensor], *shape: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
+          requires_grad: bool = False) -> Tensor:
+    """Zeros of `shape` (float32 unless `dtype` says otherwise)."""
+    return cls.tensor_class.full(shape_arg(shape), 0, dt.to_dtype(dtype), device, requires_grad)
+
+
+def ones(cls: type[Tensor], *shape: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
+         requires_grad: bool = False) -> Tensor:
+    """Ones of `shape` (float32 unless `dtype` says otherwise)."""
+    return cls.tensor_class.full(shape_arg(shape), 1, dt.to_dtype(dtype), device, requires_grad)
+
+
+def empty(cls: type[Tensor], *shape: Any, dtype: Optional[Union[DType, str]] = None,
+          device: Optional[str] = None) -> Tensor:
+    """An uninitialised tensor (tg fills it with zeros)."""
+    return cls.tensor_class.zeros(*shape, dtype=dtype, device=device)
+
+
+def zeros_like(self: Tensor, dtype: Optional[Union[DType, str]] = None) -> Tensor:
+    return self.tensor_class.zeros(self.shape, dtype=dtype or self.dtype, device=self.device)
+
+
+def ones_like(self: Tensor, dtype: Optional[Union[DType, str]] = None) -> Tensor:
+    return self.tensor_class.ones(self.shape, dtype=dtype or self.dtype, device=self.device)
+
+
+def full_like(self: Tensor, fill_value: Scalar, dtype: Optional[Union[DType, str]] = None) -> Tensor:
+    return self.tensor_class.full(self.shape, fill_value, dtype or self.dtype, self.device)
+
+
+def arange(cls: type[Tensor], start: Scalar, end: Optional[Scalar] = None, step: Scalar = 1,
+           dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None) -> Tensor:
+    """Values from `start` to `end` (exclusive) in steps of `step`, like torch.arange."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    is_int = all(isinstance(v, int) for v in (start, end, step))
+    dtype = dt.to_dtype(dtype, dt.default_int if is_int else dt.default_float)
+    count = max(0, math.ceil((end - start) / step))
+    return cls.tensor_class(np.arange(count, dtype=np.float64) * step + start, dtype=dtype, device=device)
+
+
+def eye(cls: type[Tensor], n: int, m: Optional[int] = None, dtype: Optional[Union[DType, str]] = None,
+        device: Optional[str] = None) -> Tensor:
+    """The identity matrix (n x m)."""
+    return cls.tensor_class(np.eye(n, m), dtype=dt.to_dtype(dtype), device=device)
+
+
+def rand(cls: type[Tensor], *shape: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
+         requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) from tg's seeded generator (`manual_seed`)."""
+    data = _Random.draw().random(shape_arg(shape))
+    return cls.tensor_class(data, dtype=dt.to_dtype(dtype), device=device, requires_grad=requires_grad)
+
+
+def randn(cls: type[Tensor], *shape: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from tg's seeded generator (`manual_seed`)."""
+    data = _Random.draw().standard_normal(shape_arg(shape))
+    return cls.tensor_class(data, dtype=dt.to_dtype(dtype), device=device, requires_grad=requires_grad)
+
+
+def linspace(cls: type[Tensor], start: float, end: float, steps: int, dtype: Optional[Union[DType, str]] = None,
+             device: Optional[str] = None) -> Tensor:
+    """`steps` evenly spaced values from start to end inclusive."""
+    return cls.tensor_class(np.linspace(start, end, steps), dtype=dt.to_dtype(dtype), device=device)
+
+
+def randint(cls: type[Tensor], low: int, high: Optional[int] = None, size: Sequence[int] = (),
+            dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None) -> Tensor:
+    """Integers in [low, high) (or [0, low) when high is None), int64 by default."""
+    lo, hi = (0, low) if high is None else (low, high)
+    return cls.tensor_class(_Random.draw().integers(lo, hi, tuple(size)), dtype=dt.to_dtype(dtype, dt.int64),
+                  device=device)
+
+
+def normal(cls: type[Tensor], mean: float = 0.0, std: float = 1.0, size: Sequence[int] = (),
+           dtype: Optional[Union[DType, str]] = None,
+           device: Optional[str] = None, requires_grad: bool = False) -> Tensor:
+    """Samples of N(mean, std^2)."""
+    return cls.tensor_class(_Random.draw().normal(mean, std, tuple(size)), dtype=dt.to_dtype(dtype), device=device,
+                  requires_grad=requires_grad)
+
+
+def uniform(cls: type[Tensor], low: float = 0.0, high: float = 1.0, size: Sequence[int] = (),
+            dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
+            requires_grad: bool = False) -> Tensor:
+    """Samples of U[low, high)."""
+    return cls.tensor_class(_Random.draw().uniform(low, high, tuple(size)), dtype=dt.to_dtype(dtype), device=device,
+                  requires_grad=requires_grad)
+
+
+def rand_like(self: Tensor) -> Tensor:
+    return self.tensor_class.rand(*self.shape, dtype=self.dtype, device=self.device)
+
+
+def randn_like(self: Tensor) -> Tensor:
+    return self.tensor_class.randn(*self.shape, dtype=self.dtype, device=self.device)
+
+
+def _fans(cls: type[Tensor], shape: Sequence[int]) -> tuple[int, int]:
+    receptive = math.prod(shape[2:])
+    return (shape[1] * receptive if len(shape) > 1 else shape[0]), shape[0] * receptive
+
+
+def kaiming_uniform(cls: type[Tensor], *shape: Any, a: float = 0.0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu",
+                    device: Optional[str] = None, requires_grad: bool = False) -> Tensor:
+    """torch.nn.init.kaiming_uniform_'s distribution (what nn.Linear and nn.Conv2d use with a=sqrt(5))."""
+    shape = shape_arg(shape)
+    fan_in, fan_out = cls.tensor_class._fans(shape)
+    bound = _gain(nonlinearity, a) * math.sqrt(3.0 / (fan_in if mode == "fan_in" else fan_out))
+    return cls.tensor_class.uniform(-bound, bound, shape, device=device, requires_grad=requires_grad)
+
+
+def kaiming_normal(cls: type[Tensor], *shape: Any, a: float = 0.0, mode: str = "fan_in",
+                   nonlinearity: str = "leaky_relu",
+                   device: Optional[str] = None, requires_grad: bool = False) -> Tensor:
+    shape = shape_arg(shape)
+    fan_in, fan_out = cls.tensor_class._fans(shape)
+    std = _gain(nonlinearity, a) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+    return cls.tensor_class.normal(0.0, std, shape, device=device, requires_grad=requires_grad)
+
+
+def xavier_uniform(cls: type[Tensor], *shape: Any, gain: float = 1.0, device: Optional[str] = None,
+                   requires_grad: bool = False) -> Tensor:
+    shape = shape_arg(shape)
+    fan_in, fan_out = cls.tensor_class._fans(shape)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return cls.tensor_class.uniform(-bound, bound, shape, device=device, requires_grad=requires_grad)
+
+
+def xavier_normal(cls: type[Tensor], *shape: Any, gain: float = 1.0, device: Optional[str] = None,
+                  requires_grad: bool = False) -> Tensor:
+    shape = shape_arg(shape)
+    fan_in, fan_out = cls.tensor_class._fans(shape)
+    return cls.tensor_class.normal(0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), shape, device=device,
+                         requires_grad=requires_grad)
+
+
+def from_numpy(cls: type[Tensor], array: np.ndarray, device: Optional[str] = None) -> Tensor:
+    """A tensor holding a copy of `array`, keeping its dtype."""
+    return cls.tensor_class(array, device=device)

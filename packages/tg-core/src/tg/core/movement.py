@@ -1,0 +1,297 @@
+"""Movement: views that cost no kernel (reshape, permute, expand, pad, shrink, flip, windows), joining and
+splitting.
+
+These are functions written as methods: `Tensor` binds each one (its first argument is the tensor).
+This module sits below tensor.py and does not import it at runtime: new tensors come from
+`self.tensor_class` (Tensor itself, also for subclasses such as tg.nn.Parameter).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from . import autograd as F
+from . import dtype as dt
+from . import indexing
+from .creation import shape_arg
+from .dtype import Scalar
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+
+def reshape(self: Tensor, *shape: Any) -> Tensor:
+    """The same elements in a new shape; one dim may be -1. Costs no kernel where a view suffices."""
+    new = list(shape_arg(shape))
+    if new.count(-1) > 1:
+        raise RuntimeError(f"reshape: only one dimension can be inferred, got shape {tuple(new)}")
+    if -1 in new:
+        known = math.prod(n for n in new if n != -1)
+        if known == 0 or self.numel() % known:
+            raise RuntimeError(f"reshape: shape {tuple(new)} is invalid for input of size {self.numel()}")
+        new[new.index(-1)] = self.numel() // known
+    if any(n < 0 for n in new) or math.prod(new) != self.numel():
+        raise RuntimeError(f"reshape: shape {tuple(new)} is invalid for input of shape {self.shape} "
+                           f"({self.numel()} elements)")
+    return self._apply(F.Reshape, shape=tuple(new)) if tuple(new) != self.shape else self
+
+
+view = reshape
+
+
+def permute(self: Tensor, *dims: Any) -> Tensor:
+    order = tuple(self._dim(d) for d in shape_arg(dims)) if dims else ()
+    if sorted(order) != list(range(self.ndim)):
+        raise RuntimeError(f"permute: dims {tuple(shape_arg(dims))} are not a permutation of the "
+                           f"{self.ndim} dims of shape {self.shape}")
+    return self._apply(F.Permute, order=order)
+
+
+def transpose(self: Tensor, dim0: int = -2, dim1: int = -1) -> Tensor:
+    order = list(range(self.ndim))
+    a, b = self._dim(dim0), self._dim(dim1)
+    order[a], order[b] = order[b], order[a]
+    return self.permute(*order)
+
+
+def expand(self: Tensor, *shape: Any) -> Tensor:
+    """Repeat size-1 dims to `shape` without copying (-1 keeps a dim)."""
+    new = shape_arg(shape)
+    if len(new) < self.ndim:
+        raise RuntimeError(f"expand: the number of sizes provided ({len(new)}) must be greater or equal to "
+                           f"the number of dimensions in the tensor ({self.ndim})")
+    old = (1,) * (len(new) - self.ndim) + self.shape
+    target = tuple(o if n == -1 else n for o, n in zip(old, new))
+    for o, n in zip(old, target):
+        if o != n and o != 1:
+            raise RuntimeError(f"expand: the expanded size of the tensor ({n}) must match the existing size "
+                               f"({o}) at a non-singleton dimension; shape {self.shape} -> {tuple(new)}")
+    return self._broadcast_to(target)
+
+
+def expand_as(self: Tensor, other: Tensor) -> Tensor:
+    return self.expand(other.shape)
+
+
+def _pad_dims(self: Tensor, padding: Sequence[tuple[int, int]]) -> Tensor:
+    """Zero padding, (before, after) per dim; negative amounts crop."""
+    padding = tuple((int(b), int(a)) for b, a in padding)
+    crop = tuple((max(0, -b), n - max(0, -a), 1) for (b, a), n in zip(padding, self.shape))
+    x = self.shrink(crop) if any(b < 0 or a < 0 for b, a in padding) else self
+    grow = tuple((max(0, b), max(0, a)) for b, a in padding)
+    return x._apply(F.Pad, padding=grow) if any(b or a for b, a in grow) else x
+
+
+def pad(self: Tensor, padding: Sequence[int], mode: str = "constant", value: Scalar = 0) -> Tensor:
+    """Pad with torch.nn.functional.pad's order: (left, right) of the last dim, then the dim before..."""
+    if len(padding) % 2 or len(padding) // 2 > self.ndim:
+        raise RuntimeError(f"pad: padding {tuple(padding)} must have an even length of at most "
+                           f"2 * ndim = {2 * self.ndim}")
+    pairs = [(0, 0)] * self.ndim
+    for i in range(len(padding) // 2):
+        pairs[self.ndim - 1 - i] = (padding[2 * i], padding[2 * i + 1])
+    if mode != "constant":
+        return self._pad_mode(pairs, mode)
+    out = self._pad_dims(pairs)
+    if value == 0:
+        return out
+    inside = self.ones_like(dt.bool_)._pad_dims(pairs)
+    return inside.if_else(out, value)
+
+
+def _pad_mode(self: Tensor, pairs: list[tuple[int, int]], mode: str) -> Tensor:
+    """reflect, replicate and circular padding, built from slices, flips and cat; negative amounts crop first."""
+    x = self._pad_dims([(min(b, 0), min(a, 0)) for b, a in pairs])
+    for d, (before, after) in enumerate((max(b, 0), max(a, 0)) for b, a in pairs):
+        n = x.shape[d]
+        if not before and not after:
+            continue
+        if mode == "reflect":
+            if before >= n or after >= n:
+                raise RuntimeError(f"pad: reflect padding ({before}, {after}) must be smaller than the dim "
+                                   f"size {n}")
+            left, right = x.narrow(d, 1, before).flip(d), x.narrow(d, n - 1 - after, after).flip(d)
+        elif mode == "replicate":
+            shape = list(x.shape)
+            left = x.narrow(d, 0, 1).expand(*shape[:d], before, *shape[d + 1:])
+            right = x.narrow(d, n - 1, 1).expand(*shape[:d], after, *shape[d + 1:])
+        elif mode == "circular":
+            if before > n or after > n:
+                raise RuntimeError(f"pad: circular padding ({before}, {after}) can be at most the dim size {n}")
+            left, right = x.narrow(d, n - before, before), x.narrow(d, 0, after)
+        else:
+            raise NotImplementedError(f"pad: mode {mode!r} is not supported; use constant, reflect, replicate "
+                                      "or circular")
+        x = left.cat(x, right, dim=d)
+    return x
+
+
+def shrink(self: Tensor, bounds: Sequence[Optional[tuple[int, ...]]]) -> Tensor:
+    """Keep `range(lo, hi[, step])` of each dim (None keeps a dim whole); a view, no kernel."""
+    full = tuple((0, n, 1) if b is None else (int(b[0]), int(b[1]), int(b[2]) if len(b) > 2 else 1)
+                 for b, n in zip(bounds, self.shape))
+    for (lo, hi, st), n in zip(full, self.shape):
+        if not (0 <= lo <= hi <= n) or st < 1:
+            raise RuntimeError(f"shrink: bounds {full} do not fit shape {self.shape}")
+    return self._apply(F.Shrink, bounds=full)
+
+
+def flip(self: Tensor, *dims: Any) -> Tensor:
+    axes = tuple(sorted({self._dim(d) for d in shape_arg(dims)}))
+    return self._apply(F.Flip, axes=axes) if axes else self
+
+
+def squeeze(self: Tensor, dim: Optional[Union[int, Sequence[int]]] = None) -> Tensor:
+    axes = self._axes(dim) if dim is not None else tuple(range(self.ndim))
+    return self.reshape(tuple(n for i, n in enumerate(self.shape) if not (i in axes and n == 1)))
+
+
+def unsqueeze(self: Tensor, dim: int) -> Tensor:
+    d = self._dim(dim, self.ndim + 1)
+    return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
+
+
+def flatten(self: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if self.ndim == 0:
+        return self.reshape(1)
+    s, e = self._dim(start_dim), self._dim(end_dim)
+    return self.reshape(self.shape[:s] + (math.prod(self.shape[s:e + 1]),) + self.shape[e + 1:])
+
+
+def getitem(self: Tensor, index: Any) -> Tensor:
+    """Indexing like torch: ints, slices (any step), None, Ellipsis (views, no kernel), and integer
+    tensors, lists and boolean masks (a fused one-hot selection)."""
+    return indexing.getitem(self, index)
+
+
+def setitem(self: Tensor, index: Any, value: Any) -> None:
+    """x[index] = value, for any index that x[index] accepts."""
+    indexing.setitem(self, index, value)
+
+
+def _reduce_sum_keep(self: Tensor, axes: tuple[int, ...]) -> Tensor:
+    """Sum over axes keeping them as size 1, with no dtype promotion (for internal compositions)."""
+    return self._apply(F.Sum, axes=axes) if axes else self
+
+
+def repeat(self: Tensor, *repeats: Any) -> Tensor:
+    """Tile the tensor `repeats` times along each dim (torch.Tensor.repeat)."""
+    reps = shape_arg(repeats)
+    if len(reps) < self.ndim:
+        raise RuntimeError(f"repeat: number of repeat dims ({len(reps)}) can not be smaller than the number of "
+                           f"dims of the tensor ({self.ndim})")
+    x = self.reshape((1,) * (len(reps) - self.ndim) + self.shape)
+    expanded = x.reshape(*(v for n in x.shape for v in (1, n))).expand(*(v for r, n in zip(reps, x.shape)
+                                                                         for v in (r, n)))
+    return expanded.reshape(*(r * n for r, n in zip(reps, x.shape)))
+
+
+def roll(self: Tensor, shifts: Union[int, Sequence[int]], dims: Optional[Union[int, Sequence[int]]] = None) -> Tensor:
+    """Rotate elements along dims (the flattened tensor when dims is None)."""
+    if dims is None:
+        return self.flatten().roll(shifts, 0).reshape(self.shape)
+    sh = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    ds = (dims,) if isinstance(dims, int) else tuple(dims)
+    x = self
+    for s_, d in zip(sh, ds):
+        d = x._dim(d)
+        n = x.shape[d]
+        if n == 0 or s_ % n == 0:
+            continue
+        k = s_ % n
+        a = x.narrow(d, n - k, k)
+        b = x.narrow(d, 0, n - k)
+        x = a.cat(b, dim=d)
+    return x
+
+
+def narrow(self: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """`length` elements of `dim` from `start` (a view)."""
+    d = self._dim(dim)
+    start = start % self.shape[d] if start < 0 else start
+    if start + length > self.shape[d] or length < 0:
+        raise RuntimeError(f"narrow: start ({start}) + length ({length}) exceeds dimension size "
+                           f"({self.shape[d]})")
+    return self.shrink(tuple((start, start + length) if i == d else None for i in range(self.ndim)))
+
+
+def unflatten(self: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    d = self._dim(dim)
+    return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1:])
+
+
+def movedim(self: Tensor, source: int, destination: int) -> Tensor:
+    s_, d = self._dim(source), self._dim(destination)
+    order = [i for i in range(self.ndim) if i != s_]
+    order.insert(d, s_)
+    return self.permute(*order)
+
+
+def unfold(self: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """All windows of `size` along `dimension`, `step` apart, as a new last dim (torch.Tensor.unfold)."""
+    d = self._dim(dimension)
+    if size > self.shape[d] or size < 0 or step < 1:
+        raise RuntimeError(f"unfold: size {size} and step {step} do not fit dimension {d} of size {self.shape[d]}")
+    order = [i for i in range(self.ndim) if i != d] + [d]
+    win = self.permute(*order)._apply(F.Window, arg=((size, step, 1),))  # (..., n_windows, size)
+    back = list(range(self.ndim - 1))
+    back.insert(d, self.ndim - 1)
+    return win.permute(*back, self.ndim)
+
+
+def cat(self: Tensor, *others: Tensor, dim: int = 0) -> Tensor:
+    """Concatenate along `dim` (torch.cat([self, *others], dim)). One fused kernel of padded views."""
+    tensors = [self, *others]
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise RuntimeError(f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated; use "
+                               "stack, or reshape it to (1,)")
+    d = self._dim(dim)
+    for t in tensors[1:]:
+        if t.ndim != self.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, self.shape)) if i != d):
+            raise RuntimeError(f"cat: shapes {self.shape} and {t.shape} differ outside dim {d}; every tensor "
+                               "must have the same shape except in the concatenated dim")
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = dt.promote(dtype, t.dtype)
+    total, offset, out = sum(t.shape[d] for t in tensors), 0, None
+    for t in tensors:
+        pads = [(0, 0)] * self.ndim
+        pads[d] = (offset, total - offset - t.shape[d])
+        part = t.cast(dtype)._pad_dims(pads)
+        out = part if out is None else out + part
+        offset += t.shape[d]
+    assert out is not None
+    return out
+
+
+def stack(self: Tensor, *others: Tensor, dim: int = 0) -> Tensor:
+    """Join along a new dim (torch.stack([self, *others], dim))."""
+    d = self._dim(dim, self.ndim + 1)
+    return self.unsqueeze(d).cat(*(t.unsqueeze(d) for t in others), dim=d)
+
+
+def split(self: Tensor, split_size_or_sections: Union[int, Sequence[int]], dim: int = 0) -> list[Tensor]:
+    """Pieces of `split_size` along `dim` (the last may be smaller), or of the listed sizes."""
+    d = self._dim(dim)
+    n = self.shape[d]
+    if isinstance(split_size_or_sections, int):
+        if split_size_or_sections <= 0:
+            raise RuntimeError(f"split: split_size must be positive, got {split_size_or_sections}")
+        sizes = [min(split_size_or_sections, n - i) for i in range(0, n, split_size_or_sections)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise RuntimeError(f"split: sizes {sizes} do not add up to {n}, the size of dim {d}")
+    out, start = [], 0
+    for size in sizes:
+        out.append(self.shrink(tuple((start, start + size) if i == d else None for i in range(self.ndim))))
+        start += size
+    return out
+
+
+def chunk(self: Tensor, chunks: int, dim: int = 0) -> list[Tensor]:
+    """`chunks` nearly equal pieces along `dim` (fewer if the dim is small), like torch.chunk."""
+    n = self.shape[self._dim(dim)]
+    return self.split(max(1, -(-n // chunks)), dim)

@@ -1,0 +1,503 @@
+"""Elementwise ops: the primitives (one autograd Function each) and what is composed from them, with torch's
+type promotion and broadcasting.
+
+These are functions written as methods: `Tensor` binds each one (its first argument is the tensor).
+This module sits below tensor.py and does not import it at runtime: new tensors come from
+`self.tensor_class` (Tensor itself, also for subclasses such as tg.nn.Parameter).
+
+abs, pow are named as NumPy names them; Python's own are builtins.abs etc. here.
+"""
+from __future__ import annotations
+
+import builtins
+import math
+from typing import TYPE_CHECKING, Optional, Union
+
+import numpy as np
+
+from . import autograd as F
+from . import dtype as dt
+from .device import check_dtype
+from .dtype import DType, Scalar, TensorLike
+from .ops import Op, const
+from .view import Shape, broadcast_shape
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+
+def _float_remainder(x: Tensor, y: Tensor) -> Tensor:
+    """x - floor(x / y) * y with the divisor's sign (torch, Python), computed exactly from fmod: 1.5 % inf is 1.5,
+    where the product form gives NaN. Its gradient is 1 for x and -floor(x / y) for y, as torch's."""
+    r = x.detach()._nograd(Op.MOD, y.detach())
+    r = (r != 0).logical_and((r < 0) != (y.detach() < 0)).if_else(r + y.detach(), r)
+    if not (x.requires_grad or y.requires_grad):
+        return r
+    q = ((x.detach() - r) / y.detach()).round()
+    finite = x.isfinite().logical_and(y.isfinite()).logical_and(q.isfinite())
+    link = finite.if_else((x - x.detach()) - q * (y - y.detach()), 0.0)  # zero in value, the gradient in form
+    return r + link
+
+
+def _floor_divide(x: Tensor, y: Tensor) -> Tensor:
+    """floor(x / y) for floats as torch computes it, from fmod (inf // 2 is NaN, 7 // 0.1 is 69, not 70)."""
+    x, y = x.detach(), y.detach()
+    mod = x._nograd(Op.MOD, y)
+    div = (x - mod) / y
+    div = (mod != 0).logical_and((y < 0) != (mod < 0)).if_else(div - 1, div)
+    floor = div.floor()
+    floor = (div - floor > 0.5).if_else(floor + 1, floor)
+    zero = (x / y) * 0  # a signed zero where the quotient is zero
+    out = (div == 0).if_else(zero, floor)
+    return (y == 0).if_else(x / y, out)
+
+
+def _check_python_zero(op: str, x: Tensor, other: TensorLike, reverse: bool) -> None:
+    """Integer division or remainder by a Python 0 raises at once (as torch); by zero elements of a tensor it gives
+    0 (tg.core.semantics: a kernel cannot raise)."""
+    if not reverse and not x.dtype.is_float and isinstance(other, (int, bool, np.integer)) and other == 0:
+        raise ZeroDivisionError(f"{op}: integer division or remainder of a {x.dtype.name} tensor {x.shape} by zero")
+
+
+def _float(self: Tensor) -> Tensor:
+    return self if self.dtype.is_float else self.cast(dt.default_float)
+
+
+def neg(self: Tensor) -> Tensor:
+    """-x"""
+    if self.dtype == dt.bool_:
+        raise RuntimeError("neg: negation, the `-` operator, on a bool tensor is not supported; to invert a mask "
+                           "use the `~` operator or logical_not()")
+    return self._apply(F.Neg)
+
+
+def reciprocal(self: Tensor) -> Tensor:
+    """1 / x"""
+    return self._float()._apply(F.Recip)
+
+
+def sqrt(self: Tensor) -> Tensor:
+    return self._float()._apply(F.Sqrt)
+
+
+def exp2(self: Tensor) -> Tensor:
+    return self._float()._apply(F.Exp2)
+
+
+def log2(self: Tensor) -> Tensor:
+    return self._float()._apply(F.Log2)
+
+
+def sin(self: Tensor) -> Tensor:
+    return self._float()._apply(F.Sin)
+
+
+def cast(self: Tensor, dtype: Union[DType, str]) -> Tensor:
+    """The values converted to `dtype` (floats to ints truncate toward zero)."""
+    dtype = dt.to_dtype(dtype)
+    if dtype == self.dtype:
+        return self
+    check_dtype(dtype, self.device)
+    if self.requires_grad and not dtype.is_float:
+        return self.detach()._apply(F.Cast, dtype=dtype)
+    return self._apply(F.Cast, dtype=dtype)
+
+
+def clone(self: Tensor) -> Tensor:
+    """A copy with its own buffer (torch.clone); gradients flow through it."""
+    return self._apply(F.Clone)
+
+
+def contiguous(self: Tensor) -> Tensor:
+    """A tensor whose data is laid out in its own buffer (a view is copied when realized)."""
+    return self._apply(F.Contiguous)
+
+
+def _binary(self: Tensor, op: str, other: TensorLike, reverse: bool = False,
+            result: Optional[DType] = None) -> tuple[Tensor, Tensor]:
+    """Both operands promoted to one dtype (torch's rules, or `result`) and broadcast to one shape."""
+    if isinstance(other, self.tensor_class):
+        if other.device != self.device:
+            raise RuntimeError(f"{op}: tensors are on different devices, {self.device!r} and "
+                               f"{other.device!r}; move one with .to(device)")
+        dtype = result or dt.promote(self.dtype, other.dtype)
+        y = other.cast(dtype)
+    elif isinstance(other, (int, float, bool, np.number)):
+        other = other.item() if isinstance(other, np.number) else other
+        dtype = result or dt.scalar_result_type(self.dtype, other)
+        x, y = self.cast(dtype), self.tensor_class(const(other, dtype, self.shape, self.device))  # already broadcast
+        return (y, x) if reverse else (x, y)
+    else:
+        raise TypeError(f"{op}: unsupported operand type {type(other).__name__}")
+    x = self.cast(dtype)
+    x, y = (y, x) if reverse else (x, y)
+    shape = broadcast_shape(op, x.shape, y.shape)
+    return x._broadcast_to(shape), y._broadcast_to(shape)
+
+
+def _broadcast_to(self: Tensor, shape: Shape) -> Tensor:
+    if self.shape == shape:
+        return self
+    x = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if self.ndim < len(shape) else self
+    return x._apply(F.Expand, shape=tuple(shape))
+
+
+def add(self: Tensor, other: TensorLike, alpha: Scalar = 1) -> Tensor:
+    """x + alpha * other"""
+    x, y = self._binary("add", other if alpha == 1 else other * alpha)
+    return x._apply(F.Add, y)
+
+
+def sub(self: Tensor, other: TensorLike, alpha: Scalar = 1) -> Tensor:
+    """x - alpha * other"""
+    other_bool = other.dtype == dt.bool_ if isinstance(other, self.tensor_class) else isinstance(other, bool)
+    if self.dtype == dt.bool_ and other_bool:
+        raise RuntimeError("sub: subtraction, the `-` operator, with two bool tensors is not supported; use the "
+                           "`^` operator or logical_xor() instead")
+    x, y = self._binary("sub", other if alpha == 1 else other * alpha)
+    return x._apply(F.Add, y.neg())
+
+
+def mul(self: Tensor, other: TensorLike) -> Tensor:
+    x, y = self._binary("mul", other)
+    return x._apply(F.Mul, y)
+
+
+def div(self: Tensor, other: TensorLike, rounding_mode: Optional[str] = None) -> Tensor:
+    """True division (floats); rounding_mode "trunc" or "floor" as torch.div."""
+    if rounding_mode is not None:
+        return self._int_div(other, rounding_mode)
+    x, y = self._binary("div", other)
+    x, y = x._float(), y._float()
+    return x._apply(F.Div, y)
+
+
+def _int_div(self: Tensor, other: TensorLike, mode: str, reverse: bool = False) -> Tensor:
+    _check_python_zero("div", self, other, reverse)
+    x, y = self._binary("div", other, reverse)
+    if x.dtype.is_float:
+        return _floor_divide(x, y) if mode == "floor" else x.div(y).trunc()
+    q = x._nograd(Op.IDIV, y)
+    if mode == "trunc":
+        return q
+    if mode != "floor":
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {mode!r}")
+    r = x._nograd(Op.MOD, y)
+    needs_fix = (r != 0).logical_and((r < 0) != (y < 0))
+    return needs_fix.if_else(q - 1, q)
+
+
+def _nograd(self: Tensor, op: Op, other: Tensor) -> Tensor:
+    return self._apply(F.NoGradBinary, other, op=op).detach()
+
+
+def maximum(self: Tensor, other: TensorLike) -> Tensor:
+    x, y = self._binary("maximum", other)
+    return x._apply(F.Max, y)
+
+
+def minimum(self: Tensor, other: TensorLike) -> Tensor:
+    """Elementwise minimum; NaN wins, as in torch. Integers go through ~max(~x, ~y): bitwise not reverses the
+    order without overflowing, where -max(-x, -y) wraps at the smallest int and for every unsigned value."""
+    x, y = self._binary("minimum", other)
+    if x.dtype == dt.bool_:
+        return x.logical_and(y)
+    if not x.dtype.is_float:
+        return ~((~x)._apply(F.Max, ~y))
+    return x.neg()._apply(F.Max, y.neg()).neg()
+
+
+def where(self: Tensor, condition: TensorLike, other: TensorLike) -> Tensor:
+    """This tensor where `condition` holds, else `other` (torch.Tensor.where; tg.core.where(cond, x, y) is
+    torch.where). tg's own code reads as `cond.if_else(x, y)`."""
+    if not isinstance(condition, self.tensor_class):
+        condition = self.tensor_class(const(bool(condition), dt.bool_, (), self.device))
+    return condition.if_else(self, other)
+
+
+def if_else(self: Tensor, x: TensorLike, y: TensorLike) -> Tensor:
+    """`x` where this (a condition) is true, else `y`: tinygrad's `cond.where(x, y)`, spelled so that it cannot
+    be mistaken for torch's `x.where(cond, y)`."""
+    for v in (x, y):
+        if isinstance(v, self.tensor_class) and v.device != self.device:
+            raise RuntimeError(f"where: the condition is on {self.device!r} and a value on {v.device!r}; move "
+                               "one with .to(device)")
+    cond, tensor = self.cast(dt.bool_), self.tensor_class
+    if not isinstance(x, tensor):
+        kind = dt.bool_ if isinstance(x, bool) else (y.dtype if isinstance(y, tensor) else
+                                                     dt.scalar_result_type(dt.bool_, x))
+        x = tensor(const(x, kind, (), self.device))
+    xb, yb = x._binary("where", y)
+    shape = broadcast_shape("where", cond.shape, xb.shape)
+    return cond._broadcast_to(shape)._apply(F.Where, xb._broadcast_to(shape), yb._broadcast_to(shape))
+
+
+# comparisons and logic: no gradients
+def _compare(self: Tensor, op: str, other: TensorLike, reverse: bool = False) -> Tensor:
+    x, y = self._binary(op, other, reverse)
+    if op in ("gt", "le"):
+        x, y = y, x
+    if op in ("le", "ge") and x.dtype.is_float:  # x >= y is not !(x < y): both are false when one is NaN
+        return y._nograd(Op.CMPLT, x).logical_or(x._nograd(Op.CMPEQ, y))
+    prim = Op.CMPLT if op in ("lt", "gt", "le", "ge") else Op.CMPEQ
+    out = x._nograd(prim, y)
+    return out.logical_not() if op in ("le", "ge", "ne") else out
+
+
+def lt(self: Tensor, other: TensorLike) -> Tensor:
+    return self._compare("lt", other)
+
+
+def gt(self: Tensor, other: TensorLike) -> Tensor:
+    return self._compare("gt", other)
+
+
+def le(self: Tensor, other: TensorLike) -> Tensor:
+    return self._compare("le", other)
+
+
+def ge(self: Tensor, other: TensorLike) -> Tensor:
+    return self._compare("ge", other)
+
+
+def eq(self: Tensor, other: TensorLike) -> Tensor:
+    return self._compare("eq", other)
+
+
+def ne(self: Tensor, other: TensorLike) -> Tensor:
+    return self._compare("ne", other)
+
+
+def logical_not(self: Tensor) -> Tensor:
+    return self.cast(dt.bool_)._nograd(Op.CMPEQ, self.tensor_class(const(False, dt.bool_, (), self.device))
+                                       ._broadcast_to(self.shape))
+
+
+def logical_and(self: Tensor, other: TensorLike) -> Tensor:
+    x, y = self._binary("logical_and", other, result=dt.bool_)
+    return x._nograd(Op.AND, y)
+
+
+def logical_or(self: Tensor, other: TensorLike) -> Tensor:
+    x, y = self._binary("logical_or", other, result=dt.bool_)
+    return x._nograd(Op.OR, y)
+
+
+def logical_xor(self: Tensor, other: TensorLike) -> Tensor:
+    x, y = self._binary("logical_xor", other, result=dt.bool_)
+    return x._nograd(Op.XOR, y)
+
+
+def exp(self: Tensor) -> Tensor:
+    return (self._float() * (1 / math.log(2))).exp2()
+
+
+def log(self: Tensor) -> Tensor:
+    return self._float().log2() * math.log(2)
+
+
+def rsqrt(self: Tensor) -> Tensor:
+    return self.sqrt().reciprocal()
+
+
+def cos(self: Tensor) -> Tensor:
+    """1 - 2 sin^2(x/2): x/2 is exact, so large arguments keep their value (pi/2 - x would round it away)."""
+    half = (self._float() * 0.5).sin()
+    return 1 - 2 * half * half
+
+
+def tan(self: Tensor) -> Tensor:
+    return self.sin() / self.cos()
+
+
+def square(self: Tensor) -> Tensor:
+    return self * self
+
+
+def abs(self: Tensor) -> Tensor:
+    return self.maximum(-self) if self.dtype != dt.bool_ else self
+
+
+def _constant_of(self: Tensor, value: Tensor) -> Tensor:
+    """`value` (computed without gradients) still linked to self with a zero gradient, as torch's piecewise
+    constant functions (sign, x**0) are: backward() through them works and gives zeros."""
+    if not self.requires_grad:
+        return value
+    never = self.tensor_class(const(False, dt.bool_, (), self.device))._broadcast_to(self.shape)
+    return never.if_else(self, value.detach().cast(self.dtype))
+
+
+def sign(self: Tensor) -> Tensor:
+    """-1, 0 or 1 by the sign (NaN gives 0, -0.0 gives -0.0, as in torch); its gradient is zero."""
+    if self.dtype == dt.bool_:
+        return self
+    x = self.detach()
+    s = (x > 0).cast(self.dtype) - (x < 0).cast(self.dtype) if self.dtype.kind != "u" else (x > 0).cast(self.dtype)
+    if self.dtype.is_float:
+        s = (x == 0).if_else(x, s)
+    return self._constant_of(s)
+
+
+def relu(self: Tensor) -> Tensor:
+    """max(x, 0) with NaN kept (torch.relu(nan) is nan) and a zero gradient at 0, from ops that keep 0 at 0
+    (so zero padding still fuses through it)."""
+    return self._apply(F.Relu) if self.dtype.is_float else self.maximum(0)
+
+
+def sigmoid(self: Tensor) -> Tensor:
+    """1 / (1 + exp(-x)), from e = exp(-|x|) <= 1 so that no intermediate value (or gradient) overflows."""
+    x = self._float()
+    e = (x < 0).if_else(x, -x).exp()  # -|x|, chosen by a select so the gradient at 0 is one-sided, not 0
+    return (x < 0).if_else(e, 1) / (1 + e)
+
+
+def tanh(self: Tensor) -> Tensor:
+    """(1 - e) / (1 + e) with e = exp(-2|x|) <= 1, signed: exact limits and finite gradients everywhere.
+    Below |x| = 1/16, where 1 - e would cancel, the Taylor series to x^7 (float64-accurate there)."""
+    x = self._float()
+    a = (x < 0).if_else(-x, x)  # |x| with a one-sided gradient at 0
+    e = (-2 * a).exp()
+    x2 = x * x
+    series = x * (1 - x2 * (1 / 3 - x2 * (2 / 15 - x2 * (17 / 315))))
+    magnitude = (1 - e) / (1 + e)
+    return (a < 0.0625).if_else(series, (x < 0).if_else(-magnitude, magnitude))
+
+
+def trunc(self: Tensor) -> Tensor:
+    """Round toward zero. Floats at or beyond 2**mantissa bits are integers already (and inf and NaN stay
+    as they are): only the smaller ones go through an int64 cast, which could not hold the others."""
+    if not self.dtype.is_float:
+        return self
+    exact = float(2 ** {2: 10, 4: 23, 8: 52}[self.dtype.itemsize])
+    return (self.abs() < exact).if_else(self.cast(dt.int64).cast(self.dtype), self)
+
+
+def floor(self: Tensor) -> Tensor:
+    t = self.trunc()
+    return (self < t).if_else(t - 1, t) if self.dtype.is_float else t
+
+
+def ceil(self: Tensor) -> Tensor:
+    t = self.trunc()
+    return (self > t).if_else(t + 1, t) if self.dtype.is_float else t
+
+
+def clamp(self: Tensor, min: Optional[TensorLike] = None, max: Optional[TensorLike] = None) -> Tensor:  # noqa: A002
+    """Limit values to [min, max] (NaN stays NaN). As in torch, the gradient passes where min <= x <= max,
+    boundaries included, and goes to a tensor bound where it is the one taken."""
+    if min is None and max is None:
+        raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    out = self
+    if min is not None:
+        low = out < min
+        if isinstance(min, self.tensor_class) and min.dtype.is_float:
+            low = low.logical_or(min.isnan())  # a NaN bound gives NaN, as in torch
+        out = low.if_else(min, out)
+    if max is not None:
+        high = out > max
+        if isinstance(max, self.tensor_class) and max.dtype.is_float:
+            high = high.logical_or(max.isnan())
+        out = high.if_else(max, out)
+    return out
+
+
+clip = clamp
+
+
+def pow(self: Tensor, exponent: TensorLike) -> Tensor:
+    """x ** exponent: exact repeated products for small integer powers, exp2/log2 otherwise."""
+    if isinstance(exponent, (int, float)) and not isinstance(exponent, bool) and float(exponent).is_integer() \
+            and builtins.abs(exponent) <= 64:
+        n, base, out = builtins.abs(int(exponent)), self, None
+        while n:
+            if n & 1:
+                out = base if out is None else out * base
+            n >>= 1
+            if n:
+                base = base * base
+        if out is None:  # x ** 0 is 1, NaN and inf included; its gradient is zero
+            return self._constant_of(self.ones_like())
+        return out.reciprocal() if exponent < 0 else out
+    x, e = self._binary("pow", exponent)
+    x, e = x._float(), e._float()
+    # C's pow for the special cases: x**0 = 1 and 1**y = 1 (even NaN), (-1)**(+-inf) = 1, a negative finite base
+    # to a non-integer power is NaN, -inf to a non-integer power is +inf (or +0 for y < 0)
+    one = (e == 0).logical_or(x == 1).logical_or((x.abs() == 1).logical_and(e.isinf()))
+    safe_x = one.if_else(1.0, x)  # keeps log2(0) * 0 and inf * 0 out of the value and the gradient
+    magnitude = (e * safe_x.abs().log2()).exp2()
+    odd = (e.abs() % 2 == 1)
+    sign = ((x < 0).logical_and(odd)).if_else(-1.0, 1.0)
+    integral = e.floor() == e
+    undefined = (x < 0).logical_and(x.isfinite()).logical_and(integral.logical_not())
+    return one.if_else(1.0, undefined.if_else(math.nan, magnitude * sign))
+
+
+def remainder(self: Tensor, other: TensorLike) -> Tensor:
+    _check_python_zero("remainder", self, other, False)
+    x, y = self._binary("remainder", other)
+    if x.dtype.is_float:
+        return _float_remainder(x, y)
+    r = x._nograd(Op.MOD, y)
+    return ((r != 0).logical_and((r < 0) != (y < 0))).if_else(r + y, r)
+
+
+def radd(self: Tensor, other: TensorLike) -> Tensor:
+    x, y = self._binary("add", other, reverse=True)
+    return x._apply(F.Add, y)
+
+
+def rsub(self: Tensor, other: TensorLike) -> Tensor:
+    x, y = self._binary("sub", other, reverse=True)
+    return x._apply(F.Add, y.neg())
+
+
+def rmul(self: Tensor, other: TensorLike) -> Tensor:
+    x, y = self._binary("mul", other, reverse=True)
+    return x._apply(F.Mul, y)
+
+
+def rtruediv(self: Tensor, other: TensorLike) -> Tensor:
+    x, y = self._binary("div", other, reverse=True)
+    return x._float()._apply(F.Div, y._float())
+
+
+def floordiv(self: Tensor, other: TensorLike) -> Tensor:
+    return self._int_div(other, "floor")
+
+
+def rfloordiv(self: Tensor, other: TensorLike) -> Tensor:
+    return self._int_div(other, "floor", reverse=True)
+
+
+def rpow(self: Tensor, base: TensorLike) -> Tensor:
+    x, e = self._binary("pow", base, reverse=True)
+    return x.pow(e)
+
+
+def rmatmul(self: Tensor, other: Tensor) -> Tensor:
+    return other.matmul(self)
+
+
+def invert(self: Tensor) -> Tensor:
+    if self.dtype == dt.bool_:
+        return self.logical_not()
+    ones = -1 if self.dtype.kind == "i" else int(np.iinfo(self.dtype.np).max)  # every bit set
+    return self._nograd(Op.XOR, self.tensor_class(const(ones, self.dtype, (), self.device))._broadcast_to(self.shape))
+
+
+def bitwise_and(self: Tensor, other: TensorLike) -> Tensor:
+    x, y = self._binary("bitwise_and", other)
+    return x._nograd(Op.AND, y)
+
+
+def bitwise_or(self: Tensor, other: TensorLike) -> Tensor:
+    x, y = self._binary("bitwise_or", other)
+    return x._nograd(Op.OR, y)
+
+
+def bitwise_xor(self: Tensor, other: TensorLike) -> Tensor:
+    x, y = self._binary("bitwise_xor", other)
+    return x._nograd(Op.XOR, y)
+
+
+__hash__ = object.__hash__

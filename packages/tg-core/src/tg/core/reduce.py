@@ -1,0 +1,131 @@
+"""Reductions: sum, max and what is composed from them (mean, var, softmax, argmax, ...).
+
+These are functions written as methods: `Tensor` binds each one (its first argument is the tensor).
+This module sits below tensor.py and does not import it at runtime: new tensors come from
+`self.tensor_class` (Tensor itself, also for subclasses such as tg.nn.Parameter).
+
+sum, max, min are named as NumPy names them; Python's own are builtins.sum etc. here.
+"""
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from . import autograd as F
+from . import dtype as dt
+from .dtype import DType
+from .functional import ValuesIndices
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+
+def _dim(self: Tensor, dim: int, ndim: Optional[int] = None) -> int:
+    n = self.ndim if ndim is None else ndim
+    lo, hi = (-builtins.max(n, 1), builtins.max(n, 1) - 1)
+    if not lo <= dim <= hi:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], but got {dim})")
+    return dim % builtins.max(n, 1)
+
+
+def _axes(self: Tensor, dim: Optional[Union[int, Sequence[int]]]) -> tuple[int, ...]:
+    if dim is None:
+        return tuple(range(self.ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    if self.ndim == 0:  # a 0-d tensor accepts dim 0 or -1 (torch), and has nothing to reduce
+        for d in dims:
+            self._dim(d)
+        return ()
+    return tuple(sorted({self._dim(d) for d in dims}))
+
+
+def _reduce(self: Tensor, fn: type[F.Function], dim: Optional[Union[int, Sequence[int]]], keepdim: bool) -> Tensor:
+    axes = self._axes(dim)
+    if self.ndim == 0:
+        return self
+    out = self._apply(fn, axes=axes)
+    if keepdim:
+        return out
+    return out.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
+
+
+def sum(self: Tensor, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False,
+        dtype: Optional[Union[DType, str]] = None, axis: Optional[Union[int, Sequence[int]]] = None) -> Tensor:
+    """Sum over `dim` (all dims when None). Bool and int tensors sum as int64, like torch."""
+    dim = axis if dim is None else dim
+    x = self.cast(dtype) if dtype is not None else (self.cast(dt.int64) if not self.dtype.is_float else self)
+    if x.dtype == dt.float16:  # accumulate halves in float32, as torch does; the casts fuse into the kernel
+        return x.cast(dt.float32)._reduce(F.Sum, dim, keepdim).cast(dt.float16)
+    return x._reduce(F.Sum, dim, keepdim)
+
+
+def mean(self: Tensor, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False,
+         axis: Optional[Union[int, Sequence[int]]] = None) -> Tensor:
+    """Mean over `dim` (all dims when None)."""
+    dim = axis if dim is None else dim
+    if not self.dtype.is_float:
+        raise RuntimeError(f"mean: could not infer output dtype; input dtype {self.dtype.name} must be floating "
+                           "point. Cast with .float() first.")
+    count = math.prod(self.shape[a] for a in self._axes(dim)) if self.ndim else 1
+    if self.dtype == dt.float16:  # sum and scale in float32 (torch's accumulate type), then round once
+        return (self.cast(dt.float32).sum(dim, keepdim) * (1.0 / count if count else math.nan)).cast(dt.float16)
+    return self.sum(dim, keepdim) * (1.0 / count if count else math.nan)
+
+
+def amax(self: Tensor, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False) -> Tensor:
+    """Maximum over `dim`; ties share the gradient evenly."""
+    axes = self._axes(dim)
+    if any(self.shape[a] == 0 for a in axes):
+        raise RuntimeError(f"amax: cannot reduce over a zero-size dim of a tensor of shape {self.shape}; "
+                           "the maximum of nothing is undefined")
+    return self._reduce(F.ReduceMax, dim, keepdim)
+
+
+def amin(self: Tensor, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False) -> Tensor:
+    """Minimum over `dim` (integers as ~amax(~x): no wrap at the limits)."""
+    if self.dtype == dt.bool_:
+        return self.logical_not().amax(dim, keepdim).logical_not()
+    return -((-self).amax(dim, keepdim)) if self.dtype.is_float else ~((~self).amax(dim, keepdim))
+
+
+def max(self: Tensor, dim: Optional[Union[int, Tensor]] = None, keepdim: bool = False) -> Any:
+    """The maximum of all elements; with `dim`, (values, indices) like torch; with a tensor, maximum."""
+    if dim is not None and not isinstance(dim, int):  # a tensor: elementwise
+        return self.maximum(dim)
+    if dim is None:
+        return self.amax()
+    return ValuesIndices(self.amax(dim, keepdim), self.argmax(dim, keepdim))
+
+
+def min(self: Tensor, dim: Optional[Union[int, Tensor]] = None, keepdim: bool = False) -> Any:
+    """The minimum of all elements; with `dim`, (values, indices) like torch; with a tensor, minimum."""
+    if dim is not None and not isinstance(dim, int):  # a tensor: elementwise
+        return self.minimum(dim)
+    if dim is None:
+        return self.amin()
+    return ValuesIndices(self.amin(dim, keepdim), self.argmin(dim, keepdim))
+
+
+def softmax(self: Tensor, dim: int = -1) -> Tensor:
+    if self.numel() == 0:  # nothing to normalise (torch returns the empty tensor)
+        return self._float() * 1
+    e = (self - self.amax(dim, keepdim=True).detach()).exp()
+    return e / e.sum(dim, keepdim=True)
+
+
+def log_softmax(self: Tensor, dim: int = -1) -> Tensor:
+    if self.numel() == 0:
+        return self._float() * 1
+    shifted = self - self.amax(dim, keepdim=True).detach()
+    return shifted - shifted.exp().sum(dim, keepdim=True).log()
+
+
+def logsumexp(self: Tensor, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False) -> Tensor:
+    if any(self.shape[a] == 0 for a in self._axes(dim)):  # the log of an empty sum: -inf (torch)
+        return self._float().sum(dim, keepdim=keepdim) - math.inf
+    m = self.amax(dim, keepdim=True).detach()
+    m = m.isinf().if_else(0, m)  # all -inf (or an inf) in a slice: shift by 0, so inf - inf never makes NaN
+    out = (self - m).exp().sum(dim, keepdim=True).log() + m
+    return out if keepdim else out.reshape(tuple(n for i, n in enumerate(self.shape) if i not in self._axes(dim)))
