@@ -66,6 +66,7 @@ class Target:
     renderer: Renderer
     gpu: bool = False  # one work-item per output tile, GPU-style options (flattened loops, local memory)
     narrow: bool = False  # 32-bit index arithmetic where every index fits (native on GPUs)
+    tile: Optional[tuple[int, int]] = None  # CPUs: the largest register tile (contiguous dim, reused dim)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,8 @@ class CompiledDevice(Device):
                 self.programs.move_to_end(key)
                 return found
             measure = None if buffers is None else (lambda opts: self.measure(kernel, opts, buffers))
-            opts = search.choose(kernel, self.target(kernel).gpu, self.search_key, measure)
+            target = self.target(kernel)
+            opts = search.choose(kernel, target.gpu, self.search_key, measure, target.tile)
             program = self.build(kernel, opts)
             if config.check_ir():
                 check(program.prog, [b.size for b in buffers] if buffers is not None else None)

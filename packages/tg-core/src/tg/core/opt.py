@@ -32,15 +32,16 @@ class Opts:
     local: Optional[tuple[int, int, int]] = None
 
 
-def choose_opts(kernel: Kernel, gpu: bool = False) -> Opts:
-    """Heuristic options for a kernel (see the module docstring). GPUs get one thread per output tile."""
+def choose_opts(kernel: Kernel, gpu: bool = False, tile: Optional[tuple[int, int]] = None) -> Opts:
+    """Heuristic options for a kernel (see the module docstring). GPUs get one thread per output tile. `tile` is
+    the device's largest register tile (contiguous dim, reused dim), from its vector registers."""
     if gpu:
         staged = gpu_local(kernel)
         if staged is not None:
             return staged
         upcasts = choose_upcasts(kernel, gpu=True)
         return Opts(upcasts, None, flatten=True, block=_gpu_block(kernel, upcasts))
-    upcasts = choose_upcasts(kernel)
+    upcasts = choose_upcasts(kernel, limits=_tile_limits(False, tile))
     out_dims = [d for d, n in enumerate(kernel.full_shape) if n > 1 and (kernel.reduce is None or
                                                                        d not in kernel.reduce.arg)]
     j = max(upcasts, key=lambda d: upcasts[d]) if len(upcasts) == 2 else None
@@ -59,13 +60,16 @@ def _largest_divisor(n: int, limit: int) -> int:
     return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
 
 
-def _tile_limits(gpu: bool) -> tuple[int, int]:
+def _tile_limits(gpu: bool, device_default: Optional[tuple[int, int]] = None) -> tuple[int, int]:
     """The largest unroll of (the contiguous dim, the reused dim). TG_TILE="j,i" overrides them."""
     override = config.tile()
     if override:
         return override[0], override[1]
-    # measured on an H100 (OpenCL, fp32 4096^2, strips of 128 threads): 2x16 tiles 18.3-19.3 TFLOP/s,
-    # 4x8 17.2-18.4, 4x16 17.1-18.4, 2x32 16.4-17.5, 8x8 12.2-13.8, 4x4 11.5, 1x32 12.2-13.0
+    if device_default is not None:
+        return device_default
+    # measured on an H100 (OpenCL, fp32 4096^2, strips of 128 threads): 2x16 tiles 18.3-19.3 TFLOP/s, 4x8
+    # 17.2-18.4, 4x16 17.1-18.4, 2x32 16.4-17.5, 8x8 12.2-13.8, 4x4 11.5, 1x32 12.2-13.0. On CPUs 32x8 fills
+    # 16 of AVX-512's 32 registers with accumulators (CPU devices with fewer registers pass their own).
     return (2, 16) if gpu else (32, 8)
 
 

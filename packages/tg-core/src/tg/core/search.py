@@ -101,9 +101,9 @@ def key_of(kernel: Kernel, device_key: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def candidates(kernel: Kernel, gpu: bool) -> list[Opts]:
+def candidates(kernel: Kernel, gpu: bool, tile: Optional[tuple[int, int]] = None) -> list[Opts]:
     """The heuristic choice first, then other register tiles (and, on CPUs, the natural loop order)."""
-    base = choose_opts(kernel, gpu)
+    base = choose_opts(kernel, gpu, tile)
     out = [base]
     if kernel.reduce is None:
         return out
@@ -126,7 +126,8 @@ def local_candidates(kernel: Kernel) -> list[Opts]:
     return [o for o in (gpu_local(kernel, spec) for spec in LOCAL_SPECS) if o is not None]
 
 
-def choose(kernel: Kernel, gpu: bool, device_key: str, measure: Optional[Callable[[Opts], float]]) -> Opts:
+def choose(kernel: Kernel, gpu: bool, device_key: str, measure: Optional[Callable[[Opts], float]],
+           tile: Optional[tuple[int, int]] = None) -> Opts:
     """Cached choice, else (TG_SEARCH and a way to measure) the fastest candidate, else the heuristic."""
     key = key_of(kernel, device_key)
     cached = _load().get(key)
@@ -136,11 +137,11 @@ def choose(kernel: Kernel, gpu: bool, device_key: str, measure: Optional[Callabl
             return opts
         _load().pop(key, None)
         stats.log(f"tg: ignoring a cached search choice that does not fit kernel {kernel.name}: {cached!r}")
-    heuristic = choose_opts(kernel, gpu)
+    heuristic = choose_opts(kernel, gpu, tile)
     if not enabled() or measure is None or kernel.reduce is None:
         return heuristic
     timings: list[tuple[float, int, Opts]] = []
-    for i, opts in enumerate(candidates(kernel, gpu)):
+    for i, opts in enumerate(candidates(kernel, gpu, tile)):
         try:
             timings.append((measure(opts), i, opts))
         except Exception:

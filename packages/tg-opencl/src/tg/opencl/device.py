@@ -121,7 +121,10 @@ class OpenCLDevice(CompiledDevice):
         # matmul 1024^2 54 -> 65 GFLOP/s; the elementwise chain fell from 3.1 to 1.6 GB/s that way)
         tile, chunk = OpenCLRenderer(), OpenCLCPURenderer()
         tile.soft_math = chunk.soft_math = not self.is_gpu
-        self.per_tile, self.per_chunk = Target(tile, gpu=True, narrow=config.cl_narrow()), Target(chunk)
+        # CPUs: a register tile that fits the vector registers (16 floats wide: AVX-512, else AVX2's 16 registers)
+        wide = self.cl_device.preferred_vector_width_float >= 16
+        self.per_tile = Target(tile, gpu=True, narrow=config.cl_narrow())
+        self.per_chunk = Target(chunk, tile=(32, 8) if wide else (16, 4))
         self.work_items = max(1, self.cl_device.max_compute_units)
 
     @property
