@@ -253,3 +253,18 @@ def test_jit_replays_check_indices_too(device: str) -> None:
         np.testing.assert_array_equal(got, np.arange(12, dtype=np.float32).reshape(4, 3)[[k, 3, 0]] * 2)
     with pytest.raises(IndexError, match="index 4 is out of bounds"):
         step(Tensor(np.array([4, 0, 0]), device=device))
+
+
+def test_kernels_that_differ_only_in_a_constant_never_share_a_program(device: str) -> None:
+    """Compiled programs are kept by kernel structure: 0.0 and -0.0 (and 1 and 1.0) are different constants, so
+    x + 0.0 and x + (-0.0) each get their own kernel and keep the sign of zero, in either order."""
+    x = f32(-0.0, 1.0, -2.5)
+    for order in ((0.0, -0.0), (-0.0, 0.0)):
+        t = Tensor(x, device=device)
+        for c in order:
+            got = (t + c).numpy()
+            want = x + np.float32(c)
+            assert np.array_equal(np.signbit(got), np.signbit(want)), (order, c, got)
+    t = Tensor(x, device=device)
+    assert (t * -0.0).numpy().tolist() == (x * np.float32(-0.0)).tolist()
+    assert np.signbit((t * -0.0).numpy()).tolist() == [False, True, False]

@@ -19,7 +19,7 @@ import hashlib
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
@@ -162,6 +162,10 @@ class CompiledDevice(Device):
     # ---- the Device contract -----------------------------------------------------------------------
     def execute(self, kernel: Kernel, buffers: Sequence[Buffer]) -> None:
         self.launch(self.program(kernel, buffers), buffers)
+
+    def bind(self, kernel: Kernel) -> Callable[[Sequence[Buffer]], None]:
+        program = self.program(kernel)  # held here: a replay never looks it up again, even after the cache drops it
+        return lambda buffers: self.launch(program, buffers)
 
     def render(self, kernel: Kernel) -> str:
         return self.program(kernel).source

@@ -139,6 +139,11 @@ class Device(ABC):
     def synchronize(self) -> None:  # noqa: B027 - synchronous devices have nothing to wait for
         """Wait until all queued work on this device has finished."""
 
+    def bind(self, kernel: Kernel) -> Callable[[Sequence[Buffer]], None]:
+        """`kernel` ready to run again and again (a TinyJit replay calls this once per captured launch): a function
+        of the buffers that queues it. Compiled devices resolve the program here, once."""
+        return lambda buffers: self.execute(kernel, buffers)
+
     def render(self, kernel: Kernel) -> Optional[str]:
         """The source code a kernel compiles to, for TG_DEBUG=4; None where there is none."""
         return None

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Optional, TypeVar
 
@@ -48,6 +48,7 @@ class _Handoff:
 @dataclass
 class _Plan:
     launches: list[Launch]
+    runners: list[Optional[Callable[[Sequence[Buffer]], None]]]  # per launch: its device's bound kernel (None: a copy)
     inputs: list[Buffer]  # the buffers of the captured call's tensor arguments, in argument order
     signature: list[Any]  # per argument: (shape, dtype, device) for tensors, the value otherwise
     handoffs: list[_Handoff]
@@ -100,7 +101,9 @@ class TinyJit(Generic[R]):
         inputs = [_buffer_of(a) for a in args if isinstance(a, Tensor)]
         signature = [(a.shape, a.dtype, a.device) if isinstance(a, Tensor) else a for a in args]
         handoffs = _handoffs(rec.rebinds)
-        self.plan = _Plan(rec.launches, inputs, signature, handoffs, rec.hooks, result, rec.checks)
+        runners = [get_device(launch.device).bind(launch.kernel) if launch.kernel is not None else None
+                   for launch in rec.launches]
+        self.plan = _Plan(rec.launches, runners, inputs, signature, handoffs, rec.hooks, result, rec.checks)
         if stats.debug_level() >= 1:
             stats.log(f"tg: TinyJit captured {len(rec.launches)} launch(es), {len(handoffs)} replaced tensor(s)")
         return result
@@ -114,12 +117,12 @@ class TinyJit(Generic[R]):
         swap = {id(old): _buffer_of(a) for old, a in zip(plan.inputs, (a for a in args if isinstance(a, Tensor)))}
         for hook in plan.hooks:
             hook()
-        for launch in plan.launches:
+        for launch, run in zip(plan.launches, plan.runners):
             bufs = [swap.get(id(b), b) for b in launch.buffers]
-            if launch.kernel is None:
+            if run is None:
                 bufs[0].copyin(bufs[1].numpy())
             else:
-                get_device(launch.device).execute(launch.kernel, bufs)
+                run(bufs)
         for buffer, view, check in plan.checks:
             from .numpy_device import strided
 

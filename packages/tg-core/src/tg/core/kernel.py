@@ -15,19 +15,40 @@ from .ops import ELEMENTWISE, REDUCE, Op, postorder
 from .view import Shape, View
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AST:
     """One node of a kernel AST.
 
     LOAD: arg = (buffer index, View). CONST: arg = (value, View); the View's mask zeroes padding.
     SUM/RMAX: arg = reduced axes (kept as size 1). CAST: arg = dtype. RESHAPE: arg = new shape, which
     only adds or removes size-1 dims. STORE: arg = (0, contiguous View of the output), src = (value,).
+
+    Devices keep compiled programs by AST, so equality is exact structure: constants compare by their bits
+    (0.0 and -0.0 differ, NaN equals NaN, 1 and 1.0 and True differ), and the hash is computed once.
     """
 
     op: Op
     src: tuple[AST, ...]
     arg: Any
     dtype: DType
+    _key: tuple[Any, ...] = field(init=False, repr=False)
+    _hash: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        arg = self.arg
+        if self.op is Op.CONST:
+            value, view = arg
+            arg = (type(value), repr(value), view)
+        object.__setattr__(self, "_key", (self.op, self.src, arg, self.dtype))
+        object.__setattr__(self, "_hash", hash(self._key))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        return isinstance(other, AST) and self._hash == other._hash and self._key == other._key
 
     def walk(self) -> list[AST]:
         """Every distinct node once, sources before users."""
