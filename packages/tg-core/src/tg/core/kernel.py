@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from .dtype import DType
 from .ops import ELEMENTWISE, REDUCE, Op, postorder
@@ -33,6 +33,7 @@ class AST:
     dtype: DType
     _key: tuple[Any, ...] = field(init=False, repr=False)
     _hash: int = field(init=False, repr=False)
+    _walk: Optional[list[AST]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         arg = self.arg
@@ -41,6 +42,7 @@ class AST:
             arg = (type(value), repr(value), view)
         object.__setattr__(self, "_key", (self.op, self.src, arg, self.dtype))
         object.__setattr__(self, "_hash", hash(self._key))
+        object.__setattr__(self, "_walk", None)
 
     def __hash__(self) -> int:
         return self._hash
@@ -51,8 +53,11 @@ class AST:
         return isinstance(other, AST) and self._hash == other._hash and self._key == other._key
 
     def walk(self) -> list[AST]:
-        """Every distinct node once, sources before users."""
-        return postorder([self], lambda n: n.src)
+        """Every distinct node once, sources before users (computed once: ASTs never change; do not modify it)."""
+        if self._walk is None:
+            object.__setattr__(self, "_walk", postorder([self], lambda n: n.src))
+        assert self._walk is not None
+        return self._walk
 
 
 @dataclass
