@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from tg.core import Tensor, counters, no_grad, numpy_device, reset_counters
+from tg.core.ops import Op
 
 
 def _realized(*shapes: tuple[int, ...], device: str = "numpy") -> list[Tensor]:
@@ -157,7 +158,13 @@ def test_a_changing_scalar_reuses_one_kernel(device: str) -> None:
     from tg.core.schedule import schedule
 
     x = Tensor(np.arange(6, dtype=np.float32), device=device)
-    kernels = [schedule([(x * lr + 1).sum().node])[0].kernel for lr in (0.1, 0.25, 3.7)]
+    values = (0.1, 0.25, 3.7, 3, 40, -7, 1e6)  # whole numbers too: a step count changes as often as a rate
+    kernels = [schedule([(x * lr + 1).sum().node])[0].kernel for lr in values]
     assert kernels[0] is not None and all(k is not None and k.ast == kernels[0].ast for k in kernels)
-    for lr in (0.1, 0.25, 3.7):
-        assert abs((x * lr + 1).sum().item() - (15 * lr + 6)) < 1e-4
+    for lr in values:
+        assert abs((x * lr + 1).sum().item() - (15 * lr + 6)) < 1e-4 * max(1, abs(lr))
+    for c in (2, 0.5, -1):  # structural constants stay in the code: x is the only buffer the kernel reads
+        kernel = schedule([(x * c).node])[0].kernel
+        assert kernel is not None
+        assert [n.arg[0] for n in kernel.ast.walk() if n.op is Op.CONST] == [c]
+        assert sum(n.op is Op.LOAD for n in kernel.ast.walk()) == 1

@@ -1,8 +1,8 @@
 """Creating tensors: from data, constants, ranges, random draws and initialisers (torch's factory functions).
 
-These are functions written as methods: `Tensor` binds each one (its first argument is the tensor).
-This module sits below tensor.py and does not import it at runtime: new tensors come from
-`self.tensor_class` (Tensor itself, also for subclasses such as tg.nn.Parameter).
+These are functions written as class methods: `Tensor` binds each one (`Tensor.zeros(2, 3)`; the first argument
+is the class). This module sits below tensor.py and does not import it at runtime: new tensors come from
+`cls.tensor_class` (Tensor itself, also when called on a subclass such as tg.nn.Parameter).
 """
 from __future__ import annotations
 

@@ -40,10 +40,14 @@ _scalars: OrderedDict[tuple[str, str, float], Node] = OrderedDict()
 _scalars_lock = threading.Lock()
 
 
+IN_CODE = (0.0, 1.0, -1.0, 2.0, 0.5)  # float constants that stay in the code: structural, never a changing scalar
+
+
 def hoisted(n: Node) -> bool:
-    """Whether a constant becomes a kernel argument: finite floats that are not whole numbers, the values that
-    change between calls (learning rates, scales, user scalars); whole numbers, inf and NaN stay in the code."""
-    return n.dtype.is_float and math.isfinite(n.arg) and not float(n.arg).is_integer()
+    """Whether a constant becomes a kernel argument: finite floats, the values that change between calls (learning
+    rates, scales, step counts, any Python scalar), except the few structural ones in IN_CODE (0.0 also covers
+    -0.0); inf, NaN and integer constants stay in the code."""
+    return n.dtype.is_float and math.isfinite(n.arg) and n.arg not in IN_CODE
 
 
 def scalar_buffer(n: Node) -> Node:
