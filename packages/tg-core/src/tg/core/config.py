@@ -8,10 +8,12 @@ does not parse raises a ValueError naming the variable and what it accepts, inst
 | TG_DEVICE | the default device | the highest-priority device that opens and passes its self-check |
 | TG_PLUGINS | `no:NAME` turns a plugin off, plain names load only those (comma-separated) | all |
 | TG_DEBUG | 1 schedules, 2 kernel timings, 3 kernel ASTs and choices, 4 generated source | 0 |
+| TG_CHECK_IR | 1: check every program a compiled device builds (tg.core.check); implied by TG_DEBUG | 0 |
 | TG_CACHE_DIR | the on-disk cache (compiled kernels, binaries, search choices) | ~/.cache/tg |
 | TG_SEARCH | 1: time lowering alternatives of new contractions and cache the fastest | 0 |
 | TG_ALLOC_CACHE_MB | freed device memory kept for reuse, per device | 256 |
 | TG_SCRATCH_MB | the numpy device's reusable temporaries | 128 |
+| TG_PROGRAM_CACHE | compiled programs a device keeps in memory (least recently used dropped) | 4096 |
 | TG_LLVM_THREADS | threads the llvm device splits a kernel over | the CPU count |
 | TG_LOCAL_SIZE | OpenCL work-group size on GPUs | 128 |
 | TG_CL_NARROW | 0: keep 64-bit index arithmetic on OpenCL GPUs | 1 |

@@ -96,11 +96,6 @@ class _Lowerer:
         has is not computed again; arithmetic is placed in the outermost loop whose variables it uses (so loop
         invariants are computed once per outer iteration); `simplify` applies the index rules first."""
         u = UOp(op, dtype, src, arg)
-        key = (op, dtype, tuple(map(id, src)), arg if not isinstance(arg, float) else (type(arg), repr(arg)))
-        if (found := self.table.get(key)) is not None:
-            return found
-        if simplify and (better := INDEX_RULES.apply(u, self)) is not None:
-            return better
         if op is U.RANGE:  # opens a block: what is hoisted out of the loop goes before it, in the parent block
             self.blocks.append([])
             self.table_keys.append([])
@@ -116,6 +111,11 @@ class _Lowerer:
         if not self.is_pure(u):
             self.place(u, len(self.blocks) - 1)
             return u
+        key = (op, dtype, tuple(map(id, src)), arg if not isinstance(arg, float) else (type(arg), repr(arg)))
+        if (found := self.table.get(key)) is not None:
+            return found
+        if simplify and (better := INDEX_RULES.apply(u, self)) is not None:
+            return better
         depth = len(self.blocks) - 1 if op is U.LOAD else max((self.level[id(s)] for s in src), default=0)
         self.table[key] = u
         self.table_keys[depth].append(key)

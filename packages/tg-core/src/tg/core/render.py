@@ -18,6 +18,13 @@ from .ops import Op
 UNSIGNED_OF = {dt.int8: dt.uint8, dt.int16: dt.uint16, dt.int32: dt.uint32, dt.int64: dt.uint64}
 
 
+def safe_divisor(u: UOp) -> bool:
+    """Whether an integer IDIV or MOD divides by a constant that cannot trap or overflow (not 0, not -1): it needs
+    none of the guards the semantics spec asks of x // 0 and INT_MIN // -1."""
+    d = u.src[1].dtype
+    return d is not None and not d.is_float and u.src[1].op is U.CONST and u.src[1].arg not in (0, -1)
+
+
 class CStyleRenderer:
     """Renders a Program as a C-like function. Subclasses override the class attributes and hooks."""
 
@@ -190,7 +197,7 @@ class CStyleRenderer:
             return f"({self.literal(1.0, d)} / {srcs[0]})"
         if op is Op.NEG:
             return f"(!{srcs[0]})" if d == dt.bool_ else f"(-{srcs[0]})"
-        if op in (Op.IDIV, Op.MOD) and not d.is_float and u.src[1].op is U.CONST and u.src[1].arg not in (0, -1):
+        if op in (Op.IDIV, Op.MOD) and safe_divisor(u):
             return f"({srcs[0]} {'/' if op is Op.IDIV else '%'} {srcs[1]})"  # a divisor that cannot trap or overflow
         return self.binary(op, d, srcs[0], srcs[1])
 

@@ -95,11 +95,12 @@ def _root_of(target: Node) -> Optional[Node]:
 SPLIT_PARTS, SPLIT_MIN = 32, 1 << 17  # reduces of at least SPLIT_MIN elements into fewer than SPLIT_PARTS split
 
 
-def _split_reduces(targets: list[Node]) -> None:
+def _split_reduces(order: list[Node]) -> bool:
     """A huge reduce into a few outputs becomes two kernels: SPLIT_PARTS partial results that threads (or GPU
     work-items) compute side by side, then one small reduce of those: the reduce node itself, which now reads the
-    partial results, so everything that reads it follows."""
-    for n in _toposort(targets):
+    partial results, so everything that reads it follows. Returns whether any was split."""
+    split = False
+    for n in order:
         if n.op not in REDUCE or len(n.arg) != 1 or math.prod(n.shape) >= SPLIT_PARTS:
             continue
         axis, (src,) = n.arg[0], n.src
@@ -109,13 +110,16 @@ def _split_reduces(targets: list[Node]) -> None:
         wide = src.shape[:axis] + (SPLIT_PARTS, size // SPLIT_PARTS) + src.shape[axis + 1:]
         partials = src.movement(Op.RESHAPE, wide).reduce(n.op, (axis + 1,))
         n.src = (partials.movement(Op.RESHAPE, wide[:axis + 1] + wide[axis + 2:]),)
+        split = True
+    return split
 
 
 def schedule(targets: list[Node]) -> list[ScheduleItem]:
     """Kernels (and copies) that realize `targets`, in an order that respects their dependencies."""
-    _split_reduces([t.base for t in targets if t.base.op is not Op.BUFFER])
     roots = list({id(r): r for r in map(_root_of, targets) if r is not None}.values())
     order = _toposort(roots)
+    if _split_reduces(order):  # new nodes: walk again (a split reduce stays a reduce, so the roots stand)
+        order = _toposort(roots)
     position = {id(n): i for i, n in enumerate(order)}
     materialized = {id(r): r for r in roots}
     for n in order:

@@ -15,6 +15,7 @@ from tg.core.dtype import DType
 from tg.core.ir import U, UOp
 from tg.core.lower import Program
 from tg.core.ops import Op
+from tg.core.render import safe_divisor
 
 LLVM_TYPES = {dt.bool_: "i1", dt.int8: "i8", dt.uint8: "i8", dt.int16: "i16", dt.int32: "i32", dt.int64: "i64",
               dt.uint16: "i16", dt.uint32: "i32", dt.uint64: "i64",
@@ -237,6 +238,9 @@ class LLVMRenderer:
             else:
                 self.line(f"%{u.name} = {'xor' if d == dt.bool_ else 'sub'} {t} {'true' if d == dt.bool_ else 0}, "
                           f"{srcs[0]}")
+        elif op in (Op.IDIV, Op.MOD) and safe_divisor(u):  # no guards needed (see safe_divisor)
+            kind = ("udiv" if d.kind in "ub" else "sdiv") if op is Op.IDIV else ("urem" if d.kind in "ub" else "srem")
+            self.line(f"%{u.name} = {kind} {t} {srcs[0]}, {srcs[1]}")
         else:
             self.binary(op, d, srcs[0], srcs[1], out=f"%{u.name}")
 
@@ -294,10 +298,6 @@ class LLVMRenderer:
                 self.line(f"{out} = call {t} {self.intrinsic('trunc', d)}({t} {q})")
             return out
         unsigned = d.kind in "ub"
-        if b.lstrip("-").isdigit() and int(b) not in (0, -1):  # a constant divisor that cannot trap or overflow
-            kind = ("udiv" if unsigned else "sdiv") if op is Op.IDIV else ("urem" if unsigned else "srem")
-            self.line(f"{out} = {kind} {t} {a}, {b}")
-            return out
         zero, safe, raw = self.fresh(), self.fresh(), self.fresh()
         self.line(f"{zero} = icmp eq {t} {b}, 0")
         bad = zero
