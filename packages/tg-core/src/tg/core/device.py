@@ -128,6 +128,7 @@ class Device(ABC):
     """
 
     dtypes: frozenset[DType] = frozenset()
+    max_buffers: Optional[int] = None  # buffers one kernel may bind (output included); the scheduler splits to fit
 
     def __init__(self, name: str, allocator: Allocator):
         self.name, self.allocator = name, allocator
@@ -138,6 +139,10 @@ class Device(ABC):
 
     def synchronize(self) -> None:  # noqa: B027 - synchronous devices have nothing to wait for
         """Wait until all queued work on this device has finished."""
+
+    def flush(self) -> None:  # noqa: B027 - devices that start work as it is queued have nothing to hand over
+        """Start the work queued so far without waiting for it (called after each realize and TinyJit replay):
+        a device that records commands into batches submits its batch here."""
 
     def bind(self, kernel: Kernel) -> Callable[[Sequence[Buffer]], None]:
         """`kernel` ready to run again and again (a TinyJit replay calls this once per captured launch): a function

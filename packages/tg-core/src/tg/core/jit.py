@@ -56,6 +56,11 @@ class _Plan:
     result: Any
     checks: list[tuple[Buffer, View, Callable[[Any], None]]] = field(default_factory=list)
 
+    @property
+    def devices(self) -> set[str]:
+        """The devices the replay queues work on (each is flushed once at its end)."""
+        return {launch.buffers[0].device for launch in self.launches}
+
 
 class TinyJit(Generic[R]):
     """Wrap `fn` (tensors in, tensors out) so that calls after the second replay its captured kernels."""
@@ -129,6 +134,8 @@ class TinyJit(Generic[R]):
             check(strided(swap.get(id(buffer), buffer).numpy(), view))
         for h in plan.handoffs:
             h.old.copy_from(h.new)
+        for device in plan.devices:
+            get_device(device).flush()
         stats.counters.kernels += sum(launch.kernel is not None for launch in plan.launches)
         return plan.result
 

@@ -21,6 +21,8 @@ def realize(nodes: list[Node]) -> None:
                   f"{sum(it.kernel is None for it in items)} copy(ies)")
     for i, item in enumerate(items):
         _run(item, i, debug)
+    for device in {it.out.device for it in items}:
+        get_device(device).flush()
 
 
 def _run(item: ScheduleItem, index: int, debug: int) -> None:

@@ -17,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from .device import Buffer
+from .device import Buffer, get_device
 from .kernel import AST, Kernel
 from .ops import ELEMENTWISE, PAD_SAFE, REDUCE, Node, Op, Path, postorder, replay
 from .view import View
@@ -175,18 +175,36 @@ def _only_unit_reshapes(path: Path, shape: tuple[int, ...]) -> bool:
 
 
 class _KernelBuilder:
-    """Builds the AST of one kernel, top down, pushing movement paths towards the loads."""
+    """Builds the AST of one kernel, top down, pushing movement paths towards the loads.
+
+    A device may bind only so many buffers to one kernel (`Device.max_buffers`; WebGPU in browsers: 8). A kernel
+    that would read more gets the innermost op with several sources on the path to the extra buffer computed by a
+    kernel of its own, which it then reads as one buffer (so a chain of 40 additions makes two kernels, not nine);
+    that kernel is split the same way if it needs to be.
+    """
 
     def __init__(self, root: Node, materialized: dict[int, Node]):
         self.root, self.materialized = root, materialized
         self.buffers: list[Node] = [root]
         self.reduce_input: Optional[Node] = None
         self.memo: dict[tuple[int, Path, bool], AST] = {}
+        self.max_buffers = get_device(root.device).max_buffers
+        self.path: list[Node] = []  # the elementwise ops being visited, outermost first
 
     def buffer_index(self, node: Node) -> int:
         for i, b in enumerate(self.buffers):
             if b is node:
                 return i
+        if self.max_buffers is not None and len(self.buffers) >= self.max_buffers:
+            inner = [n for n in self.path if n is not self.root]
+            outer = next((n for n in reversed(inner) if len(n.src) > 1), inner[0] if inner else None)
+            if outer is None:  # the root's own source is the extra buffer: compute another of its sources apart
+                outer = next((s.base for s in self.root.src if _is_compute(s.base)
+                              and id(s.base) not in self.materialized), None)
+            if outer is None:
+                raise ValueError(f"a kernel of {self.root.op.name} {self.root.shape} reads more buffers than device "
+                                 f"{self.root.device!r} binds at once ({self.max_buffers}); compute it in parts")
+            raise _Materialize(outer)
         self.buffers.append(node)
         return len(self.buffers) - 1
 
@@ -222,7 +240,9 @@ class _KernelBuilder:
             return self.visit_reduce(n, path, in_reduce, depth)
         if any(op is Op.PAD for op, _ in path) and n.op not in PAD_SAFE:
             raise _Materialize(n)
+        self.path.append(n)
         srcs = tuple(self.visit(s, path, in_reduce, depth + 1) for s in n.src)
+        self.path.pop()
         return AST(n.op, srcs, n.arg if n.op is Op.CAST else None, n.dtype)
 
     def visit_reduce(self, n: Node, path: Path, in_reduce: bool, depth: int) -> AST:

@@ -1,7 +1,25 @@
-"""tg.webgpu: renders tg's kernel IR to WGSL and runs compute pipelines through wgpu-py (Vulkan, Metal,
-D3D12, GL).
+"""tg.webgpu: tg kernels as WGSL compute shaders, run through wgpu-py on Vulkan, Metal or D3D12.
 
-Not implemented yet: this module only reserves its place in the `tg` namespace.
+Importing this module is cheap: wgpu is imported only when the `webgpu` device is opened.
 """
+from __future__ import annotations
+
+from tg.core import DeviceSpec, hookimpl
+from tg.core.device import PRIORITY_GPU
 
 __version__ = "0.1.0"
+
+
+def _open(name: str) -> object:
+    try:
+        from .device import WebGPUDevice
+    except ImportError as e:
+        raise RuntimeError(f"wgpu is not importable ({e}); install it with pip install wgpu") from e
+    return WebGPUDevice(name)
+
+
+@hookimpl
+def tg_devices() -> list[DeviceSpec]:
+    # below OpenCL and the CPU backends by default: on a machine with only lavapipe it is a CPU in disguise
+    return [DeviceSpec("webgpu", _open, PRIORITY_GPU - 150,  # type: ignore[arg-type]
+                       "WebGPU through wgpu-py (Vulkan, Metal, D3D12; lavapipe on the CPU)")]

@@ -1,0 +1,245 @@
+"""The `webgpu` device: kernels rendered to WGSL and run as compute pipelines through wgpu-py (Vulkan, Metal, D3D12).
+
+The core's compile pipeline (tg.core.compiled) lowers and renders; this module keeps what makes WebGPU fast:
+pipelines are made once per kernel source, bind groups once per tuple of buffers, and every dispatch and copy
+between two synchronisations goes into one command encoder (one compute pass while only dispatches follow each
+other), submitted as one batch when the host needs data, when `flush()` is called (the end of each realize and
+each TinyJit replay) or every `BATCH` dispatches.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, Optional
+
+import numpy as np
+import wgpu
+
+from tg.core import dtype as dt
+from tg.core.compiled import KERNEL_NAME, CompiledDevice, CompiledProgram, Compiler, Target
+from tg.core.device import Allocator, Buffer, DeviceError
+from tg.core.ir import Program
+from tg.core.kernel import Kernel
+
+from .renderer import WGSLRenderer
+
+INSTALL_HINT = ("no WebGPU adapter found. wgpu-py needs a Vulkan, Metal or D3D12 driver: on Debian/Ubuntu "
+                "apt-get install mesa-vulkan-drivers (lavapipe runs Vulkan on the CPU); for an NVIDIA GPU, "
+                "its driver's Vulkan ICD (libnvidia-gl)")
+FEATURES = ("shader-f16", "shader-int64", "shader-f64")
+LIMITS = ("max-storage-buffers-per-shader-stage", "max-storage-buffer-binding-size", "max-buffer-size",
+          "max-compute-workgroup-storage-size", "max-compute-invocations-per-workgroup",
+          "max-compute-workgroup-size-x", "max-compute-workgroups-per-dimension")
+BATCH = 1024  # dispatches recorded before a submit even without a synchronisation (keeps the GPU fed)
+STORAGE = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
+
+
+def open_adapter() -> Any:
+    try:
+        adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+    except Exception as e:  # wgpu-native raises when no backend has an adapter
+        raise DeviceError(f"{INSTALL_HINT} ({e})") from e
+    if adapter is None:
+        raise DeviceError(INSTALL_HINT)
+    return adapter
+
+
+class Stream:
+    """The open command encoder: dispatches and copies recorded in order, submitted together."""
+
+    def __init__(self, device: Any):
+        self.device = device
+        self.encoder: Any = None
+        self.compute: Any = None  # the open compute pass
+        self.pipeline: Any = None  # what the open pass has set, so that a repeat is not set again
+        self.dispatches = 0
+        self.after_submit: list[Any] = []  # buffers to destroy once the commands that use them are submitted
+
+    def _encoder(self) -> Any:
+        if self.encoder is None:
+            self.encoder = self.device.create_command_encoder()
+        return self.encoder
+
+    def dispatch(self, pipeline: Any, bind_group: Any, x: int, y: int) -> None:
+        if self.compute is None:
+            self.compute, self.pipeline = self._encoder().begin_compute_pass(), None
+        if pipeline is not self.pipeline:
+            self.compute.set_pipeline(pipeline)
+            self.pipeline = pipeline
+        self.compute.set_bind_group(0, bind_group)
+        self.compute.dispatch_workgroups(x, y)
+        self.dispatches += 1
+        if self.dispatches >= BATCH:
+            self.submit()
+
+    def copy(self, dst: Any, src: Any, nbytes: int) -> None:
+        self._end_pass()
+        self._encoder().copy_buffer_to_buffer(src, 0, dst, 0, nbytes)
+
+    def _end_pass(self) -> None:
+        if self.compute is not None:
+            self.compute.end()
+            self.compute = None
+
+    def submit(self) -> None:
+        if self.encoder is not None:
+            self._end_pass()
+            self.device.queue.submit([self.encoder.finish()])
+            self.encoder, self.dispatches = None, 0
+        for handle in self.after_submit:
+            handle.destroy()
+        self.after_submit.clear()
+
+
+def padded(nbytes: int) -> int:
+    """WebGPU copies and buffers come in multiples of 4 bytes."""
+    return max(4, -(-nbytes // 4) * 4)
+
+
+class WebGPUAllocator(Allocator):
+    def __init__(self, device: "WebGPUDevice"):
+        super().__init__()
+        self.dev = device
+
+    def _alloc(self, nbytes: int) -> Any:
+        limit = min(self.dev.limits["max-storage-buffer-binding-size"], self.dev.limits["max-buffer-size"])
+        if padded(nbytes) > limit:
+            raise MemoryError(f"webgpu: a buffer of {nbytes / 2**20:.1f} MiB is larger than this adapter's "
+                              f"max-storage-buffer-binding-size / max-buffer-size ({limit / 2**20:.0f} MiB, "
+                              f"{self.dev.adapter_name}); split the tensor or use another device")
+        return self.dev.gpu.create_buffer(size=padded(nbytes), usage=STORAGE)
+
+    def _free(self, handle: Any, nbytes: int) -> None:
+        with self.dev.lock:
+            self.dev.forget(handle)
+            self.dev.stream.after_submit.append(handle)  # recorded commands may still use it
+
+    def copyin(self, handle: Any, src: np.ndarray) -> None:
+        data = np.ascontiguousarray(src).view(np.uint8).reshape(-1)
+        if data.size % 4:
+            data = np.concatenate([data, np.zeros(4 - data.size % 4, np.uint8)])
+        with self.dev.lock:
+            self.dev.stream.submit()  # queue writes run before the next submit: recorded reads must go first
+            self.dev.gpu.queue.write_buffer(handle, 0, data)
+
+    def copyout(self, dst: np.ndarray, handle: Any) -> None:
+        with self.dev.lock:
+            self.dev.stream.submit()
+            data = self.dev.gpu.queue.read_buffer(handle, 0, padded(dst.nbytes))
+        dst.reshape(-1).view(np.uint8)[:] = np.frombuffer(data, np.uint8, dst.nbytes)
+
+    def copy(self, dst: Any, src: Any, nbytes: int) -> None:
+        with self.dev.lock:
+            self.dev.stream.copy(dst, src, padded(nbytes))
+
+
+class WGSLCompiler(Compiler):
+    """WGSL -> a shader module checked by the driver's compiler (naga) -> a compute pipeline.
+
+    WebGPU has no binaries: the "binary" is the source, and a pipeline is made from it per process."""
+
+    cache_name = "webgpu"
+    suffix = ".wgsl"
+
+    def __init__(self, device: "WebGPUDevice"):
+        self.dev = device
+        self.fingerprint = f"{device.adapter_name}|wgpu {wgpu.__version__}"
+        self.modules: dict[str, Any] = {}
+
+    def module(self, source: str, prog: Optional[Program]) -> Any:
+        try:
+            return self.dev.gpu.create_shader_module(code=source)
+        except Exception as e:
+            listing = f"\n--- IR ---\n{prog.listing()}" if prog is not None else ""
+            raise RuntimeError(f"WGSL compile failed on {self.dev.adapter_name}:\n{e}\n--- source ---\n{source}"
+                               f"{listing}") from e
+
+    def compile(self, source: str, name: str, prog: Optional[Program] = None) -> bytes:
+        self.modules[source] = self.module(source, prog)
+        return source.encode()
+
+    def load(self, binary: bytes, name: str, prog: Program) -> Any:
+        source = binary.decode()
+        module = self.modules.pop(source, None) or self.module(source, prog)
+        layout = self.dev.pipeline_layout(len(prog.buffer_dtypes))
+        return self.dev.gpu.create_compute_pipeline(layout=layout, compute={"module": module,
+                                                                           "entry_point": KERNEL_NAME})
+
+
+class WebGPUDevice(CompiledDevice):
+    """The WebGPU adapter wgpu-py picks (high performance first), as one tg device."""
+
+    def __init__(self, name: str):
+        adapter = open_adapter()
+        self.adapter_name = f"{adapter.info['device']} ({adapter.info['backend_type']})"
+        features = [f for f in FEATURES if f in adapter.features]
+        self.limits = {k: adapter.limits[k] for k in LIMITS}
+        self.gpu = adapter.request_device_sync(required_features=features, required_limits=self.limits)
+        self.stream = Stream(self.gpu)
+        self.fence = self.gpu.create_buffer(size=4, usage=STORAGE)
+        self.layouts: dict[int, Any] = {}
+        self.bind_groups: OrderedDict[tuple[int, ...], tuple[Any, Sequence[Any]]] = OrderedDict()
+        super().__init__(name, WebGPUAllocator(self), WGSLCompiler(self))
+        supported = {dt.bool_, dt.int8, dt.uint8, dt.int16, dt.uint16, dt.int32, dt.uint32, dt.float32}
+        supported |= {dt.float16} if "shader-f16" in features else set()
+        supported |= {dt.int64, dt.uint64} if "shader-int64" in features else set()
+        supported |= {dt.float64} if {"shader-f64", "shader-int64"} <= set(features) else set()  # f64 math uses u64
+        self.dtypes = frozenset(supported)
+        self.max_buffers = self.limits["max-storage-buffers-per-shader-stage"]  # the scheduler splits kernels to fit
+        self.renderer = WGSLRenderer(workgroup_size=min(64, self.limits["max-compute-invocations-per-workgroup"]))
+        self.per_thread = Target(self.renderer, gpu=True, narrow=True)
+
+    def target(self, kernel: Kernel) -> Target:
+        return self.per_thread
+
+    # ---- layouts, bind groups, dispatch ---------------------------------------------------------------
+    def pipeline_layout(self, count: int) -> Any:
+        """Buffer 0 written, the others read: one layout per buffer count, shared by every kernel."""
+        if count not in self.layouts:
+            entries = [{"binding": i, "visibility": wgpu.ShaderStage.COMPUTE,
+                        "buffer": {"type": wgpu.BufferBindingType.storage if i == 0 else
+                                   wgpu.BufferBindingType.read_only_storage}} for i in range(count)]
+            group = self.gpu.create_bind_group_layout(entries=entries)
+            self.layouts[count] = (self.gpu.create_pipeline_layout(bind_group_layouts=[group]), group)
+        return self.layouts[count][0]
+
+    def bind_group(self, handles: Sequence[Any]) -> Any:
+        key = tuple(id(h) for h in handles)
+        found = self.bind_groups.get(key)
+        if found is not None:
+            self.bind_groups.move_to_end(key)
+            return found[0]
+        self.pipeline_layout(len(handles))
+        entries = [{"binding": i, "resource": {"buffer": h, "offset": 0, "size": h.size}}
+                   for i, h in enumerate(handles)]
+        group = self.gpu.create_bind_group(layout=self.layouts[len(handles)][1], entries=entries)
+        self.bind_groups[key] = (group, tuple(handles))
+        if len(self.bind_groups) > 4096:
+            self.bind_groups.popitem(last=False)
+        return group
+
+    def forget(self, handle: Any) -> None:
+        """Drop the bind groups that use a buffer going back to the driver."""
+        for key in [k for k in self.bind_groups if id(handle) in k]:
+            del self.bind_groups[key]
+
+    def launch(self, program: CompiledProgram, buffers: Sequence[Buffer]) -> None:
+        groups = -(-program.prog.outer_size // self.renderer.workgroup(program.prog))
+        most = self.limits["max-compute-workgroups-per-dimension"]
+        x = min(groups, most)
+        with self.lock:
+            self.stream.dispatch(program.runner, self.bind_group([b.handle for b in buffers]), x, -(-groups // x))
+
+    def launch_notes(self, program: CompiledProgram) -> list[str]:
+        return [f"workgroup size {self.renderer.workgroup(program.prog)}"]
+
+    def flush(self) -> None:
+        with self.lock:
+            self.stream.submit()
+
+    def synchronize(self) -> None:
+        with self.lock:
+            self.stream.submit()
+            # a 4-byte readback waits for everything queued before it (queue.on_submitted_work_done_sync, the direct
+            # way, fails in wgpu-py 0.32: its callback has the wrong C signature)
+            self.gpu.queue.read_buffer(self.fence, 0, 4)

@@ -1,0 +1,245 @@
+"""WGSL: the core's C-like renderer with WebGPU's spelling, making up for what WGSL lacks.
+
+- Storage has no bool, no 8- or 16-bit integers: those buffers are arrays of u32 words (four bytes or two halves
+  to a word). A kernel writes its output of such a type with atomicAnd/atomicOr on the word, because the
+  neighbouring work-items write the other parts of it. In registers they are i32/u32, renormalised (sign-extended
+  or masked) after every op, so that they wrap like the real type.
+- int64 and float64 exist only where the adapter has `shader-int64`/`shader-f64` (native wgpu; browsers have
+  neither); the device offers those dtypes only then.
+- No `?:` but select(), which evaluates both sides: a masked load reads its index anyway, which WebGPU keeps
+  inside the buffer (out-of-range reads are clamped), and the value is dropped.
+- NaN and inf literals would be constant-expression errors: they come from a function of their bits.
+- exp2, log2, sin and float `%` follow tg's semantics spec through `wgsl_math` (WGSL leaves them loose).
+- WGSL's integer `/` and `%` never trap (x / 0 = x, MIN / -1 = MIN): only a zero divisor needs a guard.
+"""
+from __future__ import annotations
+
+import struct
+from typing import Any, ClassVar
+
+from tg.core import dtype as dt
+from tg.core.dtype import DType
+from tg.core.ir import Program, U, UOp
+from tg.core.ops import Op
+from tg.core.render import CStyleRenderer, safe_divisor
+
+from . import wgsl_math
+
+PACKED = {dt.bool_: 8, dt.int8: 8, dt.uint8: 8, dt.int16: 16, dt.uint16: 16}  # bits, in u32 words
+NARROW_INTS = {dt.int8: 8, dt.int16: 16, dt.uint8: 8, dt.uint16: 16}
+# Vulkan compilers simplify floats as if there were no NaN, inf or -0.0 (x * 0 -> 0, x + 0 -> x, x - x -> 0,
+# x != x -> false). Float literals are made from their bits plus this zero, which only the dispatch knows (it
+# always has one group in z), so no such rule can fire; the compiler still hoists them out of loops.
+OPAQUE_ZERO = "  let tg_zero = groups.z - 1u;"
+MAX_GROUPS = 65535  # work-groups per dispatch dimension (WebGPU's default limit)
+SOFT_MATH = {Op.EXP2: "exp2", Op.LOG2: "log2", Op.SIN: "sin"}
+
+
+class WGSLRenderer(CStyleRenderer):
+    types: ClassVar[dict[DType, str]] = {
+        dt.bool_: "bool", dt.int8: "i32", dt.int16: "i32", dt.int32: "i32", dt.int64: "i64", dt.uint8: "u32",
+        dt.uint16: "u32", dt.uint32: "u32", dt.uint64: "u64", dt.float16: "f16", dt.float32: "f32",
+        dt.float64: "f64"}
+    memory_types: ClassVar[dict[DType, str]] = dict.fromkeys(PACKED, "u32")
+    gpu = True
+
+    def __init__(self, workgroup_size: int = 64):
+        self.workgroup_size = workgroup_size
+
+    def render(self, prog: Program, name: str) -> str:
+        self.module: list[str] = []  # workgroup arrays: WGSL declares them at module scope
+        self.math: set[tuple[str, DType]] = set()
+        self.names, self.lines, self.depth, self.prog = {}, [OPAQUE_ZERO], 1, prog
+        for u in prog.uops:
+            self.emit(u)
+        return "\n".join([*self.preamble(prog), self.signature(prog, name) + " {", *self.lines, "}"])
+
+    # ---- the module around the kernel ------------------------------------------------------------------
+    def workgroup(self, prog: Program) -> int:
+        """Work-items per group: the program's own (it shares local memory) or the device's."""
+        return prog.local_size or self.workgroup_size
+
+    def preamble(self, prog: Program) -> list[str]:
+        used = set(prog.buffer_dtypes) | {u.dtype for u in prog.uops if u.dtype is not None}
+        lines = ["enable f16;"] if dt.float16 in used else []
+        for i, d in enumerate(prog.buffer_dtypes):
+            element = ("atomic<u32>" if i == 0 else "u32") if d in PACKED else self.types[d]
+            access = "read_write" if i == 0 else "read"
+            lines.append(f"@group(0) @binding({i}) var<storage, {access}> b{i}: array<{element}>;")
+            if d in PACKED:
+                lines.append(self.packed_store(d) if i == 0 else self.packed_load(i, d))
+        lines += self.module
+        lines += wgsl_math.functions(self.math)
+        return lines
+
+    def packed_load(self, i: int, d: DType) -> str:
+        bits, per = PACKED[d], 32 // PACKED[d]
+        word = f"(b{i}[i >> {per.bit_length() - 1}u] >> (u32(i & {per - 1}) * {bits}u))"
+        value = {dt.bool_: f"({word} & 255u) != 0u", dt.uint8: f"{word} & 255u", dt.uint16: f"{word} & 65535u",
+                 dt.int8: f"bitcast<i32>({word} << 24u) >> 24u", dt.int16: f"bitcast<i32>({word} << 16u) >> 16u"}[d]
+        return f"fn tg_load_b{i}(i: i32) -> {self.types[d]} {{ return {value}; }}"
+
+    def packed_store(self, d: DType) -> str:
+        bits, per = PACKED[d], 32 // PACKED[d]
+        mask = (1 << bits) - 1
+        value = "select(0u, 1u, v)" if d == dt.bool_ else f"(u32(v) & {mask}u)"
+        return (f"fn tg_store_b0(i: i32, v: {self.types[d]}) {{\n  let shift = u32(i & {per - 1}) * {bits}u;\n"
+                f"  atomicAnd(&b0[i >> {per.bit_length() - 1}u], ~({mask}u << shift));\n"
+                f"  atomicOr(&b0[i >> {per.bit_length() - 1}u], {value} << shift);\n}}")
+
+    def signature(self, prog: Program, name: str) -> str:
+        return (f"@compute @workgroup_size({self.workgroup(prog)})\nfn {name}(@builtin(workgroup_id) wid: vec3<u32>, "
+                "@builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32)")
+
+    def outer_loop(self, var: str, lo: str, hi: str, ctype: str) -> str:
+        # groups past 65,535 in x go on in y (the dispatch limit per dimension)
+        thread = f"(wid.x + wid.y * groups.x) * {self.workgroup(self.prog)}u + lid"
+        # a program that syncs its group (barriers must be reached by all of it) skips the bound check where the
+        # dispatch is exactly its groups
+        size, groups = self.prog.outer_size, -(-self.prog.outer_size // self.workgroup(self.prog))
+        exact = self.prog.local_size and size % self.workgroup(self.prog) == 0 and groups <= MAX_GROUPS
+        return f"let {var} = {lo} + {ctype}({thread});" + (" {" if exact else f" if ({var} < {hi}) {{")
+
+    def local_array(self, ctype: str, name: str, size: int) -> str:
+        self.module.append(f"var<workgroup> {name}: array<{ctype}, {size}>;")
+        return ""
+
+    def barrier(self) -> str:
+        return "workgroupBarrier();"
+
+    # ---- values ---------------------------------------------------------------------------------------
+    def ref(self, u: UOp) -> str:
+        if u.op is U.BOUND:  # the whole outer loop in one dispatch: start 0, end its size
+            return self.literal(0 if u.arg == "start" else self.prog.outer_size, self.prog.index_dtype)
+        return super().ref(u)
+
+    def literal(self, value: Any, d: DType) -> str:
+        if d == dt.bool_:
+            return "true" if value else "false"
+        if d.is_float:  # from its bits plus an integer zero the compiler cannot see through (see OPAQUE_ZERO)
+            wide = d == dt.float64
+            bits = struct.unpack("<Q", struct.pack("<d", value))[0] if wide else \
+                struct.unpack("<I", struct.pack("<f", value))[0]
+            text = f"bitcast<{'f64' if wide else 'f32'}>({bits}{'lu + u64' if wide else 'u + '}(tg_zero))"
+            return f"f16({text})" if d == dt.float16 else text
+        suffix = {"i32": "i", "u32": "u", "i64": "li", "u64": "lu"}[self.types[d]]
+        low = -(1 << (63 if suffix == "li" else 31))
+        return f"({low + 1}{suffix} - 1{suffix})" if int(value) == low else f"{int(value)}{suffix}"
+
+    def assign(self, u: UOp, expr: str) -> None:
+        assert u.dtype is not None
+        if u.dtype in NARROW_INTS and u.op in (U.ALU, U.CAST) and u.dtype is not None:
+            expr = self.narrowed(expr, u.dtype)
+        self.line(f"let {u.name}: {self.types[u.dtype]} = {expr};")
+
+    def narrowed(self, expr: str, d: DType) -> str:
+        """An int8/16 or uint8/16 value kept in 32 bits, wrapped to its width."""
+        bits = NARROW_INTS[d]
+        return f"(({expr} << {32 - bits}u) >> {32 - bits}u)" if d.kind == "i" else f"({expr} & {(1 << bits) - 1}u)"
+
+    def index(self, idx: UOp) -> str:
+        return f"i32({self.ref(idx)})" if idx.dtype is not None and idx.dtype.itemsize == 8 else self.ref(idx)
+
+    def emit(self, u: UOp) -> None:
+        op = u.op
+        if op is U.LOAD:
+            buf, idx = u.src[0], u.src[1]
+            assert u.dtype is not None
+            packed = buf.op is U.PARAM and u.dtype in PACKED
+            read = f"tg_load_b{buf.arg}({self.index(idx)})" if packed else f"{self.memory(buf)}[{self.index(idx)}]"
+            if len(u.src) > 2:
+                read = f"select({self.literal(0, u.dtype)}, {read}, {self.ref(u.src[2])})"
+            self.line(f"let {u.name}: {self.types[u.dtype]} = {read};")
+        elif op is U.STORE:
+            buf, idx, value = u.src
+            if buf.op is U.PARAM and value.dtype in PACKED:
+                self.line(f"tg_store_b0({self.index(idx)}, {self.ref(value)});")
+            else:
+                self.line(f"{self.memory(buf)}[{self.index(idx)}] = {self.ref(value)};")
+        elif op is U.DEFINE_LOCAL:
+            assert u.dtype is not None
+            self.local_array(self.types[u.dtype], u.name, u.arg)
+        elif op is U.DEFINE_ACC:
+            assert u.dtype is not None
+            self.line(f"var {u.name}: {self.types[u.dtype]} = {self.literal(u.arg, u.dtype)};")
+        elif op is U.ACC_UPDATE:
+            acc, value = u.src
+            assert u.dtype is not None
+            update = self.binary(u.arg, u.dtype, acc.name, self.ref(value))
+            self.line(f"{acc.name} = {self.narrowed(update, u.dtype) if u.dtype in NARROW_INTS else update};")
+        elif op is U.RANGE and u.src[0].op is not U.BOUND:
+            lo, hi = (self.ref(s) for s in u.src)
+            self.line(f"for (var {u.name}: {self.types[u.dtype]} = {lo}; {u.name} < {hi}; {u.name}++) {{")  # type: ignore[index]
+            self.depth += 1
+        else:
+            super().emit(u)
+
+    def math_call(self, op: Op, x: str, d: DType) -> str:
+        if op is Op.SQRT:
+            return f"sqrt({x})"
+        wide = dt.float64 if d == dt.float64 else dt.float32
+        self.math.add((SOFT_MATH[op], wide))
+        call = f"tg_{SOFT_MATH[op]}_{self.types[wide]}({x if d == wide else f'f32({x})'})"
+        return f"f16({call})" if d == dt.float16 else call
+
+    def cast(self, x: str, a: DType, b: DType) -> str:
+        if b == dt.bool_ and a.is_float:  # by the bits: NaN is True, -0.0 False
+            return f"(!({x} == {self.literal(0, a)}) || {self.isnan(x, a)})"
+        if b == dt.bool_:
+            return f"({x} != {self.literal(0, a)})"
+        if a == dt.bool_:
+            return f"select({self.literal(0, b)}, {self.literal(1, b)}, {x})"
+        if a == dt.float16 and not b.is_float:  # compared in float32: the bounds of b's range overflow float16
+            x, a = f"f32({x})", dt.float32
+        if a.is_float and not b.is_float:  # truncate, saturate to b's range, NaN -> 0 (the semantics spec)
+            lo, hi = (0, (1 << (8 * b.itemsize)) - 1) if b.kind == "u" else (-(1 << (8 * b.itemsize - 1)),
+                                                                             (1 << (8 * b.itemsize - 1)) - 1)
+            top, bottom = self.literal(float(hi + 1), a), self.literal(float(lo), a)
+            conv = f"{self.types[b]}({x})"
+            return (f"select(select(select({conv}, {self.literal(hi, b)}, {x} >= {top}), {self.literal(lo, b)}, "
+                    f"{x} <= {bottom}), {self.literal(0, b)}, {self.isnan(x, a)})")
+        if not a.is_float and not b.is_float and a.kind != b.kind and a.itemsize == b.itemsize == 4:
+            return f"bitcast<{self.types[b]}>({x})"
+        return f"{self.types[b]}({x})"
+
+    def alu(self, u: UOp) -> str:
+        op: Op = u.arg
+        srcs = [self.ref(s) for s in u.src]
+        if op is Op.WHERE:
+            return f"select({srcs[2]}, {srcs[1]}, {srcs[0]})"
+        d = u.src[-1].dtype
+        assert d is not None
+        if op is Op.NEG and d.kind == "u":
+            return f"({self.literal(0, d)} - {srcs[0]})"
+        if op is Op.NEG and d in (dt.float32, dt.float64):  # flip the sign bit: x + -x stays x - x (NaN for inf)
+            b = "u64" if d == dt.float64 else "u32"
+            sign = "0x8000000000000000lu" if d == dt.float64 else "0x80000000u"
+            return f"bitcast<{self.types[d]}>(bitcast<{b}>({srcs[0]}) ^ {sign})"
+        if op in (Op.IDIV, Op.MOD) and not d.is_float and not safe_divisor(u):
+            zero = self.literal(0, d)
+            return f"select({srcs[0]} {'/' if op is Op.IDIV else '%'} {srcs[1]}, {zero}, {srcs[1]} == {zero})"
+        if op is Op.MOD and d.is_float:
+            wide = dt.float64 if d == dt.float64 else dt.float32
+            self.math.add(("fmod", wide))
+            if d == wide:
+                return f"tg_fmod_{self.types[wide]}({srcs[0]}, {srcs[1]})"
+            return f"f16(tg_fmod_f32(f32({srcs[0]}), f32({srcs[1]})))"
+        return super().alu(u)
+
+    def isnan(self, x: str, d: DType) -> str:
+        wide = dt.float64 if d == dt.float64 else dt.float32
+        self.math.add(("edges", wide))
+        return f"tg_isnan_{self.types[wide]}({x if d == wide else f'f32({x})'})"
+
+    def wrapped(self, op: Op, d: DType, srcs: list[str]) -> str:
+        # WGSL's integer arithmetic wraps: no detour through unsigned types
+        return f"(-{srcs[0]})" if op is Op.NEG else f"({srcs[0]} {'+' if op is Op.ADD else '*'} {srcs[1]})"
+
+    def binary(self, op: Op, d: DType, a: str, b: str) -> str:
+        if d == dt.bool_ and op in (Op.MAX, Op.XOR, Op.CMPLT):
+            return {Op.MAX: f"({a} || {b})", Op.XOR: f"({a} != {b})", Op.CMPLT: f"(!{a} && {b})"}[op]
+        if op is Op.MAX:
+            return f"select({b}, {a}, {a} > {b} || {self.isnan(a, d)})" if d.is_float else f"max({a}, {b})"
+        if op is Op.IDIV and d.is_float:
+            return f"trunc({a} / {b})"
+        return super().binary(op, d, a, b)
