@@ -128,7 +128,7 @@ def test_buffers_freed_while_work_is_recorded_stay_valid(monkeypatch: pytest.Mon
     monkeypatch.setattr(dev.allocator, "cache_limit", 0)  # every free goes back to the driver at once
     x = np.arange(4096, dtype=np.float32)
     t = Tensor(x, device=DEV)
-    for i in range(20):
+    for _ in range(20):
         t = (t + 1) * 1
     np.testing.assert_array_equal(t.numpy(), x + 20)
 
