@@ -15,6 +15,7 @@ from typing import Any, Optional
 import numpy as np
 import wgpu
 
+from tg.core import config
 from tg.core import dtype as dt
 from tg.core.compiled import KERNEL_NAME, CompiledDevice, CompiledProgram, Compiler, Target
 from tg.core.device import Allocator, Buffer, DeviceError
@@ -42,6 +43,19 @@ def open_adapter() -> Any:
     if adapter is None:
         raise DeviceError(INSTALL_HINT)
     return adapter
+
+
+def wait_for_queue(device: Any, fence: Any) -> None:
+    """Block until the GPU has finished everything submitted to `device`'s queue.
+
+    The public way, queue.on_submitted_work_done_sync(), fails in wgpu-py 0.32 (its callback has the wrong C
+    signature). wgpu-native's wgpuDevicePoll(wait=True) is documented to block until all submitted work is done;
+    wgpu-py reaches it as `_poll_wait` (3 us on lavapipe). Without it, a 4-byte readback waits the same (0.5 ms)."""
+    poll = getattr(device, "_poll_wait", None)
+    if poll is not None:
+        poll()
+    else:
+        device.queue.read_buffer(fence, 0, 4)
 
 
 class Stream:
@@ -186,7 +200,8 @@ class WebGPUDevice(CompiledDevice):
         supported |= {dt.float64} if {"shader-f64", "shader-int64"} <= set(features) else set()  # f64 math uses u64
         self.dtypes = frozenset(supported)
         self.max_buffers = self.limits["max-storage-buffers-per-shader-stage"]  # the scheduler splits kernels to fit
-        self.renderer = WGSLRenderer(workgroup_size=min(64, self.limits["max-compute-invocations-per-workgroup"]))
+        local = min(config.local_size(), self.limits["max-compute-invocations-per-workgroup"])  # TG_LOCAL_SIZE
+        self.renderer = WGSLRenderer(workgroup_size=local)
         self.per_thread = Target(self.renderer, gpu=True, narrow=True)
 
     def target(self, kernel: Kernel) -> Target:
@@ -240,6 +255,4 @@ class WebGPUDevice(CompiledDevice):
     def synchronize(self) -> None:
         with self.lock:
             self.stream.submit()
-            # a 4-byte readback waits for everything queued before it (queue.on_submitted_work_done_sync, the direct
-            # way, fails in wgpu-py 0.32: its callback has the wrong C signature)
-            self.gpu.queue.read_buffer(self.fence, 0, 4)
+            wait_for_queue(self.gpu, self.fence)

@@ -109,8 +109,8 @@ fn tg_reduce_f32(x: f32) -> vec2<f32> {
   let r1 = p0.y + p1.x;
   let r2 = p1.y + p2.x + select(0u, 1u, r1 < p1.x);
   var quadrant = r2 >> 30u;
-  let high = f32((r2 << 2u) | (r1 >> 30u)); let low = f32((r1 << 2u) | (p0.x >> 30u));
-  var f = high * 2.3283064365386963e-10f + low * 5.421010862427522e-20f;  /* 2^-32, 2^-64 */
+  let f_hi = f32((r2 << 2u) | (r1 >> 30u)); let f_lo = f32((r1 << 2u) | (p0.x >> 30u));
+  var f = f_hi * 2.3283064365386963e-10f + f_lo * 5.421010862427522e-20f;  /* 2^-32, 2^-64 */
   if (f >= 0.5f) { f = f - 1.0f; quadrant = quadrant + 1u; }
   return vec2<f32>(f * 1.5707963267948966f, f32(quadrant & 3u));
 }"""
