@@ -43,8 +43,10 @@ class WGSLRenderer(CStyleRenderer):
     memory_types: ClassVar[dict[DType, str]] = dict.fromkeys(PACKED, "u32")
     gpu = True
 
-    def __init__(self, workgroup_size: int = 64):
+    def __init__(self, workgroup_size: int = 64, exact_division: bool = True):
         self.workgroup_size = workgroup_size
+        # False where the driver's float division is not correctly rounded (NVIDIA): a correction step follows it
+        self.exact_division = exact_division
 
     def render(self, prog: Program, name: str) -> str:
         self.module: list[str] = []  # workgroup arrays: WGSL declares them at module scope
@@ -215,9 +217,19 @@ class WGSLRenderer(CStyleRenderer):
             b = "u64" if d == dt.float64 else "u32"
             sign = "0x8000000000000000lu" if d == dt.float64 else "0x80000000u"
             return f"bitcast<{self.types[d]}>(bitcast<{b}>({srcs[0]}) ^ {sign})"
-        if op in (Op.IDIV, Op.MOD) and not d.is_float and not safe_divisor(u):
+        if op in (Op.IDIV, Op.MOD) and d.kind == "i" and not (self.nonnegative(u.src[0]) and safe_divisor(u)
+                                                            and u.src[1].arg > 0):
+            return self.signed_division(op, d, srcs[0], srcs[1])
+        if op in (Op.IDIV, Op.MOD) and d.kind == "u" and not safe_divisor(u):
             zero = self.literal(0, d)
             return f"select({srcs[0]} {'/' if op is Op.IDIV else '%'} {srcs[1]}, {zero}, {srcs[1]} == {zero})"
+        if op is Op.MUL and d in (dt.float32, dt.float64):  # through the bits: never fused into an FMA with an add
+            bits = "u64" if d == dt.float64 else "u32"
+            return f"bitcast<{self.types[d]}>(bitcast<{bits}>({srcs[0]} * {srcs[1]}) | {bits}(tg_zero))"
+        if op in (Op.FDIV, Op.RECIP) and d in (dt.float32, dt.float64) and not self.exact_division:
+            self.math.add(("div", d))
+            a = srcs[0] if op is Op.FDIV else self.literal(1.0, d)
+            return f"tg_div_{self.types[d]}({a}, {srcs[-1]})"
         if op is Op.MOD and d.is_float:
             wide = dt.float64 if d == dt.float64 else dt.float32
             self.math.add(("fmod", wide))
@@ -225,6 +237,29 @@ class WGSLRenderer(CStyleRenderer):
                 return f"tg_fmod_{self.types[wide]}({srcs[0]}, {srcs[1]})"
             return f"f16(tg_fmod_f32(f32({srcs[0]}), f32({srcs[1]})))"
         return super().alu(u)
+
+    def signed_division(self, op: Op, d: DType, a: str, b: str) -> str:
+        """a / b (truncating) or a % b (the dividend's sign) of signed ints, on the magnitudes in unsigned arithmetic:
+        Vulkan leaves signed division and remainder of negative operands undefined. x / 0 = x % 0 = 0; MIN / -1
+        wraps to MIN."""
+        u = "u64" if d.itemsize == 8 else "u32"
+        zero, t = self.literal(0, d), self.types[d]
+        ua, ub = (f"select({u}({x}), {u}(0) - {u}({x}), {x} < {zero})" for x in (a, b))
+        if op is Op.IDIV:
+            value, negative = f"{ua} / {ub}", f"({a} < {zero}) != ({b} < {zero})"
+        else:
+            value, negative = f"{ua} % {ub}", f"{a} < {zero}"
+        signed = f"bitcast<{t}>(select({value}, {u}(0) - ({value}), {negative}))"
+        return f"select({signed}, {zero}, {b} == {zero})"
+
+    def nonnegative(self, u: UOp) -> bool:
+        """Whether an integer value is never negative: loop positions, and sums, products and quotients of them
+        with non-negative constants (index arithmetic)."""
+        if u.op in (U.RANGE, U.BOUND):
+            return True
+        if u.op is U.CONST:
+            return bool(u.arg >= 0)
+        return u.op is U.ALU and u.arg in (Op.ADD, Op.MUL, Op.IDIV, Op.MOD) and all(map(self.nonnegative, u.src))
 
     def isnan(self, x: str, d: DType) -> str:
         wide = dt.float64 if d == dt.float64 else dt.float32

@@ -1,4 +1,4 @@
-"""exp2, log2, sin and fmod written in plain WGSL arithmetic, for float32 and float64.
+"""exp2, log2, sin, fmod and division written in plain WGSL arithmetic, for float32 and float64.
 
 WGSL leaves these loose: Vulkan's sin is good to 2^-11 absolute (NVIDIA's hardware sine), exp2 and log2 to a
 few ulp away from the edges, NaN and inf at the edges are not promised, float64 has no transcendental functions at
@@ -134,6 +134,14 @@ FMOD = """fn tg_fmod_T(x: T, y: T) -> T {
   return select(r, -r, x < 0.0S);
 }"""
 
+# a / b correctly rounded: Vulkan allows 2.5 ulp (NVIDIA's is approximate); one correction step with the exact
+# remainder (an FMA) fixes the last bit. Where it cannot help (0, inf, NaN results) the quotient stays.
+DIV = """fn tg_div_T(a: T, b: T) -> T {
+  let q = a / b;
+  let q1 = fma(fma(-q, b, a), 1.0S / b, q);
+  return select(q1, q, q == 0.0S || tg_isinf_T(q1) || tg_isnan_T(q1));
+}"""
+
 # Vulkan compilers fold as if there were no NaN or inf (x != x to false, x - x and x * 0 to 0), so NaN and inf
 # are recognised by their bits, and made through a parameter (a bitcast of a constant to either would be a
 # constant expression, which WGSL forbids to overflow)
@@ -143,9 +151,9 @@ fn tg_from_bits_T(b: B) -> T { return bitcast<T>(b); }
 fn tg_inf_T() -> T { return tg_from_bits_T(B(2 * BIAS + 1) << MANTu); }
 fn tg_nan_T() -> T { return tg_from_bits_T(B(4 * BIAS + 3) << (MANTu - 1u)); }"""
 
-FUNCTIONS = {"pow2": POW2, "edges": EDGES, "exp2": EXP2, "log2": LOG2, "sin": SIN, "fmod": FMOD,
+FUNCTIONS = {"pow2": POW2, "edges": EDGES, "exp2": EXP2, "log2": LOG2, "sin": SIN, "fmod": FMOD, "div": DIV,
              "reduce": REDUCE.replace("TABLE", TWO_OVER_PI)}
-NEEDS = {"exp2": ["pow2", "edges"], "log2": ["pow2", "edges"], "sin": ["edges"], "fmod": ["edges"]}
+NEEDS = {"exp2": ["pow2", "edges"], "log2": ["pow2", "edges"], "sin": ["edges"], "fmod": ["edges"], "div": ["edges"]}
 
 
 def function(name: str, d: DType) -> str:
