@@ -207,6 +207,9 @@ class WGSLRenderer(CStyleRenderer):
     def alu(self, u: UOp) -> str:
         op: Op = u.arg
         srcs = [self.ref(s) for s in u.src]
+        if op is Op.WHERE and u.dtype in (dt.float32, dt.float64):
+            # through the bits: NVIDIA's compiler turns select(x, c, x < c) into max(x, c), which drops NaN
+            return f"select({self.opaque(srcs[2], u.dtype)}, {self.opaque(srcs[1], u.dtype)}, {srcs[0]})"
         if op is Op.WHERE:
             return f"select({srcs[2]}, {srcs[1]}, {srcs[0]})"
         d = u.src[-1].dtype
@@ -224,8 +227,7 @@ class WGSLRenderer(CStyleRenderer):
             zero = self.literal(0, d)
             return f"select({srcs[0]} {'/' if op is Op.IDIV else '%'} {srcs[1]}, {zero}, {srcs[1]} == {zero})"
         if op is Op.MUL and d in (dt.float32, dt.float64):  # through the bits: never fused into an FMA with an add
-            bits = "u64" if d == dt.float64 else "u32"
-            return f"bitcast<{self.types[d]}>(bitcast<{bits}>({srcs[0]} * {srcs[1]}) | {bits}(tg_zero))"
+            return self.opaque(f"{srcs[0]} * {srcs[1]}", d)
         if op in (Op.FDIV, Op.RECIP) and d in (dt.float32, dt.float64) and not self.exact_division:
             self.math.add(("div", d))
             a = srcs[0] if op is Op.FDIV else self.literal(1.0, d)
@@ -237,6 +239,11 @@ class WGSLRenderer(CStyleRenderer):
                 return f"tg_fmod_{self.types[wide]}({srcs[0]}, {srcs[1]})"
             return f"f16(tg_fmod_f32(f32({srcs[0]}), f32({srcs[1]})))"
         return super().alu(u)
+
+    def opaque(self, x: str, d: DType) -> str:
+        """x, through its bits and the dispatch's zero: the compiler can no longer match it in a pattern."""
+        bits = "u64" if d == dt.float64 else "u32"
+        return f"bitcast<{self.types[d]}>(bitcast<{bits}>({x}) | {bits}(tg_zero))"
 
     def signed_division(self, op: Op, d: DType, a: str, b: str) -> str:
         """a / b (truncating) or a % b (the dividend's sign) of signed ints, on the magnitudes in unsigned arithmetic:
