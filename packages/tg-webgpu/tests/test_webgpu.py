@@ -3,9 +3,16 @@ runtime's batching and caches, errors. (The conformance kit, run by tg-core's te
 covers the ops and tg's semantics spec.)"""
 from __future__ import annotations
 
+import functools
+import http.server
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +166,107 @@ def test_no_adapter_gives_install_instructions(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(device.wgpu.gpu, "request_adapter_sync", lambda **kw: None)
     with pytest.raises(DeviceError, match="mesa-vulkan-drivers"):
         device.WebGPUDevice("webgpu")
+
+
+# ---- export for the browser, run in headless Chromium (SwiftShader's WebGPU without a GPU) -------------------------
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if found is None:  # CI installs it: a missing browser fails, it does not skip
+        pytest.fail("no Chromium to run the exported page: apt-get install chromium")
+    return found
+
+
+def run_page(directory: Path, timeout: float = 120) -> dict:
+    """Serve `directory` on localhost, open its index.html in headless Chromium, return what the page posts."""
+    posted: list[bytes] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posted.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    with tempfile.TemporaryDirectory() as profile:
+        browser = subprocess.Popen([chromium(), "--headless=new", "--no-sandbox", "--enable-unsafe-webgpu",
+                                    f"--user-data-dir={profile}", url],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + timeout
+            while not posted and browser.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            browser.kill()
+            log = browser.communicate()[1].decode(errors="replace")
+            server.shutdown()
+    assert posted, f"the page posted nothing; Chromium said:\n{log[-3000:]}"
+    result = json.loads(posted[0])
+    assert "error" not in result, result["error"]
+    return result
+
+
+def test_an_exported_function_runs_in_the_browser(tmp_path: Path) -> None:
+    from tg.webgpu import export
+
+    rng = np.random.default_rng(3)
+    w = Tensor(rng.standard_normal((8, 6)).astype(np.float32), device=DEV)
+    scale = Tensor(np.float32([0.5]), device=DEV)
+
+    def fn(x: Tensor, k: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        h = (x @ w).relu() * scale - 0.25
+        return h.softmax(1), (h > 0), k * 3 // 2
+
+    x = rng.standard_normal((5, 8)).astype(np.float32)
+    k = np.array([-7, 5, 2**30, -(2**31)], np.int32)
+    export(fn, [x, k], tmp_path)
+    page = run_page(tmp_path)
+    want = [t.numpy() for t in fn(Tensor(x, device=DEV), Tensor(k, device=DEV))]
+    np.testing.assert_allclose(np.float32(page["outputs"][0]).reshape(5, 6), want[0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(np.array(page["outputs"][1], bool).reshape(5, 6), want[1])
+    np.testing.assert_array_equal(np.array(page["outputs"][2], np.int32), want[2])  # wraps like tg
+
+
+def test_the_mnist_demo_model_classifies_real_digits_in_the_browser(tmp_path: Path) -> None:
+    import tg.nn as nn
+    from tg.core import default_device, manual_seed
+    from tg.nn.demo import make_model
+    from tg.webgpu import export
+
+    manual_seed(0)
+    x_train, y_train, x_test, y_test = nn.mnist()
+    model = make_model(default_device())  # trained briefly on the CPU, then moved
+    opt = nn.optim.Adam(model.parameters(), lr=2e-3)
+    loss_fn = nn.CrossEntropyLoss()
+
+    @TinyJit
+    def step(x: Tensor, y: Tensor) -> Tensor:
+        loss = loss_fn(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    for i in range(0, 64 * 60, 64):
+        step(Tensor(x_train[i:i + 64]), Tensor(y_train[i:i + 64].astype(np.int64)))
+    model.to(DEV).eval()
+    digits, labels = x_test[:64], y_test[:64]
+    export(model, [digits], tmp_path)
+    page = run_page(tmp_path)
+    logits = np.float32(page["outputs"][0]).reshape(64, 10)
+    ours = model(Tensor(digits, device=DEV)).numpy()
+    np.testing.assert_allclose(logits, ours, rtol=1e-4, atol=1e-4)
+    assert (logits.argmax(1) == labels).mean() >= 0.85  # real test digits, after 60 steps of training
+
+
+def test_export_refuses_what_browsers_lack(tmp_path: Path) -> None:
+    from tg.webgpu import export
+
+    if "shader-int64" not in get_device(DEV).gpu.features:
+        pytest.fail("this test needs an adapter with int64 to build the kernel it refuses")
+    with pytest.raises(ValueError, match="int64"):
+        export(lambda x: x.argmax(1), [np.zeros((2, 3), np.float32)], tmp_path)
