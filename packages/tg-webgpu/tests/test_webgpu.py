@@ -80,11 +80,15 @@ def test_small_types_packed_in_words_are_written_by_neighbouring_threads(dtype: 
                                   np.clip(np.trunc(a.astype(np.float32) * 3.5), info.min, info.max).astype(dtype))
 
 
-def test_more_work_groups_than_one_dispatch_dimension_allows() -> None:
+def test_more_work_groups_than_one_dispatch_dimension_allows(monkeypatch: pytest.MonkeyPatch) -> None:
+    renderer = get_device(DEV).renderer
+    monkeypatch.setattr(renderer, "workgroup_size", 64)
+    monkeypatch.setattr(renderer, "per_thread", lambda prog: 1)
     n = 64 * 65535 + 1000  # past 65,535 groups of 64: the dispatch goes on in y
     x = np.arange(n, dtype=np.float32)
     out = (Tensor(x, device=DEV) * 2 + 1).numpy()
     np.testing.assert_array_equal(out, x * 2 + 1)
+    assert renderer.groups(get_device(DEV).programs[next(reversed(get_device(DEV).programs))].prog) > 65535
 
 
 def test_kernels_that_read_more_buffers_than_a_stage_binds_are_split(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ does not parse raises a ValueError naming the variable and what it accepts, inst
 | TG_PROGRAM_CACHE | compiled programs a device keeps in memory (least recently used dropped) | 4096 |
 | TG_LLVM_THREADS | threads the llvm device splits a kernel over | the CPU count |
 | TG_LOCAL_SIZE | OpenCL work-group size on GPUs | 128 |
+| TG_WEBGPU_WORKGROUP | work-items per WebGPU work-group (kernels that share local memory choose their own) | 256 |
 | TG_CL_NARROW | 0: keep 64-bit index arithmetic on OpenCL GPUs | 1 |
 | TG_TILE | the register tile's largest unrolls, `j,i` | heuristics |
 | TG_GPU_BLOCK | GPU thread patches, `rows,cols` | none |
@@ -120,6 +121,10 @@ def llvm_threads() -> int:
 
 def local_size() -> int:
     return _int("TG_LOCAL_SIZE", 128, least=1)
+
+
+def webgpu_workgroup() -> int:
+    return _int("TG_WEBGPU_WORKGROUP", 256, least=1)
 
 
 def cl_narrow() -> bool:

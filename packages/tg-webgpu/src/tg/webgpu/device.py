@@ -200,7 +200,7 @@ class WebGPUDevice(CompiledDevice):
         supported |= {dt.float64} if {"shader-f64", "shader-int64"} <= set(features) else set()  # f64 math uses u64
         self.dtypes = frozenset(supported)
         self.max_buffers = self.limits["max-storage-buffers-per-shader-stage"]  # the scheduler splits kernels to fit
-        local = min(config.local_size(), self.limits["max-compute-invocations-per-workgroup"])  # TG_LOCAL_SIZE
+        local = min(config.webgpu_workgroup(), self.limits["max-compute-invocations-per-workgroup"])
         self.renderer = WGSLRenderer(workgroup_size=local, exact_division=self.division_is_exact())
         self.per_thread = Target(self.renderer, gpu=True, narrow=True)
 
@@ -261,7 +261,7 @@ class WebGPUDevice(CompiledDevice):
             del self.bind_groups[key]
 
     def launch(self, program: CompiledProgram, buffers: Sequence[Buffer]) -> None:
-        groups = -(-program.prog.outer_size // self.renderer.workgroup(program.prog))
+        groups = self.renderer.groups(program.prog)
         most = self.limits["max-compute-workgroups-per-dimension"]
         x = min(groups, most)
         with self.lock:

@@ -129,7 +129,7 @@ def _plan(record: capture.Recorder, inputs: list[Tensor], outputs: list[Tensor])
         plan.f16 |= dt.float16 in program.prog.buffer_dtypes
         if program.source not in plan.kernels:
             plan.kernels.append(program.source)
-        groups = -(-program.prog.outer_size // dev.renderer.workgroup(program.prog))
+        groups = dev.renderer.groups(program.prog)
         x = min(groups, 65535)
         plan.launches.append({"kernel": plan.kernels.index(program.source), "buffers": ids,
                               "groups": [x, -(-groups // x)]})

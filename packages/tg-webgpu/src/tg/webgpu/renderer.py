@@ -61,6 +61,18 @@ class WGSLRenderer(CStyleRenderer):
         """Work-items per group: the program's own (it shares local memory) or the device's."""
         return prog.local_size or self.workgroup_size
 
+    def per_thread(self, prog: Program) -> int:
+        """Outer iterations each work-item runs, a group's width apart (so neighbours still read neighbouring
+        addresses). Large kernels run 8: more loads in flight per thread (an H200 copying 64M floats: 1,844 GB/s
+        with one, 2,657 with eight); small ones keep one, so that every compute unit gets groups."""
+        if prog.local_size:
+            return 1
+        return 8 if prog.outer_size >= 1 << 23 else 4 if prog.outer_size >= 1 << 21 else 1
+
+    def groups(self, prog: Program) -> int:
+        """Work-groups a dispatch of `prog` needs."""
+        return -(-prog.outer_size // (self.workgroup(prog) * self.per_thread(prog)))
+
     def preamble(self, prog: Program) -> list[str]:
         used = set(prog.buffer_dtypes) | {u.dtype for u in prog.uops if u.dtype is not None}
         lines = ["enable f16;"] if dt.float16 in used else []
@@ -95,12 +107,15 @@ class WGSLRenderer(CStyleRenderer):
 
     def outer_loop(self, var: str, lo: str, hi: str, ctype: str) -> str:
         # groups past 65,535 in x go on in y (the dispatch limit per dimension)
-        thread = f"(wid.x + wid.y * groups.x) * {self.workgroup(self.prog)}u + lid"
+        size, width, per = self.prog.outer_size, self.workgroup(self.prog), self.per_thread(self.prog)
+        group = "(wid.x + wid.y * groups.x)"
+        if per > 1:
+            first = f"{lo} + {ctype}({group} * {width * per}u + tg_r * {width}u + lid)"
+            return f"for (var tg_r = 0u; tg_r < {per}u; tg_r++) {{ let {var} = {first}; if ({var} < {hi}) {{"
         # a program that syncs its group (barriers must be reached by all of it) skips the bound check where the
         # dispatch is exactly its groups
-        size, groups = self.prog.outer_size, -(-self.prog.outer_size // self.workgroup(self.prog))
-        exact = self.prog.local_size and size % self.workgroup(self.prog) == 0 and groups <= MAX_GROUPS
-        return f"let {var} = {lo} + {ctype}({thread});" + (" {" if exact else f" if ({var} < {hi}) {{")
+        exact = self.prog.local_size and size % width == 0 and self.groups(self.prog) <= MAX_GROUPS
+        return f"let {var} = {lo} + {ctype}({group} * {width}u + lid);" + (" {" if exact else f" if ({var} < {hi}) {{")
 
     def local_array(self, ctype: str, name: str, size: int) -> str:
         self.module.append(f"var<workgroup> {name}: array<{ctype}, {size}>;")
@@ -169,6 +184,9 @@ class WGSLRenderer(CStyleRenderer):
             assert u.dtype is not None
             update = self.binary(u.arg, u.dtype, acc.name, self.ref(value))
             self.line(f"{acc.name} = {self.narrowed(update, u.dtype) if u.dtype in NARROW_INTS else update};")
+        elif op is U.END and u.src[0].src[0].op is U.BOUND and self.per_thread(self.prog) > 1:
+            self.depth -= 1
+            self.line("} }")
         elif op is U.RANGE and u.src[0].op is not U.BOUND:
             lo, hi = (self.ref(s) for s in u.src)
             self.line(f"for (var {u.name}: {self.types[u.dtype]} = {lo}; {u.name} < {hi}; {u.name}++) {{")  # type: ignore[index]
