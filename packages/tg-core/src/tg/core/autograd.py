@@ -369,6 +369,8 @@ def backward(root: Tensor, grad: Node, retain_graph: bool = False) -> None:
         if ctx is None:
             tensor = t.tensor_class  # Tensor itself, also for subclasses (tg.nn.Parameter)
             t.grad = tensor(g) if t.grad is None else tensor(t.grad.node.alu(Op.ADD, g))
+            for hook in t._grad_hooks or ():
+                hook(t)
             continue
         if isinstance(ctx, Released):
             raise RuntimeError(f"backward: trying to backward through the graph a second time (through {ctx.name}); "

@@ -7,7 +7,7 @@ The record in progress belongs to the current thread (or asyncio task): other th
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class Launch:
-    """One recorded step: a kernel on `device`, or (kernel None) a copy of buffers[1] into buffers[0]."""
+    """One recorded step: a kernel on `device`, a host step (`host(buffers)`, e.g. a collective across processes
+    that updates the buffers in place), or (neither) a copy of buffers[1] into buffers[0]."""
 
     device: str
     kernel: Optional[Kernel]
     buffers: list[Buffer]
+    host: Optional[Callable[[Sequence[Buffer]], None]] = None
 
 
 @dataclass
@@ -51,6 +53,12 @@ def capturing() -> bool:
 def record_launch(device: str, kernel: Optional[Kernel], buffers: list[Buffer]) -> None:
     if (rec := RECORDER.get()) is not None:
         rec.launches.append(Launch(device, kernel, buffers))
+
+
+def record_host(device: str, step: Callable[[Sequence[Buffer]], None], buffers: list[Buffer]) -> None:
+    """A step the host runs on device buffers (tg.distributed's collectives): a replay calls step(buffers) again."""
+    if (rec := RECORDER.get()) is not None:
+        rec.launches.append(Launch(device, None, buffers, host=step))
 
 
 def record_rebind(tensor: Tensor, old: Node) -> None:

@@ -106,7 +106,7 @@ class TinyJit(Generic[R]):
         inputs = [_buffer_of(a) for a in args if isinstance(a, Tensor)]
         signature = [(a.shape, a.dtype, a.device) if isinstance(a, Tensor) else a for a in args]
         handoffs = _handoffs(rec.rebinds)
-        runners = [get_device(launch.device).bind(launch.kernel) if launch.kernel is not None else None
+        runners = [launch.host or (get_device(launch.device).bind(launch.kernel) if launch.kernel is not None else None)
                    for launch in rec.launches]
         self.plan = _Plan(rec.launches, runners, inputs, signature, handoffs, rec.hooks, result, rec.checks)
         if stats.debug_level() >= 1:

@@ -33,7 +33,7 @@ class Tensor:
     [[2.0, 4.0], [6.0, 8.0]]
     """
 
-    __slots__ = ("__weakref__", "_ctx", "_node", "grad", "requires_grad")
+    __slots__ = ("__weakref__", "_ctx", "_grad_hooks", "_node", "grad", "requires_grad")
     # Tensor itself, also on subclasses (tg.nn.Parameter): what the modules below this one, which do not import it,
     # use to make new tensors and to recognise tensors
     tensor_class: ClassVar[type[Tensor]]
@@ -50,6 +50,7 @@ class Tensor:
             node = creation.node_from_data(data, dtype, canonical_name(device) if device else registry.default)
         self._node: Node = node
         self.grad: Optional[Tensor] = None
+        self._grad_hooks: Optional[list[Callable[[Tensor], None]]] = None
         self._ctx: Optional[F.Function] = None
         self.requires_grad = False
         if requires_grad:
@@ -206,6 +207,13 @@ class Tensor:
             raise RuntimeError(f"only Tensors of floating point dtype can require gradients, not {self.dtype.name}")
         self.requires_grad = requires_grad
         return self
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> None:
+        """Call `hook(self)` each time backward() has accumulated this leaf's gradient into `.grad` (as torch's
+        method: DistributedDataParallel averages gradients across processes from here)."""
+        if self._ctx is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors accumulate gradients")
+        self._grad_hooks = [*(self._grad_hooks or []), hook]
 
     def detach(self) -> Tensor:
         """The same data, cut off from the autograd graph."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tg.core import functional
 
-from . import optim
+from . import optim, parallel
 from .attention import MultiheadAttention, TransformerEncoderLayer
 from .data import DataLoader, digits, mnist
 from .layers import (
@@ -53,7 +53,7 @@ from .state import load, save
 __version__ = "0.1.0"
 F = functional
 
-__all__ = ["ELU", "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
+__all__ = ["ELU", "parallel", "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
            "BatchNorm2d", "Conv1d", "Conv2d", "ConvTranspose2d", "CrossEntropyLoss", "DataLoader", "Dropout",
            "Embedding", "F", "Flatten", "GroupNorm", "Hardsigmoid", "Hardswish", "Identity", "L1Loss", "LayerNorm",
            "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Mish", "Module", "ModuleDict", "ModuleList",

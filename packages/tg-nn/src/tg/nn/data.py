@@ -17,23 +17,29 @@ from tg.core import Tensor
 class DataLoader:
     """Batches of (x, y, ...) arrays as Tensors, like torch.utils.data.DataLoader over TensorDataset.
 
-    `shuffle` draws a new order each epoch from a generator seeded by `seed`, so runs repeat exactly.
+    `shuffle` draws a new order each epoch from a generator seeded by `seed`, so runs repeat exactly. A `sampler`
+    (an iterable of indices with a length, such as tg.nn.parallel.DistributedSampler) gives the order instead.
     """
 
     def __init__(self, arrays: Sequence[np.ndarray], batch_size: int = 1, shuffle: bool = False,
-                 drop_last: bool = False, seed: int = 0, device: Optional[str] = None):
+                 drop_last: bool = False, seed: int = 0, device: Optional[str] = None, sampler: Any = None):
         if not arrays or any(len(a) != len(arrays[0]) for a in arrays):
             raise ValueError("DataLoader: give one or more arrays of the same length")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle are exclusive (the sampler decides the order)")
         self.arrays, self.batch_size, self.shuffle, self.drop_last = list(arrays), batch_size, shuffle, drop_last
-        self.rng, self.device = np.random.default_rng(seed), device
+        self.rng, self.device, self.sampler = np.random.default_rng(seed), device, sampler
 
     def __len__(self) -> int:
-        n = len(self.arrays[0])
+        n = len(self.sampler) if self.sampler is not None else len(self.arrays[0])
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         n = len(self.arrays[0])
-        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(self.sampler, np.int64)
+        else:
+            order = self.rng.permutation(n) if self.shuffle else np.arange(n)
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             yield tuple(Tensor(a[idx], device=self.device) for a in self.arrays)

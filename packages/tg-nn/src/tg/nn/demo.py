@@ -1,9 +1,12 @@
 """Train a small CNN on MNIST, report test accuracy, save the weights and check them after reloading.
 
     python -m tg.nn.demo [--device llvm] [--epochs 1] [--batch 128] [--no-jit]
+    mpirun -n 2 python -m tg.nn.demo --distributed      # data-parallel over MPI ranks (srun under Slurm)
 
 The training step is captured once and replayed (tg.core.TinyJit): after the second batch no Python
-tensor code runs per step, only the step's kernels.
+tensor code runs per step, only the step's kernels. With --distributed every rank trains on its share of each
+global batch of --batch images and the gradients are averaged (tg.nn.parallel.DistributedDataParallel), so the
+result matches one process; rank 0 evaluates and saves.
 """
 from __future__ import annotations
 
@@ -40,10 +43,10 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, device: str, batch:
 
 
 def train_epoch(step: Callable[[Tensor, Tensor], Tensor], loader: Iterable[tuple[Tensor, Tensor]], desc: str,
-                batch: int) -> None:
+                batch: int, live: bool = True) -> None:
     """One pass over the loader: a live bar with the loss and images/s on a terminal; in a log (not a terminal)
     one line a quarter of the way, so a CI log gets a handful of lines instead of thousands of bar updates."""
-    live = sys.stderr.isatty()
+    live = live and sys.stderr.isatty()
     bar = tqdm(loader, desc=desc, unit="batch", disable=not live)
     total, start = len(bar), time.perf_counter()
     for n, (x, y) in enumerate(bar, 1):
@@ -64,16 +67,29 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--out", default=None, help="where to save the weights (.safetensors)")
     parser.add_argument("--no-jit", action="store_true", help="run every step eagerly instead of replaying it")
+    parser.add_argument("--distributed", action="store_true", help="data-parallel over the MPI ranks (mpirun -n N)")
     args = parser.parse_args()
     device = args.device or default_device()
     manual_seed(0)
     x_train, y_train, x_test, y_test = nn.mnist()
     model = make_model(device)
+    rank, world, sampler = 0, 1, None
+    if args.distributed:
+        import tg.distributed as dist
+
+        dist.init_process_group("mpi")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if args.batch % world:
+            raise SystemExit(f"--batch {args.batch} must divide among {world} ranks")
+        model = nn.parallel.DistributedDataParallel(model)
+        sampler = nn.parallel.DistributedSampler(len(x_train), seed=0, drop_last=True)
     opt = nn.optim.Adam(model.parameters(), lr=args.lr)
     loss_fn = nn.CrossEntropyLoss()
-    loader = nn.DataLoader([x_train, y_train], batch_size=args.batch, shuffle=True, drop_last=True, seed=0,
-                           device=device)
-    print(f"training a 2-conv CNN on {len(x_train):,} MNIST images on device {device!r}")
+    loader = nn.DataLoader([x_train, y_train], batch_size=args.batch // world, shuffle=sampler is None,
+                           drop_last=True, seed=0, device=device, sampler=sampler)
+    where = f" on {world} ranks (global batch {args.batch})" if args.distributed else ""
+    if rank == 0:
+        print(f"training a 2-conv CNN on {len(x_train):,} MNIST images on device {device!r}{where}")
 
     def train_step(x: Tensor, y: Tensor) -> Tensor:
         loss = loss_fn(model(x), y)
@@ -85,8 +101,16 @@ def main() -> None:
     step = train_step if args.no_jit else TinyJit(train_step)
     start = time.perf_counter()
     for epoch in range(args.epochs):
-        train_epoch(step, loader, f"epoch {epoch + 1}/{args.epochs}", args.batch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        desc = f"{f'rank {rank}: ' if args.distributed else ''}epoch {epoch + 1}/{args.epochs}"
+        train_epoch(step, loader, desc, args.batch // world, live=rank == 0)
     train_time = time.perf_counter() - start
+    if args.distributed:
+        print(f"rank {rank}: {len(loader) * args.batch // world * args.epochs / train_time:.0f} img/s", flush=True)
+        model = model.module
+        if rank != 0:
+            return
     acc = accuracy(model, x_test, y_test, device)
     print(f"test accuracy {acc:.4f} after {train_time:.0f} s of training")
     path = Path(args.out) if args.out else Path(tempfile.mkdtemp()) / "mnist_cnn.safetensors"
