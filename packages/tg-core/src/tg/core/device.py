@@ -71,6 +71,11 @@ class Allocator(ABC):
     def copyout(self, dst: np.ndarray, handle: Any) -> None:
         """Copy device memory into a contiguous host array (waits for queued work)."""
 
+    def host_view(self, handle: Any) -> Optional[np.ndarray]:
+        """The allocation as a writable uint8 NumPy array, where device memory is host memory (CPU devices): data
+        can then be read and written in place, with no copy (tg.distributed reduces it there). None otherwise."""
+        return None
+
     def copy(self, dst: Any, src: Any, nbytes: int) -> None:
         """Copy one buffer into another on the device (by default through host memory; override it)."""
         staging = np.empty(nbytes, np.uint8)
@@ -193,6 +198,16 @@ class Buffer:
         if self.size:
             get_device(self.device).allocator.copy(self.handle, other.handle, self.nbytes)
         return self
+
+    def host_view(self) -> Optional[np.ndarray]:
+        """This buffer's memory as a writable NumPy array of its dtype, after the device's queued work, where the
+        device keeps it in host memory (no copy); None on devices with memory of their own."""
+        dev = get_device(self.device)
+        raw = dev.allocator.host_view(self.handle) if self.size else None
+        if raw is None:
+            return None
+        dev.synchronize()
+        return raw[:self.nbytes].view(self.dtype.np)
 
     def numpy(self) -> np.ndarray:
         out = np.empty(self.size, self.dtype.np)

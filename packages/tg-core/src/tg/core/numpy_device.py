@@ -33,6 +33,9 @@ class NumpyAllocator(Allocator):
     def copyin(self, handle: np.ndarray, src: np.ndarray) -> None:
         handle[:] = src.reshape(-1).view(np.uint8)
 
+    def host_view(self, handle: np.ndarray) -> np.ndarray:
+        return handle
+
     def copyout(self, dst: np.ndarray, handle: np.ndarray) -> None:
         dst.reshape(-1).view(np.uint8)[:] = handle
 

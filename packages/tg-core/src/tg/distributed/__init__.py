@@ -7,10 +7,10 @@
     t = Tensor(...); dist.all_reduce(t, op=dist.ReduceOp.AVG)   # t now holds the average over the ranks
 
 MPI (mpi4py over Open MPI or MPICH; `pip install tg-core[mpi]`) is the transport: it starts under `mpirun`,
-`srun` and the batch systems that launch MPI jobs. Tensors of any device travel through host memory: each
-collective reads the tensor into a NumPy array, reduces it in place with MPI and writes the result back into the
-tensor's buffer (in place, as in torch). Inside a TinyJit capture the collective is recorded, so a replay runs it
-again on that step's data.
+`srun` and the batch systems that launch MPI jobs. Tensors of any device travel through host memory: on CPU
+devices (numpy, llvm) MPI reduces the tensor's own memory in place, with no copy; on other devices the tensor is
+read into a NumPy array, reduced there and written back. Either way the tensor itself changes, as in torch.
+Inside a TinyJit capture the collective is recorded, so a replay runs it again on that step's data.
 
 Every collective first checks that all ranks pass the same shape and dtype (a mismatch raises on every rank,
 naming each rank's shape, instead of corrupting memory or hanging), and waits at most TG_DIST_TIMEOUT seconds
@@ -18,9 +18,10 @@ naming each rank's shape, instead of corrupting memory or hanging), and waits at
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any, Optional
 
@@ -94,25 +95,34 @@ def get_world_size() -> int:
 
 
 def _wait(request: Any, what: str) -> None:
-    """Wait for a nonblocking MPI request, at most the group's timeout."""
-    deadline = time.monotonic() + _state["timeout"]
-    pause = 1e-6
+    """Wait for a nonblocking MPI request, at most the group's timeout: polled without pause for the first 50 ms
+    (as MPI's own blocking calls do: small messages take microseconds), then with sleeps that grow to 1 ms."""
+    start = time.monotonic()
+    pause = 1e-5
     while not request.Test():
-        if time.monotonic() > deadline:
+        waited = time.monotonic() - start
+        if waited > _state["timeout"]:
             raise DistributedError(f"{what}: rank {get_rank()} waited {_state['timeout']:.0f} s for the other ranks "
                                    "(TG_DIST_TIMEOUT); a rank has died or is stuck")
-        time.sleep(pause)
-        pause = min(pause * 2, 1e-3)
+        if waited > 0.05:
+            time.sleep(pause)
+            pause = min(pause * 2, 1e-3)
 
 
 def _agree(what: str, t: Tensor) -> None:
-    """Every rank passes the same shape and dtype, or every rank raises naming them all."""
-    comm = _comm()
-    mine = np.frombuffer(f"{t.dtype.name}{list(t.shape)}".encode().ljust(256)[:256], np.uint8).copy()
-    everyone = np.empty((comm.Get_size(), 256), np.uint8)
-    _wait(comm.Iallgather(mine, everyone), what)
-    seen = [bytes(row).decode().strip() for row in everyone]
-    if len(set(seen)) > 1:
+    """Every rank passes the same shape and dtype, or every rank raises naming them all. One small all-reduce:
+    the maximum of (h, -h) over the ranks is (h, -h) only if every rank's signature hash h is the same."""
+    comm, mpi = _comm(), _state["mpi"]
+    signature = f"{t.dtype.name}{list(t.shape)}"
+    h = int.from_bytes(hashlib.blake2b(signature.encode(), digest_size=7).digest(), "little")
+    mine = np.array([h, -h], np.int64)
+    agreed = mine.copy()
+    _wait(comm.Iallreduce(mpi.IN_PLACE, agreed, op=mpi.MAX), what)
+    if not np.array_equal(agreed, mine):  # name everyone's tensor (the slow path, only on a mismatch)
+        text = np.frombuffer(signature.encode().ljust(256)[:256], np.uint8).copy()
+        everyone = np.empty((comm.Get_size(), 256), np.uint8)
+        _wait(comm.Iallgather(text, everyone), what)
+        seen = [bytes(row).decode().strip() for row in everyone]
         raise DistributedError(f"{what}: the ranks pass different tensors: " +
                                ", ".join(f"rank {r} {s}" for r, s in enumerate(seen)))
 
@@ -125,14 +135,20 @@ def _buffer(t: Tensor, what: str) -> Buffer:
     return t.node.buffer
 
 
-def _run(what: str, t: Tensor, step: Any) -> Tensor:
-    """Check, then run `step(host_array) -> host_array` on t's data, in place; recorded for TinyJit replays."""
+def _run(what: str, t: Tensor, step: Callable[[np.ndarray], None]) -> Tensor:
+    """Check, then run `step(array)` on t's data in place: on the device's memory itself where it is host memory
+    (CPU devices: no copy), else on a host copy that is written back. Recorded for TinyJit replays."""
     _agree(what, t)
     buf = _buffer(t, what)
 
     def host(buffers: Sequence[Buffer]) -> None:
-        data = buffers[0].numpy()
-        buffers[0].copyin(step(data))
+        view = buffers[0].host_view()
+        if view is not None:
+            step(view)
+        else:
+            data = buffers[0].numpy()
+            step(data)
+            buffers[0].copyin(data)
 
     host([buf])
     capture.record_host(t.device, host, [buf])
@@ -146,14 +162,15 @@ def all_reduce(t: Tensor, op: ReduceOp = ReduceOp.SUM) -> Tensor:
     """Combine `t` over all ranks (SUM, AVG, MAX, MIN, PRODUCT); every rank's `t` then holds the result."""
     comm, size = _comm(), get_world_size()
     mpi = _state["mpi"]
+    if t.dtype.name == "bool":
+        raise TypeError("all_reduce: bool tensors cannot be reduced; cast to int32 first")
 
-    def reduce(data: np.ndarray) -> np.ndarray:
-        if data.dtype == np.bool_:
-            raise TypeError("all_reduce: bool tensors cannot be reduced; cast to int32 first")
+    def reduce(data: np.ndarray) -> None:
         _wait(comm.Iallreduce(mpi.IN_PLACE, data, op=getattr(mpi, _OPS[op])), "all_reduce")
-        if op is ReduceOp.AVG:
-            data = (data / size).astype(data.dtype) if data.dtype.kind == "f" else data // size
-        return data
+        if op is ReduceOp.AVG and data.dtype.kind == "f":
+            np.divide(data, size, out=data)
+        elif op is ReduceOp.AVG:
+            np.floor_divide(data, size, out=data)
 
     return _run("all_reduce", t, reduce)
 
@@ -161,12 +178,7 @@ def all_reduce(t: Tensor, op: ReduceOp = ReduceOp.SUM) -> Tensor:
 def broadcast(t: Tensor, src: int = 0) -> Tensor:
     """Every rank's `t` becomes rank `src`'s."""
     comm = _comm()
-
-    def send(data: np.ndarray) -> np.ndarray:
-        _wait(comm.Ibcast(data, root=src), "broadcast")
-        return data
-
-    return _run("broadcast", t, send)
+    return _run("broadcast", t, lambda data: _wait(comm.Ibcast(data, root=src), "broadcast"))
 
 
 def all_gather(tensor_list: list[Tensor], t: Tensor) -> list[Tensor]:

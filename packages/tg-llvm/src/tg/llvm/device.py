@@ -46,6 +46,9 @@ class HostAllocator(NumpyAllocator):
         offset = (-raw.ctypes.data) % 64
         return raw[offset:offset + nbytes]
 
+    def host_view(self, handle: np.ndarray) -> np.ndarray:
+        return handle  # kernels run on host memory: it can be read and written in place
+
 
 KERNELS_PER_ENGINE = 256  # kernels linked into one MCJIT engine before the next one starts
 
