@@ -19,7 +19,7 @@ from tg.core import config
 from tg.core import dtype as dt
 from tg.core.compiled import KERNEL_NAME, CompiledDevice, CompiledProgram, Compiler, Target
 from tg.core.device import Allocator, Buffer, DeviceError
-from tg.core.ir import Program
+from tg.core.ir import Program, U
 from tg.core.kernel import Kernel
 
 from .renderer import WGSLRenderer
@@ -169,6 +169,12 @@ class WGSLCompiler(Compiler):
                                f"{listing}") from e
 
     def compile(self, source: str, name: str, prog: Optional[Program] = None) -> bytes:
+        if prog is not None:
+            shared = sum(u.arg * u.dtype.itemsize for u in prog.uops if u.op is U.DEFINE_LOCAL and u.dtype)
+            limit = self.dev.limits["max-compute-workgroup-storage-size"]
+            if shared > limit:
+                raise ValueError(f"webgpu: kernel {prog.name} shares {shared} bytes of workgroup memory; this "
+                                 f"adapter's max-compute-workgroup-storage-size is {limit} (TG_GPU_LOCAL=0: none)")
         self.modules[source] = self.module(source, prog)
         return source.encode()
 
