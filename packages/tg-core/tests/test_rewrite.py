@@ -206,3 +206,37 @@ def test_every_kernel_of_a_training_step_passes_the_checker() -> None:
         sizes = [item.out.numel, *(n.buffer.size if n.buffer is not None else n.numel for n in item.inputs)]
         for gpu in (False, True):
             check(lower(item.kernel, choose_opts(item.kernel, gpu), gpu=gpu), sizes)
+
+
+def test_the_checker_bounds_a_block_loop_clamped_by_min() -> None:
+    # a long float sum runs in blocks: for b in [0, 3): for k in [b*4, min(b*4 + 4, 10)) reads buffer[k], 10
+    # elements. (b*4 + 4 < 10 ? b*4 + 4 : 10) is a min: at most 10, not 12 (the checker used to say 12)
+    out, data = UOp(U.PARAM, dt.float32, (), 0), UOp(U.PARAM, dt.float32, (), 1)
+    c = lambda v: UOp(U.CONST, dt.int64, (), v)  # noqa: E731
+    start, end = UOp(U.BOUND, dt.int64, (), "start"), UOp(U.BOUND, dt.int64, (), "end")
+    outer = UOp(U.RANGE, dt.int64, (start, end), 0)
+    block = UOp(U.RANGE, dt.int64, (c(0), c(3)), -2)
+    lo = UOp(U.ALU, dt.int64, (block, c(4)), Op.MUL)
+    hi = UOp(U.ALU, dt.int64, (lo, c(4)), Op.ADD)
+    clamped = UOp(U.ALU, dt.int64, (UOp(U.ALU, dt.bool_, (hi, c(10)), Op.CMPLT), hi, c(10)), Op.WHERE)
+    k = UOp(U.RANGE, dt.int64, (lo, clamped), 1)
+    acc = UOp(U.DEFINE_ACC, dt.float32, (), 0.0)
+    load = UOp(U.LOAD, dt.float32, (data, k))
+    read = UOp(U.ACC_READ, dt.float32, (acc,))
+    ordered: list[UOp] = []
+
+    def emit(u: UOp) -> None:  # sources first, each once
+        for s in u.src:
+            if s not in ordered:
+                emit(s)
+        if u not in ordered:
+            ordered.append(u)
+
+    for u in [out, data, outer, acc, block, k, load, UOp(U.ACC_UPDATE, dt.float32, (acc, load), Op.ADD),
+              UOp(U.END, None, (k,)), UOp(U.END, None, (block,)), read, UOp(U.STORE, None, (out, outer, read)),
+              UOp(U.END, None, (outer,))]:
+        emit(u)
+    prog = Program("probe", ordered, [dt.float32, dt.float32], 1, 10)
+    check(prog, [1, 10])
+    with pytest.raises(IRError, match="leaves buffer 1 of 9 elements"):
+        check(prog, [1, 9])

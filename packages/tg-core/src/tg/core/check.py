@@ -92,6 +92,9 @@ class _Checker:
         if op in (Op.CMPLT, Op.CMPEQ) or u.dtype == dt.bool_:
             return 0, 1
         if op is Op.WHERE:
+            cond = u.src[0]
+            if cond.op is U.ALU and cond.arg is Op.CMPLT and all(map(_same, cond.src, u.src[1:])):  # min(a, b)
+                return min(b[1][0], b[2][0]), min(b[1][1], b[2][1])  # type: ignore[index]
             return min(b[1][0], b[2][0]), max(b[1][1], b[2][1])  # type: ignore[index]
         if op is Op.ADD:
             return b[0][0] + b[1][0], b[0][1] + b[1][1]  # type: ignore[index]
@@ -122,3 +125,8 @@ class _Checker:
             return  # in a loop that never runs
         elif bounds[0] < 0 or bounds[1] >= size:
             self.fail(u, f"index range [{bounds[0]}, {bounds[1]}] leaves buffer {buf.arg} of {size} elements")
+
+
+def _same(a: UOp, b: UOp) -> bool:
+    """The same value: one UOp, or equal constants."""
+    return a is b or (a.op is b.op is U.CONST and a.dtype == b.dtype and a.arg == b.arg)
