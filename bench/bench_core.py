@@ -115,34 +115,41 @@ def bench_sum(device: str, n: int, repeat: int) -> dict[str, Any]:
     return row
 
 
-def bench_conv(device: str, repeat: int, quick: bool) -> dict[str, Any]:
-    """conv2d forward N=16, C=32->64, 32x32, 3x3, padding 1 (the issue's reference shape)."""
-    n, c, o, hw = (4, 16, 32, 16) if quick else (16, 32, 64, 32)
+def bench_conv(device: str, repeat: int, quick: bool, stride: int = 1) -> dict[str, Any]:
+    """conv2d forward, 3x3, padding 1: N=16, C=32->64 at 32x32 (the first issue's reference shape), or with
+    stride 2 the speed issue's 256->256 at 28x28 (strided convolutions were 15x slower than stride 1 on llvm)."""
+    if stride == 1:
+        n, c, o, hw = (4, 16, 32, 16) if quick else (16, 32, 64, 32)
+    else:
+        n, c, o, hw = (1, 64, 64, 28) if quick else (1, 256, 256, 28)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
     w = rng.standard_normal((o, c, 3, 3)).astype(np.float32)
     tx, tw = Tensor(x, device=device).realize(), Tensor(w, device=device).realize()
 
     def tg_run() -> None:
-        tx.conv2d(tw, padding=1).realize()
+        tx.conv2d(tw, stride=stride, padding=1).realize()
         synchronize(device)
 
     def numpy_im2col() -> np.ndarray:
         xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        cols = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))  # n, c, h, w, 3, 3
+        cols = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))[:, :, ::stride, ::stride]
         return np.tensordot(cols, w, axes=((1, 4, 5), (1, 2, 3))).transpose(0, 3, 1, 2)
 
-    flop = 2 * n * o * hw * hw * c * 9
-    row = {"name": f"conv2d {n}x{c}->{o} {hw}x{hw} 3x3 pad 1", "unit": "GFLOP/s",
-           "tg": flop / median_time(tg_run, repeat) / 1e9,
+    out_hw = (hw - 1) // stride + 1
+    flop = 2 * n * o * out_hw * out_hw * c * 9
+    row = {"name": f"conv2d {n}x{c}->{o} {hw}x{hw} 3x3 pad 1" + (f" stride {stride}" if stride > 1 else ""),
+           "unit": "GFLOP/s", "tg": flop / median_time(tg_run, repeat) / 1e9,
            "numpy": flop / median_time(numpy_im2col, repeat) / 1e9}
     if torch is not None:
         xt, wt = torch.from_numpy(x), torch.from_numpy(w)
-        row["torch"] = flop / median_time(lambda: torch.nn.functional.conv2d(xt, wt, padding=1), repeat) / 1e9
+        row["torch"] = flop / median_time(lambda: torch.nn.functional.conv2d(xt, wt, stride=stride, padding=1),
+                                          repeat) / 1e9
     if tinygrad is not None:
         yx, yw = tiny(x), tiny(w)
-        row["tinygrad"] = flop / median_time(lambda: yx.conv2d(yw, padding=1).realize(), repeat) / 1e9
-    np.testing.assert_allclose(tx.conv2d(tw, padding=1).numpy(), numpy_im2col(), rtol=1e-3, atol=1e-3)
+        row["tinygrad"] = flop / median_time(lambda: yx.conv2d(yw, stride=stride, padding=1).realize(), repeat) / 1e9
+    np.testing.assert_allclose(tx.conv2d(tw, stride=stride, padding=1).numpy(), numpy_im2col(), rtol=1e-3,
+                               atol=1e-3)
     return row
 
 
@@ -298,6 +305,7 @@ def main() -> None:
     for device in devices:
         with tempfile.TemporaryDirectory() as cache:
             results[device] = [bench_matmul(device, 512 if args.quick else 1024, r), bench_conv(device, r, args.quick),
+                               bench_conv(device, r, args.quick, stride=2),
                                bench_chain(device, size, r),
                                bench_sum(device, size, r), *bench_mlp_step(device, cache),
                                *bench_cnn_step(device, r),

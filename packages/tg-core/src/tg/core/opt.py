@@ -1,9 +1,9 @@
 """Optimisation choices for lowering, by heuristics: which output dims to upcast, and by how much.
 
 A contraction (a reduce of a product, like matmul or conv) gets a register tile: the output dim
-that some input reads contiguously is upcast by up to 32 (one or two vector registers of
-accumulators), and an output dim along which that input is reused is upcast by up to 8. Each
-loaded value then feeds several multiply-adds instead of one.
+that some input reads contiguously (or, failing that, a few elements apart: strided convolutions) is
+upcast by up to 32 (one or two vector registers of accumulators), and an output dim along which that
+input is reused is upcast by up to 8. Each loaded value then feeds several multiply-adds instead of one.
 """
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ def choose_opts(kernel: Kernel, gpu: bool = False, tile: Optional[tuple[int, int
     return Opts(upcasts)
 
 MAX_BODY_COPIES = 256
+MAX_TILE_STRIDE = 4  # the step between neighbours of the tile's contiguous dim, at most (strided convolutions)
 MIN_OUTER_ITERATIONS = 8
 
 
@@ -151,6 +152,8 @@ def choose_upcasts(kernel: Kernel, gpu: bool = False, limits: Optional[tuple[int
     loads = [n.arg[1] for n in red.walk() if n.op is Op.LOAD and n.arg[1].shape == full]
     out_dims = [d for d, n in enumerate(full) if n > 1 and d not in axes]
     contiguous = [d for d in out_dims if any(v.strides[d] == 1 for v in loads)]
+    if not contiguous:  # a strided convolution reads its input 2 or 3 apart: a tile still reuses every load
+        contiguous = [d for d in out_dims if any(0 < abs(v.strides[d]) <= MAX_TILE_STRIDE for v in loads)]
     if not contiguous or len(loads) < 2:
         return {}
     j = contiguous[-1]
