@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
@@ -23,7 +22,6 @@ from tg.core.device import Allocator, Buffer, DeviceError
 from tg.core.ir import Program, U
 from tg.core.kernel import Kernel
 
-from . import vector
 from .renderer import WGSLRenderer
 
 INSTALL_HINT = ("no WebGPU adapter found. wgpu-py needs a Vulkan, Metal or D3D12 driver: on Debian/Ubuntu "
@@ -184,20 +182,8 @@ class WGSLCompiler(Compiler):
         source = binary.decode()
         module = self.modules.pop(source, None) or self.module(source, prog)
         layout = self.dev.pipeline_layout(len(prog.buffer_dtypes))
-        pipeline = self.dev.gpu.create_compute_pipeline(layout=layout, compute={"module": module,
-                                                                               "entry_point": KERNEL_NAME})
-        groups = self.dev.renderer.groups(prog)
-        x = min(groups, self.dev.limits["max-compute-workgroups-per-dimension"])
-        return Dispatch(pipeline, x, -(-groups // x))
-
-
-@dataclass(frozen=True)
-class Dispatch:
-    """A loaded kernel: its pipeline and the work-groups one launch dispatches (x, then y past the limit)."""
-
-    pipeline: Any
-    x: int
-    y: int
+        return self.dev.gpu.create_compute_pipeline(layout=layout, compute={"module": module,
+                                                                           "entry_point": KERNEL_NAME})
 
 
 class WebGPUDevice(CompiledDevice):
@@ -281,14 +267,14 @@ class WebGPUDevice(CompiledDevice):
             del self.bind_groups[key]
 
     def launch(self, program: CompiledProgram, buffers: Sequence[Buffer]) -> None:
-        run: Dispatch = program.runner
+        groups = self.renderer.groups(program.prog)
+        most = self.limits["max-compute-workgroups-per-dimension"]
+        x = min(groups, most)
         with self.lock:
-            self.stream.dispatch(run.pipeline, self.bind_group([b.handle for b in buffers]), run.x, run.y)
+            self.stream.dispatch(program.runner, self.bind_group([b.handle for b in buffers]), x, -(-groups // x))
 
     def launch_notes(self, program: CompiledProgram) -> list[str]:
-        lanes = " x 4 lanes (vec4)" if vector.vectorizable(program.prog) else ""
-        return [f"workgroup size {self.renderer.workgroup(program.prog)}{lanes}, {program.runner.x}x{program.runner.y} "
-                "groups"]
+        return [f"workgroup size {self.renderer.workgroup(program.prog)}"]
 
     def flush(self) -> None:
         with self.lock:

@@ -23,7 +23,7 @@ from tg.core.ir import Program, U, UOp
 from tg.core.ops import Op
 from tg.core.render import CStyleRenderer, safe_divisor
 
-from . import vector, wgsl_math
+from . import wgsl_math
 
 PACKED = {dt.bool_: 8, dt.int8: 8, dt.uint8: 8, dt.int16: 16, dt.uint16: 16}  # bits, in u32 words
 NARROW_INTS = {dt.int8: 8, dt.int16: 16, dt.uint8: 8, dt.uint16: 16}
@@ -52,15 +52,8 @@ class WGSLRenderer(CStyleRenderer):
         self.module: list[str] = []  # workgroup arrays: WGSL declares them at module scope
         self.math: set[tuple[str, DType]] = set()
         self.names, self.lines, self.depth, self.prog = {}, [OPAQUE_ZERO], 1, prog
-        self.vector_buffers: set[int] = set()
-        if vector.vectorizable(prog):  # four neighbours per work-item, in vec4 registers
-            self.vector_buffers = {0} | {u.src[0].arg for u in prog.uops if u.op is U.LOAD and u.src[1].op is U.RANGE}
-            thread = f"(wid.x + wid.y * groups.x) * {self.workgroup(prog)}u + lid"
-            self.lines += vector.VectorBody(self, prog).render(thread)
-            self.module.append(vector.ISNAN)
-        else:
-            for u in prog.uops:
-                self.emit(u)
+        for u in prog.uops:
+            self.emit(u)
         return "\n".join([*self.preamble(prog), self.signature(prog, name) + " {", *self.lines, "}"])
 
     # ---- the module around the kernel ------------------------------------------------------------------
@@ -72,21 +65,19 @@ class WGSLRenderer(CStyleRenderer):
         """Outer iterations each work-item runs, a group's width apart (so neighbours still read neighbouring
         addresses). Large kernels run 8: more loads in flight per thread (an H200 copying 64M floats: 1,844 GB/s
         with one, 2,657 with eight); small ones keep one, so that every compute unit gets groups."""
-        if prog.local_size or vector.vectorizable(prog):
+        if prog.local_size:
             return 1
         return 8 if prog.outer_size >= 1 << 23 else 4 if prog.outer_size >= 1 << 21 else 1
 
     def groups(self, prog: Program) -> int:
         """Work-groups a dispatch of `prog` needs."""
-        lanes = vector.LANES if vector.vectorizable(prog) else 1
-        return -(-prog.outer_size // (lanes * self.workgroup(prog) * self.per_thread(prog)))
+        return -(-prog.outer_size // (self.workgroup(prog) * self.per_thread(prog)))
 
     def preamble(self, prog: Program) -> list[str]:
         used = set(prog.buffer_dtypes) | {u.dtype for u in prog.uops if u.dtype is not None}
         lines = ["enable f16;"] if dt.float16 in used else []
         for i, d in enumerate(prog.buffer_dtypes):
             element = ("atomic<u32>" if i == 0 else "u32") if d in PACKED else self.types[d]
-            element = f"vec4<{element}>" if i in self.vector_buffers else element
             access = "read_write" if i == 0 else "read"
             lines.append(f"@group(0) @binding({i}) var<storage, {access}> b{i}: array<{element}>;")
             if d in PACKED:
