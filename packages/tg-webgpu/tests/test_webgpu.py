@@ -274,3 +274,26 @@ def test_export_refuses_what_browsers_lack(tmp_path: Path) -> None:
         pytest.fail("this test needs an adapter with int64 to build the kernel it refuses")
     with pytest.raises(ValueError, match="int64"):
         export(lambda x: x.argmax(1), [np.zeros((2, 3), np.float32)], tmp_path)
+
+
+@pytest.mark.parametrize("name", ["arith", "max", "where", "divide", "exp", "log", "sin", "sqrt"])
+def test_large_kernels_keep_the_semantics(name: str) -> None:
+    # 2^21 elements: past the size where each work-item runs several outer iterations
+    rng = np.random.default_rng(11)
+    special = np.float32([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -2.5, 1e-40, 3e38, -7.0, 0.1, 2.0])
+    n = 1 << 21
+    x = np.where(rng.random(n) < 0.3, rng.choice(special, n), rng.standard_normal(n) * 10).astype(np.float32)
+    y = np.where(rng.random(n) < 0.3, rng.choice(special, n), rng.standard_normal(n) * 10).astype(np.float32)
+    fns = {"arith": lambda a, b: (a * b + a) - a * 0 - (b - b),
+           "max": lambda a, b: a.maximum(b).relu() + a.clamp(-1, 1),
+           "where": lambda a, b: (a < b).if_else(a, b * 3),
+           "divide": lambda a, b: a / b + 1 / a,
+           "exp": lambda a, b: a.exp(), "log": lambda a, b: b.abs().log(), "sin": lambda a, b: a.sin(),
+           "sqrt": lambda a, b: b.abs().sqrt()}
+    fn = fns[name]
+    got = fn(Tensor(x, device=DEV), Tensor(y, device=DEV)).numpy()
+    want = fn(Tensor(x, device="numpy"), Tensor(y, device="numpy")).numpy()
+    if name in ("exp", "log", "sin", "sqrt"):
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6, equal_nan=True)
+    else:
+        np.testing.assert_array_equal(got, want)  # NaN where NaN, the sign of zero, every bit
