@@ -278,9 +278,10 @@ def test_export_refuses_what_browsers_lack(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["arith", "max", "where", "divide", "exp", "log", "sin", "sqrt"])
 def test_large_kernels_keep_the_semantics(name: str) -> None:
-    # 2^21 elements: past the size where each work-item runs several outer iterations
+    # 2^21 elements: past the size where each work-item runs several outer iterations. No subnormals: WGSL lets
+    # an implementation flush them to zero, and NVIDIA's Vulkan driver does (tg's other devices keep them)
     rng = np.random.default_rng(11)
-    special = np.float32([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -2.5, 1e-40, 3e38, -7.0, 0.1, 2.0])
+    special = np.float32([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -2.5, 1e-30, 3e38, -7.0, 0.1, 2.0])
     n = 1 << 21
     x = np.where(rng.random(n) < 0.3, rng.choice(special, n), rng.standard_normal(n) * 10).astype(np.float32)
     y = np.where(rng.random(n) < 0.3, rng.choice(special, n), rng.standard_normal(n) * 10).astype(np.float32)
