@@ -17,6 +17,7 @@ does not parse raises a ValueError naming the variable and what it accepts, inst
 | TG_LLVM_THREADS | threads the llvm device splits a kernel over | the CPU count |
 | TG_LOCAL_SIZE | OpenCL work-group size on GPUs | 128 |
 | TG_WEBGPU_WORKGROUP | work-items per WebGPU work-group (kernels that share local memory choose their own) | 256 |
+| TG_DIST_TIMEOUT | seconds a tg.distributed collective waits for the other ranks before it raises | 300 |
 | TG_CL_NARROW | 0: keep 64-bit index arithmetic on OpenCL GPUs | 1 |
 | TG_TILE | the register tile's largest unrolls, `j,i` | heuristics |
 | TG_GPU_BLOCK | GPU thread patches, `rows,cols` | none |
@@ -125,6 +126,10 @@ def local_size() -> int:
 
 def webgpu_workgroup() -> int:
     return _int("TG_WEBGPU_WORKGROUP", 256, least=1)
+
+
+def dist_timeout() -> float:
+    return _number("TG_DIST_TIMEOUT", 300.0)
 
 
 def cl_narrow() -> bool:

@@ -21,7 +21,6 @@ nonblocking ones ran at half their speed here).
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable, Sequence
 from enum import Enum
@@ -29,7 +28,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from tg.core import Tensor, capture
+from tg.core import Tensor, capture, config
 from tg.core.device import Buffer
 
 __all__ = ["ReduceOp", "all_gather", "all_reduce", "barrier", "broadcast", "destroy_process_group", "get_rank",
@@ -69,7 +68,7 @@ def init_process_group(backend: str = "mpi", timeout: Optional[float] = None) ->
         raise ValueError(f"init_process_group: backend {backend!r} is not available; tg.distributed runs on 'mpi'")
     mpi = _mpi()
     _state.update(comm=mpi.COMM_WORLD, mpi=mpi,
-                  timeout=float(timeout if timeout is not None else os.environ.get("TG_DIST_TIMEOUT", 300)))
+                  timeout=float(timeout if timeout is not None else config.dist_timeout()))
 
 
 def is_initialized() -> bool:
