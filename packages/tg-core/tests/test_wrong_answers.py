@@ -268,3 +268,15 @@ def test_kernels_that_differ_only_in_a_constant_never_share_a_program(device: st
     t = Tensor(x, device=device)
     assert (t * -0.0).numpy().tolist() == (x * np.float32(-0.0)).tolist()
     assert np.signbit((t * -0.0).numpy()).tolist() == [False, True, False]
+
+
+def test_cat_keeps_negative_zero(device: str) -> None:
+    """cat added the other parts' zero padding, so -0.0 came out as +0.0 (torch.cat copies bits)."""
+    a = np.array([[-0.0, 1.0], [2.0, -0.0]], np.float32)
+    b = np.array([[-0.0, nan], [-inf, 3.0]], np.float32)
+    out = Tensor(a, device=device).cat(Tensor(b, device=device), dim=1).numpy()
+    ref = torch.cat([torch.tensor(a), torch.tensor(b)], 1).numpy()
+    assert np.array_equal(np.signbit(out), np.signbit(ref))
+    np.testing.assert_array_equal(out, ref)
+    same(device, lambda x, y: (x.cat(y, dim=0) if isinstance(x, Tensor) else torch.cat([x, y], 0)) * 3, a, b,
+         grad=True)

@@ -255,12 +255,18 @@ def cat(self: Tensor, *others: Tensor, dim: int = 0) -> Tensor:
     dtype = tensors[0].dtype
     for t in tensors[1:]:
         dtype = dt.promote(dtype, t.dtype)
+    # each position takes its part's value by a select, not by adding the other parts' zero padding, which
+    # would turn -0.0 into +0.0
     total, offset, out = sum(t.shape[d] for t in tensors), 0, None
     for t in tensors:
         pads = [(0, 0)] * self.ndim
         pads[d] = (offset, total - offset - t.shape[d])
         part = t.cast(dtype)._pad_dims(pads)
-        out = part if out is None else out + part
+        if out is None:
+            out = part
+        else:
+            inside = self.tensor_class.ones(t.shape, dtype=dt.bool_, device=self.device)._pad_dims(pads)
+            out = inside.if_else(part, out)
         offset += t.shape[d]
     assert out is not None
     return out
