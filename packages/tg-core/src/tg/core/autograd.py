@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
+from . import multi
 from .dtype import DType
 from .ops import Node, Op, postorder
 
@@ -145,12 +146,26 @@ class Clone(Function):
 
 
 class Copy(Function):
+    """To one device (from one, or gathered from several); the gradient goes back to where the input was."""
+
     def forward(self, x: Node, device: str) -> Node:
-        self.input_device = x.device
+        self.input_layout = multi.layout_of(x)
         return x.copy_to(device)
 
     def backward(self, grad: Node) -> Node:
-        return grad.copy_to(self.input_device)
+        return multi.relayout(grad, self.input_layout)  # type: ignore[return-value]  # stands where a Node does
+
+
+class Shard(Function):
+    """Spread over several devices, split along `axis` or replicated (None); the gradient goes back to where the
+    input was."""
+
+    def forward(self, x: Node, devices: tuple[str, ...], axis: Optional[int]) -> Node:
+        self.input_layout = multi.layout_of(x)
+        return multi.shard(x, devices, axis)  # type: ignore[return-value]  # stands where a Node does
+
+    def backward(self, grad: Node) -> Node:
+        return multi.relayout(grad, self.input_layout)  # type: ignore[return-value]
 
 
 # ---- binary and ternary -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ does not parse raises a ValueError naming the variable and what it accepts, inst
 | TG_LOCAL_SIZE | OpenCL work-group size on GPUs | 128 |
 | TG_WEBGPU_WORKGROUP | work-items per WebGPU work-group (kernels that share local memory choose their own) | 256 |
 | TG_DIST_TIMEOUT | seconds a tg.distributed collective waits for the other ranks before it raises | 300 |
+| TG_RING_ALLREDUCE_BYTES | from this size in bytes, tensors spread over 3+ devices all-reduce around a ring | 262144 |
 | TG_CL_NARROW | 0: keep 64-bit index arithmetic on OpenCL GPUs | 1 |
 | TG_TILE | the register tile's largest unrolls, `j,i` | heuristics |
 | TG_GPU_BLOCK | GPU thread patches, `rows,cols` | none |
@@ -130,6 +131,10 @@ def webgpu_workgroup() -> int:
 
 def dist_timeout() -> float:
     return _number("TG_DIST_TIMEOUT", 300.0)
+
+
+def ring_allreduce_bytes() -> int:
+    return _int("TG_RING_ALLREDUCE_BYTES", 1 << 18, least=0)
 
 
 def cl_narrow() -> bool:

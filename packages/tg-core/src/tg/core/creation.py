@@ -14,9 +14,10 @@ import numpy as np
 
 from . import capture as _capture
 from . import dtype as dt
-from .device import Buffer, canonical_name, check_dtype, registry
+from .device import Buffer, check_dtype, resolve
 from .dtype import DType, Scalar
-from .ops import Node, Op, const
+from .multi import DeviceLike, Lazy, MultiNode, const
+from .ops import Node, Op
 from .view import Shape
 
 if TYPE_CHECKING:
@@ -46,8 +47,10 @@ def shape_arg(shape: Sequence[Any]) -> Shape:
     return tuple(int(s) for s in shape)
 
 
-def node_from_data(data: Any, dtype: Optional[Union[DType, str]], device: str) -> Node:
-    """Upload Python or NumPy data to `device` as a realized buffer node."""
+def node_from_data(data: Any, dtype: Optional[Union[DType, str]], device: DeviceLike) -> Lazy:
+    """Upload Python or NumPy data to `device` as a realized buffer node (to each of several devices: replicated)."""
+    if isinstance(device, tuple):
+        return MultiNode([node_from_data(data, dtype, d) for d in device], None)  # type: ignore[misc]
     if isinstance(data, np.ndarray):
         arr = data
         target = dt.to_dtype(dtype or arr.dtype)
@@ -86,7 +89,7 @@ def full(cls: type[Tensor], shape: Sequence[int], fill_value: Scalar, dtype: Opt
     if dtype is None:
         dtype = dt.bool_ if isinstance(fill_value, bool) else (
             dt.default_int if isinstance(fill_value, int) else dt.default_float)
-    node = const(fill_value, dt.to_dtype(dtype), shape, canonical_name(device) if device else registry.default)
+    node = const(fill_value, dt.to_dtype(dtype), shape, resolve(device))
     return cls.tensor_class(node, requires_grad=requires_grad)
 
 

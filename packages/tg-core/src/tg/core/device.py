@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import numpy as np
 import pluggy
@@ -230,7 +230,9 @@ class DeviceSpec:
 
     `open(name)` returns the `Device` for a full name (`"opencl"` or `"opencl:1"`) or raises with a
     message that says how to fix it. `enumerate()` lists the full names present on this machine
-    (default: just `name`). `priority` orders the default choice (see PRIORITY_*).
+    (default: just `name`). `priority` orders the default choice (see PRIORITY_*). `instances`: any index opens
+    another, independent instance (`numpy:1`, `llvm:1`): host devices offer it, so that code spread over several
+    devices (Tensor.shard) runs and is tested on one CPU.
     """
 
     name: str
@@ -238,6 +240,7 @@ class DeviceSpec:
     priority: int = PRIORITY_NUMPY
     description: str = ""
     enumerate: Optional[Callable[[], list[str]]] = None
+    instances: bool = False
 
 
 class DeviceHooks:
@@ -384,7 +387,7 @@ class Registry:
             raise DeviceError(f"device {name!r} could not be opened: {self._failed[name]}")
         spec, plugin = self.specs[family]
         index = name.partition(":")[2]
-        if ":" in name and (not index.isdigit() or (spec.enumerate is None and int(index) != 0)):
+        if ":" in name and (not index.isdigit() or (spec.enumerate is None and not spec.instances and int(index) != 0)):
             raise DeviceError(f"unknown device {name!r}: {family!r} has one device, {family!r}"
                               if index.isdigit() else f"device {name!r}: what follows ':' must be a device index")
         try:
@@ -454,6 +457,19 @@ def canonical_name(name: str) -> str:
     return name.strip().lower()
 
 
+def resolve(device: Union[str, Sequence[str], None]) -> Union[str, tuple[str, ...]]:
+    """A device argument as tg keeps it: the canonical name, a tuple of them (a tensor spread over several
+    devices), or the default device when None."""
+    if device is None:
+        return registry.default
+    if isinstance(device, str):
+        return canonical_name(device)
+    names = tuple(canonical_name(d) for d in device)
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"a tensor spreads over distinct devices, got {tuple(device)}")
+    return names
+
+
 def _version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
@@ -475,8 +491,12 @@ def synchronize(device: Optional[str] = None) -> None:
         dev.synchronize()
 
 
-def check_dtype(dtype: DType, device: str) -> None:
-    """Raise TypeError when `device` cannot store `dtype`, naming what it supports."""
+def check_dtype(dtype: DType, device: Union[str, tuple[str, ...]]) -> None:
+    """Raise TypeError when `device` (or one of several) cannot store `dtype`, naming what it supports."""
+    if isinstance(device, tuple):
+        for d in device:
+            check_dtype(dtype, d)
+        return
     supported = get_device(device).dtypes
     if supported and dtype not in supported:
         raise TypeError(f"device {device!r} does not support dtype {dtype.name}; it supports "

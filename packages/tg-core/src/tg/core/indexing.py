@@ -15,6 +15,7 @@ import numpy as np
 from . import capture
 from . import dtype as dt
 from .autograd import GRAD_MODE, no_grad
+from .multi import shards_of
 from .view import broadcast_shape
 
 if TYPE_CHECKING:
@@ -38,9 +39,10 @@ def check_range(op: str, index: Tensor, size: int, negative: bool = False, ignor
             raise IndexError(f"{op}: index {int(values[bad].flat[0])} is out of bounds{where} with size {size}")
 
     check(index.numpy())
-    base = index.node.base
-    if capture.capturing() and base.buffer is not None:  # a TinyJit replay checks the new indices too
-        capture.record_check(base.buffer, index.node.view, check)
+    for node in shards_of(index.node):  # each device's part, for a tensor spread over several
+        base = node.base
+        if capture.capturing() and base.buffer is not None:  # a TinyJit replay checks the new indices too
+            capture.record_check(base.buffer, node.view, check)
 
 
 def _normalize(x: Tensor, index: Any) -> list[Any]:

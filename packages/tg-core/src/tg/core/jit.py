@@ -27,6 +27,7 @@ from typing import Any, Generic, Optional, TypeVar
 from . import capture, stats
 from .capture import Launch, on_replay
 from .device import Buffer, get_device
+from .multi import shards_of
 from .ops import Node, Op
 from .tensor import Tensor
 from .view import View
@@ -94,7 +95,7 @@ class TinyJit(Generic[R]):
         token = capture.RECORDER.set(rec)
         try:
             result = _realized(self.fn(*args))
-            result = _own_buffers(result, {id(_buffer_of(a)) for a in args if isinstance(a, Tensor)})
+            result = _own_buffers(result, {id(b) for a in args if isinstance(a, Tensor) for b in _buffers_of(a)})
             for t, _ in rec.rebinds:
                 t.realize()
         finally:
@@ -103,7 +104,7 @@ class TinyJit(Generic[R]):
             warnings.warn(f"TinyJit: {getattr(self.fn, '__name__', 'the function')} draws random numbers; its "
                           "replays reuse the draw made at capture. Draw them outside and pass them in.",
                           stacklevel=3)
-        inputs = [_buffer_of(a) for a in args if isinstance(a, Tensor)]
+        inputs = [b for a in args if isinstance(a, Tensor) for b in _buffers_of(a)]
         signature = [(a.shape, a.dtype, a.device) if isinstance(a, Tensor) else a for a in args]
         handoffs = _handoffs(rec.rebinds)
         runners = [launch.host or (get_device(launch.device).bind(launch.kernel) if launch.kernel is not None else None)
@@ -119,7 +120,8 @@ class TinyJit(Generic[R]):
         plan = self.plan
         assert plan is not None
         self._check(args, plan)
-        swap = {id(old): _buffer_of(a) for old, a in zip(plan.inputs, (a for a in args if isinstance(a, Tensor)))}
+        swap = {id(old): new for old, new in zip(plan.inputs, (b for a in args if isinstance(a, Tensor)
+                                                                 for b in _buffers_of(a)))}
         for hook in plan.hooks:
             hook()
         for launch, run in zip(plan.launches, plan.runners):
@@ -154,16 +156,18 @@ class TinyJit(Generic[R]):
 
 def _prepared(t: Tensor) -> Tensor:
     """The argument as a realized contiguous tensor (its own buffer is what a replay swaps in)."""
-    n = t.node
-    if n.op is Op.BUFFER and n.buffer is not None:
+    if all(n.op is Op.BUFFER and n.buffer is not None for n in shards_of(t.node)):
         return t
     return t.contiguous().realize()
 
 
-def _buffer_of(t: Tensor) -> Buffer:
-    base = t.node.base
-    assert base.buffer is not None, "a realized tensor has a buffer"
-    return base.buffer
+def _buffers_of(t: Tensor) -> list[Buffer]:
+    """The buffers holding a realized tensor's data: one, or one per device for a tensor spread over several."""
+    out = []
+    for node in shards_of(t.node):
+        assert node.base.buffer is not None, "a realized tensor has a buffer"
+        out.append(node.base.buffer)
+    return out
 
 
 def _realized(result: Any) -> Any:
@@ -179,7 +183,8 @@ def _own_buffers(result: Any, inputs: set[int]) -> Any:
     writes the copy from the new argument (else it would keep returning the captured call's data)."""
 
     def own(r: Any) -> Any:
-        if isinstance(r, Tensor) and r.node.base.op is Op.BUFFER and id(r.node.base.buffer) in inputs:
+        if isinstance(r, Tensor) and any(n.base.op is Op.BUFFER and id(n.base.buffer) in inputs
+                                         for n in shards_of(r.node)):
             return r.clone().realize()
         return r
 
@@ -198,18 +203,28 @@ def _handoffs(rebinds: list[tuple[Tensor, Node]]) -> list[_Handoff]:
     for t, old in rebinds:
         first.setdefault(id(t), (t, old))
     for t, old in first.values():
-        held = old.base.buffer if old.base.op is Op.BUFFER else None  # data from before the call, or a view of it
-        if held is None or t.node is old:
-            continue
-        new = _buffer_of(t)
-        if new is held:
-            continue
-        if t.node.shape != old.shape or not (t.node.view.is_contiguous and old.view.is_contiguous) or \
-                new.size != held.size:
-            raise RuntimeError(f"TinyJit: a tensor of shape {old.shape} was replaced by one of shape "
-                               f"{t.node.shape} (or a different layout) inside the captured call; a replay needs "
-                               "the same layout")
-        held.copy_from(new)
-        t._node = old  # back on its own buffer, which now holds the new value
-        out.append(_Handoff(t, held, new))
+        if t.node is old or any(n.base.op is not Op.BUFFER for n in shards_of(old)):
+            continue  # unchanged, or not data from before the call (nor a view of it)
+        olds, news = shards_of(old), shards_of(t.node)
+        if t.node.shape != old.shape or len(olds) != len(news):
+            raise _relaid(old, t.node)
+        moved = []
+        for o, n in zip(olds, news):
+            held, new = o.base.buffer, n.base.buffer
+            assert held is not None and new is not None, "realized tensors have buffers"
+            if new is held:
+                continue
+            if o.shape != n.shape or not (n.view.is_contiguous and o.view.is_contiguous) or new.size != held.size:
+                raise _relaid(old, t.node)
+            moved.append(_Handoff(t, held, new))
+        for h in moved:
+            h.old.copy_from(h.new)
+        if moved:
+            t._node = old  # back on its own buffers, which now hold the new value
+        out.extend(moved)
     return out
+
+
+def _relaid(old: Node, new: Node) -> RuntimeError:
+    return RuntimeError(f"TinyJit: a tensor of shape {old.shape} was replaced by one of shape {new.shape} (or a "
+                        "different layout, or other devices) inside the captured call; a replay needs the same layout")

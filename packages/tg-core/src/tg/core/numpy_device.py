@@ -287,4 +287,5 @@ class NumpyDevice(Device):
 
 @hookimpl
 def tg_devices() -> list[DeviceSpec]:
-    return [DeviceSpec("numpy", NumpyDevice, PRIORITY_NUMPY, "NumPy on the host CPU (always available)")]
+    return [DeviceSpec("numpy", NumpyDevice, PRIORITY_NUMPY, "NumPy on the host CPU (always available)",
+                       instances=True)]

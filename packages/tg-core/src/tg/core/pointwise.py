@@ -19,7 +19,8 @@ from . import autograd as F
 from . import dtype as dt
 from .device import check_dtype
 from .dtype import DType, Scalar, TensorLike
-from .ops import Op, const
+from .multi import const
+from .ops import Op
 from .view import Shape, broadcast_shape
 
 if TYPE_CHECKING:

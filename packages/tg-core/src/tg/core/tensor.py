@@ -5,7 +5,7 @@ is computed only by `realize()`, `numpy()`, `item()` or `tolist()`.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Optional, Union
 
 import numpy as np
@@ -17,8 +17,9 @@ from . import dtype as dt
 from . import elementwise as ew
 from . import functional as fn
 from .autograd import GRAD_MODE
-from .device import canonical_name, get_device, registry
+from .device import canonical_name, get_device, registry, resolve
 from .dtype import DType, Scalar, TensorLike
+from .multi import MultiNode, shards_of
 from .ops import Node
 from .realize import realize as _realize_nodes
 
@@ -40,15 +41,15 @@ class Tensor:
 
     def __init__(self, data: Any, dtype: Optional[Union[DType, str]] = None, device: Optional[str] = None,
                  requires_grad: bool = False):
-        if isinstance(data, Node):
+        if isinstance(data, (Node, MultiNode)):
             node = data
         elif isinstance(data, Tensor):
             node = data.detach().to(device or data.device).node
             if dtype is not None:
                 node = node.cast(dt.to_dtype(dtype))
         else:
-            node = creation.node_from_data(data, dtype, canonical_name(device) if device else registry.default)
-        self._node: Node = node
+            node = creation.node_from_data(data, dtype, resolve(device))
+        self._node: Node = node  # type: ignore[assignment]  # or a MultiNode, which offers what a Node does
         self.grad: Optional[Tensor] = None
         self._grad_hooks: Optional[list[Callable[[Tensor], None]]] = None
         self._ctx: Optional[F.Function] = None
@@ -78,6 +79,7 @@ class Tensor:
 
     @property
     def device(self) -> str:
+        """The device's name; for a tensor spread over several devices (`shard`), the tuple of their names."""
         return self.node.device
 
     @property
@@ -133,7 +135,7 @@ class Tensor:
     # ---- realizing and reading data -----------------------------------------------------------------
     def realize(self, *others: Tensor) -> Tensor:
         """Compute this tensor (and `others`) now; returns self. Work is queued on the device."""
-        _realize_nodes([t.node for t in (self, *others)])
+        _realize_nodes([n for t in (self, *others) for n in shards_of(t.node)])
         return self
 
     def numpy(self) -> np.ndarray:
@@ -141,6 +143,8 @@ class Tensor:
         from .numpy_device import strided
 
         self.realize()
+        if isinstance(self.node, MultiNode):
+            return Tensor(self.node.gathered_on(self.node.device[0])).numpy()
         base = self.node.base
         flat = base.buffer.numpy()
         return np.array(strided(flat, self.node.view)).reshape(self.shape)
@@ -170,7 +174,7 @@ class Tensor:
                                formatter=_torch_formatter(arr))  # type: ignore[arg-type]
         extras = []
         if self.device != registry.default:
-            extras.append(f"device='{self.device}'")
+            extras.append(f"device={self.device!r}")
         if self.dtype not in (dt.float32, dt.int64, dt.bool_):
             extras.append(f"dtype={self.dtype!r}")
         if self.requires_grad:
@@ -184,18 +188,45 @@ class Tensor:
     def __dlpack_device__(self) -> tuple[int, int]:
         return (1, 0)  # kDLCPU: the export above is always a host copy
 
-    def to(self, device: Optional[Union[str, DType]] = None, dtype: Optional[Union[DType, str]] = None) -> Tensor:
-        """The tensor on `device` and/or cast to `dtype` (self if nothing changes)."""
+    def to(self, device: Optional[Union[str, DType, Sequence[str]]] = None,
+           dtype: Optional[Union[DType, str]] = None) -> Tensor:
+        """The tensor on `device` and/or cast to `dtype` (self if nothing changes); on a tuple of devices, a copy on
+        each (`shard(devices)`)."""
         out = self
         if isinstance(device, DType) or (isinstance(device, str) and device.strip().lower() in dt._BY_NAME):
             device, dtype = None, device  # x.to(tg.core.uint8), x.to("float16"), as in torch
         if dtype is not None:
             out = out.cast(dt.to_dtype(dtype))
+        if device is not None and not isinstance(device, str):
+            return out.shard(device)
         if device is not None and canonical_name(device) != self.device:
             name = canonical_name(device)
             get_device(name)  # fail here, naming the device, rather than inside the schedule
             out = out._apply(F.Copy, device=name)
         return out
+
+    def shard(self, devices: Sequence[str], dim: Optional[int] = None) -> Tensor:
+        """This tensor spread over `devices`: split along `dim` in nearly equal pieces (larger first), or a full
+        copy on each device when `dim` is None. Ops on it run per device; a reduction over the split dim
+        all-reduces across them (see tg.core.multi). `to(tuple_of_devices)` is `shard(devices)`."""
+        names = resolve(devices)
+        assert isinstance(names, tuple)
+        for name in names:
+            get_device(name)  # fail here, naming the device
+        axis = None if dim is None else self._dim(dim)
+        if axis is not None and self.ndim == 0:
+            raise RuntimeError("shard: a 0-d tensor has no dim to split; pass dim=None to copy it to each device")
+        if isinstance(self.node, MultiNode) and self.node.device == names and self.node.axis == axis:
+            return self
+        return self._apply(F.Shard, devices=names, axis=axis)
+
+    def shard_(self, devices: Sequence[str], dim: Optional[int] = None) -> Tensor:
+        """`shard` in place: this tensor's data is spread over `devices` (for parameters: replicate them with
+        dim=None, then a batch split along dim 0 trains data-parallel)."""
+        self.node = self.detach().shard(devices, dim).node
+        if self.grad is not None:
+            self.grad = self.grad.shard(devices, dim)
+        return self
 
     def cpu(self) -> Tensor:
         """The tensor on the NumPy device."""

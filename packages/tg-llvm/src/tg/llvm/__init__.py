@@ -25,7 +25,7 @@ def _open(name: str) -> object:
 @hookimpl
 def tg_devices() -> list[DeviceSpec]:
     return [DeviceSpec("llvm", _open, PRIORITY_COMPILED_CPU,  # type: ignore[arg-type]
-                       "LLVM JIT for the host CPU, all cores")]
+                       "LLVM JIT for the host CPU, all cores", instances=True)]
 
 
 def export(*args: object, **kwargs: object) -> object:

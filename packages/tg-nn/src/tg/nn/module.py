@@ -6,8 +6,8 @@ by their attribute path, so a torch state_dict's keys match a tg model built the
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
-from typing import Any, Optional
+from collections.abc import Iterator, Sequence
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -144,8 +144,9 @@ class Module:
     def eval(self) -> Module:
         return self.train(False)
 
-    def to(self, device: str) -> Module:
-        """Move every parameter and buffer to `device` (in place, like torch)."""
+    def to(self, device: Union[str, Sequence[str]]) -> Module:
+        """Move every parameter and buffer to `device` (in place, like torch); to a tuple of devices: a copy on each,
+        for data-parallel training over the devices of one machine (split the batch with `x.shard(devices, 0)`)."""
         for t in [*self.parameters(), *self.buffers()]:
             moved = t.detach().to(device).realize()
             t.node, t.grad = moved.node, None

@@ -17,6 +17,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from tg.core import Tensor, jit, no_grad
+from tg.core.multi import shards_of
 
 Params = Union[Iterable[Tensor], Iterable[dict[str, Any]]]
 
@@ -57,7 +58,8 @@ class Optimizer:
     @staticmethod
     def _refresh(entry: list[Any], value: float) -> None:
         t = entry[0]
-        t.node.base.buffer.copyin(np.asarray(value, t.dtype.np))
+        for node in shards_of(t.node):  # each device's copy, for parameters spread over several (Tensor.shard)
+            node.base.buffer.copyin(np.asarray(value, t.dtype.np))
         entry[1] = value
 
     def _sync_hyper(self) -> None:
