@@ -136,6 +136,7 @@ def bench(session: nox.Session) -> None:
         session.log("PyTorch not installable here: the bench runs without its column")
     report_versions(session)
     session.run("python", "bench/bench_core.py", *session.posargs)
+    session.run("python", "bench/bench_shard.py", "--out", "bench/results/shard.json")  # Tensor.shard over 2 devices
 
 
 @nox.session
