@@ -77,7 +77,7 @@ def allreduce_rows(devices: tuple[str, ...]) -> list[dict[str, Any]]:
         x = Tensor(data, device=devices[0]).shard(devices, 0).realize()
         bus = 2 * (n - 1) / n * size
         tg_s = median_time(lambda x=x: x.sum(0).realize(), 10)
-        host_s = median_time(lambda: [data.sum(0).copy() for _ in range(n)], 10)
+        host_s = median_time(lambda data=data: [data.sum(0).copy() for _ in range(n)], 10)
         rows.append({"bytes": size, "tg GB/s": bus / tg_s / 1e9, "numpy host GB/s": bus / host_s / 1e9,
                      "tg / numpy": host_s / tg_s})
     return rows
