@@ -6,8 +6,9 @@ The record in progress belongs to the current thread (or asyncio task): other th
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -72,6 +73,39 @@ def record_check(buffer: Buffer, view: View, check: Callable[[Any], None]) -> No
     `check` on it, so a replay raises where the eager call would have."""
     if (rec := RECORDER.get()) is not None:
         rec.checks.append((buffer, view, check))
+
+
+_CHECKING: contextvars.ContextVar[bool] = contextvars.ContextVar("tg_checked_read", default=False)
+ReadHook = Callable[["Tensor", bool], None]
+_READ_HOOK: contextvars.ContextVar[Optional[ReadHook]] = contextvars.ContextVar("tg_read_hook", default=None)
+
+
+def record_read(tensor: Tensor) -> None:
+    """`tensor`'s data is about to be read back to Python (Tensor.numpy), before it is computed. A replay reads
+    nothing back, so whatever a call decides from such data is frozen in its replay: a caller that replays
+    automatically (tg.nn.onnx) watches the reads with `watching_reads`."""
+    if (hook := _READ_HOOK.get()) is not None:
+        hook(tensor, _CHECKING.get())
+
+
+@contextlib.contextmanager
+def watching_reads(hook: ReadHook) -> Iterator[None]:
+    """Call hook(tensor, checked) at each read in this block; `checked`: an index check a replay repeats."""
+    token = _READ_HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _READ_HOOK.reset(token)
+
+
+@contextlib.contextmanager
+def checked_read() -> Iterator[None]:
+    """Reads inside this block are validations a replay repeats (record_check), not decisions it freezes."""
+    token = _CHECKING.set(True)
+    try:
+        yield
+    finally:
+        _CHECKING.reset(token)
 
 
 def record_random() -> None:

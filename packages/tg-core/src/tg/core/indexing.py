@@ -38,7 +38,9 @@ def check_range(op: str, index: Tensor, size: int, negative: bool = False, ignor
             where = f" for dimension {dim}" if dim is not None else ""
             raise IndexError(f"{op}: index {int(values[bad].flat[0])} is out of bounds{where} with size {size}")
 
-    check(index.numpy())
+    with capture.checked_read():
+        values = index.numpy()
+    check(values)
     for node in shards_of(index.node):  # each device's part, for a tensor spread over several
         base = node.base
         if capture.capturing() and base.buffer is not None:  # a TinyJit replay checks the new indices too

@@ -142,6 +142,7 @@ class Tensor:
         """A NumPy copy of the data."""
         from .numpy_device import strided
 
+        _capture.record_read(self)
         self.realize()
         if isinstance(self.node, MultiNode):
             return Tensor(self.node.gathered_on(self.node.device[0])).numpy()

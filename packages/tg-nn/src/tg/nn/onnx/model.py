@@ -10,6 +10,7 @@ import numpy as np
 from tg.core import Tensor
 
 from . import control, indexing, lowp, pooling, quant, recurrent, resize, signal, training, vision  # noqa: F401  (each module registers its ops in OPS)
+from .compiled import NotReplayable, SignatureRuns
 from .ops import TENSOR_TYPES, Context, OnnxError, find_op
 
 MIN_OPSET = 7  # the oldest ai.onnx opset whose semantics tg implements
@@ -26,9 +27,13 @@ def _onnx() -> Any:
 
 
 class OnnxModel:
-    """A runnable ONNX graph: `model(name=tensor, ...)` or `model({name: array})` -> {output name: Tensor}."""
+    """A runnable ONNX graph: `model(name=tensor, ...)` or `model({name: array})` -> {output name: Tensor}.
 
-    def __init__(self, proto: Any, device: Optional[str] = None):
+    With `jit` (the default), calls are replayed as a compiled program per input signature from the third call on
+    (see tg.nn.onnx.compiled): signatures where the model decides something from its input data run eagerly, as
+    do calls that need gradients."""
+
+    def __init__(self, proto: Any, device: Optional[str] = None, jit: bool = True):
         onnx = _onnx()
         try:
             onnx.checker.check_model(proto)
@@ -57,6 +62,8 @@ class OnnxModel:
         unsupported = sorted({(n.domain or "ai.onnx", n.op_type) for n in graph.node
                               if find_op(n.domain, n.op_type) is None})
         self.unsupported = unsupported
+        self.jit = jit
+        self._runs = SignatureRuns(self._run)
 
     def input_info(self) -> list[tuple[str, Optional[str], list[Union[int, str]]]]:
         """(name, dtype, shape) of each input; symbolic dims as strings."""
@@ -70,16 +77,31 @@ class OnnxModel:
         unknown = sorted(set(feed) - set(self.input_names))
         if unknown:
             raise OnnxError(f"onnx: unknown input(s) {unknown}; the model takes {self.input_names}")
-        env: dict[str, Any] = dict(self.initializers)
+        values = []
         for info in self.inputs:
             if info.name not in feed:
                 raise OnnxError(f"onnx: missing input {info.name!r}; the model takes {self.input_names}")
-            env[info.name] = self._convert(info, feed[info.name])
+            values.append(self._convert(info, feed[info.name]))
         if self.unsupported:
             ops = ", ".join(f"{d}::{op} (opset {self.opsets.get(d, '?')})" for d, op in self.unsupported)
             raise OnnxError(f"onnx: unsupported operator(s) {ops}")
+        outs = self._runs(values) if self._replayable(values) else None
+        if outs is None:
+            outs = self._run(values)
+        return dict(zip(self.output_names, outs))
+
+    def _replayable(self, values: list[Any]) -> bool:
+        """Whether this call may go through a compiled replay: tensors in, no gradients wanted."""
+        if not self.jit or not all(isinstance(v, Tensor) for v in values):
+            return False
+        return not any(t.requires_grad for t in [*values, *self.initializers.values()] if isinstance(t, Tensor))
+
+    def _run(self, values: list[Any]) -> list[Any]:
+        """One eager evaluation of the graph on the inputs `values` (in input order)."""
+        env: dict[str, Any] = dict(self.initializers)
+        env.update(zip(self.input_names, values))
         run_graph(self.proto.graph, env, self.opsets, self.device, dict(self.types))
-        return {name: env[name] for name in self.output_names}
+        return [env[name] for name in self.output_names]
 
     def _convert(self, info: Any, value: Any) -> Any:
         """A fed value as the graph holds it: a Tensor, a list of them (sequence) or None (empty optional)."""
@@ -115,6 +137,8 @@ def run_graph(graph: Any, env: dict[str, Any], opsets: dict[str, int], device: O
             out = fn(ctx, *args, **attrs)
         except OnnxError:
             raise
+        except NotReplayable as e:
+            raise NotReplayable(f"{node.op_type} node {node.name!r}: {e}") from None
         except Exception as e:
             shapes = [tuple(a.shape) if isinstance(a, Tensor) else None for a in args]
             message = f"onnx: {node.op_type} node {node.name!r} failed on inputs {shapes}: {type(e).__name__}: {e}"
@@ -142,8 +166,9 @@ def _value_info(v: Any) -> tuple[str, Optional[str], list[Union[int, str]]]:
     return v.name, ONNX_DTYPES.get(t.elem_type), dims
 
 
-def load(model: Union[str, Path, bytes, Any], device: Optional[str] = None) -> OnnxModel:
-    """Load an ONNX model from a path, bytes or a ModelProto, ready to run on `device`."""
+def load(model: Union[str, Path, bytes, Any], device: Optional[str] = None, jit: bool = True) -> OnnxModel:
+    """Load an ONNX model from a path, bytes or a ModelProto, ready to run on `device`; with `jit`, repeated calls
+    with one input signature replay a compiled program (OnnxModel)."""
     onnx = _onnx()
     if isinstance(model, (str, Path)):
         if not Path(model).exists():
@@ -159,4 +184,4 @@ def load(model: Union[str, Path, bytes, Any], device: Optional[str] = None) -> O
             raise OnnxError(f"onnx: the bytes are not an ONNX model ({e})") from e
     else:
         proto = model
-    return OnnxModel(proto, device)
+    return OnnxModel(proto, device, jit)

@@ -1,0 +1,153 @@
+"""Imported models replay a compiled program per input signature (tg.nn.onnx.compiled): every call still gives
+onnxruntime's answer, also when the model decides something from its input data, and a replay builds no graph."""
+from __future__ import annotations
+
+import io
+import os
+import threading
+
+import numpy as np
+import pytest
+
+if os.environ.get("TG_REQUIRE_TORCH"):
+    import onnx
+    import onnxruntime
+    import torch
+else:
+    torch = pytest.importorskip("torch")
+    onnx = pytest.importorskip("onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+
+from onnx import TensorProto, helper
+
+from tg.core import counters
+from tg.nn.onnx import load
+
+
+def encoder_model() -> bytes:
+    """A TransformerEncoderLayer exported by torch: its reshapes compute their shapes from Shape nodes."""
+    torch.manual_seed(0)
+
+    class Encoder(torch.nn.Module):  # called with one argument: the tracing exporter cannot pass optional flags
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.layer(x)
+
+    layer = Encoder().eval()
+    buf = io.BytesIO()
+    torch.onnx.export(layer, (torch.zeros(2, 5, 16),), buf, input_names=["x"], output_names=["y"], dynamo=False,
+                      opset_version=17, dynamic_axes={"x": {0: "batch", 1: "seq"}})
+    return buf.getvalue()
+
+
+def graph(nodes: list, inputs: list, outputs: list, initializers: tuple = ()) -> bytes:
+    g = helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def sign_branch_model() -> bytes:
+    """y = x + 1 where sum(x) > 0, else x * -2: an If on a condition computed from the input."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])
+    zero = helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])
+    one = helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])
+    minus2 = helper.make_tensor("minus2", TensorProto.FLOAT, [], [-2.0])
+    then = helper.make_graph([helper.make_node("Add", ["x", "one"], ["a"])], "then", [],
+                             [helper.make_tensor_value_info("a", TensorProto.FLOAT, [3])])
+    other = helper.make_graph([helper.make_node("Mul", ["x", "minus2"], ["b"])], "else", [],
+                              [helper.make_tensor_value_info("b", TensorProto.FLOAT, [3])])
+    nodes = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0), helper.make_node("Greater", ["s", "zero"], ["c"]),
+             helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other)]
+    return graph(nodes, [x], [y], (zero, one, minus2))
+
+
+def nonzero_model() -> bytes:
+    """The positions of the positive entries: an output whose shape depends on the data."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [6])
+    y = helper.make_tensor_value_info("y", TensorProto.INT64, [1, None])
+    zero = helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])
+    nodes = [helper.make_node("Greater", ["x", "zero"], ["p"]), helper.make_node("NonZero", ["p"], ["y"])]
+    return graph(nodes, [x], [y], (zero,))
+
+
+def gather_model() -> bytes:
+    """Rows of a table picked by the input's indices (checked against the table's size on every call)."""
+    idx = helper.make_tensor_value_info("i", TensorProto.INT64, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])
+    table = helper.make_tensor("table", TensorProto.FLOAT, [4, 3], np.arange(12, dtype=np.float32).tolist())
+    return graph([helper.make_node("Gather", ["table", "i"], ["y"])], [idx], [y], (table,))
+
+
+def reference(data: bytes, feed: dict) -> np.ndarray:
+    return onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feed)[0]
+
+
+def test_replay_matches_onnxruntime_and_builds_no_graph() -> None:
+    data, model = encoder_model(), None
+    model = load(data)
+    kept = []
+    for i in range(5):
+        x = np.random.default_rng(i).standard_normal((2, 5, 16)).astype(np.float32)
+        ops = counters.ops
+        out = model(x=x)["y"]
+        if i >= 2:
+            assert counters.ops == ops, "a replay builds no graph"
+        kept.append((out, reference(data, {"x": x})))
+    for out, ref in kept:  # earlier results are not overwritten by later calls
+        np.testing.assert_allclose(out.numpy(), ref, rtol=1e-4, atol=1e-5)
+    x = np.random.default_rng(9).standard_normal((3, 5, 16)).astype(np.float32)  # a new signature (batch 3)
+    for _ in range(3):
+        np.testing.assert_allclose(model(x=x)["y"].numpy(), reference(data, {"x": x}), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("make", [sign_branch_model, nonzero_model])
+def test_decisions_on_input_data_are_taken_every_call(make) -> None:  # type: ignore[no-untyped-def]
+    data = make()
+    model = load(data)
+    for i in range(6):
+        x = np.random.default_rng(i).standard_normal(3 if make is sign_branch_model else 6).astype(np.float32)
+        x *= 1 if i % 2 else -1
+        np.testing.assert_array_equal(model(x=x)["y"].numpy(), reference(data, {"x": x}))
+
+
+def test_index_checks_run_in_replays() -> None:
+    model = load(gather_model())
+    for i in ([0, 3], [1, 2], [2, 0], [3, 3]):
+        np.testing.assert_array_equal(model(i=np.array(i))["y"].numpy(), np.arange(12.0).reshape(4, 3)[i])
+    with pytest.raises(IndexError, match="out of bounds"):
+        model(i=np.array([0, 4]))
+
+
+def test_threads_calling_one_model_get_their_own_answers() -> None:
+    data = encoder_model()
+    model = load(data)
+    xs = [np.random.default_rng(i).standard_normal((2, 5, 16)).astype(np.float32) for i in range(8)]
+    refs = [reference(data, {"x": x}) for x in xs]
+    errors: list[BaseException] = []
+
+    def worker(k: int) -> None:
+        try:
+            for j in range(4):
+                i = (k + j) % len(xs)
+                np.testing.assert_allclose(model(x=xs[i])["y"].numpy(), refs[i], rtol=1e-4, atol=1e-5)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+
+
+def test_jit_false_runs_every_call_eagerly() -> None:
+    model = load(encoder_model(), jit=False)
+    x = np.zeros((2, 5, 16), np.float32)
+    for _ in range(3):
+        ops = counters.ops
+        model(x=x)
+        assert counters.ops > ops
