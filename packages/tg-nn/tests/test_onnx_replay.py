@@ -64,6 +64,23 @@ def sign_branch_model() -> bytes:
     return graph(nodes, [x], [y], (zero, one, minus2))
 
 
+def rate_model() -> bytes:
+    """y = x * 2 at a sample rate of 16000, else x * 3: an If on an input that rarely changes (as in Silero VAD)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])
+    sr = helper.make_tensor_value_info("sr", TensorProto.INT64, [])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])
+    rate = helper.make_tensor("rate", TensorProto.INT64, [], [16000])
+    two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
+    three = helper.make_tensor("three", TensorProto.FLOAT, [], [3.0])
+    then = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["a"])], "then", [],
+                             [helper.make_tensor_value_info("a", TensorProto.FLOAT, [3])])
+    other = helper.make_graph([helper.make_node("Mul", ["x", "three"], ["b"])], "else", [],
+                              [helper.make_tensor_value_info("b", TensorProto.FLOAT, [3])])
+    nodes = [helper.make_node("Equal", ["sr", "rate"], ["c"]),
+             helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other)]
+    return graph(nodes, [x, sr], [y], (rate, two, three))
+
+
 def nonzero_model() -> bytes:
     """The positions of the positive entries: an output whose shape depends on the data."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [6])
@@ -113,6 +130,19 @@ def test_decisions_on_input_data_are_taken_every_call(make) -> None:  # type: ig
         np.testing.assert_array_equal(model(x=x)["y"].numpy(), reference(data, {"x": x}))
 
 
+def test_a_decision_on_an_input_replays_while_the_input_stays_the_same() -> None:
+    model = load(rate_model())
+    x = np.array([1.0, -2.0, 3.0], np.float32)
+    for i, rate in enumerate([16000, 16000, 16000, 16000, 8000, 16000, 8000, 8000, 8000, 8000, 16000]):
+        ops = counters.ops
+        out = model(x=x * (i + 1), sr=np.array(rate, np.int64))["y"].numpy()
+        np.testing.assert_array_equal(out, x * (i + 1) * (2 if rate == 16000 else 3))
+        if i in (2, 3, 5):
+            assert counters.ops == ops, "replayed: the rate is the captured one"
+        if i == 4:
+            assert counters.ops > ops, "the rate changed: computed eagerly"
+
+
 def test_index_checks_run_in_replays() -> None:
     model = load(gather_model())
     for i in ([0, 3], [1, 2], [2, 0], [3, 3]):
@@ -133,7 +163,7 @@ def test_threads_calling_one_model_get_their_own_answers() -> None:
             for j in range(4):
                 i = (k + j) % len(xs)
                 np.testing.assert_allclose(model(x=xs[i])["y"].numpy(), refs[i], rtol=1e-4, atol=1e-5)
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:  # reported below
             errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
