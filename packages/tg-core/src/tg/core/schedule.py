@@ -20,6 +20,7 @@ import numpy as np
 from .device import Buffer, get_device
 from .kernel import AST, Kernel
 from .ops import ELEMENTWISE, PAD_SAFE, REDUCE, Node, Op, Path, postorder, replay
+from .opt import MAX_TILE_STRIDE
 from .view import View
 
 
@@ -37,6 +38,7 @@ MAX_FUSION_DEPTH = 100  # ops on one path from a kernel's store to a load
 
 SCALARS_KEPT = 1024  # distinct hoisted constants kept on each device (the oldest are dropped first)
 _scalars: OrderedDict[tuple[str, str, float], Node] = OrderedDict()
+_scalar_keys: dict[int, tuple[str, str, float]] = {}  # id of each kept scalar buffer node -> its key
 _scalars_lock = threading.Lock()
 
 
@@ -64,8 +66,9 @@ def scalar_buffer(n: Node) -> Node:
     node = Node(Op.BUFFER, (), None, n.dtype, (1,), n.device, buffer=buf)
     with _scalars_lock:
         _scalars[key] = node
+        _scalar_keys[id(node)] = key
         while len(_scalars) > SCALARS_KEPT:
-            _scalars.popitem(last=False)
+            _scalar_keys.pop(id(_scalars.popitem(last=False)[1]), None)
     return node
 
 
@@ -114,13 +117,135 @@ def _split_reduces(order: list[Node]) -> bool:
     return split
 
 
+DOT_MIN_ROWS = 8  # a dot-product contraction is re-laid out when the other operand has at least this many rows
+
+
+def _transpose_dot_operands(order: list[Node]) -> bool:
+    """A contraction whose operands are both read along the summed dim (x @ w.T with w stored as torch's Linear
+    stores it: (out, in)) gives a CPU or GPU register tile no output dim to run along, so it computed one dot
+    product at a time. One operand, a realized buffer, is copied transposed first (a small kernel of its own)
+    so that its other dim becomes the contiguous one; the values, and the order of each sum, stay the same.
+    Returns whether any was."""
+    changed = False
+    for n in order:
+        if n.op is not Op.SUM or len(n.arg) != 1 or n.src[0].op is not Op.MUL:
+            continue
+        k, prod = n.arg[0], n.src[0]
+        a, b = prod.src
+        if not all(v.op is Op.VIEW and _dot_layout(v.view, k) for v in (a, b)):
+            continue
+        side = min((v for v in (a, b) if v.base.op is Op.BUFFER), key=lambda v: v.base.numel, default=None)
+        other = b if side is a else a
+        rows = math.prod(m for d, m in enumerate(other.shape) if d != k and other.view.strides[d] != 0)
+        if side is None or rows < DOT_MIN_ROWS:
+            continue
+        prod.src = tuple(_transposed(v, k) if v is side else v for v in prod.src)
+        changed = True
+    return changed
+
+
+def _dot_layout(view: View, k: int) -> bool:
+    """Read along dim k, and no other dim of the output within a tile's reach."""
+    return view.mask is None and view.strides[k] == 1 and not any(
+        0 < abs(st) <= MAX_TILE_STRIDE for d, (st, m) in enumerate(zip(view.strides, view.shape)) if d != k and m > 1)
+
+
+def _transposed(v: Node, k: int) -> Node:
+    """The same values as the view v, read from a copy whose contiguous dim is v's last varying dim besides k."""
+    full = v.shape
+    spread = [d for d, (st, m) in enumerate(zip(v.view.strides, full)) if st == 0 and m > 1]
+    varying = [d for d in range(len(full)) if d != k and d not in spread and full[d] > 1]
+    if not varying:
+        return v
+    one = v.movement(Op.SHRINK, tuple((0, 1 if d in spread else m, 1) for d, m in enumerate(full)))
+    dims = [d for d in range(len(full)) if d != k]
+    dims.insert(dims.index(varying[-1]), k)  # k just before the dim that becomes contiguous
+    inverse = tuple(dims.index(d) for d in range(len(full)))
+    copy = one.movement(Op.PERMUTE, tuple(dims)).contiguous()
+    return copy.movement(Op.PERMUTE, inverse).movement(Op.EXPAND, full)
+
+
 def schedule(targets: list[Node]) -> list[ScheduleItem]:
     """Kernels (and copies) that realize `targets`, in an order that respects their dependencies."""
     roots = list({id(r): r for r in map(_root_of, targets) if r is not None}.values())
     order = _toposort(roots)
-    if _split_reduces(order):  # new nodes: walk again (a split reduce stays a reduce, so the roots stand)
+    if _split_reduces(order) | _transpose_dot_operands(order):  # new nodes: walk again (the roots stand)
         order = _toposort(roots)
     position = {id(n): i for i, n in enumerate(order)}
+    key = _structure(order, roots, position)
+    with _plans_lock:
+        plan = _plans.get(key)
+        if plan is not None:
+            _plans.move_to_end(key)
+    if plan is not None:
+        return plan.items(order)
+    items = _schedule(order, roots, position)
+    plan = _Plan.of(items, order, position)
+    if plan is not None:
+        with _plans_lock:
+            _plans[key] = plan
+            while len(_plans) > PLANS_KEPT:
+                _plans.popitem(last=False)
+    return items
+
+
+# ---- the schedule cache: a step of a training loop builds a graph of the same structure every time ----------------
+PLANS_KEPT = 512  # graph structures whose schedules are kept (the least recently used is dropped)
+_plans: OrderedDict[tuple, _Plan] = OrderedDict()
+_plans_lock = threading.Lock()
+
+
+def _structure(order: list[Node], roots: list[Node], position: dict[int, int]) -> tuple:
+    """Everything that decides the schedule of `order`, with nodes named by their position: equal keys, equal
+    kernels. Data is left out (buffers are leaves known by shape, dtype and device) and so are the values of
+    constants that become kernel arguments; constants kept in the code count by their bits, as kernels do."""
+    parts: list[tuple] = []
+    for n in order:
+        if n.op is Op.CONST:
+            arg: object = ("arg", n.dtype) if hoisted(n) else (type(n.arg), repr(n.arg))
+        elif n.op is Op.VIEW:
+            arg = n.arg[0]  # the movement path (the view follows from it and the base's shape)
+        else:
+            arg = n.arg
+        parts.append((n.op, n.dtype, n.shape, n.device, arg, tuple(position[id(s)] for s in n.src)))
+    return (tuple(parts), tuple(position[id(r)] for r in roots))
+
+
+@dataclass
+class _Plan:
+    """A schedule with its nodes as positions in the graph's order: the same kernels serve every graph of the
+    structure. An input is ("node", position) or, for a constant read from a one-element buffer, ("scalar",
+    position of the constant)."""
+
+    steps: list[tuple[int, list[tuple[str, int]], Optional[Kernel]]]
+
+    @staticmethod
+    def of(items: list[ScheduleItem], order: list[Node], position: dict[int, int]) -> Optional[_Plan]:
+        """The plan of a schedule just built (None if a scalar buffer it reads was dropped meanwhile)."""
+        consts = {(n.device, n.dtype.name, float(n.arg)): i for i, n in enumerate(order)
+                  if n.op is Op.CONST and hoisted(n)}
+        steps = []
+        for it in items:
+            refs = []
+            for n in it.inputs:
+                if id(n) in position:
+                    refs.append(("node", position[id(n)]))
+                    continue
+                with _scalars_lock:
+                    key = _scalar_keys.get(id(n))
+                if key is None or key not in consts:
+                    return None
+                refs.append(("scalar", consts[key]))
+            steps.append((position[id(it.out)], refs, it.kernel))
+        return _Plan(steps)
+
+    def items(self, order: list[Node]) -> list[ScheduleItem]:
+        return [ScheduleItem(order[out], [order[i] if kind == "node" else scalar_buffer(order[i]) for kind, i in refs],
+                             kernel) for out, refs, kernel in self.steps]
+
+
+def _schedule(order: list[Node], roots: list[Node], position: dict[int, int]) -> list[ScheduleItem]:
+    """Decide the kernels: materialize what must be, then build each kernel's AST."""
     materialized = {id(r): r for r in roots}
     for n in order:
         if n.op in (Op.CONTIGUOUS, Op.COPY):
