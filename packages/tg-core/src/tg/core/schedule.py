@@ -134,7 +134,8 @@ def _transpose_dot_operands(order: list[Node]) -> bool:
         a, b = prod.src
         if not all(v.op is Op.VIEW and _dot_layout(v.view, k) for v in (a, b)):
             continue
-        side = min((v for v in (a, b) if v.base.op is Op.BUFFER), key=lambda v: v.base.numel, default=None)
+        # the copy's contiguous dim becomes the tile's vector dim: the longer it is, the better
+        side = max((v for v in (a, b) if v.base.op is Op.BUFFER), key=lambda v: _last_varying(v, k), default=None)
         other = b if side is a else a
         rows = math.prod(m for d, m in enumerate(other.shape) if d != k and other.view.strides[d] != 0)
         if side is None or rows < DOT_MIN_ROWS:
@@ -142,6 +143,12 @@ def _transpose_dot_operands(order: list[Node]) -> bool:
         prod.src = tuple(_transposed(v, k) if v is side else v for v in prod.src)
         changed = True
     return changed
+
+
+def _last_varying(v: Node, k: int) -> int:
+    """The extent of v's last dim besides k that it varies along (0 if none)."""
+    dims = [m for d, (st, m) in enumerate(zip(v.view.strides, v.shape)) if d != k and st != 0 and m > 1]
+    return dims[-1] if dims else 0
 
 
 def _dot_layout(view: View, k: int) -> bool:
