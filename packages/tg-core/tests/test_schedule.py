@@ -214,3 +214,20 @@ def test_linear_layer_contraction_reads_a_transposed_copy(device: str) -> None:
     np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-5)
     v = _realized((1, 24), device=device)[0]  # one row: a dot product per output, nothing to copy
     assert len(sched.schedule([(v @ w.T).node])) == 1
+
+
+def test_strided_convolution_reads_its_weight_with_output_channels_innermost(device: str) -> None:
+    """A stride-2 convolution reads its input two apart: no output dim with unit stride. Its weight is copied with
+    the output channels innermost (one kernel), and the contraction's tile runs along them."""
+    sched = importlib.import_module("tg.core.schedule")
+    x, w = _realized((2, 8, 9, 9), (16, 8, 3, 3), device=device)
+    out = x.conv2d(w, stride=2, padding=1)
+    items = sched.schedule([out.node])
+    contraction = next(it.kernel for it in items if it.kernel is not None and it.kernel.reduce is not None)
+    loads = [a.arg[1] for a in contraction.ast.walk() if a.op is Op.LOAD]
+    assert any(st == 1 for v in loads for d, st in enumerate(v.strides) if d not in contraction.reduce.arg)
+    xs, ws = x.numpy().astype(np.float64), w.numpy().astype(np.float64)
+    padded = np.pad(xs, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
+    ref = np.einsum("nchwij,ocij->nohw", windows, ws)
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-5)

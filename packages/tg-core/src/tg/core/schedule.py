@@ -20,7 +20,6 @@ import numpy as np
 from .device import Buffer, get_device
 from .kernel import AST, Kernel
 from .ops import ELEMENTWISE, PAD_SAFE, REDUCE, Node, Op, Path, postorder, replay
-from .opt import MAX_TILE_STRIDE
 from .view import View
 
 
@@ -117,56 +116,55 @@ def _split_reduces(order: list[Node]) -> bool:
     return split
 
 
-DOT_MIN_ROWS = 8  # a dot-product contraction is re-laid out when the other operand has at least this many rows
+DOT_MIN_ROWS = 8  # a contraction is re-laid out when the operand it keeps has at least this many rows
 
 
 def _transpose_dot_operands(order: list[Node]) -> bool:
-    """A contraction whose operands are both read along the summed dim (x @ w.T with w stored as torch's Linear
-    stores it: (out, in)) gives a CPU or GPU register tile no output dim to run along, so it computed one dot
-    product at a time. One operand, a realized buffer, is copied transposed first (a small kernel of its own)
-    so that its other dim becomes the contiguous one; the values, and the order of each sum, stay the same.
-    Returns whether any was."""
+    """A contraction where neither operand runs along an output dim with unit stride gives a register tile no dim
+    to vectorise: x @ w.T with w stored as torch's Linear stores it, (out, in), computed one dot product at a
+    time; a stride-2 convolution read its input two apart. One operand, a realized buffer, is then copied first
+    (a small kernel of its own) with one of its output dims innermost, the longest it has, so that the tile runs
+    along it; the values, and the order of each sum, stay the same. Returns whether any was."""
     changed = False
     for n in order:
-        if n.op is not Op.SUM or len(n.arg) != 1 or n.src[0].op is not Op.MUL:
+        if n.op is not Op.SUM or n.src[0].op is not Op.MUL:
             continue
-        k, prod = n.arg[0], n.src[0]
-        a, b = prod.src
-        if not all(v.op is Op.VIEW and _dot_layout(v.view, k) for v in (a, b)):
+        axes, prod = set(n.arg), n.src[0]
+        if not all(v.op is Op.VIEW and not _unit_output_dims(v, axes) for v in prod.src):
             continue
-        # the copy's contiguous dim becomes the tile's vector dim: the longer it is, the better
-        side = max((v for v in (a, b) if v.base.op is Op.BUFFER), key=lambda v: _last_varying(v, k), default=None)
-        other = b if side is a else a
-        rows = math.prod(m for d, m in enumerate(other.shape) if d != k and other.view.strides[d] != 0)
-        if side is None or rows < DOT_MIN_ROWS:
+        side = max((v for v in prod.src if v.base.op is Op.BUFFER and v.view.mask is None),
+                   key=lambda v: _last_varying(v, axes), default=None)
+        if side is None or not _last_varying(side, axes):
             continue
-        prod.src = tuple(_transposed(v, k) if v is side else v for v in prod.src)
+        other = prod.src[1] if side is prod.src[0] else prod.src[0]
+        if math.prod(m for d, m in enumerate(other.shape) if d not in axes and other.view.strides[d]) < DOT_MIN_ROWS:
+            continue
+        prod.src = tuple(_relaid(v, axes) if v is side else v for v in prod.src)
         changed = True
     return changed
 
 
-def _last_varying(v: Node, k: int) -> int:
-    """The extent of v's last dim besides k that it varies along (0 if none)."""
-    dims = [m for d, (st, m) in enumerate(zip(v.view.strides, v.shape)) if d != k and st != 0 and m > 1]
-    return dims[-1] if dims else 0
+def _unit_output_dims(v: Node, axes: set[int]) -> bool:
+    return any(st == 1 for d, (st, m) in enumerate(zip(v.view.strides, v.shape)) if d not in axes and m > 1)
 
 
-def _dot_layout(view: View, k: int) -> bool:
-    """Read along dim k, and no other dim of the output within a tile's reach."""
-    return view.mask is None and view.strides[k] == 1 and not any(
-        0 < abs(st) <= MAX_TILE_STRIDE for d, (st, m) in enumerate(zip(view.strides, view.shape)) if d != k and m > 1)
+def _varying_output_dims(v: Node, axes: set[int]) -> list[int]:
+    return [d for d, (st, m) in enumerate(zip(v.view.strides, v.shape)) if d not in axes and st != 0 and m > 1]
 
 
-def _transposed(v: Node, k: int) -> Node:
-    """The same values as the view v, read from a copy whose contiguous dim is v's last varying dim besides k."""
+def _last_varying(v: Node, axes: set[int]) -> int:
+    """The extent of the output dim that v's copy would run along (its last varying one; 0 if none)."""
+    dims = _varying_output_dims(v, axes)
+    return v.shape[dims[-1]] if dims else 0
+
+
+def _relaid(v: Node, axes: set[int]) -> Node:
+    """The same values as the view v, read from a copy whose innermost dim is v's last varying output dim."""
     full = v.shape
     spread = [d for d, (st, m) in enumerate(zip(v.view.strides, full)) if st == 0 and m > 1]
-    varying = [d for d in range(len(full)) if d != k and d not in spread and full[d] > 1]
-    if not varying:
-        return v
+    inner = _varying_output_dims(v, axes)[-1]
     one = v.movement(Op.SHRINK, tuple((0, 1 if d in spread else m, 1) for d, m in enumerate(full)))
-    dims = [d for d in range(len(full)) if d != k]
-    dims.insert(dims.index(varying[-1]), k)  # k just before the dim that becomes contiguous
+    dims = [d for d in range(len(full)) if d != inner] + [inner]
     inverse = tuple(dims.index(d) for d in range(len(full)))
     copy = one.movement(Op.PERMUTE, tuple(dims)).contiguous()
     return copy.movement(Op.PERMUTE, inverse).movement(Op.EXPAND, full)
