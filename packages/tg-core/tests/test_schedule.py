@@ -191,6 +191,9 @@ def test_a_graph_of_the_same_structure_reuses_its_schedule(device: str) -> None:
     assert len(sched._plans) == 1
     np.testing.assert_allclose(step(a, b, 0.3, same=True).numpy(), ((a * 0.3 + a).clip(0) * 0).sum(1))
     assert len(sched._plans) == 2  # one buffer read twice is another structure than two buffers
+    for s1, s2 in ((0.3, 0.3), (0.3, 0.7), (0.7, 0.3)):  # equal scalars share one argument: not a cached pattern
+        tx, ty = Tensor(a, device=device), Tensor(b, device=device)
+        np.testing.assert_allclose((tx * s1 + ty * s2).numpy(), a * s1 + b * s2, rtol=1e-6)
     ints = Tensor(np.arange(6, dtype=np.int32), device=device)
     np.testing.assert_array_equal((ints * 3).numpy(), np.arange(6) * 3)
     np.testing.assert_array_equal((ints * 4).numpy(), np.arange(6) * 4)  # integer constants are in the code

@@ -205,9 +205,12 @@ def _structure(order: list[Node], roots: list[Node], position: dict[int, int]) -
     kernels. Data is left out (buffers are leaves known by shape, dtype and device) and so are the values of
     constants that become kernel arguments; constants kept in the code count by their bits, as kernels do."""
     parts: list[tuple] = []
+    scalars: dict[tuple, int] = {}  # kernel arguments equal in value share one buffer: which ones do counts
     for n in order:
-        if n.op is Op.CONST:
-            arg: object = ("arg", n.dtype) if hoisted(n) else (type(n.arg), repr(n.arg))
+        if n.op is Op.CONST and hoisted(n):
+            arg: object = ("arg", scalars.setdefault((n.device, n.dtype, float(n.arg)), len(scalars)))
+        elif n.op is Op.CONST:
+            arg = (type(n.arg), repr(n.arg))
         elif n.op is Op.VIEW:
             arg = n.arg[0]  # the movement path (the view follows from it and the base's shape)
         else:
