@@ -26,7 +26,6 @@ from typing import Any, Optional, Union
 
 from . import config
 from .dtype import DType, bool_
-from .lower import reduce_identity
 from .ops import Node, Op
 from .ops import const as node_const
 from .view import Shape
@@ -198,6 +197,8 @@ class MultiNode:
 def _identity(op: Op, empty: Node, axes: tuple[int, ...]) -> Node:
     """What an empty shard contributes to a reduce: the reduction's start value (a max of nothing is no error
     when other shards hold values)."""
+    from .lower import reduce_identity  # here: importing the lowering with tg.core would slow the import
+
     shape = tuple(1 if d in axes else n for d, n in enumerate(empty.shape))
     return node_const(reduce_identity(op, empty.dtype), empty.dtype, shape, empty.device)
 
