@@ -6,7 +6,7 @@ import importlib
 import numpy as np
 import pytest
 
-from tg.core import Tensor, counters, no_grad, numpy_device, reset_counters
+from tg.core import Tensor, counters, no_grad, numpy_device, registry, reset_counters, to_dtype
 from tg.core.ops import Op
 
 
@@ -234,3 +234,21 @@ def test_strided_convolution_reads_its_weight_with_output_channels_innermost(dev
     windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
     ref = np.einsum("nchwij,ocij->nohw", windows, ws)
     np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_a_changing_integer_is_a_kernel_argument(device: str) -> None:
+    """Positions and step counters (a Python int that changes every call) compile once; integer divisors stay in
+    the code (exact fast paths) and still give the right quotients for every value."""
+    sched = importlib.import_module("tg.core.schedule")
+    t = Tensor(np.arange(-6, 6, dtype=np.int32), device=device)
+    asts = {sched.schedule([(t * 3 + (1000 + i)).node])[0].kernel.ast for i in range(3)}
+    assert len(asts) == 1  # one kernel (so one program) for every value
+    for i in range(12):
+        np.testing.assert_array_equal((t * 3 + (1000 + i)).numpy(), np.arange(-6, 6) * 3 + 1000 + i)
+    for d in (3, 4, 7, -5):
+        np.testing.assert_array_equal((t // d).numpy(), np.arange(-6, 6) // d)
+        np.testing.assert_array_equal((t % d).numpy(), np.arange(-6, 6) % d)
+    big = Tensor(np.array([2**62, -(2**62)], np.int64), device=device) if to_dtype("int64") in \
+        registry.open(device).dtypes else None
+    if big is not None:  # an int64 argument keeps all its bits
+        np.testing.assert_array_equal((big + (2**62 - 7)).numpy(), np.array([2**62, -(2**62)]) + (2**62 - 7))

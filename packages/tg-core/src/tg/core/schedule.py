@@ -13,11 +13,12 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from .device import Buffer, get_device
+from .dtype import bool_
 from .kernel import AST, Kernel
 from .ops import ELEMENTWISE, PAD_SAFE, REDUCE, Node, Op, Path, postorder, replay
 from .view import View
@@ -36,25 +37,34 @@ MAX_FUSION_DEPTH = 100  # ops on one path from a kernel's store to a load
 
 
 SCALARS_KEPT = 1024  # distinct hoisted constants kept on each device (the oldest are dropped first)
-_scalars: OrderedDict[tuple[str, str, float], Node] = OrderedDict()
-_scalar_keys: dict[int, tuple[str, str, float]] = {}  # id of each kept scalar buffer node -> its key
+_scalars: OrderedDict[tuple[str, str, Any], Node] = OrderedDict()
+_scalar_keys: dict[int, tuple[str, str, Any]] = {}  # id of each kept scalar buffer node -> its key
 _scalars_lock = threading.Lock()
 
 
 IN_CODE = (0.0, 1.0, -1.0, 2.0, 0.5)  # float constants that stay in the code: structural, never a changing scalar
+IN_CODE_INTS = (-1, 0, 1, 2)
 
 
-def hoisted(n: Node) -> bool:
-    """Whether a constant becomes a kernel argument: finite floats, the values that change between calls (learning
-    rates, scales, step counts, any Python scalar), except the few structural ones in IN_CODE (0.0 also covers
-    -0.0); inf, NaN and integer constants stay in the code."""
-    return n.dtype.is_float and math.isfinite(n.arg) and n.arg not in IN_CODE
+def hoisted(n: Node, divisors: frozenset[int] = frozenset()) -> bool:
+    """Whether a constant becomes a kernel argument: the values that change between calls (learning rates, scales,
+    step counts, positions, any Python scalar), so that a new value is new data, not a new kernel. Kept in the code:
+    the few structural values in IN_CODE and IN_CODE_INTS (0.0 also covers -0.0), inf, NaN, bools, and integer
+    divisors (`divisors`: ids of constants that divide, for which the renderers have an exact fast path)."""
+    if n.dtype.is_float:
+        return math.isfinite(n.arg) and n.arg not in IN_CODE
+    return n.dtype != bool_ and n.arg not in IN_CODE_INTS and id(n) not in divisors
+
+
+def divisors_in(order: list[Node]) -> frozenset[int]:
+    """The constants that are the right operand of an integer division or modulo in `order`."""
+    return frozenset(id(m.src[1].base) for m in order if m.op in (Op.IDIV, Op.MOD) and m.src[1].base.op is Op.CONST)
 
 
 def scalar_buffer(n: Node) -> Node:
     """A realized one-element buffer holding constant n's value on its device, shared by every kernel that reads
     the same value."""
-    key = (n.device, n.dtype.name, float(n.arg))
+    key = (n.device, n.dtype.name, n.arg)
     with _scalars_lock:
         found = _scalars.get(key)
         if found is not None:
@@ -177,15 +187,16 @@ def schedule(targets: list[Node]) -> list[ScheduleItem]:
     if _split_reduces(order) | _transpose_dot_operands(order):  # new nodes: walk again (the roots stand)
         order = _toposort(roots)
     position = {id(n): i for i, n in enumerate(order)}
-    key = _structure(order, roots, position)
+    divisors = divisors_in(order)
+    key = _structure(order, roots, position, divisors)
     with _plans_lock:
         plan = _plans.get(key)
         if plan is not None:
             _plans.move_to_end(key)
     if plan is not None:
         return plan.items(order)
-    items = _schedule(order, roots, position)
-    plan = _Plan.of(items, order, position)
+    items = _schedule(order, roots, position, divisors)
+    plan = _Plan.of(items, order, position, divisors)
     if plan is not None:
         with _plans_lock:
             _plans[key] = plan
@@ -200,15 +211,15 @@ _plans: OrderedDict[tuple, _Plan] = OrderedDict()
 _plans_lock = threading.Lock()
 
 
-def _structure(order: list[Node], roots: list[Node], position: dict[int, int]) -> tuple:
+def _structure(order: list[Node], roots: list[Node], position: dict[int, int], divisors: frozenset[int]) -> tuple:
     """Everything that decides the schedule of `order`, with nodes named by their position: equal keys, equal
     kernels. Data is left out (buffers are leaves known by shape, dtype and device) and so are the values of
     constants that become kernel arguments; constants kept in the code count by their bits, as kernels do."""
     parts: list[tuple] = []
     scalars: dict[tuple, int] = {}  # kernel arguments equal in value share one buffer: which ones do counts
     for n in order:
-        if n.op is Op.CONST and hoisted(n):
-            arg: object = ("arg", scalars.setdefault((n.device, n.dtype, float(n.arg)), len(scalars)))
+        if n.op is Op.CONST and hoisted(n, divisors):
+            arg: object = ("arg", scalars.setdefault((n.device, n.dtype, n.arg), len(scalars)))
         elif n.op is Op.CONST:
             arg = (type(n.arg), repr(n.arg))
         elif n.op is Op.VIEW:
@@ -228,10 +239,11 @@ class _Plan:
     steps: list[tuple[int, list[tuple[str, int]], Optional[Kernel]]]
 
     @staticmethod
-    def of(items: list[ScheduleItem], order: list[Node], position: dict[int, int]) -> Optional[_Plan]:
+    def of(items: list[ScheduleItem], order: list[Node], position: dict[int, int],
+           divisors: frozenset[int]) -> Optional[_Plan]:
         """The plan of a schedule just built (None if a scalar buffer it reads was dropped meanwhile)."""
-        consts = {(n.device, n.dtype.name, float(n.arg)): i for i, n in enumerate(order)
-                  if n.op is Op.CONST and hoisted(n)}
+        consts = {(n.device, n.dtype.name, n.arg): i for i, n in enumerate(order)
+                  if n.op is Op.CONST and hoisted(n, divisors)}
         steps = []
         for it in items:
             refs = []
@@ -252,7 +264,8 @@ class _Plan:
                              kernel) for out, refs, kernel in self.steps]
 
 
-def _schedule(order: list[Node], roots: list[Node], position: dict[int, int]) -> list[ScheduleItem]:
+def _schedule(order: list[Node], roots: list[Node], position: dict[int, int],
+              divisors: frozenset[int]) -> list[ScheduleItem]:
     """Decide the kernels: materialize what must be, then build each kernel's AST."""
     materialized = {id(r): r for r in roots}
     for n in order:
@@ -268,7 +281,7 @@ def _schedule(order: list[Node], roots: list[Node], position: dict[int, int]) ->
         if id(root) in items:
             continue
         try:
-            items[id(root)] = _build(root, materialized)
+            items[id(root)] = _build(root, materialized, divisors)
         except _Materialize as e:
             materialized[id(e.node)] = e.node
             pending += [root, e.node]
@@ -316,8 +329,8 @@ class _KernelBuilder:
     that kernel is split the same way if it needs to be.
     """
 
-    def __init__(self, root: Node, materialized: dict[int, Node]):
-        self.root, self.materialized = root, materialized
+    def __init__(self, root: Node, materialized: dict[int, Node], divisors: frozenset[int] = frozenset()):
+        self.root, self.materialized, self.divisors = root, materialized, divisors
         self.buffers: list[Node] = [root]
         self.reduce_input: Optional[Node] = None
         self.memo: dict[tuple[int, Path, bool], AST] = {}
@@ -363,7 +376,7 @@ class _KernelBuilder:
         if n.op is Op.CONST:
             view = replay(path, View.contiguous(n.shape))
             assert view is not None
-            if hoisted(n):  # read from a one-element buffer: a new value is new data, not a new kernel
+            if hoisted(n, self.divisors):  # read from a one-element buffer: a new value is new data, not a new kernel
                 everywhere = View.make(view.shape, (0,) * len(view.shape), 0, view.mask)
                 return AST(Op.LOAD, (), (self.buffer_index(scalar_buffer(n)), everywhere), n.dtype)
             return AST(Op.CONST, (), (n.arg, view), n.dtype)
@@ -386,10 +399,10 @@ class _KernelBuilder:
         return AST(Op.RESHAPE, (ast,), path[-1][1], n.dtype) if path else ast
 
 
-def _build(root: Node, materialized: dict[int, Node]) -> ScheduleItem:
+def _build(root: Node, materialized: dict[int, Node], divisors: frozenset[int]) -> ScheduleItem:
     if root.op is Op.COPY:
         return ScheduleItem(root, [root.src[0]])
-    builder = _KernelBuilder(root, materialized)
+    builder = _KernelBuilder(root, materialized, divisors)
     value = builder.visit(root, (), False)
     ast = AST(Op.STORE, (value,), (0, View.contiguous(root.shape)), root.dtype)
     full = builder.reduce_input.shape if builder.reduce_input is not None else root.shape
