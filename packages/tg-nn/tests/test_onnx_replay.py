@@ -181,3 +181,15 @@ def test_jit_false_runs_every_call_eagerly() -> None:
         ops = counters.ops
         model(x=x)
         assert counters.ops > ops
+
+
+def test_a_model_inside_the_callers_own_tinyjit() -> None:
+    """A user's TinyJit around the model call (the way to replay before this existed) still captures and replays."""
+    from tg.core import Tensor, TinyJit
+
+    data = encoder_model()
+    model = load(data)
+    step = TinyJit(lambda t: model(x=t)["y"])
+    for i in range(4):
+        x = np.random.default_rng(i).standard_normal((2, 5, 16)).astype(np.float32)
+        np.testing.assert_allclose(step(Tensor(x)).numpy(), reference(data, {"x": x}), rtol=1e-4, atol=1e-5)

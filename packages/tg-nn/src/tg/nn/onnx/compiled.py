@@ -108,6 +108,8 @@ class SignatureRuns:
 
     def __call__(self, tensors: list[Tensor]) -> Optional[list[Tensor]]:
         """The outputs, or None where this call runs eagerly (the caller then does)."""
+        if capture.capturing():  # inside the caller's own TinyJit: its capture records this call's kernels
+            return None
         key = tuple((t.shape, t.dtype, t.device) for t in tensors)
         with self.lock:
             entry = self.jits.get(key, _NEW)
