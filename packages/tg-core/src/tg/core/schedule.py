@@ -132,9 +132,10 @@ DOT_MIN_ROWS = 8  # a contraction is re-laid out when the operand it keeps has a
 def _transpose_dot_operands(order: list[Node]) -> bool:
     """A contraction where neither operand runs along an output dim with unit stride gives a register tile no dim
     to vectorise: x @ w.T with w stored as torch's Linear stores it, (out, in), computed one dot product at a
-    time; a stride-2 convolution read its input two apart. One operand, a realized buffer, is then copied first
-    (a small kernel of its own) with one of its output dims innermost, the longest it has, so that the tile runs
-    along it; the values, and the order of each sum, stay the same. Returns whether any was."""
+    time; a stride-2 convolution read its input two apart. One operand is then copied first (a small kernel of
+    its own) with one of its output dims innermost, so that the tile runs along it: preferably the output's own
+    innermost dim (the stores stay contiguous), else the longest. The values, and the order of each sum, stay
+    the same. Returns whether any was."""
     changed = False
     for n in order:
         if n.op is not Op.SUM or n.src[0].op is not Op.MUL:
@@ -142,8 +143,10 @@ def _transpose_dot_operands(order: list[Node]) -> bool:
         axes, prod = set(n.arg), n.src[0]
         if not all(v.op is Op.VIEW and not _unit_output_dims(v, axes) for v in prod.src):
             continue
-        side = max((v for v in prod.src if v.base.op is Op.BUFFER and v.view.mask is None),
-                   key=lambda v: _last_varying(v, axes), default=None)
+        # the copy whose innermost dim is the output's innermost keeps the stores contiguous too; else the longest
+        last = max((d for d, m in enumerate(n.shape) if m > 1), default=-1)
+        side = max((v for v in prod.src if v.view.mask is None),
+                   key=lambda v: (_inner_dim(v, axes) == last, _last_varying(v, axes)), default=None)
         if side is None or not _last_varying(side, axes):
             continue
         other = prod.src[1] if side is prod.src[0] else prod.src[0]
@@ -160,6 +163,12 @@ def _unit_output_dims(v: Node, axes: set[int]) -> bool:
 
 def _varying_output_dims(v: Node, axes: set[int]) -> list[int]:
     return [d for d, (st, m) in enumerate(zip(v.view.strides, v.shape)) if d not in axes and st != 0 and m > 1]
+
+
+def _inner_dim(v: Node, axes: set[int]) -> int:
+    """The output dim v's copy would run along (-1 if none)."""
+    dims = _varying_output_dims(v, axes)
+    return dims[-1] if dims else -1
 
 
 def _last_varying(v: Node, axes: set[int]) -> int:
