@@ -145,7 +145,7 @@ def _transpose_dot_operands(order: list[Node]) -> bool:
             continue
         # the copy whose innermost dim is the output's innermost keeps the stores contiguous too; else the longest
         last = max((d for d, m in enumerate(n.shape) if m > 1), default=-1)
-        side = max((v for v in prod.src if v.view.mask is None),
+        side = max((v for v in prod.src if v.view.mask is None and v.base.op is not Op.CONST),
                    key=lambda v: (_inner_dim(v, axes) == last, _last_varying(v, axes)), default=None)
         if side is None or not _last_varying(side, axes):
             continue
