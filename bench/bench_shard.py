@@ -15,30 +15,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_core import median_time  # this folder is on sys.path when run as a script
 
 import tg.nn as nn
 from tg.core import Tensor, TinyJit, manual_seed, synchronize
 from tg.nn.demo import make_model
 
 
-def median_time(fn: Callable[[], Any], repeat: int) -> float:
-    for _ in range(3):
-        fn()
-    synchronize()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def synced_median(fn: Callable[[], Any], repeat: int) -> float:
+    """bench_core's median, timing each call until the devices are done."""
+    return median_time(lambda: (fn(), synchronize()), repeat, warmup=3)
 
 
 def step_time(devices: tuple[str, ...], jit: bool, batch: int = 128) -> float:
@@ -67,7 +58,7 @@ def step_time(devices: tuple[str, ...], jit: bool, batch: int = 128) -> float:
         run(x, y)
         i += 1
 
-    return median_time(one, 10)
+    return synced_median(one, 10)
 
 
 def allreduce_rows(devices: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -76,8 +67,8 @@ def allreduce_rows(devices: tuple[str, ...]) -> list[dict[str, Any]]:
         data = np.random.default_rng(0).standard_normal((n, size // 4)).astype(np.float32)
         x = Tensor(data, device=devices[0]).shard(devices, 0).realize()
         bus = 2 * (n - 1) / n * size
-        tg_s = median_time(lambda x=x: x.sum(0).realize(), 10)
-        host_s = median_time(lambda data=data: [data.sum(0).copy() for _ in range(n)], 10)
+        tg_s = synced_median(lambda x=x: x.sum(0).realize(), 10)
+        host_s = synced_median(lambda data=data: [data.sum(0).copy() for _ in range(n)], 10)
         rows.append({"bytes": size, "tg GB/s": bus / tg_s / 1e9, "numpy host GB/s": bus / host_s / 1e9,
                      "tg / numpy": host_s / tg_s})
     return rows

@@ -38,7 +38,6 @@ MAX_FUSION_DEPTH = 100  # ops on one path from a kernel's store to a load
 
 SCALARS_KEPT = 1024  # distinct hoisted constants kept on each device (the oldest are dropped first)
 _scalars: OrderedDict[tuple[str, str, Any], Node] = OrderedDict()
-_scalar_keys: dict[int, tuple[str, str, Any]] = {}  # id of each kept scalar buffer node -> its key
 _scalars_lock = threading.Lock()
 
 
@@ -46,7 +45,7 @@ IN_CODE = (0.0, 1.0, -1.0, 2.0, 0.5)  # float constants that stay in the code: s
 IN_CODE_INTS = (-1, 0, 1, 2)
 
 
-def hoisted(n: Node, divisors: frozenset[int] = frozenset()) -> bool:
+def hoisted(n: Node, divisors: frozenset[int]) -> bool:
     """Whether a constant becomes a kernel argument: the values that change between calls (learning rates, scales,
     step counts, positions, any Python scalar), so that a new value is new data, not a new kernel. Kept in the code:
     the few structural values in IN_CODE and IN_CODE_INTS (0.0 also covers -0.0), inf, NaN, bools, and integer
@@ -61,10 +60,14 @@ def divisors_in(order: list[Node]) -> frozenset[int]:
     return frozenset(id(m.src[1].base) for m in order if m.op in (Op.IDIV, Op.MOD) and m.src[1].base.op is Op.CONST)
 
 
+def _scalar_key(n: Node) -> tuple[str, str, Any]:
+    return (n.device, n.dtype.name, n.arg)
+
+
 def scalar_buffer(n: Node) -> Node:
     """A realized one-element buffer holding constant n's value on its device, shared by every kernel that reads
     the same value."""
-    key = (n.device, n.dtype.name, n.arg)
+    key = _scalar_key(n)
     with _scalars_lock:
         found = _scalars.get(key)
         if found is not None:
@@ -75,9 +78,8 @@ def scalar_buffer(n: Node) -> Node:
     node = Node(Op.BUFFER, (), None, n.dtype, (1,), n.device, buffer=buf)
     with _scalars_lock:
         _scalars[key] = node
-        _scalar_keys[id(node)] = key
         while len(_scalars) > SCALARS_KEPT:
-            _scalar_keys.pop(id(_scalars.popitem(last=False)[1]), None)
+            _scalars.popitem(last=False)
     return node
 
 
@@ -129,7 +131,7 @@ def _split_reduces(order: list[Node]) -> bool:
 DOT_MIN_ROWS = 8  # a contraction is re-laid out when the operand it keeps has at least this many rows
 
 
-def _transpose_dot_operands(order: list[Node]) -> bool:
+def _relay_contractions(order: list[Node]) -> bool:
     """A contraction where neither operand runs along an output dim with unit stride gives a register tile no dim
     to vectorise: x @ w.T with w stored as torch's Linear stores it, (out, in), computed one dot product at a
     time; a stride-2 convolution read its input two apart. One operand is then copied first (a small kernel of
@@ -193,7 +195,7 @@ def schedule(targets: list[Node]) -> list[ScheduleItem]:
     """Kernels (and copies) that realize `targets`, in an order that respects their dependencies."""
     roots = list({id(r): r for r in map(_root_of, targets) if r is not None}.values())
     order = _toposort(roots)
-    if _split_reduces(order) | _transpose_dot_operands(order):  # new nodes: walk again (the roots stand)
+    if _split_reduces(order) | _relay_contractions(order):  # new nodes: walk again (the roots stand)
         order = _toposort(roots)
     position = {id(n): i for i, n in enumerate(order)}
     divisors = divisors_in(order)
@@ -251,20 +253,19 @@ class _Plan:
     def of(items: list[ScheduleItem], order: list[Node], position: dict[int, int],
            divisors: frozenset[int]) -> Optional[_Plan]:
         """The plan of a schedule just built (None if a scalar buffer it reads was dropped meanwhile)."""
-        consts = {(n.device, n.dtype.name, n.arg): i for i, n in enumerate(order)
-                  if n.op is Op.CONST and hoisted(n, divisors)}
+        with _scalars_lock:  # each kept scalar buffer, by identity -> the position of a constant holding its value
+            scalars = {id(_scalars[k]): i for i, c in enumerate(order) if c.op is Op.CONST and hoisted(c, divisors)
+                       and (k := _scalar_key(c)) in _scalars}
         steps = []
         for it in items:
             refs = []
             for n in it.inputs:
                 if id(n) in position:
                     refs.append(("node", position[id(n)]))
-                    continue
-                with _scalars_lock:
-                    key = _scalar_keys.get(id(n))
-                if key is None or key not in consts:
+                elif id(n) in scalars:
+                    refs.append(("scalar", scalars[id(n)]))
+                else:
                     return None
-                refs.append(("scalar", consts[key]))
             steps.append((position[id(it.out)], refs, it.kernel))
         return _Plan(steps)
 
@@ -338,7 +339,7 @@ class _KernelBuilder:
     that kernel is split the same way if it needs to be.
     """
 
-    def __init__(self, root: Node, materialized: dict[int, Node], divisors: frozenset[int] = frozenset()):
+    def __init__(self, root: Node, materialized: dict[int, Node], divisors: frozenset[int]):
         self.root, self.materialized, self.divisors = root, materialized, divisors
         self.buffers: list[Node] = [root]
         self.reduce_input: Optional[Node] = None

@@ -211,7 +211,9 @@ class Tensor:
         copy on each device when `dim` is None. Ops on it run per device; a reduction over the split dim
         all-reduces across them (see tg.core.multi). `to(tuple_of_devices)` is `shard(devices)`."""
         names = resolve(devices)
-        assert isinstance(names, tuple)
+        if not isinstance(names, tuple):
+            raise TypeError(f"shard: devices must be a sequence of device names, e.g. ('llvm:0', 'llvm:1'), got "
+                            f"{devices!r}; to move the tensor to one device use .to({devices!r})")
         for name in names:
             get_device(name)  # fail here, naming the device
         axis = None if dim is None else self._dim(dim)
