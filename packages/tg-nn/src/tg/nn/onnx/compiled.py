@@ -123,6 +123,8 @@ class SignatureRuns:
         try:
             outs = entry.jit(*tensors)
             entry.misses = 0
+            # copied before the lock goes: the next replay, perhaps another thread's, writes these buffers again
+            return [_own_copy(t) for t in outs] if entry.jit.calls > 1 else list(outs)
         except GuardMiss:  # inference changes no state: the caller computes this call eagerly instead
             entry.misses += 1
             if entry.misses >= MISSES_KEPT:
@@ -133,7 +135,6 @@ class SignatureRuns:
             return None
         finally:
             entry.lock.release()
-        return [_own_copy(t) for t in outs] if entry.jit.calls > 1 else list(outs)
 
     def _give_up(self, key: tuple[Any, ...], why: str) -> None:
         with self.lock:
