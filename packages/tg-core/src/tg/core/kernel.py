@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Optional
 
 from .dtype import DType
@@ -69,11 +70,11 @@ class Kernel:
     full_shape: Shape  # the iteration space: the reduce input's shape, or out_shape without a reduce
     name: str = field(default="")
 
-    @property
+    @cached_property
     def reduce(self) -> AST | None:
         return next((n for n in self.ast.walk() if n.op in REDUCE), None)
 
-    @property
+    @cached_property
     def flops(self) -> int:
         """Scalar ALU ops (a multiply-add counts two), for the counters and TG_DEBUG."""
         red = self.reduce

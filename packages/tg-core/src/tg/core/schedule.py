@@ -128,6 +128,61 @@ def _split_reduces(order: list[Node]) -> bool:
     return split
 
 
+def _reduce_in_read_order(order: list[Node], roots: list[Node]) -> bool:
+    """A reduce that every reader reads through the same permutation of its dims (a weight gradient: autograd
+    transposes the reduce of x.T @ grad back to the weight's (in, out) layout) computes its output in that order
+    instead, so that the readers, and the buffer, see it contiguous: the optimiser step read it 784 floats apart.
+    The values, and the order of each sum, stay the same. Returns whether any was."""
+    readers: dict[int, list[Node]] = {}
+    for m in order:
+        for s in m.src:
+            readers.setdefault(id(s), []).append(m)
+    root_ids = {id(r) for r in roots}
+    changed = False
+    for n in order:
+        if n.op not in REDUCE or id(n) in root_ids or not readers.get(id(n)):
+            continue
+        orders = {_read_order(m, n) for m in readers[id(n)]}
+        kept = [d for d, m in enumerate(n.shape) if m > 1]
+        if len(orders) != 1 or (read := orders.pop()) is None or list(read) == kept:
+            continue
+        perm = list(range(len(n.shape)))
+        for d, r in zip(kept, read):
+            perm[d] = r
+        (src,) = n.src
+        if src.op in ELEMENTWISE and len(readers[id(src)]) == 1:  # the permute goes down to the loads
+            shape = tuple(src.shape[p] for p in perm)
+            moved = Node(src.op, tuple(s.movement(Op.PERMUTE, tuple(perm)) for s in src.src), src.arg, src.dtype,
+                         shape, src.device)
+        else:
+            moved = src.movement(Op.PERMUTE, tuple(perm))
+        new = Node(n.op, (moved,), n.arg, n.dtype, tuple(n.shape[p] for p in perm), n.device)
+        for m in readers[id(n)]:
+            m.src, m.arg = (new,), (((Op.RESHAPE, m.shape),), View.contiguous(m.shape))
+        changed = True
+    return changed
+
+
+def _read_order(m: Node, n: Node) -> Optional[tuple[int, ...]]:
+    """When view m shows all of reduce n's values with its dims permuted (size-1 dims aside): n's dims in the
+    order m reads them. None for any other reader."""
+    if m.op is not Op.VIEW or any(op not in (Op.RESHAPE, Op.PERMUTE) for op, _ in m.path):
+        return None
+    view = m.view
+    if view.mask is not None or view.offset:
+        return None
+    strides = View.contiguous(n.shape).strides
+    read = []
+    for size, stride in zip(view.shape, view.strides):
+        if size == 1:
+            continue
+        dim = next((d for d, (m_, st) in enumerate(zip(n.shape, strides)) if m_ == size and st == stride), None)
+        if dim is None or dim in read:
+            return None
+        read.append(dim)
+    return tuple(read) if len(read) == sum(m_ > 1 for m_ in n.shape) else None
+
+
 DOT_MIN_ROWS = 8  # a contraction is re-laid out when the operand it keeps has at least this many rows
 
 
@@ -195,7 +250,9 @@ def schedule(targets: list[Node]) -> list[ScheduleItem]:
     """Kernels (and copies) that realize `targets`, in an order that respects their dependencies."""
     roots = list({id(r): r for r in map(_root_of, targets) if r is not None}.values())
     order = _toposort(roots)
-    if _split_reduces(order) | _relay_contractions(order):  # new nodes: walk again (the roots stand)
+    if _reduce_in_read_order(order, roots):  # new nodes: walk again (the roots stand)
+        order = _toposort(roots)
+    if _split_reduces(order) | _relay_contractions(order):
         order = _toposort(roots)
     position = {id(n): i for i, n in enumerate(order)}
     divisors = divisors_in(order)
