@@ -134,6 +134,9 @@ class Device(ABC):
 
     dtypes: frozenset[DType] = frozenset()
     max_buffers: Optional[int] = None  # buffers one kernel may bind (output included); the scheduler splits to fit
+    # CPU caches: a big contraction whose operand rows lie a multiple of 1 KiB apart reads that operand from a copy
+    # with padded rows (the scheduler decides; rows that far apart share a few cache sets and evict each other)
+    pad_aliased_rows: bool = False
 
     def __init__(self, name: str, allocator: Allocator):
         self.name, self.allocator = name, allocator

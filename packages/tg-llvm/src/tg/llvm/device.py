@@ -149,6 +149,7 @@ class LLVMDevice(CompiledDevice):
     """Runs tg kernels as native code on the host CPU, on all cores."""
 
     dtypes = frozenset(dt.ALL_DTYPES)
+    pad_aliased_rows = True
 
     def __init__(self, name: str = "llvm"):
         self.host = HostAllocator()
