@@ -22,7 +22,7 @@ from tg.core import config
 from tg.core import dtype as dt
 from tg.core.compiled import KERNEL_NAME, CompiledDevice, CompiledProgram, Compiler, Target
 from tg.core.device import Buffer
-from tg.core.ir import Program
+from tg.core.ir import Program, U
 from tg.core.kernel import Kernel
 from tg.core.numpy_device import NumpyAllocator
 
@@ -109,8 +109,9 @@ class LLVMCompiler(Compiler):
         return llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.jit_machine())  # it owns that machine
 
     def compile(self, source: str, name: str, prog: Program) -> bytes:
+        reduces = any(u.op is U.DEFINE_ACC for u in prog.uops)
         return self.object_code(name, source.replace(f"@{KERNEL_NAME}(", f"@{name}(", 1),
-                                vectorize_loops=not prog.tiled)
+                                vectorize_loops=not prog.tiled, unroll=reduces)
 
     def load(self, binary: bytes, name: str, prog: Program) -> JitKernel:
         found = self.functions.get(name)  # an engine links each symbol once: reuse a kernel still loaded
@@ -129,8 +130,11 @@ class LLVMCompiler(Compiler):
         self.functions[name] = kernel
         return kernel
 
-    def object_code(self, name: str, ir: str, vectorize_loops: bool = True, export: bool = False) -> bytes:
-        """Object code for `ir`: for the JIT, or position-independent for an exported library."""
+    def object_code(self, name: str, ir: str, vectorize_loops: bool = True, export: bool = False,
+                    unroll: bool = True) -> bytes:
+        """Object code for `ir`: for the JIT, or position-independent for an exported library. Without `unroll`,
+        vectorised loops are neither unrolled nor interleaved: elementwise kernels are bound by memory, and their
+        unrolled copies doubled the compile time (a relu: 20 -> 11 ms)."""
         try:
             module = llvm.parse_assembly(ir)
             module.verify()
@@ -139,6 +143,7 @@ class LLVMCompiler(Compiler):
         options = llvm.create_pipeline_tuning_options(speed_level=3)
         options.loop_vectorization = vectorize_loops  # a register tile vectorises across its copies instead
         options.slp_vectorization = True
+        options.loop_unrolling = options.loop_interleaving = unroll
         machine = self.export_machine if export else self.machine
         builder = llvm.create_pass_builder(machine, options)
         builder.getModulePassManager().run(module, builder)
