@@ -20,7 +20,7 @@ import numpy as np
 from .device import Buffer, get_device
 from .dtype import bool_
 from .kernel import AST, Kernel
-from .ops import ELEMENTWISE, PAD_SAFE, REDUCE, Node, Op, Path, postorder, replay
+from .ops import ELEMENTWISE, PAD_SAFE, REDUCE, Node, Op, Path, replay
 from .view import View
 
 
@@ -57,7 +57,8 @@ def hoisted(n: Node, divisors: frozenset[int]) -> bool:
 
 def divisors_in(order: list[Node]) -> frozenset[int]:
     """The constants that are the right operand of an integer division or modulo in `order`."""
-    return frozenset(id(m.src[1].base) for m in order if m.op in (Op.IDIV, Op.MOD) and m.src[1].base.op is Op.CONST)
+    idiv, mod, const = Op.IDIV, Op.MOD, Op.CONST
+    return frozenset([id(m.src[1].base) for m in order if (m.op is idiv or m.op is mod) and m.src[1].base.op is const])
 
 
 def _scalar_key(n: Node) -> tuple[str, str, Any]:
@@ -91,8 +92,26 @@ class _Materialize(Exception):
 
 
 def _toposort(roots: list[Node]) -> list[Node]:
-    """Unrealized nodes reachable from roots (and the buffers they read), sources first."""
-    return postorder(roots, lambda n: n.src if n.op is not Op.BUFFER else ())
+    """Unrealized nodes reachable from roots (and the buffers they read), sources first: the order `postorder`
+    gives, walked here without its generality (the schedule of every step walks its whole graph)."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    for root in roots:
+        if id(root) in seen:
+            continue
+        seen.add(id(root))
+        stack = [(root, iter(root.src))]
+        while stack:
+            node, children = stack[-1]
+            for c in children:
+                if id(c) not in seen:
+                    seen.add(id(c))
+                    stack.append((c, iter(c.src if c.op is not Op.BUFFER else ())))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
 
 
 def _is_compute(n: Node) -> bool:
@@ -133,18 +152,23 @@ def _reduce_in_read_order(order: list[Node], roots: list[Node]) -> bool:
     transposes the reduce of x.T @ grad back to the weight's (in, out) layout) computes its output in that order
     instead, so that the readers, and the buffer, see it contiguous: the optimiser step read it 784 floats apart.
     The values, and the order of each sum, stay the same. Returns whether any was."""
-    readers: dict[int, list[Node]] = {}
+    root_ids = {id(r) for r in roots}
+    reduces = [n for n in order if n.op in REDUCE and id(n) not in root_ids]
+    if not reduces:
+        return False
+    # the readers of those reduces and of their sources (the permute may go down to the loads)
+    readers: dict[int, list[Node]] = {id(x): [] for n in reduces for x in (n, n.src[0])}
     for m in order:
         for s in m.src:
-            readers.setdefault(id(s), []).append(m)
-    root_ids = {id(r) for r in roots}
+            if id(s) in readers:
+                readers[id(s)].append(m)
     changed = False
-    for n in order:
-        if n.op not in REDUCE or id(n) in root_ids or not readers.get(id(n)):
+    for n in reduces:
+        if not readers[id(n)]:
             continue
-        orders = {_read_order(m, n) for m in readers[id(n)]}
-        kept = [d for d, m in enumerate(n.shape) if m > 1]
-        if len(orders) != 1 or (read := orders.pop()) is None or list(read) == kept:
+        first, *rest = readers[id(n)]
+        read, kept = _read_order(first, n), [d for d, m in enumerate(n.shape) if m > 1]
+        if read is None or list(read) == kept or any(_read_order(m, n) != read for m in rest):
             continue
         perm = list(range(len(n.shape)))
         for d, r in zip(kept, read):
@@ -228,7 +252,7 @@ def _pad_aliased_rows(order: list[Node]) -> bool:
     changed = False
     for n in order:
         if n.op is not Op.SUM or n.src[0].op is not Op.MUL or not get_device(n.device).pad_aliased_rows:
-            continue
+            continue  # (cheap tests first: this walks every node of every step's graph)
         axes, prod = [a for a in n.arg if n.src[0].shape[a] > 1], n.src[0]
         if len(axes) != 1 or prod.shape[axes[0]] < PAD_MIN_DEPTH or not all(v.op is Op.VIEW for v in prod.src):
             continue
@@ -331,17 +355,19 @@ def _structure(order: list[Node], roots: list[Node], position: dict[int, int], d
     constants that become kernel arguments; constants kept in the code count by their bits, as kernels do."""
     parts: list[tuple] = []
     scalars: dict[tuple, int] = {}  # kernel arguments equal in value share one buffer: which ones do counts
+    const, view = Op.CONST, Op.VIEW
     for n in order:
-        if n.op is Op.CONST and hoisted(n, divisors):
+        op = n.op
+        if op is const and hoisted(n, divisors):
             arg: object = ("arg", scalars.setdefault((n.device, n.dtype, n.arg), len(scalars)))
-        elif n.op is Op.CONST:
+        elif op is const:
             arg = (type(n.arg), repr(n.arg))
-        elif n.op is Op.VIEW:
+        elif op is view:
             arg = n.arg[0]  # the movement path (the view follows from it and the base's shape)
         else:
             arg = n.arg
-        parts.append((n.op, n.dtype, n.shape, n.device, arg, tuple(position[id(s)] for s in n.src)))
-    return (tuple(parts), tuple(position[id(r)] for r in roots))
+        parts.append((op, n.dtype, n.shape, n.device, arg, tuple([position[id(s)] for s in n.src])))
+    return (tuple(parts), tuple([position[id(r)] for r in roots]))
 
 
 @dataclass
