@@ -290,3 +290,24 @@ def test_contraction_operand_rows_aliasing_in_cache_are_read_from_padded_copy(de
         reset_counters()
         np.testing.assert_allclose(out.numpy(), expect, rtol=1e-4, atol=1e-3)
         assert counters.kernels == kernels + extra
+
+
+def test_transposing_copies_are_blocked_and_exact(device: str) -> None:
+    """A copy that reads along another dim than it writes gets a small block of both dims on CPUs; the values
+    are exact for any shape (odd sizes, padding, 3-D permutes, a computed input)."""
+    from tg.core.opt import transpose_tile
+
+    rng = np.random.default_rng(1)
+    for shape, perm in (((64, 48), (1, 0)), ((7, 10), (1, 0)), ((5, 8, 12), (2, 0, 1)), ((1, 9, 1), (2, 1, 0))):
+        x = rng.standard_normal(shape).astype(np.float32)
+        t = Tensor(x, device=device).realize()
+        np.testing.assert_array_equal(t.permute(*perm).contiguous().numpy(), x.transpose(perm))
+        np.testing.assert_array_equal((t * 2).permute(*perm).pad((1, 2) * len(shape)).numpy(),
+                                      np.pad(x.transpose(perm) * 2, [(1, 2)] * len(shape)))
+    a = Tensor(rng.standard_normal((64, 48)).astype(np.float32), device=device).realize()
+    from tg.core.schedule import schedule
+
+    (kernel,) = [it.kernel for it in schedule([a.T.contiguous().node])]
+    assert kernel is not None and transpose_tile(kernel) == {0: 4, 1: 4}
+    (kernel,) = [it.kernel for it in schedule([(a + 1).node])]
+    assert kernel is not None and transpose_tile(kernel) == {}
