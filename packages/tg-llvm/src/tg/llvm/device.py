@@ -160,7 +160,8 @@ class LLVMDevice(CompiledDevice):
         self.host = HostAllocator()
         super().__init__(name, self.host, LLVMCompiler())
         self.threads = config.llvm_threads()
-        self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="tg-llvm") if self.threads > 1 else None
+        # the calling thread runs the first chunk itself (one hand-off fewer per launch): threads - 1 helpers
+        self.pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="tg-llvm") if self.threads > 1 else None
         # register tiles that keep their accumulators in registers: 32 vector registers (AVX-512) hold an 8x32 tile
         # of floats, 16 (AVX2) a 4x16 one (measured on a 2-core AVX2 EPYC, matmul 1024^2: 8x32 28.6 GFLOP/s with
         # accumulators spilled, 4x16 57.4, 8x16 54.8)
@@ -181,8 +182,12 @@ class LLVMDevice(CompiledDevice):
         if len(chunks) == 1 or self.pool is None:
             program.runner(0, program.prog.outer_size, *args)
             return
-        for f in [self.pool.submit(program.runner, lo, hi, *args) for lo, hi in chunks]:
-            f.result()
+        helpers = [self.pool.submit(program.runner, lo, hi, *args) for lo, hi in chunks[1:]]
+        try:
+            program.runner(chunks[0][0], chunks[0][1], *args)
+        finally:  # the helpers may still write these buffers: never return before they are done
+            for f in helpers:
+                f.result()
 
     def launch_notes(self, program: CompiledProgram) -> list[str]:
         return [f"{len(self.split(program.prog))} thread(s) over {program.prog.outer_size} outer iterations"]
