@@ -294,6 +294,10 @@ def test_large_kernels_keep_the_semantics(name: str) -> None:
     fn = fns[name]
     got = fn(Tensor(x, device=DEV), Tensor(y, device=DEV)).numpy()
     want = fn(Tensor(x, device="numpy"), Tensor(y, device="numpy")).numpy()
+    # results in the subnormal range may come back as zero of the same sign: WGSL lets an implementation flush
+    # them, and NVIDIA's Vulkan driver does (3e38 stays in the inputs: its reciprocal is one such result)
+    flushed = (np.abs(want) < np.finfo(np.float32).tiny) & (got == 0) & (np.signbit(got) == np.signbit(want))
+    want = np.where(flushed, got, want)
     if name in ("exp", "log", "sin", "sqrt"):
         np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6, equal_nan=True)
     else:

@@ -138,6 +138,9 @@ CASES: list[Case] = [
     Case("contract", "division is correctly rounded", lambda a, b: a / b,
          (_a([-2.5, 1, 7], f32), _a([5 / 255, 3, 10], f32)),
          (_a([-2.5, 1, 7], np.float64) / _a([5 / 255, 3, 10], f32).astype(np.float64)).astype(f32)),
+    Case("contract", "division by a divisor near the float32 limit", lambda a, b: a / b,
+         (_a([3e38, -inf, 1.5e38, 2.5], f32), _a([3e38, 3e38, 1.5e38, -2e38], f32)),
+         (_a([3e38, -inf, 1.5e38, 2.5], f32).astype(np.float64) / _a([3e38, 3e38, 1.5e38, -2e38], f32)).astype(f32)),
     # accumulation
     Case("accumulate", "float16 sum in float32", lambda a: a.sum(), (np.ones(4096, f16),), _a(4096, f16)),
     Case("accumulate", "float16 mean in float32", lambda a: a.mean(), (_a([60000, 60000], f16),), _a(60000, f16)),

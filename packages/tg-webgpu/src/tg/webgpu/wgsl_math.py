@@ -135,8 +135,13 @@ FMOD = """fn tg_fmod_T(x: T, y: T) -> T {
 }"""
 
 # a / b correctly rounded: Vulkan allows 2.5 ulp (NVIDIA's is approximate); one correction step with the exact
-# remainder (an FMA) fixes the last bit. Where it cannot help (0, inf, NaN results) the quotient stays.
-DIV = """fn tg_div_T(a: T, b: T) -> T {
+# remainder (an FMA) fixes the last bit. Where it cannot help (0, inf, NaN results) the quotient stays. A divisor
+# of 2^(BIAS-1) or more is scaled down by 4 with the dividend first (both exactly): NVIDIA divides through 1 / b,
+# which is subnormal there and flushed to zero, so 3e38 / 3e38 gave 0 and -inf / 3e38 NaN.
+DIV = """fn tg_div_T(x: T, y: T) -> T {
+  let s = select(1.0S, 0.25S, abs(y) >= tg_from_bits_T(B(2 * BIAS - 1) << MANTu));
+  let a = x * s;
+  let b = y * s;
   let q = a / b;
   let q1 = fma(fma(-q, b, a), 1.0S / b, q);
   return select(q1, q, q == 0.0S || tg_isinf_T(q1) || tg_isnan_T(q1));
