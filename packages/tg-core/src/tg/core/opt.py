@@ -44,8 +44,7 @@ def choose_opts(kernel: Kernel, gpu: bool = False, tile: Optional[tuple[int, int
     if kernel.reduce is None:
         return Opts(transpose_tile(kernel))
     upcasts = choose_upcasts(kernel, limits=_tile_limits(False, tile))
-    out_dims = [d for d, n in enumerate(kernel.full_shape) if n > 1 and (kernel.reduce is None or
-                                                                       d not in kernel.reduce.arg)]
+    out_dims = [d for d, n in enumerate(kernel.full_shape) if n > 1 and d not in kernel.reduce.arg]
     j = max(upcasts, key=lambda d: upcasts[d]) if len(upcasts) == 2 else None
     # the contiguous dim's loop outermost keeps its panel of the reused input in cache, but the outermost
     # loop is also what threads split: only when it has enough iterations to share

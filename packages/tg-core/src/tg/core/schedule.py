@@ -57,8 +57,7 @@ def hoisted(n: Node, divisors: frozenset[int]) -> bool:
 
 def divisors_in(order: list[Node]) -> frozenset[int]:
     """The constants that are the right operand of an integer division or modulo in `order`."""
-    idiv, mod, const = Op.IDIV, Op.MOD, Op.CONST
-    return frozenset([id(m.src[1].base) for m in order if (m.op is idiv or m.op is mod) and m.src[1].base.op is const])
+    return frozenset(id(m.src[1].base) for m in order if m.op in (Op.IDIV, Op.MOD) and m.src[1].base.op is Op.CONST)
 
 
 def _scalar_key(n: Node) -> tuple[str, str, Any]:
@@ -273,15 +272,9 @@ def _pad_aliased_rows(order: list[Node]) -> bool:
 
 def _row_padded(v: Node, pad: int) -> Node:
     """The same values as view v, read from a copy in v's own memory order whose innermost dim is `pad` longer."""
-    full, strides = v.shape, v.view.strides
-    spread = [d for d, (st, m) in enumerate(zip(strides, full)) if st == 0 and m > 1]
-    one = v.movement(Op.SHRINK, tuple((0, 1 if d in spread else m, 1) for d, m in enumerate(full)))
-    dims = sorted(range(len(full)), key=lambda d: (one.view.strides[d] != 0, -abs(one.view.strides[d])))  # memory order
-    inverse = tuple(dims.index(d) for d in range(len(full)))
-    moved = one.movement(Op.PERMUTE, tuple(dims))
-    padded = moved.movement(Op.PAD, tuple((0, pad if i == len(dims) - 1 else 0) for i in range(len(dims))))
-    copy = padded.contiguous().movement(Op.SHRINK, tuple((0, m, 1) for m in moved.shape))
-    return copy.movement(Op.PERMUTE, inverse).movement(Op.EXPAND, full)
+    strides = v.view.strides
+    dims = sorted(range(len(v.shape)), key=lambda d: (strides[d] != 0, -abs(strides[d])))  # memory order
+    return _copied(v, dims, pad)
 
 
 def _unit_output_dims(v: Node, axes: set[int]) -> bool:
@@ -306,13 +299,19 @@ def _last_varying(v: Node, axes: set[int]) -> int:
 
 def _relaid(v: Node, axes: set[int]) -> Node:
     """The same values as the view v, read from a copy whose innermost dim is v's last varying output dim."""
-    full = v.shape
-    spread = [d for d, (st, m) in enumerate(zip(v.view.strides, full)) if st == 0 and m > 1]
     inner = _varying_output_dims(v, axes)[-1]
-    one = v.movement(Op.SHRINK, tuple((0, 1 if d in spread else m, 1) for d, m in enumerate(full)))
-    dims = [d for d in range(len(full)) if d != inner] + [inner]
+    return _copied(v, [d for d in range(len(v.shape)) if d != inner] + [inner])
+
+
+def _copied(v: Node, dims: list[int], pad: int = 0) -> Node:
+    """The same values as the view v, read from a copy of them laid out in the dim order `dims` (innermost last,
+    that one `pad` elements longer). Dims v repeats (stride 0, a broadcast) are copied once and expanded again."""
+    full = v.shape
+    one = v.movement(Op.SHRINK, tuple((0, 1 if st == 0 else m, 1) for st, m in zip(v.view.strides, full)))
+    moved = one.movement(Op.PERMUTE, tuple(dims))
+    padding = tuple((0, pad if i == len(dims) - 1 else 0) for i in range(len(dims)))
+    copy = moved.movement(Op.PAD, padding).contiguous().movement(Op.SHRINK, tuple((0, m, 1) for m in moved.shape))
     inverse = tuple(dims.index(d) for d in range(len(full)))
-    copy = one.movement(Op.PERMUTE, tuple(dims)).contiguous()
     return copy.movement(Op.PERMUTE, inverse).movement(Op.EXPAND, full)
 
 
@@ -355,18 +354,16 @@ def _structure(order: list[Node], roots: list[Node], position: dict[int, int], d
     constants that become kernel arguments; constants kept in the code count by their bits, as kernels do."""
     parts: list[tuple] = []
     scalars: dict[tuple, int] = {}  # kernel arguments equal in value share one buffer: which ones do counts
-    const, view = Op.CONST, Op.VIEW
     for n in order:
-        op = n.op
-        if op is const and hoisted(n, divisors):
+        if n.op is Op.CONST and hoisted(n, divisors):
             arg: object = ("arg", scalars.setdefault((n.device, n.dtype, n.arg), len(scalars)))
-        elif op is const:
+        elif n.op is Op.CONST:
             arg = (type(n.arg), repr(n.arg))
-        elif op is view:
+        elif n.op is Op.VIEW:
             arg = n.arg[0]  # the movement path (the view follows from it and the base's shape)
         else:
             arg = n.arg
-        parts.append((op, n.dtype, n.shape, n.device, arg, tuple([position[id(s)] for s in n.src])))
+        parts.append((n.op, n.dtype, n.shape, n.device, arg, tuple([position[id(s)] for s in n.src])))
     return (tuple(parts), tuple([position[id(r)] for r in roots]))
 
 
