@@ -41,6 +41,8 @@ def choose_opts(kernel: Kernel, gpu: bool = False, tile: Optional[tuple[int, int
             return staged
         upcasts = choose_upcasts(kernel, gpu=True)
         return Opts(upcasts, None, flatten=True, block=_gpu_block(kernel, upcasts))
+    if math.prod(kernel.full_shape) < MIN_TILED_WORK:
+        return Opts()
     if kernel.reduce is None:
         return Opts(transpose_tile(kernel))
     upcasts = choose_upcasts(kernel, limits=_tile_limits(False, tile))
@@ -51,6 +53,11 @@ def choose_opts(kernel: Kernel, gpu: bool = False, tile: Optional[tuple[int, int
     if j is not None and kernel.full_shape[j] // upcasts[j] >= MIN_OUTER_ITERATIONS:
         return Opts(upcasts, [j, *(d for d in out_dims if d != j)])
     return Opts(upcasts)
+
+# CPUs: below this many iterations (output x reduce) a kernel is not unrolled into tiles: it runs in microseconds
+# either way, while each unrolled copy costs compile time (the README MLP step's 128x10 kernels: 35-75 ms each tiled,
+# 10-20 untiled)
+MIN_TILED_WORK = 2**16
 
 TRANSPOSE_TILE = 4  # measured on a 2-core AVX2 EPYC, transposing copies 1024^2-4096^2: 4x4 blocks 3.2-4.4x faster
 # than none (7.4-7.8 GB/s; NumPy's x.T.copy(): 1 GB/s), 8x8 2.8-4x

@@ -29,6 +29,7 @@ from tg.core.numpy_device import NumpyAllocator
 from .render import LLVMRenderer
 
 MIN_WORK_PER_THREAD = 1 << 15  # below this many elements per thread, threads cost more than they save
+SMALL_WORK = 1 << 16  # iterations (output x reduce) below which a kernel is compiled for a short compile, not speed
 
 
 # JIT code: the large code model with static relocations. MCJIT may place an object's sections more than
@@ -110,9 +111,13 @@ class LLVMCompiler(Compiler):
         return llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.jit_machine())  # it owns that machine
 
     def compile(self, source: str, name: str, prog: Program) -> bytes:
+        source = source.replace(f"@{KERNEL_NAME}(", f"@{name}(", 1)
+        if prog.outer_size * prog.inner_size < SMALL_WORK:
+            # it runs in microseconds either way, while vectorising and unrolling a loop costs compile time
+            # (a 128x10 row sum: 38 -> 11 ms, most of it in instruction selection for the vector code)
+            return self.object_code(name, source, vectorize_loops=False, slp=False, unroll=False)
         reduces = any(u.op is U.DEFINE_ACC for u in prog.uops)
-        return self.object_code(name, source.replace(f"@{KERNEL_NAME}(", f"@{name}(", 1),
-                                vectorize_loops=not prog.tiled, unroll=reduces)
+        return self.object_code(name, source, vectorize_loops=not prog.tiled, unroll=reduces)
 
     def load(self, binary: bytes, name: str, prog: Program) -> JitKernel:
         found = self.functions.get(name)  # an engine links each symbol once: reuse a kernel still loaded
@@ -132,7 +137,7 @@ class LLVMCompiler(Compiler):
         return kernel
 
     def object_code(self, name: str, ir: str, vectorize_loops: bool = True, export: bool = False,
-                    unroll: bool = True) -> bytes:
+                    unroll: bool = True, slp: bool = True) -> bytes:
         """Object code for `ir`: for the JIT, or position-independent for an exported library. Without `unroll`,
         vectorised loops are neither unrolled nor interleaved: elementwise kernels are bound by memory, and their
         unrolled copies doubled the compile time (a relu: 20 -> 11 ms)."""
@@ -143,7 +148,7 @@ class LLVMCompiler(Compiler):
             raise RuntimeError(f"LLVM rejected the generated IR for kernel {name}: {e}\n--- source ---\n{ir}") from e
         options = llvm.create_pipeline_tuning_options(speed_level=3)
         options.loop_vectorization = vectorize_loops  # a register tile vectorises across its copies instead
-        options.slp_vectorization = True
+        options.slp_vectorization = slp
         options.loop_unrolling = options.loop_interleaving = unroll
         machine = self.export_machine if export else self.machine
         builder = llvm.create_pass_builder(machine, options)
