@@ -58,6 +58,7 @@ class _Checker:
             raise IRError(f"IR check failed in kernel {self.prog.name}: {len(self.live) - 1} loop(s) never end")
 
     def types(self, u: UOp) -> None:
+        self.widths(u)
         if u.op is U.ALU:
             op: Op = u.arg
             values = u.src[1:] if op is Op.WHERE else u.src
@@ -75,6 +76,22 @@ class _Checker:
         elif u.op in (U.ACC_UPDATE, U.ACC_FMA) and any(s.dtype != u.src[0].dtype for s in u.src[1:]):
             self.fail(u, "accumulates a value of another dtype")
 
+    def widths(self, u: UOp) -> None:
+        """Vector lanes line up: lane-wise ops take operands of their own width, indices and masks are scalars."""
+        if u.op is U.BROADCAST:
+            wanted = [1]
+        elif u.op is U.VECTOR:
+            wanted = [1] * u.width
+            if len(u.src) != u.width:
+                self.fail(u, f"a vector of {u.width} lanes built from {len(u.src)} values")
+        elif u.op in (U.LOAD, U.STORE):
+            wanted = [1, 1, u.width] if u.op is U.STORE else [1] * len(u.src)
+        else:
+            wanted = [u.width] * len(u.src) if u.op in (U.ALU, U.CAST, U.ACC_UPDATE, U.ACC_FMA, U.ACC_READ) else []
+        for s, w in zip(u.src, wanted):
+            if s.op is not U.PARAM and s.width != w:
+                self.fail(u, f"operand {s.name} has {s.width} lane(s) where {w} are needed")
+
     def interval(self, u: UOp) -> Interval:
         """Inclusive bounds of an integer value, by interval arithmetic (None where tg cannot tell)."""
         b = [self.bounds.get(id(s)) for s in u.src]
@@ -86,7 +103,7 @@ class _Checker:
             return (b[0][0], b[1][1] - 1) if b[0] is not None and b[1] is not None else None
         if any(x is not None and x[0] > x[1] for x in b):
             return 1, 0  # inside a loop that never runs: never computed
-        if u.op is not U.ALU or any(x is None for x in b):
+        if u.op is not U.ALU or u.width > 1 or any(x is None for x in b):
             return None
         op: Op = u.arg
         if op in (Op.CMPLT, Op.CMPEQ) or u.dtype == dt.bool_:
@@ -123,8 +140,9 @@ class _Checker:
             self.fail(u, f"cannot bound the index into buffer {buf.arg} ({size} elements)")
         elif bounds[0] > bounds[1]:
             return  # in a loop that never runs
-        elif bounds[0] < 0 or bounds[1] >= size:
-            self.fail(u, f"index range [{bounds[0]}, {bounds[1]}] leaves buffer {buf.arg} of {size} elements")
+        elif bounds[0] < 0 or bounds[1] + u.width - 1 >= size:  # a vector touches `width` elements from there
+            self.fail(u, f"index range [{bounds[0]}, {bounds[1] + u.width - 1}] leaves buffer {buf.arg} of {size} "
+                         "elements")
 
 
 def _same(a: UOp, b: UOp) -> bool:

@@ -67,6 +67,7 @@ class Target:
     gpu: bool = False  # one work-item per output tile, GPU-style options (flattened loops, local memory)
     narrow: bool = False  # 32-bit index arithmetic where every index fits (native on GPUs)
     tile: Optional[tuple[int, int]] = None  # CPUs: the largest register tile (contiguous dim, reused dim)
+    vectors: bool = False  # the renderer writes vector values (UOp.width > 1): tiles are lowered to them
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ class CompiledDevice(Device):
     def build(self, kernel: Kernel, opts: Opts) -> CompiledProgram:
         """Lower with `opts`, render, and compile (or take the binary from the disk cache), then load."""
         target = self.target(kernel)
-        prog = lower(kernel, opts, gpu=target.gpu, narrow=target.narrow)
+        prog = lower(kernel, opts, gpu=target.gpu, narrow=target.narrow, vectorize=target.vectors)
         source = target.renderer.render(prog, KERNEL_NAME)
         digest = hashlib.sha256(f"{source}|{self.compiler.fingerprint}|tiled={prog.tiled}".encode()).hexdigest()[:20]
         name = f"tg_{digest}"

@@ -5,6 +5,10 @@ are bracketed by RANGE and END, sources are earlier UOps. Values are SSA except 
 DEFINE_ACC declares one, ACC_UPDATE folds a value into it inside a loop (ACC_FMA a product of two, rounded
 once), ACC_READ reads it after.
 
+A value may be a vector of `width` lanes (renderers that declare `vectors = True` get them; the others never
+do): BROADCAST repeats a scalar, VECTOR gathers scalars, and LOAD/STORE of width W touch W consecutive elements.
+ALU, CAST and the accumulator ops work lane by lane; all their operands have the op's width.
+
 Every program has the signature `kernel(start, end, buf0, buf1, ...)`: it runs the outermost loop
 over [start, end), which is how a CPU backend splits the work over threads.
 """
@@ -38,21 +42,24 @@ class U(Enum):
     ACC_READ = auto()  # src = (acc,)
     DEFINE_LOCAL = auto()  # arg = element count, dtype = element type: a work-group's shared array (GPUs)
     BARRIER = auto()  # every work-item of the group waits here; local memory writes become visible
+    BROADCAST = auto()  # src = (scalar,): a vector of `width` copies
+    VECTOR = auto()  # src = `width` scalars: a vector of them, in lane order
 
 
 class UOp:
     """One IR instruction."""
 
-    __slots__ = ("arg", "dtype", "name", "op", "src")
+    __slots__ = ("arg", "dtype", "name", "op", "src", "width")
 
-    def __init__(self, op: U, dtype: Optional[DType], src: tuple[UOp, ...] = (), arg: Any = None):
-        self.op, self.dtype, self.src, self.arg = op, dtype, src, arg
+    def __init__(self, op: U, dtype: Optional[DType], src: tuple[UOp, ...] = (), arg: Any = None, width: int = 1):
+        self.op, self.dtype, self.src, self.arg, self.width = op, dtype, src, arg, width
         self.name = ""  # set by Program: a stable name renderers can use
 
     def __repr__(self) -> str:
         srcs = ", ".join(s.name for s in self.src)
         arg = f" {self.arg.name if isinstance(self.arg, (Op, U)) else self.arg!r}" if self.arg is not None else ""
-        return f"{self.name} = {self.op.name.lower()}{arg} ({srcs}) : {self.dtype.name if self.dtype else '-'}"
+        lanes = f"x{self.width}" if self.width > 1 else ""
+        return f"{self.name} = {self.op.name.lower()}{arg} ({srcs}) : {self.dtype.name if self.dtype else '-'}{lanes}"
 
 
 @dataclass

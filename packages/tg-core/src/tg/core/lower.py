@@ -8,6 +8,11 @@ validity a conjunction of range checks: no division or modulo is ever needed.
 Optimisation (`opt.py` chooses, this module applies): an output dim can be *upcast* by U: its loop
 steps by U and the kernel body is emitted U times with the dim at `outer*U + u`. Upcasting two dims
 of a contraction gives a register tile of accumulators, each load reused across the tile.
+
+For renderers with vector types (`vectorize=True`), a contraction's upcast innermost output dim becomes the
+lanes of vector values instead of copies of the body: a load that walks that dim one element per lane is one
+vector load, one that does not move along it stays a scalar (broadcast where it meets a vector), and any other
+(strided or masked along it) is gathered lane by lane. A 16x4 tile is then 4 vector accumulators, not 64.
 """
 from __future__ import annotations
 
@@ -29,13 +34,16 @@ __all__ = ["Program", "lower", "reduce_identity"]
 Combo = tuple[tuple[int, int], ...]  # (dim, offset) for each upcast dim: one copy of the kernel body
 
 
-def lower(kernel: Kernel, opts: Optional[Opts] = None, gpu: bool = False, narrow: bool = False) -> Program:
+def lower(kernel: Kernel, opts: Optional[Opts] = None, gpu: bool = False, narrow: bool = False,
+          vectorize: bool = False) -> Program:
     """The loop program for `kernel`: `kernel(start, end, out, in1, ...)` over the outermost loop.
 
-    `opts` (upcasts, loop order, flattening) default to what `opt.choose_opts` picks for the target.
+    `opts` (upcasts, loop order, flattening) default to what `opt.choose_opts` picks for the target;
+    `vectorize` lets a contraction's tile use vector values (for renderers that have them).
     """
     chosen = choose_opts(kernel, gpu) if opts is None else opts
-    return _Lowerer(kernel, chosen, dt.int32 if narrow and _fits_int32(kernel) else INDEX).run()
+    index = dt.int32 if narrow and _fits_int32(kernel) else INDEX
+    return _Lowerer(kernel, chosen, index, vectorize and not gpu).run()
 
 
 def _fits_int32(kernel: Kernel) -> bool:
@@ -48,6 +56,32 @@ def _fits_int32(kernel: Kernel) -> bool:
         return False  # the flattened output loop, or one loop, would not fit
     views = [n.arg[1] for n in kernel.ast.walk() if n.op in (Op.LOAD, Op.STORE, Op.CONST)]
     return all(abs(v.offset) + sum((n - 1) * abs(s) for n, s in zip(v.shape, v.strides)) <= limit for v in views)
+
+
+# what a vectorised kernel may contain: ops every vector renderer has lane by lane, on float dtypes
+VECTOR_OPS = frozenset({Op.LOAD, Op.CONST, Op.RESHAPE, Op.SUM, Op.RMAX, Op.MAX, Op.ADD, Op.MUL, Op.NEG, Op.CMPLT,
+                        Op.CMPEQ, Op.WHERE, Op.FDIV})
+VECTOR_DTYPES = frozenset({dt.float32, dt.float64, dt.bool_})
+VECTOR_WIDTHS = (4, 8, 16, 32)
+
+
+def vector_dim(kernel: Kernel, opts: Opts) -> Optional[int]:
+    """The full dim whose upcast becomes vector lanes: the innermost output dim (so stores are contiguous) of a
+    register-tiled contraction whose ops are all in VECTOR_OPS and whose loads include one contiguous along it."""
+    red = kernel.reduce
+    if red is None or opts.local or opts.flatten:
+        return None
+    full, axes = kernel.full_shape, set(red.arg)
+    out_dims = [d for d, n in enumerate(full) if n != 1 and d not in axes]
+    if not out_dims or opts.upcasts.get(out_dims[-1]) not in VECTOR_WIDTHS:
+        return None
+    v = out_dims[-1]
+    nodes = list(kernel.ast.walk())
+    if any((n.op not in VECTOR_OPS and n.op is not Op.STORE) or n.dtype not in VECTOR_DTYPES for n in nodes):
+        return None
+    contiguous = any(n.op is Op.LOAD and n.arg[1].shape == full and n.arg[1].strides[v] == 1 and not n.arg[1].mask
+                     for n in nodes)
+    return v if contiguous else None
 
 
 SUM_BLOCK = 4096  # terms per partial sum in a long float reduction (see lower_reduce)
@@ -63,8 +97,10 @@ def reduce_identity(op: Op, dtype: DType) -> Any:
 
 
 class _Lowerer:
-    def __init__(self, kernel: Kernel, opts: Opts, index: DType = INDEX):
+    def __init__(self, kernel: Kernel, opts: Opts, index: DType = INDEX, vectorize: bool = False):
         self.index_dtype = index
+        self.vdim = vector_dim(kernel, opts) if vectorize else None  # the dim held in vector lanes
+        self.width = opts.upcasts[self.vdim] if self.vdim is not None else 1
         self.kernel, self.upcasts, self.flatten, self.block = kernel, opts.upcasts, opts.flatten, opts.block
         self.local = opts.local
         # (A, B, i, j, k) of a contraction staged in local memory
@@ -91,11 +127,11 @@ class _Lowerer:
 
     # ---- building the program: value numbering, simplification, hoisting ----------------------------------
     def emit(self, op: U, dtype: Optional[DType], src: tuple[UOp, ...] = (), arg: Any = None,
-             simplify: bool = False) -> UOp:
+             simplify: bool = False, width: int = 1) -> UOp:
         """Append one UOp. A pure value (constant, arithmetic, a load of an input) that the current scope already
         has is not computed again; arithmetic is placed in the outermost loop whose variables it uses (so loop
         invariants are computed once per outer iteration); `simplify` applies the index rules first."""
-        u = UOp(op, dtype, src, arg)
+        u = UOp(op, dtype, src, arg, width)
         if op is U.RANGE:  # opens a block: what is hoisted out of the loop goes before it, in the parent block
             self.blocks.append([])
             self.table_keys.append([])
@@ -111,7 +147,7 @@ class _Lowerer:
         if not self.is_pure(u):
             self.place(u, len(self.blocks) - 1)
             return u
-        key = (op, dtype, tuple(map(id, src)), arg if not isinstance(arg, float) else (type(arg), repr(arg)))
+        key = (op, dtype, tuple(map(id, src)), arg if not isinstance(arg, float) else (type(arg), repr(arg)), width)
         if (found := self.table.get(key)) is not None:
             return found
         if simplify and (better := INDEX_RULES.apply(u, self)) is not None:
@@ -132,7 +168,11 @@ class _Lowerer:
         changes at barriers, so it is excluded), constants, arithmetic and casts."""
         if u.op is U.LOAD:
             return u.src[0].op is U.PARAM and u.src[0].arg != 0
-        return u.op in (U.CONST, U.ALU, U.CAST)
+        return u.op in (U.CONST, U.ALU, U.CAST, U.BROADCAST, U.VECTOR)
+
+    def widen(self, u: UOp) -> UOp:
+        """`u` as a vector of the kernel's width (a scalar is broadcast)."""
+        return u if u.width == self.width else self.emit(U.BROADCAST, u.dtype, (u,), width=self.width)
 
     def const(self, value: Any, dtype: DType) -> UOp:
         return self.emit(U.CONST, dtype, (), value)
@@ -256,8 +296,10 @@ class _Lowerer:
         return flat
 
     def combos(self) -> list[Combo]:
+        """The copies of the body: one per offset of each upcast dim (the vector dim's lanes are one copy, at 0)."""
         dims = sorted(self.upcasts)
-        return [tuple(zip(dims, offsets)) for offsets in itertools.product(*(range(self.upcasts[d]) for d in dims))]
+        counts = [1 if d == self.vdim else self.upcasts[d] for d in dims]
+        return [tuple(zip(dims, offsets)) for offsets in itertools.product(*(range(n) for n in counts))]
 
     def run(self) -> Program:
         k = self.kernel
@@ -280,11 +322,12 @@ class _Lowerer:
             self.combo = dict(combo)
             value = self.value(k.ast.src[0])
             idx, _ = self.index(View.contiguous(k.out_shape))
-            self.emit(U.STORE, None, (self.params[0], idx, value))
+            self.emit(U.STORE, None, (self.params[0], idx, self.widen(value)), width=self.width)
         for loop in reversed(loops):
             if loop is not None:
                 self.emit(U.END, None, (loop,))
-        notes = [f"upcast dim {d} by {u}" for d, u in sorted(self.upcasts.items())]
+        notes = [f"upcast dim {d} by {u}" + (" (vector lanes)" if d == self.vdim else "")
+                 for d, u in sorted(self.upcasts.items())]
         if self.loop_order != self.out_dims:
             notes.append(f"loop order {self.loop_order}")
         if self.flatten:
@@ -315,7 +358,7 @@ class _Lowerer:
         billion ones summed to 1.7e7), two levels keep every partial sum small against what it adds."""
         combos = self.combos()
         init = reduce_identity(red.op, red.dtype)
-        accs = {c: self.emit(U.DEFINE_ACC, red.dtype, (), init) for c in combos}
+        accs = {c: self.emit(U.DEFINE_ACC, red.dtype, (), init, width=self.width) for c in combos}
         fold = Op.ADD if red.op is Op.SUM else Op.MAX
         split = self.sum_block(red)
         loops: list[tuple[int, Optional[UOp]]] = []
@@ -324,7 +367,7 @@ class _Lowerer:
             if split is not None and d == split[0]:
                 block, bounds = self.block_loop(d, split[1])
                 loops.append((-1, block))
-                accs = {c: self.emit(U.DEFINE_ACC, red.dtype, (), init) for c in combos}  # fresh per block
+                accs = {c: self.emit(U.DEFINE_ACC, red.dtype, (), init, width=self.width) for c in combos}  # per block
                 loops.append((d, self.loop(d, bounds)))
             else:
                 loops.append((d, self.loop(d)))
@@ -334,11 +377,12 @@ class _Lowerer:
         for d, loop in reversed(loops):
             if d == -1:  # a block is done: fold its sum into the total
                 for c in combos:
-                    self.emit(U.ACC_UPDATE, red.dtype, (totals[c], self.emit(U.ACC_READ, red.dtype, (accs[c],))), fold)
+                    part = self.emit(U.ACC_READ, red.dtype, (accs[c],), width=self.width)
+                    self.emit(U.ACC_UPDATE, red.dtype, (totals[c], part), fold, width=self.width)
             if loop is not None:
                 self.emit(U.END, None, (loop,))
             self.loop_vars.pop(d, None)
-        self.acc_reads = {c: self.emit(U.ACC_READ, red.dtype, (totals[c],)) for c in combos}
+        self.acc_reads = {c: self.emit(U.ACC_READ, red.dtype, (totals[c],), width=self.width) for c in combos}
 
     def sum_block(self, red: AST) -> Optional[tuple[int, int]]:
         """(reduce dim, its steps per block) for a float sum long enough to need blocks, else None."""
@@ -366,9 +410,9 @@ class _Lowerer:
         semantics spec: the only FMA a backend emits, so every device rounds a contraction alike)."""
         body = red.src[0]
         if red.op is Op.SUM and body.op is Op.MUL and body.dtype.is_float and body.dtype == red.dtype:
-            self.emit(U.ACC_FMA, red.dtype, (acc, *(self.value(s) for s in body.src)))
+            self.emit(U.ACC_FMA, red.dtype, (acc, *(self.widen(self.value(s)) for s in body.src)), width=acc.width)
         else:
-            self.emit(U.ACC_UPDATE, red.dtype, (acc, self.value(body)), fold)
+            self.emit(U.ACC_UPDATE, red.dtype, (acc, self.widen(self.value(body))), fold, width=acc.width)
 
     # ---- local memory (GPUs): both operands of a 2-D tiled contraction staged per work-group ---------------
     def define_locals(self) -> list[UOp]:
@@ -441,8 +485,35 @@ class _Lowerer:
     def value(self, n: AST) -> UOp:
         key = (id(n), tuple(sorted(self.combo.items())))
         if key not in self.values:
-            self.values[key] = self.lower_node(n)
+            self.values[key] = self.lower_vector(n) if self.vdim is not None else self.lower_node(n)
         return self.values[key]
+
+    def lower_vector(self, n: AST) -> UOp:
+        """The value of `n` for all lanes of the vector dim: a vector, or a scalar when every lane is the same."""
+        if n.op in (Op.LOAD, Op.CONST):
+            view: View = n.arg[1]
+            dims = self.dims_of(view.shape)
+            at = dims.index(self.vdim) if self.vdim in dims else None
+            step = view.strides[at] if at is not None else 0
+            masked = view.mask is not None and at is not None and view.mask[at] != (0, view.shape[at])
+            if (step == 0 or n.op is Op.CONST) and not masked:
+                return self.lower_node(n)  # the same in every lane
+            if n.op is Op.LOAD and step == 1 and not view.mask:
+                idx, _ = self.index(view)
+                return self.emit(U.LOAD, n.dtype, (self.params[n.arg[0]], idx), width=self.width)
+            assert self.vdim is not None
+            lanes = []
+            for lane in range(self.width):  # strided or masked along the lanes: read each lane on its own
+                self.combo[self.vdim] = lane
+                lanes.append(self.lower_node(n))
+            self.combo[self.vdim] = 0
+            return self.emit(U.VECTOR, n.dtype, tuple(lanes), width=self.width)
+        if n.op in REDUCE or n.op is Op.RESHAPE:
+            return self.lower_node(n)
+        src = tuple(self.value(s) for s in n.src)
+        if any(s.width > 1 for s in src):
+            src = tuple(self.widen(s) for s in src)
+        return self.compute(n, src)
 
     def lower_node(self, n: AST) -> UOp:
         if id(n) in self.tile_values:
@@ -465,10 +536,14 @@ class _Lowerer:
             return self.acc_reads[tuple(sorted(self.combo.items()))]
         if n.op is Op.RESHAPE:  # only adds or removes size-1 dims: the loop position is the same
             return self.value(n.src[0])
-        src = tuple(self.value(s) for s in n.src)
+        return self.compute(n, tuple(self.value(s) for s in n.src))
+
+    def compute(self, n: AST, src: tuple[UOp, ...]) -> UOp:
+        """An elementwise node applied to the values of its sources (of one width)."""
+        width = src[0].width if src else 1
         if n.op is Op.CAST:
-            return self.emit(U.CAST, n.dtype, src)
-        u = self.emit(U.ALU, n.dtype, src, n.op)
+            return self.emit(U.CAST, n.dtype, src, width=width)
+        u = self.emit(U.ALU, n.dtype, src, n.op, width=width)
         if n.op in (Op.ADD, Op.MUL, Op.NEG) and n.dtype.kind == "i":
             self.wrapping.add(id(u))
         return u

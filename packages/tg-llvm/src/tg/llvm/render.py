@@ -1,8 +1,9 @@
 """Render a tg IR program as LLVM IR text.
 
 Loop counters and accumulators live in allocas that LLVM's mem2reg turns into registers; the
-optimiser then vectorises the loops for the host CPU. Every pointer parameter is `noalias`: tg
-never passes overlapping buffers to one kernel.
+optimiser then vectorises the loops for the host CPU. A register tile arrives already in vector values
+(`<16 x float>`: see lower.py), so the optimiser has a few dozen instructions to work on instead of hundreds.
+Every pointer parameter is `noalias`: tg never passes overlapping buffers to one kernel.
 """
 from __future__ import annotations
 
@@ -26,6 +27,20 @@ FLOAT_SUFFIX = {dt.float16: "f16", dt.float32: "f32", dt.float64: "f64"}
 def ltype(d: DType, memory: bool = False) -> str:
     """The LLVM type of a dtype; bools are i1 in registers and i8 in memory."""
     return "i8" if memory and d == dt.bool_ else LLVM_TYPES[d]
+
+
+def vtype(d: DType, width: int, memory: bool = False) -> str:
+    """The LLVM type of `width` lanes of a dtype (the scalar type for one lane)."""
+    return ltype(d, memory) if width == 1 else f"<{width} x {ltype(d, memory)}>"
+
+
+def splat(value: Any, d: DType, width: int) -> str:
+    """A constant: `value` in every lane."""
+    if width == 1:
+        return literal(value, d)
+    if value == 0 and math.copysign(1.0, float(value)) > 0:  # every bit zero (not -0.0)
+        return "zeroinitializer"
+    return "<" + ", ".join([f"{ltype(d)} {literal(value, d)}"] * width) + ">"
 
 
 def literal(value: Any, d: DType) -> str:
@@ -62,12 +77,26 @@ class LLVMRenderer:
         self.allocas: list[str] = []
         self.declares: set[str] = set()
         self.tmp = 0
+        self.unrolled = self.vector_loops(prog)
         params = ", ".join(f"ptr noalias %b{i}" for i in range(len(prog.buffer_dtypes)))
         for u in prog.uops:
             self.emit(u)
         body = "\n".join(["entry:", *self.allocas, "  br label %begin", "begin:", *self.lines, "  ret void"])
         head = f"define {linkage + ' ' if linkage else ''}void @{name}(i64 %start, i64 %end, {params}) #0 {{"
         return "\n".join([head, body, "}"]), self.declares
+
+    @staticmethod
+    def vector_loops(prog: Program) -> set[int]:
+        """The loops that accumulate vectors directly in their body (a tile's reduce loop)."""
+        found, open_loops = set(), []
+        for u in prog.uops:
+            if u.op is U.RANGE:
+                open_loops.append(u)
+            elif u.op is U.END:
+                open_loops.pop()
+            elif u.op in (U.ACC_FMA, U.ACC_UPDATE) and u.width > 1 and open_loops:
+                found.add(id(open_loops[-1]))
+        return found
 
     # ---- helpers ---------------------------------------------------------------------------------
     def ref(self, u: UOp) -> str:
@@ -86,10 +115,10 @@ class LLVMRenderer:
     def line(self, text: str) -> None:
         self.lines.append("  " + text)
 
-    def intrinsic(self, base: str, d: DType, n_args: int = 1) -> str:
-        t = ltype(d)
-        suffix = FLOAT_SUFFIX.get(d) or t
-        name = f"@llvm.{base}.{suffix}"
+    def intrinsic(self, base: str, d: DType, n_args: int = 1, width: int = 1) -> str:
+        t = vtype(d, width)
+        suffix = FLOAT_SUFFIX.get(d) or ltype(d)
+        name = f"@llvm.{base}.{suffix if width == 1 else f'v{width}{suffix}'}"
         self.declares.add(f"declare {t} {name}({', '.join([t] * n_args)})")
         return name
 
@@ -98,7 +127,20 @@ class LLVMRenderer:
         op, d = u.op, u.dtype
         if op in (U.PARAM, U.BOUND, U.CONST):
             return
-        if op is U.RANGE:
+        if op is U.BROADCAST:
+            assert d is not None
+            t, one = vtype(d, u.width), self.fresh()
+            self.line(f"{one} = insertelement <1 x {ltype(d)}> undef, {ltype(d)} {self.ref(u.src[0])}, i64 0")
+            self.line(f"%{u.name} = shufflevector <1 x {ltype(d)}> {one}, <1 x {ltype(d)}> undef, "
+                      f"<{u.width} x i32> zeroinitializer")
+        elif op is U.VECTOR:
+            assert d is not None
+            t, v = vtype(d, u.width), "undef"
+            for lane, s in enumerate(u.src):
+                nxt = f"%{u.name}" if lane == u.width - 1 else self.fresh()
+                self.line(f"{nxt} = insertelement {t} {v}, {ltype(d)} {self.ref(s)}, i64 {lane}")
+                v = nxt
+        elif op is U.RANGE:
             name = u.name
             self.allocas.append(f"  %{name}.ptr = alloca i64")
             self.line(f"store i64 {self.ref(u.src[0])}, ptr %{name}.ptr")
@@ -112,33 +154,50 @@ class LLVMRenderer:
             name = u.src[0].name
             self.line(f"%{name}.next = add nsw i64 %{name}, 1")
             self.line(f"store i64 %{name}.next, ptr %{name}.ptr")
-            self.line(f"br label %{name}.head")
+            if id(u.src[0]) in self.unrolled:
+                # a tile's reduce loop, unrolled by 4: the optimiser's cost model leaves vector bodies rolled,
+                # and the loop overhead then costs ~15% (matmul 512^2)
+                n = len([d for d in self.declares if d.startswith("!")])  # two metadata nodes per loop
+                self.declares |= {f"!{n} = distinct !{{!{n}, !{n + 1}}}",
+                                  f'!{n + 1} = !{{!"llvm.loop.unroll.count", i32 4}}'}
+                self.line(f"br label %{name}.head, !llvm.loop !{n}")
+            else:
+                self.line(f"br label %{name}.head")
             self.lines.append(f"{name}.exit:")
         elif op is U.LOAD:
             self.load(u)
         elif op is U.STORE:
             param, idx, value = u.src
             assert param.dtype is not None
-            mt = ltype(param.dtype, memory=True)
+            mt, w = ltype(param.dtype, memory=True), u.width
             ptr = self.fresh()
             self.line(f"{ptr} = getelementptr inbounds {mt}, ptr %b{param.arg}, i64 {self.ref(idx)}")
             v = self.ref(value)
             if param.dtype == dt.bool_:
                 wide = self.fresh()
-                self.line(f"{wide} = zext i1 {v} to i8")
+                self.line(f"{wide} = zext {vtype(dt.bool_, w)} {v} to {vtype(dt.bool_, w, memory=True)}")
                 v = wide
-            self.line(f"store {mt} {v}, ptr {ptr}")
+            self.line(f"store {vtype(param.dtype, w, memory=True)} {v}, ptr {ptr}, align {param.dtype.itemsize}")
         elif op is U.DEFINE_ACC:
             assert d is not None
-            self.allocas.append(f"  %{u.name}.ptr = alloca {ltype(d)}")
-            self.line(f"store {ltype(d)} {literal(u.arg, d)}, ptr %{u.name}.ptr")
+            t = vtype(d, u.width)
+            self.allocas.append(f"  %{u.name}.ptr = alloca {t}")
+            self.line(f"store {t} {splat(u.arg, d, u.width)}, ptr %{u.name}.ptr")
         elif op is U.ACC_UPDATE:
             acc, value = u.src
             assert d is not None
             old = self.fresh()
-            self.line(f"{old} = load {ltype(d)}, ptr %{acc.name}.ptr")
-            new = self.binary(u.arg, d, old, self.ref(value), accumulate=True)
-            self.line(f"store {ltype(d)} {new}, ptr %{acc.name}.ptr")
+            self.line(f"{old} = load {vtype(d, u.width)}, ptr %{acc.name}.ptr")
+            new = self.binary(u.arg, d, old, self.ref(value), accumulate=True, width=u.width)
+            self.line(f"store {vtype(d, u.width)} {new}, ptr %{acc.name}.ptr")
+        elif op is U.ACC_FMA and u.width > 1:
+            acc, a, b = u.src
+            assert d is not None and d != dt.float16
+            t, old, new = vtype(d, u.width), self.fresh(), self.fresh()
+            self.line(f"{old} = load {t}, ptr %{acc.name}.ptr")
+            fma = self.intrinsic("fma", d, 3, u.width)
+            self.line(f"{new} = call {t} {fma}({t} {self.ref(a)}, {t} {self.ref(b)}, {t} {old})")
+            self.line(f"store {t} {new}, ptr %{acc.name}.ptr")
         elif op is U.ACC_FMA:
             acc, a, b = u.src
             assert d is not None
@@ -157,7 +216,7 @@ class LLVMRenderer:
             self.line(f"store {t} {new}, ptr %{acc.name}.ptr")
         elif op is U.ACC_READ:
             assert d is not None
-            self.line(f"%{u.name} = load {ltype(d)}, ptr %{u.src[0].name}.ptr")
+            self.line(f"%{u.name} = load {vtype(d, u.width)}, ptr %{u.src[0].name}.ptr")
         elif op is U.CAST:
             self.cast(u)
         elif op is U.ALU:
@@ -168,6 +227,14 @@ class LLVMRenderer:
     def load(self, u: UOp) -> None:
         param, idx = u.src[0], u.src[1]
         assert u.dtype is not None and param.dtype is not None
+        if u.width > 1:  # W consecutive elements; never masked (lower.py reads masked lanes one by one)
+            ptr, w, mt = self.fresh(), u.width, ltype(param.dtype, True)
+            self.line(f"{ptr} = getelementptr inbounds {mt}, ptr %b{param.arg}, i64 {self.ref(idx)}")
+            raw = self.fresh() if u.dtype == dt.bool_ else f"%{u.name}"
+            self.line(f"{raw} = load {vtype(param.dtype, w, True)}, ptr {ptr}, align {param.dtype.itemsize}")
+            if u.dtype == dt.bool_:
+                self.line(f"%{u.name} = icmp ne {vtype(param.dtype, w, True)} {raw}, zeroinitializer")
+            return
         mt, t = ltype(param.dtype, memory=True), ltype(u.dtype)
         index = self.ref(idx)
         valid = self.ref(u.src[2]) if len(u.src) > 2 else None
@@ -225,6 +292,9 @@ class LLVMRenderer:
         srcs = [self.ref(s) for s in u.src]
         d = u.src[-1].dtype if op is not Op.WHERE else u.dtype
         assert d is not None and u.dtype is not None
+        if u.width > 1:  # lower.py vectorises only ops that LLVM writes alike for vectors (see VECTOR_OPS)
+            self.vector_alu(u, op, d, srcs)
+            return
         t = ltype(d)
         if op is Op.WHERE:
             self.line(f"%{u.name} = select i1 {srcs[0]}, {t} {srcs[1]}, {t} {srcs[2]}")
@@ -244,6 +314,17 @@ class LLVMRenderer:
         else:
             self.binary(op, d, srcs[0], srcs[1], out=f"%{u.name}")
 
+    def vector_alu(self, u: UOp, op: Op, d: DType, srcs: list[str]) -> None:
+        t, w = vtype(d, u.width), u.width
+        if op is Op.WHERE:
+            self.line(f"%{u.name} = select {vtype(dt.bool_, w)} {srcs[0]}, {t} {srcs[1]}, {t} {srcs[2]}")
+        elif op is Op.NEG:
+            instr = f"fneg {t} {srcs[0]}" if d.is_float else f"xor {t} {splat(True, d, w)}, {srcs[0]}"
+            assert d.is_float or d == dt.bool_
+            self.line(f"%{u.name} = {instr}")
+        else:
+            self.binary(op, d, srcs[0], srcs[1], out=f"%{u.name}", width=w)
+
     def unary_math(self, u: UOp, name: str, x: str) -> None:
         d = u.dtype
         assert d is not None
@@ -255,9 +336,9 @@ class LLVMRenderer:
         else:
             self.line(f"%{u.name} = call {ltype(d)} {self.intrinsic(name, d)}({ltype(d)} {x})")
 
-    def binary(self, op: Op, d: DType, a: str, b: str, accumulate: bool = False, out: str = "") -> str:
-        """Emit a binary op on operands of dtype d into `out` (a fresh name by default); returns it."""
-        t, out = ltype(d), out or self.fresh()
+    def binary(self, op: Op, d: DType, a: str, b: str, accumulate: bool = False, out: str = "", width: int = 1) -> str:
+        """Emit a binary op on operands of dtype d (`width` lanes) into `out` (a fresh name by default); returns it."""
+        t, out = vtype(d, width), out or self.fresh()
         is_float, is_bool, unsigned = d.is_float, d == dt.bool_, d.kind == "u"
         if op is Op.ADD:
             instr = (f"fadd {'reassoc ' if accumulate else ''}{t} {a}, {b}" if is_float else
@@ -268,10 +349,10 @@ class LLVMRenderer:
             instr = f"fdiv {t} {a}, {b}"
         elif op is Op.MAX:
             if is_bool:
-                instr = f"or i1 {a}, {b}"
+                instr = f"or {t} {a}, {b}"
             else:
                 base = "maximum" if is_float else ("umax" if unsigned else "smax")
-                instr = f"call {t} {self.intrinsic(base, d, 2)}({t} {a}, {t} {b})"
+                instr = f"call {t} {self.intrinsic(base, d, 2, width)}({t} {a}, {t} {b})"
         elif op is Op.CMPLT:
             cmp = "ult" if unsigned or is_bool else "slt"
             instr = f"fcmp olt {t} {a}, {b}" if is_float else f"icmp {cmp} {t} {a}, {b}"
@@ -280,6 +361,7 @@ class LLVMRenderer:
         elif op in (Op.AND, Op.OR, Op.XOR):
             instr = f"{op.name.lower()} {t} {a}, {b}"
         elif op in (Op.IDIV, Op.MOD):
+            assert width == 1, "lower.py does not vectorise integer division"
             return self.division(op, d, a, b, out)
         else:
             raise NotImplementedError(f"LLVM renderer: no rule for {op} on {d.name}")
