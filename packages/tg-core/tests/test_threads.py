@@ -2,6 +2,7 @@
 grad mode per thread. Bounded and deterministic: each thread checks its own exact answers."""
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 
@@ -45,6 +46,40 @@ def test_two_threads_compute_exactly(device: str) -> None:
             raise AssertionError(f"got {got.tolist()}, want {want.tolist()}")
 
     assert _hammer(work) == []
+
+
+def test_threads_realizing_one_shared_lazy_graph(device: str) -> None:
+    """Both threads realize graphs built on the same lazy nodes at the same moment: the scheduler rewrites those
+    nodes in place and the realizer turns them into data, which must not be seen half done (it was: IndexError)."""
+    base = (np.arange(64 * 48, dtype=np.float32) % 13).reshape(64, 48)
+    meet, shared, errors = threading.Barrier(2), [Tensor(0.0)], []
+
+    def run(t: int) -> None:
+        for i in range(300):
+            if t == 0:
+                x, w = Tensor(base, device=device), Tensor(base.T.copy(), device=device)
+                shared[0] = ((x * float(i % 5 + 1)) @ w).relu() + x.sum()  # lazy: realized by both threads
+            meet.wait(60)
+            try:
+                got = (shared[0] * (t + 1)).sum(1).numpy()
+                b = base.astype(np.float64)
+                want = ((np.maximum((b * (i % 5 + 1)) @ b.T, 0) + b.sum()) * (t + 1)).sum(1)
+                np.testing.assert_allclose(got, want, rtol=1e-5)
+            except Exception as e:  # collected: the test asserts there are none
+                errors.append(f"thread {t} iteration {i}: {type(e).__name__}: {e}")
+            meet.wait(60)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the races show within a few hundred steps
+    try:
+        pool = [threading.Thread(target=run, args=(t,)) for t in range(2)]
+        for th in pool:
+            th.start()
+        for th in pool:
+            th.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert errors == []
 
 
 def test_no_grad_in_one_thread_leaves_the_other_training(device: str) -> None:

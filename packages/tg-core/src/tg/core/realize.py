@@ -1,6 +1,7 @@
 """Running a schedule: allocate each output, launch its kernel or copy, and turn the node into data."""
 from __future__ import annotations
 
+import threading
 import time
 
 from . import capture, stats
@@ -8,11 +9,21 @@ from .device import Buffer, get_device
 from .ops import Node, Op
 from .schedule import ScheduleItem, schedule
 
+# One realize at a time in the process: scheduling rewrites lazy nodes in place (layouts, reduce splits) and running
+# turns them into data, so two threads realizing graphs that share lazy nodes would see each other's half-done
+# work (an IndexError in 2 of 400 shared-graph iterations on llvm). Kernels still use every core inside one realize.
+_realize_lock = threading.RLock()
+
 
 def realize(nodes: list[Node]) -> None:
     """Compute every node in `nodes` (queued on its device; `synchronize` waits for it)."""
     if all(n.base.op is Op.BUFFER for n in nodes):  # already data (or views of it): nothing to schedule
         return
+    with _realize_lock:
+        _realize(nodes)
+
+
+def _realize(nodes: list[Node]) -> None:
     items = schedule(nodes)
     debug = stats.debug_level()
     if debug >= 1 and items:
@@ -56,4 +67,5 @@ def _run(item: ScheduleItem, index: int, debug: int) -> None:
         elapsed = time.perf_counter() - start
         stats.counters.kernel_time_s += elapsed
         stats.log(f"tg: {index:4d} {what:<60s} {elapsed * 1e6:10.1f} us")
-    out.op, out.src, out.arg, out.buffer = Op.BUFFER, (), None, buf
+    out.buffer = buf  # before the op says BUFFER: a reader that sees BUFFER finds its data
+    out.op, out.src, out.arg = Op.BUFFER, (), None
