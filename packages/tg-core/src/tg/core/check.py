@@ -85,7 +85,7 @@ class _Checker:
             if len(u.src) != u.width:
                 self.fail(u, f"a vector of {u.width} lanes built from {len(u.src)} values")
         elif u.op in (U.LOAD, U.STORE):
-            wanted = [1, 1, u.width] if u.op is U.STORE else [1] * len(u.src)
+            wanted = [1, 1, u.width]  # (buffer, index, value) or (buffer, index, valid): lanes read W elements
         else:
             wanted = [u.width] * len(u.src) if u.op in (U.ALU, U.CAST, U.ACC_UPDATE, U.ACC_FMA, U.ACC_READ) else []
         for s, w in zip(u.src, wanted):

@@ -227,13 +227,8 @@ class LLVMRenderer:
     def load(self, u: UOp) -> None:
         param, idx = u.src[0], u.src[1]
         assert u.dtype is not None and param.dtype is not None
-        if u.width > 1:  # W consecutive elements; never masked (lower.py reads masked lanes one by one)
-            ptr, w, mt = self.fresh(), u.width, ltype(param.dtype, True)
-            self.line(f"{ptr} = getelementptr inbounds {mt}, ptr %b{param.arg}, i64 {self.ref(idx)}")
-            raw = self.fresh() if u.dtype == dt.bool_ else f"%{u.name}"
-            self.line(f"{raw} = load {vtype(param.dtype, w, True)}, ptr {ptr}, align {param.dtype.itemsize}")
-            if u.dtype == dt.bool_:
-                self.line(f"%{u.name} = icmp ne {vtype(param.dtype, w, True)} {raw}, zeroinitializer")
+        if u.width > 1:
+            self.vector_load(u)
             return
         mt, t = ltype(param.dtype, memory=True), ltype(u.dtype)
         index = self.ref(idx)
@@ -252,6 +247,26 @@ class LLVMRenderer:
             raw = b
         if valid is not None:
             self.line(f"%{u.name} = select i1 {valid}, {t} {raw}, {t} {literal(0, u.dtype)}")
+
+    def vector_load(self, u: UOp) -> None:
+        """W consecutive elements. A masked one is LLVM's masked load, which touches no memory in a masked-off lane
+        (a padded row's first lanes may lie before the buffer: so no `inbounds` on its address either)."""
+        param, idx, w = u.src[0], u.src[1], u.width
+        assert u.dtype is not None and param.dtype is not None
+        mt, vt, ptr = ltype(param.dtype, True), vtype(param.dtype, w, True), self.fresh()
+        raw = self.fresh() if u.dtype == dt.bool_ else f"%{u.name}"
+        align = param.dtype.itemsize
+        if len(u.src) > 2:
+            self.line(f"{ptr} = getelementptr {mt}, ptr %b{param.arg}, i64 {self.ref(idx)}")
+            name = f"@llvm.masked.load.v{w}{FLOAT_SUFFIX.get(param.dtype) or mt}.p0"
+            self.declares.add(f"declare {vt} {name}(ptr, i32, <{w} x i1>, {vt})")
+            self.line(f"{raw} = call {vt} {name}(ptr {ptr}, i32 {align}, <{w} x i1> {self.ref(u.src[2])}, "
+                      f"{vt} zeroinitializer)")
+        else:
+            self.line(f"{ptr} = getelementptr inbounds {mt}, ptr %b{param.arg}, i64 {self.ref(idx)}")
+            self.line(f"{raw} = load {vt}, ptr {ptr}, align {align}")
+        if u.dtype == dt.bool_:
+            self.line(f"%{u.name} = icmp ne {vt} {raw}, zeroinitializer")
 
     def cast(self, u: UOp) -> None:
         src = u.src[0]
