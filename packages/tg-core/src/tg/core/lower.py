@@ -97,6 +97,9 @@ def reduce_identity(op: Op, dtype: DType) -> Any:
     return False if dtype == dt.bool_ else (0 if dtype.kind == "u" else -(1 << (8 * dtype.itemsize - 1)))
 
 
+PURE = frozenset({U.CONST, U.ALU, U.CAST, U.BROADCAST, U.VECTOR})  # ops whose value depends on their sources only
+
+
 class _Lowerer:
     def __init__(self, kernel: Kernel, opts: Opts, index: DType = INDEX, vectorize: bool = False):
         self.index_dtype = index
@@ -125,6 +128,8 @@ class _Lowerer:
         self.acc_reads: dict[Combo, UOp] = {}
         self.params: list[UOp] = []
         self.wrapping: set[int] = set()  # signed-int data ops that must wrap (see Program.wrapping)
+        # (loop variable, stride) terms -> their sum (the loop variables are never freed, so their ids stay unique)
+        self.index_sums: dict[tuple[tuple[int, int], ...], Optional[UOp]] = {}
 
     # ---- building the program: value numbering, simplification, hoisting ----------------------------------
     def emit(self, op: U, dtype: Optional[DType], src: tuple[UOp, ...] = (), arg: Any = None,
@@ -132,31 +137,35 @@ class _Lowerer:
         """Append one UOp. A pure value (constant, arithmetic, a load of an input) that the current scope already
         has is not computed again; arithmetic is placed in the outermost loop whose variables it uses (so loop
         invariants are computed once per outer iteration); `simplify` applies the index rules first."""
-        u = UOp(op, dtype, src, arg, width)
         if op is U.RANGE:  # opens a block: what is hoisted out of the loop goes before it, in the parent block
+            u = UOp(op, dtype, src, arg, width)
             self.blocks.append([])
             self.table_keys.append([])
             self.place(u, len(self.blocks) - 1)
             return u
         if op is U.END:
+            u = UOp(op, dtype, src, arg, width)
             self.place(u, len(self.blocks) - 1)
             block = self.blocks.pop()
             self.blocks[-1].extend(block)
             for key in self.table_keys.pop():
                 del self.table[key]
             return u
-        if not self.is_pure(u):
+        if not self.is_pure(op, src):
+            u = UOp(op, dtype, src, arg, width)
             self.place(u, len(self.blocks) - 1)
             return u
         key = (op, dtype, tuple(map(id, src)), arg if not isinstance(arg, float) else (type(arg), repr(arg)), width)
-        if (found := self.table.get(key)) is not None:
+        if (found := self.table.get(key)) is not None:  # looked up before building anything: most emits are repeats
             return found
-        if simplify and (better := INDEX_RULES.apply(u, self)) is not None:
-            return better
         depth = len(self.blocks) - 1 if op is U.LOAD else max((self.level[id(s)] for s in src), default=0)
+        u = UOp(op, dtype, src, arg, width)
+        if simplify and (better := INDEX_RULES.apply(u, self)) is not None:
+            u, depth = better, max(depth, self.level[id(better)])  # remembered too: the rules run once per value
+        else:
+            self.place(u, depth)
         self.table[key] = u
         self.table_keys[depth].append(key)
-        self.place(u, depth)
         return u
 
     def place(self, u: UOp, depth: int) -> None:
@@ -164,12 +173,12 @@ class _Lowerer:
         self.level[id(u)] = depth
 
     @staticmethod
-    def is_pure(u: UOp) -> bool:
+    def is_pure(op: U, src: tuple[UOp, ...]) -> bool:
         """Values that only depend on their sources: loads of inputs (a kernel never writes them; local memory
         changes at barriers, so it is excluded), constants, arithmetic and casts."""
-        if u.op is U.LOAD:
-            return u.src[0].op is U.PARAM and u.src[0].arg != 0
-        return u.op in (U.CONST, U.ALU, U.CAST, U.BROADCAST, U.VECTOR)
+        if op is U.LOAD:
+            return src[0].op is U.PARAM and src[0].arg != 0
+        return op in PURE
 
     def widen(self, u: UOp) -> UOp:
         """`u` as a vector of the kernel's width (a scalar is broadcast)."""
@@ -222,16 +231,20 @@ class _Lowerer:
         The index is written as (sum of loop variable * stride, in dim order) + constant: every copy of an
         unrolled body shares the sum and adds its own constant."""
         dims = self.dims_of(view.shape)
-        const, idx = view.offset, None
+        const, terms = view.offset, []
         for d, stride in zip(dims, view.strides):
             a = self.dim_affine(d) if d is not None and stride != 0 else None
-            if a is None:
-                continue
-            v, mult, off = a
-            const += stride * off
-            if v is not None:
-                term = v if stride * mult == 1 else self.alu(Op.MUL, v, self.const(stride * mult, self.index_dtype))
+            if a is not None:
+                v, mult, off = a
+                const += stride * off
+                if v is not None:
+                    terms.append((v, stride * mult))
+        key = tuple((id(v), step) for v, step in terms)  # the same sum in every copy of the body: built once
+        if (idx := self.index_sums.get(key)) is None and terms:
+            for v, step in terms:
+                term = v if step == 1 else self.alu(Op.MUL, v, self.const(step, self.index_dtype))
                 idx = term if idx is None else self.alu(Op.ADD, idx, term)
+            self.index_sums[key] = idx
         if const:
             c = self.const(const, self.index_dtype)
             idx = c if idx is None else self.alu(Op.ADD, idx, c)
