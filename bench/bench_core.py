@@ -331,6 +331,33 @@ def torch_mlp_step() -> float:
     return median_time(step, 10)
 
 
+def bench_codegen(device: str, repeat: int) -> list[dict[str, Any]]:
+    """What the engine does before a compiler starts: lowering and rendering a 512x512 matmul for the device's
+    target (the numpy device interprets kernels: it has no source, so its rows are 0)."""
+    from tg.core import get_device
+    from tg.core.lower import lower
+    from tg.core.schedule import schedule
+
+    a, b = Tensor.rand(512, 512, device=device).realize(), Tensor.rand(512, 512, device=device).realize()
+    kernel = [i.kernel for i in schedule([(a @ b).node]) if i.kernel is not None][-1]
+    dev = get_device(device)
+    target = getattr(dev, "target", None)
+    if target is None:
+        return [{"name": "512^2 matmul: lower + render", "unit": "ms", "tg": 0.0},
+                {"name": "512^2 matmul: lines of source", "unit": "lines", "tg": 0.0}]
+    from tg.core.opt import choose_opts
+
+    t = target(kernel)
+    opts = choose_opts(kernel, t.gpu, t.tile)
+
+    def build() -> str:
+        prog = lower(kernel, opts, gpu=t.gpu, narrow=t.narrow, vectorize=t.vectors)
+        return str(t.renderer.render(prog, "tg_kernel"))
+
+    return [{"name": "512^2 matmul: lower + render", "unit": "ms", "tg": median_time(build, repeat) * 1e3},
+            {"name": "512^2 matmul: lines of source", "unit": "lines", "tg": float(build().count("\n") + 1)}]
+
+
 def main() -> None:
     import tempfile
 
@@ -352,7 +379,7 @@ def main() -> None:
                                bench_sum(device, size, r), *bench_mlp_step(device, cache),
                                bench_linear_mlp(device, r),
                                *bench_cnn_step(device, r),
-                               *bench_overhead(device, 200, r)]
+                               *bench_overhead(device, 200, r), *bench_codegen(device, r)]
     names = [row["name"] for row in results[devices[0]]]
     refs = [k for k in ("numpy", "torch", "tinygrad") if any(k in row for rows in results.values() for row in rows)]
     cols = [f"tg {d}" for d in devices] + refs
