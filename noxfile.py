@@ -144,6 +144,7 @@ def onnx(session: nox.Session) -> None:
     """ONNX's backend test suite (node tests and the other offline categories) against tg; prints the counts."""
     install(session, *TEST_DEPS, "onnx", "onnxruntime", TORCH)
     install_tg(session)
+    session.run("python", "-m", "pip", "install", "--no-deps", "silero-vad==6.2.3")  # its ONNX files, for bench_onnx
     report_versions(session)
     session.run("pytest", "packages/tg-nn/tests/onnx_backend_suite.py", "-q", "--tb=no", "-p", "no:warnings",
                 *session.posargs, success_codes=[0, 1])

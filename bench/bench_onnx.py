@@ -1,4 +1,6 @@
-"""Inference time of ONNX models exported from PyTorch: tg (each CPU device) beside onnxruntime, one process.
+"""Inference time of ONNX models exported from PyTorch: tg (each CPU device) beside onnxruntime, one process;
+then, where the `silero-vad` package is installed (`pip install --no-deps silero-vad`: its ONNX files), the Silero
+voice-activity model streaming 32 ms chunks of 16 kHz audio with its state carried from chunk to chunk.
 
     python bench/bench_onnx.py          (needs torch, onnx and onnxruntime)
 """
@@ -70,5 +72,36 @@ def main() -> None:
         print(f"{name:<34}" + "".join(f" {c:12.2f}" for c in cells) + f" {ort:12.2f}")
 
 
+def silero_vad(chunks: int = 60) -> None:
+    """Per-chunk time of the packaged Silero VAD model (an If over the sample rate, an LSTM state): the issue's
+    real-time case, where a chunk must take well under its 32 ms."""
+    import importlib.resources
+    import time
+
+    try:
+        path = importlib.resources.files("silero_vad") / "data" / "silero_vad.onnx"
+    except ModuleNotFoundError:
+        print("silero VAD: the silero-vad package is not installed (pip install --no-deps silero-vad)")
+        return
+    model, session = load(str(path), device="llvm"), onnxruntime.InferenceSession(str(path))
+    audio = (np.random.default_rng(0).standard_normal(512 * chunks) * 0.1).astype(np.float32)
+    rate = np.array(16000, np.int64)
+    state_tg = state_ort = np.zeros((2, 1, 128), np.float32)
+    times_tg, times_ort = [], []
+    for i in range(chunks):
+        chunk = audio[i * 512:(i + 1) * 512].reshape(1, 512)
+        start = time.perf_counter()
+        out = model({"input": chunk, "state": state_tg, "sr": rate})
+        prob, state_tg = out["output"].numpy(), out["stateN"].numpy()
+        times_tg.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        want, state_ort = session.run(None, {"input": chunk, "state": state_ort, "sr": rate})
+        times_ort.append(time.perf_counter() - start)
+        np.testing.assert_allclose(prob, want, rtol=1e-4, atol=1e-5)
+    print(f"silero VAD, ms per 512-sample chunk: tg llvm first {times_tg[0] * 1e3:.1f}, then "
+          f"{np.median(times_tg[5:]) * 1e3:.2f}; onnxruntime {np.median(times_ort[5:]) * 1e3:.2f}")
+
+
 if __name__ == "__main__":
     main()
+    silero_vad()
