@@ -77,12 +77,16 @@ def main() -> None:
     row = {"name": "fused ((a*b+c).relu()*0.5).exp() 64M", "unit": "GB/s", "tg": 16 * m / t / 1e9}
     chain = TinyJit(lambda p, q, r: ((p * q + r).relu() * 0.5).exp())  # the kernel alone, no Python per call
     row["tg TinyJit"] = 16 * m / timed(lambda: chain(*tx), sync) / 1e9
+    # ten replays queued, one wait: what a loop that does not wait every step sees (one replay waited on alone
+    # also pays the queue's submit-to-completion latency: ~150 us through wgpu-native on an H200)
+    row["tg TinyJit x10/sync"] = 160 * m / timed(lambda: [chain(*tx) for _ in range(10)], sync) / 1e9
     t_copy = timed(lambda: (tx[0] + 0).realize(), sync)
     row["tg copy (x+0)"] = 8 * m / t_copy / 1e9
     if has_cuda:
         cx = [torch.from_numpy(v).cuda() for v in xs]
         row["torch"] = 16 * m / timed(lambda: ((cx[0] * cx[1] + cx[2]).relu() * 0.5).exp(), cuda_sync) / 1e9
         row["torch copy"] = 8 * m / timed(lambda: cx[0].clone(), cuda_sync) / 1e9
+        row["torch copy x10/sync"] = 80 * m / timed(lambda: [cx[0].clone() for _ in range(10)], cuda_sync) / 1e9
     rows.append(row)
 
     # a ResNet-style basic block forward (no norm): conv3x3 -> relu -> conv3x3 -> + x -> relu
