@@ -193,3 +193,23 @@ def test_a_model_inside_the_callers_own_tinyjit() -> None:
     for i in range(4):
         x = np.random.default_rng(i).standard_normal((2, 5, 16)).astype(np.float32)
         np.testing.assert_allclose(step(Tensor(x)).numpy(), reference(data, {"x": x}), rtol=1e-4, atol=1e-5)
+
+
+def test_pow_by_a_stored_or_a_fed_exponent() -> None:
+    """A stored integer exponent is read once (exact products, broadcast to the exponent's rank); one fed as an
+    input is read again by every replay: the answers follow it."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])
+    e = helper.make_tensor_value_info("e", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    z = helper.make_tensor_value_info("z", TensorProto.FLOAT, [4])
+    three = helper.make_tensor("three", TensorProto.FLOAT, [1, 1], [3.0])
+    data = graph([helper.make_node("Pow", ["x", "three"], ["y"]), helper.make_node("Pow", ["x", "e"], ["z"])],
+                 [x, e], [y, z], (three,))
+    model, session = load(data), onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    base = np.array([1.5, -2.0, 0.0, np.nan], np.float32)
+    for i, power in enumerate([2.0, 2.0, 2.0, 3.0, -1.0, 0.5, 2.0]):  # replays from the third call
+        feed = {"x": base * (i + 1), "e": np.array([power], np.float32)}
+        out, want = model(**feed), session.run(None, feed)
+        assert out["y"].shape == (1, 4)
+        np.testing.assert_allclose(out["y"].numpy(), want[0], rtol=1e-6)
+        np.testing.assert_allclose(out["z"].numpy(), want[1], rtol=1e-6)

@@ -13,6 +13,7 @@ import numpy as np
 from tg.core import Tensor
 from tg.core import dtype as dt
 from tg.core.functional import einsum
+from tg.core.ops import Op
 
 from . import lowp
 
@@ -185,6 +186,14 @@ def _div(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
 
 @op("Pow")
 def _pow(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
+    if a.dtype.is_float and b.numel() == 1 and b.node.base.op is Op.BUFFER:
+        # a stored exponent (the common x ** 2 of a variance): read once, so that a small integer power is tg's
+        # exact repeated products instead of exp2/log2 with every special case (Silero VAD: 46 -> 30 kernels a chunk).
+        # A replay that captured this read checks it again when the exponent is computed from an input.
+        e = float(b.numpy().reshape(-1)[0])
+        if e.is_integer() and abs(e) <= 64:
+            shape = tuple(np.broadcast_shapes(a.shape, b.shape))
+            return (a ** int(e)).reshape((1,) * (len(shape) - a.ndim) + tuple(a.shape))
     work = a.dtype if a.dtype.is_float else dt.float64
     out = a.cast(work) ** b.cast(work)
     return out if a.dtype.is_float else out.round().cast(a.dtype)  # 3**6 in float64 may be 728.99...
