@@ -26,6 +26,25 @@ def test_replays_match_eager_calls(device: str) -> None:
             np.testing.assert_allclose(g, e, rtol=1e-6)
 
 
+def test_kernels_of_constants_run_once(device: str) -> None:
+    """A kernel that reads no buffer (here ones realized on their own) computes the same values every call: the
+    replay leaves it out and keeps its captured output; one whose buffer the call replaces each time stays."""
+    state = Tensor(np.zeros(4, np.float32), device=device)
+
+    def f(x: Tensor) -> Tensor:
+        ones = Tensor.ones(4, device=device).realize()
+        out = x * ones * Tensor(np.arange(4, dtype=np.float32), device=device) + state
+        state.node = (state + 1).realize().node  # the call's own state: its kernel reads a buffer, so it runs
+        return out
+
+    jitted = TinyJit(f)
+    for i in range(6):
+        x = Tensor(np.full(4, float(i + 1), np.float32), device=device)
+        np.testing.assert_array_equal(jitted(x).numpy(), (i + 1) * np.arange(4, dtype=np.float32) + i)
+    assert jitted.plan is not None
+    assert all(len(launch.buffers) > 1 for launch in jitted.plan.launches if launch.kernel is not None)
+
+
 def test_training_step_state_carries_across_replays(device: str) -> None:
     """A hand-written SGD-with-momentum step: the weight and the momentum are replaced every step; replays
     must read the values the previous replay wrote, exactly as eager steps do."""

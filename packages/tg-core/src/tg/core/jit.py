@@ -46,6 +46,17 @@ class _Handoff:
     new: Buffer
 
 
+def _without_constants(launches: list[Launch], handoffs: list[_Handoff]) -> list[Launch]:
+    """The launches a replay must run: a kernel that reads no buffer (an arange, a mask of constants) wrote the same
+    values at capture as it would every time, so it is left out, unless something else writes its buffer later."""
+    written = [id(b) for launch in launches for b in (launch.buffers if launch.host else launch.buffers[:1])]
+    written += [id(h.old) for h in handoffs]
+
+    def constant(launch: Launch) -> bool:
+        return launch.kernel is not None and len(launch.buffers) == 1 and written.count(id(launch.buffers[0])) == 1
+    return [launch for launch in launches if not constant(launch)]
+
+
 @dataclass
 class _Plan:
     launches: list[Launch]
@@ -107,9 +118,10 @@ class TinyJit(Generic[R]):
         inputs = [b for a in args if isinstance(a, Tensor) for b in _buffers_of(a)]
         signature = [(a.shape, a.dtype, a.device) if isinstance(a, Tensor) else a for a in args]
         handoffs = _handoffs(rec.rebinds)
+        launches = _without_constants(rec.launches, handoffs)
         runners = [launch.host or (get_device(launch.device).bind(launch.kernel) if launch.kernel is not None else None)
-                   for launch in rec.launches]
-        self.plan = _Plan(rec.launches, runners, inputs, signature, handoffs, rec.hooks, result, rec.checks)
+                   for launch in launches]
+        self.plan = _Plan(launches, runners, inputs, signature, handoffs, rec.hooks, result, rec.checks)
         if stats.debug_level() >= 1:
             stats.log(f"tg: TinyJit captured {len(rec.launches)} launch(es), {len(handoffs)} replaced tensor(s)")
         return result
