@@ -172,6 +172,27 @@ def test_no_adapter_gives_install_instructions(monkeypatch: pytest.MonkeyPatch) 
         device.WebGPUDevice("webgpu")
 
 
+def test_the_driver_probes_read_what_the_device_computes() -> None:
+    """The probes behind the division's correction step: a product is exact on any IEEE device; a fused fma gives
+    2^-24 for (1 + 2^-12)^2 - (1 + 2^-11) and an unfused one 0 (lavapipe's), nothing else."""
+    dev = get_device(DEV)
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal(128).astype(np.float32), rng.standard_normal(128).astype(np.float32)
+    np.testing.assert_array_equal(dev.probe("a[i] * b[i]", a, b), a * b)
+    one = np.full(64, 1 + 2.0**-12, np.float32)
+    fma = dev.probe("fma(a[i], a[i], b[i])", one, np.full(64, -(1 + 2.0**-11), np.float32))
+    assert set(fma.tolist()) <= {0.0, 2.0**-24} and dev.fma_is_fused() == (fma[0] == 2.0**-24)
+
+
+def test_an_inexact_division_without_a_fused_fma_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tg.webgpu import device
+
+    monkeypatch.setattr(device.WebGPUDevice, "division_is_exact", lambda self: False)
+    monkeypatch.setattr(device.WebGPUDevice, "fma_is_fused", lambda self: False)
+    with pytest.warns(UserWarning, match="an ulp off"):
+        device.WebGPUDevice("webgpu")
+
+
 # ---- export for the browser, run in headless Chromium (SwiftShader's WebGPU without a GPU) -------------------------
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

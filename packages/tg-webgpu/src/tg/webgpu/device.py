@@ -8,6 +8,7 @@ each TinyJit replay) or every `BATCH` dispatches.
 """
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Optional
@@ -207,7 +208,12 @@ class WebGPUDevice(CompiledDevice):
         self.dtypes = frozenset(supported)
         self.max_buffers = self.limits["max-storage-buffers-per-shader-stage"]  # the scheduler splits kernels to fit
         local = min(config.webgpu_workgroup(), self.limits["max-compute-invocations-per-workgroup"])
-        self.renderer = WGSLRenderer(workgroup_size=local, exact_division=self.division_is_exact())
+        exact = self.division_is_exact()
+        if not exact and not self.fma_is_fused():
+            warnings.warn(f"webgpu: {self.name}'s float32 division is not correctly rounded and its fma is not fused, "
+                          "so tg's correction step cannot make it exact: quotients may be an ulp off tg's semantics "
+                          "on this driver", stacklevel=2)
+        self.renderer = WGSLRenderer(workgroup_size=local, exact_division=exact)
         self.per_thread = Target(self.renderer, gpu=True, narrow=True)
 
     def division_is_exact(self) -> bool:
@@ -216,10 +222,23 @@ class WebGPUDevice(CompiledDevice):
         rng = np.random.default_rng(0)
         a = (rng.standard_normal(4096) * 100).astype(np.float32)
         b = rng.uniform(0.01, 10, 4096).astype(np.float32)
-        source = """@group(0) @binding(0) var<storage, read_write> q: array<f32>;
+        return bool(np.array_equal(self.probe("a[i] / b[i]", a, b), a / b))
+
+    def fma_is_fused(self) -> bool:
+        """Whether fma(a, b, c) rounds once, as the division's correction step needs (Vulkan does not require it;
+        lavapipe's rounds twice): (1 + 2^-12)^2 - (1 + 2^-11) is 2^-24 when fused, 0 when the product is rounded."""
+        a = np.full(64, 1 + 2.0**-12, np.float32)
+        c = np.full(64, -(1 + 2.0**-11), np.float32)
+        return bool((self.probe("fma(a[i], a[i], b[i])", a, c) == np.float32(2.0**-24)).all())
+
+    def probe(self, expression: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """`expression` of a[i] and b[i] (float32, a multiple of 64 long) computed on this device, read back."""
+        source = f"""@group(0) @binding(0) var<storage, read_write> q: array<f32>;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@compute @workgroup_size(64) fn tg_kernel(@builtin(global_invocation_id) i: vec3<u32>) { q[i.x] = a[i.x] / b[i.x]; }"""
+@compute @workgroup_size(64) fn tg_kernel(@builtin(global_invocation_id) g: vec3<u32>) {{
+  let i = g.x; q[i] = {expression};
+}}"""
         pipeline = self.gpu.create_compute_pipeline(layout=self.pipeline_layout(3), compute={
             "module": self.gpu.create_shader_module(code=source), "entry_point": KERNEL_NAME})
         handles = [self.gpu.create_buffer(size=a.nbytes, usage=STORAGE) for _ in range(3)]
@@ -227,10 +246,10 @@ class WebGPUDevice(CompiledDevice):
         self.gpu.queue.write_buffer(handles[2], 0, b)
         self.stream.dispatch(pipeline, self.bind_group(handles), a.size // 64, 1)
         self.stream.submit()
-        quotient = np.frombuffer(self.gpu.queue.read_buffer(handles[0]), np.float32)
+        result = np.frombuffer(self.gpu.queue.read_buffer(handles[0]), np.float32).copy()
         for h in handles:
             self.forget(h)
-        return bool(np.array_equal(quotient, a / b))
+        return result
 
     def target(self, kernel: Kernel) -> Target:
         return self.per_thread
