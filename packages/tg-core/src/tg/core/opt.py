@@ -75,7 +75,7 @@ def transpose_tile(kernel: Kernel) -> dict[int, int]:
         if n.op is not Op.LOAD:
             continue
         i = next((d for d, st in enumerate(n.arg[1].strides) if st == 1 and full[d] > 1 and d != j), None)
-        if i is not None and n.arg[1].strides[j] != 1:
+        if i is not None and abs(n.arg[1].strides[j]) > 1:  # it walks j a row apart (0: a broadcast, no transpose)
             tile = {d: _largest_divisor(full[d], TRANSPOSE_TILE) for d in (i, j)}
             return {d: u for d, u in tile.items() if u > 1}
     return {}
