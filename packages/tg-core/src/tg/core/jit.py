@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Optional, TypeVar
@@ -47,13 +48,14 @@ class _Handoff:
 
 
 def _without_constants(launches: list[Launch], handoffs: list[_Handoff]) -> list[Launch]:
-    """The launches a replay must run: a kernel that reads no buffer (an arange, a mask of constants) wrote the same
-    values at capture as it would every time, so it is left out, unless something else writes its buffer later."""
-    written = [id(b) for launch in launches for b in (launch.buffers if launch.host else launch.buffers[:1])]
-    written += [id(h.old) for h in handoffs]
+    """The launches a replay must run: a kernel that reads no buffer (zeros, ones) wrote the same values at capture as
+    it would every time, so it is left out, unless something else writes its buffer too. (A Python scalar is a
+    buffer the kernel reads: an arange or a full() still runs.)"""
+    writes = Counter(id(b) for launch in launches for b in (launch.buffers if launch.host else launch.buffers[:1]))
+    writes.update(id(h.old) for h in handoffs)
 
     def constant(launch: Launch) -> bool:
-        return launch.kernel is not None and len(launch.buffers) == 1 and written.count(id(launch.buffers[0])) == 1
+        return launch.kernel is not None and len(launch.buffers) == 1 and writes[id(launch.buffers[0])] == 1
     return [launch for launch in launches if not constant(launch)]
 
 

@@ -113,12 +113,12 @@ class LLVMCompiler(Compiler):
         return llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.jit_machine())  # it owns that machine
 
     def compile(self, source: str, name: str, prog: Program) -> bytes:
-        source = source.replace(f"@{KERNEL_NAME}(", f"@{name}(", 1)
-        if prog.outer_size * prog.inner_size < SMALL_WORK:
+        source, work = source.replace(f"@{KERNEL_NAME}(", f"@{name}(", 1), prog.outer_size * prog.inner_size
+        if work < SMALL_WORK:
             # it runs in microseconds either way, while vectorising and unrolling a loop costs compile time
             # (a 128x10 row sum: 38 -> 11 ms, most of it in instruction selection for the vector code)
             return self.object_code(name, source, vectorize_loops=False, slp=False, unroll=False,
-                                    quick=prog.outer_size * prog.inner_size < TINY_WORK)
+                                    quick=work < TINY_WORK)
         reduces = any(u.op is U.DEFINE_ACC for u in prog.uops)
         return self.object_code(name, source, vectorize_loops=not prog.tiled, unroll=reduces)
 
