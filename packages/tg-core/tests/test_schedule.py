@@ -203,6 +203,43 @@ def test_a_graph_of_the_same_structure_reuses_its_schedule(device: str) -> None:
     assert np.signbit((zeros * -0.0).numpy()).tolist() == [True, False]  # -0.0 is not 0.0
 
 
+def test_a_repeated_step_reuses_the_rewritten_schedule_without_rewriting(device: str, monkeypatch) -> None:
+    """The cache is keyed on the graph as built, before the layout rewrites: a repeated step whose schedule holds
+    re-laid operands (x @ w.T) and a weight gradient computed in its reader's order gets the first step's
+    kernels, fresh buffers for the added copies, the right values each time, and no rewrite runs again."""
+    sched = importlib.import_module("tg.core.schedule")
+    rng = np.random.default_rng(3)
+    xs = [rng.standard_normal((16, 24)).astype(np.float32) for _ in range(3)]
+    w, g = rng.standard_normal((12, 24)).astype(np.float32), rng.standard_normal((16, 12)).astype(np.float32)
+
+    def step(x: np.ndarray) -> tuple[Tensor, Tensor]:
+        tx, tw, tg_ = (Tensor(a, device=device) for a in (x, w, g))
+        return (tx @ tw.T).relu() * 2, (tx.T @ tg_).T - tw  # a layer's output; an update by the weight gradient
+
+    def reference(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x64 = x.astype(np.float64)
+        return np.maximum(x64 @ w.T, 0) * 2, (x64.T @ g).T - w
+
+    sched._plans.clear()
+    calls: list[str] = []
+    for name in ("_reduce_in_read_order", "_relay_contractions", "_pad_aliased_rows", "_split_reduces"):
+        original = getattr(sched, name)
+        monkeypatch.setattr(sched, name, lambda order, *a, _f=original, _n=name: calls.append(_n) or _f(order, *a))
+    kernels = []
+    for i, x in enumerate(xs):
+        reset_counters()
+        out = step(x)
+        Tensor.realize(*out)
+        kernels.append(counters.kernels)
+        for got, ref in zip(out, reference(x)):
+            np.testing.assert_allclose(got.numpy(), ref, rtol=1e-5, atol=1e-5)
+        if i == 0:
+            assert sorted(set(calls)) == ["_pad_aliased_rows", "_reduce_in_read_order", "_relay_contractions",
+                                          "_split_reduces"]
+            calls.clear()
+    assert calls == [] and len(sched._plans) == 1 and kernels[0] == kernels[1] == kernels[2] >= 3
+
+
 def test_linear_layer_contraction_reads_a_transposed_copy(device: str) -> None:
     """x @ w.T with w stored (out, in), as Linear stores it: both operands run along the summed dim, which leaves a
     register tile nothing to run along; one operand is copied transposed first (one small kernel) and the sum

@@ -18,9 +18,9 @@ from typing import Any, Optional
 import numpy as np
 
 from .device import Buffer, get_device
-from .dtype import bool_
+from .dtype import DType, bool_
 from .kernel import AST, Kernel
-from .ops import ELEMENTWISE, PAD_SAFE, REDUCE, Node, Op, Path, replay
+from .ops import ELEMENTWISE, PAD_SAFE, REDUCE, Node, Op, Path, Shape, replay
 from .view import View
 
 
@@ -316,24 +316,29 @@ def _copied(v: Node, dims: list[int], pad: int = 0) -> Node:
 
 
 def schedule(targets: list[Node]) -> list[ScheduleItem]:
-    """Kernels (and copies) that realize `targets`, in an order that respects their dependencies."""
+    """Kernels (and copies) that realize `targets`, in an order that respects their dependencies.
+
+    The schedule is looked up by the graph's structure as the user built it, before the layout rewrites below
+    (which are themselves decided by that structure), so a repeated training step neither rewrites nor groups
+    again: it gets the kernels of the first step, with fresh buffers for the copies the rewrites added."""
     roots = list({id(r): r for r in map(_root_of, targets) if r is not None}.values())
-    order = _toposort(roots)
-    if _reduce_in_read_order(order, roots):  # new nodes: walk again (the roots stand)
-        order = _toposort(roots)
-    if _split_reduces(order) | _relay_contractions(order) | _pad_aliased_rows(order):
-        order = _toposort(roots)
-    position = {id(n): i for i, n in enumerate(order)}
-    divisors = divisors_in(order)
-    key = _structure(order, roots, position, divisors)
+    built = _toposort(roots)
+    position = {id(n): i for i, n in enumerate(built)}
+    key = _structure(built, roots, position, divisors_in(built))
     with _plans_lock:
         plan = _plans.get(key)
         if plan is not None:
             _plans.move_to_end(key)
     if plan is not None:
-        return plan.items(order)
-    items = _schedule(order, roots, position, divisors)
-    plan = _Plan.of(items, order, position, divisors)
+        return plan.items(built)
+    order = built
+    if _reduce_in_read_order(order, roots):  # new nodes: walk again (the roots stand)
+        order = _toposort(roots)
+    if _split_reduces(order) | _relay_contractions(order) | _pad_aliased_rows(order):
+        order = _toposort(roots)
+    divisors = divisors_in(order)
+    items = _schedule(order, roots, {id(n): i for i, n in enumerate(order)}, divisors)
+    plan = _Plan.of(items, built, position, divisors)
     if plan is not None:
         with _plans_lock:
             _plans[key] = plan
@@ -369,20 +374,24 @@ def _structure(order: list[Node], roots: list[Node], position: dict[int, int], d
 
 @dataclass
 class _Plan:
-    """A schedule with its nodes as positions in the graph's order: the same kernels serve every graph of the
-    structure. An input is ("node", position) or, for a constant read from a one-element buffer, ("scalar",
-    position of the constant)."""
+    """A schedule with its nodes named by their position in the graph as built (before the layout rewrites): the
+    same kernels serve every graph of that structure. An input is ("node", position), ("scalar", position of a
+    constant whose value a one-element buffer holds) or ("new", k): the k-th node the rewrites added (a re-laid
+    operand, a partial reduce), which gets a fresh node each time, filled by an earlier step of the plan."""
 
-    steps: list[tuple[int, list[tuple[str, int]], Optional[Kernel]]]
+    steps: list[tuple[tuple[str, int], list[tuple[str, int]], Optional[Kernel]]]
+    added: list[tuple[DType, Shape, str]]  # dtype, shape and device of each added node
 
     @staticmethod
-    def of(items: list[ScheduleItem], order: list[Node], position: dict[int, int],
+    def of(items: list[ScheduleItem], built: list[Node], position: dict[int, int],
            divisors: frozenset[int]) -> Optional[_Plan]:
-        """The plan of a schedule just built (None if a scalar buffer it reads was dropped meanwhile)."""
+        """The plan of a schedule just built from graph `built` (None if a scalar buffer it reads was dropped
+        meanwhile, or it reads an added node that no step fills)."""
         with _scalars_lock:  # each kept scalar buffer, by identity -> the position of a constant holding its value
-            scalars = {id(_scalars[k]): i for i, c in enumerate(order) if c.op is Op.CONST and hoisted(c, divisors)
+            scalars = {id(_scalars[k]): i for i, c in enumerate(built) if c.op is Op.CONST and hoisted(c, divisors)
                        and (k := _scalar_key(c)) in _scalars}
-        steps = []
+        added: dict[int, int] = {}
+        plan = _Plan([], [])
         for it in items:
             refs = []
             for n in it.inputs:
@@ -390,14 +399,26 @@ class _Plan:
                     refs.append(("node", position[id(n)]))
                 elif id(n) in scalars:
                     refs.append(("scalar", scalars[id(n)]))
+                elif id(n) in added:
+                    refs.append(("new", added[id(n)]))
                 else:
                     return None
-            steps.append((position[id(it.out)], refs, it.kernel))
-        return _Plan(steps)
+            out = it.out
+            if id(out) in position:
+                plan.steps.append((("node", position[id(out)]), refs, it.kernel))
+            else:
+                added[id(out)] = len(plan.added)
+                plan.added.append((out.dtype, out.shape, out.device))
+                plan.steps.append((("new", added[id(out)]), refs, it.kernel))
+        return plan
 
-    def items(self, order: list[Node]) -> list[ScheduleItem]:
-        return [ScheduleItem(order[out], [order[i] if kind == "node" else scalar_buffer(order[i]) for kind, i in refs],
-                             kernel) for out, refs, kernel in self.steps]
+    def items(self, built: list[Node]) -> list[ScheduleItem]:
+        fresh = [Node(Op.CONTIGUOUS, (), None, dtype, shape, device) for dtype, shape, device in self.added]
+
+        def node(kind: str, i: int) -> Node:
+            return built[i] if kind == "node" else fresh[i] if kind == "new" else scalar_buffer(built[i])
+
+        return [ScheduleItem(node(*out), [node(*ref) for ref in refs], kernel) for out, refs, kernel in self.steps]
 
 
 def _schedule(order: list[Node], roots: list[Node], position: dict[int, int],
