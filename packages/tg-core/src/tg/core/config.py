@@ -121,6 +121,12 @@ def llvm_threads() -> int:
     return _int("TG_LLVM_THREADS", os.cpu_count() or 1, least=1)
 
 
+def llvm_spin_seconds() -> float:
+    """TG_LLVM_SPIN_MS: how long an idle llvm worker thread waits for the next kernel awake (spinning) before it
+    sleeps; 0 makes workers sleep at once (they then join only long kernels)."""
+    return max(0.0, _number("TG_LLVM_SPIN_MS", 5)) / 1000
+
+
 def local_size() -> int:
     return _int("TG_LOCAL_SIZE", 128, least=1)
 

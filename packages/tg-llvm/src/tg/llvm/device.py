@@ -2,16 +2,14 @@
 
 The core's compile pipeline (tg.core.compiled) lowers each kernel and caches its object code; this module
 gives it a renderer to LLVM IR, a compiler (-O3 for this CPU's vector width, through llvmlite's MCJIT) and a
-launcher. The outermost loop is split over a small thread pool; ctypes releases the GIL for each
-call, so the chunks run in parallel.
+launcher. The outermost loop is split into chunks that the launching thread and the pool's workers (tg.llvm.pool)
+run side by side, in native code without the GIL.
 """
 from __future__ import annotations
 
 import ctypes
-import itertools
 import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import llvmlite
@@ -26,6 +24,7 @@ from tg.core.ir import Program, U
 from tg.core.kernel import Kernel
 from tg.core.numpy_device import NumpyAllocator
 
+from .pool import SpinPool, packed_entry
 from .render import LLVMRenderer
 
 MIN_WORK_PER_THREAD = 1 << 15  # below this many elements per thread, threads cost more than they save
@@ -73,15 +72,13 @@ KERNELS_PER_ENGINE = 256  # kernels linked into one MCJIT engine before the next
 
 class JitKernel:
     """A compiled kernel and the engine that holds its code: the engine (all of its kernels' machine code) is
-    freed when the last kernel loaded into it is dropped, e.g. from the device's bounded program cache."""
+    freed when the last kernel loaded into it is dropped, e.g. from the device's bounded program cache.
+    `packed` is the address of its packed entry (buffers in one array), `call_packed` that entry from Python."""
 
-    __slots__ = ("__weakref__", "engine", "fn")
+    __slots__ = ("__weakref__", "call_packed", "engine", "packed")
 
-    def __init__(self, engine: Any, fn: Callable[..., None]):
-        self.engine, self.fn = engine, fn
-
-    def __call__(self, *args: Any) -> None:
-        self.fn(*args)
+    def __init__(self, engine: Any, packed: int):
+        self.engine, self.packed, self.call_packed = engine, packed, packed_entry(packed)
 
 
 class LLVMCompiler(Compiler):
@@ -113,7 +110,7 @@ class LLVMCompiler(Compiler):
         return llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.jit_machine())  # it owns that machine
 
     def compile(self, source: str, name: str, prog: Program) -> bytes:
-        source, work = source.replace(f"@{KERNEL_NAME}(", f"@{name}(", 1), prog.outer_size * prog.inner_size
+        source, work = source.replace(f"@{KERNEL_NAME}", f"@{name}"), prog.outer_size * prog.inner_size
         if work < SMALL_WORK:
             # it runs in microseconds either way, while vectorising and unrolling a loop costs compile time
             # (a 128x10 row sum: 38 -> 11 ms, most of it in instruction selection for the vector code)
@@ -130,12 +127,11 @@ class LLVMCompiler(Compiler):
             self.engine, self.engine_kernels = self.new_engine(), 0
         self.engine.add_object_file(llvm.ObjectFileRef.from_data(binary))
         self.engine.finalize_object()
-        address = self.engine.get_function_address(name)
+        address = self.engine.get_function_address(f"{name}_packed")
         if not address:  # never call address 0
             raise RuntimeError(f"tg-llvm: the object code for kernel {name} does not define it")
         self.engine_kernels += 1
-        argtypes = [ctypes.c_int64, ctypes.c_int64] + [ctypes.c_void_p] * len(prog.buffer_dtypes)
-        kernel = JitKernel(self.engine, ctypes.CFUNCTYPE(None, *argtypes)(address))
+        kernel = JitKernel(self.engine, address)
         self.functions[name] = kernel
         return kernel
 
@@ -169,8 +165,8 @@ class LLVMDevice(CompiledDevice):
         self.host = HostAllocator()
         super().__init__(name, self.host, LLVMCompiler())
         self.threads = config.llvm_threads()
-        # the calling thread runs the first chunk itself (one hand-off fewer per launch): threads - 1 helpers
-        self.pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="tg-llvm") if self.threads > 1 else None
+        self.pool = SpinPool(self.threads, self.compiler.jit_machine(), self.compiler.target.triple,
+                             config.llvm_spin_seconds())
         # register tiles that keep their accumulators in registers: 32 vector registers (AVX-512) hold an 8x32 tile
         # of floats, 16 (AVX2) a 4x16 one (measured on a 2-core AVX2 EPYC, matmul 1024^2: 8x32 28.6 GFLOP/s with
         # accumulators spilled, 4x16 57.4, 8x16 54.8)
@@ -185,44 +181,28 @@ class LLVMDevice(CompiledDevice):
         return self.cpu_target
 
     def launch(self, program: CompiledProgram, buffers: Sequence[Buffer]) -> None:
-        address = self.host.address
-        self.run(program.runner.fn, self.split(program.prog), [address(b.handle) for b in buffers])
+        kernel, address, prog = program.runner, self.host.address, program.prog
+        pointers = (ctypes.c_void_p * len(buffers))(*[address(b.handle) for b in buffers])
+        self.pool.run(kernel.packed, kernel.call_packed, 0, prog.outer_size, self.chunks(prog), pointers)
 
     def bind(self, kernel: Kernel) -> Callable[[Sequence[Buffer]], None]:
         """A replay's launcher: the program, its chunks and the C function looked up once (a replay of 46 small
         kernels spent as long in the lookups as in the kernels)."""
-        program = self.program(kernel)  # held by the launcher: its code stays loaded while a replay can run it
-        fn, chunks, address = program.runner.fn, self.split(program.prog), self.host.address
-        if len(chunks) == 1 or self.pool is None:
-            (lo, hi), = chunks
+        return self.bind_program(self.program(kernel))
 
-            def launch_alone(buffers: Sequence[Buffer], program: CompiledProgram = program) -> None:
-                fn(lo, hi, *[address(b.handle) for b in buffers])
-            return launch_alone
+    def bind_program(self, program: CompiledProgram) -> Callable[[Sequence[Buffer]], None]:
+        kernel, address, run = program.runner, self.host.address, self.pool.run
+        n, chunks = program.prog.outer_size, self.chunks(program.prog)
+        pointers = ctypes.c_void_p * len(program.prog.buffer_dtypes)
 
-        def launch_split(buffers: Sequence[Buffer], program: CompiledProgram = program) -> None:
-            self.run(fn, chunks, [address(b.handle) for b in buffers])
-        return launch_split
-
-    def run(self, fn: Callable[..., None], chunks: list[tuple[int, int]], args: list[int]) -> None:
-        """fn over each chunk of the outer loop: the first on this thread, the others on the pool."""
-        if len(chunks) <= 1 or self.pool is None:
-            for lo, hi in chunks:
-                fn(lo, hi, *args)
-            return
-        helpers = [self.pool.submit(fn, lo, hi, *args) for lo, hi in chunks[1:]]
-        try:
-            fn(chunks[0][0], chunks[0][1], *args)
-        finally:  # the helpers may still write these buffers: never return before they are done
-            for f in helpers:
-                f.result()
+        def launch(buffers: Sequence[Buffer], program: CompiledProgram = program) -> None:  # holds the code
+            run(kernel.packed, kernel.call_packed, 0, n, chunks, pointers(*[address(b.handle) for b in buffers]))
+        return launch
 
     def launch_notes(self, program: CompiledProgram) -> list[str]:
-        return [f"{len(self.split(program.prog))} thread(s) over {program.prog.outer_size} outer iterations"]
+        return [f"{self.chunks(program.prog)} thread(s) over {program.prog.outer_size} outer iterations"]
 
-    def split(self, prog: Program) -> list[tuple[int, int]]:
-        """Chunks of the outer loop, one per thread, when the work is large enough to share."""
+    def chunks(self, prog: Program) -> int:
+        """How many chunks the outer loop is split into (one per thread), when the work is large enough to share."""
         n = prog.outer_size
-        parts = min(self.threads, n, max(1, n * prog.inner_size // MIN_WORK_PER_THREAD))
-        bounds = [n * i // parts for i in range(parts + 1)]
-        return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+        return max(1, min(self.threads, n, n * prog.inner_size // MIN_WORK_PER_THREAD))

@@ -66,7 +66,18 @@ class LLVMRenderer:
         """A whole module holding one function, `name`."""
         function, declares = self.function(prog, name)
         return "\n".join([f'target triple = "{self.triple}"', f'target datalayout = "{self.datalayout}"', "",
-                          *sorted(declares), "", function, "", self.attributes()])
+                          *sorted(declares), "", function, "", self.packed(prog, name), "", self.attributes()])
+
+    @staticmethod
+    def packed(prog: Program, name: str) -> str:
+        """`name_packed(start, end, ptr *buffers)`: the kernel with its buffers in one array, the one signature that
+        the thread pool calls every kernel through."""
+        n = len(prog.buffer_dtypes)
+        loads = [f"  %a{i}.p = getelementptr inbounds ptr, ptr %args, i64 {i}\n  %a{i} = load ptr, ptr %a{i}.p"
+                 for i in range(n)]
+        params = "".join(f", ptr %a{i}" for i in range(n))
+        return "\n".join([f"define void @{name}_packed(i64 %start, i64 %end, ptr %args) #0 {{", *loads,
+                          f"  call void @{name}(i64 %start, i64 %end{params})", "  ret void", "}"])
 
     def attributes(self) -> str:
         return f'attributes #0 = {{ nounwind "target-cpu"="{self.cpu}" "target-features"="{self.features}" }}'
