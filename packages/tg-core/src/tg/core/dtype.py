@@ -41,6 +41,9 @@ class DType:
     def __hash__(self) -> int:  # the name is unique; hashing it alone keeps dict lookups cheap in hot paths
         return hash(self.name)
 
+    def __eq__(self, other: object) -> bool:  # the same: each dtype is one object, compared very often
+        return self is other or (isinstance(other, DType) and self.name == other.name)
+
 
 bool_ = DType("bool", 1, "b", 0)
 uint8 = DType("uint8", 1, "u", 1)

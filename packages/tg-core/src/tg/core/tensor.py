@@ -69,22 +69,23 @@ class Tensor:
             _capture.record_rebind(self, self._node)
         self._node = new
 
+    # (these read _node directly: they run a few hundred thousand times a second while a graph is built)
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.node.shape
+        return self._node.shape
 
     @property
     def dtype(self) -> DType:
-        return self.node.dtype
+        return self._node.dtype
 
     @property
     def device(self) -> str:
         """The device's name; for a tensor spread over several devices (`shard`), the tuple of their names."""
-        return self.node.device
+        return self._node.device
 
     @property
     def ndim(self) -> int:
-        return len(self.shape)
+        return len(self._node.shape)
 
     def numel(self) -> int:
         """Number of elements."""

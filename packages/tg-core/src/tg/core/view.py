@@ -18,6 +18,7 @@ Strides = tuple[int, ...]
 Mask = Optional[tuple[tuple[int, int], ...]]
 
 
+@functools.lru_cache(maxsize=4096)
 def contiguous_strides(shape: Shape) -> Strides:
     """Row-major strides for `shape`; size-1 dims get stride 0 so equal views compare equal."""
     strides, acc = [], 1
