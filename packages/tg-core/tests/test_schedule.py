@@ -240,6 +240,32 @@ def test_a_repeated_step_reuses_the_rewritten_schedule_without_rewriting(device:
     assert calls == [] and len(sched._plans) == 1 and kernels[0] == kernels[1] == kernels[2] >= 3
 
 
+def test_column_reduces_tile_their_contiguous_dim_and_match_numpy(device: str) -> None:
+    """A bias gradient's column sum (and max, mean, an int sum, a padded view, NaN) walks its column a row apart;
+    on CPUs its contiguous kept dim is tiled instead. Values as NumPy's in float64, for shapes the tile divides
+    and shapes it does not."""
+    from tg.core.opt import column_tile
+    from tg.core.schedule import schedule
+
+    rng = np.random.default_rng(4)
+    for shape in ((128, 256), (37, 10), (5, 48, 3), (1000, 16)):
+        x = rng.standard_normal(shape).astype(np.float32)
+        x.flat[7] = np.nan if shape == (37, 10) else x.flat[7]
+        t = Tensor(x, device=device)
+        np.testing.assert_allclose(t.sum(0).numpy(), x.astype(np.float64).sum(0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(t.amax(0).numpy(), x.max(0))
+        np.testing.assert_allclose((t._pad_dims([(0, 0)] * (len(shape) - 1) + [(1, 2)]) * 2).mean(0).numpy(),
+                                   np.pad(x, [(0, 0)] * (len(shape) - 1) + [(1, 2)]).astype(np.float64).mean(0) * 2,
+                                   rtol=1e-5, atol=1e-5)
+    ints = rng.integers(-2**31, 2**31 - 1, (64, 32), dtype=np.int64).astype(np.int32)
+    np.testing.assert_array_equal(Tensor(ints, device=device).sum(0).numpy(), ints.astype(np.int64).sum(0))
+    a = Tensor(rng.standard_normal((128, 256)).astype(np.float32), device=device).realize()
+    (col,) = [it.kernel for it in schedule([a.sum(0).node])]
+    (row,) = [it.kernel for it in schedule([a.sum(1).node])]
+    assert col is not None and row is not None
+    assert column_tile(col) == {1: 32} and column_tile(col, (16, 4)) == {1: 16} and column_tile(row) == {}
+
+
 def test_linear_layer_contraction_reads_a_transposed_copy(device: str) -> None:
     """x @ w.T with w stored (out, in), as Linear stores it: both operands run along the summed dim, which leaves a
     register tile nothing to run along; one operand is copied transposed first (one small kernel) and the sum

@@ -41,6 +41,9 @@ def choose_opts(kernel: Kernel, gpu: bool = False, tile: Optional[tuple[int, int
             return staged
         upcasts = choose_upcasts(kernel, gpu=True)
         return Opts(upcasts, None, flatten=True, block=_gpu_block(kernel, upcasts))
+    column = column_tile(kernel, tile)
+    if column:
+        return Opts(column)
     if math.prod(kernel.full_shape) < MIN_TILED_WORK:
         return Opts()
     if kernel.reduce is None:
@@ -79,6 +82,24 @@ def transpose_tile(kernel: Kernel) -> dict[int, int]:
             tile = {d: _largest_divisor(full[d], TRANSPOSE_TILE) for d in (i, j)}
             return {d: u for d, u in tile.items() if u > 1}
     return {}
+
+
+def column_tile(kernel: Kernel, tile: Optional[tuple[int, int]] = None) -> dict[int, int]:
+    """CPUs: a reduce of one input over a dim it reads strided, keeping a dim it reads contiguously (a bias
+    gradient: a column sum of a (batch, features) matrix) runs one output at a time down a column, a cache line
+    per term; its innermost kept dim is upcast instead (vector lanes on llvm), so that each step of the sum reads
+    a row of the tile's outputs at once. A contraction (two loads) gets its register tile in choose_upcasts."""
+    red = kernel.reduce
+    if red is None:
+        return {}
+    full, axes = kernel.full_shape, set(red.arg)
+    loads = [n.arg[1] for n in red.walk() if n.op is Op.LOAD and n.arg[1].shape == full]
+    kept = [d for d, n in enumerate(full) if n > 1 and d not in axes]
+    if len(loads) != 1 or not kept or any(loads[0].strides[a] == 1 for a in axes if full[a] > 1):
+        return {}
+    j = kept[-1]
+    u = _largest_divisor(full[j], _tile_limits(False, tile)[0])
+    return {j: u} if loads[0].strides[j] == 1 and u >= 4 else {}
 
 
 MAX_BODY_COPIES = 256
