@@ -28,9 +28,14 @@ import llvmlite.binding as llvm
 
 MAX_CHUNKS = 0xFFFF  # chunks of one launch (the claim word's field for them is 16 bits)
 JOB_MASK = 0x7FFFFFFF  # job numbers wrap at 31 bits
+# an idle worker yields its core every this many spins: where more threads than cores are busy (two MPI ranks on
+# two cores) the others then run instead of waiting for the spinner's time slice to end
+YIELD_EVERY = 256
 
 _IR = """
 {pause_decl}
+declare i32 @sched_yield()
+
 define private void @relax() alwaysinline {{
   {pause_call}
   ret void
@@ -89,8 +94,8 @@ entry:
   store atomic i64 0, ptr %idle seq_cst, align 8
   br label %loop
 loop:
-  %seen = phi i64 [ 0, %entry ], [ %s, %ran ], [ %seen, %relax ], [ %seen, %awake ]
-  %spins = phi i64 [ 0, %entry ], [ 0, %ran ], [ %spins1, %relax ], [ 0, %awake ]
+  %seen = phi i64 [ 0, %entry ], [ %s, %ran ], [ %seen, %relax ], [ %seen, %yield ], [ %seen, %awake ]
+  %spins = phi i64 [ 0, %entry ], [ 0, %ran ], [ %spins1, %relax ], [ %spins1, %yield ], [ 0, %awake ]
   %s = load atomic i64, ptr %ctl acquire, align 8
   %stop = icmp slt i64 %s, 0
   br i1 %stop, label %stopped, label %live
@@ -105,7 +110,14 @@ ran:
 idle.check:
   %spins1 = add i64 %spins, 1
   %tired = icmp ugt i64 %spins1, %limit
-  br i1 %tired, label %sleepy, label %relax
+  br i1 %tired, label %sleepy, label %polite
+polite:
+  %every = and i64 %spins1, {yield_every_mask}
+  %turn = icmp eq i64 %every, 0
+  br i1 %turn, label %yield, label %relax
+yield:
+  %ignored = call i32 @sched_yield()
+  br label %loop
 relax:
   call void @relax()
   br label %loop
@@ -183,7 +195,8 @@ class SpinPool:
     def __init__(self, threads: int, machine: Any, triple: str, spin_seconds: float):
         x86 = triple.startswith(("x86_64", "i386", "i686"))
         ir = _IR.format(pause_decl="declare void @llvm.x86.sse2.pause()" if x86 else "",
-                        pause_call="call void @llvm.x86.sse2.pause()" if x86 else "", job_mask=JOB_MASK)
+                        pause_call="call void @llvm.x86.sse2.pause()" if x86 else "", job_mask=JOB_MASK,
+                        yield_every_mask=YIELD_EVERY - 1)
         module = llvm.parse_assembly(ir)
         module.verify()
         self.engine = llvm.create_mcjit_compiler(module, machine)  # kept for the life of the process
