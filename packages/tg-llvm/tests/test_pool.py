@@ -94,3 +94,19 @@ def test_launching_threads_race_for_one_pool(kernel: tuple[int, object]) -> None
     pool.stop()
     for out in outs:
         np.testing.assert_array_equal(out, 500 * np.arange(1, 513))
+
+
+def test_a_launch_with_the_wrong_number_of_buffers_raises_instead_of_reading_past_them() -> None:
+    from tg.core import Tensor
+    from tg.core.device import Buffer, get_device
+    from tg.core.schedule import schedule
+
+    dev = get_device("llvm")
+    a = Tensor(np.ones((4, 4), np.float32), device="llvm").realize()
+    (item,) = schedule([(a.relu() * 1.5 + 0.5).node])  # reads a and one scalar argument
+    assert item.kernel is not None and len(item.inputs) == 2
+    out = Buffer("llvm", 16, a.dtype)
+    with pytest.raises(ValueError, match="takes 3 buffers, got 2"):
+        dev.execute(item.kernel, [out, item.inputs[0].buffer])
+    with pytest.raises(ValueError, match="takes 3 buffers, got 4"):
+        dev.bind(item.kernel)([out, *[n.buffer for n in item.inputs], out])

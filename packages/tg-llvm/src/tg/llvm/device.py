@@ -181,22 +181,27 @@ class LLVMDevice(CompiledDevice):
         return self.cpu_target
 
     def launch(self, program: CompiledProgram, buffers: Sequence[Buffer]) -> None:
-        kernel, address, prog = program.runner, self.host.address, program.prog
-        pointers = (ctypes.c_void_p * len(buffers))(*[address(b.handle) for b in buffers])
-        self.pool.run(kernel.packed, kernel.call_packed, 0, prog.outer_size, self.chunks(prog), pointers)
+        kernel, prog = program.runner, program.prog
+        self.pool.run(kernel.packed, kernel.call_packed, 0, prog.outer_size, self.chunks(prog),
+                      self.pointers(program, buffers))
+
+    def pointers(self, program: CompiledProgram, buffers: Sequence[Buffer]) -> ctypes.Array:
+        """The buffers' addresses as the array a packed entry takes (checked: the code reads exactly that many)."""
+        count = len(program.prog.buffer_dtypes)
+        if len(buffers) != count:
+            raise ValueError(f"llvm: kernel {program.name} takes {count} buffers, got {len(buffers)}")
+        address = self.host.address
+        return (ctypes.c_void_p * count)(*[address(b.handle) for b in buffers])
 
     def bind(self, kernel: Kernel) -> Callable[[Sequence[Buffer]], None]:
-        """A replay's launcher: the program, its chunks and the C function looked up once (a replay of 46 small
+        """A replay's launcher: the program, its chunks and the packed entry looked up once (a replay of 46 small
         kernels spent as long in the lookups as in the kernels)."""
-        return self.bind_program(self.program(kernel))
-
-    def bind_program(self, program: CompiledProgram) -> Callable[[Sequence[Buffer]], None]:
-        kernel, address, run = program.runner, self.host.address, self.pool.run
+        program = self.program(kernel)  # held by the launcher: its code stays loaded while a replay can run it
+        kernel_code, run, pointers = program.runner, self.pool.run, self.pointers
         n, chunks = program.prog.outer_size, self.chunks(program.prog)
-        pointers = ctypes.c_void_p * len(program.prog.buffer_dtypes)
 
-        def launch(buffers: Sequence[Buffer], program: CompiledProgram = program) -> None:  # holds the code
-            run(kernel.packed, kernel.call_packed, 0, n, chunks, pointers(*[address(b.handle) for b in buffers]))
+        def launch(buffers: Sequence[Buffer]) -> None:
+            run(kernel_code.packed, kernel_code.call_packed, 0, n, chunks, pointers(program, buffers))
         return launch
 
     def launch_notes(self, program: CompiledProgram) -> list[str]:
