@@ -37,35 +37,34 @@ def _realize(nodes: list[Node]) -> None:
 
 
 def _run(item: ScheduleItem, index: int, debug: int) -> None:
-    out = item.out
+    out, kernel = item.out, item.kernel
     buf = Buffer(out.device, out.numel, out.dtype)
-    inputs = [n.buffer for n in item.inputs]
-    start = time.perf_counter()
-    if item.kernel is None:
-        src = inputs[0]
+    buffers = [buf, *[n.buffer for n in item.inputs]]
+    start = time.perf_counter() if debug >= 2 else 0.0
+    if kernel is None:
         if out.numel:
-            buf.copyin(src.numpy())
-            capture.record_launch(out.device, None, [buf, src])
+            buf.copyin(buffers[1].numpy())
+            capture.record_launch(out.device, None, buffers)
         stats.counters.copies += 1
-        what = f"copy {src.device} -> {out.device} {out.dtype.name}{list(out.shape)}"
     else:
         dev = get_device(out.device)
         if debug >= 3:
-            stats.log(f"tg: kernel {index} {item.kernel.name}\n{item.kernel.describe()}")
+            stats.log(f"tg: kernel {index} {kernel.name}\n{kernel.describe()}")
         if out.numel:  # before asking for choices: a search (TG_SEARCH) times candidates on these buffers
-            dev.execute(item.kernel, [buf, *inputs])
-            capture.record_launch(out.device, item.kernel, [buf, *inputs])
+            dev.execute(kernel, buffers)
+            capture.record_launch(out.device, kernel, buffers)
             stats.counters.kernels += 1
-            stats.counters.flops += item.kernel.flops
-        if debug >= 3 and (choices := dev.choices(item.kernel)):
+            stats.counters.flops += kernel.flops
+        if debug >= 3 and (choices := dev.choices(kernel)):
             stats.log(f"tg: choices: {', '.join(choices)}")
-        if debug >= 4 and (source := dev.render(item.kernel)) is not None:
+        if debug >= 4 and (source := dev.render(kernel)) is not None:
             stats.log(source)
-        what = f"{item.kernel.name} -> {out.dtype.name}{list(out.shape)} on {out.device}"
     if debug >= 2:
         get_device(out.device).synchronize()
         elapsed = time.perf_counter() - start
         stats.counters.kernel_time_s += elapsed
+        what = (f"copy {buffers[1].device} -> {out.device} {out.dtype.name}{list(out.shape)}" if kernel is None else
+                f"{kernel.name} -> {out.dtype.name}{list(out.shape)} on {out.device}")
         stats.log(f"tg: {index:4d} {what:<60s} {elapsed * 1e6:10.1f} us")
     out.buffer = buf  # before the op says BUFFER: a reader that sees BUFFER finds its data
     out.op, out.src, out.arg = Op.BUFFER, (), None
