@@ -111,3 +111,30 @@ def test_a_launch_with_the_wrong_number_of_buffers_raises_instead_of_reading_pas
         dev.execute(item.kernel, [out, item.inputs[0].buffer])
     with pytest.raises(ValueError, match="takes 3 buffers, got 4"):
         dev.bind(item.kernel)([out, *[n.buffer for n in item.inputs], out])
+
+
+def _matmul_in_child(data: np.ndarray, queue: object) -> None:
+    from tg.core import Tensor
+
+    t = Tensor(data, device="llvm")
+    queue.put((t @ t).numpy())  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_runs_kernels_without_the_parents_workers() -> None:
+    """A fork copies the pool's state but not its threads: the child's launches run every chunk themselves."""
+    import multiprocessing
+
+    from tg.core import Tensor
+
+    data = np.random.default_rng(5).standard_normal((256, 256)).astype(np.float32)
+    t = Tensor(data, device="llvm")
+    expected = (t @ t).numpy()  # the parent's workers are started (and spinning) before the fork
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_matmul_in_child, args=(data, queue))
+    child.start()
+    got = queue.get(timeout=120)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(got, expected)
