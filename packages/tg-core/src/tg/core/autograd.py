@@ -54,7 +54,7 @@ class Function:
 
     def __init__(self, *tensors: Tensor):
         self.needs_input_grad = [t.requires_grad for t in tensors]
-        self.requires_grad = any(self.needs_input_grad)
+        self.requires_grad = True in self.needs_input_grad
         self.parents: tuple[Tensor, ...] = tensors if self.requires_grad else ()
 
     def forward(self, *args: Any, **kwargs: Any) -> Node:
