@@ -99,7 +99,10 @@ class LLVMCompiler(Compiler):
         self.renderer = LLVMRenderer(self.target.triple, str(self.machine.target_data), self.cpu, self.features)
         self.engine = self.new_engine()
         self.engine_kernels = 0
-        self.fingerprint = f"{self.cpu}|{self.features}|{llvmlite.__version__}|{JIT_MODEL}|{JIT_RELOC}"
+        # everything besides the source that decides the object code (the disk cache's key): the pass options
+        # depend on the kernel's size through SMALL_WORK and TINY_WORK
+        self.fingerprint = (f"{self.cpu}|{self.features}|{llvmlite.__version__}|{JIT_MODEL}|{JIT_RELOC}|"
+                            f"{SMALL_WORK}|{TINY_WORK}")
         self.functions: weakref.WeakValueDictionary[str, JitKernel] = weakref.WeakValueDictionary()
 
     def jit_machine(self, opt: int = 3) -> Any:
