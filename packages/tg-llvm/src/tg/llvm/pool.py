@@ -236,7 +236,8 @@ class SpinPool:
             self.wakers[i].clear()
 
     def stop(self) -> None:
-        """Stop the workers (at exit): they return from their native loop and end."""
+        """Stop the workers (at exit): they return from their native loop and end; later launches run alone."""
+        self.threads = 1
         self.control[0] = -1
         for waker in self.wakers:
             waker.set()
