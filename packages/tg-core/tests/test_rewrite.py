@@ -176,6 +176,8 @@ def test_the_checker_finds_out_of_range_stores_and_scope_errors() -> None:
     check(program(good), [4])
     with pytest.raises(IRError, match="leaves buffer 0 of 3 elements"):
         check(program(good), [3])
+    with pytest.raises(IRError, match="takes 1 buffers, 2 were given"):
+        check(program(good), [4, 4])
     shifted = UOp(U.ALU, dt.int64, (loop, UOp(U.CONST, dt.int64, (), 1)), Op.ADD)
     late = [*good[:-1], UOp(U.END, None, (loop,)), UOp(U.STORE, None, (out, shifted, value))]
     with pytest.raises(IRError, match="not defined before it, or its loop has ended"):

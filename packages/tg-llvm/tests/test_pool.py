@@ -107,7 +107,7 @@ def test_a_launch_with_the_wrong_number_of_buffers_raises_instead_of_reading_pas
     (item,) = schedule([(a.relu() * 1.5 + 0.5).node])  # reads a and one scalar argument
     assert item.kernel is not None and len(item.inputs) == 2
     out = Buffer("llvm", 16, a.dtype)
-    dev.program(item.kernel)  # compiled first (under TG_CHECK_IR the checker would look for the missing buffer)
+    dev.program(item.kernel)  # compiled first (under TG_CHECK_IR the checker would name the count first)
     with pytest.raises(ValueError, match="takes 3 buffers, got 2"):
         dev.execute(item.kernel, [out, item.inputs[0].buffer])
     with pytest.raises(ValueError, match="takes 3 buffers, got 4"):

@@ -38,6 +38,9 @@ class _Checker:
         raise IRError(f"IR check failed in kernel {self.prog.name} at `{u!r}`: {why}\n{self.prog.listing()}")
 
     def run(self) -> None:
+        if self.sizes is not None and len(self.sizes) != len(self.prog.buffer_dtypes):
+            raise IRError(f"IR check of kernel {self.prog.name}: it takes {len(self.prog.buffer_dtypes)} buffers, "
+                          f"{len(self.sizes)} were given")
         for u in self.prog.uops:
             for s in u.src:
                 if not any(id(s) in scope for scope in self.live):
