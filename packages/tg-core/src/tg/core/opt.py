@@ -14,6 +14,7 @@ from typing import Optional
 from . import config
 from .kernel import AST, Kernel
 from .ops import Op
+from .view import View
 
 
 @dataclass(frozen=True)
@@ -89,17 +90,21 @@ def column_tile(kernel: Kernel, tile: Optional[tuple[int, int]] = None) -> dict[
     gradient: a column sum of a (batch, features) matrix) runs one output at a time down a column, a cache line
     per term; its innermost kept dim is upcast instead (vector lanes on llvm), so that each step of the sum reads
     a row of the tile's outputs at once. A contraction (two loads) gets its register tile in choose_upcasts."""
-    red = kernel.reduce
-    if red is None:
+    if kernel.reduce is None:
         return {}
-    full, axes = kernel.full_shape, set(red.arg)
-    loads = [n.arg[1] for n in red.walk() if n.op is Op.LOAD and n.arg[1].shape == full]
-    kept = [d for d, n in enumerate(full) if n > 1 and d not in axes]
+    full, axes, loads, kept = _reduce_reads(kernel, kernel.reduce)
     if len(loads) != 1 or not kept or any(loads[0].strides[a] == 1 for a in axes if full[a] > 1):
         return {}
     j = kept[-1]
     u = _largest_divisor(full[j], _tile_limits(False, tile)[0])
     return {j: u} if loads[0].strides[j] == 1 and u >= 4 else {}
+
+
+def _reduce_reads(kernel: Kernel, red: AST) -> tuple[tuple[int, ...], set[int], list[View], list[int]]:
+    """(iteration shape, reduced dims, views of the loads over the whole iteration space, kept dims of size > 1)."""
+    full, axes = kernel.full_shape, set(red.arg)
+    loads = [n.arg[1] for n in red.walk() if n.op is Op.LOAD and n.arg[1].shape == full]
+    return full, axes, loads, [d for d, n in enumerate(full) if n > 1 and d not in axes]
 
 
 MAX_BODY_COPIES = 256
@@ -196,12 +201,9 @@ def _gpu_block(kernel: Kernel, upcasts: dict[int, int]) -> Optional[tuple[int, i
 def choose_upcasts(kernel: Kernel, gpu: bool = False, limits: Optional[tuple[int, int]] = None) -> dict[int, int]:
     """Output dim -> unroll factor, for kernels where a register tile pays off (`limits` overrides the
     largest unroll of the contiguous and the reused dim, as the search does)."""
-    red = kernel.reduce
-    if red is None:
+    if kernel.reduce is None:
         return {}
-    full, axes = kernel.full_shape, set(red.arg)
-    loads = [n.arg[1] for n in red.walk() if n.op is Op.LOAD and n.arg[1].shape == full]
-    out_dims = [d for d, n in enumerate(full) if n > 1 and d not in axes]
+    full, _, loads, out_dims = _reduce_reads(kernel, kernel.reduce)
     contiguous = [d for d in out_dims if any(v.strides[d] == 1 for v in loads)]
     if not contiguous:  # a strided convolution reads its input 2 or 3 apart: a tile still reuses every load
         contiguous = [d for d in out_dims if any(0 < abs(v.strides[d]) <= MAX_TILE_STRIDE for v in loads)]

@@ -32,6 +32,10 @@ JOB_MASK = 0x7FFFFFFF  # job numbers wrap at 31 bits
 # two cores) the others then run instead of waiting for the spinner's time slice to end
 YIELD_EVERY = 256
 
+# the control block's words after the job number (word 0), named as the native code below addresses them
+CONTROL_WORDS = ("claim", "done", "fn", "start", "end", "args")
+_FIELDS = "\n".join(f"  %{name}.p = getelementptr i64, ptr %ctl, i64 {i}" for i, name in enumerate(CONTROL_WORDS, 1))
+
 _IR = """
 {pause_decl}
 declare i32 @sched_yield()
@@ -43,12 +47,7 @@ define private void @relax() alwaysinline {{
 
 define private void @work(ptr %ctl, i64 %job) {{
 entry:
-  %claim.p = getelementptr i64, ptr %ctl, i64 1
-  %done.p = getelementptr i64, ptr %ctl, i64 2
-  %fn.p = getelementptr i64, ptr %ctl, i64 3
-  %start.p = getelementptr i64, ptr %ctl, i64 4
-  %end.p = getelementptr i64, ptr %ctl, i64 5
-  %args.p = getelementptr i64, ptr %ctl, i64 6
+{fields}
   br label %next
 next:
   %v = load atomic i64, ptr %claim.p acquire, align 8
@@ -138,12 +137,7 @@ stopped:
 ; post a job, run the chunks no worker claims, wait for the ones they run
 define void @tg_pool_run(ptr %ctl, i64 %fn, i64 %start, i64 %end, i64 %n, i64 %args) {{
 entry:
-  %claim.p = getelementptr i64, ptr %ctl, i64 1
-  %done.p = getelementptr i64, ptr %ctl, i64 2
-  %fn.p = getelementptr i64, ptr %ctl, i64 3
-  %start.p = getelementptr i64, ptr %ctl, i64 4
-  %end.p = getelementptr i64, ptr %ctl, i64 5
-  %args.p = getelementptr i64, ptr %ctl, i64 6
+{fields}
   store atomic i64 %fn, ptr %fn.p monotonic, align 8
   store atomic i64 %start, ptr %start.p monotonic, align 8
   store atomic i64 %end, ptr %end.p monotonic, align 8
@@ -196,7 +190,7 @@ class SpinPool:
         x86 = triple.startswith(("x86_64", "i386", "i686"))
         ir = _IR.format(pause_decl="declare void @llvm.x86.sse2.pause()" if x86 else "",
                         pause_call="call void @llvm.x86.sse2.pause()" if x86 else "", job_mask=JOB_MASK,
-                        yield_every_mask=YIELD_EVERY - 1)
+                        yield_every_mask=YIELD_EVERY - 1, fields=_FIELDS)
         module = llvm.parse_assembly(ir)
         module.verify()
         self.engine = llvm.create_mcjit_compiler(module, machine)  # kept for the life of the process
@@ -207,7 +201,7 @@ class SpinPool:
         self.post_and_run = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
                                              ctypes.c_int64, ctypes.c_int64)(address("tg_pool_run"))
         self.spin = ctypes.CFUNCTYPE(None, ctypes.c_int64)(address("tg_pool_spin"))
-        self.control = (ctypes.c_int64 * 8)()
+        self.control = (ctypes.c_int64 * (1 + len(CONTROL_WORDS)))()
         self.idle = (ctypes.c_int64 * max(1, threads - 1))()
         self.wakers = [threading.Event() for _ in range(threads - 1)]
         self.lock = threading.Lock()  # one launch at a time uses the workers; others run their chunks alone
