@@ -13,12 +13,15 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from tg.core import Tensor, TinyJit, counters, get_device, reset_counters
 from tg.core.device import DeviceError
+from tg.webgpu.renderer import vector_lanes
+from tg.webgpu.stream import NativeCalls, PublicCalls
 
 DEV = "webgpu"
 
@@ -29,13 +32,13 @@ def submits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     dev = get_device(DEV)
     dev.synchronize()
     seen: list[int] = []
-    queue_submit = dev.gpu.queue.submit
+    submit = dev.stream.calls.submit
 
-    def counted(buffers: list) -> None:
-        seen.append(len(buffers))
-        queue_submit(buffers)
+    def counted(encoder: Any) -> None:
+        seen.append(1)
+        submit(encoder)
 
-    monkeypatch.setattr(dev.gpu.queue, "submit", counted)
+    monkeypatch.setattr(dev.stream.calls, "submit", counted)
     return seen
 
 
@@ -80,15 +83,16 @@ def test_small_types_packed_in_words_are_written_by_neighbouring_threads(dtype: 
                                   np.clip(np.trunc(a.astype(np.float32) * 3.5), info.min, info.max).astype(dtype))
 
 
-def test_more_work_groups_than_one_dispatch_dimension_allows(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("n", [65535 + 1002, 4 * 65535 + 1000])  # one element a work-item; vec4 lanes
+def test_more_work_groups_than_one_dispatch_dimension_allows(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
     renderer = get_device(DEV).renderer
-    monkeypatch.setattr(renderer, "workgroup_size", 64)
+    monkeypatch.setattr(renderer, "workgroup_size", 1)
     monkeypatch.setattr(renderer, "per_thread", lambda prog: 1)
-    n = 64 * 65535 + 1000  # past 65,535 groups of 64: the dispatch goes on in y
-    x = np.arange(n, dtype=np.float32)
+    x = np.arange(n, dtype=np.float32)  # past 65,535 groups of one item: the dispatch goes on in y
     out = (Tensor(x, device=DEV) * 2 + 1).numpy()
     np.testing.assert_array_equal(out, x * 2 + 1)
-    assert renderer.groups(get_device(DEV).programs[next(reversed(get_device(DEV).programs))].prog) > 65535
+    prog = get_device(DEV).programs[next(reversed(get_device(DEV).programs))].prog
+    assert renderer.groups(prog) > 65535 and vector_lanes(prog) == (4 if n % 4 == 0 else 1)
 
 
 def test_kernels_that_read_more_buffers_than_a_stage_binds_are_split(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,6 +124,36 @@ def test_one_submit_per_realize_and_per_replay(submits: list[int]) -> None:
     before = len(submits)
     step(a)
     assert len(submits) == before + 1
+
+
+def test_dispatches_are_recorded_through_wgpu_natives_handles() -> None:
+    # the pinned wgpu-py has what the fast recording path needs: an upgrade that loses it fails here, not silently
+    assert isinstance(get_device(DEV).stream.calls, NativeCalls)
+
+
+@pytest.mark.parametrize("calls", [PublicCalls, NativeCalls.find])
+def test_both_recording_paths_compute_the_same(monkeypatch: pytest.MonkeyPatch, calls: Any) -> None:
+    dev = get_device(DEV)
+    dev.synchronize()
+    monkeypatch.setattr(dev.stream, "calls", calls(dev.gpu))
+    x = np.linspace(-3, 3, 5000, dtype=np.float32)
+    t = Tensor(x, device=DEV)
+    out = (t.exp() * 2 + t.flip(0)).contiguous() * 1.5  # kernels, then a copy between them, then one more
+    np.testing.assert_allclose(out.numpy(), (np.exp(x) * 2 + x[::-1]) * 1.5, rtol=1e-6)
+
+
+def test_an_invalid_dispatch_raises_and_the_stream_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    # WebGPU reports a bad command when its encoder is finished: that call is checked, so Python sees the error
+    dev = get_device(DEV)
+    a = Tensor(np.ones(64, np.float32), device=DEV)
+    (a + 1).realize()
+    dev.synchronize()
+    program = dev.programs[next(reversed(dev.programs))]
+    group = next(iter(dev.bind_groups.values()))[0]
+    dev.stream.dispatch(program.runner.pipeline, group, 70000, 1)  # past the 65,535 groups a dimension allows
+    with pytest.raises(Exception, match="65535"):
+        dev.synchronize()
+    np.testing.assert_array_equal((a * 3).numpy(), np.full(64, 3, np.float32))
 
 
 def test_pipelines_and_bind_groups_are_made_once() -> None:

@@ -4,14 +4,14 @@ The core's compile pipeline (tg.core.compiled) lowers and renders; this module k
 pipelines are made once per kernel source, bind groups once per tuple of buffers, and every dispatch and copy
 between two synchronisations goes into one command encoder (one compute pass while only dispatches follow each
 other), submitted as one batch when the host needs data, when `flush()` is called (the end of each realize and
-each TinyJit replay) or every `BATCH` dispatches.
+each TinyJit replay) or every `stream.BATCH` dispatches.
 """
 from __future__ import annotations
 
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 import wgpu
@@ -24,6 +24,7 @@ from tg.core.ir import Program, U
 from tg.core.kernel import Kernel
 
 from .renderer import WGSLRenderer
+from .stream import Stream
 
 INSTALL_HINT = ("no WebGPU adapter found. wgpu-py needs a Vulkan, Metal or D3D12 driver: on Debian/Ubuntu "
                 "apt-get install mesa-vulkan-drivers (lavapipe runs Vulkan on the CPU); for an NVIDIA GPU, "
@@ -32,7 +33,6 @@ FEATURES = ("shader-f16", "shader-int64", "shader-f64")
 LIMITS = ("max-storage-buffers-per-shader-stage", "max-storage-buffer-binding-size", "max-buffer-size",
           "max-compute-workgroup-storage-size", "max-compute-invocations-per-workgroup",
           "max-compute-workgroup-size-x", "max-compute-workgroups-per-dimension")
-BATCH = 1024  # dispatches recorded before a submit even without a synchronisation (keeps the GPU fed)
 STORAGE = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
 
 
@@ -57,53 +57,6 @@ def wait_for_queue(device: Any, fence: Any) -> None:
         poll()
     else:
         device.queue.read_buffer(fence, 0, 4)
-
-
-class Stream:
-    """The open command encoder: dispatches and copies recorded in order, submitted together."""
-
-    def __init__(self, device: Any):
-        self.device = device
-        self.encoder: Any = None
-        self.compute: Any = None  # the open compute pass
-        self.pipeline: Any = None  # what the open pass has set, so that a repeat is not set again
-        self.dispatches = 0
-        self.after_submit: list[Any] = []  # buffers to destroy once the commands that use them are submitted
-
-    def _encoder(self) -> Any:
-        if self.encoder is None:
-            self.encoder = self.device.create_command_encoder()
-        return self.encoder
-
-    def dispatch(self, pipeline: Any, bind_group: Any, x: int, y: int) -> None:
-        if self.compute is None:
-            self.compute, self.pipeline = self._encoder().begin_compute_pass(), None
-        if pipeline is not self.pipeline:
-            self.compute.set_pipeline(pipeline)
-            self.pipeline = pipeline
-        self.compute.set_bind_group(0, bind_group)
-        self.compute.dispatch_workgroups(x, y)
-        self.dispatches += 1
-        if self.dispatches >= BATCH:
-            self.submit()
-
-    def copy(self, dst: Any, src: Any, nbytes: int) -> None:
-        self._end_pass()
-        self._encoder().copy_buffer_to_buffer(src, 0, dst, 0, nbytes)
-
-    def _end_pass(self) -> None:
-        if self.compute is not None:
-            self.compute.end()
-            self.compute = None
-
-    def submit(self) -> None:
-        if self.encoder is not None:
-            self._end_pass()
-            self.device.queue.submit([self.encoder.finish()])
-            self.encoder, self.dispatches = None, 0
-        for handle in self.after_submit:
-            handle.destroy()
-        self.after_submit.clear()
 
 
 def padded(nbytes: int) -> int:
@@ -148,6 +101,14 @@ class WebGPUAllocator(Allocator):
             self.dev.stream.copy(dst, src, padded(nbytes))
 
 
+class Runner(NamedTuple):
+    """A loaded kernel: its compute pipeline and the work-groups a dispatch of it needs in x and y."""
+
+    pipeline: Any
+    x: int
+    y: int
+
+
 class WGSLCompiler(Compiler):
     """WGSL -> a shader module checked by the driver's compiler (naga) -> a compute pipeline.
 
@@ -183,8 +144,11 @@ class WGSLCompiler(Compiler):
         source = binary.decode()
         module = self.modules.pop(source, None) or self.module(source, prog)
         layout = self.dev.pipeline_layout(len(prog.buffer_dtypes))
-        return self.dev.gpu.create_compute_pipeline(layout=layout, compute={"module": module,
-                                                                           "entry_point": KERNEL_NAME})
+        pipeline = self.dev.gpu.create_compute_pipeline(layout=layout, compute={"module": module,
+                                                                               "entry_point": KERNEL_NAME})
+        groups = self.dev.renderer.groups(prog)
+        x = min(groups, self.dev.limits["max-compute-workgroups-per-dimension"])  # the rest go on in y
+        return Runner(pipeline, x, -(-groups // x))
 
 
 class WebGPUDevice(CompiledDevice):
@@ -286,11 +250,9 @@ class WebGPUDevice(CompiledDevice):
             del self.bind_groups[key]
 
     def launch(self, program: CompiledProgram, buffers: Sequence[Buffer]) -> None:
-        groups = self.renderer.groups(program.prog)
-        most = self.limits["max-compute-workgroups-per-dimension"]
-        x = min(groups, most)
+        run: Runner = program.runner
         with self.lock:
-            self.stream.dispatch(program.runner, self.bind_group([b.handle for b in buffers]), x, -(-groups // x))
+            self.stream.dispatch(run.pipeline, self.bind_group([b.handle for b in buffers]), run.x, run.y)
 
     def launch_notes(self, program: CompiledProgram) -> list[str]:
         return [f"workgroup size {self.renderer.workgroup(program.prog)}"]
