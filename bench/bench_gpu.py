@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -148,6 +149,7 @@ def main() -> None:
     for r in rows:
         extra = "  ".join(f"{k} {v:.3g}" for k, v in r.items() if k not in ("name", "unit"))
         print(f"{r['name']:<40} {r['unit']:>8}  {extra}")
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)  # bench/results is not in git
     with open(args.out, "w") as f:
         json.dump({"device": dev, "card": name, "time": time.time(), "rows": rows}, f, indent=2)
 

@@ -374,3 +374,33 @@ def test_transposing_copies_are_blocked_and_exact(device: str) -> None:
     assert kernel is not None and transpose_tile(kernel) == {0: 4, 1: 4}
     (kernel,) = [it.kernel for it in schedule([(a + 1).node])]
     assert kernel is not None and transpose_tile(kernel) == {}
+
+
+def test_gpu_renderers_give_four_lanes_only_to_elementwise_programs_over_32_bit_buffers() -> None:
+    """vector_lanes: a program reads and writes four neighbouring elements per access only where every buffer is
+    32-bit and read at the loop's position (or at a constant: a scalar argument), the loop does nothing else with
+    its position, and the size divides by four."""
+    from tg.core.lower import lower
+    from tg.core.render import vector_lanes
+    from tg.core.schedule import schedule
+    from tg.core.search import choose
+
+    def lanes(t: Tensor) -> int:
+        (kernel,) = [it.kernel for it in schedule([t.node]) if it.kernel is not None]
+        return vector_lanes(lower(kernel, choose(kernel, True, "a GPU", None), gpu=True, narrow=True))
+
+    rng = np.random.default_rng(0)
+    a = Tensor(rng.standard_normal((8, 16)).astype(np.float32), device="numpy").realize()
+    b = Tensor(rng.standard_normal((8, 16)).astype(np.float32), device="numpy").realize()
+    lr = Tensor(np.float32(0.5), device="numpy").realize()
+    assert lanes((a * b + 1).exp()) == 4
+    assert lanes(a * lr.reshape(1, 1).expand(8, 16)) == 4  # a scalar every lane shares
+    assert lanes((a + 1).cast(to_dtype("int32"))) == 4
+    assert lanes(a.flip(1) + 1) == 1  # read backwards: not at the loop's position
+    assert lanes(a.T + 1) == 1
+    assert lanes(a + b[:, :1]) == 1  # broadcast along the lanes
+    assert lanes(a[:, :15] * 2) == 1  # 120 elements would do, but the reads are strided rows
+    assert lanes(Tensor(np.ones(30, np.float32), device="numpy") * 2) == 1  # 30 is no multiple of 4
+    assert lanes(a.cast(to_dtype("int8")) + 1) == 1  # 8-bit buffers
+    assert lanes(Tensor.arange(64, device="numpy") * 2) == 1  # the position is a value
+    assert lanes(a.sum(1)) == 1

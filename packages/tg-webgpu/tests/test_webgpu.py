@@ -20,7 +20,7 @@ import pytest
 
 from tg.core import Tensor, TinyJit, counters, get_device, reset_counters
 from tg.core.device import DeviceError
-from tg.webgpu.renderer import vector_lanes
+from tg.core.render import vector_lanes
 from tg.webgpu.stream import NativeCalls, PublicCalls
 
 DEV = "webgpu"

@@ -79,6 +79,9 @@ class CompiledProgram:
     name: str
     runner: Any
     target: Target
+    # iterations of the outer loop as rendered, the `end` a launch passes: prog.outer_size, or fewer where the
+    # renderer handles several elements per iteration (CStyleRenderer.items)
+    items: int
 
 
 KERNEL_NAME = "tg_kernel"  # the function name renderers are given; compilers may rename it (`name`) to be unique
@@ -138,6 +141,7 @@ class CompiledDevice(Device):
         target = self.target(kernel)
         prog = lower(kernel, opts, gpu=target.gpu, narrow=target.narrow, vectorize=target.vectors)
         source = target.renderer.render(prog, KERNEL_NAME)
+        items = target.renderer.items(prog) if hasattr(target.renderer, "items") else prog.outer_size
         digest = hashlib.sha256(f"{source}|{self.compiler.fingerprint}|tiled={prog.tiled}".encode()).hexdigest()[:20]
         name = f"tg_{digest}"
         folder = cache.directory(self.compiler.cache_name)
@@ -146,14 +150,14 @@ class CompiledDevice(Device):
         binary = cache.read(path, cache_key) if path is not None else None
         if binary is not None:
             try:
-                return CompiledProgram(prog, source, name, self.compiler.load(binary, name, prog), target)
+                return CompiledProgram(prog, source, name, self.compiler.load(binary, name, prog), target, items)
             except Exception as e:  # a binary the driver no longer takes: build from source
                 stats.log(f"tg: {self.name}: rebuilding kernel {kernel.name} (cached binary refused: {e})")
         binary = self.compiler.compile(source, name, prog)
         stats.counters.compiles += 1
         if path is not None:
             cache.write(path, cache_key, binary)
-        return CompiledProgram(prog, source, name, self.compiler.load(binary, name, prog), target)
+        return CompiledProgram(prog, source, name, self.compiler.load(binary, name, prog), target, items)
 
     def measure(self, kernel: Kernel, opts: Opts, buffers: Sequence[Buffer]) -> float:
         """Seconds one run of `kernel` takes when lowered with `opts` (for the search)."""

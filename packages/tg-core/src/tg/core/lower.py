@@ -67,6 +67,20 @@ VECTOR_DTYPES = frozenset({dt.float32, dt.float64, dt.bool_})
 VECTOR_WIDTHS = (4, 8, 16, 32)
 
 
+EFFECTS = {U.PARAM, U.BOUND, U.RANGE, U.END, U.STORE, U.DEFINE_ACC, U.ACC_UPDATE, U.ACC_FMA, U.DEFINE_LOCAL,
+           U.BARRIER}  # what a program does; any other UOp is a value, kept only while something uses it
+
+
+def _live(uops: list[UOp]) -> list[UOp]:
+    """`uops` without the values nothing uses, such as the pieces of an index the simplifier joined again."""
+    live: set[int] = set()
+    for u in reversed(uops):  # users come after their sources
+        if u.op in EFFECTS or id(u) in live:
+            live.add(id(u))
+            live.update(id(s) for s in u.src)
+    return [u for u in uops if id(u) in live]
+
+
 def vector_dim(kernel: Kernel, opts: Opts) -> Optional[int]:
     """The full dim whose upcast becomes vector lanes: the innermost output dim (so stores are contiguous) of a
     register-tiled contraction whose ops are all in VECTOR_OPS and whose loads include one contiguous along it."""
@@ -352,7 +366,7 @@ class _Lowerer:
             notes.append(f"operands staged in local memory, {self.local[2]} deep, by {self.local[0]}x{self.local[1]} "
                          "work-groups")
         assert len(self.blocks) == 1, "every loop is closed"
-        return Program(k.name or "kernel", self.blocks[0], bufs, outer, inner, notes, tiled=bool(self.upcasts),
+        return Program(k.name or "kernel", _live(self.blocks[0]), bufs, outer, inner, notes, tiled=bool(self.upcasts),
                        index_dtype=self.index_dtype,
                        local_size=self.local[0] * self.local[1] if self.local else None,
                        wrapping=frozenset(self.wrapping))

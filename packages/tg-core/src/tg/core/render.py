@@ -16,6 +16,42 @@ from .ir import Program, U, UOp
 from .ops import Op
 
 UNSIGNED_OF = {dt.int8: dt.uint8, dt.int16: dt.uint16, dt.int32: dt.uint32, dt.int64: dt.uint64}
+LANES = 4  # elements per access of an elementwise program on a GPU renderer (16 bytes)
+LANE_DTYPES = {dt.float32, dt.int32, dt.uint32}  # buffer types a program with lanes may have
+LANE_NAMES = "xyzw"
+
+
+def vector_lanes(prog: Program) -> int:
+    """LANES when the program is elementwise over its outer loop in 32-bit types, so that each work-item of a GPU
+    can load and store four neighbouring elements at once (16-byte accesses), else 1.
+
+    That is: no inner loops, accumulators or local memory; the outer size a multiple of LANES; every buffer 32-bit
+    and either read at the outer loop's position or only at constant positions (a scalar argument), the output
+    written at the loop's position; the position used for nothing else. An H200 ran a fused chain over 64M floats
+    through WGSL at 4,050 GB/s with vec4 accesses against 3,440 one float at a time (session 8's probe)."""
+    if prog.outer_size % LANES or prog.local_size:
+        return 1
+    outer = next((u for u in prog.uops if u.op is U.RANGE), None)
+    if outer is None or outer.src[0].op is not U.BOUND:
+        return 1
+    access: dict[int, bool] = {}  # buffer -> read at the loop's position (else only at constants)
+    for u in prog.uops:
+        if u.op in (U.RANGE, U.DEFINE_ACC, U.DEFINE_LOCAL, U.BARRIER, U.BROADCAST, U.VECTOR) and u is not outer:
+            return 1
+        if (u.op is U.PARAM and u.dtype not in LANE_DTYPES) or \
+                (u.op in (U.LOAD, U.ALU, U.CAST) and u.dtype not in LANE_DTYPES and u.dtype != dt.bool_):
+            return 1
+        if u.op in (U.LOAD, U.STORE):
+            idx = u.src[1]
+            at_position = idx is outer
+            if u.src[0].op is not U.PARAM or (u.op is U.LOAD and len(u.src) > 2) or \
+                    not (at_position or (idx.op is U.CONST and u.op is U.LOAD)):
+                return 1
+            if access.setdefault(u.src[0].arg, at_position) != at_position or outer in u.src[2:]:
+                return 1
+        elif outer in u.src and u.op is not U.END:
+            return 1  # the position itself is a value (arange): each lane would need its own
+    return LANES
 
 
 def safe_divisor(u: UOp) -> bool:
@@ -38,6 +74,7 @@ class CStyleRenderer:
     index_type = "long long"
     restrict = "restrict"
     gpu = False  # True: the outer loop becomes one thread per iteration
+    lanes_allowed = False  # True: elementwise programs move LANES elements per access (see vector_lanes)
 
     def render(self, prog: Program, name: str) -> str:
         """The source of one kernel function, `name`."""
@@ -45,9 +82,51 @@ class CStyleRenderer:
         self.lines: list[str] = []
         self.depth = 1
         self.prog = prog
-        for u in prog.uops:
-            self.emit(u)
+        self.emit_program(prog)
         return "\n".join([*self.preamble(prog), self.signature(prog, name) + " {", *self.lines, "}"])
+
+    def lanes(self, prog: Program) -> int:
+        """Elements each outer iteration of `prog` handles: LANES for an elementwise program where allowed."""
+        return vector_lanes(prog) if self.lanes_allowed else 1
+
+    def items(self, prog: Program) -> int:
+        """Iterations of the rendered outer loop: what a launch passes as `end`, and the work-items it needs."""
+        return prog.outer_size // self.lanes(prog)
+
+    def emit_program(self, prog: Program) -> None:
+        self.lanes_now = self.lanes(prog)
+        if self.lanes_now == 1:
+            for u in prog.uops:
+                self.emit(u)
+            return
+        # the body once per lane, between vector loads and stores at the loop's position
+        outer = next(u for u in prog.uops if u.op is U.RANGE)
+        self.emit(outer)
+        body = [u for u in prog.uops if u.op in (U.LOAD, U.ALU, U.CAST)]
+        stores = [u for u in prog.uops if u.op is U.STORE]
+        for u in body:
+            if u.op is U.LOAD:  # a vector at the loop's position, or a scalar every lane shares
+                assert u.dtype is not None
+                at_position = u.src[1] is outer
+                read = self.vector_load(u.src[0], self.index(u.src[1]), u.dtype) if at_position else \
+                    f"{self.memory(u.src[0])}[{self.index(u.src[1])}]"
+                self.line(self.declare(u.name, self.vector_type(u.dtype) if at_position else self.types[u.dtype],
+                                       read))
+        values: dict[int, list[str]] = {id(st): [] for st in stores}
+        for lane in range(self.lanes_now):
+            for u in body:
+                if u.op is U.LOAD:
+                    self.names[id(u)] = f"{u.name}.{LANE_NAMES[lane]}" if u.src[1] is outer else u.name
+                else:
+                    self.names[id(u)] = f"{u.name}_{lane}"
+                    self.emit(u)
+            for st in stores:
+                values[id(st)].append(self.ref(st.src[2]))
+        for st in stores:
+            d = st.src[2].dtype
+            assert d is not None
+            self.line(self.vector_store(st.src[0], self.index(st.src[1]), self.vector_of(values[id(st)], d), d))
+        self.emit(next(u for u in prog.uops if u.op is U.END))
 
     # ---- hooks for dialects ------------------------------------------------------------------------
     def preamble(self, prog: Program) -> list[str]:
@@ -84,6 +163,23 @@ class CStyleRenderer:
     def global_id(self) -> str:
         raise NotImplementedError
 
+    # spellings of what a program with lanes needs (OpenCL C's here)
+    def vector_type(self, d: DType) -> str:
+        return f"{self.types[d]}{LANES}"
+
+    def vector_load(self, buf: UOp, index: str, d: DType) -> str:
+        return f"vload{LANES}({index}, {self.memory(buf)})"
+
+    def vector_store(self, buf: UOp, index: str, value: str, d: DType) -> str:
+        return f"vstore{LANES}({value}, {index}, {self.memory(buf)});"
+
+    def vector_of(self, lanes: list[str], d: DType) -> str:
+        return f"({self.vector_type(d)})({', '.join(lanes)})"
+
+    def declare(self, name: str, ctype: str, expr: str) -> str:
+        """The line that names a value."""
+        return f"{ctype} {name} = {expr};"
+
     def literal(self, value: Any, d: DType) -> str:
         if d == dt.bool_:
             return "1" if value else "0"
@@ -116,12 +212,16 @@ class CStyleRenderer:
             return str(u.arg)
         return self.names.get(id(u), u.name)
 
+    def index(self, idx: UOp) -> str:
+        """An index expression as a load or store writes it."""
+        return self.ref(idx)
+
     def line(self, text: str) -> None:
         self.lines.append("  " * self.depth + text)
 
     def assign(self, u: UOp, expr: str) -> None:
         assert u.dtype is not None
-        self.line(f"{self.types[u.dtype]} {u.name} = {expr};")
+        self.line(self.declare(self.ref(u), self.types[u.dtype], expr))
 
     def emit(self, u: UOp) -> None:
         op = u.op

@@ -61,6 +61,19 @@ FOLDABLE = {Op.ADD, Op.MUL, Op.MAX, Op.CMPLT, Op.CMPEQ, Op.IDIV, Op.MOD, Op.AND,
 COMMUTATIVE = {Op.ADD, Op.MUL, Op.MAX, Op.CMPEQ, Op.AND, Op.OR, Op.XOR}
 
 
+def _recombined(a: UOp, b: UOp) -> UOp | None:
+    """x where a + b is (x // c) * c + x % c (in either order), which a flattened loop's index splits into and
+    joins again; the identity holds for any c != 0 with division and remainder of the same rounding."""
+    for mul, mod in ((a, b), (b, a)):
+        if mul.op is U.ALU and mul.arg is Op.MUL and mod.op is U.ALU and mod.arg is Op.MOD:
+            div, c = mul.src
+            if div.op is not U.ALU or div.arg is not Op.IDIV or div.src[0] is not mod.src[0]:
+                continue
+            if all(s.op is U.CONST and s.arg == c.arg for s in (c, div.src[1], mod.src[1])) and c.arg != 0:
+                return mod.src[0]
+    return None
+
+
 def _const(name: str, value: Any = None) -> Pat:
     return Pat(U.CONST, name=name) if value is None else Pat(U.CONST, value, name=name)
 
@@ -95,6 +108,7 @@ INDEX_RULES = RuleSet([
     Rule("(x + c1) * c2 -> x * c2 + c1 * c2", _alu(Op.MUL, _alu(Op.ADD, x, c1), c2),
          lambda ctx, x, c1, c2: ctx.alu(Op.ADD, ctx.alu(Op.MUL, x, c2),
                                         ctx.const(fold(Op.MUL, c1.dtype, [c1.arg, c2.arg]), c1.dtype))),
+    Rule("(x // c) * c + x % c -> x", _alu(Op.ADD, Pat(name="a"), Pat(name="b")), lambda ctx, a, b: _recombined(a, b)),
     Rule("(x + c) + y -> (x + y) + c", _alu(Op.ADD, _alu(Op.ADD, x, _const("c")), y),
          lambda ctx, x, c, y: ctx.alu(Op.ADD, ctx.alu(Op.ADD, x, y), c)),
     Rule("x + (y + c) -> (x + y) + c", _alu(Op.ADD, Pat(name="a"), _alu(Op.ADD, y, _const("c"))),

@@ -135,7 +135,7 @@ class OpenCLDevice(CompiledDevice):
         return self.per_tile if self.is_gpu or kernel.reduce is None else self.per_chunk
 
     def launch(self, program: CompiledProgram, buffers: Sequence[Buffer]) -> None:
-        n, prog = program.prog.outer_size, program.prog
+        n, prog = program.items, program.prog
         local = prog.local_size or self.local_size  # a program that shares local memory fixes its group size
         if not program.target.gpu:  # a few work-items, each looping over its chunk
             global_size: tuple[int, ...] = (max(1, min(n, self.work_items)),)

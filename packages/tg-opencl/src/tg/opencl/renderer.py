@@ -46,6 +46,7 @@ class OpenCLRenderer(CStyleRenderer):
     buffer_qualifier = "__global "
     index_type = "long"
     gpu = True
+    lanes_allowed = True  # elementwise programs: vload4/vstore4, the body once per lane
 
     soft_math = False  # set for CPU devices: exp2/log2 of float32 from SOFT_MATH instead of the runtime's
 

@@ -12,8 +12,7 @@
 - exp2, log2, sin and float `%` follow tg's semantics spec through `wgsl_math` (WGSL leaves them loose).
 - WGSL's integer `/` and `%` never trap (x / 0 = x, MIN / -1 = MIN): only a zero divisor needs a guard.
 - A kernel that reads and writes every buffer one element per outer iteration (an elementwise chain) moves four
-  elements per access: its buffers are bound as arrays of vec4, and the body is written once per lane (see
-  `vector_lanes`).
+  elements per access (the core's `vector_lanes`): its buffers are bound as arrays of vec4.
 """
 from __future__ import annotations
 
@@ -37,43 +36,6 @@ OPAQUE_ZERO = "  let tg_zero = groups.z - 1u;"
 MAX_GROUPS = 65535  # work-groups per dispatch dimension (WebGPU's default limit)
 SOFT_MATH = {Op.EXP2: "exp2", Op.LOG2: "log2", Op.SIN: "sin"}
 VECTOR_TYPES = {dt.float32: "vec4<f32>", dt.int32: "vec4<i32>", dt.uint32: "vec4<u32>"}
-LANE = "xyzw"
-
-
-def vector_lanes(prog: Program) -> int:
-    """4 when the program is elementwise over its outer loop in 32-bit types, so that each work-item can load
-    and store four neighbouring elements at once (vec4: 16-byte accesses), else 1.
-
-    That is: no inner loops, accumulators or local memory; the outer size a multiple of 4; every buffer 32-bit
-    and either read at the outer loop's position (as vec4) or only at constant positions (a scalar argument); the
-    loop's position used for nothing else. An H200 ran a fused chain over 64M floats at 4,050 GB/s with vec4
-    accesses against 3,440 one float at a time (bench/README.md, session 8's probe)."""
-    if prog.outer_size % 4 or prog.local_size or prog.index_dtype.itemsize != 4:
-        return 1
-    outer = next((u for u in prog.uops if u.op is U.RANGE), None)
-    if outer is None or outer.src[0].op is not U.BOUND:
-        return 1
-    access: dict[int, str] = {}  # buffer -> "vector" or "scalar"
-    for u in prog.uops:
-        if u.op in (U.RANGE, U.DEFINE_ACC, U.DEFINE_LOCAL, U.BARRIER) and u is not outer:
-            return 1
-        if u.dtype is not None and u.op is not U.PARAM and u.dtype not in VECTOR_TYPES and u.dtype != dt.bool_ \
-                and u is not outer:
-            return 1
-        if u.op is U.PARAM and u.dtype not in VECTOR_TYPES:
-            return 1
-        if u.op in (U.LOAD, U.STORE):
-            buf, idx = u.src[0], u.src[1]
-            if buf.op is not U.PARAM or (u.op is U.LOAD and len(u.src) > 2):
-                return 1
-            kind = "vector" if idx is outer else "scalar" if idx.op is U.CONST and u.op is U.LOAD else None
-            if kind is None or access.setdefault(buf.arg, kind) != kind:
-                return 1
-            if any(s is outer for s in u.src[2:]):
-                return 1
-        elif outer in u.src and u.op is not U.END:
-            return 1  # the position itself is a value (arange): lanes would need their own
-    return 4
 
 
 class WGSLRenderer(CStyleRenderer):
@@ -83,6 +45,7 @@ class WGSLRenderer(CStyleRenderer):
         dt.float64: "f64"}
     memory_types: ClassVar[dict[DType, str]] = dict.fromkeys(PACKED, "u32")
     gpu = True
+    lanes_allowed = True
 
     def __init__(self, workgroup_size: int = 64, exact_division: bool = True):
         self.workgroup_size = workgroup_size
@@ -93,49 +56,13 @@ class WGSLRenderer(CStyleRenderer):
         self.module: list[str] = []  # workgroup arrays: WGSL declares them at module scope
         self.math: set[tuple[str, DType]] = set()
         self.names, self.lines, self.depth, self.prog = {}, [OPAQUE_ZERO], 1, prog
-        self.lanes = vector_lanes(prog)
-        if self.lanes > 1:
-            self.emit_lanes(prog)
-        else:
-            for u in prog.uops:
-                self.emit(u)
+        self.emit_program(prog)
         return "\n".join([*self.preamble(prog), self.signature(prog, name) + " {", *self.lines, "}"])
 
     # ---- the module around the kernel ------------------------------------------------------------------
     def workgroup(self, prog: Program) -> int:
         """Work-items per group: the program's own (it shares local memory) or the device's."""
         return prog.local_size or self.workgroup_size
-
-    def emit_lanes(self, prog: Program) -> None:
-        """The body of an elementwise program (see `vector_lanes`) once per lane, between vec4 loads and stores."""
-        outer = next(u for u in prog.uops if u.op is U.RANGE)
-        self.emit(outer)
-        body = [u for u in prog.uops if u.op in (U.LOAD, U.ALU, U.CAST)]
-        stores = [u for u in prog.uops if u.op is U.STORE]
-        for u in body:
-            if u.op is U.LOAD:  # a vec4 at the loop's position, or a scalar all lanes share
-                assert u.dtype is not None
-                t = VECTOR_TYPES[u.dtype] if u.src[1] is outer else self.types[u.dtype]
-                self.line(f"let {u.name}: {t} = b{u.src[0].arg}[{self.index(u.src[1])}];")
-        values: dict[int, list[str]] = {id(st): [] for st in stores}
-        for lane in range(self.lanes):
-            for u in body:
-                if u.op is U.LOAD:
-                    self.names[id(u)] = f"{u.name}.{LANE[lane]}" if u.src[1] is outer else u.name
-                else:
-                    self.names[id(u)] = f"{u.name}_{lane}"
-                    self.emit(u)
-            for st in stores:
-                values[id(st)].append(self.ref(st.src[2]))
-        for st in stores:
-            assert st.src[2].dtype is not None
-            self.line(f"b{st.src[0].arg}[{self.index(st.src[1])}] = "
-                      f"{VECTOR_TYPES[st.src[2].dtype]}({', '.join(values[id(st)])});")
-        self.emit(next(u for u in prog.uops if u.op is U.END))
-
-    def items(self, prog: Program) -> int:
-        """Outer iterations of the dispatch: one per four elements where the body runs on vec4 lanes."""
-        return prog.outer_size // vector_lanes(prog)
 
     def per_thread(self, prog: Program) -> int:
         """Outer iterations each work-item runs, a group's width apart (so neighbours still read neighbouring
@@ -155,7 +82,7 @@ class WGSLRenderer(CStyleRenderer):
         lines = ["enable f16;"] if dt.float16 in used else []
         for i, d in enumerate(prog.buffer_dtypes):
             element = ("atomic<u32>" if i == 0 else "u32") if d in PACKED else self.types[d]
-            if self.lanes > 1 and self.vector_buffer(prog, i):
+            if self.lanes_now > 1 and self.vector_buffer(prog, i):
                 element = VECTOR_TYPES[d]
             access = "read_write" if i == 0 else "read"
             lines.append(f"@group(0) @binding({i}) var<storage, {access}> b{i}: array<{element}>;")
@@ -200,6 +127,21 @@ class WGSLRenderer(CStyleRenderer):
         exact = self.prog.local_size and size % width == 0 and self.groups(self.prog) <= MAX_GROUPS
         return f"let {var} = {lo} + {ctype}({group} * {width}u + lid);" + (" {" if exact else f" if ({var} < {hi}) {{")
 
+    def vector_type(self, d: DType) -> str:
+        return VECTOR_TYPES[d]
+
+    def vector_load(self, buf: UOp, index: str, d: DType) -> str:
+        return f"{self.memory(buf)}[{index}]"  # the buffer is bound as an array of vec4 (preamble)
+
+    def vector_store(self, buf: UOp, index: str, value: str, d: DType) -> str:
+        return f"{self.memory(buf)}[{index}] = {value};"
+
+    def vector_of(self, lanes: list[str], d: DType) -> str:
+        return f"{VECTOR_TYPES[d]}({', '.join(lanes)})"
+
+    def declare(self, name: str, ctype: str, expr: str) -> str:
+        return f"let {name}: {ctype} = {expr};"
+
     def local_array(self, ctype: str, name: str, size: int) -> str:
         self.module.append(f"var<workgroup> {name}: array<{ctype}, {size}>;")
         return ""
@@ -230,7 +172,7 @@ class WGSLRenderer(CStyleRenderer):
         assert u.dtype is not None
         if u.dtype in NARROW_INTS and u.op in (U.ALU, U.CAST) and u.dtype is not None:
             expr = self.narrowed(expr, u.dtype)
-        self.line(f"let {self.ref(u)}: {self.types[u.dtype]} = {expr};")
+        self.line(self.declare(self.ref(u), self.types[u.dtype], expr))
 
     def narrowed(self, expr: str, d: DType) -> str:
         """An int8/16 or uint8/16 value kept in 32 bits, wrapped to its width."""
