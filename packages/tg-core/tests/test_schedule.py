@@ -404,3 +404,27 @@ def test_gpu_renderers_give_four_lanes_only_to_elementwise_programs_over_32_bit_
     assert lanes(a.cast(to_dtype("int8")) + 1) == 1  # 8-bit buffers
     assert lanes(Tensor.arange(64, device="numpy") * 2) == 1  # the position is a value
     assert lanes(a.sum(1)) == 1
+
+
+def test_kernel_asts_are_hash_consed() -> None:
+    """Building an AST equal to a live one returns that one (a repeated step's kernels are found in a device's
+    program cache by identity); constants stay apart by their bits, and pickling keeps the identity."""
+    import pickle
+
+    from tg.core.dtype import float32
+    from tg.core.kernel import AST
+    from tg.core.view import View
+
+    view = View.contiguous((4,))
+
+    def kernel(value: float) -> AST:
+        load = AST(Op.LOAD, (), (1, view), float32)
+        return AST(Op.STORE, (AST(Op.ADD, (load, AST(Op.CONST, (), (value, view), float32)), None, float32),),
+                   (0, view), float32)
+
+    a = kernel(1.5)
+    assert kernel(1.5) is a and kernel(float("nan")) is kernel(float("nan"))
+    assert kernel(0.0) is not kernel(-0.0) and kernel(0.0) != kernel(-0.0) and kernel(2.5) is not a
+    assert pickle.loads(pickle.dumps(a)) is a
+    with pytest.raises(AttributeError, match="immutable"):
+        a.arg = None  # type: ignore[misc]

@@ -7,16 +7,16 @@ output), so the same AST, and the same compiled program, serves any buffers of t
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from .dtype import DType
 from .ops import ELEMENTWISE, REDUCE, Op, postorder
 from .view import Shape, View
 
 
-@dataclass(frozen=True, eq=False)
 class AST:
     """One node of a kernel AST.
 
@@ -24,26 +24,43 @@ class AST:
     SUM/RMAX: arg = reduced axes (kept as size 1). CAST: arg = dtype. RESHAPE: arg = new shape, which
     only adds or removes size-1 dims. STORE: arg = (0, contiguous View of the output), src = (value,).
 
-    Devices keep compiled programs by AST, so equality is exact structure: constants compare by their bits
-    (0.0 and -0.0 differ, NaN equals NaN, 1 and 1.0 and True differ), and the hash is computed once.
+    Nodes are immutable and hash-consed: building a node equal to a live one returns that one, so a kernel's AST
+    built again by the next training step is the same object, and finding its compiled program in a device's cache
+    is an identity check instead of a walk over both trees. Equality is exact structure: constants compare by their
+    bits (0.0 and -0.0 differ, NaN equals NaN, 1 and 1.0 and True differ).
     """
+
+    __slots__ = ("__weakref__", "_hash", "_key", "_walk", "arg", "dtype", "op", "src")
+    _interned: ClassVar[weakref.WeakValueDictionary[tuple[Any, ...], AST]] = weakref.WeakValueDictionary()
 
     op: Op
     src: tuple[AST, ...]
     arg: Any
     dtype: DType
-    _key: tuple[Any, ...] = field(init=False, repr=False)
-    _hash: int = field(init=False, repr=False)
-    _walk: Optional[list[AST]] = field(init=False, repr=False)
+    _key: tuple[Any, ...]
+    _hash: int
+    _walk: Optional[list[AST]]
 
-    def __post_init__(self) -> None:
-        arg = self.arg
-        if self.op is Op.CONST:
-            value, view = arg
-            arg = (type(value), repr(value), view)
-        object.__setattr__(self, "_key", (self.op, self.src, arg, self.dtype))
-        object.__setattr__(self, "_hash", hash(self._key))
-        object.__setattr__(self, "_walk", None)
+    def __new__(cls, op: Op, src: tuple[AST, ...], arg: Any, dtype: DType) -> AST:
+        key = (op, src, (type(arg[0]), repr(arg[0]), arg[1]) if op is Op.CONST else arg, dtype)
+        found = cls._interned.get(key)
+        if found is not None:
+            return found
+        node = super().__new__(cls)
+        for name, value in (("op", op), ("src", src), ("arg", arg), ("dtype", dtype), ("_key", key),
+                            ("_hash", hash(key)), ("_walk", None)):
+            object.__setattr__(node, name, value)
+        cls._interned[key] = node
+        return node
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"AST nodes are immutable (tried to set {name})")
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        return (self.op, self.src, self.arg, self.dtype)
+
+    def __getstate__(self) -> None:
+        return None
 
     def __hash__(self) -> int:
         return self._hash
@@ -52,6 +69,9 @@ class AST:
         if self is other:
             return True
         return isinstance(other, AST) and self._hash == other._hash and self._key == other._key
+
+    def __repr__(self) -> str:
+        return f"AST({self.op.name}, {len(self.src)} src, {self.arg!r}, {self.dtype.name})"
 
     def walk(self) -> list[AST]:
         """Every distinct node once, sources before users (computed once: ASTs never change; do not modify it)."""
