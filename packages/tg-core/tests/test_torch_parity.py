@@ -342,3 +342,95 @@ def test_sort_at_the_limits_of_its_dtype(device: str, dtype: str) -> None:
         np.testing.assert_array_equal(values.numpy(), data[want])
         if descending:
             np.testing.assert_array_equal(Tensor(data, device=device).topk(2)[1].numpy(), want[:2])
+
+
+def _ints(like: Any, values: list) -> Any:
+    """An int64 tensor of `values` beside `like` (a tg Tensor on its device, or a torch tensor)."""
+    return Tensor(np.array(values), device=like.device) if isinstance(like, Tensor) else torch.tensor(values)
+
+
+PRODUCTS: dict[str, tuple[Callable[..., Any], list[tuple[int, ...]]]] = {
+    "mm": (lambda a, b: a.mm(b), [(3, 4), (4, 5)]),
+    "bmm": (lambda a, b: a.bmm(b), [(2, 3, 4), (2, 4, 5)]),
+    "t": (lambda a: a.t(), [(3, 4)]),
+    "addmm": (lambda c, a, b: c.addmm(a, b, beta=0.5, alpha=2.0), [(3, 5), (3, 4), (4, 5)]),
+    "baddbmm": (lambda c, a, b: c.baddbmm(a, b, alpha=-1.5), [(2, 3, 5), (2, 3, 4), (2, 4, 5)]),
+    "outer": (lambda a, b: a.outer(b), [(4,), (3,)]),
+    "tensordot": (lambda a, b: a.tensordot(b, dims=([2, 0], [0, 1])) if isinstance(a, Tensor) else
+                  torch.tensordot(a, b, dims=([2, 0], [0, 1])), [(3, 4, 5), (5, 3, 2)]),
+    "tensordot_int": (lambda a, b: a.tensordot(b, 1) if isinstance(a, Tensor) else torch.tensordot(a, b, 1),
+                      [(3, 4), (4, 2)]),
+    "einsum": (lambda a, b: (Tensor.einsum if isinstance(a, Tensor) else torch.einsum)("bij,bjk->bik", a, b),
+               [(2, 3, 4), (2, 4, 5)]),
+    "cross": (lambda a, b: a.cross(b, dim=1) if isinstance(a, Tensor) else torch.linalg.cross(a, b, dim=1),
+              [(2, 3, 4), (2, 3, 4)]),
+    "index_select": (lambda a: a.index_select(1, _ints(a, [2, 0, 2])), [(3, 4, 2)]),
+    "take_along_dim": (lambda a: a.take_along_dim(_ints(a, [[1], [0], [3]]), 1), [(3, 4)]),
+    "rot90": (lambda a: a.rot90(1, (1, 2)), [(2, 3, 4)]),
+    "rot90_k3": (lambda a: a.rot90(-1, (0, 2)), [(2, 3, 4)]),
+    "pixel_shuffle": (lambda a: a.pixel_shuffle(2) if isinstance(a, Tensor) else F.pixel_shuffle(a, 2),
+                      [(1, 8, 2, 3)]),
+    "pixel_unshuffle": (lambda a: a.pixel_unshuffle(2) if isinstance(a, Tensor) else F.pixel_unshuffle(a, 2),
+                        [(1, 2, 4, 6)]),
+    "diff": (lambda a: a.diff(2, dim=0), [(5, 3)]),
+    "logsigmoid": (lambda a: a.logsigmoid() if isinstance(a, Tensor) else F.logsigmoid(a), [(4, 5)]),
+    "logcumsumexp": (lambda a: a.logcumsumexp(1), [(3, 6)]),
+    "cummin": (lambda a: a.cummin(1)[0], [(3, 6)]),
+    "smooth_l1": (lambda a, b: a.smooth_l1_loss(b, beta=0.5) if isinstance(a, Tensor) else
+                  F.smooth_l1_loss(a, b, beta=0.5), [(4, 5), (4, 5)]),
+    "huber": (lambda a, b: a.huber_loss(b, delta=0.7) if isinstance(a, Tensor) else F.huber_loss(a, b, delta=0.7),
+              [(4, 5), (4, 5)]),
+    "kl_div": (lambda a, b: a.log_softmax(1).kl_div(b.softmax(1), reduction="batchmean") if isinstance(a, Tensor)
+               else F.kl_div(a.log_softmax(1), b.softmax(1), reduction="batchmean"), [(4, 5), (4, 5)]),
+}
+
+
+@pytest.mark.parametrize("name", PRODUCTS)
+def test_torch_names_composed_from_other_ops(name: str, device: str) -> None:
+    fn, shapes = PRODUCTS[name]
+    compare(fn, shapes, device, atol=1e-5)
+
+
+def test_composed_ops_on_edges_and_integers(device: str) -> None:
+    x = np.array([[np.inf, -np.inf, np.nan, -2.5, 3.25, -0.0]], np.float32)
+    for name in ("frac",):
+        np.testing.assert_array_equal(getattr(Tensor(x, device=device), name)().numpy(),
+                                      getattr(torch.tensor(x), name)().numpy())
+    np.testing.assert_allclose(Tensor(np.array([-100, 100, 0], np.float32), device=device).logsigmoid().numpy(),
+                               F.logsigmoid(torch.tensor([-100.0, 100, 0])).numpy(), rtol=1e-6, atol=1e-30)
+    z = np.array([[-np.inf, -np.inf], [1.0, -np.inf], [np.inf, 2.0], [np.nan, 0.0]], np.float32)
+    np.testing.assert_array_equal(Tensor(z, device=device).logcumsumexp(1).numpy(),
+                                  torch.tensor(z).logcumsumexp(1).numpy())
+    ints = np.array([[3, -7, 5, -7, 2], [0, 0, 1, 0, -1]], np.int32)
+    for values, want in ((Tensor(ints, device=device).cummin(1), torch.tensor(ints).cummin(1)),
+                         (Tensor(ints.astype(np.uint8), device=device).cummin(1),
+                          torch.tensor(ints.astype(np.uint8)).cummin(1))):
+        np.testing.assert_array_equal(values[0].numpy(), want[0].numpy())
+        np.testing.assert_array_equal(values[1].numpy(), want[1].numpy())
+    np.testing.assert_array_equal(Tensor(ints, device=device).count_nonzero(1).numpy(),
+                                  torch.tensor(ints).count_nonzero(1).numpy())
+    np.testing.assert_array_equal(Tensor(ints, device=device).diff().numpy(), torch.tensor(ints).diff().numpy())
+    np.testing.assert_array_equal((Tensor(ints, device=device) > 0).diff().numpy(),
+                                  (torch.tensor(ints) > 0).diff().numpy())
+    v = np.array([1, 3, 5, 7, 9, 0.5, 10], np.float32)
+    edges = np.array([1, 5, 9], np.float32)
+    for right in (False, True):
+        np.testing.assert_array_equal(Tensor(v, device=device).bucketize(Tensor(edges, device=device), right=right)
+                                      .numpy(), torch.bucketize(torch.tensor(v), torch.tensor(edges), right=right))
+        from tg.core import searchsorted
+        rows = np.array([[1, 3, 5], [2, 4, 6]], np.float32)
+        q = np.array([[3, 6], [1, 4]], np.float32)
+        np.testing.assert_array_equal(searchsorted(Tensor(rows, device=device), Tensor(q, device=device),
+                                                   right=right).numpy(),
+                                      torch.searchsorted(torch.tensor(rows), torch.tensor(q), right=right).numpy())
+    c = Tensor(np.full((2, 2), np.nan, np.float32), device=device)
+    out = c.addmm(Tensor(np.ones((2, 3), np.float32), device=device), Tensor(np.ones((3, 2), np.float32),
+                                                                               device=device), beta=0)
+    np.testing.assert_array_equal(out.numpy(), np.full((2, 2), 3, np.float32))  # beta 0: NaN in c not read
+    filled = Tensor(np.arange(6, dtype=np.float32).reshape(2, 3), device=device)
+    assert filled.fill_(2.5) is filled and filled.numpy().tolist() == [[2.5] * 3] * 2
+    assert filled.zero_().numpy().sum() == 0 and filled.nbytes == 24 and filled.element_size() == 4
+    with pytest.raises(RuntimeError, match="mm: expected 2-D"):
+        Tensor(np.ones((2, 3, 4), np.float32), device=device).mm(Tensor(np.ones((4, 2), np.float32), device=device))
+    with pytest.raises(RuntimeError, match="cross: dim"):
+        Tensor(np.ones((2, 4), np.float32), device=device).cross(Tensor(np.ones((2, 4), np.float32), device=device))

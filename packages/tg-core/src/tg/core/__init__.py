@@ -39,7 +39,7 @@ from .dtype import (
     uint32,
     uint64,
 )
-from .functional import einsum
+from .functional import bucketize, einsum, searchsorted
 from .jit import TinyJit
 from .stats import counters
 from .stats import reset as reset_counters
@@ -55,7 +55,8 @@ __all__ = ["Tensor", "TinyJit", "DType", "Device", "DeviceSpec", "DeviceError", 
            "hookimpl", "registry", "get_device", "synchronize", "counters", "reset_counters", "manual_seed",
            "no_grad", "promote", "to_dtype", "bool_", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32",
            "int64", "float16",
-           "float32", "float64", "default_device", "functional", "einsum", "tensor", "cat", "stack", "where",
+           "float32", "float64", "default_device", "functional", "einsum", "bucketize", "searchsorted", "tensor",
+           "cat", "stack", "where",
            "matmul", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn", "randint",
            "normal", "uniform", "meshgrid", "isclose", "allclose"]
 

@@ -209,3 +209,13 @@ def atan2(y: Tensor, x: Union[Tensor, float]) -> Tensor:
 def _signbit(x: Tensor) -> Tensor:
     """True for negative numbers and -0.0 (1 / -0.0 is -inf)."""
     return (x < 0).logical_or((x == 0).logical_and(1 / x < 0))
+
+
+def logsigmoid(x: Tensor) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x): finite for large |x| (log of a sigmoid that rounded to 0 would be -inf)."""
+    return -(-x._float()).softplus()
+
+
+def frac(x: Tensor) -> Tensor:
+    """x - trunc(x), with the sign of x (inf and NaN give NaN, as torch.frac)."""
+    return x - x.trunc()

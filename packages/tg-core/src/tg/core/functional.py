@@ -369,6 +369,31 @@ def l1_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     return _reduce_loss((x - target).abs(), reduction, "l1_loss")
 
 
+def smooth_l1_loss(x: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = x - target); beta 0 is the L1 loss."""
+    d = (x - target).abs()
+    loss = d if beta == 0 else (d < beta).if_else(d * d * (0.5 / beta), d - 0.5 * beta)
+    return _reduce_loss(loss, reduction, "smooth_l1_loss")
+
+
+def huber_loss(x: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta): smooth_l1_loss scaled by delta."""
+    d = (x - target).abs()
+    return _reduce_loss((d <= delta).if_else(d * d * 0.5, (d - 0.5 * delta) * delta), reduction, "huber_loss")
+
+
+def kl_div(x: Tensor, target: Tensor, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """KL divergence with x given as log-probabilities (torch.nn.functional.kl_div): target (log target -
+    x) pointwise; a target of 0 contributes 0. 'batchmean' divides the sum by the first dim."""
+    if log_target:
+        loss = target.exp() * (target - x)
+    else:
+        loss = (target > 0).if_else(target * (target.maximum(1e-45).log() - x), target * 0)
+    if reduction == "batchmean":
+        return loss.sum() / (x.shape[0] if x.ndim else 1)
+    return _reduce_loss(loss, reduction, "kl_div")
+
+
 def binary_cross_entropy(x: Tensor, target: Tensor, weight: Optional[Tensor] = None,
                          reduction: str = "mean") -> Tensor:
     """BCE on probabilities; logs are clamped at -100 as torch does."""
@@ -928,6 +953,56 @@ def cummax(x: Tensor, dim: int) -> Any:
         hit = hit.logical_or(win.isnan().logical_and(values.isnan().unsqueeze(-1)))
     index = hit.if_else(positions + _tensor(x).arange(n, device=x.device).unsqueeze(-1), -1).amax(-1)
     return ValuesIndices(values.transpose(d, -1), index.transpose(d, -1))
+
+
+def cummin(x: Tensor, dim: int) -> Any:
+    """(running minimum, index of the latest minimum) along `dim` (torch.cummin; NaN, once seen, stays)."""
+    if x.dtype == dt.bool_:
+        values, index = cummax(x.logical_not(), dim)
+        return ValuesIndices(values.logical_not(), index)
+    if x.dtype.kind == "u":  # -x would wrap: mirror the range instead
+        top = int(np.iinfo(x.dtype.np).max)
+        values, index = cummax(top - x, dim)
+        return ValuesIndices(top - values, index)
+    values, index = cummax(-x, dim)
+    return ValuesIndices(-values, index)
+
+
+def logcumsumexp(x: Tensor, dim: int) -> Tensor:
+    """log(cumsum(exp(x))) along `dim`, shifted by the running maximum so that nothing overflows."""
+    d = x._dim(dim)
+    x = x._float()
+    if x.ndim == 0:
+        return x
+    top = x.amax(d, keepdim=True).detach()
+    top = top.isinf().if_else(0, top)  # all -inf (or inf) along dim: no shift, the sums say what it is
+    return (x - top).exp().cumsum(d).log() + top
+
+
+def count_nonzero(x: Tensor, dim: Dims = None) -> Tensor:
+    """How many entries are not zero (NaN counts), over `dim` or all of x, as int64."""
+    return (x != 0).sum(dim, dtype=dt.int64)
+
+
+def bucketize(x: Tensor, boundaries: Tensor, right: bool = False) -> Tensor:
+    """For each x, the index i such that boundaries[i - 1] < x <= boundaries[i] (right=True: boundaries[i - 1] <= x
+    < boundaries[i]), as int64; `boundaries` is 1-D and sorted."""
+    if boundaries.ndim != 1:
+        raise RuntimeError(f"bucketize: boundaries must be 1-D, got shape {tuple(boundaries.shape)}")
+    below = (boundaries <= x.unsqueeze(-1)) if right else (boundaries < x.unsqueeze(-1))
+    return below.sum(-1, dtype=dt.int64)
+
+
+def searchsorted(sorted_sequence: Tensor, values: Tensor, right: bool = False) -> Tensor:
+    """Where each value would be inserted to keep the last dim of sorted_sequence sorted (leftmost place, or
+    rightmost with right=True), as int64; a 1-D sequence serves every value."""
+    seq = sorted_sequence
+    if seq.ndim > 1 and seq.shape[:-1] != values.shape[:-1]:
+        raise RuntimeError(f"searchsorted: leading dims of sorted_sequence {tuple(seq.shape)} and values "
+                           f"{tuple(values.shape)} differ")
+    s = seq.unsqueeze(-2) if seq.ndim > 1 else seq  # (..., 1, n) against values (..., m, 1)
+    below = (s <= values.unsqueeze(-1)) if right else (s < values.unsqueeze(-1))
+    return below.sum(-1, dtype=dt.int64)
 
 
 def diag(x: Tensor, diagonal: int = 0) -> Tensor:

@@ -301,3 +301,77 @@ def chunk(self: Tensor, chunks: int, dim: int = 0) -> list[Tensor]:
     """`chunks` nearly equal pieces along `dim` (fewer if the dim is small), like torch.chunk."""
     n = self.shape[self._dim(dim)]
     return self.split(max(1, -(-n // chunks)), dim)
+
+
+def index_select(self: Tensor, dim: int, index: Tensor) -> Tensor:
+    """The entries of `dim` at the positions of a 1-D integer `index`, in its order (repeats allowed)."""
+    d = self._dim(dim)
+    if index.ndim > 1 or index.dtype.is_float or index.dtype == dt.bool_:
+        raise RuntimeError(f"index_select: index must be a 0-D or 1-D integer tensor, got {index.dtype.name} "
+                           f"of shape {tuple(index.shape)}")
+    return self[(slice(None),) * d + (index.reshape(-1),)]
+
+
+def take_along_dim(self: Tensor, indices: Tensor, dim: int) -> Tensor:
+    """gather along `dim` with self and indices broadcast against each other outside `dim`."""
+    d = self._dim(dim)
+    if indices.ndim != self.ndim:
+        raise RuntimeError(f"take_along_dim: indices of shape {tuple(indices.shape)} need the input's "
+                           f"{self.ndim} dims")
+    lead = [max(a, b) for i, (a, b) in enumerate(zip(self.shape, indices.shape)) if i != d]
+    shape_x, shape_i = list(lead), list(lead)
+    shape_x.insert(d, self.shape[d])
+    shape_i.insert(d, indices.shape[d])
+    return self.expand(*shape_x).gather(d, indices.expand(*shape_i))
+
+
+def rot90(self: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
+    """Rotate by 90 degrees k times in the plane of `dims`, from the first dim toward the second."""
+    if len(dims) != 2 or self._dim(dims[0]) == self._dim(dims[1]):
+        raise RuntimeError(f"rot90: dims must be two different dims, got {tuple(dims)}")
+    a, b = self._dim(dims[0]), self._dim(dims[1])
+    k %= 4
+    if k == 1:
+        return self.flip(b).transpose(a, b)
+    if k == 2:
+        return self.flip(a, b)
+    return self.transpose(a, b).flip(b) if k == 3 else self
+
+
+def pixel_shuffle(self: Tensor, upscale_factor: int) -> Tensor:
+    """(..., C * r * r, H, W) -> (..., C, H * r, W * r): sub-pixel convolution's rearrangement."""
+    r = upscale_factor
+    if self.ndim < 3 or self.shape[-3] % (r * r):
+        raise RuntimeError(f"pixel_shuffle: channels of shape {tuple(self.shape)} must be a multiple of "
+                           f"upscale_factor^2 = {r * r}")
+    *lead, c, h, w = self.shape
+    n = len(lead)
+    x = self.reshape(*lead, c // (r * r), r, r, h, w)
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return x.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(self: Tensor, downscale_factor: int) -> Tensor:
+    """The inverse of pixel_shuffle: (..., C, H * r, W * r) -> (..., C * r * r, H, W)."""
+    r = downscale_factor
+    if self.ndim < 3 or self.shape[-2] % r or self.shape[-1] % r:
+        raise RuntimeError(f"pixel_unshuffle: height and width of shape {tuple(self.shape)} must be multiples of "
+                           f"downscale_factor = {r}")
+    *lead, c, h, w = self.shape
+    n = len(lead)
+    x = self.reshape(*lead, c, h // r, r, w // r, r)
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return x.reshape(*lead, c * r * r, h // r, w // r)
+
+
+def diff(self: Tensor, n: int = 1, dim: int = -1) -> Tensor:
+    """The n-th forward difference along `dim` (x[i + 1] - x[i], n times; bools compare with !=)."""
+    d = self._dim(dim)
+    out = self
+    for _ in range(n):
+        m = out.shape[d]
+        if m == 0:
+            break
+        hi, lo = out.narrow(d, 1, m - 1), out.narrow(d, 0, m - 1)
+        out = (hi != lo) if out.dtype == dt.bool_ else hi - lo
+    return out

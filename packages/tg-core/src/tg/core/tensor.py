@@ -12,7 +12,7 @@ import numpy as np
 
 from . import autograd as F
 from . import capture as _capture
-from . import creation, movement, nn_ops, pointwise, reduce, stats
+from . import creation, movement, nn_ops, pointwise, products, reduce, stats
 from . import dtype as dt
 from . import elementwise as ew
 from . import functional as fn
@@ -514,6 +514,36 @@ class Tensor:
     atan2 = arctan2 = ew.atan2
     selu = ew.selu
     celu = ew.celu
+    logsigmoid = ew.logsigmoid
+    frac = ew.frac
+    swish = fn.silu
+    remainder = pointwise.remainder
+    floor_divide = pointwise.floordiv
+    bitwise_and = pointwise.bitwise_and
+    bitwise_or = pointwise.bitwise_or
+    bitwise_xor = pointwise.bitwise_xor
+    cummin = fn.cummin
+    logcumsumexp = fn.logcumsumexp
+    count_nonzero = fn.count_nonzero
+    bucketize = fn.bucketize
+    smooth_l1_loss = fn.smooth_l1_loss
+    huber_loss = fn.huber_loss
+    kl_div = fn.kl_div
+    index_select = movement.index_select
+    take_along_dim = movement.take_along_dim
+    rot90 = movement.rot90
+    pixel_shuffle = movement.pixel_shuffle
+    pixel_unshuffle = movement.pixel_unshuffle
+    diff = movement.diff
+    mm = products.mm
+    bmm = products.bmm
+    t = products.t
+    addmm = products.addmm
+    baddbmm = products.baddbmm
+    outer = ger = products.outer
+    tensordot = products.tensordot
+    cross = products.cross
+    einsum = staticmethod(fn.einsum)
     bitwise_left_shift = __lshift__ = ew.shift_left
     bitwise_right_shift = __rshift__ = ew.shift_right
 
@@ -531,6 +561,21 @@ class Tensor:
 
     def __rxor__(self, other: TensorLike) -> Tensor:
         return self ^ other
+
+    def fill_(self, value: Scalar) -> Tensor:
+        """Set every element to `value` in place (as `x[...] = value`); returns self."""
+        self[...] = value
+        return self
+
+    def zero_(self) -> Tensor:
+        return self.fill_(0)
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel() * self.dtype.itemsize
+
+    def element_size(self) -> int:
+        return self.dtype.itemsize
 
     # ---- dtype shortcuts -----------------------------------------------------------------------------
     def float(self) -> Tensor:

@@ -1,0 +1,95 @@
+"""Matrix-product forms that torch users write, composed from matmul, einsum and elementwise ops: mm, bmm, t,
+addmm, baddbmm, outer, tensordot and cross. Each checks the shapes torch checks, so an error names the op.
+
+These are functions written as methods: `Tensor` binds each one (its first argument is the tensor).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+
+def _need_dims(op: str, n: int, *tensors: Tensor) -> None:
+    for t in tensors:
+        if t.ndim != n:
+            raise RuntimeError(f"{op}: expected {n}-D tensors, got shapes {[tuple(x.shape) for x in tensors]}")
+
+
+def mm(self: Tensor, other: Tensor) -> Tensor:
+    """The product of two matrices (2-D only; matmul broadcasts)."""
+    _need_dims("mm", 2, self, other)
+    return self.matmul(other)
+
+
+def bmm(self: Tensor, other: Tensor) -> Tensor:
+    """Batched matrix product of (b, n, m) and (b, m, p), with equal batch sizes."""
+    _need_dims("bmm", 3, self, other)
+    if self.shape[0] != other.shape[0]:
+        raise RuntimeError(f"bmm: batch sizes differ: {tuple(self.shape)} and {tuple(other.shape)}")
+    return self.matmul(other)
+
+
+def t(self: Tensor) -> Tensor:
+    """The transpose of a matrix; a 0-D or 1-D tensor as it is."""
+    if self.ndim > 2:
+        raise RuntimeError(f"t: expects a tensor of at most 2 dims, got shape {tuple(self.shape)}; use transpose")
+    return self.transpose(0, 1) if self.ndim == 2 else self
+
+
+def addmm(self: Tensor, mat1: Tensor, mat2: Tensor, beta: float = 1, alpha: float = 1) -> Tensor:
+    """beta * self + alpha * (mat1 @ mat2); with beta 0 self is not read (NaN in it does not propagate)."""
+    _need_dims("addmm", 2, mat1, mat2)
+    return _scaled_sum(self, mat1.matmul(mat2), beta, alpha)
+
+
+def baddbmm(self: Tensor, batch1: Tensor, batch2: Tensor, beta: float = 1, alpha: float = 1) -> Tensor:
+    """beta * self + alpha * bmm(batch1, batch2)."""
+    return _scaled_sum(self, bmm(batch1, batch2), beta, alpha)
+
+
+def _scaled_sum(base: Tensor, product: Tensor, beta: float, alpha: float) -> Tensor:
+    scaled = product if alpha == 1 else product * alpha
+    if beta == 0:  # torch: the input is ignored, not multiplied by zero
+        return scaled + base.zeros_like()
+    return scaled + (base if beta == 1 else base * beta)
+
+
+def outer(self: Tensor, other: Tensor) -> Tensor:
+    """The outer product of two vectors: (n,) and (m,) give (n, m)."""
+    _need_dims("outer", 1, self, other)
+    return self.reshape(-1, 1) * other.reshape(1, -1)
+
+
+def tensordot(self: Tensor, other: Tensor, dims: Union[int, Sequence[Sequence[int]]] = 2) -> Tensor:
+    """Sum over the last `dims` dims of self and the first `dims` of other, or over the listed pairs of dims."""
+    if isinstance(dims, int):
+        if dims < 0 or dims > min(self.ndim, other.ndim):
+            raise RuntimeError(f"tensordot: dims {dims} out of range for shapes {tuple(self.shape)} and "
+                               f"{tuple(other.shape)}")
+        left, right = list(range(self.ndim - dims, self.ndim)), list(range(dims))
+    else:
+        left, right = [self._dim(d) for d in dims[0]], [other._dim(d) for d in dims[1]]
+    if len(left) != len(right) or any(self.shape[a] != other.shape[b] for a, b in zip(left, right)):
+        raise RuntimeError(f"tensordot: contracted dims {left} of {tuple(self.shape)} and {right} of "
+                           f"{tuple(other.shape)} differ in size")
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    a = letters[:self.ndim]
+    b = [letters[self.ndim + i] for i in range(other.ndim)]
+    for i, j in zip(left, right):
+        b[j] = a[i]
+    kept = [c for i, c in enumerate(a) if i not in left] + [c for j, c in enumerate(b) if j not in right]
+    return self.einsum(f"{a},{''.join(b)}->{''.join(kept)}", self, other)
+
+
+def cross(self: Tensor, other: Tensor, dim: int = -1) -> Tensor:
+    """The cross product of 3-vectors along `dim` (both inputs broadcast)."""
+    if self.shape[self._dim(dim)] != 3 or other.shape[other._dim(dim)] != 3:
+        raise RuntimeError(f"cross: dim {dim} must have size 3, got shapes {tuple(self.shape)} and "
+                           f"{tuple(other.shape)}")
+    a = [self.narrow(dim, i, 1) for i in range(3)]
+    b = [other.narrow(dim, i, 1) for i in range(3)]
+    parts = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    return parts[0].cat(*parts[1:], dim=dim)
