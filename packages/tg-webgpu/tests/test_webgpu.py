@@ -357,3 +357,12 @@ def test_large_kernels_keep_the_semantics(name: str) -> None:
         np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6, equal_nan=True)
     else:
         np.testing.assert_array_equal(got, want)  # NaN where NaN, the sign of zero, every bit
+
+
+def test_empty_tensors_of_eight_byte_and_vec4_elements_bind() -> None:
+    # a binding must hold one element of its array: an empty int64 input (found by the fuzzer) and vec4 lanes
+    dev = get_device(DEV)
+    if "shader-int64" in dev.gpu.features:
+        assert Tensor(np.zeros(0, np.int64), device=DEV).sum().item() == 0
+    empty = Tensor(np.zeros((0, 4), np.float32), device=DEV)
+    assert (empty * 2 + 1).numpy().shape == (0, 4) and empty.sum().item() == 0.0

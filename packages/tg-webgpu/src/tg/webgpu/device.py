@@ -60,8 +60,9 @@ def wait_for_queue(device: Any, fence: Any) -> None:
 
 
 def padded(nbytes: int) -> int:
-    """WebGPU copies and buffers come in multiples of 4 bytes."""
-    return max(4, -(-nbytes // 4) * 4)
+    """WebGPU copies and buffers come in multiples of 4 bytes, and a binding must hold at least one element of
+    its array: 16 bytes at least, so that an empty tensor binds as array<i64> or array<vec4<f32>> too."""
+    return max(16, -(-nbytes // 4) * 4)
 
 
 class WebGPUAllocator(Allocator):
