@@ -7,6 +7,7 @@ so they never cost a kernel unless the path cannot be expressed as one View.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from enum import Enum, auto
@@ -207,13 +208,12 @@ class Node:
         return Node(Op.COPY, (self.contiguous(),), device, self.dtype, self.shape, device)
 
     def movement(self, op: Op, arg: Any) -> Node:
-        shape = movement_shape(self.shape, op, arg)
-        if _is_noop(op, arg, self.shape):
+        shape, noop, view = _moved(self.view, op, arg)
+        if noop:
             return self
         if self.op is Op.CONST and op is not Op.PAD and not self.src:
             return const(self.arg, self.dtype, shape, self.device)  # a constant has no layout to track
         path = self.path + ((op, arg),)
-        view = apply_movement(self.view, op, arg)
         if view is None:  # not expressible over the base: copy the current view out first
             base = self.contiguous()
             path, view = ((op, arg),), apply_movement(View.contiguous(self.shape), op, arg)
@@ -223,6 +223,24 @@ class Node:
         if base.op is not Op.CONST and view.is_contiguous and view.shape == base.shape:
             return base
         return Node(Op.VIEW, (base,), (path, view), self.dtype, shape, self.device)
+
+
+def _moved(view: View, op: Op, arg: Any) -> tuple[Shape, bool, Optional[View]]:
+    """(shape after the op, whether it changes nothing, the View after it or None): remembered, since a training
+    loop moves the same views the same way every step (computing a View costs microseconds, finding it less)."""
+    try:
+        return _moved_cached(view, op, arg)
+    except TypeError:  # an unhashable argument (a list): compute it
+        return _moved_uncached(view, op, arg)
+
+
+def _moved_uncached(view: View, op: Op, arg: Any) -> tuple[Shape, bool, Optional[View]]:
+    if _is_noop(op, arg, view.shape):
+        return view.shape, True, view
+    return movement_shape(view.shape, op, arg), False, apply_movement(view, op, arg)
+
+
+_moved_cached = functools.lru_cache(maxsize=16384)(_moved_uncached)
 
 
 def _fits(value: int, dtype: DType) -> bool:
