@@ -6,11 +6,12 @@ output), so the same AST, and the same compiled program, serves any buffers of t
 """
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar, Optional
+from typing import Any, Optional
 
 from .dtype import DType
 from .ops import ELEMENTWISE, REDUCE, Op, postorder
@@ -31,7 +32,6 @@ class AST:
     """
 
     __slots__ = ("__weakref__", "_hash", "_key", "_walk", "arg", "dtype", "op", "src")
-    _interned: ClassVar[weakref.WeakValueDictionary[tuple[Any, ...], AST]] = weakref.WeakValueDictionary()
 
     op: Op
     src: tuple[AST, ...]
@@ -42,15 +42,17 @@ class AST:
     _walk: Optional[list[AST]]
 
     def __new__(cls, op: Op, src: tuple[AST, ...], arg: Any, dtype: DType) -> AST:
-        key = (op, src, (type(arg[0]), repr(arg[0]), arg[1]) if op is Op.CONST else arg, dtype)
-        found = cls._interned.get(key)
-        if found is not None:
-            return found
+        # sources are interned already, so they are named by identity: a key is hashed without walking the tree
+        key = (op, tuple(map(id, src)), (type(arg[0]), repr(arg[0]), arg[1]) if op is Op.CONST else arg, dtype)
+        ref = _INTERNED.get(key)
+        node = ref() if ref is not None else None
+        if node is not None:
+            return node
         node = super().__new__(cls)
         for name, value in (("op", op), ("src", src), ("arg", arg), ("dtype", dtype), ("_key", key),
                             ("_hash", hash(key)), ("_walk", None)):
             object.__setattr__(node, name, value)
-        cls._interned[key] = node
+        _INTERNED[key] = weakref.ref(node, functools.partial(_forget, key))
         return node
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -79,6 +81,16 @@ class AST:
             object.__setattr__(self, "_walk", postorder([self], lambda n: n.src))
         assert self._walk is not None
         return self._walk
+
+
+# live AST nodes by structure. A node keeps its sources alive, so the ids in a live node's key stay unique; a
+# node's entry goes when it dies (its weak reference's callback)
+_INTERNED: dict[tuple[Any, ...], weakref.ref[AST]] = {}
+
+
+def _forget(key: tuple[Any, ...], ref: weakref.ref[AST]) -> None:
+    if _INTERNED.get(key) is ref:  # not a newer node's entry under the same key
+        del _INTERNED[key]
 
 
 @dataclass
