@@ -115,7 +115,7 @@ def _pool_windows(self: Tensor, op: str, kernel_size: Any, stride: Any, padding:
             out -= 1
         pads.append((p, (out - 1) * s + d * (k - 1) + 1 - n - p))
     padded = self._pad_dims([(0, 0)] * (self.ndim - 2) + pads)
-    if fill != 0:
+    if fill != 0 and any(before or after for before, after in pads):  # no padding: nothing to fill
         inside = self.ones_like(dt.bool_)._pad_dims([(0, 0)] * (self.ndim - 2) + pads)
         padded = inside.if_else(padded, fill)
     return padded._windows(ks, st, dil), pads
