@@ -29,29 +29,30 @@ def vector_lanes(prog: Program) -> int:
     and either read at the outer loop's position or only at constant positions (a scalar argument), the output
     written at the loop's position; the position used for nothing else. An H200 ran a fused chain over 64M floats
     through WGSL at 4,050 GB/s with vec4 accesses against 3,440 one float at a time (session 8's probe)."""
-    if prog.outer_size % LANES or prog.local_size:
-        return 1
     outer = next((u for u in prog.uops if u.op is U.RANGE), None)
-    if outer is None or outer.src[0].op is not U.BOUND:
+    if prog.outer_size % LANES or prog.local_size or outer is None or outer.src[0].op is not U.BOUND:
         return 1
-    access: dict[int, bool] = {}  # buffer -> read at the loop's position (else only at constants)
-    for u in prog.uops:
-        if u.op in (U.RANGE, U.DEFINE_ACC, U.DEFINE_LOCAL, U.BARRIER, U.BROADCAST, U.VECTOR) and u is not outer:
-            return 1
-        if (u.op is U.PARAM and u.dtype not in LANE_DTYPES) or \
-                (u.op in (U.LOAD, U.ALU, U.CAST) and u.dtype not in LANE_DTYPES and u.dtype != dt.bool_):
-            return 1
-        if u.op in (U.LOAD, U.STORE):
-            idx = u.src[1]
-            at_position = idx is outer
-            if u.src[0].op is not U.PARAM or (u.op is U.LOAD and len(u.src) > 2) or \
-                    not (at_position or (idx.op is U.CONST and u.op is U.LOAD)):
-                return 1
-            if access.setdefault(u.src[0].arg, at_position) != at_position or outer in u.src[2:]:
-                return 1
-        elif outer in u.src and u.op is not U.END:
-            return 1  # the position itself is a value (arange): each lane would need its own
-    return LANES
+    at_position: dict[int, bool] = {}  # buffer -> read at the loop's position (else only at constants)
+    return LANES if all(_fits_lanes(u, outer, at_position) for u in prog.uops) else 1
+
+
+def _fits_lanes(u: UOp, outer: UOp, at_position: dict[int, bool]) -> bool:
+    """Whether one UOp leaves a program fit for lanes (see vector_lanes); notes how each buffer is read."""
+    if u is outer or u.op in (U.BOUND, U.CONST, U.END):
+        return True
+    if u.op is U.PARAM:
+        return u.dtype in LANE_DTYPES
+    if u.op in (U.ALU, U.CAST):  # the position itself as a value (arange) would need a value per lane
+        return (u.dtype in LANE_DTYPES or u.dtype == dt.bool_) and outer not in u.src
+    if u.op in (U.LOAD, U.STORE):
+        buf, idx = u.src[0], u.src[1]
+        here = idx is outer
+        if buf.op is not U.PARAM or (u.op is U.LOAD and len(u.src) > 2) or outer in u.src[2:]:
+            return False  # a local array, a masked load, or the position stored as a value
+        if not here and not (u.op is U.LOAD and idx.op is U.CONST):
+            return False
+        return at_position.setdefault(buf.arg, here) == here
+    return False  # inner loops, accumulators, local memory, barriers, vector values
 
 
 def safe_divisor(u: UOp) -> bool:
