@@ -17,7 +17,7 @@ if os.environ.get("TG_REQUIRE_TORCH"):
 else:
     torch = pytest.importorskip("torch")
 
-from tg.core import Tensor
+from tg.core import Tensor, get_device, to_dtype
 
 torch.manual_seed(0)
 
@@ -402,9 +402,9 @@ def test_composed_ops_on_edges_and_integers(device: str) -> None:
     np.testing.assert_array_equal(Tensor(z, device=device).logcumsumexp(1).numpy(),
                                   torch.tensor(z).logcumsumexp(1).numpy())
     ints = np.array([[3, -7, 5, -7, 2], [0, 0, 1, 0, -1]], np.int32)
-    for values, want in ((Tensor(ints, device=device).cummin(1), torch.tensor(ints).cummin(1)),
-                         (Tensor(ints.astype(np.uint8), device=device).cummin(1),
-                          torch.tensor(ints.astype(np.uint8)).cummin(1))):
+    kinds = [ints] + ([ints.astype(np.uint8)] if to_dtype("uint8") in get_device(device).dtypes else [])
+    for data in kinds:  # unsigned: the running minimum cannot be a negated running maximum
+        values, want = Tensor(data, device=device).cummin(1), torch.tensor(data).cummin(1)
         np.testing.assert_array_equal(values[0].numpy(), want[0].numpy())
         np.testing.assert_array_equal(values[1].numpy(), want[1].numpy())
     np.testing.assert_array_equal(Tensor(ints, device=device).count_nonzero(1).numpy(),
