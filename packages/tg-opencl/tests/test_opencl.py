@@ -3,6 +3,7 @@ tg-core's test session on every device, covers the ops.)"""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -71,7 +72,9 @@ print(json.dumps({"out": out, "compiles": counters.compiles}))
 
 
 def test_second_process_reuses_the_binary_cache(tmp_path: Path) -> None:
-    env = {"TG_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    # the caller's environment (the driver's and Python's paths) without its TG_ settings, and an empty cache
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TG_")}
+    env.update(TG_CACHE_DIR=str(tmp_path), HOME=str(tmp_path))
     runs = [json.loads(subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True,
                                       check=True).stdout) for _ in range(2)]
     assert runs[0]["out"] == runs[1]["out"] == 132.0
