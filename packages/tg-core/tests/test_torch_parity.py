@@ -434,3 +434,36 @@ def test_composed_ops_on_edges_and_integers(device: str) -> None:
         Tensor(np.ones((2, 3, 4), np.float32), device=device).mm(Tensor(np.ones((4, 2), np.float32), device=device))
     with pytest.raises(RuntimeError, match="cross: dim"):
         Tensor(np.ones((2, 4), np.float32), device=device).cross(Tensor(np.ones((2, 4), np.float32), device=device))
+
+
+def test_kron_bincount_cosine_similarity_and_random_fills(device: str) -> None:
+    rng = np.random.default_rng(5)
+    a, b = rng.integers(-3, 4, (2, 3)).astype(np.int32), rng.integers(-3, 4, (3,)).astype(np.int32)
+    np.testing.assert_array_equal(Tensor(a, device=device).kron(Tensor(b, device=device)).numpy(),
+                                  torch.kron(torch.tensor(a), torch.tensor(b)).numpy())
+    compare(lambda x, y: x.kron(y), [(2, 3), (2, 1, 2)], device)
+    x1, x2 = rng.standard_normal((4, 6)).astype(np.float32), rng.standard_normal((1, 6)).astype(np.float32)
+    x1[0] = 1e-9  # a norm under eps: clamped on its own, as torch does
+    from tg.core.functional import cosine_similarity
+    np.testing.assert_allclose(cosine_similarity(Tensor(x1, device=device), Tensor(x2, device=device)).numpy(),
+                               F.cosine_similarity(torch.tensor(x1), torch.tensor(x2)).numpy(), rtol=1e-5, atol=1e-6)
+    values = np.array([1, 1, 3, 0, 7, 3], np.int32)
+    weights = rng.standard_normal(6).astype(np.float32)
+    for kwargs in ({}, {"minlength": 10}):
+        np.testing.assert_array_equal(Tensor(values, device=device).bincount(**kwargs).numpy(),
+                                      torch.tensor(values).bincount(**kwargs).numpy())
+    np.testing.assert_allclose(Tensor(values, device=device).bincount(Tensor(weights, device=device)).numpy(),
+                               torch.tensor(values).bincount(torch.tensor(weights)).numpy(), rtol=1e-6)
+    assert Tensor(np.zeros(0, np.int32), device=device).bincount().numpy().shape == (0,)
+    with pytest.raises(RuntimeError, match="non-negative"):
+        Tensor(np.array([2, -1], np.int32), device=device).bincount()
+    from tg.core import manual_seed
+    manual_seed(7)
+    t = Tensor(np.zeros((200, 50), np.float32), device=device)
+    assert t.uniform_(-2, 3) is t and t.shape == (200, 50)
+    u = t.numpy()
+    assert u.min() >= -2 and u.max() < 3 and abs(u.mean() - 0.5) < 0.05
+    manual_seed(7)
+    assert np.array_equal(Tensor(np.zeros((200, 50), np.float32), device=device).uniform_(-2, 3).numpy(), u)
+    n = t.normal_(1.0, 2.0).numpy()
+    assert abs(n.mean() - 1.0) < 0.05 and abs(n.std() - 2.0) < 0.05

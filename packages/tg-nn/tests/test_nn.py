@@ -410,3 +410,17 @@ def test_parameters_behave_as_tensors_in_every_op() -> None:
     out.sum().backward()
     assert type(out) is Tensor and out.shape == (1, 2, 5, 5)
     assert type(kernel.grad) is Tensor and not kernel.grad.requires_grad and kernel.grad.shape == (2, 1, 3, 3)
+
+
+@pytest.mark.parametrize("name, kwargs", [("SmoothL1Loss", {"beta": 0.5}), ("HuberLoss", {"delta": 0.7}),
+                                          ("KLDivLoss", {"reduction": "batchmean"}), ("MSELoss", {}),
+                                          ("L1Loss", {"reduction": "sum"})])
+def test_loss_modules_match_torch(name: str, kwargs: dict) -> None:
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((6, 5)).astype(np.float32), rng.standard_normal((6, 5)).astype(np.float32)
+    if name == "KLDivLoss":  # log-probabilities against probabilities
+        x = x - np.log(np.exp(x).sum(1, keepdims=True))
+        y = np.exp(y) / np.exp(y).sum(1, keepdims=True)
+    want = getattr(torch.nn, name)(**kwargs)(torch.tensor(x), torch.tensor(y)).item()
+    got = getattr(nn, name)(**kwargs)(Tensor(x), Tensor(y)).item()
+    assert got == pytest.approx(want, rel=1e-5, abs=1e-6)

@@ -955,6 +955,33 @@ def cummax(x: Tensor, dim: int) -> Any:
     return ValuesIndices(values.transpose(d, -1), index.transpose(d, -1))
 
 
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """x1 . x2 / (max(|x1|, eps) * max(|x2|, eps)) along `dim`, the inputs broadcast against each other
+    (torch.nn.functional.cosine_similarity: each norm is clamped on its own)."""
+    a, b = x1._float(), x2._float()
+    n1 = (a * a).sum(dim).sqrt().maximum(eps)
+    n2 = (b * b).sum(dim).sqrt().maximum(eps)
+    return (a * b).sum(dim) / (n1 * n2)
+
+
+def bincount(x: Tensor, weights: Optional[Tensor] = None, minlength: int = 0) -> Tensor:
+    """How often each value 0..max(x) occurs in a 1-D tensor of non-negative ints (summing `weights` instead
+    when given), at least `minlength` long. The length depends on the data: this reads max(x) from the device."""
+    if x.ndim != 1 or x.dtype.is_float or x.dtype == dt.bool_:
+        raise RuntimeError(f"bincount: expected a 1-D tensor of non-negative integers, got {x.dtype.name} of shape "
+                           f"{tuple(x.shape)}")
+    if weights is not None and tuple(weights.shape) != tuple(x.shape):
+        raise RuntimeError(f"bincount: weights of shape {tuple(weights.shape)} must match input {tuple(x.shape)}")
+    if x.numel() and int(x.min().item()) < 0:
+        raise RuntimeError("bincount: expected non-negative integers, got a negative value")
+    n = max(int(x.max().item()) + 1 if x.numel() else 0, minlength)
+    hits = x.unsqueeze(1) == _tensor(x).arange(n, device=x.device)  # (len, n)
+    if weights is None:
+        return hits.sum(0, dtype=dt.int64)
+    w = weights if weights.dtype.is_float else weights.cast(dt.float64)
+    return hits.if_else(w.unsqueeze(1), 0).sum(0, dtype=w.dtype)
+
+
 def cummin(x: Tensor, dim: int) -> Any:
     """(running minimum, index of the latest minimum) along `dim` (torch.cummin; NaN, once seen, stays)."""
     if x.dtype == dt.bool_:

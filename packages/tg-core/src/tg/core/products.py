@@ -1,5 +1,5 @@
 """Matrix-product forms that torch users write, composed from matmul, einsum and elementwise ops: mm, bmm, t,
-addmm, baddbmm, outer, tensordot and cross. Each checks the shapes torch checks, so an error names the op.
+addmm, baddbmm, outer, tensordot, kron and cross. Each checks the shapes torch checks, so an error names the op.
 
 These are functions written as methods: `Tensor` binds each one (its first argument is the tensor).
 """
@@ -82,6 +82,16 @@ def tensordot(self: Tensor, other: Tensor, dims: Union[int, Sequence[Sequence[in
         b[j] = a[i]
     kept = [c for i, c in enumerate(a) if i not in left] + [c for j, c in enumerate(b) if j not in right]
     return self.einsum(f"{a},{''.join(b)}->{''.join(kept)}", self, other)
+
+
+def kron(self: Tensor, other: Tensor) -> Tensor:
+    """The Kronecker product: block (i, j, ...) is self[i, j, ...] * other (the fewer dims padded with 1s in front)."""
+    n = max(self.ndim, other.ndim)
+    a = self.reshape(*(1,) * (n - self.ndim), *self.shape)
+    b = other.reshape(*(1,) * (n - other.ndim), *other.shape)
+    spread_a = a.reshape(*[s for d in a.shape for s in (d, 1)])  # (a0, 1, a1, 1, ...)
+    spread_b = b.reshape(*[s for d in b.shape for s in (1, d)])  # (1, b0, 1, b1, ...)
+    return (spread_a * spread_b).reshape(*(x * y for x, y in zip(a.shape, b.shape)))
 
 
 def cross(self: Tensor, other: Tensor, dim: int = -1) -> Tensor:

@@ -543,6 +543,8 @@ class Tensor:
     outer = ger = products.outer
     tensordot = products.tensordot
     cross = products.cross
+    kron = products.kron
+    bincount = fn.bincount
     einsum = staticmethod(fn.einsum)
     bitwise_left_shift = __lshift__ = ew.shift_left
     bitwise_right_shift = __rshift__ = ew.shift_right
@@ -569,6 +571,16 @@ class Tensor:
 
     def zero_(self) -> Tensor:
         return self.fill_(0)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        """Fill in place with draws from U(a, b), from tg's generator (`manual_seed`); returns self."""
+        self[...] = self.tensor_class.uniform(a, b, self.shape, dtype=self.dtype, device=self.device)
+        return self
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        """Fill in place with draws from N(mean, std^2), from tg's generator (`manual_seed`); returns self."""
+        self[...] = self.tensor_class.normal(mean, std, self.shape, dtype=self.dtype, device=self.device)
+        return self
 
     @property
     def nbytes(self) -> int:

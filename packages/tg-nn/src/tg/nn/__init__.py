@@ -45,7 +45,17 @@ from .layers import (
                      Softsign,
                      Tanh,
 )
-from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .loss import (
+                     BCELoss,
+                     BCEWithLogitsLoss,
+                     CrossEntropyLoss,
+                     HuberLoss,
+                     KLDivLoss,
+                     L1Loss,
+                     MSELoss,
+                     NLLLoss,
+                     SmoothL1Loss,
+)
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
 from .recurrent import GRU, LSTM
 from .state import load, save
@@ -56,7 +66,8 @@ F = functional
 __all__ = ["ELU", "parallel", "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
            "BatchNorm2d", "Conv1d", "Conv2d", "ConvTranspose2d", "CrossEntropyLoss", "DataLoader", "Dropout",
            "Embedding", "F", "Flatten", "GroupNorm", "Hardsigmoid", "Hardswish", "Identity", "L1Loss", "LayerNorm",
-           "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Mish", "Module", "ModuleDict", "ModuleList",
+           "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "HuberLoss", "KLDivLoss", "SmoothL1Loss", "MaxPool2d",
+           "Mish", "Module", "ModuleDict", "ModuleList",
            "NLLLoss", "Parameter", "RMSNorm", "ReLU", "ReLU6", "SiLU", "Sequential", "Sigmoid", "Softmax",
            "Softplus", "Softsign", "Tanh", "functional", "load", "mnist", "digits", "optim", "save",
            "MultiheadAttention",

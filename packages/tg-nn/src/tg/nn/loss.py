@@ -62,3 +62,32 @@ class BCEWithLogitsLoss(Module):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
         return input.binary_cross_entropy_with_logits(target, self.weight, self.reduction, self.pos_weight)
+
+
+class SmoothL1Loss(Module):
+    def __init__(self, reduction: str = "mean", beta: float = 1.0):
+        super().__init__()
+        self.reduction, self.beta = reduction, beta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return input.smooth_l1_loss(target, self.reduction, self.beta)
+
+
+class HuberLoss(Module):
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__()
+        self.reduction, self.delta = reduction, delta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return input.huber_loss(target, self.reduction, self.delta)
+
+
+class KLDivLoss(Module):
+    """KL divergence with the input as log-probabilities; reduction 'batchmean' gives the mathematical KL."""
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False):
+        super().__init__()
+        self.reduction, self.log_target = reduction, log_target
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return input.kl_div(target, self.reduction, self.log_target)
