@@ -401,6 +401,12 @@ def test_composed_ops_on_edges_and_integers(device: str) -> None:
     z = np.array([[-np.inf, -np.inf], [1.0, -np.inf], [np.inf, 2.0], [np.nan, 0.0]], np.float32)
     np.testing.assert_array_equal(Tensor(z, device=device).logcumsumexp(1).numpy(),
                                   torch.tensor(z).logcumsumexp(1).numpy())
+    wide = np.array([[-200.0, 0.0, 100.0, -300.0], [1.0, np.nan, 2.0, 3.0]], np.float32)  # a shift per prefix
+    np.testing.assert_allclose(Tensor(wide, device=device).logcumsumexp(1).numpy(),
+                               torch.tensor(wide).logcumsumexp(1).numpy(), rtol=1e-6)
+    lowest = np.array([0, np.iinfo(np.int32).min, 5], np.int32)  # -x would wrap INT_MIN onto itself
+    np.testing.assert_array_equal(Tensor(lowest, device=device).cummin(0)[0].numpy(),
+                                  torch.tensor(lowest).cummin(0)[0].numpy())
     ints = np.array([[3, -7, 5, -7, 2], [0, 0, 1, 0, -1]], np.int32)
     kinds = [ints] + ([ints.astype(np.uint8)] if to_dtype("uint8") in get_device(device).dtypes else [])
     for data in kinds:  # unsigned: the running minimum cannot be a negated running maximum

@@ -972,9 +972,10 @@ def bincount(x: Tensor, weights: Optional[Tensor] = None, minlength: int = 0) ->
                            f"{tuple(x.shape)}")
     if weights is not None and tuple(weights.shape) != tuple(x.shape):
         raise RuntimeError(f"bincount: weights of shape {tuple(weights.shape)} must match input {tuple(x.shape)}")
-    if x.numel() and int(x.min().item()) < 0:
+    lo, hi = x.min().stack(x.max()).tolist() if x.numel() else (0, -1)  # one read from the device for both
+    if lo < 0:
         raise RuntimeError("bincount: expected non-negative integers, got a negative value")
-    n = max(int(x.max().item()) + 1 if x.numel() else 0, minlength)
+    n = max(int(hi) + 1, minlength)
     hits = x.unsqueeze(1) == _tensor(x).arange(n, device=x.device)  # (len, n)
     if weights is None:
         return hits.sum(0, dtype=dt.int64)
@@ -984,26 +985,30 @@ def bincount(x: Tensor, weights: Optional[Tensor] = None, minlength: int = 0) ->
 
 def cummin(x: Tensor, dim: int) -> Any:
     """(running minimum, index of the latest minimum) along `dim` (torch.cummin; NaN, once seen, stays)."""
-    if x.dtype == dt.bool_:
-        values, index = cummax(x.logical_not(), dim)
-        return ValuesIndices(values.logical_not(), index)
-    if x.dtype.kind == "u":  # -x would wrap: mirror the range instead
-        top = int(np.iinfo(x.dtype.np).max)
-        values, index = cummax(top - x, dim)
-        return ValuesIndices(top - values, index)
-    values, index = cummax(-x, dim)
-    return ValuesIndices(-values, index)
+    if x.dtype.is_float:
+        values, index = cummax(-x, dim)
+        return ValuesIndices(-values, index)
+    # integers and bools through their bitwise complement, which reverses the order and never overflows
+    # (-x would wrap INT_MIN onto itself and lose it)
+    values, index = cummax(~x, dim)
+    return ValuesIndices(~values, index)
 
 
 def logcumsumexp(x: Tensor, dim: int) -> Tensor:
-    """log(cumsum(exp(x))) along `dim`, shifted by the running maximum so that nothing overflows."""
+    """log(cumsum(exp(x))) along `dim`. Each prefix is shifted by its own maximum (its NaNs left out), so that
+    nothing overflows and a small early value is not lost beside a large later one; a NaN poisons the prefixes
+    that hold it, as in torch."""
     d = x._dim(dim)
     x = x._float()
-    if x.ndim == 0:
+    if x.ndim == 0 or x.shape[d] == 0:
         return x
-    top = x.amax(d, keepdim=True).detach()
-    top = top.isinf().if_else(0, top)  # all -inf (or inf) along dim: no shift, the sums say what it is
-    return (x - top).exp().cumsum(d).log() + top
+    n = x.shape[d]
+    moved = x.transpose(d, -1)
+    prefixes = pad_with(moved, moved.ndim - 1, n - 1, 0, -math.inf).unfold(-1, n, 1)  # (..., n, n): up to i
+    top = prefixes.isnan().if_else(-math.inf, prefixes).amax(-1, keepdim=True).detach()
+    top = top.isinf().if_else(0, top)  # all -inf (or an inf): no shift, the sum says what it is
+    out = (prefixes - top).exp().sum(-1).log() + top.squeeze(-1)
+    return out.transpose(d, -1)
 
 
 def count_nonzero(x: Tensor, dim: Dims = None) -> Tensor:
