@@ -52,7 +52,7 @@ def baddbmm(self: Tensor, batch1: Tensor, batch2: Tensor, beta: float = 1, alpha
 
 def _scaled_sum(base: Tensor, product: Tensor, beta: float, alpha: float) -> Tensor:
     scaled = product if alpha == 1 else product * alpha
-    if beta == 0:  # torch: the input is ignored, not multiplied by zero
+    if beta == 0:  # torch ignores the input (NaN in it stays out) but still broadcasts the result to its shape
         return scaled + base.zeros_like()
     return scaled + (base if beta == 1 else base * beta)
 

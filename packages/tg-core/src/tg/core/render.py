@@ -96,12 +96,14 @@ class CStyleRenderer:
 
     def emit_program(self, prog: Program) -> None:
         self.lanes_now = self.lanes(prog)
+        self.vector_buffers: set[int] = set()  # buffers read or written a vector at a time (for the preamble)
         if self.lanes_now == 1:
             for u in prog.uops:
                 self.emit(u)
             return
         # the body once per lane, between vector loads and stores at the loop's position
         outer = next(u for u in prog.uops if u.op is U.RANGE)
+        self.vector_buffers = {u.src[0].arg for u in prog.uops if u.op in (U.LOAD, U.STORE) and u.src[1] is outer}
         self.emit(outer)
         body = [u for u in prog.uops if u.op in (U.LOAD, U.ALU, U.CAST)]
         stores = [u for u in prog.uops if u.op is U.STORE]

@@ -86,7 +86,7 @@ class WGSLRenderer(CStyleRenderer):
         lines = ["enable f16;"] if dt.float16 in used else []
         for i, d in enumerate(prog.buffer_dtypes):
             element = ("atomic<u32>" if i == 0 else "u32") if d in PACKED else self.types[d]
-            if self.lanes_now > 1 and self.vector_buffer(prog, i):
+            if i in self.vector_buffers:
                 element = VECTOR_TYPES[d]
             access = "read_write" if i == 0 else "read"
             lines.append(f"@group(0) @binding({i}) var<storage, {access}> b{i}: array<{element}>;")
@@ -95,10 +95,6 @@ class WGSLRenderer(CStyleRenderer):
         lines += self.module
         lines += wgsl_math.functions(self.math)
         return lines
-
-    def vector_buffer(self, prog: Program, i: int) -> bool:
-        """Whether buffer i of a vec4 program is accessed at the loop's position (else only at constants)."""
-        return any(u.op in (U.LOAD, U.STORE) and u.src[0].arg == i and u.src[1].op is U.RANGE for u in prog.uops)
 
     def packed_load(self, i: int, d: DType) -> str:
         bits, per = PACKED[d], 32 // PACKED[d]
