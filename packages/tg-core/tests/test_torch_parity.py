@@ -418,7 +418,12 @@ def test_composed_ops_on_edges_and_integers(device: str) -> None:
     np.testing.assert_array_equal(Tensor(ints, device=device).diff().numpy(), torch.tensor(ints).diff().numpy())
     np.testing.assert_array_equal((Tensor(ints, device=device) > 0).diff().numpy(),
                                   (torch.tensor(ints) > 0).diff().numpy())
-    v = np.array([1, 3, 5, 7, 9, 0.5, 10], np.float32)
+    signed = np.array([-0.0, -0.5, -0.3, 0.5, -2.5, np.nan], np.float32)  # zero results keep the input's sign
+    for name in ("trunc", "floor", "ceil", "round", "frac"):
+        got, want = getattr(Tensor(signed, device=device), name)().numpy(), getattr(torch.tensor(signed), name)()
+        np.testing.assert_array_equal(got, want.numpy())
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want.numpy()), err_msg=name)
+    v = np.array([1, 3, 5, 7, 9, 0.5, 10, np.nan], np.float32)  # NaN sorts after every boundary
     edges = np.array([1, 5, 9], np.float32)
     for right in (False, True):
         np.testing.assert_array_equal(Tensor(v, device=device).bucketize(Tensor(edges, device=device), right=right)

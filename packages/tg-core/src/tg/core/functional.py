@@ -16,6 +16,7 @@ from . import dtype as dt
 from .autograd import Grads, no_grad
 from .indexing import check_range
 from .ops import Node
+from .pointwise import keep_zero_sign
 from .view import broadcast_shape
 
 if TYPE_CHECKING:
@@ -143,6 +144,7 @@ def round_half_even(x: Tensor, decimals: int = 0) -> Tensor:
     diff = x - f
     half_even = (f * 0.5).floor() * 2 == f
     r = (diff > 0.5).logical_or((diff == 0.5).logical_and(half_even.logical_not())).if_else(f + 1, f)
+    r = keep_zero_sign(r, x)  # -0.3 rounds to -0.0, not to the +0.0 that -1 + 1 gives
     return r / (10 ** decimals) if decimals else r
 
 
@@ -1021,8 +1023,7 @@ def bucketize(x: Tensor, boundaries: Tensor, right: bool = False) -> Tensor:
     < boundaries[i]), as int64; `boundaries` is 1-D and sorted."""
     if boundaries.ndim != 1:
         raise RuntimeError(f"bucketize: boundaries must be 1-D, got shape {tuple(boundaries.shape)}")
-    below = (boundaries <= x.unsqueeze(-1)) if right else (boundaries < x.unsqueeze(-1))
-    return below.sum(-1, dtype=dt.int64)
+    return _count_before(boundaries, x.unsqueeze(-1), right)
 
 
 def searchsorted(sorted_sequence: Tensor, values: Tensor, right: bool = False) -> Tensor:
@@ -1033,8 +1034,17 @@ def searchsorted(sorted_sequence: Tensor, values: Tensor, right: bool = False) -
         raise RuntimeError(f"searchsorted: leading dims of sorted_sequence {tuple(seq.shape)} and values "
                            f"{tuple(values.shape)} differ")
     s = seq.unsqueeze(-2) if seq.ndim > 1 else seq  # (..., 1, n) against values (..., m, 1)
-    below = (s <= values.unsqueeze(-1)) if right else (s < values.unsqueeze(-1))
-    return below.sum(-1, dtype=dt.int64)
+    return _count_before(s, values.unsqueeze(-1), right)
+
+
+def _count_before(seq: Tensor, v: Tensor, right: bool) -> Tensor:
+    """How many entries of seq (last dim) sort before v (right: or equal to it). NaN sorts after every number, as
+    in torch: a NaN value goes after all numbers (with right, after NaN entries too)."""
+    before = (seq <= v) if right else (seq < v)
+    if v.dtype.is_float:
+        nan_after = v.isnan() if right else v.isnan().logical_and(seq.isnan().logical_not())
+        before = before.logical_or(nan_after)
+    return before.sum(-1, dtype=dt.int64)
 
 
 def diag(x: Tensor, diagonal: int = 0) -> Tensor:

@@ -370,7 +370,13 @@ def trunc(self: Tensor) -> Tensor:
     if not self.dtype.is_float:
         return self
     exact = float(2 ** {2: 10, 4: 23, 8: 52}[self.dtype.itemsize])
-    return (self.abs() < exact).if_else(self.cast(dt.int64).cast(self.dtype), self)
+    return keep_zero_sign((self.abs() < exact).if_else(self.cast(dt.int64).cast(self.dtype), self), self)
+
+
+def keep_zero_sign(result: Tensor, x: Tensor) -> Tensor:
+    """`result` where it is a zero with x's sign (x * 0), as IEEE rounding gives and torch keeps: trunc(-0.5) and
+    round(-0.3) are -0.0 (the int64 round trip above, and f + 1 in rounding, would give +0.0)."""
+    return (result == 0).if_else(x * 0, result)
 
 
 def floor(self: Tensor) -> Tensor:
