@@ -428,3 +428,60 @@ def test_kernel_asts_are_hash_consed() -> None:
     assert pickle.loads(pickle.dumps(a)) is a
     with pytest.raises(AttributeError, match="immutable"):
         a.arg = None  # type: ignore[misc]
+
+
+def test_gpus_share_long_reductions_among_a_work_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """opt.group_size: a reduce of 256 or more elements that walks memory along its reduced dim (a row sum, a
+    softmax's sums, also the one reading the row maxima across it) or has few outputs gets a work-group per
+    output on GPUs; a contraction keeps its register tile, a column sum of many columns one work-item per output,
+    CPUs never share. The program's IR checks, its group fold has the program's local size, and only the
+    group's first work-item stores."""
+    from tg.core.check import check
+    from tg.core.ir import U
+    from tg.core.lower import lower
+    from tg.core.opt import choose_opts
+    from tg.core.schedule import schedule
+
+    def opts(t: Tensor, gpu: bool = True) -> list:
+        return [choose_opts(it.kernel, gpu) for it in schedule([t.node]) if it.kernel is not None]
+
+    rng = np.random.default_rng(0)
+    rows = Tensor(rng.standard_normal((64, 1000)).astype(np.float32), device="numpy").realize()
+    assert [o.group for o in opts(rows.sum(1))] == [128]
+    assert [o.group for o in opts(rows.softmax(1))] == [128, 128, None]  # max, sum of exp, the division
+    assert [o.group for o in opts(rows.sum(1), gpu=False)] == [None]
+    assert [o.group for o in opts(rows[:, :100].sum(1))] == [None]  # short
+    cols = Tensor(rng.standard_normal((300, 20000)).astype(np.float32), device="numpy").realize()
+    assert [o.group for o in opts(cols.sum(0))] == [None]  # neighbours read neighbours already
+    assert [o.group for o in opts(cols[:, :50].sum(0))] == [128]  # few outputs
+    a = Tensor(rng.standard_normal((64, 512)).astype(np.float32), device="numpy").realize()
+    matmul = opts(a @ a.T)[-1]  # after the copy that lays an operand out for the tile
+    assert matmul.group is None and matmul.upcasts
+    monkeypatch.setenv("TG_GPU_GROUP", "0")
+    assert [o.group for o in opts(rows.sum(1))] == [None]
+    monkeypatch.setenv("TG_GPU_GROUP", "64")
+    (kernel,) = [it.kernel for it in schedule([rows.sum(1).node]) if it.kernel is not None]
+    prog = lower(kernel, choose_opts(kernel, True), gpu=True, narrow=True)
+    check(prog, [64, 64 * 1000])
+    (fold,) = [u for u in prog.uops if u.op is U.GROUP_FOLD]
+    (store,) = [u for u in prog.uops if u.op is U.STORE and u.src[0].op is U.PARAM]
+    assert fold.arg == (Op.ADD, 64) and prog.local_size == 64 and prog.outer_size == 64 * 64
+    assert len(store.src) == 4  # the valid flag: lane 0
+    monkeypatch.setenv("TG_GPU_GROUP", "48")
+    with pytest.raises(ValueError, match="TG_GPU_GROUP"):
+        opts(rows.sum(1))
+
+
+def test_a_huge_reduce_is_split_into_the_parts_its_device_asks_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Device.reduce_parts: 32 partial results for a CPU's threads, up to 1,024 for a GPU's work-groups (each at
+    least 2,048 long, a power of two dividing the reduce); the total stays exact."""
+    from tg.core.schedule import schedule
+
+    dev = registry.open("numpy")
+    for parts, size, want in [(32, 3 << 18, 32), (1024, 3 << 19, 512)]:  # 3 * 2^19 / 2048 = 768 -> 512
+        monkeypatch.setattr(dev, "reduce_parts", parts)  # (a new size each time: schedules are cached by structure)
+        x = np.random.default_rng(0).standard_normal(size).astype(np.float32)
+        t = Tensor(x, device="numpy").realize()
+        first = next(it.kernel for it in schedule([t.sum().node]) if it.kernel is not None)
+        assert first.out_shape == (want, 1)
+        np.testing.assert_allclose(t.sum().item(), x.astype(np.float64).sum(), rtol=1e-5)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,7 @@ def test_local_memory_staged_contractions(spec: str, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("TG_GPU_LOCAL", spec)
     dev = registry.open("opencl")
     monkeypatch.setattr(dev, "is_gpu", True)
-    monkeypatch.setattr(dev, "programs", {})
+    monkeypatch.setattr(dev, "programs", OrderedDict())
     rng = np.random.default_rng(0)
     cases = [((64, 32), (32, 64), False), ((3, 32, 64), (3, 64, 32), False), ((32, 64), (64, 96), True)]
     for sa, sb, transposed in cases:
@@ -105,3 +106,26 @@ def test_local_memory_staged_contractions(spec: str, monkeypatch: pytest.MonkeyP
         grad_b = a.swapaxes(-1, -2) @ (2 * (a @ b))
         np.testing.assert_allclose(tb.grad.numpy(), grad_b, rtol=1e-3, atol=1e-3)
     assert any("local memory" in " ".join(p.prog.notes) for p in dev.programs.values())
+
+
+def test_group_reductions_on_the_gpu_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long reductions share each output among a work-group on GPUs (a local-memory tree of partial results):
+    run through the real OpenCL driver, forced onto the GPU code path, against NumPy, with their gradients."""
+    from tg.core import registry
+
+    dev = registry.open("opencl")
+    monkeypatch.setattr(dev, "is_gpu", True)
+    monkeypatch.setattr(dev, "programs", OrderedDict())
+    rng = np.random.default_rng(0)
+    for shape, dim in [((3, 1000), 1), ((5000,), 0), ((30, 7, 40), (0, 2)), ((1000, 3), 0)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        t = Tensor(x, device="opencl", requires_grad=True)
+        np.testing.assert_allclose(t.sum(dim).numpy(), x.astype(np.float64).sum(dim), rtol=1e-5, atol=1e-4)
+        np.testing.assert_array_equal(t.amax(dim).numpy(), x.max(dim))
+        e = np.exp(x.astype(np.float64) - x.max(-1, keepdims=True))
+        soft = t.softmax(-1)
+        np.testing.assert_allclose(soft.numpy(), e / e.sum(-1, keepdims=True), rtol=1e-5, atol=1e-6)
+        (soft * soft).sum().backward()
+        s = e / e.sum(-1, keepdims=True)
+        np.testing.assert_allclose(t.grad.numpy(), s * (2 * s - (2 * s * s).sum(-1, keepdims=True)), atol=1e-5)
+    assert any("work-items per output" in " ".join(p.prog.notes) for p in dev.programs.values())

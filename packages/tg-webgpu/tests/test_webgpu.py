@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,43 @@ def test_more_work_groups_than_one_dispatch_dimension_allows(monkeypatch: pytest
     np.testing.assert_array_equal(out, x * 2 + 1)
     prog = get_device(DEV).programs[next(reversed(get_device(DEV).programs))].prog
     assert renderer.groups(prog) > 65535 and vector_lanes(prog) == (4 if n % 4 == 0 else 1)
+
+
+def test_long_reductions_fold_through_subgroups_where_the_adapter_has_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long reduction shares each output among a work-group; the group's partial results are folded through
+    workgroup memory and, where the adapter has the `subgroup` feature (lavapipe has), a subgroup operation at the
+    end. Both ways give NumPy's results."""
+    dev = get_device(DEV)
+    assert dev.renderer.subgroups  # lavapipe and NVIDIA's Vulkan driver offer the feature
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((5, 3000)).astype(np.float32)
+    ints = rng.integers(-1000, 1000, (5, 3000)).astype(np.int32)
+    sources = []
+    for subgroups in (True, False):
+        monkeypatch.setattr(dev.renderer, "subgroups", subgroups)
+        monkeypatch.setattr(dev, "programs", OrderedDict())
+        t = Tensor(x, device=DEV)
+        np.testing.assert_allclose(t.sum(1).numpy(), x.astype(np.float64).sum(1), rtol=1e-5, atol=1e-4)
+        np.testing.assert_array_equal(Tensor(ints, device=DEV).amax(1).numpy(), ints.max(1))
+        np.testing.assert_array_equal(t.amax(1).numpy(), x.max(1))
+        sources.append(" ".join(p.source for p in dev.programs.values()))
+    assert "subgroupAdd" in sources[0] and "subgroupMax" in sources[0] and "subgroup" not in sources[1]
+
+
+def test_group_reductions_past_one_dispatch_dimension(monkeypatch: pytest.MonkeyPatch) -> None:
+    """More outputs than groups fit in x: the dispatch goes on in y, and the groups past the end skip the whole
+    kernel together (a work-item alone may not skip a barrier)."""
+    from tg.webgpu import renderer
+
+    dev = get_device(DEV)
+    monkeypatch.setattr(renderer, "MAX_GROUPS", 100)
+    monkeypatch.setitem(dev.limits, "max-compute-workgroups-per-dimension", 100)
+    monkeypatch.setattr(dev, "programs", OrderedDict())
+    x = np.random.default_rng(3).standard_normal((301, 300)).astype(np.float32)
+    np.testing.assert_allclose(Tensor(x, device=DEV).sum(1).numpy(), x.astype(np.float64).sum(1), rtol=1e-5,
+                               atol=1e-4)
+    prog = next(p for p in dev.programs.values() if p.prog.local_size)
+    assert dev.renderer.groups(prog.prog) == 301 and "< 301u" in prog.source
 
 
 def test_kernels_that_read_more_buffers_than_a_stage_binds_are_split(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -276,18 +314,21 @@ def test_an_exported_function_runs_in_the_browser(tmp_path: Path) -> None:
     w = Tensor(rng.standard_normal((8, 6)).astype(np.float32), device=DEV)
     scale = Tensor(np.float32([0.5]), device=DEV)
 
-    def fn(x: Tensor, k: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def fn(x: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         h = (x @ w).relu() * scale - 0.25
-        return h.softmax(1), (h > 0), k * 3 // 2
+        return h.softmax(1), (h > 0), k * 3 // 2, v.softmax(1)  # v's rows are long: work-groups share them
 
     x = rng.standard_normal((5, 8)).astype(np.float32)
     k = np.array([-7, 5, 2**30, -(2**31)], np.int32)
-    export(fn, [x, k], tmp_path)
+    v = rng.standard_normal((3, 700)).astype(np.float32)
+    export(fn, [x, k, v], tmp_path)
+    assert "subgroup" not in (tmp_path / "model.js").read_text()  # browsers offer subgroups only when asked
     page = run_page(tmp_path)
-    want = [t.numpy() for t in fn(Tensor(x, device=DEV), Tensor(k, device=DEV))]
+    want = [t.numpy() for t in fn(Tensor(x, device=DEV), Tensor(k, device=DEV), Tensor(v, device=DEV))]
     np.testing.assert_allclose(np.float32(page["outputs"][0]).reshape(5, 6), want[0], rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(np.array(page["outputs"][1], bool).reshape(5, 6), want[1])
     np.testing.assert_array_equal(np.array(page["outputs"][2], np.int32), want[2])  # wraps like tg
+    np.testing.assert_allclose(np.float32(page["outputs"][3]).reshape(3, 700), want[3], rtol=1e-5, atol=1e-8)
 
 
 def test_the_mnist_demo_model_classifies_real_digits_in_the_browser(tmp_path: Path) -> None:

@@ -76,8 +76,23 @@ class _Checker:
             self.fail(u, f"loads {u.dtype} from a buffer of {u.src[0].dtype}")
         elif u.op is U.STORE and u.src[0].dtype != u.src[2].dtype:
             self.fail(u, f"stores {u.src[2].dtype} into a buffer of {u.src[0].dtype}")
+        elif u.op is U.STORE and len(u.src) > 3 and u.src[3].dtype != dt.bool_:
+            self.fail(u, "a store's valid flag must be a bool")
+        elif u.op is U.GROUP_FOLD:
+            self.group_fold(u)
         elif u.op in (U.ACC_UPDATE, U.ACC_FMA) and any(s.dtype != u.src[0].dtype for s in u.src[1:]):
             self.fail(u, "accumulates a value of another dtype")
+
+    def group_fold(self, u: UOp) -> None:
+        """A group fold folds a value of its own dtype through a local array with a slot per work-item of a group
+        the program launches."""
+        value, array, _ = u.src
+        fold, size = u.arg
+        if value.dtype != u.dtype or array.dtype != u.dtype or array.op is not U.DEFINE_LOCAL:
+            self.fail(u, "folds a value of another dtype, or not through a local array of its dtype")
+        if fold not in (Op.ADD, Op.MAX) or size != self.prog.local_size or array.arg < size or size & (size - 1):
+            self.fail(u, f"folds by {fold} over {size} work-items: needs ADD or MAX, the program's local size "
+                         f"({self.prog.local_size}), a power of two, and a slot per work-item ({array.arg})")
 
     def widths(self, u: UOp) -> None:
         """Vector lanes line up: lane-wise ops take operands of their own width, indices and masks are scalars."""

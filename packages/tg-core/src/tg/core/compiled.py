@@ -84,6 +84,9 @@ class CompiledProgram:
     items: int
 
 
+# partial results of a huge reduce into a few outputs on a GPU (`Device.reduce_parts`): each is a work-group's, and
+# 1,024 groups of 256 work-items fill a GPU of a hundred or more compute units
+GPU_REDUCE_PARTS = 1024
 KERNEL_NAME = "tg_kernel"  # the function name renderers are given; compilers may rename it (`name`) to be unique
 
 

@@ -23,6 +23,7 @@ does not parse raises a ValueError naming the variable and what it accepts, inst
 | TG_TILE | the register tile's largest unrolls, `j,i` | heuristics |
 | TG_GPU_BLOCK | GPU thread patches, `rows,cols` | none |
 | TG_GPU_LOCAL | local-memory staging `rows,cols,chunk,ui,uj`, or 0 | heuristics |
+| TG_GPU_GROUP | work-items sharing each output of a long GPU reduction (a power of two), or 0 | heuristics |
 """
 from __future__ import annotations
 
@@ -153,6 +154,17 @@ def tile() -> Optional[tuple[int, ...]]:
 
 def gpu_block() -> Optional[tuple[int, ...]]:
     return _ints("TG_GPU_BLOCK", 2)
+
+
+def gpu_group() -> Optional[int]:
+    """TG_GPU_GROUP as given (None when unset: opt.group_size decides; 0 turns group reductions off)."""
+    value = _text("TG_GPU_GROUP")
+    if not value:
+        return None
+    group = _int("TG_GPU_GROUP", 0)
+    if group and (group & (group - 1) or group < 2):
+        raise ValueError(f"TG_GPU_GROUP={value!r}: expected 0 or a power of two of at least 2")
+    return group
 
 
 def gpu_local() -> str:

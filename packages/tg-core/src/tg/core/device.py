@@ -137,6 +137,9 @@ class Device(ABC):
     # CPU caches: a big contraction whose operand rows lie a multiple of 1 KiB apart reads that operand from a copy
     # with padded rows (the scheduler decides; rows that far apart share a few cache sets and evict each other)
     pad_aliased_rows: bool = False
+    # a huge reduce into a few outputs is split into up to this many partial results computed side by side: the
+    # threads of a CPU; a GPU wants enough work-groups to fill it (the scheduler decides)
+    reduce_parts: int = 32
 
     def __init__(self, name: str, allocator: Allocator):
         self.name, self.allocator = name, allocator

@@ -9,6 +9,10 @@ A value may be a vector of `width` lanes (renderers that declare `vectors = True
 do): BROADCAST repeats a scalar, VECTOR gathers scalars, and LOAD/STORE of width W touch W consecutive elements.
 ALU, CAST and the accumulator ops work lane by lane; all their operands have the op's width.
 
+A GPU program with `local_size` may reduce cooperatively: each work-item of a group folds its share of a long
+reduce into an accumulator, and GROUP_FOLD combines the group's accumulators (through local memory, or the
+device's subgroup operations where the renderer has them).
+
 Every program has the signature `kernel(start, end, buf0, buf1, ...)`: it runs the outermost loop
 over [start, end), which is how a CPU backend splits the work over threads.
 """
@@ -33,7 +37,7 @@ class U(Enum):
     END = auto()  # src = (range,): closes the loop
     CONST = auto()  # arg = value
     LOAD = auto()  # src = (param, index) or (param, index, valid): valid=False reads zero
-    STORE = auto()  # src = (param, index, value)
+    STORE = auto()  # src = (param, index, value) or (param, index, value, valid): nothing is written where not valid
     ALU = auto()  # arg = Op, src = operands
     CAST = auto()  # src = (value,), dtype = target
     DEFINE_ACC = auto()  # arg = initial value
@@ -42,6 +46,10 @@ class U(Enum):
     ACC_READ = auto()  # src = (acc,)
     DEFINE_LOCAL = auto()  # arg = element count, dtype = element type: a work-group's shared array (GPUs)
     BARRIER = auto()  # every work-item of the group waits here; local memory writes become visible
+    # src = (value, local array of arg[1] elements, lane), arg = (Op ADD or MAX, work-items per group): the fold of
+    # `value` over the group's work-items (lane: this one's place, 0 to arg[1] - 1), given to each of them; every
+    # work-item of the group reaches it (it waits at barriers)
+    GROUP_FOLD = auto()
     BROADCAST = auto()  # src = (scalar,): a vector of `width` copies
     VECTOR = auto()  # src = `width` scalars: a vector of them, in lane order
 

@@ -68,7 +68,7 @@ VECTOR_WIDTHS = (4, 8, 16, 32)
 
 
 EFFECTS = {U.PARAM, U.BOUND, U.RANGE, U.END, U.STORE, U.DEFINE_ACC, U.ACC_UPDATE, U.ACC_FMA, U.DEFINE_LOCAL,
-           U.BARRIER}  # what a program does; any other UOp is a value, kept only while something uses it
+           U.BARRIER, U.GROUP_FOLD}  # what a program does; any other UOp is a value, kept only while something uses it
 
 
 def _live(uops: list[UOp]) -> list[UOp]:
@@ -121,6 +121,9 @@ class _Lowerer:
         self.width = opts.upcasts[self.vdim] if self.vdim is not None else 1
         self.kernel, self.upcasts, self.flatten, self.block = kernel, opts.upcasts, opts.flatten, opts.block
         self.local = opts.local
+        self.group = opts.group  # work-items per output of a cooperative reduction (GPUs)
+        self.lane: Optional[UOp] = None  # group mode: this work-item's place in its group
+        self.guard: Optional[UOp] = None  # group mode: whether this work-item's reduce position is inside the reduce
         # (A, B, i, j, k) of a contraction staged in local memory
         self.operands = local_operands(kernel) if self.local else None
         self.coords: tuple[UOp, ...] = ()  # blocked_loop: (row in patch, col in patch, patch row, patch col)
@@ -290,10 +293,14 @@ class _Lowerer:
         flat = self.emit(U.RANGE, self.index_dtype, bounds, -1)
         if self.block and len(self.loop_order) >= 2:
             return self.blocked_loop(flat)
+        position = flat
+        if self.group:  # a group of work-items per output: the lane is the place in the group
+            self.lane = self.alu(Op.MOD, flat, self.const(self.group, self.index_dtype))
+            position = self.alu(Op.IDIV, flat, self.const(self.group, self.index_dtype))
         stride = 1
         for d in reversed(self.loop_order):  # the innermost dim varies fastest: neighbours read neighbours
             size = self.kernel.full_shape[d] // self.upcasts.get(d, 1)
-            v = flat if stride == 1 else self.alu(Op.IDIV, flat, self.const(stride, self.index_dtype))
+            v = position if stride == 1 else self.alu(Op.IDIV, position, self.const(stride, self.index_dtype))
             outermost = d == self.loop_order[0]
             self.loop_vars[d] = v if outermost else self.alu(Op.MOD, v, self.const(size, self.index_dtype))
             stride *= size
@@ -335,22 +342,28 @@ class _Lowerer:
         self.params = [self.emit(U.PARAM, d, (), i) for i, d in enumerate(bufs)]
         bounds = (self.emit(U.BOUND, self.index_dtype, (), "start"), self.emit(U.BOUND, self.index_dtype, (), "end"))
         arrays = self.define_locals() if self.local else []  # at kernel scope, before any loop
+        if self.group and self.reduce is not None:
+            arrays = [self.emit(U.DEFINE_LOCAL, self.reduce.dtype, (), self.group)]
         outer_dim = self.loop_order[0] if self.loop_order else None
         loops: list[Optional[UOp]]
-        if self.flatten and self.loop_order:
-            loops, outer = [self.flat_loop(bounds)], self.flat_size()
+        if self.flatten and (self.loop_order or self.group):
+            loops, outer = [self.flat_loop(bounds)], self.flat_size() * (self.group or 1)
         else:
             loops = [self.loop(d, bounds if d == outer_dim else None) for d in self.loop_order]
             outer = k.full_shape[outer_dim] // self.upcasts.get(outer_dim, 1) if outer_dim is not None else 1
         if self.reduce is not None and self.local:
             self.lower_reduce_local(self.reduce, arrays)
+        elif self.reduce is not None and self.group:
+            self.lower_reduce_group(self.reduce, arrays[0])
         elif self.reduce is not None:
             self.lower_reduce(self.reduce)
+        # group mode: every work-item of the group holds the result, the first one writes it
+        first = (self.alu(Op.CMPEQ, self.lane, self.const(0, self.index_dtype)),) if self.lane is not None else ()
         for combo in self.combos():
             self.combo = dict(combo)
             value = self.value(k.ast.src[0])
             idx, _ = self.index(View.contiguous(k.out_shape))
-            self.emit(U.STORE, None, (self.params[0], idx, self.widen(value)), width=self.width)
+            self.emit(U.STORE, None, (self.params[0], idx, self.widen(value), *first), width=self.width)
         for loop in reversed(loops):
             if loop is not None:
                 self.emit(U.END, None, (loop,))
@@ -358,7 +371,10 @@ class _Lowerer:
                  for d, u in sorted(self.upcasts.items())]
         if self.loop_order != self.out_dims:
             notes.append(f"loop order {self.loop_order}")
-        if self.flatten:
+        if self.flatten and self.group:
+            notes.append(f"one loop of {outer} over the output dims, {self.group} work-items per output folding "
+                         "their partial results as a group")
+        elif self.flatten:
             notes.append(f"one loop of {outer} over the output dims" +
                          (f", in patches of {self.block[0]}x{self.block[1]}" if self.block else ""))
         inner = max(1, math.prod(k.full_shape) // outer)
@@ -368,7 +384,7 @@ class _Lowerer:
         assert len(self.blocks) == 1, "every loop is closed"
         return Program(k.name or "kernel", _live(self.blocks[0]), bufs, outer, inner, notes, tiled=bool(self.upcasts),
                        index_dtype=self.index_dtype,
-                       local_size=self.local[0] * self.local[1] if self.local else None,
+                       local_size=self.local[0] * self.local[1] if self.local else self.group,
                        wrapping=frozenset(self.wrapping))
 
     def input_dtypes(self) -> list[DType]:
@@ -441,6 +457,41 @@ class _Lowerer:
             self.emit(U.ACC_FMA, red.dtype, (acc, *(self.widen(self.value(s)) for s in body.src)), width=acc.width)
         else:
             self.emit(U.ACC_UPDATE, red.dtype, (acc, self.widen(self.value(body))), fold, width=acc.width)
+
+    def lower_reduce_group(self, red: AST, array: UOp) -> None:
+        """A cooperative reduction: the group's work-items take the reduce's positions in turn (lane, lane + group,
+        ...: neighbours read neighbours), each folds its share into an accumulator, and GROUP_FOLD combines them.
+        Where the group does not divide the reduce, the last turn's positions past its end are masked out."""
+        assert self.group is not None and self.lane is not None
+        c = lambda v: self.const(v, self.index_dtype)  # noqa: E731
+        full, group = self.kernel.full_shape, self.group
+        size = math.prod(full[d] for d in self.red_dims)
+        init = reduce_identity(red.op, red.dtype)
+        acc = self.emit(U.DEFINE_ACC, red.dtype, (), init)
+        turn = self.emit(U.RANGE, self.index_dtype, (c(0), c(-(-size // group))), -2)
+        position = self.alu(Op.ADD, self.alu(Op.MUL, turn, c(group)), self.lane)
+        self.guard = self.alu(Op.CMPLT, position, c(size)) if size % group else None
+        for d in reversed(self.red_dims):  # the innermost reduced dim varies fastest
+            outermost = d == self.red_dims[0]
+            self.loop_vars[d] = position if outermost else self.alu(Op.MOD, position, c(full[d]))
+            position = position if outermost else self.alu(Op.IDIV, position, c(full[d]))
+        fold = Op.ADD if red.op is Op.SUM else Op.MAX
+        body = red.src[0]
+        if self.guard is None:
+            self.accumulate(red, acc, fold)
+        elif red.op is Op.SUM and body.op is Op.MUL and body.dtype.is_float and body.dtype == red.dtype:
+            zero = self.const(init, red.dtype)  # both factors 0 past the end: the product adds nothing, even for inf
+            a, b = (self.emit(U.ALU, red.dtype, (self.guard, self.value(s), zero), Op.WHERE) for s in body.src)
+            self.emit(U.ACC_FMA, red.dtype, (acc, a, b))
+        else:
+            value = self.emit(U.ALU, red.dtype, (self.guard, self.value(body), self.const(init, red.dtype)), Op.WHERE)
+            self.emit(U.ACC_UPDATE, red.dtype, (acc, value), fold)
+        self.emit(U.END, None, (turn,))
+        self.guard = None
+        for d in self.red_dims:
+            self.loop_vars.pop(d, None)
+        part = self.emit(U.ACC_READ, red.dtype, (acc,))
+        self.acc_reads = {(): self.emit(U.GROUP_FOLD, red.dtype, (part, array, self.lane), (fold, group))}
 
     # ---- local memory (GPUs): both operands of a 2-D tiled contraction staged per work-group ---------------
     def define_locals(self) -> list[UOp]:
@@ -563,6 +614,8 @@ class _Lowerer:
             if view.is_empty_mask:
                 return self.const(reduce_identity(Op.SUM, n.dtype), n.dtype)
             idx, valid = self.index(view)
+            if self.guard is not None:  # a cooperative reduction's last turn: positions past the end read nothing
+                valid = self.guard if valid is None else self.alu(Op.AND, valid, self.guard)
             return self.emit(U.LOAD, n.dtype, (self.params[buf], idx) + ((valid,) if valid else ()))
         if n.op is Op.CONST:
             value, view = n.arg

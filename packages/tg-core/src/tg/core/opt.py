@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from . import config
+from . import dtype as dt
 from .kernel import AST, Kernel
 from .ops import Op
 from .view import View
@@ -31,6 +32,9 @@ class Opts:
     # GPUs: (rows, cols, chunk) stages chunk-deep slices of both operands of a 2-D tiled contraction in
     # local memory, shared by a rows x cols work-group (block must then be (rows, cols))
     local: Optional[tuple[int, int, int]] = None
+    # GPUs: this many work-items (a work-group) share each output of a long reduction, each folding every
+    # group-th element, then combining their accumulators (ir.U.GROUP_FOLD); needs flatten and no upcasts
+    group: Optional[int] = None
 
 
 def choose_opts(kernel: Kernel, gpu: bool = False, tile: Optional[tuple[int, int]] = None) -> Opts:
@@ -40,7 +44,10 @@ def choose_opts(kernel: Kernel, gpu: bool = False, tile: Optional[tuple[int, int
         staged = gpu_local(kernel)
         if staged is not None:
             return staged
-        upcasts = choose_upcasts(kernel, gpu=True)
+        group = group_size(kernel)
+        upcasts = choose_upcasts(kernel, gpu=True) if not group or _contraction(kernel) else {}
+        if not upcasts and group:
+            return Opts({}, None, flatten=True, group=group)
         return Opts(upcasts, None, flatten=True, block=_gpu_block(kernel, upcasts))
     column = column_tile(kernel, tile)
     if column:
@@ -178,6 +185,44 @@ def gpu_local(kernel: Kernel, spec: Optional[str] = None) -> Optional[Opts]:
             (cols * uj * chunk) % threads:
         return None
     return Opts({i: ui, j: uj}, None, flatten=True, block=(rows, cols), local=(rows, cols, chunk))
+
+
+GROUP_MIN_REDUCE = 256  # shorter reductions keep one work-item per output
+GROUP_FEW_OUTPUTS = 1 << 14  # below this many outputs a GPU is not filled by one work-item per output
+
+
+def group_size(kernel: Kernel) -> Optional[int]:
+    """Work-items per output for a GPU reduction that one work-item per output would run badly, else None.
+
+    That is a reduction of at least GROUP_MIN_REDUCE elements that either walks memory contiguously along its
+    innermost reduced dim (one work-item per output would read rows far apart: a row softmax, a row sum) or has
+    too few outputs to fill a GPU (a full sum's partial sums). A column sum of many columns stays as it is: there
+    neighbouring work-items already read neighbouring elements. TG_GPU_GROUP sets the size, 0 turns it off."""
+    red = kernel.reduce
+    override = config.gpu_group()
+    if red is None or red.dtype == dt.bool_ or override == 0:
+        return None
+    full = kernel.full_shape
+    reduced = [d for d in red.arg if full[d] > 1]
+    size = math.prod(full[d] for d in reduced)
+    if not reduced or size < GROUP_MIN_REDUCE:
+        return None
+    outputs = math.prod(full) // size
+    views = [n.arg[1] for n in red.walk() if n.op is Op.LOAD and n.arg[1].shape == full]
+    along = any(v.strides[reduced[-1]] == 1 for v in views)
+    if not along and outputs >= GROUP_FEW_OUTPUTS:
+        return None
+    return override or (256 if size >= 4096 else 128)
+
+
+def _contraction(kernel: Kernel) -> bool:
+    """Whether two or more inputs move along the reduce (a matmul, a convolution), so that a register tile reuses
+    each load; a softmax's sum reads one input along it and its row's maximum across it."""
+    assert kernel.reduce is not None
+    full, axes = kernel.full_shape, kernel.reduce.arg
+    moving = [n for n in kernel.reduce.walk() if n.op is Op.LOAD and n.arg[1].shape == full and
+              any(n.arg[1].strides[d] for d in axes)]
+    return len(moving) >= 2
 
 
 def _gpu_block(kernel: Kernel, upcasts: dict[int, int]) -> Optional[tuple[int, int]]:

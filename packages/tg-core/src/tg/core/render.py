@@ -259,8 +259,10 @@ class CStyleRenderer:
                 read = f"({self.ref(u.src[2])} ? {read} : {self.literal(0, u.dtype)})"
             self.assign(u, read)
         elif op is U.STORE:
-            buf, idx, value = u.src
-            self.line(f"{self.memory(buf)}[{self.ref(idx)}] = {self.ref(value)};")
+            buf, idx, value = u.src[:3]
+            self.line(self.guarded(u, f"{self.memory(buf)}[{self.ref(idx)}] = {self.ref(value)};"))
+        elif op is U.GROUP_FOLD:
+            self.group_fold(u)
         elif op is U.DEFINE_ACC:
             assert u.dtype is not None
             self.line(f"{self.types[u.dtype]} {u.name} = {self.literal(u.arg, u.dtype)};")
@@ -279,6 +281,28 @@ class CStyleRenderer:
             self.assign(u, self.alu(u))
         else:
             raise NotImplementedError(f"{type(self).__name__}: no rule for IR op {op}")
+
+    def guarded(self, store: UOp, text: str) -> str:
+        """A store's statement, under its valid flag if it has one."""
+        return f"if ({self.ref(store.src[3])}) {{ {text} }}" if len(store.src) > 3 else text
+
+    def group_fold(self, u: UOp) -> None:
+        """GROUP_FOLD through local memory: each work-item writes its value, then halves of the group fold the
+        other half into theirs (a tree of log2(size) steps, each ended by a barrier that every work-item reaches);
+        every work-item reads the result from the first slot."""
+        value, array, lane = u.src
+        fold, size = u.arg
+        assert u.dtype is not None
+        at, arr = self.index(lane), self.memory(array)
+        self.line(f"{arr}[{at}] = {self.ref(value)};")
+        self.line(self.barrier())
+        step = size // 2
+        while step:
+            both = self.binary(fold, u.dtype, f"{arr}[{at}]", f"{arr}[{at} + {step}]")
+            self.line(f"if ({at} < {step}) {{ {arr}[{at}] = {both}; }}")
+            self.line(self.barrier())
+            step //= 2
+        self.assign(u, f"{arr}[0]")
 
     def cast(self, x: str, a: DType, b: DType) -> str:
         if b == dt.bool_:

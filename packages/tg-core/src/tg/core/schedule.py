@@ -124,22 +124,28 @@ def _root_of(target: Node) -> Optional[Node]:
     return target.base if _is_compute(target.base) else target
 
 
-SPLIT_PARTS, SPLIT_MIN = 32, 1 << 17  # reduces of at least SPLIT_MIN elements into fewer than SPLIT_PARTS split
+SPLIT_OUTPUTS, SPLIT_MIN, SPLIT_PART_MIN = 32, 1 << 17, 1 << 11  # see _split_reduces
 
 
 def _split_reduces(order: list[Node]) -> bool:
-    """A huge reduce into a few outputs becomes two kernels: SPLIT_PARTS partial results that threads (or GPU
-    work-items) compute side by side, then one small reduce of those: the reduce node itself, which now reads the
-    partial results, so everything that reads it follows. Returns whether any was split."""
+    """A huge reduce (SPLIT_MIN elements or more) into a few outputs (fewer than SPLIT_OUTPUTS) becomes two kernels:
+    partial results that threads (or GPU work-groups) compute side by side, as many as the device asks for
+    (`Device.reduce_parts`: a power of two dividing the reduce, each part at least SPLIT_PART_MIN long), then one
+    small reduce of those: the reduce node itself, which now reads the partial results, so everything that reads
+    it follows. Returns whether any was split."""
     split = False
     for n in order:
-        if n.op not in REDUCE or len(n.arg) != 1 or math.prod(n.shape) >= SPLIT_PARTS:
+        if n.op not in REDUCE or len(n.arg) != 1 or math.prod(n.shape) >= SPLIT_OUTPUTS:
             continue
         axis, (src,) = n.arg[0], n.src
         size = src.shape[axis]
-        if size < SPLIT_MIN or size % SPLIT_PARTS:
+        most = min(get_device(n.device).reduce_parts, size // SPLIT_PART_MIN)
+        parts = 1 << (most.bit_length() - 1) if most > 0 else 1  # the largest power of two not above it...
+        while parts > 1 and size % parts:  # ...that divides the reduce
+            parts //= 2
+        if size < SPLIT_MIN or parts < 2:
             continue
-        wide = src.shape[:axis] + (SPLIT_PARTS, size // SPLIT_PARTS) + src.shape[axis + 1:]
+        wide = src.shape[:axis] + (parts, size // parts) + src.shape[axis + 1:]
         partials = src.movement(Op.RESHAPE, wide).reduce(n.op, (axis + 1,))
         n.src = (partials.movement(Op.RESHAPE, wide[:axis + 1] + wide[axis + 2:]),)
         split = True

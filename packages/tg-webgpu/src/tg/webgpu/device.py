@@ -18,7 +18,7 @@ import wgpu
 
 from tg.core import config
 from tg.core import dtype as dt
-from tg.core.compiled import KERNEL_NAME, CompiledDevice, CompiledProgram, Compiler, Target
+from tg.core.compiled import GPU_REDUCE_PARTS, KERNEL_NAME, CompiledDevice, CompiledProgram, Compiler, Target
 from tg.core.device import Allocator, Buffer, DeviceError
 from tg.core.ir import Program, U
 from tg.core.kernel import Kernel
@@ -29,7 +29,7 @@ from .stream import Stream
 INSTALL_HINT = ("no WebGPU adapter found. wgpu-py needs a Vulkan, Metal or D3D12 driver: on Debian/Ubuntu "
                 "apt-get install mesa-vulkan-drivers (lavapipe runs Vulkan on the CPU); for an NVIDIA GPU, "
                 "its driver's Vulkan ICD (libnvidia-gl)")
-FEATURES = ("shader-f16", "shader-int64", "shader-f64")
+FEATURES = ("shader-f16", "shader-int64", "shader-f64", "subgroup")
 LIMITS = ("max-storage-buffers-per-shader-stage", "max-storage-buffer-binding-size", "max-buffer-size",
           "max-compute-workgroup-storage-size", "max-compute-invocations-per-workgroup",
           "max-compute-workgroup-size-x", "max-compute-workgroups-per-dimension")
@@ -172,13 +172,14 @@ class WebGPUDevice(CompiledDevice):
         supported |= {dt.float64} if {"shader-f64", "shader-int64"} <= set(features) else set()  # f64 math uses u64
         self.dtypes = frozenset(supported)
         self.max_buffers = self.limits["max-storage-buffers-per-shader-stage"]  # the scheduler splits kernels to fit
+        self.reduce_parts = GPU_REDUCE_PARTS
         local = min(config.webgpu_workgroup(), self.limits["max-compute-invocations-per-workgroup"])
         exact = self.division_is_exact()
         if not exact and not self.fma_is_fused():
             warnings.warn(f"webgpu: {self.name}'s float32 division is not correctly rounded and its fma is not fused, "
                           "so tg's correction step cannot make it exact: quotients may be an ulp off tg's semantics "
                           "on this driver", stacklevel=2)
-        self.renderer = WGSLRenderer(workgroup_size=local, exact_division=exact)
+        self.renderer = WGSLRenderer(workgroup_size=local, exact_division=exact, subgroups="subgroup" in features)
         self.per_thread = Target(self.renderer, gpu=True, narrow=True)
 
     def division_is_exact(self) -> bool:

@@ -13,6 +13,7 @@ buffers a browser guarantees; browsers have no int64 or float64, so a kernel tha
 """
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 
 from tg.core import Tensor, capture, get_device, no_grad
 from tg.core import dtype as dt
+from tg.core.compiled import KERNEL_NAME, CompiledProgram
 from tg.core.device import Buffer
 
 if TYPE_CHECKING:  # the device module imports wgpu, which only opening the device should do
@@ -127,11 +129,12 @@ def _plan(record: capture.Recorder, inputs: list[Tensor], outputs: list[Tensor])
                              "WebGPU lacks; cast to int32/float32 inside the function (argmax gives int64: return "
                              "the scores instead)")
         plan.f16 |= dt.float16 in program.prog.buffer_dtypes
-        if program.source not in plan.kernels:
-            plan.kernels.append(program.source)
+        source = _browser_source(dev, program)
+        if source not in plan.kernels:
+            plan.kernels.append(source)
         groups = dev.renderer.groups(program.prog)
         x = min(groups, 65535)
-        plan.launches.append({"kernel": plan.kernels.index(program.source), "buffers": ids,
+        plan.launches.append({"kernel": plan.kernels.index(source), "buffers": ids,
                               "groups": [x, -(-groups // x)]})
     plan.outputs = [plan.add(t.node.buffer) for t in outputs]
     if any(o not in written for o in plan.outputs):
@@ -140,6 +143,16 @@ def _plan(record: capture.Recorder, inputs: list[Tensor], outputs: list[Tensor])
         plan.roles[i] = ("input" if i in plan.inputs else "output" if i in plan.outputs else
                          "scratch" if i in written else "weight")
     return plan
+
+
+def _browser_source(dev: WebGPUDevice, program: CompiledProgram) -> str:
+    """The kernel's WGSL as a browser runs it: without subgroup operations, which browsers offer only behind a
+    feature the page would have to request (the group folds then go through workgroup memory alone)."""
+    if not dev.renderer.uses_subgroups(program.prog):
+        return program.source
+    plain = copy.copy(dev.renderer)
+    plain.subgroups = False
+    return plain.render(program.prog, KERNEL_NAME)
 
 
 def _module(plan: _Plan) -> str:

@@ -38,6 +38,10 @@ SOFT_MATH = {Op.EXP2: "exp2", Op.LOG2: "log2", Op.SIN: "sin"}
 VECTOR_TYPES = {dt.float32: "vec4<f32>", dt.int32: "vec4<i32>", dt.uint32: "vec4<u32>"}
 
 
+def _lowest(d: DType) -> int:
+    return 0 if d.kind == "u" else -(1 << (8 * d.itemsize - 1))
+
+
 class WGSLRenderer(CStyleRenderer):
     types: ClassVar[dict[DType, str]] = {
         dt.bool_: "bool", dt.int8: "i32", dt.int16: "i32", dt.int32: "i32", dt.int64: "i64", dt.uint8: "u32",
@@ -47,10 +51,11 @@ class WGSLRenderer(CStyleRenderer):
     gpu = True
     lanes_allowed = True
 
-    def __init__(self, workgroup_size: int = 64, exact_division: bool = True):
+    def __init__(self, workgroup_size: int = 64, exact_division: bool = True, subgroups: bool = False):
         self.workgroup_size = workgroup_size
         # False where the driver's float division is not correctly rounded (NVIDIA): a correction step follows it
         self.exact_division = exact_division
+        self.subgroups = subgroups  # the device has the `subgroup` feature: group folds end in subgroupAdd/Max
 
     def render(self, prog: Program, name: str) -> str:
         self.module: list[str] = []  # workgroup arrays: WGSL declares them at module scope
@@ -112,8 +117,42 @@ class WGSLRenderer(CStyleRenderer):
                 f"  atomicOr(&b0[i >> {per.bit_length() - 1}u], {value} << shift);\n}}")
 
     def signature(self, prog: Program, name: str) -> str:
+        sub = ", @builtin(subgroup_size) tg_sgs: u32, @builtin(subgroup_invocation_id) tg_sid: u32" \
+            if self.uses_subgroups(prog) else ""
         return (f"@compute @workgroup_size({self.workgroup(prog)})\nfn {name}(@builtin(workgroup_id) wid: vec3<u32>, "
-                "@builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32)")
+                f"@builtin(num_workgroups) groups: vec3<u32>, @builtin(local_invocation_index) lid: u32{sub})")
+
+    def uses_subgroups(self, prog: Program) -> bool:
+        """Whether `prog` is rendered with subgroup operations (the device must have enabled the feature)."""
+        return self.subgroups and any(u.op is U.GROUP_FOLD and self.subgroup_fold(u) for u in prog.uops)
+
+    @staticmethod
+    def subgroup_fold(u: UOp) -> bool:
+        """Whether a group fold can end in a subgroup operation: sums of f32, i32, u32 and maxima of the integers
+        (a float subgroupMax leaves NaN to the driver; tg's max lets NaN win)."""
+        return u.dtype in (dt.int32, dt.uint32) or (u.dtype == dt.float32 and u.arg[0] is Op.ADD)
+
+    def group_fold(self, u: UOp) -> None:
+        """With subgroups: the local-memory tree runs only while its halves are at least a subgroup wide, then each
+        subgroup folds the partial results left (one per lane) with one subgroup operation, so every work-item holds
+        the result. Subgroup sizes differ by device (8 on lavapipe, 32 on NVIDIA): `tg_sgs` decides at run time."""
+        if not (self.subgroups and self.subgroup_fold(u)):
+            return super().group_fold(u)
+        value, array, lane = u.src
+        fold, size = u.arg
+        assert u.dtype is not None
+        at, arr = self.index(lane), self.memory(array)
+        self.line(f"{arr}[{at}] = {self.ref(value)};")
+        self.line(self.barrier())
+        step = size // 2
+        while step:  # tg_sgs is uniform: every work-item of the group takes the same steps and barriers
+            both = self.binary(fold, u.dtype, f"{arr}[{at}]", f"{arr}[{at} + {step}]")
+            self.line(f"if (tg_sgs <= {step}u) {{ if ({at} < {step}) {{ {arr}[{at}] = {both}; }} {self.barrier()} }}")
+            step //= 2
+        left = f"tg_sid < min({size}u, tg_sgs)"  # the partial results the tree left, one per lane
+        mine = f"select({self.literal(0 if fold is Op.ADD else _lowest(u.dtype), u.dtype)}, " \
+               f"{arr}[min(tg_sid, {size - 1}u)], {left})"
+        self.assign(u, f"subgroup{'Add' if fold is Op.ADD else 'Max'}({mine})")
 
     def outer_loop(self, var: str, lo: str, hi: str, ctype: str) -> str:
         # groups past 65,535 in x go on in y (the dispatch limit per dimension)
@@ -122,10 +161,13 @@ class WGSLRenderer(CStyleRenderer):
         if per > 1:
             first = f"{lo} + {ctype}({group} * {width * per}u + tg_r * {width}u + lid)"
             return f"for (var tg_r = 0u; tg_r < {per}u; tg_r++) {{ let {var} = {first}; if ({var} < {hi}) {{"
-        # a program that syncs its group (barriers must be reached by all of it) skips the bound check where the
-        # dispatch is exactly its groups
-        exact = self.prog.local_size and size % width == 0 and self.groups(self.prog) <= MAX_GROUPS
-        return f"let {var} = {lo} + {ctype}({group} * {width}u + lid);" + (" {" if exact else f" if ({var} < {hi}) {{")
+        first = f"let {var} = {lo} + {ctype}({group} * {width}u + lid);"
+        if self.prog.local_size and size % width == 0:
+            # a program that syncs its group (barriers must be reached by all of it) checks whole groups, a uniform
+            # condition, and only where the dispatch has groups to spare (it is split over y)
+            groups = self.groups(self.prog)
+            return first + (" {" if groups <= MAX_GROUPS else f" if ({group} < {groups}u) {{")
+        return first + f" if ({var} < {hi}) {{"
 
     def vector_type(self, d: DType) -> str:
         return VECTOR_TYPES[d]
@@ -193,11 +235,11 @@ class WGSLRenderer(CStyleRenderer):
                 read = f"select({self.literal(0, u.dtype)}, {read}, {self.ref(u.src[2])})"
             self.line(f"let {u.name}: {self.types[u.dtype]} = {read};")
         elif op is U.STORE:
-            buf, idx, value = u.src
+            buf, idx, value = u.src[:3]
             if buf.op is U.PARAM and value.dtype in PACKED:
-                self.line(f"tg_store_b0({self.index(idx)}, {self.ref(value)});")
+                self.line(self.guarded(u, f"tg_store_b0({self.index(idx)}, {self.ref(value)});"))
             else:
-                self.line(f"{self.memory(buf)}[{self.index(idx)}] = {self.ref(value)};")
+                self.line(self.guarded(u, f"{self.memory(buf)}[{self.index(idx)}] = {self.ref(value)};"))
         elif op is U.DEFINE_LOCAL:
             assert u.dtype is not None
             self.local_array(self.types[u.dtype], u.name, u.arg)

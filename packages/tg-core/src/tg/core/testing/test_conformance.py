@@ -105,6 +105,43 @@ def test_softmax_and_log_softmax(dim: int, device: str) -> None:
     check(lambda x: x.log_softmax(dim), lambda x: np.log(softmax(x)), [(3, 5)], device)
 
 
+# reductions long enough that a GPU shares each output among a work-group (opt.group_size): divisible by the group
+# and not, over one dim and several, into few outputs and many, along memory and across it
+LONG_REDUCE = [((3, 1000), 1), ((2, 4096), -1), ((5000,), 0), ((30, 7, 40), (0, 2)), ((1000, 3), 0),
+               ((1 << 18,), 0), ((4, 3, 333), (1, 2))]
+
+
+@pytest.mark.parametrize("shape,dim", LONG_REDUCE, ids=str)
+def test_long_reductions(shape: tuple, dim: object, device: str) -> None:
+    for name in ("sum", "amax", "logsumexp"):
+        fn, ref = REDUCE[name]
+        check(lambda x, fn=fn: fn(x, dim, False), lambda x, ref=ref: ref(x, dim, False), [shape], device, grad=False,
+              atol=1e-4)
+    check(lambda x: x.softmax(-1), lambda x: np.exp(x) / np.exp(x).sum(-1, keepdims=True), [shape], device,
+          grad=False)
+
+
+@pytest.mark.parametrize("n", [1000, 4096])
+def test_long_reductions_keep_the_semantics(n: int, device: str) -> None:
+    """Gradients, integers, NaN and inf through reductions that GPUs share among a work-group."""
+    check(lambda x: x.softmax(1), lambda x: np.exp(x) / np.exp(x).sum(1, keepdims=True), [(2, n)], device)
+    check(lambda x: (x * x).sum(1), lambda x: (x * x).sum(1), [(2, n)], device)
+    rng = np.random.default_rng(1)
+    ints = rng.integers(-(2**31), 2**31 - 1, (3, n), dtype=np.int64).astype(np.int32)
+    t = Tensor(ints, device=device)
+    np.testing.assert_array_equal(t.amax(1).numpy(), ints.max(1))
+    np.testing.assert_array_equal(t.amin(1).numpy(), ints.min(1))
+    np.testing.assert_array_equal(t.sum(1).numpy(), ints.astype(np.int64).sum(1))  # int64 accumulation
+    x = rng.standard_normal((4, n)).astype(np.float32)
+    x[0, n // 3] = np.nan  # a NaN anywhere wins max and spoils the sum
+    x[1, n - 1] = np.inf
+    x[2, :] = -np.inf
+    got = Tensor(x, device=device)
+    np.testing.assert_array_equal(got.amax(1).numpy(), x.max(1))
+    np.testing.assert_array_equal(np.isnan(got.sum(1).numpy()), np.isnan(x.sum(1)))
+    np.testing.assert_allclose((got * np.float32(np.inf)).sum(1).numpy()[1:], (x * np.inf).sum(1)[1:])
+
+
 MOVEMENT = {
     "reshape": ((2, 3, 4), lambda x: x.reshape(4, -1), lambda x: x.reshape(4, -1)),
     "permute": ((2, 3, 4), lambda x: x.permute(2, 0, 1), lambda x: x.transpose(2, 0, 1)),
