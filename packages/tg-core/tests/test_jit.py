@@ -95,6 +95,32 @@ def test_replay_builds_no_graph_and_schedules_nothing(monkeypatch: pytest.Monkey
     np.testing.assert_allclose(out.numpy(), np.exp(np.full((2, 4), 2.0)).sum(), rtol=1e-6)
 
 
+def test_a_reshaped_input_is_its_buffer_not_a_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A view reading a whole realized buffer in order (a reshape) goes into a replay as that buffer; other views
+    (a slice, a transpose) are copied into a buffer of their own, as before. Every replay computes the new data."""
+    f = TinyJit(lambda x: x.sum(1))
+    flat = np.arange(24, dtype=np.float32)
+    for i in range(2):
+        f(Tensor(flat + i).realize().reshape(4, 6))
+
+    def fail(*args: object) -> None:
+        raise AssertionError("a replay scheduled a copy of its input")
+
+    import tg.core.realize as realize_module
+
+    for i in range(2, 4):
+        x = Tensor(flat + i).realize().reshape(4, 6)
+        with monkeypatch.context() as m:
+            m.setattr(realize_module, "schedule", fail)
+            out = f(x)
+        np.testing.assert_allclose(out.numpy(), (flat + i).reshape(4, 6).sum(1))
+    g, h = TinyJit(lambda x: x.sum(1)), TinyJit(lambda x: x.sum(1))
+    for i in range(3):
+        base = Tensor((flat + i).reshape(6, 4)).realize()
+        np.testing.assert_allclose(g(base.T).numpy(), (flat + i).reshape(6, 4).T.sum(1))  # copied, still right
+        np.testing.assert_allclose(h(base[1:5]).numpy(), (flat + i).reshape(6, 4)[1:5].sum(1))
+
+
 def test_replays_check_their_inputs() -> None:
     f = TinyJit(lambda x, k: x * k)
     for _ in range(2):

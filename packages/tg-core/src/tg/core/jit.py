@@ -169,9 +169,17 @@ class TinyJit(Generic[R]):
 
 
 def _prepared(t: Tensor) -> Tensor:
-    """The argument as a realized contiguous tensor (its own buffer is what a replay swaps in)."""
+    """The argument as a realized contiguous tensor (its own buffer is what a replay swaps in). A view that reads
+    a whole realized buffer in order (a reshape of it) is that buffer in the argument's shape, not a copy: a
+    reshaped input cost a full copy every replay (a row sum of 64M floats on an H200 ran at a third of its speed)."""
     if all(n.op is Op.BUFFER and n.buffer is not None for n in shards_of(t.node)):
         return t
+    node = t.node
+    base = node.base if isinstance(node, Node) else None
+    if base is not None and base.op is Op.BUFFER and base.buffer is not None and node.view.is_contiguous and \
+            node.view.numel == base.buffer.size and node.dtype == base.dtype:
+        whole = Node(Op.BUFFER, (), None, node.dtype, node.shape, node.device, buffer=base.buffer)
+        return Tensor(whole)
     return t.contiguous().realize()
 
 

@@ -99,6 +99,7 @@ def vector_dim(kernel: Kernel, opts: Opts) -> Optional[int]:
     return v if contiguous else None
 
 
+GROUP_UNROLL = 4  # positions each work-item of a cooperative reduction folds per turn (see lower_reduce_group)
 SUM_BLOCK = 4096  # terms per partial sum in a long float reduction (see lower_reduce)
 
 
@@ -461,22 +462,38 @@ class _Lowerer:
     def lower_reduce_group(self, red: AST, array: UOp) -> None:
         """A cooperative reduction: the group's work-items take the reduce's positions in turn (lane, lane + group,
         ...: neighbours read neighbours), each folds its share into an accumulator, and GROUP_FOLD combines them.
-        Where the group does not divide the reduce, the last turn's positions past its end are masked out."""
+        A turn covers GROUP_UNROLL group-widths, so that each work-item has that many loads in flight (one at a
+        time left an H200 at a third of its bandwidth); positions past the reduce's end are masked out."""
         assert self.group is not None and self.lane is not None
         c = lambda v: self.const(v, self.index_dtype)  # noqa: E731
-        full, group = self.kernel.full_shape, self.group
-        size = math.prod(full[d] for d in self.red_dims)
-        init = reduce_identity(red.op, red.dtype)
-        acc = self.emit(U.DEFINE_ACC, red.dtype, (), init)
-        turn = self.emit(U.RANGE, self.index_dtype, (c(0), c(-(-size // group))), -2)
-        position = self.alu(Op.ADD, self.alu(Op.MUL, turn, c(group)), self.lane)
-        self.guard = self.alu(Op.CMPLT, position, c(size)) if size % group else None
+        group = self.group
+        size = math.prod(self.kernel.full_shape[d] for d in self.red_dims)
+        unroll = GROUP_UNROLL if size >= 2 * GROUP_UNROLL * group else 1
+        acc = self.emit(U.DEFINE_ACC, red.dtype, (), reduce_identity(red.op, red.dtype))
+        turn = self.emit(U.RANGE, self.index_dtype, (c(0), c(-(-size // (group * unroll)))), -2)
+        start = self.alu(Op.ADD, self.alu(Op.MUL, turn, c(group * unroll)), self.lane)
+        fold = Op.ADD if red.op is Op.SUM else Op.MAX
+        for copy in range(unroll):
+            position = self.alu(Op.ADD, start, c(copy * group)) if copy else start
+            self.fold_position(red, acc, fold, position, size if size % (group * unroll) else None)
+        self.emit(U.END, None, (turn,))
+        for d in self.red_dims:
+            self.loop_vars.pop(d, None)
+        part = self.emit(U.ACC_READ, red.dtype, (acc,))
+        self.acc_reads = {(): self.emit(U.GROUP_FOLD, red.dtype, (part, array, self.lane), (fold, group))}
+
+    def fold_position(self, red: AST, acc: UOp, fold: Op, position: UOp, size: Optional[int]) -> None:
+        """Fold the reduce's body at one flat position of the reduced dims into `acc`; with `size`, only where the
+        position is below it (the loads are masked, and the value folded is the identity there)."""
+        c = lambda v: self.const(v, self.index_dtype)  # noqa: E731
+        full = self.kernel.full_shape
+        self.guard = self.alu(Op.CMPLT, position, c(size)) if size is not None else None
         for d in reversed(self.red_dims):  # the innermost reduced dim varies fastest
             outermost = d == self.red_dims[0]
             self.loop_vars[d] = position if outermost else self.alu(Op.MOD, position, c(full[d]))
             position = position if outermost else self.alu(Op.IDIV, position, c(full[d]))
-        fold = Op.ADD if red.op is Op.SUM else Op.MAX
-        body = red.src[0]
+        self.values = {}  # the body's values at the previous position are not these
+        body, init = red.src[0], reduce_identity(red.op, red.dtype)
         if self.guard is None:
             self.accumulate(red, acc, fold)
         elif red.op is Op.SUM and body.op is Op.MUL and body.dtype.is_float and body.dtype == red.dtype:
@@ -486,12 +503,8 @@ class _Lowerer:
         else:
             value = self.emit(U.ALU, red.dtype, (self.guard, self.value(body), self.const(init, red.dtype)), Op.WHERE)
             self.emit(U.ACC_UPDATE, red.dtype, (acc, value), fold)
-        self.emit(U.END, None, (turn,))
         self.guard = None
-        for d in self.red_dims:
-            self.loop_vars.pop(d, None)
-        part = self.emit(U.ACC_READ, red.dtype, (acc,))
-        self.acc_reads = {(): self.emit(U.GROUP_FOLD, red.dtype, (part, array, self.lane), (fold, group))}
+        self.values = {}
 
     # ---- local memory (GPUs): both operands of a 2-D tiled contraction staged per work-group ---------------
     def define_locals(self) -> list[UOp]:
