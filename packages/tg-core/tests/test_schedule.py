@@ -485,3 +485,24 @@ def test_a_huge_reduce_is_split_into_the_parts_its_device_asks_for(monkeypatch: 
         first = next(it.kernel for it in schedule([t.sum().node]) if it.kernel is not None)
         assert first.out_shape == (want, 1)
         np.testing.assert_allclose(t.sum().item(), x.astype(np.float64).sum(), rtol=1e-5)
+
+
+def test_gpus_split_a_reduce_down_columns_into_strips_of_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Device.column_parts: a reduce over a dim that is not the last, into too few outputs to fill a GPU, becomes
+    partial sums over strips of rows (each at least 64 long), then their sum; a row reduce, and every reduce on a
+    device that does not ask, stay one kernel."""
+    from tg.core.schedule import schedule
+
+    dev = registry.open("numpy")
+    x = np.random.default_rng(0).standard_normal((4096, 100)).astype(np.float32)
+
+    def first_output(t: Tensor) -> tuple[int, ...]:
+        return next(it.kernel for it in schedule([t.node]) if it.kernel is not None).out_shape
+
+    t = Tensor(x, device="numpy").realize()
+    assert first_output(t.sum(0)) == (1, 100)
+    monkeypatch.setattr(dev, "column_parts", 64)
+    u = Tensor(x[:2048], device="numpy").realize()  # a new structure: schedules are cached by structure
+    assert first_output(u.sum(0)) == (32, 1, 100)  # 2048 rows / 64 per strip
+    np.testing.assert_allclose(u.sum(0).numpy(), x[:2048].astype(np.float64).sum(0), rtol=1e-5, atol=1e-4)
+    assert first_output(Tensor(x.T.copy(), device="numpy").realize().sum(1)) == (100, 1)

@@ -84,9 +84,6 @@ class CompiledProgram:
     items: int
 
 
-# partial results of a huge reduce into a few outputs on a GPU (`Device.reduce_parts`): each is a work-group's, and
-# 1,024 groups of 256 work-items fill a GPU of a hundred or more compute units
-GPU_REDUCE_PARTS = 1024
 KERNEL_NAME = "tg_kernel"  # the function name renderers are given; compilers may rename it (`name`) to be unique
 
 
@@ -101,6 +98,12 @@ class CompiledDevice(Device):
         self.programs: OrderedDict[tuple[AST, tuple[int, ...]], CompiledProgram] = OrderedDict()
         self.program_limit = config.program_cache()
         self.lock = threading.RLock()  # compiles (renderers keep per-kernel state) and launches
+
+    def split_reduces_for_a_gpu(self) -> None:
+        """Ask the scheduler to split reduces as a GPU needs them: into 1,024 partial results where a reduce has a
+        few outputs (a work-group each: 1,024 groups of 256 work-items fill a GPU of a hundred or more compute units),
+        into 64 strips of rows where it runs down columns into too few outputs (`schedule._split_reduces`)."""
+        self.reduce_parts, self.column_parts = 1024, 64
 
     @abstractmethod
     def target(self, kernel: Kernel) -> Target:

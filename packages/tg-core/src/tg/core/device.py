@@ -140,6 +140,9 @@ class Device(ABC):
     # a huge reduce into a few outputs is split into up to this many partial results computed side by side: the
     # threads of a CPU; a GPU wants enough work-groups to fill it (the scheduler decides)
     reduce_parts: int = 32
+    # a reduce down columns into too few outputs to fill the device is split into up to this many strips of rows
+    # (0: never; GPUs ask for it, see schedule._split_reduces)
+    column_parts: int = 0
 
     def __init__(self, name: str, allocator: Allocator):
         self.name, self.allocator = name, allocator

@@ -125,31 +125,50 @@ def _root_of(target: Node) -> Optional[Node]:
 
 
 SPLIT_OUTPUTS, SPLIT_MIN, SPLIT_PART_MIN = 32, 1 << 17, 1 << 11  # see _split_reduces
+COLUMN_OUTPUTS, COLUMN_ROWS, COLUMN_PART_MIN = 1 << 14, 1 << 10, 64  # see _split_reduces
 
 
 def _split_reduces(order: list[Node]) -> bool:
-    """A huge reduce (SPLIT_MIN elements or more) into a few outputs (fewer than SPLIT_OUTPUTS) becomes two kernels:
-    partial results that threads (or GPU work-groups) compute side by side, as many as the device asks for
-    (`Device.reduce_parts`: a power of two dividing the reduce, each part at least SPLIT_PART_MIN long), then one
-    small reduce of those: the reduce node itself, which now reads the partial results, so everything that reads
-    it follows. Returns whether any was split."""
+    """A huge reduce (SPLIT_MIN elements or more) that a device would run on too few threads becomes two kernels:
+    partial results computed side by side, then one small reduce of those: the reduce node itself, which now reads
+    the partial results, so everything that reads it follows. Returns whether any was split.
+
+    - Into a few outputs (fewer than SPLIT_OUTPUTS): as many parts as the device asks for (`Device.reduce_parts`,
+      each at least SPLIT_PART_MIN long): threads of a CPU, work-groups of a GPU.
+    - Down columns on devices that ask for it (`Device.column_parts`: GPUs): a reduce over a dim that is not the
+      last, of COLUMN_ROWS or more rows (shorter ones, such as a bias gradient over a batch, cost less than another
+      kernel) into fewer than COLUMN_OUTPUTS outputs, which one work-item per output would run on too few work-items
+      (8,192 column sums of 8,192 rows: 8,192 work-items with 8,192 loads each); each part is then a strip of
+      rows that neighbouring work-items read along a row.
+    Part counts are powers of two that divide the reduce."""
     split = False
     for n in order:
-        if n.op not in REDUCE or len(n.arg) != 1 or math.prod(n.shape) >= SPLIT_OUTPUTS:
+        if n.op not in REDUCE or len(n.arg) != 1:
             continue
         axis, (src,) = n.arg[0], n.src
-        size = src.shape[axis]
-        most = min(get_device(n.device).reduce_parts, size // SPLIT_PART_MIN)
-        parts = 1 << (most.bit_length() - 1) if most > 0 else 1  # the largest power of two not above it...
-        while parts > 1 and size % parts:  # ...that divides the reduce
-            parts //= 2
-        if size < SPLIT_MIN or parts < 2:
+        size, outputs, dev = src.shape[axis], math.prod(n.shape), get_device(n.device)
+        column = any(d > 1 for d in src.shape[axis + 1:])
+        if outputs < SPLIT_OUTPUTS:
+            parts = _parts(size, min(dev.reduce_parts, size // SPLIT_PART_MIN))
+        elif column and outputs < COLUMN_OUTPUTS and size >= COLUMN_ROWS:
+            parts = _parts(size, min(dev.column_parts, size // COLUMN_PART_MIN))
+        else:
+            continue
+        if size * outputs < SPLIT_MIN or parts < 2:
             continue
         wide = src.shape[:axis] + (parts, size // parts) + src.shape[axis + 1:]
         partials = src.movement(Op.RESHAPE, wide).reduce(n.op, (axis + 1,))
         n.src = (partials.movement(Op.RESHAPE, wide[:axis + 1] + wide[axis + 2:]),)
         split = True
     return split
+
+
+def _parts(size: int, most: int) -> int:
+    """The largest power of two not above `most` that divides `size` (1: none)."""
+    parts = 1 << (most.bit_length() - 1) if most > 0 else 1
+    while parts > 1 and size % parts:
+        parts //= 2
+    return parts
 
 
 def _reduce_in_read_order(order: list[Node], roots: list[Node]) -> bool:

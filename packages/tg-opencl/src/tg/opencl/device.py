@@ -15,7 +15,7 @@ import pyopencl as cl
 
 from tg.core import config
 from tg.core import dtype as dt
-from tg.core.compiled import GPU_REDUCE_PARTS, KERNEL_NAME, CompiledDevice, CompiledProgram, Compiler, Target
+from tg.core.compiled import KERNEL_NAME, CompiledDevice, CompiledProgram, Compiler, Target
 from tg.core.device import Allocator, Buffer, DeviceError
 from tg.core.ir import Program
 from tg.core.kernel import Kernel
@@ -114,7 +114,8 @@ class OpenCLDevice(CompiledDevice):
         supported |= {dt.float64} if "cl_khr_fp64" in ext else set()
         self.dtypes = frozenset(supported)
         self.is_gpu = bool(self.cl_device.type & cl.device_type.GPU)
-        self.reduce_parts = GPU_REDUCE_PARTS if self.is_gpu else self.reduce_parts
+        if self.is_gpu:
+            self.split_reduces_for_a_gpu()
         local = config.local_size()  # work-items per group on GPUs (TG_LOCAL_SIZE to explore)
         self.local_size = min(local, self.cl_device.max_work_group_size) if self.is_gpu else None
         # one work-item per output tile (GPUs; and elementwise kernels on CPUs, which PoCL vectorises across

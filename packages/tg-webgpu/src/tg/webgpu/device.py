@@ -18,7 +18,7 @@ import wgpu
 
 from tg.core import config
 from tg.core import dtype as dt
-from tg.core.compiled import GPU_REDUCE_PARTS, KERNEL_NAME, CompiledDevice, CompiledProgram, Compiler, Target
+from tg.core.compiled import KERNEL_NAME, CompiledDevice, CompiledProgram, Compiler, Target
 from tg.core.device import Allocator, Buffer, DeviceError
 from tg.core.ir import Program, U
 from tg.core.kernel import Kernel
@@ -172,7 +172,7 @@ class WebGPUDevice(CompiledDevice):
         supported |= {dt.float64} if {"shader-f64", "shader-int64"} <= set(features) else set()  # f64 math uses u64
         self.dtypes = frozenset(supported)
         self.max_buffers = self.limits["max-storage-buffers-per-shader-stage"]  # the scheduler splits kernels to fit
-        self.reduce_parts = GPU_REDUCE_PARTS
+        self.split_reduces_for_a_gpu()
         local = min(config.webgpu_workgroup(), self.limits["max-compute-invocations-per-workgroup"])
         exact = self.division_is_exact()
         if not exact and not self.fma_is_fused():

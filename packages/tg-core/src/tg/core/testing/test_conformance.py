@@ -108,7 +108,7 @@ def test_softmax_and_log_softmax(dim: int, device: str) -> None:
 # reductions long enough that a GPU shares each output among a work-group (opt.group_size): divisible by the group
 # and not, over one dim and several, into few outputs and many, along memory and across it
 LONG_REDUCE = [((3, 1000), 1), ((2, 4096), -1), ((5000,), 0), ((30, 7, 40), (0, 2)), ((1000, 3), 0),
-               ((1 << 18,), 0), ((4, 3, 333), (1, 2))]
+               ((1 << 18,), 0), ((4, 3, 333), (1, 2)), ((2048, 100), 0)]  # the last: strips of rows on GPUs
 
 
 @pytest.mark.parametrize("shape,dim", LONG_REDUCE, ids=str)
