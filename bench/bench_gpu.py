@@ -26,9 +26,17 @@ except ImportError:  # the tg side still runs
     torch = None
 
 
-def timed(fn: Callable[[], Any], sync: Callable[[], None], repeat: int = 10, warmup: int = 3) -> float:
+def timed(fn: Callable[[], Any], sync: Callable[[], None], repeat: int = 10, warmup: int = 3,
+          warm_s: float = 0.25) -> float:
+    """The median time of `repeat` calls, each waited for, after `warmup` calls and at least `warm_s` seconds of
+    them: a GPU raises its clocks only after some work (the first row after a machine start ran at 55-70% of its
+    later speed with three calls of warm-up)."""
+    start = time.perf_counter()
     for _ in range(warmup):
         fn()
+    while time.perf_counter() - start < warm_s:
+        fn()
+        sync()
     sync()
     times = []
     for _ in range(repeat):
