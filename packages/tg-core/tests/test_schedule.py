@@ -506,3 +506,30 @@ def test_gpus_split_a_reduce_down_columns_into_strips_of_rows(monkeypatch: pytes
     assert first_output(u.sum(0)) == (32, 1, 100)  # 2048 rows / 64 per strip
     np.testing.assert_allclose(u.sum(0).numpy(), x[:2048].astype(np.float64).sum(0), rtol=1e-5, atol=1e-4)
     assert first_output(Tensor(x.T.copy(), device="numpy").realize().sum(1)) == (100, 1)
+
+
+def test_cpus_fold_a_row_into_independent_accumulators() -> None:
+    """opt.row_unroll: a float reduce along a contiguous row, short enough (rows of 16 to 8,192 that 8 divides),
+    gets 8 accumulators on CPUs, folded after the loop; the program checks, and a NaN anywhere still wins the max."""
+    from tg.core.check import check
+    from tg.core.lower import lower
+    from tg.core.opt import choose_opts
+    from tg.core.schedule import schedule
+
+    def kernels(t: Tensor) -> list:
+        return [it.kernel for it in schedule([t.node]) if it.kernel is not None]
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 32)).astype(np.float32)
+    x[5, 17] = np.nan
+    t = Tensor(x, device="numpy").realize()
+    (kernel,) = kernels(t.amax(1))
+    opts = choose_opts(kernel)
+    assert opts.upcasts == {1: 8}
+    check(lower(kernel, opts), [64, 64 * 32])
+    assert choose_opts(kernels(t[:, :30].amax(1))[0]).upcasts == {}  # 8 does not divide 30
+    assert choose_opts(kernels(t.T.amax(1))[0]).upcasts != {0: 8}  # down a column: not a row
+    assert choose_opts(kernels(t.amax(1))[0], gpu=True).upcasts == {}
+    if registry.try_open("llvm") is None:
+        pytest.skip("llvm is not installed here")  # CI installs it: TG_REQUIRE_DEVICES makes it fail there
+    np.testing.assert_array_equal(Tensor(x, device="llvm").amax(1).numpy(), x.max(1))  # NaN in row 5 only

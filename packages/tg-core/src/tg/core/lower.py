@@ -331,9 +331,10 @@ class _Lowerer:
             rest = rest if last else self.alu(Op.IDIV, rest, c(size[d]))
         return flat
 
-    def combos(self) -> list[Combo]:
-        """The copies of the body: one per offset of each upcast dim (the vector dim's lanes are one copy, at 0)."""
-        dims = sorted(self.upcasts)
+    def combos(self, outputs_only: bool = False) -> list[Combo]:
+        """The copies of the body: one per offset of each upcast dim (the vector dim's lanes are one copy, at 0);
+        with `outputs_only`, of the output dims alone (what is stored after a reduce)."""
+        dims = sorted(d for d in self.upcasts if not (outputs_only and d in self.red_dims))
         counts = [1 if d == self.vdim else self.upcasts[d] for d in dims]
         return [tuple(zip(dims, offsets)) for offsets in itertools.product(*(range(n) for n in counts))]
 
@@ -360,7 +361,7 @@ class _Lowerer:
             self.lower_reduce(self.reduce)
         # group mode: every work-item of the group holds the result, the first one writes it
         first = (self.alu(Op.CMPEQ, self.lane, self.const(0, self.index_dtype)),) if self.lane is not None else ()
-        for combo in self.combos():
+        for combo in self.combos(outputs_only=True):
             self.combo = dict(combo)
             value = self.value(k.ast.src[0])
             idx, _ = self.index(View.contiguous(k.out_shape))
@@ -428,6 +429,13 @@ class _Lowerer:
                 self.emit(U.END, None, (loop,))
             self.loop_vars.pop(d, None)
         self.acc_reads = {c: self.emit(U.ACC_READ, red.dtype, (totals[c],), width=self.width) for c in combos}
+        if any(d in self.upcasts for d in self.red_dims):  # a row's independent accumulators (opt.row_unroll)
+            merged: dict[Combo, UOp] = {}
+            for c, part in self.acc_reads.items():
+                out = tuple((d, o) for d, o in c if d not in self.red_dims)
+                merged[out] = part if out not in merged else \
+                    self.emit(U.ALU, red.dtype, (merged[out], part), fold, width=self.width)
+            self.acc_reads = merged
 
     def sum_block(self, red: AST) -> Optional[tuple[int, int]]:
         """(reduce dim, its steps per block) for a float sum long enough to need blocks, else None."""
