@@ -52,6 +52,7 @@ class OnnxModel:
         graph = proto.graph
         numpy_helper = onnx.numpy_helper
         self.initializers = {t.name: lowp.tensor(numpy_helper.to_array(t), device) for t in graph.initializer}
+        self._store_transposed(graph)
         self.types = {t.name: t.data_type for t in graph.initializer if t.data_type in lowp.EMULATED}
         self.types |= {v.name: v.type.tensor_type.elem_type for v in graph.input
                        if v.type.tensor_type.elem_type in lowp.EMULATED}
@@ -64,6 +65,18 @@ class OnnxModel:
         self.unsupported = unsupported
         self.jit = jit
         self._runs = SignatureRuns(self._run)
+
+    def _store_transposed(self, graph: Any) -> None:
+        """Keep each 2-D initializer that a Gemm reads transposed (transB=1: a Linear layer's (out, in) weight) as a
+        transposed view of an (in, out) buffer: the same values for every reader, and the product `a @ b.T` then reads
+        that buffer with its output dim contiguous, as tg's register tiles want. Stored as given, every call would
+        first copy the weight into that layout (the scheduler's relayout of a contraction's operand)."""
+        names = {n.input[1] for n in graph.node if n.op_type == "Gemm" and len(n.input) > 1 and
+                 any(a.name == "transB" and a.i == 1 for a in n.attribute)}
+        for name in names & set(self.initializers):
+            t = self.initializers[name]
+            if t.ndim == 2 and t.dtype.is_float:
+                self.initializers[name] = t.T.contiguous().realize().T
 
     def input_info(self) -> list[tuple[str, Optional[str], list[Union[int, str]]]]:
         """(name, dtype, shape) of each input; symbolic dims as strings."""
