@@ -126,7 +126,7 @@ def _binary(self: Tensor, op: str, other: TensorLike, reverse: bool = False,
     elif isinstance(other, (int, float, bool, np.number)):
         other = other.item() if isinstance(other, np.number) else other
         dtype = result or dt.scalar_result_type(self.dtype, other)
-        x, y = self.cast(dtype), self.tensor_class(const(other, dtype, self.shape, self.device))  # already broadcast
+        x, y = self.cast(dtype), self._of_node(const(other, dtype, self.shape, self.device))  # already broadcast
         return (y, x) if reverse else (x, y)
     else:
         raise TypeError(f"{op}: unsupported operand type {type(other).__name__}")

@@ -393,7 +393,8 @@ def _structure(order: list[Node], roots: list[Node], position: dict[int, int], d
             arg = n.arg[0]  # the movement path (the view follows from it and the base's shape)
         else:
             arg = n.arg
-        parts.append((n.op, n.dtype, n.shape, n.device, arg, tuple([position[id(s)] for s in n.src])))
+        # the dtype by name: a str caches its hash, and the key is hashed whole at every lookup
+        parts.append((n.op, n.dtype.name, n.shape, n.device, arg, tuple([position[id(s)] for s in n.src])))
     return (tuple(parts), tuple([position[id(r)] for r in roots]))
 
 

@@ -269,6 +269,11 @@ class Tensor:
             grad = gradient.node.cast(self.dtype)
         F.backward(self, grad, retain_graph)
 
+    @staticmethod
+    def _of_node(node: Union[Node, MultiNode]) -> Tensor:
+        """A Tensor around an op's result node, without __init__'s argument checks (for the modules below)."""
+        return _wrap(node)
+
     def _apply(self, fn: type[F.Function], *others: Tensor, **kwargs: Any) -> Tensor:
         ctx = fn(self, *others)
         node = ctx.forward(self._node, *[o._node for o in others], **kwargs) if others else \
@@ -631,8 +636,8 @@ def _torch_formatter(arr: np.ndarray) -> Optional[dict[str, Callable[[Any], str]
     return {"float_kind": lambda v: one(v).rjust(width)}
 
 
-def _wrap(node: Node) -> Tensor:
+def _wrap(node: Union[Node, MultiNode]) -> Tensor:
     """A new Tensor around a node, for the ops' results (Tensor(node) without its argument checks: ~60k a second)."""
     out = object.__new__(Tensor)
-    out._node, out.grad, out._grad_hooks, out._ctx, out.requires_grad = node, None, None, None, False
+    out._node, out.grad, out._grad_hooks, out._ctx, out.requires_grad = node, None, None, None, False  # type: ignore[assignment]
     return out
