@@ -473,8 +473,8 @@ def test_gpus_share_long_reductions_among_a_work_group(monkeypatch: pytest.Monke
 
 
 def test_a_huge_reduce_is_split_into_the_parts_its_device_asks_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Device.reduce_parts: 32 partial results for a CPU's threads, up to 1,024 for a GPU's work-groups (each at
-    least 2,048 long, a power of two dividing the reduce); the total stays exact."""
+    """Device.reduce_parts: 32 partial results for a CPU's threads, up to 1,024 for a GPU's work-groups, over all
+    the outputs (each at least 2,048 long, a power of two dividing the reduce); the total stays exact."""
     from tg.core.schedule import schedule
 
     dev = registry.open("numpy")
@@ -485,6 +485,11 @@ def test_a_huge_reduce_is_split_into_the_parts_its_device_asks_for(monkeypatch: 
         first = next(it.kernel for it in schedule([t.sum().node]) if it.kernel is not None)
         assert first.out_shape == (want, 1)
         np.testing.assert_allclose(t.sum().item(), x.astype(np.float64).sum(), rtol=1e-5)
+    rows = np.random.default_rng(1).standard_normal((64, 1 << 15)).astype(np.float32)
+    t = Tensor(rows, device="numpy").realize()  # 64 outputs: about 1,024 parts in all, 16 a row
+    first = next(it.kernel for it in schedule([t.sum(1).node]) if it.kernel is not None)
+    assert first.out_shape == (64, 16, 1)
+    np.testing.assert_allclose(t.sum(1).numpy(), rows.astype(np.float64).sum(1), rtol=1e-4, atol=1e-3)
 
 
 def test_gpus_split_a_reduce_down_columns_into_strips_of_rows(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -133,8 +133,9 @@ def _split_reduces(order: list[Node]) -> bool:
     partial results computed side by side, then one small reduce of those: the reduce node itself, which now reads
     the partial results, so everything that reads it follows. Returns whether any was split.
 
-    - Into a few outputs (fewer than SPLIT_OUTPUTS): as many parts as the device asks for (`Device.reduce_parts`,
-      each at least SPLIT_PART_MIN long): threads of a CPU, work-groups of a GPU.
+    - Into a few outputs (fewer than SPLIT_OUTPUTS, or than the device's `reduce_parts`): about `reduce_parts`
+      partial results in all (each at least SPLIT_PART_MIN long): threads of a CPU, work-groups of a GPU (64 row
+      sums of 1M floats each: 16 parts a row).
     - Down columns on devices that ask for it (`Device.column_parts`: GPUs): a reduce over a dim that is not the
       last, of COLUMN_ROWS or more rows (shorter ones, such as a bias gradient over a batch, cost less than another
       kernel) into fewer than COLUMN_OUTPUTS outputs, which one work-item per output would run on too few work-items
@@ -148,8 +149,8 @@ def _split_reduces(order: list[Node]) -> bool:
         axis, (src,) = n.arg[0], n.src
         size, outputs, dev = src.shape[axis], math.prod(n.shape), get_device(n.device)
         column = any(d > 1 for d in src.shape[axis + 1:])
-        if outputs < SPLIT_OUTPUTS:
-            parts = _parts(size, min(dev.reduce_parts, size // SPLIT_PART_MIN))
+        if 0 < outputs < max(SPLIT_OUTPUTS, dev.reduce_parts):
+            parts = _parts(size, min(max(dev.reduce_parts // outputs, 2), size // SPLIT_PART_MIN))
         elif column and outputs < COLUMN_OUTPUTS and size >= COLUMN_ROWS:
             parts = _parts(size, min(dev.column_parts, size // COLUMN_PART_MIN))
         else:
