@@ -164,6 +164,32 @@ def test_one_submit_per_realize_and_per_replay(submits: list[int]) -> None:
     assert len(submits) == before + 1
 
 
+def test_the_next_encoder_is_made_while_the_gpu_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    """synchronize() and reading back make the next command encoder before they wait (lavapipe: ~30 us a replay
+    less to record), and the next recorded dispatch takes it; results are unchanged."""
+    dev = get_device(DEV)
+    made: list[str] = []
+    calls = dev.stream.calls
+    original = calls.encoder
+
+    def counted() -> Any:
+        made.append("encoder")
+        return original()
+
+    monkeypatch.setattr(calls, "encoder", counted)
+    step = TinyJit(lambda p: (p * 3).exp())
+    x = Tensor(np.linspace(-1, 1, 1024, dtype=np.float32), device=DEV).realize()
+    for _ in range(3):
+        step(x)
+    dev.synchronize()
+    assert dev.stream.spare is not None and dev.stream.encoder is None
+    before = len(made)
+    out = step(x)  # recorded into the encoder made ahead
+    assert len(made) == before and dev.stream.spare is None
+    np.testing.assert_allclose(out.numpy(), np.exp(np.linspace(-1, 1, 1024, dtype=np.float32) * 3), rtol=1e-6)
+    assert len(made) == before + 1 and dev.stream.spare is not None  # reading back waits too: it made the next
+
+
 def test_dispatches_are_recorded_through_wgpu_natives_handles() -> None:
     # the pinned wgpu-py has what the fast recording path needs: an upgrade that loses it fails here, not silently
     assert isinstance(get_device(DEV).stream.calls, NativeCalls)

@@ -94,6 +94,7 @@ class WebGPUAllocator(Allocator):
     def copyout(self, dst: np.ndarray, handle: Any) -> None:
         with self.dev.lock:
             self.dev.stream.submit()
+            self.dev.stream.prepare()  # overlaps the GPU's work, as in synchronize
             data = self.dev.gpu.queue.read_buffer(handle, 0, padded(dst.nbytes))
         dst.reshape(-1).view(np.uint8)[:] = np.frombuffer(data, np.uint8, dst.nbytes)
 
@@ -266,4 +267,5 @@ class WebGPUDevice(CompiledDevice):
     def synchronize(self) -> None:
         with self.lock:
             self.stream.submit()
+            self.stream.prepare()  # overlaps the GPU's work
             wait_for_queue(self.gpu, self.fence)

@@ -106,6 +106,7 @@ class Stream:
     def __init__(self, device: Any, calls: Any = None):
         self.calls = calls or NativeCalls.find(device) or PublicCalls(device)
         self.encoder: Any = None
+        self.spare: Any = None  # (calls, encoder) made ahead (see prepare), taken by the next recorded command
         self.compute: Any = None  # the open compute pass
         self.pipeline: Any = None  # what the open pass has set, so that a repeat is not set again
         self.dispatches = 0
@@ -113,8 +114,15 @@ class Stream:
 
     def _encoder(self) -> Any:
         if self.encoder is None:
-            self.encoder = self.calls.encoder()
+            made_ahead = self.spare is not None and self.spare[0] is self.calls
+            self.encoder, self.spare = self.spare[1] if made_ahead else self.calls.encoder(), None
         return self.encoder
+
+    def prepare(self) -> None:
+        """Make the next command encoder now, while the GPU runs what was submitted (a wait is about to begin), so
+        that recording the next replay does not start by making one."""
+        if self.encoder is None and self.spare is None:
+            self.spare = (self.calls, self.calls.encoder())
 
     def dispatch(self, pipeline: Any, bind_group: Any, x: int, y: int) -> None:
         if self.compute is None:
