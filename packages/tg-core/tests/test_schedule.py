@@ -518,7 +518,7 @@ def test_cpus_fold_a_row_into_independent_accumulators() -> None:
     gets 8 accumulators on CPUs, folded after the loop; the program checks, and a NaN anywhere still wins the max."""
     from tg.core.check import check
     from tg.core.lower import lower
-    from tg.core.opt import choose_opts
+    from tg.core.opt import choose_opts, row_unroll
     from tg.core.schedule import schedule
 
     def kernels(t: Tensor) -> list:
@@ -533,7 +533,7 @@ def test_cpus_fold_a_row_into_independent_accumulators() -> None:
     assert opts.upcasts == {1: 8}
     check(lower(kernel, opts), [64, 64 * 32])
     assert choose_opts(kernels(t[:, :30].amax(1))[0]).upcasts == {}  # 8 does not divide 30
-    assert choose_opts(kernels(t.T.amax(1))[0]).upcasts != {0: 8}  # down a column: not a row
+    assert row_unroll(kernels(t.T.amax(1))[0]) == {}  # down a column: not a row
     assert choose_opts(kernels(t.amax(1))[0], gpu=True).upcasts == {}
     if registry.try_open("llvm") is None:
         pytest.skip("llvm is not installed here")  # CI installs it: TG_REQUIRE_DEVICES makes it fail there

@@ -460,12 +460,21 @@ class _Lowerer:
 
     def accumulate(self, red: AST, acc: UOp, fold: Op) -> None:
         """Fold the reduce's body into `acc`. A float sum of products is one fused multiply-add per step (the
-        semantics spec: the only FMA a backend emits, so every device rounds a contraction alike)."""
-        body = red.src[0]
+        semantics spec: the only FMA a backend emits, so every device rounds a contraction alike). Under a guard
+        (a cooperative reduction's positions past the end) the values folded are the identity there; for a product
+        both factors are 0, so the product adds nothing even where the other factor is inf."""
+        body, init = red.src[0], reduce_identity(red.op, red.dtype)
+
+        def value(n: AST) -> UOp:
+            v = self.value(n)
+            if self.guard is not None:
+                v = self.emit(U.ALU, n.dtype, (self.guard, v, self.const(init, n.dtype)), Op.WHERE)
+            return self.widen(v)
+
         if red.op is Op.SUM and body.op is Op.MUL and body.dtype.is_float and body.dtype == red.dtype:
-            self.emit(U.ACC_FMA, red.dtype, (acc, *(self.widen(self.value(s)) for s in body.src)), width=acc.width)
+            self.emit(U.ACC_FMA, red.dtype, (acc, *(value(s) for s in body.src)), width=acc.width)
         else:
-            self.emit(U.ACC_UPDATE, red.dtype, (acc, self.widen(self.value(body))), fold, width=acc.width)
+            self.emit(U.ACC_UPDATE, red.dtype, (acc, value(body)), fold, width=acc.width)
 
     def lower_reduce_group(self, red: AST, array: UOp) -> None:
         """A cooperative reduction: the group's work-items take the reduce's positions in turn (lane, lane + group,
@@ -501,16 +510,7 @@ class _Lowerer:
             self.loop_vars[d] = position if outermost else self.alu(Op.MOD, position, c(full[d]))
             position = position if outermost else self.alu(Op.IDIV, position, c(full[d]))
         self.values = {}  # the body's values at the previous position are not these
-        body, init = red.src[0], reduce_identity(red.op, red.dtype)
-        if self.guard is None:
-            self.accumulate(red, acc, fold)
-        elif red.op is Op.SUM and body.op is Op.MUL and body.dtype.is_float and body.dtype == red.dtype:
-            zero = self.const(init, red.dtype)  # both factors 0 past the end: the product adds nothing, even for inf
-            a, b = (self.emit(U.ALU, red.dtype, (self.guard, self.value(s), zero), Op.WHERE) for s in body.src)
-            self.emit(U.ACC_FMA, red.dtype, (acc, a, b))
-        else:
-            value = self.emit(U.ALU, red.dtype, (self.guard, self.value(body), self.const(init, red.dtype)), Op.WHERE)
-            self.emit(U.ACC_UPDATE, red.dtype, (acc, value), fold)
+        self.accumulate(red, acc, fold)
         self.guard = None
         self.values = {}
 

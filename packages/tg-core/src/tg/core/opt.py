@@ -115,7 +115,7 @@ def row_unroll(kernel: Kernel) -> dict[int, int]:
         return {}
     d = reduced[-1]
     n = full[d]
-    loads = [node.arg[1] for node in red.walk() if node.op is Op.LOAD and node.arg[1].shape == full]
+    loads = _reduce_reads(kernel, red)[2]
     if n % ROW_UNROLL or n < 2 * ROW_UNROLL or n > ROW_UNROLL_MAX or not any(v.strides[d] == 1 for v in loads):
         return {}
     return {d: ROW_UNROLL}
@@ -241,8 +241,7 @@ def group_size(kernel: Kernel) -> Optional[int]:
     if not reduced or size < GROUP_MIN_REDUCE:
         return None
     outputs = math.prod(full) // size
-    views = [n.arg[1] for n in red.walk() if n.op is Op.LOAD and n.arg[1].shape == full]
-    along = any(v.strides[reduced[-1]] == 1 for v in views)
+    along = any(v.strides[reduced[-1]] == 1 for v in _reduce_reads(kernel, red)[2])
     if not along and outputs >= GROUP_FEW_OUTPUTS:
         return None
     return override or (256 if size >= 4096 else 128)
@@ -252,10 +251,8 @@ def _contraction(kernel: Kernel) -> bool:
     """Whether two or more inputs move along the reduce (a matmul, a convolution), so that a register tile reuses
     each load; a softmax's sum reads one input along it and its row's maximum across it."""
     assert kernel.reduce is not None
-    full, axes = kernel.full_shape, kernel.reduce.arg
-    moving = [n for n in kernel.reduce.walk() if n.op is Op.LOAD and n.arg[1].shape == full and
-              any(n.arg[1].strides[d] for d in axes)]
-    return len(moving) >= 2
+    _, axes, loads, _ = _reduce_reads(kernel, kernel.reduce)
+    return sum(any(v.strides[d] for d in axes) for v in loads) >= 2
 
 
 def _gpu_block(kernel: Kernel, upcasts: dict[int, int]) -> Optional[tuple[int, int]]:

@@ -289,7 +289,7 @@ class CStyleRenderer:
     def group_fold(self, u: UOp) -> None:
         """GROUP_FOLD through local memory: each work-item writes its value, then halves of the group fold the
         other half into theirs (a tree of log2(size) steps, each ended by a barrier that every work-item reaches);
-        every work-item reads the result from the first slot."""
+        every work-item reads the result (`group_result`). A dialect may skip steps (`tree_step_guard`)."""
         value, array, lane = u.src
         fold, size = u.arg
         assert u.dtype is not None
@@ -299,10 +299,20 @@ class CStyleRenderer:
         step = size // 2
         while step:
             both = self.binary(fold, u.dtype, f"{arr}[{at}]", f"{arr}[{at} + {step}]")
-            self.line(f"if ({at} < {step}) {{ {arr}[{at}] = {both}; }}")
-            self.line(self.barrier())
+            body = f"if ({at} < {step}) {{ {arr}[{at}] = {both}; }} {self.barrier()}"
+            guard = self.tree_step_guard(u, step)
+            self.line(f"if ({guard}) {{ {body} }}" if guard else body)
             step //= 2
-        self.assign(u, f"{arr}[0]")
+        self.assign(u, self.group_result(u, arr))
+
+    def tree_step_guard(self, u: UOp, step: int) -> Optional[str]:
+        """A condition, the same for the whole group, under which a group fold's tree step `step` runs (None: it
+        always runs)."""
+        return None
+
+    def group_result(self, u: UOp, arr: str) -> str:
+        """The expression every work-item reads a group fold's result with, once the tree is done."""
+        return f"{arr}[0]"
 
     def cast(self, x: str, a: DType, b: DType) -> str:
         if b == dt.bool_:

@@ -17,11 +17,12 @@
 from __future__ import annotations
 
 import struct
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 from tg.core import dtype as dt
 from tg.core.dtype import DType
 from tg.core.ir import Program, U, UOp
+from tg.core.lower import reduce_identity
 from tg.core.ops import Op
 from tg.core.render import CStyleRenderer, safe_divisor
 
@@ -36,10 +37,6 @@ OPAQUE_ZERO = "  let tg_zero = groups.z - 1u;"
 MAX_GROUPS = 65535  # work-groups per dispatch dimension (WebGPU's default limit)
 SOFT_MATH = {Op.EXP2: "exp2", Op.LOG2: "log2", Op.SIN: "sin"}
 VECTOR_TYPES = {dt.float32: "vec4<f32>", dt.int32: "vec4<i32>", dt.uint32: "vec4<u32>"}
-
-
-def _lowest(d: DType) -> int:
-    return 0 if d.kind == "u" else -(1 << (8 * d.itemsize - 1))
 
 
 class WGSLRenderer(CStyleRenderer):
@@ -132,27 +129,22 @@ class WGSLRenderer(CStyleRenderer):
         (a float subgroupMax leaves NaN to the driver; tg's max lets NaN win)."""
         return u.dtype in (dt.int32, dt.uint32) or (u.dtype == dt.float32 and u.arg[0] is Op.ADD)
 
-    def group_fold(self, u: UOp) -> None:
-        """With subgroups: the local-memory tree runs only while its halves are at least a subgroup wide, then each
-        subgroup folds the partial results left (one per lane) with one subgroup operation, so every work-item holds
-        the result. Subgroup sizes differ by device (8 on lavapipe, 32 on NVIDIA): `tg_sgs` decides at run time."""
+    # With subgroups, a group fold's local-memory tree runs only while its halves are at least a subgroup wide,
+    # then each subgroup folds the partial results left (one per lane) with one subgroup operation, so every
+    # work-item holds the result. Subgroup sizes differ by device (8 on lavapipe, 32 on NVIDIA): `tg_sgs`, uniform
+    # over the group, decides at run time, so every work-item still takes the same steps and barriers.
+    def tree_step_guard(self, u: UOp, step: int) -> Optional[str]:
+        return f"tg_sgs <= {step}u" if self.subgroups and self.subgroup_fold(u) else None
+
+    def group_result(self, u: UOp, arr: str) -> str:
         if not (self.subgroups and self.subgroup_fold(u)):
-            return super().group_fold(u)
-        value, array, lane = u.src
-        fold, size = u.arg
+            return super().group_result(u, arr)
         assert u.dtype is not None
-        at, arr = self.index(lane), self.memory(array)
-        self.line(f"{arr}[{at}] = {self.ref(value)};")
-        self.line(self.barrier())
-        step = size // 2
-        while step:  # tg_sgs is uniform: every work-item of the group takes the same steps and barriers
-            both = self.binary(fold, u.dtype, f"{arr}[{at}]", f"{arr}[{at} + {step}]")
-            self.line(f"if (tg_sgs <= {step}u) {{ if ({at} < {step}) {{ {arr}[{at}] = {both}; }} {self.barrier()} }}")
-            step //= 2
+        fold, size = u.arg
+        identity = self.literal(reduce_identity(Op.SUM if fold is Op.ADD else Op.RMAX, u.dtype), u.dtype)
         left = f"tg_sid < min({size}u, tg_sgs)"  # the partial results the tree left, one per lane
-        mine = f"select({self.literal(0 if fold is Op.ADD else _lowest(u.dtype), u.dtype)}, " \
-               f"{arr}[min(tg_sid, {size - 1}u)], {left})"
-        self.assign(u, f"subgroup{'Add' if fold is Op.ADD else 'Max'}({mine})")
+        mine = f"select({identity}, {arr}[min(tg_sid, {size - 1}u)], {left})"
+        return f"subgroup{'Add' if fold is Op.ADD else 'Max'}({mine})"
 
     def outer_loop(self, var: str, lo: str, hi: str, ctype: str) -> str:
         # groups past 65,535 in x go on in y (the dispatch limit per dimension)
