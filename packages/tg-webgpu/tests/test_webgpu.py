@@ -190,6 +190,34 @@ def test_the_next_encoder_is_made_while_the_gpu_works(monkeypatch: pytest.Monkey
     assert len(made) == before + 1 and dev.stream.spare is not None  # reading back waits too: it made the next
 
 
+def test_synchronize_spins_on_gpus_and_waits_for_the_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GPU adapter's synchronize polls the queue without blocking before the blocking wait; CPU adapters
+    (lavapipe) do not spin. The non-blocking poll's answer is read from its defined low byte: busy right after a
+    long submit, idle after synchronize; a spin forced on here still leaves nothing running."""
+    dev = get_device(DEV)
+    assert dev.spin_seconds == 0.0  # lavapipe is a CPU adapter
+    monkeypatch.setattr(dev, "spin_seconds", 5.0)
+    spun: list[float] = []
+    original = dev.stream.spin
+    monkeypatch.setattr(dev.stream, "spin", lambda s: (spun.append(s), original(s)))
+    x = Tensor(np.linspace(-1, 1, 1 << 22, dtype=np.float32), device=DEV).realize()
+    dev.synchronize()
+    chain = ((x * 1.5 + 1).exp() * x).sin()
+    for _ in range(4):
+        chain = (chain * 0.5 + x).cos()  # separate kernels: ~tens of ms of lavapipe work
+        chain.realize()
+    calls = dev.stream.calls
+    assert not calls.idle()  # submitted, still running
+    spun.clear()
+    dev.synchronize()
+    assert spun == [5.0] and calls.idle()
+    want = np.linspace(-1, 1, 1 << 22, dtype=np.float32).astype(np.float64)
+    ref = np.sin(np.exp(want * 1.5 + 1) * want)
+    for _ in range(4):
+        ref = np.cos(ref * 0.5 + want)
+    np.testing.assert_allclose(chain.numpy(), ref, atol=1e-5)
+
+
 def test_dispatches_are_recorded_through_wgpu_natives_handles() -> None:
     # the pinned wgpu-py has what the fast recording path needs: an upgrade that loses it fails here, not silently
     assert isinstance(get_device(DEV).stream.calls, NativeCalls)
