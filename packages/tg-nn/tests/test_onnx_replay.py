@@ -215,24 +215,28 @@ def test_pow_by_a_stored_or_a_fed_exponent() -> None:
         np.testing.assert_allclose(out["z"].numpy(), want[1], rtol=1e-6)
 
 
-def test_a_gemm_weight_read_transposed_is_stored_in_the_layout_its_product_reads() -> None:
-    """A Gemm with transB=1 (torch's Linear) reads its initializer transposed: tg keeps that initializer as a
-    transposed view of an (in, out) buffer, so the product reads the buffer directly and no call copies the weight
-    into that layout first. Every reader (here also a MatMul of the weight as given) still sees the same values."""
+@pytest.mark.parametrize("rows", [16, 1])
+def test_a_gemm_weight_read_transposed_is_stored_in_the_layout_its_product_reads(rows: int) -> None:
+    """A Gemm with transB=1 (torch's Linear) reads its initializer transposed: once the first call has shown the
+    Gemm 8 or more rows, tg keeps that initializer as a transposed view of an (in, out) buffer, so the product reads
+    the buffer directly and no call copies the weight into that layout first; a matrix-vector product (one row)
+    reads the weight as given, a contiguous row per output. Every reader (here also a MatMul of the weight as
+    given) still sees the same values."""
     from onnx import numpy_helper
 
     rng = np.random.default_rng(0)
     w, b = rng.standard_normal((5, 7)).astype(np.float32), rng.standard_normal(5).astype(np.float32)
     graph = helper.make_graph(
         [helper.make_node("Gemm", ["x", "W", "b"], ["h"], transB=1), helper.make_node("MatMul", ["h", "W"], ["y"])],
-        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 7])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 7])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, 7])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, 7])],
         initializer=[numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b")])
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
-    x = rng.standard_normal((3, 7)).astype(np.float32)
+    x = rng.standard_normal((rows, 7)).astype(np.float32)
     want = onnxruntime.InferenceSession(proto).run(None, {"x": x})[0]
     model = load(proto)
-    weight = model.initializers["W"]
-    assert weight.shape == (5, 7) and weight.node.base.shape == (7, 5)
+    assert model.initializers["W"].node.base.shape == (5, 7)  # as given until a call shows the rows
     for _ in range(4):
         np.testing.assert_allclose(model(x=x)["y"].numpy(), want, rtol=1e-5, atol=1e-5)
+    weight = model.initializers["W"]
+    assert weight.shape == (5, 7) and weight.node.base.shape == ((7, 5) if rows >= 8 else (5, 7))

@@ -14,6 +14,9 @@ from .compiled import NotReplayable, SignatureRuns
 from .ops import TENSOR_TYPES, Context, OnnxError, find_op
 
 MIN_OPSET = 7  # the oldest ai.onnx opset whose semantics tg implements
+# a Gemm of at least this many rows reads its transB weight from a transposed copy made once (as tg.core's scheduler
+# re-lays out a contraction's operand per call from this many rows on)
+GEMM_ROWS = 8
 ONNX_DTYPES = {code: d.name for code, d in TENSOR_TYPES.items()} | {code: c.name for code, (_, c) in
                                                                    lowp.EMULATED.items()}
 
@@ -52,7 +55,7 @@ class OnnxModel:
         graph = proto.graph
         numpy_helper = onnx.numpy_helper
         self.initializers = {t.name: lowp.tensor(numpy_helper.to_array(t), device) for t in graph.initializer}
-        self._store_transposed(graph)
+        self.layouts_chosen = False  # see _store_transposed
         self.types = {t.name: t.data_type for t in graph.initializer if t.data_type in lowp.EMULATED}
         self.types |= {v.name: v.type.tensor_type.elem_type for v in graph.input
                        if v.type.tensor_type.elem_type in lowp.EMULATED}
@@ -66,16 +69,24 @@ class OnnxModel:
         self.jit = jit
         self._runs = SignatureRuns(self._run)
 
-    def _store_transposed(self, graph: Any) -> None:
-        """Keep each 2-D initializer that a Gemm reads transposed (transB=1: a Linear layer's (out, in) weight) as a
-        transposed view of an (in, out) buffer: the same values for every reader, and the product `a @ b.T` then reads
-        that buffer with its output dim contiguous, as tg's register tiles want. Stored as given, every call would
-        first copy the weight into that layout (the scheduler's relayout of a contraction's operand)."""
-        names = {n.input[1] for n in graph.node if n.op_type == "Gemm" and len(n.input) > 1 and
-                 any(a.name == "transB" and a.i == 1 for a in n.attribute)}
-        for name in names & set(self.initializers):
+    def _store_transposed(self, env: dict[str, Any]) -> None:
+        """After the first call, when the rows each Gemm multiplies are known: keep each 2-D float initializer that a
+        Gemm with GEMM_ROWS or more rows reads transposed (transB=1: a Linear layer's (out, in) weight) as a
+        transposed view of an (in, out) buffer: the same values for every reader, and the product `a @ b.T` then
+        reads that buffer with its output dim contiguous, as tg's register tiles want (stored as given, every call
+        would first copy the weight into that layout: the scheduler's relayout of a contraction's operand). With
+        fewer rows (a batch of one: a matrix-vector product) the weight stays as given, each output reading one
+        contiguous row: ResNet-50's classifier read its 8 MB transposed a column at a time."""
+        rows: dict[str, int] = {}
+        for n in self.proto.graph.node:
+            attrs = {a.name: a.i for a in n.attribute if a.name in ("transA", "transB")}
+            a = env.get(n.input[0]) if n.op_type == "Gemm" and len(n.input) > 1 else None
+            if isinstance(a, Tensor) and a.ndim == 2 and attrs.get("transB") == 1 and n.input[1] in self.initializers:
+                m = a.shape[1] if attrs.get("transA") == 1 else a.shape[0]
+                rows[n.input[1]] = max(rows.get(n.input[1], 0), m)
+        for name, m in rows.items():
             t = self.initializers[name]
-            if t.ndim == 2 and t.dtype.is_float:
+            if m >= GEMM_ROWS and t.ndim == 2 and t.dtype.is_float:
                 self.initializers[name] = t.T.contiguous().realize().T
 
     def input_info(self) -> list[tuple[str, Optional[str], list[Union[int, str]]]]:
@@ -114,6 +125,9 @@ class OnnxModel:
         env: dict[str, Any] = dict(self.initializers)
         env.update(zip(self.input_names, values))
         run_graph(self.proto.graph, env, self.opsets, self.device, dict(self.types))
+        if not self.layouts_chosen:
+            self.layouts_chosen = True
+            self._store_transposed(env)
         return [env[name] for name in self.output_names]
 
     def _convert(self, info: Any, value: Any) -> Any:
