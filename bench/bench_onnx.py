@@ -110,6 +110,80 @@ def silero_vad(chunks: int = 60) -> None:
           f"{np.median(times_tg[5:]) * 1e3:.2f}; onnxruntime {np.median(times_ort[5:]) * 1e3:.2f}")
 
 
+def resnet50_model() -> torch.nn.Module:
+    """ResNet-50 in torchvision's layout (bottlenecks 3-4-6-3, stride on the 3x3 conv), seeded random weights and
+    batch-norm statistics: the size of the ImageNet CNNs the speed issue measured, without torchvision."""
+    nn = torch.nn
+
+    class Bottleneck(nn.Module):
+        def __init__(self, cin: int, width: int, stride: int) -> None:
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+                nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+                nn.Conv2d(width, width * 4, 1, bias=False), nn.BatchNorm2d(width * 4))
+            self.down = nn.Sequential(nn.Conv2d(cin, width * 4, 1, stride, bias=False), nn.BatchNorm2d(width * 4)) \
+                if stride != 1 or cin != width * 4 else nn.Identity()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(self.body(x) + self.down(x))
+
+    torch.manual_seed(0)
+    layers: list[nn.Module] = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+                               nn.MaxPool2d(3, 2, 1)]
+    cin = 64
+    for width, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+        for i in range(blocks):
+            layers.append(Bottleneck(cin, width, stride if i == 0 else 1))
+            cin = width * 4
+    model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2048, 1000)).eval()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+COLD_CALL = """
+import sys, time, numpy as np
+start = time.perf_counter()
+from tg.core import Tensor
+from tg.nn.onnx import load
+model = load(sys.argv[1], device="llvm")
+loaded = time.perf_counter()
+model(x=Tensor(np.load(sys.argv[2]), device="llvm"))["y"].numpy()
+print(f"{loaded - start:.2f} {time.perf_counter() - loaded:.2f}")
+"""
+
+
+def resnet50(repeat: int = 10) -> None:
+    """ResNet-50 at 1x3x224x224 on llvm: import and load, then the first call with an empty kernel cache (a new
+    process), then calls beside onnxruntime in this one."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        path, xpath = Path(tmp) / "resnet50.onnx", Path(tmp) / "x.npy"
+        torch.onnx.export(resnet50_model(), (torch.tensor(x),), str(path), input_names=["x"], output_names=["y"],
+                          dynamo=False, opset_version=17)
+        np.save(xpath, x)
+        env = {**__import__("os").environ, "TG_CACHE_DIR": str(Path(tmp) / "cache")}
+        cold = subprocess.run([sys.executable, "-c", COLD_CALL, str(path), str(xpath)], env=env, check=True,
+                              capture_output=True, text=True).stdout.split()
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        model = load(str(path), device="llvm")
+    tx = Tensor(x, device="llvm").realize()
+    np.testing.assert_allclose(model(x=tx)["y"].numpy(), session.run(None, {"x": x})[0], rtol=1e-3, atol=1e-4)
+    tg_ms = median_ms(lambda: (model(x=tx)["y"].realize(), synchronize("llvm")), repeat)
+    ort_ms = median_ms(lambda: session.run(None, {"x": x}), repeat)
+    print(f"ResNet-50 1x3x224x224, llvm: load {cold[0]} s, first call with an empty kernel cache {cold[1]} s; then "
+          f"{tg_ms:.1f} ms a call, onnxruntime {ort_ms:.1f} ({tg_ms / ort_ms:.1f}x)")
+
+
 if __name__ == "__main__":
     main()
     silero_vad()
+    resnet50()

@@ -151,6 +151,10 @@ class Device(ABC):
     def execute(self, kernel: Kernel, buffers: Sequence[Buffer]) -> None:
         """Queue `kernel` with `buffers[0]` as output and the rest as its inputs, in AST order."""
 
+    def prepare(self, kernels: Sequence[Kernel]) -> None:  # noqa: B027 - interpreting devices build nothing
+        """Called with a schedule's kernels on this device before they run: a compiled device may build their
+        programs ahead, side by side."""
+
     def synchronize(self) -> None:  # noqa: B027 - synchronous devices have nothing to wait for
         """Wait until all queued work on this device has finished."""
 

@@ -6,6 +6,7 @@ import time
 
 from . import capture, stats
 from .device import Buffer, get_device
+from .kernel import Kernel
 from .ops import Node, Op
 from .schedule import ScheduleItem, schedule
 
@@ -30,6 +31,12 @@ def _realize(nodes: list[Node]) -> None:
         stats.log(f"tg: schedule of {len(items)} item(s): "
                   f"{sum(it.kernel is not None for it in items)} kernel(s), "
                   f"{sum(it.kernel is None for it in items)} copy(ies)")
+    kernels: dict[str, list[Kernel]] = {}
+    for it in items:
+        if it.kernel is not None and it.out.numel:
+            kernels.setdefault(it.out.device, []).append(it.kernel)
+    for device, ks in kernels.items():
+        get_device(device).prepare(ks)
     for i, item in enumerate(items):
         _run(item, i, debug)
     for device in {it.out.device for it in items}:

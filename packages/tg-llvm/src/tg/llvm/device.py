@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Optional
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -113,14 +113,21 @@ class LLVMCompiler(Compiler):
         return llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.jit_machine())  # it owns that machine
 
     def compile(self, source: str, name: str, prog: Program) -> bytes:
-        source, work = source.replace(f"@{KERNEL_NAME}", f"@{name}"), prog.outer_size * prog.inner_size
+        return self.object_code(name, source.replace(f"@{KERNEL_NAME}", f"@{name}"), **self.passes(prog))
+
+    def job(self, source: str, name: str, prog: Program) -> tuple[str, str, tuple[Any, ...]]:
+        """The same compile in a worker process (llvmlite runs one LLVM call at a time per process)."""
+        return __name__, "compile_in_worker", (source.replace(f"@{KERNEL_NAME}", f"@{name}"), name, self.passes(prog))
+
+    @staticmethod
+    def passes(prog: Program) -> dict[str, bool]:
+        """The optimisation options for a kernel (object_code's keywords), from its size and kind."""
+        work = prog.outer_size * prog.inner_size
         if work < SMALL_WORK:
             # it runs in microseconds either way, while vectorising and unrolling a loop costs compile time
             # (a 128x10 row sum: 38 -> 11 ms, most of it in instruction selection for the vector code)
-            return self.object_code(name, source, vectorize_loops=False, slp=False, unroll=False,
-                                    quick=work < TINY_WORK)
-        reduces = any(u.op is U.DEFINE_ACC for u in prog.uops)
-        return self.object_code(name, source, vectorize_loops=not prog.tiled, unroll=reduces)
+            return {"vectorize_loops": False, "slp": False, "unroll": False, "quick": work < TINY_WORK}
+        return {"vectorize_loops": not prog.tiled, "unroll": any(u.op is U.DEFINE_ACC for u in prog.uops)}
 
     def load(self, binary: bytes, name: str, prog: Program) -> JitKernel:
         found = self.functions.get(name)  # an engine links each symbol once: reuse a kernel still loaded
@@ -156,6 +163,17 @@ class LLVMCompiler(Compiler):
         builder = llvm.create_pass_builder(machine, options)
         builder.getModulePassManager().run(module, builder)
         return bytes(machine.emit_object(module))
+
+
+_worker_compiler: Optional[LLVMCompiler] = None
+
+
+def compile_in_worker(ir: str, name: str, passes: dict[str, bool]) -> bytes:
+    """A compile worker's job (tg.core.workers): object code for a kernel's LLVM IR, as LLVMCompiler.compile."""
+    global _worker_compiler
+    if _worker_compiler is None:
+        _worker_compiler = LLVMCompiler()
+    return _worker_compiler.object_code(name, ir, **passes)
 
 
 class LLVMDevice(CompiledDevice):
