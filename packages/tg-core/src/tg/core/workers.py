@@ -122,6 +122,9 @@ class Workers:
             process.wait(timeout=5)
         except (OSError, subprocess.TimeoutExpired):
             process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
     def close(self) -> None:
         """Stop the workers (at exit; queued jobs not yet taken are cancelled)."""
