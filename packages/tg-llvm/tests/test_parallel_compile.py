@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tg.core import Tensor, counters, get_device, reset_counters, workers
+from tg.core import Tensor, compiled, counters, get_device, reset_counters, workers
 from tg.llvm.device import LLVMCompiler
 
 
@@ -19,6 +19,7 @@ def fresh(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     """The llvm device with no programs in memory or on disk, and compile workers allowed (two)."""
     monkeypatch.setenv("TG_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("TG_COMPILE_WORKERS", "2")
+    monkeypatch.setattr(compiled, "WORKERS_START_MIN", 4)  # six kernels are enough to start them here
     dev = get_device("llvm")
     monkeypatch.setattr(dev, "programs", OrderedDict())
     return dev
@@ -77,7 +78,8 @@ def test_a_worker_that_dies_leaves_the_compile_to_this_process(fresh: Any, monke
 def test_workers_end_with_the_process(tmp_path: Path) -> None:
     script = (
         "import numpy as np\n"
-        "from tg.core import Tensor, workers\n"
+        "from tg.core import Tensor, compiled, workers\n"
+        "compiled.WORKERS_START_MIN = 4\n"
         "a = Tensor(np.arange(12, dtype=np.float32).reshape(3, 4), device='llvm')\n"
         "outs = [a.exp(), a.sum(0), a.amax(1), a @ a.T, a.sin() * 2]\n"
         "Tensor.realize(*outs)\n"

@@ -104,7 +104,10 @@ class _Rendered:
     cache_key: str
 
 
-PARALLEL_MIN = 4  # new kernels in one schedule from which they compile in worker processes (CompiledDevice.prepare)
+PARALLEL_MIN = 4  # new kernels in one schedule from which they compile in running worker processes (prepare)
+# ... and from which the workers are started: ~24 small kernels compile in-process in the time one worker takes to
+# start (the README MLP step's 19 took 0.30-0.34 s in-process, 0.45-0.51 s while starting two workers)
+WORKERS_START_MIN = 24
 KERNEL_NAME = "tg_kernel"  # the function name renderers are given; compilers may rename it (`name`) to be unique
 
 
@@ -167,15 +170,17 @@ class CompiledDevice(Device):
             self.programs.popitem(last=False)
 
     def prepare(self, kernels: Sequence[Kernel]) -> None:
-        """Build the programs of a schedule's kernels before it runs them: where PARALLEL_MIN or more are new and the
-        compiler can work in another process (`Compiler.job`), their sources compile side by side in worker
-        processes (tg.core.workers) while this thread lowers and renders the next ones (ResNet-50's first call on a
-        2-core machine: 4.7 -> 3 s). A search (TG_SEARCH) times candidates itself: then nothing is done ahead."""
+        """Build the programs of a schedule's kernels before it runs them: where WORKERS_START_MIN or more are new (or
+        PARALLEL_MIN once the workers run) and the compiler can work in another process (`Compiler.job`), their
+        sources compile side by side in worker processes (tg.core.workers) while this thread lowers and renders the
+        next ones (ResNet-50's first call on a 2-core machine: 4.7 -> 2.7-3.3 s). A search (TG_SEARCH) times
+        candidates itself: then nothing is done ahead."""
         if len(kernels) < PARALLEL_MIN or config.search():
             return
         with self.lock:
             new = {(k.ast, k.full_shape): k for k in kernels if (k.ast, k.full_shape) not in self.programs}
-        pool = workers.pool() if len(new) >= PARALLEL_MIN else None
+        # a worker takes ~0.3 s to start (Python, tg, the compiler): started only for a batch worth it
+        pool = workers.pool() if len(new) >= (PARALLEL_MIN if workers.running() else WORKERS_START_MIN) else None
         if pool is None:
             return
         jobs = []

@@ -159,6 +159,11 @@ def pool() -> Optional[Workers]:
         return None if _pool.broken else _pool
 
 
+def running() -> bool:
+    """Whether this process's compile workers have been started."""
+    return _pool is not None and _pool.pid == os.getpid() and bool(_pool.threads) and not _pool.broken
+
+
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """A worker's loop: read a job, run it, send back (True, result) or (False, the exception it raised)."""
     while True:
