@@ -538,3 +538,30 @@ def test_cpus_fold_a_row_into_independent_accumulators() -> None:
     if registry.try_open("llvm") is None:
         pytest.skip("llvm is not installed here")  # CI installs it: TG_REQUIRE_DEVICES makes it fail there
     np.testing.assert_array_equal(Tensor(x, device="llvm").amax(1).numpy(), x.max(1))  # NaN in row 5 only
+
+
+def test_a_contraction_over_a_ragged_dim_runs_padded_on_cpus(device: str) -> None:
+    """x @ w + b with 1,000 output columns: devices that ask for it (llvm) run the product over 1,024 columns (a
+    register tile of 32 lanes instead of 25), through a padded view of w, and its reader sees the first 1,000. The
+    values, a repeat of the same structure with new data, and the gradients match float64 NumPy everywhere."""
+    from tg.core.device import get_device
+    from tg.core.schedule import schedule
+
+    rng = np.random.default_rng(5)
+    w, b = rng.standard_normal((300, 1000)).astype(np.float32), rng.standard_normal(1000).astype(np.float32)
+    for step in range(2):
+        x = rng.standard_normal((32, 300)).astype(np.float32)
+        tx, tw, tb = (Tensor(a, device=device, requires_grad=True) for a in (x, w, b))
+        out = tx @ tw + tb
+        if step == 0:
+            shapes = {it.kernel.full_shape for it in schedule([out.node]) if it.kernel and it.kernel.reduce}
+            padded = any(1024 in s for s in shapes)
+            assert padded == get_device(device).pad_ragged_dims and any(1000 in s for s in shapes) != padded
+        np.testing.assert_allclose(out.numpy(), x.astype(np.float64) @ w + b, rtol=1e-4, atol=1e-4)
+        g = rng.standard_normal((32, 1000)).astype(np.float32)
+        (out * Tensor(g, device=device)).sum().backward()
+        assert tw.grad is not None and tx.grad is not None
+        np.testing.assert_allclose(tw.grad.numpy(), x.astype(np.float64).T @ g, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(tx.grad.numpy(), g.astype(np.float64) @ w.T, rtol=1e-4, atol=1e-3)
+    alone = Tensor(x, device=device) @ Tensor(w, device=device)  # the product itself as the result: not padded
+    np.testing.assert_allclose(alone.numpy(), x.astype(np.float64) @ w, rtol=1e-4, atol=1e-4)

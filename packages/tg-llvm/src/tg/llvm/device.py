@@ -181,6 +181,7 @@ class LLVMDevice(CompiledDevice):
 
     dtypes = frozenset(dt.ALL_DTYPES)
     pad_aliased_rows = True
+    pad_ragged_dims = True
 
     def __init__(self, name: str = "llvm"):
         self.host = HostAllocator()
