@@ -110,3 +110,17 @@ def _realize_in_child(seed: int) -> list[np.ndarray]:
     outs, _ = many_kernels(seed, rows=24)  # kernels of other shapes: compiled here, in the child
     Tensor.realize(*outs)
     return [o.numpy() for o in outs]
+
+
+def test_where_workers_cannot_start_kernels_compile_here(fresh: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sandbox that forbids new processes: the pool gives up and every compile runs in this process."""
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise PermissionError("no new processes here")
+
+    monkeypatch.setattr(workers, "_pool", None)
+    monkeypatch.setattr(workers.subprocess, "Popen", refuse)
+    outs, want = many_kernels(6, rows=28)
+    Tensor.realize(*outs)
+    for out, w in zip(outs, want):
+        np.testing.assert_allclose(out.numpy(), w, rtol=1e-5, atol=1e-5)
+    assert workers.pool() is None  # given up: later schedules do not try again

@@ -83,8 +83,16 @@ class Workers:
             self.processes.append(process)
         return process
 
+    def _try_start(self) -> Optional[subprocess.Popen[bytes]]:
+        """A new worker, or None (and the pool given up) where processes cannot be started here."""
+        try:
+            return self._start()
+        except OSError:
+            self.broken = True
+            return None
+
     def _feed(self) -> None:
-        process: Optional[subprocess.Popen[bytes]] = self._start()
+        process = self._try_start()
         while True:
             item = self.jobs.get()
             if item is None:  # shutdown
@@ -103,8 +111,8 @@ class Workers:
                 future.set_exception(WorkerLost(f"tg: compile worker {process.pid} exited ({e})"))
                 self._stop(process)
                 self.losses += 1
-                self.broken = self.losses >= MAX_LOSSES  # they cannot start, or keep crashing, here
-                process = None if self.broken else self._start()
+                self.broken = self.broken or self.losses >= MAX_LOSSES  # they keep crashing here
+                process = None if self.broken else self._try_start()
                 continue
             self.losses = 0
             if ok:
