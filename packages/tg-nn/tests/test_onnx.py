@@ -235,3 +235,20 @@ def test_nan_reaches_the_output_as_onnxruntime_says() -> None:
     ours = load(relu)(x=x)["y"].numpy()
     theirs = onnxruntime.InferenceSession(relu.SerializeToString()).run(None, {"x": x})[0]
     np.testing.assert_array_equal(ours, theirs)
+
+
+def test_flatten_at_the_rank_and_an_old_gemm_broadcast_attribute() -> None:
+    """Flatten's axis may be the rank itself ([-r, r]); Gemm before opset 7 carries a `broadcast` attribute. Both
+    against onnxruntime."""
+    from onnx import TensorProto
+
+    f = TensorProto.FLOAT
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for axis in (2, -2, 0):
+        model = _one_node("Flatten", [("x", f, [2, 3])], {"axis": axis}, out_rank=2)
+        want = onnxruntime.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+        np.testing.assert_array_equal(load(model)(x=x)["y"].numpy(), want)
+    gemm = _one_node("Gemm", [("a", f, [2, 3]), ("b", f, [3, 4]), ("c", f, [4])], {"broadcast": 1}, opset=6,
+                     out_rank=2)
+    a, b, c = x, np.ones((3, 4), np.float32), np.arange(4, dtype=np.float32)
+    np.testing.assert_allclose(load(gemm)(a=a, b=b, c=c)["y"].numpy(), a @ b + c)

@@ -349,7 +349,8 @@ def _transpose(ctx: Context, x: Tensor, perm: Optional[list[int]] = None) -> Ten
 
 @op("Flatten")
 def _flatten(ctx: Context, x: Tensor, axis: int = 1) -> Tensor:
-    a = axis_index(axis, x.ndim) if x.ndim else 0
+    # the axis may also be the rank itself (everything in the first dim): ONNX allows [-rank, rank]
+    a = x.ndim if axis == x.ndim else axis_index(axis, x.ndim) if x.ndim else 0
     return x.reshape(math.prod(x.shape[:a]), math.prod(x.shape[a:]))
 
 
@@ -550,7 +551,8 @@ def _matmul(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
 
 @op("Gemm")
 def _gemm(ctx: Context, a: Tensor, b: Tensor, c: Optional[Tensor] = None, alpha: float = 1.0, beta: float = 1.0,
-          transA: int = 0, transB: int = 0) -> Tensor:  # noqa: N803 - ONNX attribute names
+          transA: int = 0, transB: int = 0, broadcast: int = 1) -> Tensor:  # noqa: N803 - ONNX attribute names
+    # `broadcast` (Gemm before opset 7): C broadcasts or has the output's shape; the newer rule covers both
     out = (a.T if transA else a) @ (b.T if transB else b)
     out = out * alpha if alpha != 1.0 else out
     return out + c * beta if c is not None else out
