@@ -515,7 +515,8 @@ def test_gpus_split_a_reduce_down_columns_into_strips_of_rows(monkeypatch: pytes
 
 def test_cpus_fold_a_row_into_independent_accumulators() -> None:
     """opt.row_unroll: a float reduce along a contiguous row, short enough (rows of 16 to 8,192 that 8 divides),
-    gets 8 accumulators on CPUs, folded after the loop; the program checks, and a NaN anywhere still wins the max."""
+    gets 8 accumulators on CPUs (16 where 16 divides the row), folded after the loop, and a dot product folds 4 rows
+    side by side; the programs check, and a NaN anywhere still wins the max."""
     from tg.core.check import check
     from tg.core.lower import lower
     from tg.core.opt import choose_opts, row_unroll
@@ -530,14 +531,22 @@ def test_cpus_fold_a_row_into_independent_accumulators() -> None:
     t = Tensor(x, device="numpy").realize()
     (kernel,) = kernels(t.amax(1))
     opts = choose_opts(kernel)
-    assert opts.upcasts == {1: 8}
+    assert opts.upcasts == {1: 16}
     check(lower(kernel, opts), [64, 64 * 32])
+    assert choose_opts(kernels(t[:, :24].amax(1))[0]).upcasts == {1: 8}  # 16 does not divide 24
     assert choose_opts(kernels(t[:, :30].amax(1))[0]).upcasts == {}  # 8 does not divide 30
+    w = Tensor(rng.standard_normal((48, 32)).astype(np.float32), device="numpy").realize()
+    (dot,) = kernels(t[:1] @ w.T)  # one row of x against w's rows: a dot product per output
+    assert choose_opts(dot).upcasts == {2: 16, 1: 4}
+    check(lower(dot, choose_opts(dot), vectorize=True), [48, 32, 48 * 32])
     assert row_unroll(kernels(t.T.amax(1))[0]) == {}  # down a column: not a row
     assert choose_opts(kernels(t.amax(1))[0], gpu=True).upcasts == {}
     if registry.try_open("llvm") is None:
         pytest.skip("llvm is not installed here")  # CI installs it: TG_REQUIRE_DEVICES makes it fail there
     np.testing.assert_array_equal(Tensor(x, device="llvm").amax(1).numpy(), x.max(1))  # NaN in row 5 only
+    ref = np.nan_to_num(x[:1]).astype(np.float64) @ w.numpy().T
+    got = Tensor(np.nan_to_num(x[:1]), device="llvm") @ Tensor(w.numpy(), device="llvm").T
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_a_contraction_over_a_ragged_dim_runs_padded_on_cpus(device: str) -> None:

@@ -102,6 +102,10 @@ class _Checker:
             wanted = [1] * u.width
             if len(u.src) != u.width:
                 self.fail(u, f"a vector of {u.width} lanes built from {len(u.src)} values")
+        elif u.op is U.LANE:
+            wanted = []
+            if u.width != 1 or len(u.src) != 1 or not 0 <= u.arg < u.src[0].width or u.src[0].width < 2:
+                self.fail(u, f"takes lane {u.arg} out of a value of {u.src[0].width if u.src else 0} lane(s)")
         elif u.op in (U.LOAD, U.STORE):
             wanted = [1, 1, u.width]  # (buffer, index, value) or (buffer, index, valid): lanes read W elements
         else:

@@ -6,7 +6,8 @@ DEFINE_ACC declares one, ACC_UPDATE folds a value into it inside a loop (ACC_FMA
 once), ACC_READ reads it after.
 
 A value may be a vector of `width` lanes (renderers that declare `vectors = True` get them; the others never
-do): BROADCAST repeats a scalar, VECTOR gathers scalars, and LOAD/STORE of width W touch W consecutive elements.
+do): BROADCAST repeats a scalar, VECTOR gathers scalars, LANE takes one lane out, and LOAD/STORE of width W touch W
+consecutive elements.
 ALU, CAST and the accumulator ops work lane by lane; all their operands have the op's width.
 
 A GPU program with `local_size` may reduce cooperatively: each work-item of a group folds its share of a long
@@ -52,6 +53,7 @@ class U(Enum):
     GROUP_FOLD = auto()
     BROADCAST = auto()  # src = (scalar,): a vector of `width` copies
     VECTOR = auto()  # src = `width` scalars: a vector of them, in lane order
+    LANE = auto()  # src = (vector,), arg = lane index: that lane as a scalar
 
 
 class UOp:

@@ -83,20 +83,23 @@ def _live(uops: list[UOp]) -> list[UOp]:
 
 def vector_dim(kernel: Kernel, opts: Opts) -> Optional[int]:
     """The full dim whose upcast becomes vector lanes: the innermost output dim (so stores are contiguous) of a
-    register-tiled contraction whose ops are all in VECTOR_OPS and whose loads include one contiguous along it."""
+    register-tiled contraction, or else a reduce dim upcast into a row's accumulators (opt.row_unroll: the lanes
+    then sum every W-th element, and are folded in lane order after the loop), where the kernel's ops are all in
+    VECTOR_OPS and its loads include one contiguous along that dim."""
     red = kernel.reduce
     if red is None or opts.local or opts.flatten:
         return None
     full, axes = kernel.full_shape, set(red.arg)
     out_dims = [d for d, n in enumerate(full) if n != 1 and d not in axes]
-    if not out_dims or opts.upcasts.get(out_dims[-1]) not in VECTOR_WIDTHS:
-        return None
-    v = out_dims[-1]
+    rows = [d for d in sorted(axes) if full[d] != 1 and opts.upcasts.get(d) in VECTOR_WIDTHS]
     nodes = list(kernel.ast.walk())
     if any((n.op not in VECTOR_OPS and n.op is not Op.STORE) or n.dtype not in VECTOR_DTYPES for n in nodes):
         return None
-    contiguous = any(n.op is Op.LOAD and n.arg[1].shape == full and n.arg[1].strides[v] == 1 for n in nodes)
-    return v if contiguous else None
+    loads = [n.arg[1] for n in nodes if n.op is Op.LOAD and n.arg[1].shape == full]
+    candidates = [out_dims[-1]] if out_dims and opts.upcasts.get(out_dims[-1]) in VECTOR_WIDTHS else []
+    if rows and red.op in (Op.SUM, Op.RMAX):
+        candidates.append(rows[-1])
+    return next((v for v in candidates if any(view.strides[v] == 1 for view in loads)), None)
 
 
 GROUP_UNROLL = 4  # positions each work-item of a cooperative reduction folds per turn (see lower_reduce_group)
@@ -112,7 +115,7 @@ def reduce_identity(op: Op, dtype: DType) -> Any:
     return False if dtype == dt.bool_ else (0 if dtype.kind == "u" else -(1 << (8 * dtype.itemsize - 1)))
 
 
-PURE = frozenset({U.CONST, U.ALU, U.CAST, U.BROADCAST, U.VECTOR})  # ops whose value depends on their sources only
+PURE = frozenset({U.CONST, U.ALU, U.CAST, U.BROADCAST, U.VECTOR, U.LANE})  # ops whose value depends on their sources only
 
 
 class _Lowerer:
@@ -120,6 +123,8 @@ class _Lowerer:
         self.index_dtype = index
         self.vdim = vector_dim(kernel, opts) if vectorize else None  # the dim held in vector lanes
         self.width = opts.upcasts[self.vdim] if self.vdim is not None else 1
+        # the lanes run along a reduce dim: the accumulators are vectors, folded to scalars after the loop
+        self.lanes_reduce = self.vdim is not None and kernel.reduce is not None and self.vdim in kernel.reduce.arg
         self.kernel, self.upcasts, self.flatten, self.block = kernel, opts.upcasts, opts.flatten, opts.block
         self.local = opts.local
         self.group = opts.group  # work-items per output of a cooperative reduction (GPUs)
@@ -365,7 +370,10 @@ class _Lowerer:
             self.combo = dict(combo)
             value = self.value(k.ast.src[0])
             idx, _ = self.index(View.contiguous(k.out_shape))
-            self.emit(U.STORE, None, (self.params[0], idx, self.widen(value), *first), width=self.width)
+            if self.lanes_reduce:  # the lanes were folded: one value per output
+                self.emit(U.STORE, None, (self.params[0], idx, value, *first))
+            else:
+                self.emit(U.STORE, None, (self.params[0], idx, self.widen(value), *first), width=self.width)
         for loop in reversed(loops):
             if loop is not None:
                 self.emit(U.END, None, (loop,))
@@ -436,6 +444,15 @@ class _Lowerer:
                 merged[out] = part if out not in merged else \
                     self.emit(U.ALU, red.dtype, (merged[out], part), fold, width=self.width)
             self.acc_reads = merged
+        if self.lanes_reduce:
+            self.acc_reads = {c: self.fold_lanes(v, fold) for c, v in self.acc_reads.items()}
+
+    def fold_lanes(self, v: UOp, fold: Op) -> UOp:
+        """A vector accumulator's lanes folded into one value, in lane order."""
+        total = self.emit(U.LANE, v.dtype, (v,), 0)
+        for lane in range(1, v.width):
+            total = self.emit(U.ALU, v.dtype, (total, self.emit(U.LANE, v.dtype, (v,), lane)), fold)
+        return total
 
     def sum_block(self, red: AST) -> Optional[tuple[int, int]]:
         """(reduce dim, its steps per block) for a float sum long enough to need blocks, else None."""

@@ -95,7 +95,9 @@ def transpose_tile(kernel: Kernel) -> dict[int, int]:
     return {}
 
 
-ROW_UNROLL = 8  # independent accumulators of a CPU reduce along a row (see row_unroll)
+ROW_UNROLL = 8  # independent accumulators of a CPU reduce along a row (see row_unroll) ...
+ROW_UNROLL_WIDE = 16  # ... or this many, where the row's length is a multiple of it (an AVX-512 vector)
+ROW_REUSE = 4  # rows of a dot-product contraction folded side by side, sharing the other operand's loads
 ROW_UNROLL_MAX = 1 << 13  # longer rows keep one accumulator, summed in blocks (lower.SUM_BLOCK) for precision
 
 
@@ -103,9 +105,12 @@ def row_unroll(kernel: Kernel) -> dict[int, int]:
     """CPUs: a float reduce along a row that its input reads contiguously (a softmax's max and sum, a layer norm's
     mean) folds each step into the one accumulator the last step wrote: a chain of dependent operations, one
     element at a time (a max of 32K floats in rows of 32 took 175 us on llvm, LLVM's NaN-propagating maximum being
-    several cycles long). Upcasting the row's dim by ROW_UNROLL gives that many independent accumulators, folded
-    together after the loop, which the CPU overlaps and LLVM packs into vector registers. Rows up to ROW_UNROLL_MAX
-    long whose length it divides; contractions get their register tile instead (choose_upcasts)."""
+    several cycles long). Upcasting the row's dim by ROW_UNROLL (ROW_UNROLL_WIDE where it divides the row) gives that
+    many independent accumulators, folded together after the loop: vector lanes on llvm (lower.vector_dim). Rows up
+    to ROW_UNROLL_MAX long whose length it divides; contractions get their register tile instead (choose_upcasts),
+    except a dot product (x @ w.T with w stored (out, in), too few rows of x to copy w for a tile), which also folds
+    ROW_REUSE rows of w side by side, each load of x serving all of them (1x512 @ 2048x512 on llvm, the kernel
+    alone: 96 us with 8 lanes, 62 with 16 lanes by 4 rows)."""
     red = kernel.reduce
     if red is None or not red.dtype.is_float:
         return {}
@@ -118,7 +123,13 @@ def row_unroll(kernel: Kernel) -> dict[int, int]:
     loads = _reduce_reads(kernel, red)[2]
     if n % ROW_UNROLL or n < 2 * ROW_UNROLL or n > ROW_UNROLL_MAX or not any(v.strides[d] == 1 for v in loads):
         return {}
-    return {d: ROW_UNROLL}
+    up = {d: ROW_UNROLL_WIDE if n % ROW_UNROLL_WIDE == 0 and n >= 2 * ROW_UNROLL_WIDE else ROW_UNROLL}
+    kept = [i for i, m in enumerate(full) if m > 1 and i not in red.arg]
+    shared = [i for i in kept if full[i] % ROW_REUSE == 0 and any(v.strides[i] == 0 and v.strides[d] for v in loads)
+              and any(v.strides[i] and v.strides[d] for v in loads)]
+    if shared:
+        up[shared[-1]] = ROW_REUSE
+    return up
 
 
 def column_tile(kernel: Kernel, tile: Optional[tuple[int, int]] = None) -> dict[int, int]:

@@ -147,6 +147,10 @@ class LLVMRenderer:
             self.line(f"{one} = insertelement <1 x {ltype(d)}> undef, {ltype(d)} {self.ref(u.src[0])}, i64 0")
             self.line(f"%{u.name} = shufflevector <1 x {ltype(d)}> {one}, <1 x {ltype(d)}> undef, "
                       f"<{u.width} x i32> zeroinitializer")
+        elif op is U.LANE:
+            assert d is not None
+            vector = u.src[0]
+            self.line(f"%{u.name} = extractelement {vtype(d, vector.width)} {self.ref(vector)}, i64 {u.arg}")
         elif op is U.VECTOR:
             assert d is not None
             t, v = vtype(d, u.width), "undef"
