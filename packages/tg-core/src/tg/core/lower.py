@@ -115,7 +115,8 @@ def reduce_identity(op: Op, dtype: DType) -> Any:
     return False if dtype == dt.bool_ else (0 if dtype.kind == "u" else -(1 << (8 * dtype.itemsize - 1)))
 
 
-PURE = frozenset({U.CONST, U.ALU, U.CAST, U.BROADCAST, U.VECTOR, U.LANE})  # ops whose value depends on their sources only
+# ops whose value depends on their sources only
+PURE = frozenset({U.CONST, U.ALU, U.CAST, U.BROADCAST, U.VECTOR, U.LANE})
 
 
 class _Lowerer:
