@@ -15,7 +15,7 @@ does not parse raises a ValueError naming the variable and what it accepts, inst
 | TG_SCRATCH_MB | the numpy device's reusable temporaries | 128 |
 | TG_PROGRAM_CACHE | compiled programs a device keeps in memory (least recently used dropped) | 4096 |
 | TG_LLVM_THREADS | threads the llvm device splits a kernel over | the CPU count |
-| TG_COMPILE_WORKERS | processes that compile a schedule's new kernels side by side (below 2: none) | the CPU count |
+| TG_COMPILE_WORKERS | processes compiling a schedule's new kernels side by side (below 2: none) | CPUs, at most 8 |
 | TG_LOCAL_SIZE | OpenCL work-group size on GPUs | 128 |
 | TG_WEBGPU_WORKGROUP | work-items per WebGPU work-group (kernels that share local memory choose their own) | 256 |
 | TG_DIST_TIMEOUT | seconds a tg.distributed collective waits for the other ranks before it raises | 300 |
@@ -125,8 +125,9 @@ def llvm_threads() -> int:
 
 def compile_workers() -> int:
     """TG_COMPILE_WORKERS: worker processes that compile a schedule's new kernels side by side (default: one per
-    core; below 2, kernels compile in the calling process)."""
-    return _int("TG_COMPILE_WORKERS", os.cpu_count() or 1, least=0)
+    core, at most 8: each holds its own LLVM, ~100 MB, and a model's first call rarely has work for more; below 2,
+    kernels compile in the calling process)."""
+    return _int("TG_COMPILE_WORKERS", min(os.cpu_count() or 1, 8), least=0)
 
 
 def llvm_spin_seconds() -> float:
