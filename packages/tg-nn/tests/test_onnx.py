@@ -252,3 +252,64 @@ def test_flatten_at_the_rank_and_an_old_gemm_broadcast_attribute() -> None:
                      out_rank=2)
     a, b, c = x, np.ones((3, 4), np.float32), np.arange(4, dtype=np.float32)
     np.testing.assert_allclose(load(gemm)(a=a, b=b, c=c)["y"].numpy(), a @ b + c)
+
+
+def _contrib_model(op: str, inputs: list, outputs: int = 1, **attrs: Any) -> bytes:
+    from onnx import TensorProto, helper
+
+    node = helper.make_node(op, [i[0] for i in inputs], [f"y{k}" for k in range(outputs)], domain="com.microsoft",
+                            **attrs)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s, _ in
+                                            inputs],
+                              [helper.make_tensor_value_info(f"y{k}", TensorProto.FLOAT,
+                                                             [f"d{i}" for i in range(len(inputs[0][1]))])
+                               for k in range(outputs)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft",
+                                                                                                      1)])
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("case", ["Gelu", "BiasGelu", "FastGelu", "FastGelu-nobias", "QuickGelu", "BiasAdd",
+                                  "SkipLayerNormalization", "SkipLayerNormalization-all", "SkipSimplified",
+                                  "FusedMatMul", "FusedConv", "FusedConv-z"])
+def test_onnxruntime_contrib_ops_match_onnxruntime(case: str) -> None:
+    """The com.microsoft ops onnxruntime's optimiser writes into saved models, each against onnxruntime (BiasAdd,
+    which it runs on CUDA only, against its definition)."""
+    rng = np.random.default_rng(7)
+    r = lambda *s: rng.standard_normal(s).astype(np.float32) * 2  # noqa: E731
+    x, h = r(2, 5, 8), r(8)
+    cases: dict[str, tuple[str, list, int, dict]] = {
+        "Gelu": ("Gelu", [("x", [2, 5, 8], x)], 1, {}),
+        "BiasGelu": ("BiasGelu", [("x", [2, 5, 8], x), ("b", [8], h)], 1, {}),
+        "FastGelu": ("FastGelu", [("x", [2, 5, 8], x), ("b", [8], h)], 1, {}),
+        "FastGelu-nobias": ("FastGelu", [("x", [2, 5, 8], x)], 1, {}),
+        "QuickGelu": ("QuickGelu", [("x", [2, 5, 8], x)], 1, {"alpha": 1.5}),
+        "BiasAdd": ("BiasAdd", [("x", [2, 5, 8], x), ("b", [8], h), ("s", [2, 5, 8], r(2, 5, 8))], 1, {}),
+        "SkipLayerNormalization": ("SkipLayerNormalization", [("x", [2, 5, 8], x), ("s", [2, 5, 8], r(2, 5, 8)),
+                                                              ("g", [8], r(8)), ("beta", [8], r(8))], 1,
+                                   {"epsilon": 1e-5}),
+        "SkipLayerNormalization-all": ("SkipLayerNormalization", [("x", [2, 5, 8], x), ("s", [2, 5, 8], r(2, 5, 8)),
+                                                                  ("g", [8], r(8)), ("beta", [8], r(8)),
+                                                                  ("bias", [8], r(8))], 4, {"epsilon": 1e-5}),
+        "SkipSimplified": ("SkipSimplifiedLayerNormalization", [("x", [2, 5, 8], x), ("s", [2, 5, 8], r(2, 5, 8)),
+                                                                ("g", [8], r(8))], 1, {"epsilon": 1e-6}),
+        "FusedMatMul": ("FusedMatMul", [("a", [2, 3, 4], r(2, 3, 4)), ("b", [2, 5, 4], r(2, 5, 4))], 1,
+                        {"alpha": 0.5, "transB": 1}),
+        "FusedConv": ("FusedConv", [("x", [1, 3, 6, 6], r(1, 3, 6, 6)), ("w", [4, 3, 3, 3], r(4, 3, 3, 3)),
+                                    ("b", [4], r(4))], 1, {"activation": "Relu", "pads": [1, 1, 1, 1]}),
+        "FusedConv-z": ("FusedConv", [("x", [1, 3, 6, 6], r(1, 3, 6, 6)), ("w", [4, 3, 3, 3], r(4, 3, 3, 3)),
+                                      ("b", [4], r(4)), ("z", [1, 4, 4, 4], r(1, 4, 4, 4))], 1,
+                        {"activation": "LeakyRelu", "activation_params": [0.2]}),
+    }
+    op, inputs, outputs, attrs = cases[case]
+    model = _contrib_model(op, inputs, outputs, **attrs)
+    feed = {n: v for n, _, v in inputs}
+    if op == "BiasAdd":  # onnxruntime has it on CUDA only: its definition, x + bias + skip
+        want = [feed["x"].astype(np.float64) + feed["b"] + feed["s"]]
+    else:
+        want = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feed)
+    got = load(model)(**feed)
+    for k, w in enumerate(want):
+        g = got[f"y{k}"].numpy()
+        assert g.shape == w.shape, (k, g.shape, w.shape)
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)

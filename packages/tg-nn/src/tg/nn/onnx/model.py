@@ -9,7 +9,7 @@ import numpy as np
 
 from tg.core import Tensor
 
-from . import control, indexing, lowp, pooling, quant, recurrent, resize, signal, training, vision  # noqa: F401  (each module registers its ops in OPS)
+from . import contrib, control, indexing, lowp, pooling, quant, recurrent, resize, signal, training, vision  # noqa: F401  (each module registers its ops in OPS)
 from .compiled import NotReplayable, SignatureRuns
 from .ops import TENSOR_TYPES, Context, OnnxError, find_op
 
