@@ -313,3 +313,42 @@ def test_onnxruntime_contrib_ops_match_onnxruntime(case: str) -> None:
         g = got[f"y{k}"].numpy()
         assert g.shape == w.shape, (k, g.shape, w.shape)
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", ["plain", "mask", "causal", "mha", "mha-bias-mask"])
+def test_onnxruntime_attention_ops_match_onnxruntime(case: str) -> None:
+    """com.microsoft::Attention (packed weights) and MultiHeadAttention, with a (batch, keys) mask of ones and
+    zeros and the causal variant, against onnxruntime."""
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(11)
+    b, s, hidden, heads = 2, 5, 8, 2
+    x = rng.standard_normal((b, s, hidden)).astype(np.float32)
+    mask = np.ones((b, s), np.int32)
+    mask[1, 3:] = 0
+    f, i32 = TensorProto.FLOAT, TensorProto.INT32
+    if case in ("plain", "mask", "causal"):
+        w, bias = rng.standard_normal((hidden, 3 * hidden)).astype(np.float32), rng.standard_normal(3 * hidden)
+        names = ["x", "w", "bias"] + (["mask"] if case == "mask" else [])
+        node = helper.make_node("Attention", names, ["y"], domain="com.microsoft", num_heads=heads,
+                                unidirectional=int(case == "causal"))
+        feed: dict[str, np.ndarray] = {"x": x, "w": w, "bias": bias.astype(np.float32)}
+        infos = [("x", f, [b, s, hidden]), ("w", f, [hidden, 3 * hidden]), ("bias", f, [3 * hidden])]
+        if case == "mask":
+            feed["mask"], infos = mask, [*infos, ("mask", i32, [b, s])]
+    else:
+        k, v = (rng.standard_normal((b, s, hidden)).astype(np.float32) for _ in range(2))
+        feed, infos = {"q": x, "k": k, "v": v}, [("q", f, [b, s, hidden]), ("k", f, [b, s, hidden]),
+                                                 ("v", f, [b, s, hidden])]
+        names = ["q", "k", "v"]
+        if case == "mha-bias-mask":
+            feed["bias"], feed["mask"] = rng.standard_normal(3 * hidden).astype(np.float32), mask
+            infos += [("bias", f, [3 * hidden]), ("mask", i32, [b, s])]
+            names += ["bias", "mask"]
+        node = helper.make_node("MultiHeadAttention", names, ["y"], domain="com.microsoft", num_heads=heads)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(n, t, sh) for n, t, sh in infos],
+                              [helper.make_tensor_value_info("y", f, [b, s, hidden])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)]).SerializeToString()
+    want = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    np.testing.assert_allclose(load(model)(**feed)["y"].numpy(), want, rtol=1e-4, atol=1e-4)

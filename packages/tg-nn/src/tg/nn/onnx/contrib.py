@@ -3,6 +3,7 @@
 what onnxruntime computes, composed from tg's ops; the tests compare with onnxruntime itself."""
 from __future__ import annotations
 
+import math
 from typing import Any, Optional
 
 from tg.core import Tensor
@@ -111,3 +112,81 @@ def _fused_conv(ctx: Context, x: Tensor, w: Tensor, b: Optional[Tensor] = None, 
         raise OnnxError(f"onnx: FusedConv activation {name!r} is not supported ({', '.join(sorted(ACTIVATIONS))})")
     return ACTIVATIONS[name](out, list(activation_params or []))
 
+
+
+@op("SimplifiedLayerNormalization")
+def _rms_norm(ctx: Context, x: Tensor, scale: Tensor, axis: int = -1, epsilon: float = 1e-5,
+              stash_type: int = 1) -> Any:
+    """onnxruntime's RMS normalisation (registered in the ONNX domain): x / sqrt(mean(x^2) + epsilon) * scale over
+    the dims from `axis`; outputs the result and optionally the inverse root mean square."""
+    a = axis % x.ndim
+    inv = (x * x).mean(tuple(range(a, x.ndim)), keepdim=True).add(epsilon).rsqrt()
+    return _outputs(ctx, x * inv * scale, inv)
+
+
+def _heads(t: Tensor, heads: int) -> Tensor:
+    """(batch, length, heads * size) -> (batch, heads, length, size)."""
+    b, n, width = t.shape
+    if width % heads:
+        raise OnnxError(f"onnx: attention: hidden size {width} is not a multiple of num_heads={heads}")
+    return t.reshape(b, n, heads, width // heads).permute(0, 2, 1, 3)
+
+
+def _attend(q: Tensor, k: Tensor, v: Tensor, heads: int, scale: float, keep: Optional[Tensor], causal: bool,
+            filler: float) -> Tensor:
+    """Scaled dot-product attention over heads; `keep` (batch, keys) marks the keys to attend to, the others get
+    `filler` added (onnxruntime's mask_filter_value) as onnxruntime does."""
+    qh, kh, vh = _heads(q, heads), _heads(k, heads), _heads(v, heads)
+    scores = (qh @ kh.transpose(-1, -2)) * (scale or 1.0 / math.sqrt(qh.shape[-1]))
+    if keep is not None:
+        scores = scores + (keep.reshape(keep.shape[0], 1, 1, keep.shape[1]) == 0).float() * filler
+    if causal:
+        s, n = scores.shape[-2:]
+        future = Tensor.ones(s, n, device=scores.device).triu(n - s + 1)
+        scores = scores + future * filler
+    out = scores.softmax(-1) @ vh
+    b, _, s, size = out.shape
+    return out.permute(0, 2, 1, 3).reshape(b, s, heads * size)
+
+
+def _key_mask(mask: Optional[Tensor], batch: int, keys: int, op_name: str) -> Optional[Tensor]:
+    if mask is None:
+        return None
+    if mask.shape != (batch, keys):
+        raise OnnxError(f"onnx: {op_name}: only a (batch, keys) mask of ones and zeros is supported, got "
+                        f"{list(mask.shape)} for batch {batch} and {keys} keys")
+    return mask
+
+
+@op("Attention", domain=MS)
+def _attention(ctx: Context, x: Tensor, weights: Tensor, bias: Optional[Tensor] = None,
+               mask_index: Optional[Tensor] = None, past: Optional[Tensor] = None, *rest: Any, num_heads: int = 1,
+               unidirectional: int = 0, scale: float = 0.0, mask_filter_value: float = -10000.0,
+               qkv_hidden_sizes: Optional[list[int]] = None, do_rotary: int = 0, past_present_share_buffer: int = 0,
+               rotary_embedding_dim: int = 0) -> Tensor:
+    """BERT-style self-attention with packed weights (input_hidden, q + k + v hidden): x @ weights + bias split
+    into queries, keys and values, then attention over `num_heads` heads. Masks as (batch, length) ones and zeros."""
+    if past is not None or any(r is not None for r in rest) or do_rotary or len(ctx.node.output) > 1:
+        raise OnnxError("onnx: com.microsoft::Attention with past state, attention bias or rotary embeddings is not "
+                        "supported")
+    sizes = qkv_hidden_sizes or [weights.shape[1] // 3] * 3
+    proj = x @ weights + bias if bias is not None else x @ weights
+    q, k, v = proj[..., :sizes[0]], proj[..., sizes[0]:sizes[0] + sizes[1]], proj[..., sizes[0] + sizes[1]:]
+    keep = _key_mask(mask_index, x.shape[0], x.shape[1], "Attention")
+    return _attend(q, k, v, num_heads, scale, keep, bool(unidirectional), mask_filter_value)
+
+
+@op("MultiHeadAttention", domain=MS)
+def _multi_head_attention(ctx: Context, query: Tensor, key: Tensor, value: Tensor, bias: Optional[Tensor] = None,
+                          key_padding_mask: Optional[Tensor] = None, *rest: Any, num_heads: int = 1,
+                          scale: float = 0.0, mask_filter_value: float = -10000.0, unidirectional: int = 0) -> Tensor:
+    """Attention of (batch, length, hidden) queries over keys and values of the same layout, with an optional
+    bias of q + k + v hidden and a (batch, keys) padding mask of ones and zeros."""
+    if key.ndim != 3 or value.ndim != 3 or any(r is not None for r in rest) or len(ctx.node.output) > 1:
+        raise OnnxError("onnx: com.microsoft::MultiHeadAttention is supported with 3-D queries, keys and values, "
+                        "no past state and no attention bias")
+    if bias is not None:
+        d, dk = query.shape[-1], key.shape[-1]
+        query, key, value = query + bias[:d], key + bias[d:d + dk], value + bias[d + dk:]
+    keep = _key_mask(key_padding_mask, key.shape[0], key.shape[1], "MultiHeadAttention")
+    return _attend(query, key, value, num_heads, scale, keep, bool(unidirectional), mask_filter_value)
