@@ -352,3 +352,35 @@ def test_onnxruntime_attention_ops_match_onnxruntime(case: str) -> None:
                                                     helper.make_opsetid("com.microsoft", 1)]).SerializeToString()
     want = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feed)[0]
     np.testing.assert_allclose(load(model)(**feed)["y"].numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("with_mask", [True, False])
+def test_onnxruntime_embed_layer_normalization_matches_onnxruntime(with_mask: bool) -> None:
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(13)
+    b, s, hidden, vocab = 2, 6, 8, 20
+    f, i32 = TensorProto.FLOAT, TensorProto.INT32
+    feed: dict[str, np.ndarray] = {
+        "ids": rng.integers(0, vocab, (b, s)).astype(np.int32), "seg": rng.integers(0, 2, (b, s)).astype(np.int32),
+        "word": rng.standard_normal((vocab, hidden)).astype(np.float32),
+        "pos": rng.standard_normal((16, hidden)).astype(np.float32),
+        "segment": rng.standard_normal((2, hidden)).astype(np.float32),
+        "gamma": rng.standard_normal(hidden).astype(np.float32), "beta": rng.standard_normal(hidden).astype(np.float32)}
+    infos = [("ids", i32, [b, s]), ("seg", i32, [b, s]), ("word", f, [vocab, hidden]), ("pos", f, [16, hidden]),
+             ("segment", f, [2, hidden]), ("gamma", f, [hidden]), ("beta", f, [hidden])]
+    if with_mask:
+        mask = np.ones((b, s), np.int32)
+        mask[0, 4:] = 0
+        feed["mask"], infos = mask, [*infos, ("mask", i32, [b, s])]
+    node = helper.make_node("EmbedLayerNormalization", [n for n, _, _ in infos], ["y", "count"],
+                            domain="com.microsoft", epsilon=1e-5)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(n, t, sh) for n, t, sh in infos],
+                              [helper.make_tensor_value_info("y", f, [b, s, hidden]),
+                               helper.make_tensor_value_info("count", i32, [b])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)]).SerializeToString()
+    want = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feed)
+    got = load(model)(**feed)
+    np.testing.assert_allclose(got["y"].numpy(), want[0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(got["count"].numpy(), want[1])

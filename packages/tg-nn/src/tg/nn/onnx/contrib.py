@@ -7,6 +7,7 @@ import math
 from typing import Any, Optional
 
 from tg.core import Tensor
+from tg.core import dtype as dt
 
 from .ops import Context, OnnxError, _conv, op
 
@@ -190,3 +191,27 @@ def _multi_head_attention(ctx: Context, query: Tensor, key: Tensor, value: Tenso
         query, key, value = query + bias[:d], key + bias[d:d + dk], value + bias[d + dk:]
     keep = _key_mask(key_padding_mask, key.shape[0], key.shape[1], "MultiHeadAttention")
     return _attend(query, key, value, num_heads, scale, keep, bool(unidirectional), mask_filter_value)
+
+
+@op("EmbedLayerNormalization", domain=MS)
+def _embed_layer_norm(ctx: Context, input_ids: Tensor, segment_ids: Optional[Tensor], word: Tensor,
+                      position: Tensor, segment: Optional[Tensor] = None, gamma: Optional[Tensor] = None,
+                      beta: Optional[Tensor] = None, mask: Optional[Tensor] = None,
+                      position_ids: Optional[Tensor] = None, epsilon: float = 1e-12, mask_index_type: int = 1) -> Any:
+    """BERT's embeddings: word + position (+ segment) embeddings, layer-normalised; outputs the result, the mask's
+    count of kept tokens per sequence (int32), and optionally the embeddings' sum before the norm."""
+    if gamma is None or beta is None:
+        raise OnnxError("onnx: EmbedLayerNormalization needs gamma and beta")
+    batch, length = input_ids.shape
+    positions = position_ids if position_ids is not None else \
+        Tensor.arange(length, device=input_ids.device).reshape(1, length).expand(batch, length)
+    total = word[input_ids.cast(dt.int64)] + position[positions.cast(dt.int64)]
+    if segment is not None and segment_ids is not None:
+        total = total + segment[segment_ids.cast(dt.int64)]
+    mean = total.mean(-1, keepdim=True)
+    centred = total - mean
+    out = centred * (centred * centred).mean(-1, keepdim=True).add(epsilon).rsqrt() * gamma + beta
+    kept = (mask != 0).cast(dt.int32).sum(1) if mask is not None else Tensor.zeros(batch, dtype=dt.int32,
+                                                                                   device=input_ids.device)
+    wanted = len(ctx.node.output)
+    return (out, kept, total)[:wanted] if wanted > 1 else out
