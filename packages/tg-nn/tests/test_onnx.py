@@ -384,3 +384,27 @@ def test_onnxruntime_embed_layer_normalization_matches_onnxruntime(with_mask: bo
     got = load(model)(**feed)
     np.testing.assert_allclose(got["y"].numpy(), want[0], rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(got["count"].numpy(), want[1])
+
+
+@pytest.mark.parametrize("k", [256, 300])
+def test_matmul_integer_is_exact_in_float32_and_beyond(k: int) -> None:
+    """8-bit MatMulInteger over 256 terms runs in float32 (every partial sum an integer below 2^24), over 300 in
+    float64; both give onnxruntime's int32 result exactly, also at the extremes (255 - 0 times -128 - 127)."""
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(17)
+    a = rng.integers(0, 256, (4, k)).astype(np.uint8)
+    b = rng.integers(-128, 128, (k, 6)).astype(np.int8)
+    a[0], b[:, 0] = 255, -128  # the largest sum of products there is, in one output
+    za, zb = np.array(0, np.uint8), np.array(127, np.int8)
+    node = helper.make_node("MatMulInteger", ["a", "b", "za", "zb"], ["y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("a", TensorProto.UINT8, [4, k]),
+                                            helper.make_tensor_value_info("b", TensorProto.INT8, [k, 6]),
+                                            helper.make_tensor_value_info("za", TensorProto.UINT8, []),
+                                            helper.make_tensor_value_info("zb", TensorProto.INT8, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, [4, 6])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    feed = {"a": a, "b": b, "za": za, "zb": zb}
+    want = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    np.testing.assert_array_equal(want, (a.astype(np.int64) @ (b.astype(np.int64) - 127)).astype(np.int32))
+    np.testing.assert_array_equal(load(model)(**feed)["y"].numpy(), want)

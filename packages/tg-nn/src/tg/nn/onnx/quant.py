@@ -1,6 +1,7 @@
 """ONNX quantization ops: (De)QuantizeLinear (per tensor, per axis, blocked), DynamicQuantizeLinear and the
 integer/QLinear MatMul and Conv. Integer products are computed in float64, exact for the int8/int16 ranges
-these ops use, and rounded half to even as the spec says."""
+these ops use (8-bit matrix products over up to 258 terms in float32, exact there too: `_work_dtype`), and rounded
+half to even as the spec says."""
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -94,11 +95,22 @@ def _dynamic_quantize(ctx: Context, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return quantize(x, scale, zero, dt.uint8), scale, zero
 
 
-def _centered(x: Tensor, zero: Optional[Tensor], axis: int) -> Tensor:
-    v = x.cast(dt.float64)
+EXACT_F32 = 1 << 24  # integers up to this magnitude are exact in float32, and so are sums that stay below it
+
+
+def _work_dtype(a: Tensor, b: Tensor) -> dt.DType:
+    """float32 where every partial sum of a @ b (zero points taken off) is an integer below 2^24, so exact: 8-bit
+    operands (|a - a_zero|, |b - b_zero| <= 255) summed over at most 258 terms (a BERT layer's 128 or 256); float64
+    otherwise (exact for these ranges far beyond)."""
+    small = a.dtype.itemsize == 1 and b.dtype.itemsize == 1
+    return dt.float32 if small and a.shape[-1] * 255 * 255 < EXACT_F32 else dt.float64
+
+
+def _centered(x: Tensor, zero: Optional[Tensor], axis: int, work: dt.DType = dt.float64) -> Tensor:
+    v = x.cast(work)
     if zero is None:
         return v
-    z = zero.cast(dt.float64)
+    z = zero.cast(work)
     if z.ndim == 1 and z.numel() > 1:  # per row of a (axis -2) or per column of b (axis -1)
         z = z.reshape(-1, 1) if axis == -2 else z
     return v - z
@@ -107,13 +119,15 @@ def _centered(x: Tensor, zero: Optional[Tensor], axis: int) -> Tensor:
 @op("MatMulInteger")
 def _matmul_integer(ctx: Context, a: Tensor, b: Tensor, a_zero: Optional[Tensor] = None,
                     b_zero: Optional[Tensor] = None) -> Tensor:
-    return (_centered(a, a_zero, -2) @ _centered(b, b_zero, -1)).cast(dt.int32)
+    work = _work_dtype(a, b)
+    return (_centered(a, a_zero, -2, work) @ _centered(b, b_zero, -1, work)).cast(dt.int32)
 
 
 @op("QLinearMatMul")
 def _qlinear_matmul(ctx: Context, a: Tensor, a_scale: Tensor, a_zero: Tensor, b: Tensor, b_scale: Tensor,
                     b_zero: Tensor, y_scale: Tensor, y_zero: Tensor) -> Tensor:
-    prod = _centered(a, a_zero, -2) @ _centered(b, b_zero, -1)
+    work = _work_dtype(a, b)
+    prod = (_centered(a, a_zero, -2, work) @ _centered(b, b_zero, -1, work)).cast(dt.float64)
     sa = a_scale.cast(dt.float64).reshape(-1, 1) if a_scale.numel() > 1 else a_scale.cast(dt.float64).reshape(())
     sb = b_scale.cast(dt.float64).reshape(-1) if b_scale.numel() > 1 else b_scale.cast(dt.float64).reshape(())
     real = prod * sa * sb
