@@ -122,6 +122,8 @@ class CompiledDevice(Device):
         self.programs: OrderedDict[tuple[AST, tuple[int, ...]], CompiledProgram] = OrderedDict()
         self.program_limit = config.program_cache()
         self.lock = threading.RLock()  # compiles (renderers keep per-kernel state) and launches
+        # TG_CHECK_IR: programs built ahead of their run (prepare) are checked again against their first buffers
+        self.unsized: set[tuple[AST, tuple[int, ...]]] = set()
 
     def split_reduces_for_a_gpu(self) -> None:
         """Ask the scheduler to split reduces as a GPU needs them: into 1,024 partial results where a reduce has a
@@ -154,6 +156,9 @@ class CompiledDevice(Device):
             found = self.programs.get(key)
             if found is not None:
                 self.programs.move_to_end(key)
+                if self.unsized and buffers is not None and key in self.unsized:  # built ahead by prepare()
+                    self.unsized.discard(key)
+                    check(found.prog, [b.size for b in buffers])
                 return found
             measure = None if buffers is None else (lambda opts: self.measure(kernel, opts, buffers))
             target = self.target(kernel)
@@ -162,12 +167,14 @@ class CompiledDevice(Device):
             return program
 
     def _keep(self, key: tuple[AST, tuple[int, ...]], program: CompiledProgram,
-              buffers: Optional[Sequence[Buffer]] = None) -> None:
+              buffers: Optional[Sequence[Buffer]] = None, ahead: bool = False) -> None:
         if config.check_ir():
             check(program.prog, [b.size for b in buffers] if buffers is not None else None)
+            if ahead:  # built by prepare(): its indices are checked against the buffers when it first runs
+                self.unsized.add(key)
         self.programs[key] = program
         while len(self.programs) > self.program_limit:  # the backend frees code no program refers to
-            self.programs.popitem(last=False)
+            self.unsized.discard(self.programs.popitem(last=False)[0])
 
     def prepare(self, kernels: Sequence[Kernel]) -> None:
         """Build the programs of a schedule's kernels before it runs them: where WORKERS_START_MIN or more are new (or
@@ -191,10 +198,10 @@ class CompiledDevice(Device):
                 cached = self._cached(rendered)
                 job = self.compiler.job(rendered.source, rendered.name, rendered.prog) if cached is None else None
                 if cached is not None:
-                    self._keep(key, cached)
+                    self._keep(key, cached, ahead=True)
                 elif job is None:
                     self._keep(key, self._compiled(rendered, self.compiler.compile(rendered.source, rendered.name,
-                                                                                    rendered.prog)))
+                                                                                    rendered.prog)), ahead=True)
                 else:
                     jobs.append((key, rendered, pool.submit(*job)))
         for key, rendered, future in jobs:
@@ -203,7 +210,7 @@ class CompiledDevice(Device):
             except workers.WorkerLost:
                 binary = self.compiler.compile(rendered.source, rendered.name, rendered.prog)
             with self.lock:
-                self._keep(key, self._compiled(rendered, binary))
+                self._keep(key, self._compiled(rendered, binary), ahead=True)
 
     def build(self, kernel: Kernel, opts: Opts) -> CompiledProgram:
         """Lower with `opts`, render, and compile (or take the binary from the disk cache), then load."""

@@ -138,7 +138,7 @@ class Device(ABC):
     # with padded rows (the scheduler decides; rows that far apart share a few cache sets and evict each other)
     pad_aliased_rows: bool = False
     # register tiles vectorise their contiguous dim: a contraction whose output dim there is long but not a multiple
-    # of 32 runs over a padded copy of its operand (the scheduler decides; schedule._pad_ragged_contractions)
+    # of 32 runs over it padded, through a zero-padded view (the scheduler decides; schedule._pad_ragged_contractions)
     pad_ragged_dims: bool = False
     # a huge reduce into a few outputs is split into up to this many partial results computed side by side: the
     # threads of a CPU; a GPU wants enough work-groups to fill it (the scheduler decides)

@@ -92,13 +92,15 @@ def vector_dim(kernel: Kernel, opts: Opts) -> Optional[int]:
     full, axes = kernel.full_shape, set(red.arg)
     out_dims = [d for d, n in enumerate(full) if n != 1 and d not in axes]
     rows = [d for d in sorted(axes) if full[d] != 1 and opts.upcasts.get(d) in VECTOR_WIDTHS]
+    candidates = [out_dims[-1]] if out_dims and opts.upcasts.get(out_dims[-1]) in VECTOR_WIDTHS else []
+    if rows and red.op in (Op.SUM, Op.RMAX):
+        candidates.append(rows[-1])
+    if not candidates:
+        return None
     nodes = list(kernel.ast.walk())
     if any((n.op not in VECTOR_OPS and n.op is not Op.STORE) or n.dtype not in VECTOR_DTYPES for n in nodes):
         return None
     loads = [n.arg[1] for n in nodes if n.op is Op.LOAD and n.arg[1].shape == full]
-    candidates = [out_dims[-1]] if out_dims and opts.upcasts.get(out_dims[-1]) in VECTOR_WIDTHS else []
-    if rows and red.op in (Op.SUM, Op.RMAX):
-        candidates.append(rows[-1])
     return next((v for v in candidates if any(view.strides[v] == 1 for view in loads)), None)
 
 
