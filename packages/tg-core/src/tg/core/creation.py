@@ -237,3 +237,69 @@ def xavier_normal(cls: type[Tensor], *shape: Any, gain: float = 1.0, device: Opt
 def from_numpy(cls: type[Tensor], array: np.ndarray, device: Optional[str] = None) -> Tensor:
     """A tensor holding a copy of `array`, keeping its dtype."""
     return cls.tensor_class(array, device=device)
+
+
+def randperm(cls: type[Tensor], n: int, dtype: Optional[Union[DType, str]] = None,
+             device: Optional[str] = None) -> Tensor:
+    """A random permutation of 0..n-1 (int64 by default), from tg's seeded generator."""
+    if n < 0:
+        raise RuntimeError(f"randperm: n must be non-negative, got {n}")
+    return cls.tensor_class(_Random.draw().permutation(n), dtype=dt.to_dtype(dtype, dt.int64), device=device)
+
+
+def multinomial(self: Tensor, num_samples: int, replacement: bool = False) -> Tensor:
+    """Indices drawn from the categories of each row by their (unnormalised, non-negative) weights (torch.multinomial):
+    without `replacement` each index at most once per row, so only categories of non-zero weight are drawn."""
+    if self.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial: expected 1-D or 2-D weights, got shape {self.shape}")
+    if not self.dtype.is_float:
+        raise RuntimeError(f"multinomial: weights must be a float tensor, got {self.dtype.name}")
+    weights = self.numpy().astype(np.float64).reshape(-1, self.shape[-1])
+    if weights.shape[1] == 0:
+        raise RuntimeError("multinomial: there are no categories to draw from (the last dim is empty)")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise RuntimeError("multinomial: weights must be finite and non-negative")
+    totals = weights.sum(1)
+    if np.any(totals <= 0):
+        raise RuntimeError("multinomial: each row of weights must have a positive sum")
+    if num_samples <= 0:
+        raise RuntimeError(f"multinomial: num_samples must be positive, got {num_samples}")
+    if not replacement and np.any((weights > 0).sum(1) < num_samples):
+        raise RuntimeError(f"multinomial: cannot draw {num_samples} samples without replacement from rows with "
+                           f"fewer categories of non-zero weight ({int((weights > 0).sum(1).min())})")
+    rng = _Random.draw()
+    rows = [rng.choice(weights.shape[1], num_samples, replace=replacement, p=w / t) for w, t in zip(weights, totals)]
+    out = np.stack(rows).astype(np.int64)
+    return self.tensor_class(out.reshape(num_samples) if self.ndim == 1 else out, device=self.device)
+
+
+def bernoulli(self: Tensor, p: Optional[float] = None) -> Tensor:
+    """1 with probability p (or each element's own value as its probability), else 0, in self's dtype."""
+    probs = np.full(self.shape, p) if p is not None else self.numpy().astype(np.float64)
+    if np.any((probs < 0) | (probs > 1)) or np.any(np.isnan(probs)):
+        raise RuntimeError("bernoulli: probabilities must be in [0, 1]")
+    drawn = _Random.draw().random(self.shape) < probs
+    return self.tensor_class(drawn, dtype=self.dtype, device=self.device)
+
+
+def new_full(self: Tensor, size: Sequence[int], fill_value: Scalar, dtype: Optional[Union[DType, str]] = None,
+             device: Optional[str] = None) -> Tensor:
+    """A tensor of `size` filled with fill_value, in this tensor's dtype and on its device unless given."""
+    return self.tensor_class.full(shape_arg(tuple(size) if not isinstance(size, int) else (size,)), fill_value,
+                                  dtype or self.dtype, device or self.device)
+
+
+def new_zeros(self: Tensor, *size: Any, dtype: Optional[Union[DType, str]] = None,
+              device: Optional[str] = None) -> Tensor:
+    return new_full(self, shape_arg(size), 0, dtype, device)
+
+
+def new_ones(self: Tensor, *size: Any, dtype: Optional[Union[DType, str]] = None,
+             device: Optional[str] = None) -> Tensor:
+    return new_full(self, shape_arg(size), 1, dtype, device)
+
+
+def new_tensor(self: Tensor, data: Any, dtype: Optional[Union[DType, str]] = None,
+               device: Optional[str] = None) -> Tensor:
+    """A new tensor holding data, in this tensor's dtype and on its device unless given."""
+    return self.tensor_class(data, dtype=dtype or self.dtype, device=device or self.device)

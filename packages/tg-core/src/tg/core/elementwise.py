@@ -219,3 +219,130 @@ def logsigmoid(x: Tensor) -> Tensor:
 def frac(x: Tensor) -> Tensor:
     """x - trunc(x), with the sign of x (inf and NaN give NaN, as torch.frac)."""
     return x - x.trunc()
+
+
+# ---- more of torch's elementwise names ------------------------------------------------------------------------
+def signbit(x: Tensor) -> Tensor:
+    """True where the sign bit is set: negative numbers and -0.0 (torch.signbit)."""
+    return _signbit(x) if x.dtype.is_float else (x < 0)
+
+
+def copysign(a: Tensor, b: Union[Tensor, float]) -> Tensor:
+    """|a| with the sign of b, -0.0 included (torch.copysign); always a float tensor."""
+    a, b = a._binary("copysign", b)
+    a, b = a._float(), b._float()
+    return (_signbit(a) != _signbit(b)).if_else(-a, a)
+
+
+def xlogy(x: Tensor, y: Union[Tensor, float]) -> Tensor:
+    """x * log(y), and 0 where x == 0 unless y is NaN (torch.xlogy)."""
+    x, y = x._binary("xlogy", y)
+    x, y = x._float(), y._float()
+    zero = (x == 0).logical_and(y.isnan().logical_not())
+    return zero.if_else(0.0, x * zero.if_else(1.0, y).log())
+
+
+def sinc(x: Tensor) -> Tensor:
+    """sin(pi x) / (pi x), 1 at 0 (torch.sinc)."""
+    x = x._float()
+    zero = x == 0
+    px = zero.if_else(1.0, x) * math.pi
+    return zero.if_else(1.0, px.sin() / px)
+
+
+def logit(x: Tensor, eps: float | None = None) -> Tensor:
+    """log(x / (1 - x)), x first clamped to [eps, 1 - eps] when eps is given (torch.logit)."""
+    x = x._float()
+    if eps is not None:
+        x = x.clamp(eps, 1 - eps)
+    return (x / (1 - x)).log()
+
+
+def heaviside(x: Tensor, values: Union[Tensor, float]) -> Tensor:
+    """0 where x < 0, `values` where x == 0, 1 where x > 0 (torch.heaviside; NaN gives 0, as torch's)."""
+    x, values = x._binary("heaviside", values)
+    return (x == 0).if_else(values, (x > 0).cast(x.dtype))
+
+
+def float_power(x: Tensor, exponent: Union[Tensor, float]) -> Tensor:
+    """x ** exponent in float64 (torch.float_power)."""
+    e = exponent.cast(dt.float64) if not isinstance(exponent, (int, float)) else float(exponent)
+    return x.cast(dt.float64).pow(e)
+
+
+def deg2rad(x: Tensor) -> Tensor:
+    return x._float() * (math.pi / 180)
+
+
+def rad2deg(x: Tensor) -> Tensor:
+    return x._float() * (180 / math.pi)
+
+
+def erfc(x: Tensor) -> Tensor:
+    """1 - erf(x)."""
+    return 1 - x._float().erf()
+
+
+def logaddexp2(a: Tensor, b: Union[Tensor, float]) -> Tensor:
+    """log2(2^a + 2^b) without overflow (torch.logaddexp2)."""
+    a, b = a._binary("logaddexp2", b)
+    return logaddexp(a._float() * math.log(2), b._float() * math.log(2)) / math.log(2)
+
+
+def ldexp(x: Tensor, other: Union[Tensor, int]) -> Tensor:
+    """x * 2^other (torch.ldexp), a float tensor."""
+    x, other = x._binary("ldexp", other)
+    return x._float() * other._float().exp2()
+
+
+def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0 (torch.nn.functional.hardshrink)."""
+    return (x.abs() <= lambd).if_else(0.0, x)  # NaN stays NaN (torch)
+
+
+def softshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, else 0 (torch.nn.functional.softshrink)."""
+    return (x > lambd).if_else(x - lambd, (x < -lambd).if_else(x + lambd, 0.0))
+
+
+def tanhshrink(x: Tensor) -> Tensor:
+    return x - x.tanh()
+
+
+def isposinf(x: Tensor) -> Tensor:
+    return x == math.inf if x.dtype.is_float else x != x
+
+
+def isneginf(x: Tensor) -> Tensor:
+    return x == -math.inf if x.dtype.is_float else x != x
+
+
+# steps of Euclid's algorithm that the largest quotients of each width need (consecutive Fibonacci numbers are the
+# worst case: F(n) < 2^bits after n - 2 steps)
+_EUCLID_STEPS = {8: 12, 16: 23, 32: 46, 64: 92}
+
+
+def gcd(a: Tensor, b: Union[Tensor, int]) -> Tensor:
+    """The greatest common divisor, >= 0; gcd(0, 0) = 0 (torch.gcd). Euclid's algorithm, unrolled for the width."""
+    a, b = a._binary("gcd", b)
+    _check_int("gcd", a)
+    a, b = a.abs(), b.abs()
+    for _ in range(_EUCLID_STEPS[a.dtype.itemsize * 8]):
+        done = b == 0
+        a, b = done.if_else(a, b), done.if_else(0, a % done.if_else(1, b))
+    return a
+
+
+def lcm(a: Tensor, b: Union[Tensor, int]) -> Tensor:
+    """The least common multiple, >= 0; 0 when either is 0 (torch.lcm)."""
+    a, b = a._binary("lcm", b)
+    out = a.dtype
+    wide = out if out.itemsize >= 4 else dt.int32  # narrow ints multiply in int (C's promotion, as torch's)
+    a, b = a.cast(wide), b.cast(wide)
+    g = gcd(a, b)
+    return (g == 0).if_else(0, (a // (g == 0).if_else(1, g) * b).abs()).cast(out)
+
+
+def sgn(x: Tensor) -> Tensor:
+    """sign(x) with sgn(-0.0) = 0.0, as torch.sgn (torch.sign keeps -0.0)."""
+    return x.sign() + 0.0 if x.dtype.is_float else x.sign()

@@ -533,6 +533,157 @@ def group_norm(x: Tensor, num_groups: int, weight: Optional[Tensor] = None, bias
     return out + bias.reshape(*shape) if bias is not None else out
 
 
+def instance_norm(x: Tensor, running_mean: Optional[Tensor] = None, running_var: Optional[Tensor] = None,
+                  weight: Optional[Tensor] = None, bias: Optional[Tensor] = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Each (sample, channel) normalised over its spatial dims (torch.nn.functional.instance_norm); with running
+    statistics and use_input_stats=False, those are used instead (and are updated when given with input stats)."""
+    if x.ndim < 3:
+        raise RuntimeError(f"instance_norm: expected (N, C, ...) with spatial dims, got shape {x.shape}")
+    c = x.shape[1]
+    shape = [1, c, *[1] * (x.ndim - 2)]
+    dims = tuple(range(2, x.ndim))
+    if use_input_stats:
+        mean, var = x.mean(dims, keepdim=True), x.var(dims, correction=0, keepdim=True)
+        if running_mean is not None and running_var is not None:
+            n = math.prod(x.shape[2:])
+            batch_mean = mean.detach().mean(0).reshape(c)
+            batch_var = var.detach().mean(0).reshape(c) * (n / max(n - 1, 1))
+            new_mean = (running_mean * (1 - momentum) + batch_mean * momentum).realize()
+            new_var = (running_var * (1 - momentum) + batch_var * momentum).realize()
+            running_mean.node, running_var.node = new_mean.node, new_var.node
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("instance_norm: running_mean and running_var are needed when use_input_stats=False")
+        mean, var = running_mean.reshape(*shape), running_var.reshape(*shape)
+    out = (x - mean) * (var + eps).rsqrt()
+    out = out * weight.reshape(*shape) if weight is not None else out
+    return out + bias.reshape(*shape) if bias is not None else out
+
+
+def local_response_norm(x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
+    """x / (k + alpha * mean of x^2 over `size` neighbouring channels)^beta (torch's local_response_norm)."""
+    if x.ndim < 3:
+        raise RuntimeError(f"local_response_norm: expected (N, C, ...) with spatial dims, got shape {x.shape}")
+    sq = (x * x).unsqueeze(1)  # (N, 1, C, ...): the channels become a dim to pool over
+    pads = [(0, 0)] * 2 + [(size // 2, (size - 1) // 2)] + [(0, 0)] * (x.ndim - 2)
+    windows = sq._pad_dims(pads).unfold(2, size, 1)  # (N, 1, C, ..., size)
+    div = windows.mean(-1).squeeze(1)
+    return x / (div * alpha + k) ** beta
+
+
+def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """x divided by its p-norm along `dim`, the norm at least eps (torch.nn.functional.normalize)."""
+    return x / x.norm(p, dim, keepdim=True).maximum(eps)
+
+
+def glu(x: Tensor, dim: int = -1) -> Tensor:
+    """The first half of `dim` gated by the sigmoid of the second (torch.nn.functional.glu)."""
+    d = x._dim(dim)
+    if x.shape[d] % 2:
+        raise RuntimeError(f"glu: dim {d} of shape {x.shape} must have an even size")
+    a, b = x.split(x.shape[d] // 2, d)
+    return a * b.sigmoid()
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """The p-norm of x1 - x2 + eps along the last dim (torch.nn.functional.pairwise_distance)."""
+    return (x1 - x2 + eps).norm(p, -1, keepdim=keepdim)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
+    """The p-norm distance between each row of x1 (..., P, M) and each of x2 (..., R, M): (..., P, R)."""
+    if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"cdist: expected (..., P, M) and (..., R, M), got {x1.shape} and {x2.shape}")
+    return (x1.unsqueeze(-2) - x2.unsqueeze(-3)).norm(p, -1)
+
+
+def margin_ranking_loss(x1: Tensor, x2: Tensor, target: Tensor, margin: float = 0.0,
+                        reduction: str = "mean") -> Tensor:
+    """max(0, -target * (x1 - x2) + margin)."""
+    return _reduce_loss((-target * (x1 - x2) + margin).relu(), reduction, "margin_ranking_loss")
+
+
+def hinge_embedding_loss(x: Tensor, target: Tensor, margin: float = 1.0, reduction: str = "mean") -> Tensor:
+    """x where target is 1, max(0, margin - x) where it is -1."""
+    loss = (target == 1).if_else(x, 0) + (target == -1).if_else((margin - x).relu(), 0)
+    return _reduce_loss(loss, reduction, "hinge_embedding_loss")
+
+
+def soft_margin_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-target * x)), computed without overflow."""
+    z = -target * x
+    return _reduce_loss(z.relu() + (-z.abs()).exp().log1p(), reduction, "soft_margin_loss")
+
+
+def cosine_embedding_loss(x1: Tensor, x2: Tensor, target: Tensor, margin: float = 0.0,
+                          reduction: str = "mean") -> Tensor:
+    """1 - cos(x1, x2) where target is 1, max(0, cos(x1, x2) - margin) where it is -1 (cos along the last dim)."""
+    cos = (x1 * x2).sum(-1) / ((x1 * x1).sum(-1) * (x2 * x2).sum(-1) + 1e-12).sqrt()
+    loss = (target == 1).if_else(1 - cos, 0) + (target == -1).if_else((cos - margin).relu(), 0)
+    return _reduce_loss(loss, reduction, "cosine_embedding_loss")
+
+
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0, p: float = 2.0,
+                        eps: float = 1e-6, swap: bool = False, reduction: str = "mean") -> Tensor:
+    """max(0, d(anchor, positive) - d(anchor, negative) + margin), d the pairwise p-distance."""
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = d_neg.minimum(pairwise_distance(positive, negative, p, eps))
+    return _reduce_loss((d_pos - d_neg + margin).relu(), reduction, "triplet_margin_loss")
+
+
+def poisson_nll_loss(x: Tensor, target: Tensor, log_input: bool = True, full: bool = False, eps: float = 1e-8,
+                     reduction: str = "mean") -> Tensor:
+    """The negative log-likelihood of target under Poisson(x) (x a log-rate with log_input); `full` adds
+    Stirling's term for targets above 1."""
+    loss = x.exp() - target * x if log_input else x - target * (x + eps).log()
+    if full:
+        t = target._float()
+        stirling = t * t.maximum(1).log() - t + 0.5 * (2 * math.pi * t.maximum(1)).log()
+        loss = loss + (t > 1).if_else(stirling, 0)
+    return _reduce_loss(loss, reduction, "poisson_nll_loss")
+
+
+def gaussian_nll_loss(x: Tensor, target: Tensor, var: Union[Tensor, float], full: bool = False, eps: float = 1e-6,
+                      reduction: str = "mean") -> Tensor:
+    """0.5 (log(max(var, eps)) + (x - target)^2 / max(var, eps)), plus 0.5 log(2 pi) with `full`."""
+    v = var if not isinstance(var, (int, float)) else _tensor(x).full((), var, x.dtype, x.device)
+    if v.ndim and v.shape != x.shape and v.shape == x.shape[:-1]:  # one variance per sample
+        v = v.unsqueeze(-1)
+    v = v.detach().clamp(min=eps) + (v - v.detach())  # clamped without cutting the gradient, as torch
+    loss = 0.5 * (v.log() + (x - target) ** 2 / v)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce_loss(loss, reduction, "gaussian_nll_loss")
+
+
+def multilabel_soft_margin_loss(x: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                                reduction: str = "mean") -> Tensor:
+    """The mean over classes of binary cross-entropy on logits, per sample."""
+    loss = -(target * x.logsigmoid() + (1 - target) * (-x).logsigmoid())
+    loss = (loss * weight if weight is not None else loss).mean(-1)
+    return _reduce_loss(loss, reduction, "multilabel_soft_margin_loss")
+
+
+def multi_margin_loss(x: Tensor, target: Tensor, p: int = 1, margin: float = 1.0, weight: Optional[Tensor] = None,
+                      reduction: str = "mean") -> Tensor:
+    """The mean over the wrong classes j of max(0, margin - x[y] + x[j])^p (times weight[y]), per sample."""
+    if p not in (1, 2):
+        raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
+    x2 = x.reshape(1, -1) if x.ndim == 1 else x
+    t = target.reshape(-1, 1)
+    correct = x2.gather(1, t)
+    gap = (margin - correct + x2).relu()
+    gap = gap * gap if p == 2 else gap
+    if weight is not None:
+        gap = gap * weight[t.reshape(-1)].reshape(-1, 1)
+    wrong = t != _tensor(x).arange(x2.shape[1], device=x.device).reshape(1, -1)
+    loss = wrong.if_else(gap, 0).sum(1) / x2.shape[1]
+    return _reduce_loss(loss.reshape(()) if x.ndim == 1 else loss, reduction, "multi_margin_loss")
+
+
 # ---- others --------------------------------------------------------------------------------------
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p) (seeded by manual_seed)."""

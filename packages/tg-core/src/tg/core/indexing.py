@@ -7,7 +7,6 @@ same selection: the value is scattered by the selection's own backward pass and 
 """
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
@@ -149,6 +148,32 @@ def _select(y: Tensor, dims: list[int], indices: list[Tensor]) -> Tensor:
     return out.permute(*perm)
 
 
+def _advanced(index: Any) -> bool:
+    """Whether an index selects through tensors (and so may name one position several times)."""
+    return any(isinstance(i, (list, np.ndarray)) or hasattr(i, "node") for i in
+               (index if isinstance(index, tuple) else (index,)))
+
+
+def _repeats(covered: Tensor) -> bool:
+    """Whether some position is written more than once (read on the host, as the indices were)."""
+    with capture.checked_read():
+        return bool(covered.max().item() > 1)
+
+
+def _last_writes(x: Tensor, index: Any, shape: tuple[int, ...]) -> Tensor:
+    """For a selection that names some positions of x several times: True at the last element of the selected
+    region (in row-major order) that names each position, as torch's CPU index_put writes them."""
+    tensor = x.tensor_class
+    numbered = tensor(np.arange(x.numel(), dtype=np.int32 if x.numel() < 2**31 else np.int64).reshape(x.shape),
+                      device=x.device)
+    with no_grad(), capture.checked_read():
+        positions = getitem(numbered, index).expand(*shape).numpy().reshape(-1)
+    last = np.zeros(positions.size, bool)
+    _, first_of_reversed = np.unique(positions[::-1], return_index=True)
+    last[positions.size - 1 - first_of_reversed] = True
+    return tensor(last.reshape(shape), device=x.device)
+
+
 def setitem(x: Tensor, index: Any, value: Any) -> None:
     """x[index] = value: the selection's backward scatters the value; `where` merges it into x."""
     tensor = x.tensor_class  # Tensor itself (this module sits below tensor.py)
@@ -168,14 +193,135 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
             raise RuntimeError(f"setitem: value of shape {v.shape} cannot be broadcast to the selected region "
                                f"{region.shape}") from e
         spread = v.detach().cast(probe_dtype)._broadcast_to(target_shape)
-        region.backward(spread, retain_graph=True)
-        scattered = probe.grad
-        probe.grad = None
-        region.backward(tensor.ones(*region.shape, dtype=probe_dtype, device=x.device))
+        region.backward(tensor.ones(*region.shape, dtype=probe_dtype, device=x.device), retain_graph=True)
         covered = probe.grad
+        probe.grad = None
+        if _advanced(index) and covered is not None and covered.numel() and _repeats(covered):
+            spread = _last_writes(x, index, region.shape).if_else(spread, 0.0)  # repeated positions: the last wins
+        region.backward(spread)
+        scattered = probe.grad
     finally:
         GRAD_MODE.enabled = prev
     assert scattered is not None and covered is not None
-    with no_grad() if not x.requires_grad else contextlib.nullcontext():
-        merged = (covered != 0).if_else(scattered.cast(x.dtype), x)
-    x.node, x._ctx, x.requires_grad = merged.node, merged._ctx, merged.requires_grad
+    assign(x, (covered != 0).if_else(scattered.cast(x.dtype), _before(x)))
+
+
+def _before(x: Tensor) -> Tensor:
+    """Another Tensor for x's current value and its place in the graph: what an in-place write reads from. (Reading
+    x itself would make x its own parent once the write rebinds it, and cut its gradient.)"""
+    old = x.tensor_class._of_node(x.node)
+    old._ctx, old.requires_grad = x._ctx, x.requires_grad
+    return old
+
+
+def assign(x: Tensor, value: Tensor) -> Tensor:
+    """Make `value` (computed from `_before(x)`) x's new value in place, as torch's in-place ops do: a leaf keeps
+    being a leaf (a write to one that requires grad is only allowed under no_grad), anything else takes value's
+    place in the graph."""
+    if value.shape != x.shape:
+        raise RuntimeError(f"in-place op: the result has shape {value.shape}, the tensor written to {x.shape}; an "
+                           "in-place op cannot change a tensor's shape")
+    if value.dtype != x.dtype:
+        if value.dtype.is_float and not x.dtype.is_float:
+            raise RuntimeError(f"in-place op: a {value.dtype.name} result cannot be written to a {x.dtype.name} "
+                               "tensor; use the out-of-place op")
+        value = value.cast(x.dtype)
+    if x._ctx is None and x.requires_grad:  # a leaf (under no_grad): new data, same leaf
+        if GRAD_MODE.enabled:
+            raise RuntimeError("a leaf tensor that requires grad cannot be changed in place; do it under no_grad() "
+                               "or on a detached copy")
+        x.node = value.node
+        return x
+    x.node, x._ctx, x.requires_grad = value.node, value._ctx, value.requires_grad
+    return x
+
+
+# ---- index_* with torch's names: functional forms of writes along one dim -----------------------------------------
+def _along(op: str, x: Tensor, dim: int, index: Tensor, source: Optional[Tensor] = None) -> tuple[int, Tensor]:
+    """(dim, index shaped like source along dim and expanded to it) after torch's checks."""
+    d = x._dim(dim) if x.ndim else 0
+    if index.ndim > 1 or index.dtype.is_float or index.dtype == dt.bool_:
+        raise RuntimeError(f"{op}: index must be a 0-D or 1-D integer tensor, got {index.dtype.name} of shape "
+                           f"{tuple(index.shape)}")
+    index = index.reshape(-1)
+    check_range(op, index, x.shape[d] if x.ndim else 1, negative=True, dim=d)
+    index = (index < 0).if_else(index + (x.shape[d] if x.ndim else 1), index)
+    if source is None:
+        return d, index
+    want = tuple(len(index) if k == d else n for k, n in enumerate(x.shape))
+    if source.shape != want and not (x.ndim == 0 and source.numel() == len(index)):
+        raise RuntimeError(f"{op}: source of shape {tuple(source.shape)} must be {want} (the input's shape with "
+                           f"dim {d} as long as index)")
+    shape = tuple(len(index) if k == d else 1 for k in range(x.ndim))
+    return d, index.reshape(*shape).expand(*want)
+
+
+def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, alpha: float = 1) -> Tensor:
+    """x with alpha * source[..., i, ...] added at index[i] of dim (duplicates add up), as torch.index_add."""
+    d, idx = _along("index_add", x, dim, index, source)
+    scaled = source if alpha == 1 else source * alpha
+    return x.scatter_add(d, idx, scaled.cast(x.dtype)) if x.ndim else x + scaled.sum()
+
+
+def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    """x with source[..., i, ...] written at index[i] of dim, as torch.index_copy."""
+    d, idx = _along("index_copy", x, dim, index, source)
+    return x.scatter(d, idx, source.cast(x.dtype)) if x.ndim else source.reshape(()).cast(x.dtype)
+
+
+def index_fill(x: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
+    """x with `value` at the positions `index` of dim, as torch.index_fill."""
+    d, idx = _along("index_fill", x, dim, index)
+    if x.ndim == 0:
+        return x if idx.numel() == 0 else x.full_like(value) if not isinstance(value, x.tensor_class) else \
+            value.reshape(()).cast(x.dtype)
+    n = x.shape[d]
+    hit = (x.tensor_class.arange(n, device=x.device).unsqueeze(-1) == idx.unsqueeze(0)).any(-1)
+    return hit.reshape(*(n if k == d else 1 for k in range(x.ndim))).if_else(value, x)
+
+
+def index_put(x: Tensor, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
+    """A copy of x with x[indices] = values, or += with `accumulate` (repeated indices then add up), as
+    torch.index_put. `indices` is a tuple of integer (or bool) tensors for the leading dims."""
+    tensor = x.tensor_class
+    parts: list[Tensor] = []
+    for i in indices:
+        i = i if isinstance(i, tensor) else tensor(i, device=x.device)
+        parts.extend(i.nonzero(as_tuple=True) if i.dtype == dt.bool_ else (i,))
+    if not accumulate:
+        out = x.clone()
+        setitem(out, tuple(parts), values)
+        return out
+    if len(parts) > x.ndim:
+        raise IndexError(f"index_put: {len(parts)} index tensors for a tensor of shape {x.shape}")
+    lead, rest = x.shape[:len(parts)], x.shape[len(parts):]
+    linear: Optional[Tensor] = None
+    for k, (p, n) in enumerate(zip(parts, lead)):
+        check_range("index_put", p, n, negative=True, dim=k)
+        p = (p < 0).if_else(p + n, p).cast(dt.int64)
+        linear = p if linear is None else linear * n + p
+    if linear is None:
+        return x + values
+    flat = linear.reshape(-1)
+    v = values if isinstance(values, tensor) else tensor.full((), values, x.dtype, x.device)
+    v = v.cast(x.dtype).expand(*linear.shape, *rest).reshape(flat.shape[0], *rest)
+    return index_add(x.reshape(-1, *rest), 0, flat, v).reshape(*x.shape)
+
+
+def masked_scatter(x: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    """x with the positions where mask (broadcast to x) holds filled by source's elements in order, as
+    torch.masked_scatter."""
+    if mask.dtype != dt.bool_:
+        raise RuntimeError(f"masked_scatter: mask must be a bool tensor, got {mask.dtype.name}")
+    shape = broadcast_shape("masked_scatter", x.shape, mask.shape)
+    if shape != x.shape:
+        raise RuntimeError(f"masked_scatter: mask of shape {mask.shape} must broadcast to the input's {x.shape}")
+    m = mask.expand(*shape).reshape(-1)
+    needed = int(m.sum().item())
+    if needed > source.numel():
+        raise RuntimeError(f"masked_scatter: the mask selects {needed} elements but source has {source.numel()}")
+    if needed == 0:
+        return x
+    position = (m.cast(dt.int64).cumsum(0) - 1).clamp(0, source.numel() - 1)
+    taken = source.reshape(-1)[position].cast(x.dtype)
+    return m.if_else(taken, x.reshape(-1)).reshape(*shape)

@@ -7,6 +7,7 @@ This module sits below tensor.py and does not import it at runtime: new tensors 
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -221,11 +222,16 @@ def unflatten(self: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1:])
 
 
-def movedim(self: Tensor, source: int, destination: int) -> Tensor:
-    s_, d = self._dim(source), self._dim(destination)
-    order = [i for i in range(self.ndim) if i != s_]
-    order.insert(d, s_)
-    return self.permute(*order)
+def movedim(self: Tensor, source: Union[int, Sequence[int]], destination: Union[int, Sequence[int]]) -> Tensor:
+    """Dims moved from `source` to `destination` (one dim or sequences of equal length), the rest in order."""
+    src = [self._dim(d) for d in ((source,) if isinstance(source, int) else source)]
+    dst = [self._dim(d) for d in ((destination,) if isinstance(destination, int) else destination)]
+    if len(src) != len(dst) or len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise RuntimeError(f"movedim: source {source} and destination {destination} must be distinct dims, as many "
+                           "of each")
+    rest = iter(i for i in range(self.ndim) if i not in src)
+    placed = dict(zip(dst, src))
+    return self.permute(*(placed[i] if i in placed else next(rest) for i in range(self.ndim)))
 
 
 def unfold(self: Tensor, dimension: int, size: int, step: int) -> Tensor:
@@ -375,3 +381,113 @@ def diff(self: Tensor, n: int = 1, dim: int = -1) -> Tensor:
         hi, lo = out.narrow(d, 1, m - 1), out.narrow(d, 0, m - 1)
         out = (hi != lo) if out.dtype == dt.bool_ else hi - lo
     return out
+
+
+# ---- more of torch's names for views and pieces -----------------------------------------------------------------
+def broadcast_to(self: Tensor, *shape: Any) -> Tensor:
+    """The tensor broadcast to `shape` (a view; -1 keeps a dim), as torch.broadcast_to."""
+    return self.expand(*shape)
+
+
+def tile(self: Tensor, *dims: Any) -> Tensor:
+    """Repeat along each dim (torch.tile): fewer `dims` than the tensor has are padded with 1s in front."""
+    reps = shape_arg(dims)
+    return self.repeat(*((1,) * (self.ndim - len(reps)) + tuple(reps)))
+
+
+def select(self: Tensor, dim: int, index: int) -> Tensor:
+    """The slice at `index` of `dim`, which is removed (a view)."""
+    d = self._dim(dim)
+    n = self.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"select: index {index} is out of range for dim {d} of size {n} (shape {self.shape})")
+    return self.narrow(d, index % n, 1).squeeze(d)
+
+
+def unbind(self: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    """Every slice along `dim`, with the dim removed (torch.unbind)."""
+    d = self._dim(dim)
+    return tuple(select(self, d, i) for i in range(self.shape[d]))
+
+
+def tensor_split(self: Tensor, indices_or_sections: Union[int, Sequence[int]], dim: int = 0) -> tuple[Tensor, ...]:
+    """Pieces along `dim` (torch.tensor_split): `n` sections (the first `size % n` one longer), or cut before
+    each listed index."""
+    d = self._dim(dim)
+    size = self.shape[d]
+    if isinstance(indices_or_sections, int):
+        n = indices_or_sections
+        if n <= 0:
+            raise RuntimeError(f"tensor_split: the number of sections must be positive, got {n}")
+        cuts = [i * (size // n) + min(i, size % n) for i in range(1, n)]
+    else:
+        cuts = list(indices_or_sections)
+    bounds = [0, *(min(max(c + size if c < 0 else c, 0), size) for c in cuts), size]
+    return tuple(self.narrow(d, lo, max(hi - lo, 0)) for lo, hi in itertools.pairwise(bounds))
+
+
+def _split_dim(op: str, x: Tensor, sections: Union[int, Sequence[int]], dim: int, min_ndim: int) -> tuple[Tensor, ...]:
+    if x.ndim < min_ndim:
+        raise RuntimeError(f"{op}: needs a tensor of at least {min_ndim} dims, got shape {x.shape}")
+    if isinstance(sections, int) and x.shape[dim] % sections:
+        raise RuntimeError(f"{op}: dim {dim} of size {x.shape[dim]} does not split into {sections} equal parts")
+    return tensor_split(x, sections, dim)
+
+
+def hsplit(self: Tensor, sections: Union[int, Sequence[int]]) -> tuple[Tensor, ...]:
+    return _split_dim("hsplit", self, sections, 1 if self.ndim > 1 else 0, 1)
+
+
+def vsplit(self: Tensor, sections: Union[int, Sequence[int]]) -> tuple[Tensor, ...]:
+    return _split_dim("vsplit", self, sections, 0, 2)
+
+
+def dsplit(self: Tensor, sections: Union[int, Sequence[int]]) -> tuple[Tensor, ...]:
+    return _split_dim("dsplit", self, sections, 2, 3)
+
+
+def fliplr(self: Tensor) -> Tensor:
+    if self.ndim < 2:
+        raise RuntimeError(f"fliplr: needs at least 2 dims, got shape {self.shape}")
+    return self.flip(1)
+
+
+def flipud(self: Tensor) -> Tensor:
+    if self.ndim < 1:
+        raise RuntimeError("flipud: needs at least 1 dim, got a 0-d tensor")
+    return self.flip(0)
+
+
+def ravel(self: Tensor) -> Tensor:
+    return self.reshape(-1)
+
+
+def take(self: Tensor, index: Tensor) -> Tensor:
+    """The elements of the flattened tensor at `index` (any shape; negative counts from the end), as torch.take."""
+    return self.reshape(-1)[index]
+
+
+def diag_embed(self: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """Matrices whose diagonal `offset` (above the main one; below when negative) holds the last dim, placed at
+    output dims dim1 and dim2 (torch.diag_embed)."""
+    x = self.reshape(1) if self.ndim == 0 else self
+    n = x.shape[-1] + abs(offset)
+    nd = x.ndim + 1
+    d1, d2 = dim1 % nd, dim2 % nd
+    if d1 == d2:
+        raise RuntimeError(f"diag_embed: dim1 and dim2 must differ, got {dim1} and {dim2}")
+    rows = self.tensor_class.arange(n, device=self.device).reshape(n, 1)
+    on_diagonal = (rows.reshape(1, n) - rows) == offset  # (n, n): column - row == offset
+    padded = x.pad((0, abs(offset)))  # (..., n): element p sits in row p (offset >= 0) or column p (offset < 0)
+    out = on_diagonal.if_else(padded.unsqueeze(-1) if offset >= 0 else padded.unsqueeze(-2), 0)
+    rest = iter(range(nd - 2))
+    return out.permute(*(nd - 2 if i == d1 else nd - 1 if i == d2 else next(rest) for i in range(nd)))
+
+
+def diagflat(self: Tensor, offset: int = 0) -> Tensor:
+    """The flattened tensor as diagonal `offset` of a square matrix (torch.diagflat)."""
+    return self.reshape(-1).diag(offset)
+
+
+def reshape_as(self: Tensor, other: Tensor) -> Tensor:
+    return self.reshape(other.shape)

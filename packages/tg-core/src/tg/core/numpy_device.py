@@ -73,20 +73,35 @@ def _idiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return q + ((np.remainder(a, b) != 0) & ((a < 0) != (b < 0)))
 
 
+def _maximum(a: np.ndarray, b: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """The spec's maximum: NaN wins, a tie keeps the first operand (max(-0.0, 0.0) is -0.0, as torch's). NumPy's
+    maximum leaves the zero of a tie unspecified, so a zero result takes a's zero where a is one (read before `out`,
+    which may be a, is written)."""
+    zero_a = a == 0 if a.dtype.kind == "f" else None
+    if zero_a is None or not zero_a.any():
+        return np.maximum(a, b, out=out)
+    negative_zero = np.signbit(a) & zero_a
+    r = np.maximum(a, b, out=out)
+    take_a = np.broadcast_to(zero_a, r.shape) & (r == 0)
+    np.copyto(r, np.where(np.broadcast_to(negative_zero, r.shape), r.dtype.type(-0.0), r.dtype.type(0.0)),
+              where=take_a)
+    return r
+
+
 _ALU: dict[Op, Any] = {
     Op.EXP2: np.exp2, Op.LOG2: np.log2, Op.SIN: np.sin, Op.SQRT: np.sqrt, Op.RECIP: np.reciprocal,
     Op.NEG: lambda x: np.logical_not(x) if x.dtype == np.bool_ else np.negative(x),
     Op.ADD: lambda a, b: np.logical_or(a, b) if a.dtype == np.bool_ else np.add(a, b),
     Op.MUL: lambda a, b: np.logical_and(a, b) if a.dtype == np.bool_ else np.multiply(a, b),
-    Op.MAX: np.maximum, Op.CMPLT: np.less, Op.CMPEQ: np.equal, Op.FDIV: np.divide,
+    Op.MAX: _maximum, Op.CMPLT: np.less, Op.CMPEQ: np.equal, Op.FDIV: np.divide,
     Op.IDIV: lambda a, b: _idiv(a, b) if a.dtype.kind in "iu" else np.trunc(a / b),
     Op.MOD: np.fmod, Op.AND: np.bitwise_and, Op.OR: np.bitwise_or, Op.XOR: np.bitwise_xor,
     Op.WHERE: np.where,
 }
 
 
-_UFUNCS = {Op.EXP2: np.exp2, Op.LOG2: np.log2, Op.SIN: np.sin, Op.SQRT: np.sqrt, Op.ADD: np.add,
-           Op.MUL: np.multiply, Op.FDIV: np.divide, Op.MAX: np.maximum, Op.CMPLT: np.less, Op.CMPEQ: np.equal}
+_UFUNCS: dict[Op, Any] = {Op.EXP2: np.exp2, Op.LOG2: np.log2, Op.SIN: np.sin, Op.SQRT: np.sqrt, Op.ADD: np.add,
+           Op.MUL: np.multiply, Op.FDIV: np.divide, Op.MAX: _maximum, Op.CMPLT: np.less, Op.CMPEQ: np.equal}
 
 
 class ScratchPool:
@@ -141,8 +156,9 @@ def _select(cond: np.ndarray, x: np.ndarray, y: np.ndarray, out: np.ndarray) -> 
     view = out.view(as_int)
     mask = np.asarray(np.subtract(0, cond.view(np.uint8), dtype=as_int))  # all ones where cond holds
     np.bitwise_and(x.view(as_int), mask, out=view)
-    if np.any(y):
-        view |= np.bitwise_and(y.view(as_int), np.invert(mask))
+    y_bits = y.view(as_int)
+    if np.any(y_bits):  # by bits: -0.0 is not zero there (np.any(y) would drop it)
+        view |= np.bitwise_and(y_bits, np.invert(mask))
     return out
 
 

@@ -316,7 +316,10 @@ def square(self: Tensor) -> Tensor:
 
 
 def abs(self: Tensor) -> Tensor:
-    return self.maximum(-self) if self.dtype != dt.bool_ else self
+    """|x|; abs(-0.0) is 0.0 (the maximum of -0.0 and 0.0 is its first operand, -0.0: adding 0.0 clears it)."""
+    if self.dtype == dt.bool_:
+        return self
+    return self.maximum(-self) + 0.0 if self.dtype.is_float else self.maximum(-self)
 
 
 def _constant_of(self: Tensor, value: Tensor) -> Tensor:
@@ -433,7 +436,8 @@ def pow(self: Tensor, exponent: TensorLike) -> Tensor:
     safe_x = one.if_else(1.0, x)  # keeps log2(0) * 0 and inf * 0 out of the value and the gradient
     magnitude = (e * safe_x.abs().log2()).exp2()
     odd = (e.abs() % 2 == 1)
-    sign = ((x < 0).logical_and(odd)).if_else(-1.0, 1.0)
+    negative = (x < 0).logical_or((x == 0).logical_and(x.detach().reciprocal() < 0))  # -0.0 too: (-0.0)**3 = -0.0
+    sign = negative.logical_and(odd).if_else(-1.0, 1.0)
     integral = e.floor() == e
     undefined = (x < 0).logical_and(x.isfinite()).logical_and(integral.logical_not())
     return one.if_else(1.0, undefined.if_else(math.nan, magnitude * sign))
@@ -508,3 +512,23 @@ def bitwise_xor(self: Tensor, other: TensorLike) -> Tensor:
 
 
 __hash__ = object.__hash__
+
+
+def clamp_min(self: Tensor, min: TensorLike) -> Tensor:  # noqa: A002 - torch's name
+    return clamp(self, min, None)
+
+
+def clamp_max(self: Tensor, max: TensorLike) -> Tensor:  # noqa: A002 - torch's name
+    return clamp(self, None, max)
+
+
+def positive(self: Tensor) -> Tensor:
+    """The tensor itself (torch.positive; bool tensors are refused, as there)."""
+    if self.dtype == dt.bool_:
+        raise RuntimeError("positive: not supported for bool tensors")
+    return self
+
+
+def type_as(self: Tensor, other: Tensor) -> Tensor:
+    """This tensor in other's dtype."""
+    return self.cast(other.dtype)

@@ -103,3 +103,52 @@ def cross(self: Tensor, other: Tensor, dim: int = -1) -> Tensor:
     b = [other.narrow(dim, i, 1) for i in range(3)]
     parts = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
     return parts[0].cat(*parts[1:], dim=dim)
+
+
+def mv(self: Tensor, vec: Tensor) -> Tensor:
+    """Matrix times vector: (n, m) and (m,) give (n,)."""
+    _need_dims("mv", 2, self)
+    _need_dims("mv", 1, vec)
+    return self.matmul(vec)
+
+
+def addmv(self: Tensor, mat: Tensor, vec: Tensor, beta: float = 1, alpha: float = 1) -> Tensor:
+    """beta * self + alpha * (mat @ vec)."""
+    return _scaled_sum(self, mv(mat, vec), beta, alpha)
+
+
+def addr(self: Tensor, vec1: Tensor, vec2: Tensor, beta: float = 1, alpha: float = 1) -> Tensor:
+    """beta * self + alpha * outer(vec1, vec2)."""
+    return _scaled_sum(self, outer(vec1, vec2), beta, alpha)
+
+
+def addbmm(self: Tensor, batch1: Tensor, batch2: Tensor, beta: float = 1, alpha: float = 1) -> Tensor:
+    """beta * self + alpha * the sum over the batch of batch1[i] @ batch2[i]."""
+    return _scaled_sum(self, bmm(batch1, batch2).sum(0), beta, alpha)
+
+
+def inner(self: Tensor, other: Tensor) -> Tensor:
+    """The sum of products over the last dims of both (torch.inner); a scalar operand multiplies."""
+    if self.ndim == 0 or other.ndim == 0:
+        return self * other
+    if self.shape[-1] != other.shape[-1]:
+        raise RuntimeError(f"inner: last dims differ: {tuple(self.shape)} and {tuple(other.shape)}")
+    return tensordot(self, other, ([self.ndim - 1], [other.ndim - 1]))
+
+
+def vdot(self: Tensor, other: Tensor) -> Tensor:
+    """The dot product of two 1-D tensors of equal length."""
+    _need_dims("vdot", 1, self, other)
+    return self.dot(other)
+
+
+def addcmul(self: Tensor, tensor1: Tensor, tensor2: Tensor, value: float = 1) -> Tensor:
+    """self + value * tensor1 * tensor2."""
+    return self + tensor1 * tensor2 * value if value != 1 else self + tensor1 * tensor2
+
+
+def addcdiv(self: Tensor, tensor1: Tensor, tensor2: Tensor, value: float = 1) -> Tensor:
+    """self + value * tensor1 / tensor2 (integer tensors are refused, as torch does)."""
+    if not (tensor1.dtype.is_float or tensor2.dtype.is_float):
+        raise RuntimeError("addcdiv: integer division of tensors is not supported; use floats (or torch.floor_divide)")
+    return self + tensor1 / tensor2 * value if value != 1 else self + tensor1 / tensor2

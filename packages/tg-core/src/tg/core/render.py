@@ -333,7 +333,7 @@ class CStyleRenderer:
         if op is Op.RECIP:
             return f"({self.literal(1.0, d)} / {srcs[0]})"
         if op is Op.NEG:
-            return f"(!{srcs[0]})" if d == dt.bool_ else f"(-{srcs[0]})"
+            return f"(!{srcs[0]})" if d == dt.bool_ else f"(-({srcs[0]}))"  # a negative literal: not `--x`
         if op in (Op.IDIV, Op.MOD) and safe_divisor(u):
             return f"({srcs[0]} {'/' if op is Op.IDIV else '%'} {srcs[1]})"  # a divisor that cannot trap or overflow
         return self.binary(op, d, srcs[0], srcs[1])
@@ -354,8 +354,8 @@ class CStyleRenderer:
         if op is Op.FDIV:
             return f"({a} / {b})"
         if op is Op.MAX:
-            if d.is_float:  # NaN wins, as in torch.maximum
-                return f"(({a} > {b} || {a} != {a}) ? {a} : {b})"
+            if d.is_float:  # NaN wins and a tie keeps the first operand, as in torch.maximum (the semantics spec)
+                return f"(({a} < {b} || {b} != {b}) ? {b} : {a})"
             return f"({a} || {b})" if d == dt.bool_ else f"({a} > {b} ? {a} : {b})"
         if op is Op.CMPLT:
             return f"({a} < {b})"

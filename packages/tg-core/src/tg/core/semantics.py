@@ -12,6 +12,9 @@ Floating point (IEEE 754, round to nearest even)
 - inf: 1/0 = inf, -1/0 = -inf, 0/0 = inf - inf = inf * 0 = NaN, exp(-inf) = 0, log(0) = -inf; functions with a
   limit at infinity return it (sigmoid, tanh, softmax, logsumexp([inf, inf]) = inf).
 - -0.0: negation and multiplication keep the sign; -0.0 == 0.0; 1 / -0.0 = -inf; sqrt(-0.0) = -0.0.
+  `maximum`/`minimum` of equal values return the first operand (torch): maximum(-0.0, 0.0) = -0.0,
+  maximum(0.0, -0.0) = 0.0, so relu(-0.0) = clamp(-0.0, min=0) = -0.0 (torch); abs(-0.0) = 0.0. Which zero a
+  reduction (`amax` over -0.0 and 0.0) returns is not specified, like the order of a sum's terms.
 - Division is correctly rounded (never x * (1/y)). exp2/log2/sin/sqrt are the device's math library, within a
   few ulp: they are checked against float64 with a tolerance, not bitwise.
 - No implicit contraction or reassociation: `a * b + c` rounds the product, then the sum, on every device.
@@ -130,6 +133,12 @@ CASES: list[Case] = [
     Case("zero", "-0.0 == 0.0", lambda a, b: a == b, (_a([-0.0], f32), _a([0.0], f32)), _a([True], bool)),
     Case("zero", "1 / -0.0", lambda a: 1 / a, (_a([-0.0], f32),), _a([-inf], f32)),
     Case("zero", "sqrt(-0.0)", lambda a: a.sqrt(), (_a([-0.0], f32),), _a([-0.0], f32)),
+    Case("zero", "maximum keeps the first of equal values", lambda a, b: a.maximum(b).cat(a.minimum(b)),
+         (_a([0.0, -0.0, -0.0], f32), _a([-0.0, 0.0, -0.0], f32)), _a([0.0, -0.0, -0.0, 0.0, -0.0, -0.0], f32)),
+    Case("zero", "where keeps -0.0", lambda c, a: c.if_else(1.0, a), (_a([False, False], bool), _a([-0.0, -0.0], f32)),
+         _a([-0.0, -0.0], f32)),
+    Case("zero", "relu, clamp, abs", lambda a: a.relu().cat(a.clamp(0, 1), a.abs()), (_a([-0.0, 0.0], f32),),
+         _a([-0.0, 0.0, -0.0, 0.0, 0.0, 0.0], f32)),
     # no contraction, correctly rounded division
     Case("contract", "a*b + c rounds the product", lambda a, c: a * a + c,
          (_a([ONE_PLUS], f32), _a([-(1 + 2.0 ** -11)], f32)), _a([0.0], f32)),

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import autograd as F
 from . import capture as _capture
-from . import creation, movement, nn_ops, pointwise, products, reduce, stats
+from . import creation, indexing, movement, nn_ops, pointwise, products, reduce, statistics, stats
 from . import dtype as dt
 from . import elementwise as ew
 from . import functional as fn
@@ -22,6 +22,19 @@ from .dtype import DType, Scalar, TensorLike
 from .multi import MultiNode, shards_of
 from .ops import Node
 from .realize import realize as _realize_nodes
+
+
+def _in_place(fn: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
+    """torch's in-place form of an op as a method: x.name_(...) computes x.name(...) and writes it into x (same
+    shape; a float result is not written to an integer tensor). Writes through views do not reach the viewed
+    tensor: tg's views are values, not aliases of memory (see README)."""
+
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        return indexing.assign(self, fn(indexing._before(self), *args, **kwargs))
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"In place: `x.{name}(...)` writes `x.{name[:-1]}(...)` into x, as torch's `Tensor.{name}`."
+    return method
 
 
 class Tensor:
@@ -132,6 +145,9 @@ class Tensor:
     xavier_uniform = classmethod(creation.xavier_uniform)
     xavier_normal = classmethod(creation.xavier_normal)
     from_numpy = classmethod(creation.from_numpy)
+    randperm = classmethod(creation.randperm)
+    multinomial = creation.multinomial
+    bernoulli = creation.bernoulli
 
     # ---- realizing and reading data -----------------------------------------------------------------
     def realize(self, *others: Tensor) -> Tensor:
@@ -551,6 +567,86 @@ class Tensor:
     kron = products.kron
     bincount = fn.bincount
     einsum = staticmethod(fn.einsum)
+    # more of torch's names: elementwise (elementwise.py)
+    signbit = ew.signbit
+    copysign = ew.copysign
+    xlogy = ew.xlogy
+    sinc = ew.sinc
+    logit = ew.logit
+    heaviside = ew.heaviside
+    float_power = ew.float_power
+    deg2rad = ew.deg2rad
+    rad2deg = ew.rad2deg
+    erfc = ew.erfc
+    logaddexp2 = ew.logaddexp2
+    ldexp = ew.ldexp
+    hardshrink = ew.hardshrink
+    softshrink = ew.softshrink
+    tanhshrink = ew.tanhshrink
+    isposinf = ew.isposinf
+    isneginf = ew.isneginf
+    gcd = ew.gcd
+    lcm = ew.lcm
+    bitwise_not = pointwise.invert
+    absolute = pointwise.abs
+    negative = pointwise.neg
+    sgn = ew.sgn
+    fix = pointwise.trunc
+    arcsin, arccos, arctan = fn.asin, fn.acos, fn.atan
+    subtract = pointwise.sub
+    multiply = pointwise.mul
+    divide = true_divide = pointwise.div
+    greater, greater_equal, less, less_equal = pointwise.gt, pointwise.ge, pointwise.lt, pointwise.le
+    not_equal = pointwise.ne
+    # views and pieces (movement.py)
+    broadcast_to = movement.broadcast_to
+    tile = movement.tile
+    select = movement.select
+    unbind = movement.unbind
+    tensor_split = movement.tensor_split
+    hsplit = movement.hsplit
+    vsplit = movement.vsplit
+    dsplit = movement.dsplit
+    fliplr = movement.fliplr
+    flipud = movement.flipud
+    ravel = movement.ravel
+    take = movement.take
+    diag_embed = movement.diag_embed
+    diagflat = movement.diagflat
+    swapaxes = swapdims = movement.transpose
+    moveaxis = movement.movedim
+    # products (products.py)
+    mv = products.mv
+    addmv = products.addmv
+    addr = products.addr
+    addbmm = products.addbmm
+    inner = products.inner
+    vdot = products.vdot
+    addcmul = products.addcmul
+    addcdiv = products.addcdiv
+    # writes along one dim (indexing.py)
+    index_add = indexing.index_add
+    index_copy = indexing.index_copy
+    index_fill = indexing.index_fill
+    index_put = indexing.index_put
+    masked_scatter = indexing.masked_scatter
+    # statistics (statistics.py)
+    nansum = statistics.nansum
+    nanmean = statistics.nanmean
+    aminmax = statistics.aminmax
+    msort = statistics.msort
+    argwhere = statistics.argwhere
+    dist = statistics.dist
+    kthvalue = statistics.kthvalue
+    nanmedian = statistics.nanmedian
+    quantile = statistics.quantile
+    nanquantile = statistics.nanquantile
+    mode = statistics.mode
+    histc = statistics.histc
+    unique = statistics.unique
+    unique_consecutive = statistics.unique_consecutive
+    cov = statistics.cov
+    corrcoef = statistics.corrcoef
     bitwise_left_shift = __lshift__ = ew.shift_left
     bitwise_right_shift = __rshift__ = ew.shift_right
 
@@ -568,6 +664,67 @@ class Tensor:
 
     def __rxor__(self, other: TensorLike) -> Tensor:
         return self ^ other
+
+    clamp_min = pointwise.clamp_min
+    clamp_max = pointwise.clamp_max
+    positive = pointwise.positive
+    type_as = pointwise.type_as
+    reshape_as = movement.reshape_as
+    view_as = movement.reshape_as
+    new_zeros = creation.new_zeros
+    new_ones = creation.new_ones
+    new_full = creation.new_full
+    new_empty = creation.new_zeros
+    new_tensor = creation.new_tensor
+
+    # ---- in place (torch's trailing underscore): the op's result written into the tensor -------------------
+    add_ = _in_place(pointwise.add, "add_")
+    sub_ = _in_place(pointwise.sub, "sub_")
+    mul_ = _in_place(pointwise.mul, "mul_")
+    div_ = _in_place(pointwise.div, "div_")
+    pow_ = _in_place(pointwise.pow, "pow_")
+    neg_ = _in_place(pointwise.neg, "neg_")
+    abs_ = _in_place(pointwise.abs, "abs_")
+    exp_ = _in_place(pointwise.exp, "exp_")
+    log_ = _in_place(pointwise.log, "log_")
+    sqrt_ = _in_place(pointwise.sqrt, "sqrt_")
+    rsqrt_ = _in_place(pointwise.rsqrt, "rsqrt_")
+    sin_ = _in_place(pointwise.sin, "sin_")
+    cos_ = _in_place(pointwise.cos, "cos_")
+    tanh_ = _in_place(pointwise.tanh, "tanh_")
+    sigmoid_ = _in_place(pointwise.sigmoid, "sigmoid_")
+    relu_ = _in_place(pointwise.relu, "relu_")
+    reciprocal_ = _in_place(pointwise.reciprocal, "reciprocal_")
+    square_ = _in_place(pointwise.square, "square_")
+    sign_ = _in_place(pointwise.sign, "sign_")
+    floor_ = _in_place(pointwise.floor, "floor_")
+    ceil_ = _in_place(pointwise.ceil, "ceil_")
+    trunc_ = _in_place(pointwise.trunc, "trunc_")
+    round_ = _in_place(fn.round_half_even, "round_")
+    clamp_ = clip_ = _in_place(pointwise.clamp, "clamp_")
+    clamp_min_ = _in_place(pointwise.clamp_min, "clamp_min_")
+    clamp_max_ = _in_place(pointwise.clamp_max, "clamp_max_")
+    remainder_ = _in_place(pointwise.remainder, "remainder_")
+    fmod_ = _in_place(ew.fmod, "fmod_")
+    lerp_ = _in_place(fn.lerp, "lerp_")
+    addcmul_ = _in_place(products.addcmul, "addcmul_")
+    addcdiv_ = _in_place(products.addcdiv, "addcdiv_")
+    masked_fill_ = _in_place(fn.masked_fill, "masked_fill_")
+    scatter_ = _in_place(fn.scatter, "scatter_")
+    scatter_add_ = _in_place(fn.scatter_add, "scatter_add_")
+    scatter_reduce_ = _in_place(fn.scatter_reduce, "scatter_reduce_")
+    index_add_ = _in_place(indexing.index_add, "index_add_")
+    index_copy_ = _in_place(indexing.index_copy, "index_copy_")
+    index_fill_ = _in_place(indexing.index_fill, "index_fill_")
+    index_put_ = _in_place(indexing.index_put, "index_put_")
+    masked_scatter_ = _in_place(indexing.masked_scatter, "masked_scatter_")
+    logical_not_ = _in_place(pointwise.logical_not, "logical_not_")
+    copysign_ = _in_place(ew.copysign, "copysign_")
+
+    def copy_(self, src: Tensor) -> Tensor:
+        """Write src (broadcast to this shape, converted to this dtype, moved to this device) into this tensor."""
+        value = src if isinstance(src, Tensor) else Tensor(src, device=self.device)
+        return indexing.assign(self, value.to(self.device).cast(self.dtype)._broadcast_to(self.shape))
 
     def fill_(self, value: Scalar) -> Tensor:
         """Set every element to `value` in place (as `x[...] = value`); returns self."""

@@ -383,7 +383,14 @@ class LLVMRenderer:
         elif op is Op.MAX:
             if is_bool:
                 instr = f"or {t} {a}, {b}"
-            else:
+            elif is_float and not accumulate:  # the spec's maximum: NaN wins, a tie keeps the first operand
+                less, nan, pick = self.fresh(), self.fresh(), self.fresh()
+                c = vtype(dt.bool_, width)
+                self.line(f"{less} = fcmp olt {t} {a}, {b}")
+                self.line(f"{nan} = fcmp uno {t} {b}, {b}")
+                self.line(f"{pick} = or {c} {less}, {nan}")
+                instr = f"select {c} {pick}, {t} {b}, {t} {a}"
+            else:  # a reduction's fold: NaN wins; which zero a max over -0.0 and 0.0 gives is not specified
                 base = "maximum" if is_float else ("umax" if unsigned else "smax")
                 instr = f"call {t} {self.intrinsic(base, d, 2, width)}({t} {a}, {t} {b})"
         elif op is Op.CMPLT:

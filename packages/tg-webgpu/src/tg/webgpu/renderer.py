@@ -352,13 +352,13 @@ class WGSLRenderer(CStyleRenderer):
 
     def wrapped(self, op: Op, d: DType, srcs: list[str]) -> str:
         # WGSL's integer arithmetic wraps: no detour through unsigned types
-        return f"(-{srcs[0]})" if op is Op.NEG else f"({srcs[0]} {'+' if op is Op.ADD else '*'} {srcs[1]})"
+        return f"(-({srcs[0]}))" if op is Op.NEG else f"({srcs[0]} {'+' if op is Op.ADD else '*'} {srcs[1]})"
 
     def binary(self, op: Op, d: DType, a: str, b: str) -> str:
         if d == dt.bool_ and op in (Op.MAX, Op.XOR, Op.CMPLT):
             return {Op.MAX: f"({a} || {b})", Op.XOR: f"({a} != {b})", Op.CMPLT: f"(!{a} && {b})"}[op]
         if op is Op.MAX:
-            return f"select({b}, {a}, {a} > {b} || {self.isnan(a, d)})" if d.is_float else f"max({a}, {b})"
+            return f"select({a}, {b}, {a} < {b} || {self.isnan(b, d)})" if d.is_float else f"max({a}, {b})"
         if op is Op.IDIV and d.is_float:
             return f"trunc({a} / {b})"
         return super().binary(op, d, a, b)

@@ -1,0 +1,363 @@
+"""More of torch's names against torch itself: elementwise math, views and pieces, index writes, order statistics,
+products, distances, losses and sampling. Values and gradients, edge cases included (NaN, -0.0, ties, empty)."""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+
+if os.environ.get("TG_REQUIRE_TORCH"):
+    import torch
+else:
+    torch = pytest.importorskip("torch")
+
+from test_torch_parity import compare
+
+from tg.core import Tensor, functional, manual_seed, registry, to_dtype
+
+F = torch.nn.functional
+
+
+def both(name: str, *args: Any, **kwargs: Any) -> Any:
+    """A function calling the method `name` on a tg or torch tensor with the same arguments."""
+    return lambda x, *rest: getattr(x, name)(*rest, *args, **kwargs)
+
+
+def fn_both(name: str, *args: Any, **kwargs: Any) -> Any:
+    """functional.name in tg, torch.nn.functional.name in torch."""
+    return lambda *xs: (getattr(functional, name) if isinstance(xs[0], Tensor) else getattr(F, name))(
+        *xs, *args, **kwargs)
+
+
+def supports(device: str, dtype: str) -> bool:
+    return to_dtype(dtype) in registry.open(device).dtypes
+
+
+SPECIAL = np.array([0.0, -0.0, 1.5, -2.25, np.inf, -np.inf, np.nan, 3.0], np.float32)
+
+
+@pytest.mark.parametrize("name", ["signbit", "sinc", "erfc", "deg2rad", "rad2deg", "isposinf", "isneginf",
+                                  "absolute", "negative", "sgn", "fix", "hardshrink", "logit", "bitwise_not"])
+def test_unary_names_on_special_values(name: str, device: str) -> None:
+    x = SPECIAL if name != "bitwise_not" else np.array([0, -1, 5, 2**31 - 1, -(2**31)], np.int32)
+    if name == "logit":
+        x = np.array([0.0, 0.25, 0.5, 1.0, np.nan], np.float32)
+    got = getattr(Tensor(x, device=device), name)().numpy()
+    ref = getattr(torch.tensor(x), name)().numpy()
+    np.testing.assert_allclose(got, ref, rtol=2e-6, atol=1e-7)
+    np.testing.assert_array_equal(np.signbit(got[ref == 0]), np.signbit(ref[ref == 0]), err_msg=f"{name}: sign of 0")
+
+
+@pytest.mark.parametrize("name", ["sinc", "erfc", "logit", "hardshrink", "softshrink", "tanhshrink", "deg2rad"])
+def test_unary_gradients(name: str, device: str) -> None:
+    low, high = (0.05, 0.95) if name == "logit" else (-2.0, 2.0)
+    fn = (lambda x: getattr(x, name)()) if name not in ("softshrink", "tanhshrink") else \
+        (lambda x: getattr(x, name)() if isinstance(x, Tensor) else getattr(F, name)(x))
+    compare(fn, [(4, 5)], device, low=low, high=high, atol=2e-6)
+
+
+def test_binary_names(device: str) -> None:
+    a = np.array([0.0, -0.0, 1.5, -2.0, np.inf, np.nan, 0.0, 2.0], np.float32)
+    b = np.array([-1.0, 1.0, -0.0, 0.0, -np.inf, 3.0, np.nan, 0.5], np.float32)
+    for name in ("copysign", "xlogy", "heaviside", "logaddexp2", "float_power", "ldexp"):
+        if name == "float_power" and not supports(device, "float64"):
+            continue  # float64 is optional
+        bb = b if name != "ldexp" else np.array([1, -2, 3, 0, 1, 2, 0, 5], np.float32)
+        got = getattr(Tensor(a, device=device), name)(Tensor(bb, device=device))
+        ref = getattr(torch.tensor(a), name)(torch.tensor(bb))
+        assert got.dtype.name == str(ref.dtype).removeprefix("torch."), name
+        np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-6, err_msg=name)
+        number = ~np.isnan(ref.numpy())
+        np.testing.assert_array_equal(np.signbit(got.numpy())[number], np.signbit(ref.numpy())[number],
+                                      err_msg=f"{name}: signs")
+    compare(lambda x, y: x.copysign(y), [(3, 4), (3, 4)], device)
+    compare(lambda x, y: x.xlogy(y), [(3, 4), (3, 4)], device, low=0.1, high=2.0)
+    compare(lambda x, y: x.logaddexp2(y), [(3, 4), (3, 4)], device)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "int16"])
+def test_gcd_lcm(dtype: str, device: str) -> None:
+    rng = np.random.default_rng(1)
+    hi = {"int16": 2**15 - 1, "int32": 2**31 - 1, "int64": 2**62}[dtype]
+    a = np.concatenate([rng.integers(-hi, hi, 50), [0, 0, 7, -12, 832040, hi]]).astype(dtype)
+    b = np.concatenate([rng.integers(-hi, hi, 50), [0, 5, 0, 18, 514229, hi - 1]]).astype(dtype)
+    if not supports(device, dtype):
+        pytest.skip(f"{device} stores no {dtype}")
+    np.testing.assert_array_equal(Tensor(a, device=device).gcd(Tensor(b, device=device)).numpy(),
+                                  torch.gcd(torch.tensor(a), torch.tensor(b)).numpy())
+    small_a, small_b = (a % 1000).astype(dtype), (b % 1000).astype(dtype)
+    np.testing.assert_array_equal(Tensor(small_a, device=device).lcm(Tensor(small_b, device=device)).numpy(),
+                                  torch.lcm(torch.tensor(small_a), torch.tensor(small_b)).numpy())
+
+
+def test_views_and_pieces(device: str) -> None:
+    compare(both("tile", (2, 1, 3)), [(2, 3)], device)
+    compare(both("tile", (2,)), [(2, 3)], device)
+    compare(lambda x: x.broadcast_to((4, 2, 3)), [(2, 3)], device)
+    compare(both("select", 1, -1), [(2, 3, 4)], device)
+    compare(both("swapaxes", 0, 2), [(2, 3, 4)], device)
+    compare(both("moveaxis", (0, 1), (2, 0)), [(2, 3, 4)], device)
+    compare(both("ravel"), [(2, 3)], device)
+    compare(both("fliplr"), [(2, 3)], device)
+    compare(both("flipud"), [(2, 3)], device)
+    compare(both("diag_embed"), [(2, 3)], device)
+    for offset, d1, d2 in ((1, -2, -1), (-2, 0, 2), (0, 2, 0)):
+        compare(both("diag_embed", offset, d1, d2), [(2, 3)], device)
+    compare(both("diagflat", -1), [(2, 2)], device)
+    for sections in (3, 4, [1, 3], [-1], [5, 2]):
+        compare(lambda x, s=sections: x.tensor_split(s, 1), [(2, 5)], device, grad=False)
+    compare(lambda x: x.hsplit(2), [(2, 4)], device, grad=False)
+    compare(lambda x: x.vsplit([1]), [(3, 4)], device, grad=False)
+    compare(lambda x: x.dsplit(2), [(2, 2, 4)], device, grad=False)
+    compare(lambda x: x.unbind(1), [(2, 3)], device, grad=False)
+    compare(lambda x: x.unbind(1)[2] * 2, [(2, 3)], device)
+    index = np.array([[0, -1], [5, 2]])
+    compare(lambda x: x.take(Tensor(index, device=device) if isinstance(x, Tensor) else torch.tensor(index)),
+            [(2, 3)], device)
+
+
+def test_view_errors(device: str) -> None:
+    x = Tensor(np.zeros((2, 3), np.float32), device=device)
+    with pytest.raises(IndexError, match="select"):
+        x.select(1, 3)
+    with pytest.raises(RuntimeError, match="hsplit"):
+        x.hsplit(2)
+    with pytest.raises(RuntimeError, match="movedim"):
+        x.movedim((0, 0), (1, 0))
+
+
+def test_products(device: str) -> None:
+    compare(lambda m, v: m.mv(v), [(3, 4), (4,)], device)
+    compare(lambda b, m, v: b.addmv(m, v, beta=0.5, alpha=2), [(3,), (3, 4), (4,)], device)
+    compare(lambda b, u, v: b.addr(u, v, alpha=-1), [(3, 4), (3,), (4,)], device)
+    compare(lambda b, x, y: b.addbmm(x, y), [(3, 5), (2, 3, 4), (2, 4, 5)], device)
+    compare(lambda a, b: a.inner(b), [(2, 4), (3, 4)], device)
+    compare(lambda a, b: a.vdot(b), [(4,), (4,)], device)
+    compare(lambda a, b, c: a.addcmul(b, c, value=0.5), [(3, 4), (3, 4), (1, 4)], device)
+    compare(lambda a, b, c: a.addcdiv(b, c, value=2), [(3, 4), (3, 4), (3, 4)], device, low=0.5, high=2.0)
+
+
+def test_index_writes(device: str) -> None:
+    idx = np.array([0, 2, 0, 3])
+    ti, gi = torch.tensor(idx), Tensor(idx, device=device)
+    pick = lambda x: gi if isinstance(x, Tensor) else ti  # noqa: E731
+    compare(lambda x, s: x.index_add(1, pick(x), s, alpha=2), [(3, 4), (3, 4)], device)
+    uniq = np.array([2, 0])
+    u = lambda x: Tensor(uniq, device=device) if isinstance(x, Tensor) else torch.tensor(uniq)  # noqa: E731
+    compare(lambda x, s: x.index_copy(0, u(x), s), [(3, 4), (2, 4)], device)
+    compare(lambda x: x.index_fill(1, pick(x), -1.5), [(3, 4)], device)
+    rows, cols = np.array([0, 2, 0]), np.array([1, 3, 1])
+    ind = lambda x: (Tensor(rows, device=device), Tensor(cols, device=device)) if isinstance(x, Tensor) else \
+        (torch.tensor(rows), torch.tensor(cols))  # noqa: E731
+    compare(lambda x, v: x.index_put(ind(x), v, accumulate=True), [(3, 4), (3,)], device)
+    compare(lambda x, v: x.index_put(ind(x)[:1], v, accumulate=True), [(3, 4), (4,)], device)
+    compare(lambda x: x.index_put(ind(x)[1:], torch.tensor(7.0) if not isinstance(x, Tensor) else
+                                  Tensor(7.0, device=device)), [(4, 3)], device)
+    mask = np.array([[True, False, True, True], [False, False, True, False], [True, True, False, False]])
+    mk = lambda x: Tensor(mask, device=device) if isinstance(x, Tensor) else torch.tensor(mask)  # noqa: E731
+    compare(lambda x, s: x.masked_scatter(mk(x), s), [(3, 4), (10,)], device)
+    with pytest.raises(IndexError, match="index_add"):
+        Tensor(np.zeros((2, 2), np.float32), device=device).index_add(0, Tensor([2], device=device),
+                                                                     Tensor(np.ones((1, 2), np.float32)))
+    with pytest.raises(RuntimeError, match="masked_scatter"):
+        Tensor(np.zeros(3, np.float32), device=device).masked_scatter(Tensor([True, True, True], device=device),
+                                                                      Tensor([1.0], device=device))
+
+
+def test_order_statistics(device: str) -> None:
+    x = np.array([[3.0, 1.0, 2.0, 1.0, 5.0], [np.nan, 2.0, 2.0, -1.0, np.nan], [4.0, 4.0, 4.0, 4.0, 4.0]],
+                 np.float32)
+    tx, gx = torch.tensor(x), Tensor(x, device=device)
+    r, o = tx.kthvalue(2, 1), gx.kthvalue(2, 1)
+    np.testing.assert_array_equal(o.values.numpy(), r.values.numpy())
+    r, o = tx.mode(1), gx.mode(1)
+    np.testing.assert_array_equal(o.values.numpy(), r.values.numpy())
+    np.testing.assert_array_equal(o.indices.numpy(), r.indices.numpy())
+    r, o = tx.nanmedian(1), gx.nanmedian(1)
+    np.testing.assert_array_equal(o.values.numpy(), r.values.numpy())
+    assert gx.nanmedian().item() == tx.nanmedian().item()
+    for interp in ("linear", "lower", "higher", "nearest", "midpoint"):
+        for q in (0.5, [0.0, 0.3, 1.0]):
+            for dim, keep in ((1, False), (None, False), (0, True), (None, True)):
+                qt = q if isinstance(q, float) else torch.tensor(q)
+                for name in ("quantile", "nanquantile"):
+                    ref = getattr(tx, name)(qt, dim, keep, interpolation=interp).numpy()
+                    got = getattr(gx, name)(q, dim, keep, interpolation=interp).numpy()
+                    np.testing.assert_allclose(got, ref, rtol=1e-6, err_msg=f"{name} {interp} {q} {dim} {keep}")
+    compare(lambda a: a.quantile(0.3, 1), [(3, 6)], device)
+    compare(lambda a: a.kthvalue(3, 0)[0], [(4, 3)], device)
+    compare(lambda a: a.nansum(1) + a.nanmean(0).sum(), [(3, 4)], device)
+    n = np.array([1.0, np.nan, 3.0, np.nan], np.float32)
+    assert Tensor(n, device=device).nansum().item() == 4.0 and Tensor(n, device=device).nanmean().item() == 2.0
+    _, hi = gx.aminmax(dim=1)
+    np.testing.assert_array_equal(hi.numpy(), tx.aminmax(dim=1).max.numpy())
+    np.testing.assert_array_equal(gx.msort().numpy(), tx.msort().numpy())
+
+
+def test_unique_and_histograms(device: str) -> None:
+    x = np.array([3.0, np.nan, 1.0, 3.0, -0.5, 1.0, np.nan], np.float32)
+    r, o = torch.unique(torch.tensor(x), return_inverse=True, return_counts=True), \
+        Tensor(x, device=device).unique(return_inverse=True, return_counts=True)
+    for a, b in zip(o, r):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    m = np.array([[3, 1], [2, 1], [3, 1]])
+    for a, b in zip(Tensor(m, device=device).unique(dim=0, return_inverse=True, return_counts=True),
+                    torch.unique(torch.tensor(m), dim=0, return_inverse=True, return_counts=True)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    c = np.array([1, 1, 2, 2, 3, 1, 1])
+    for a, b in zip(Tensor(c, device=device).unique_consecutive(return_inverse=True, return_counts=True),
+                    torch.unique_consecutive(torch.tensor(c), return_inverse=True, return_counts=True)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    h = np.array([1.0, 2.0, 1.0, 4.0, 5.0, np.nan, 0.0, 3.0, 2.999], np.float32)
+    for bins, lo, hi in ((4, 0, 3), (4, 0, 0), (7, -1, 6), (1, 0, 0)):
+        np.testing.assert_array_equal(Tensor(h[~np.isnan(h)] if lo == hi else h, device=device).histc(bins, lo, hi)
+                                      .numpy(), torch.histc(torch.tensor(h[~np.isnan(h)] if lo == hi else h), bins,
+                                                            lo, hi).numpy())
+
+
+def test_covariance(device: str) -> None:
+    compare(lambda a: a.cov(), [(3, 6)], device)
+    compare(lambda a: a.cov(correction=0), [(6,)], device)
+    compare(lambda a: a.corrcoef(), [(3, 6)], device)
+    fw, aw = np.array([1, 2, 1, 3, 1, 1]), np.array([0.5, 1.0, 2.0, 1.0, 0.25, 1.0], np.float32)
+    compare(lambda a: a.cov(fweights=Tensor(fw, device=device), aweights=Tensor(aw, device=device))
+            if isinstance(a, Tensor) else a.cov(fweights=torch.tensor(fw), aweights=torch.tensor(aw)), [(3, 6)],
+            device)
+
+
+def test_distances_and_norms(device: str) -> None:
+    compare(lambda a, b: a.dist(b, 3), [(3, 4), (3, 4)], device)
+    compare(lambda a, b: (functional if isinstance(a, Tensor) else torch).cdist(a, b), [(2, 3, 4), (2, 5, 4)], device)
+    compare(fn_both("pairwise_distance"), [(3, 4), (3, 4)], device)
+    compare(fn_both("normalize", 1.5, 0), [(3, 4)], device)
+    compare(fn_both("glu", 1), [(3, 4)], device)
+    compare(fn_both("instance_norm"), [(2, 3, 5, 4)], device, atol=1e-4)
+    compare(lambda x, w, b: (functional if isinstance(x, Tensor) else F).instance_norm(x, weight=w, bias=b),
+            [(2, 3, 6), (3,), (3,)], device, atol=1e-4)
+    compare(fn_both("local_response_norm", 3), [(2, 5, 3, 3)], device, low=-1, high=1)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_more_losses(reduction: str, device: str) -> None:
+    rng = np.random.default_rng(5)
+    sign = np.where(rng.uniform(size=(6,)) > 0.5, 1.0, -1.0).astype(np.float32)
+    target = np.array([0, 2, 1, 2, 0, 1])
+
+    def s(x: Any) -> Any:
+        return Tensor(sign, device=device) if isinstance(x, Tensor) else torch.tensor(sign)
+
+    def tt(x: Any) -> Any:
+        return Tensor(target, device=device) if isinstance(x, Tensor) else torch.tensor(target)
+
+    compare(lambda a, b: fn_both("margin_ranking_loss", reduction=reduction, margin=0.3)(a, b, s(a)),
+            [(6,), (6,)], device)
+    compare(lambda a: fn_both("hinge_embedding_loss", reduction=reduction)(a, s(a)), [(6,)], device)
+    compare(lambda a: fn_both("soft_margin_loss", reduction=reduction)(a * 30, s(a)), [(6,)], device)
+    compare(lambda a, b: fn_both("cosine_embedding_loss", reduction=reduction, margin=0.1)(a, b, s(a)),
+            [(6, 3), (6, 3)], device)
+    compare(fn_both("triplet_margin_loss", reduction=reduction, swap=True), [(6, 3), (6, 3), (6, 3)], device)
+    compare(lambda a, t: fn_both("poisson_nll_loss", reduction=reduction, full=True)(a, t.abs() * 3),
+            [(6,), (6,)], device)
+    compare(lambda a, t, v: fn_both("gaussian_nll_loss", reduction=reduction, full=True)(a, t, v.abs()),
+            [(6, 2), (6, 2), (6,)], device)
+    compare(lambda a, t: fn_both("multilabel_soft_margin_loss", reduction=reduction)(a, (t > 0).float()),
+            [(6, 3), (6, 3)], device)
+    for p in (1, 2):
+        compare(lambda a, p=p: fn_both("multi_margin_loss", p=p, reduction=reduction)(a, tt(a)), [(6, 3)], device)
+
+
+def test_sampling(device: str) -> None:
+    manual_seed(0)
+    w = np.array([[0.0, 1.0, 3.0, 0.0], [2.0, 0.0, 0.0, 2.0]], np.float32)
+    draws = Tensor(w, device=device).multinomial(4000, replacement=True).numpy()
+    assert draws.shape == (2, 4000) and draws.dtype == np.int64
+    assert set(np.unique(draws[0])) == {1, 2} and set(np.unique(draws[1])) == {0, 3}  # zero weight never drawn
+    assert abs((draws[0] == 2).mean() - 0.75) < 0.04 and abs((draws[1] == 0).mean() - 0.5) < 0.04
+    once = Tensor(w, device=device).multinomial(2).numpy()
+    assert sorted(once[0]) == [1, 2] and sorted(once[1]) == [0, 3]  # without replacement: each category once
+    with pytest.raises(RuntimeError, match="without replacement"):
+        Tensor(w, device=device).multinomial(3)
+    with pytest.raises(RuntimeError, match="non-negative"):
+        Tensor([1.0, -1.0], device=device).multinomial(1)
+    perm = Tensor.randperm(50, device=device).numpy()
+    assert sorted(perm.tolist()) == list(range(50))
+    b = Tensor(np.array([0.0, 1.0, 0.5] * 200, np.float32), device=device).bernoulli().numpy()
+    assert b[0::3].sum() == 0 and b[1::3].sum() == 200 and 70 < b[2::3].sum() < 130
+
+
+def test_gradient_through_order_statistics_reaches_picked_elements(device: str) -> None:
+    x = Tensor(np.array([[4.0, 1.0, 3.0], [2.0, 2.0, 9.0]], np.float32), device=device, requires_grad=True)
+    x.mode(1).values.sum().backward()
+    assert x.grad is not None
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 1, 0], [0, 1, 0]])
+    assert math.isnan(Tensor([np.nan, 1.0], device=device).quantile(0.5).item())
+
+
+IN_PLACE = [("add_", (2.0,), {"alpha": 3}), ("sub_", (0.5,), {}), ("mul_", (-2.0,), {}), ("div_", (4.0,), {}),
+            ("pow_", (2,), {}), ("neg_", (), {}), ("abs_", (), {}), ("exp_", (), {}), ("sqrt_", (), {}),
+            ("tanh_", (), {}), ("sigmoid_", (), {}), ("relu_", (), {}), ("clamp_", (-0.5, 0.5), {}),
+            ("clamp_min_", (0.1,), {}), ("clamp_max_", (0.1,), {}), ("floor_", (), {}), ("round_", (), {}),
+            ("square_", (), {}), ("fmod_", (0.7,), {}), ("remainder_", (0.7,), {})]
+
+
+@pytest.mark.parametrize("name,args,kwargs", IN_PLACE, ids=[n for n, _, _ in IN_PLACE])
+def test_in_place_ops_match_torch_and_keep_gradients(name: str, args: tuple, kwargs: dict, device: str) -> None:
+    low = 0.1 if name == "sqrt_" else -2.0
+
+    def fn(x: Any) -> Any:
+        y = x * 1.5  # a non-leaf, as torch requires for in-place ops in a graph
+        out = getattr(y, name)(*args, **kwargs)
+        assert out is y
+        return y
+
+    compare(fn, [(3, 4)], device, low=low, atol=2e-6)
+
+
+def test_in_place_rules(device: str) -> None:
+    w = Tensor([1.0, 2.0], device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf"):
+        w.add_(1)
+    from tg.core import no_grad
+
+    with no_grad():
+        w.mul_(3).add_(Tensor([1.0, 1.0], device=device))
+    assert w.requires_grad and w.tolist() == [4.0, 7.0]  # still a leaf that trains
+    (w * w).sum().backward()
+    assert w.grad is not None and w.grad.tolist() == [8.0, 14.0]
+    i = Tensor([1, 2], device=device)
+    with pytest.raises(RuntimeError, match="float32 result cannot be written to a int64"):
+        i.mul_(0.5)
+    with pytest.raises(RuntimeError, match="shape"):
+        Tensor([1.0], device=device).add_(Tensor([1.0, 2.0], device=device))
+    x = Tensor(np.zeros((2, 3), np.float32), device=device)
+    x.index_add_(1, Tensor([0, 0], device=device), Tensor(np.ones((2, 2), np.float32), device=device))
+    x.masked_fill_(Tensor([[False, True, False]] * 2, device=device), 5.0)
+    x.copy_(x + Tensor([1.0, 0.0, 0.0], device=device))
+    assert x.tolist() == [[3.0, 5.0, 0.0], [3.0, 5.0, 0.0]]
+    src = Tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    y = Tensor(np.zeros((2, 3), np.float32), device=device).copy_(src)
+    y.sum().backward()
+    assert src.grad is not None and src.grad.tolist() == [2.0, 2.0, 2.0]  # copy_ passes gradients to its source
+
+
+def test_setitem_repeated_positions_and_gradients(device: str) -> None:
+    x = Tensor(np.zeros(5, np.float32), device=device)
+    x[Tensor([1, 1, 3], device=device)] = Tensor([2.0, 7.0, 4.0], device=device)  # the last write wins (torch CPU)
+    assert x.tolist() == [0.0, 7.0, 0.0, 4.0, 0.0]
+    a = Tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    y = a * 2
+    y[1] = 5.0  # writing into a non-leaf keeps the gradient of what is left
+    (y * y).sum().backward()
+    assert a.grad is not None and a.grad.tolist() == [8.0, 0.0, 24.0]
+
+
+def test_new_and_as(device: str) -> None:
+    x = Tensor(np.ones((2, 3), np.int32), device=device)
+    z = x.new_zeros(4, 1)
+    assert z.shape == (4, 1) and z.dtype == x.dtype and z.device == x.device
+    assert x.new_full((2,), 7).tolist() == [7, 7] and x.new_tensor([1.5]).dtype == x.dtype
+    assert x.float().type_as(x).dtype == x.dtype and x.reshape_as(z.new_ones(3, 2)).shape == (3, 2)
+    assert x.float().clamp_min(2).tolist() == [[2.0] * 3] * 2
