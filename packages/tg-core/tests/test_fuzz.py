@@ -41,6 +41,7 @@ class Step:
     first_only: bool = False  # ops that amplify rounding (floor, comparisons) only act on the raw data
     grad: bool = True
     binary: bool = False  # fn(t, y): y is a second input of a shape that broadcasts against the first
+    zero_sign: bool = True  # False: which zero it gives for -0.0 against 0.0 is not specified (max reductions)
 
     def __repr__(self) -> str:
         return self.name
@@ -103,8 +104,8 @@ STEPS = [
     Step("sum", lambda t: t.sum(), "fib"),
     Step("sum last", lambda t: t.sum(_last(t)), "fib"),
     Step("mean last", lambda t: t.mean(_last(t)), "f"),
-    Step("amax last", lambda t: t.amax(_last(t)) if t.ndim == 0 or t.shape[-1] else t, "fi"),
-    Step("amin last", lambda t: t.amin(_last(t)) if t.ndim == 0 or t.shape[-1] else t, "fi"),
+    Step("amax last", lambda t: t.amax(_last(t)) if t.ndim == 0 or t.shape[-1] else t, "fi", zero_sign=False),
+    Step("amin last", lambda t: t.amin(_last(t)) if t.ndim == 0 or t.shape[-1] else t, "fi", zero_sign=False),
     Step("prod last", lambda t: t.prod(_last(t)), "fi"),
     Step("cumsum last", lambda t: t.cumsum(_last(t)), "fi"),
     Step("softmax last", lambda t: t.softmax(_last(t)), "f"),
@@ -120,7 +121,42 @@ STEPS = [
     Step("unsqueeze expand", lambda t: t.unsqueeze(0).expand(2, *t.shape), "fib"),
     Step("index", lambda t: t[t.new_tensor([0, -1, 0], dtype=torch.int64) if isinstance(t, torch.Tensor) else
                               Tensor(np.array([0, -1, 0]), device=t.device)] if t.ndim and t.shape[0] else t, "fib"),
+    Step("copysign flip", lambda t: t.copysign(t.flip(0)) if t.ndim else t.copysign(-1.0), "f"),
+    Step("sgn", lambda t: t.sgn(), "fi", grad=False),
+    Step("hardshrink", _both(lambda t: t.hardshrink(0.5), lambda t: torch.nn.functional.hardshrink(t, 0.5)), "f"),
+    Step("xlogy y", _with_y(lambda t, y: t.xlogy(y)), "f", binary=True, first_only=True),
+    Step("logaddexp2 y", _with_y(lambda t, y: t.logaddexp2(y)), "f", binary=True),
+    Step("atan2 y", _with_y(lambda t, y: t.atan2(y)), "f", binary=True, first_only=True),
+    Step("remainder y", _with_y(lambda t, y: t.remainder(y)), "f", binary=True, first_only=True, grad=False),
+    Step("nansum last", lambda t: t.nansum(_last(t)), "f"),
+    Step("var last", lambda t: t.var(_last(t)) if t.ndim == 0 or t.shape[-1] > 1 else t, "f"),
+    Step("sort last", lambda t: t.sort(_last(t))[0] if t.ndim else t, "fi"),
+    Step("cummax last", lambda t: t.cummax(_last(t))[0] if t.ndim else t, "fi", grad=False, zero_sign=False),
+    Step("write view", lambda t: _write_view(t), "fi"),
+    Step("write index", lambda t: _write_index(t), "fi"),
 ]
+
+
+def _write_view(t: Any) -> Any:
+    """An in-place op through a view of a view: it must land in the tensor viewed."""
+    y = t * 1
+    if y.ndim:
+        y.reshape(-1)[::2].mul_(2)
+    return y
+
+
+def _write_index(t: Any) -> Any:
+    """x[i] = v with a repeated index (the last write wins) and negative indices."""
+    y = t * 1
+    if y.ndim and y.shape[0]:
+        index = [0, -1, 0]
+        value = [2, 3, 4]
+        if isinstance(y, torch.Tensor):
+            y[torch.tensor(index)] = torch.tensor(value, dtype=y.dtype).reshape(3, *[1] * (y.ndim - 1))
+        else:
+            y[Tensor(np.array(index), device=y.device)] = Tensor(np.array(value), device=y.device).cast(
+                y.dtype).reshape(3, *[1] * (y.ndim - 1))
+    return y
 
 
 @st.composite
@@ -173,12 +209,15 @@ def _run(steps: list[Step], t: Any, y: Any) -> Any:
     return t
 
 
-def _compare(ours: np.ndarray, ref: np.ndarray, dtype: str, what: str) -> None:
+def _compare(ours: np.ndarray, ref: np.ndarray, dtype: str, what: str, zero_sign: bool = True) -> None:
     assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != torch's {ref.shape}"
     if ref.dtype.kind == "f":
         rtol, atol = TOLERANCE.get(ref.dtype.name, TOLERANCE["float32"])
         np.testing.assert_allclose(ours.astype(np.float64), ref.astype(np.float64), rtol=rtol, atol=atol,
                                    equal_nan=True, err_msg=what)
+        zero = (ref == 0) & zero_sign  # the sign of an exact zero is part of the value (1/-0.0 is -inf)
+        np.testing.assert_array_equal(np.signbit(ours[zero & (ours == 0)]), np.signbit(ref[zero & (ours == 0)]),
+                                      err_msg="sign of zero in " + what)
     else:
         np.testing.assert_array_equal(ours, ref, err_msg=what)
 
@@ -197,7 +236,7 @@ def _fuzz(device: str) -> None:
         ty, gy = torch.from_numpy(other.copy()), Tensor(other, device=device)
         ref = _run(steps, torch.from_numpy(data.copy()), ty)
         out = _run(steps, Tensor(data, device=device), gy)
-        _compare(out.numpy(), ref.numpy(), data.dtype.name, what)
+        _compare(out.numpy(), ref.numpy(), data.dtype.name, what, all(s.zero_sign for s in steps))
         if data.dtype == np.float32 and all(s.grad for s in steps) and np.isfinite(data).all() and \
                 ref.dtype == torch.float32 and np.isfinite(ref.numpy()).all():
             x_ref = torch.from_numpy(data.copy()).requires_grad_()
@@ -206,7 +245,7 @@ def _fuzz(device: str) -> None:
             _run(steps, x, gy).sum().backward()
             assert x.grad is not None and x_ref.grad is not None
             if np.isfinite(x_ref.grad.numpy()).all():
-                _compare(x.grad.numpy(), x_ref.grad.numpy(), "float32", "gradient of " + what)
+                _compare(x.grad.numpy(), x_ref.grad.numpy(), "float32", "gradient of " + what, zero_sign=False)
 
     check()
 

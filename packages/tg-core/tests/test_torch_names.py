@@ -361,3 +361,69 @@ def test_new_and_as(device: str) -> None:
     assert x.new_full((2,), 7).tolist() == [7, 7] and x.new_tensor([1.5]).dtype == x.dtype
     assert x.float().type_as(x).dtype == x.dtype and x.reshape_as(z.new_ones(3, 2)).shape == (3, 2)
     assert x.float().clamp_min(2).tolist() == [[2.0] * 3] * 2
+
+
+def _run_writes(lib: Any, device: str) -> list[Any]:
+    """The same program of writes through views in torch (lib=torch) and tg: every intermediate value."""
+    if lib is torch:
+        x = torch.zeros(3, 4)
+    else:
+        x = Tensor(np.zeros((3, 4), np.float32), device=device)
+    seen = []
+    x[0][1] = 5.0  # chained indexing writes into x
+    row = x[1]
+    row.add_(2)
+    col = x.T[3]
+    col.fill_(7.0)
+    flat = x.reshape(-1)
+    x.mul_(2)  # flat reads x again
+    seen.append(flat[:6] * 1)
+    for r in x:
+        r.mul_(0.5)
+    a, b = x.split(2, dim=1)
+    b.sub_(1)
+    seen.append(a * 1)
+    narrowed = x.narrow(0, 1, 2).unsqueeze(0)[0][:, 1:]
+    narrowed.copy_(narrowed * 10)
+    q = x.reshape(-1)
+    for _ in range(4):
+        q = q[1:]
+    q[0] = -3.0
+    seen.append(x * 1)
+    return [t.numpy() if hasattr(t, "numpy") else t for t in seen]
+
+
+def test_writes_through_views_reach_the_viewed_tensor(device: str) -> None:
+    for got, want in zip(_run_writes(Tensor, device), _run_writes(torch, device)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_gradients_through_in_place_writes(device: str) -> None:
+    def program(lib: Any, a: Any) -> Any:
+        b = a * 2
+        v = b[1:]
+        v.mul_(10)  # a write through a view of a non-leaf
+        y = a * 3
+        z = y * 3  # (torch refuses y * y here: y, saved for its gradient, changes next; tg keeps the old value)
+        y[0] = 5.0  # y is rebound; z's gradient still goes through the old y
+        w = lib.zeros(3) if lib is torch else Tensor(np.zeros(3, np.float32), device=device)
+        w[1] = a[0] * 4  # the written value's gradient flows
+        return (b * b).sum() + z.sum() + y.sum() + (w * w).sum()
+
+    ta = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    program(torch, ta).backward()
+    ga = Tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    program(Tensor, ga).backward()
+    assert ga.grad is not None and ta.grad is not None
+    np.testing.assert_allclose(ga.grad.numpy(), ta.grad.numpy(), rtol=1e-6)
+
+
+def test_in_place_write_to_a_view_of_a_leaf_is_refused(device: str) -> None:
+    w = Tensor([1.0, 2.0], device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf"):
+        w[0:1].add_(1)
+    from tg.core import no_grad
+
+    with no_grad():
+        w[0:1].add_(1)
+    assert w.tolist() == [2.0, 2.0] and w.requires_grad

@@ -56,6 +56,17 @@ class Function:
         self.needs_input_grad = [t.requires_grad for t in tensors]
         self.requires_grad = True in self.needs_input_grad
         self.parents: tuple[Tensor, ...] = tensors if self.requires_grad else ()
+        # where each input's gradient goes on: the Function that made it, as it was when this op read it (an in-place
+        # write rebinds a tensor to a new Function later; this op's gradient still belongs to the old one)
+        self.sources: tuple[Optional[Function], ...] = tuple(t._ctx for t in tensors) if self.requires_grad else ()
+
+    released: Optional[str] = None  # after a backward() without retain_graph: the Function's name, nothing saved
+
+    def release(self) -> None:
+        """Let go of what forward() saved (a backward() without retain_graph is done with it)."""
+        name = type(self).__name__
+        self.__dict__.clear()
+        self.released, self.parents, self.sources, self.needs_input_grad = name, (), (), []
 
     def forward(self, *args: Any, **kwargs: Any) -> Node:
         raise NotImplementedError
@@ -208,13 +219,13 @@ class Max(Function):
         return x.alu(Op.MAX, y)
 
     def backward(self, grad: Node) -> Grads:
-        half = grad.const_like(0.5)
-        x_wins = self.y.alu(Op.CMPLT, self.x).cast(grad.dtype)
-        tie = self.x.alu(Op.CMPEQ, self.y).cast(grad.dtype).alu(Op.MUL, half)
-        share_x = x_wins.alu(Op.ADD, tie)
-        share_y = grad.const_like(1).alu(Op.ADD, share_x.alu(Op.NEG))
-        return (grad.alu(Op.MUL, share_x) if self.needs_input_grad[0] else None,
-                grad.alu(Op.MUL, share_y) if self.needs_input_grad[1] else None)
+        # torch's rule, as selects (a product with a 0 share would turn an infinite gradient into NaN): half each on
+        # a tie, nothing to the smaller input, the whole gradient to both where a NaN makes them incomparable
+        half, zero = grad.alu(Op.MUL, grad.const_like(0.5)), grad.const_like(0)
+        tie = self.x.alu(Op.CMPEQ, self.y)
+        x_loses, y_loses = self.x.alu(Op.CMPLT, self.y), self.y.alu(Op.CMPLT, self.x)
+        return (tie.alu(Op.WHERE, half, x_loses.alu(Op.WHERE, zero, grad)) if self.needs_input_grad[0] else None,
+                tie.alu(Op.WHERE, half, y_loses.alu(Op.WHERE, zero, grad)) if self.needs_input_grad[1] else None)
 
 
 class Relu(Function):
@@ -373,46 +384,50 @@ class Flip(Function):
 
 # ---- the backward pass --------------------------------------------------------------------------------
 def backward(root: Tensor, grad: Node, retain_graph: bool = False) -> None:
-    """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad."""
-    order = _tape(root)
-    grads: dict[int, Node] = {id(root): grad}
-    for t in reversed(order):
-        g = grads.pop(id(t), None)
+    """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad.
+
+    The walk is over gradient nodes: the Functions that made the values, and the leaf tensors at the ends."""
+    start: GradNode = root._ctx if root._ctx is not None else root
+    order = _tape(start)
+    grads: dict[int, Node] = {id(start): grad}
+    for node in reversed(order):
+        g = grads.pop(id(node), None)
         if g is None:
             continue
-        ctx = t._ctx
-        if ctx is None:
-            tensor = t.tensor_class  # Tensor itself, also for subclasses (tg.nn.Parameter)
-            t.grad = tensor(g) if t.grad is None else tensor(t.grad.node.alu(Op.ADD, g))
-            for hook in t._grad_hooks or ():
-                hook(t)
+        if not isinstance(node, Function):  # a leaf tensor
+            tensor = node.tensor_class  # Tensor itself, also for subclasses (tg.nn.Parameter)
+            node.grad = tensor(g) if node.grad is None else tensor(node.grad.node.alu(Op.ADD, g))
+            for hook in node._grad_hooks or ():
+                hook(node)
             continue
-        if isinstance(ctx, Released):
-            raise RuntimeError(f"backward: trying to backward through the graph a second time (through {ctx.name}); "
-                               "the first backward() released the values it saved. Pass retain_graph=True to it.")
-        parent_grads = ctx.backward(g)
+        if node.released is not None:
+            raise RuntimeError(f"backward: trying to backward through the graph a second time (through "
+                               f"{node.released}); the first backward() released the values it saved. Pass "
+                               "retain_graph=True to it.")
+        parent_grads = node.backward(g)
         if not isinstance(parent_grads, tuple):
             parent_grads = (parent_grads,)
-        for parent, pg in zip(ctx.parents, parent_grads):
-            if pg is None or not parent.requires_grad:
+        for parent, source, needs, pg in zip(node.parents, node.sources, node.needs_input_grad, parent_grads):
+            if pg is None or not needs:
                 continue
-            assert pg.shape == parent.shape, f"grad shape {pg.shape} != {parent.shape} in {type(ctx).__name__}"
-            prev = grads.get(id(parent))
-            grads[id(parent)] = pg if prev is None else prev.alu(Op.ADD, pg)
+            assert pg.shape == parent.shape, f"grad shape {pg.shape} != {parent.shape} in {type(node).__name__}"
+            target = source if source is not None else parent
+            prev = grads.get(id(target))
+            grads[id(target)] = pg if prev is None else prev.alu(Op.ADD, pg)
         if not retain_graph:
-            t._ctx = Released(type(ctx).__name__)  # type: ignore[assignment]
+            node.release()
 
 
-class Released:
-    """Stands in for a Function whose saved values a backward() without retain_graph let go: a second backward
-    through it raises instead of treating the tensor as a leaf."""
-
-    parents: tuple[Tensor, ...] = ()
-
-    def __init__(self, name: str):
-        self.name = name
+GradNode = Any  # a Function, or a leaf Tensor
 
 
-def _tape(root: Tensor) -> list[Tensor]:
-    """Tensors on the path to root that need gradients, parents before children."""
-    return postorder([root], lambda t: [p for p in t._ctx.parents if p.requires_grad] if t._ctx is not None else [])
+def _tape(start: GradNode) -> list[GradNode]:
+    """The gradient nodes on the path to start, inputs before their users."""
+
+    def inputs(node: GradNode) -> list[GradNode]:
+        if not isinstance(node, Function) or node.released is not None:
+            return []
+        return [source if source is not None else parent
+                for parent, source, needs in zip(node.parents, node.sources, node.needs_input_grad) if needs]
+
+    return postorder([start], inputs)

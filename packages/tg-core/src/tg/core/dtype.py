@@ -106,6 +106,16 @@ def promote(a: DType, b: DType) -> DType:
     return a if a.priority > b.priority else b
 
 
+def result_type(a: DType, a_is_0d: bool, b: DType, b_is_0d: bool) -> DType:
+    """The result type of a binary op between two tensors, torch's rule: a 0-d tensor acts like a Python number
+    beside a tensor with dims (it lifts the category only: float16 * tensor(2.0) stays float16, int32 +
+    tensor(1) stays int32, int32 + tensor(1.5, float64) is float64)."""
+    if a_is_0d == b_is_0d:
+        return promote(a, b)
+    dimmed, zero_d = (b, a) if a_is_0d else (a, b)
+    return zero_d if _category(zero_d) > _category(dimmed) else dimmed
+
+
 def scalar_result_type(t: DType, scalar: object) -> DType:
     """The result type of `tensor op python_scalar`: a scalar only lifts the category (int -> float)."""
     if isinstance(scalar, bool):

@@ -37,7 +37,7 @@ def asinh(x: Tensor) -> Tensor:
     safe = big.if_else(1.0, a)
     near = (safe + safe * safe / (1 + (1 + safe * safe).sqrt())).log1p()
     magnitude = big.if_else(big.if_else(a, 1.0).log() + math.log(2), near)  # log only where chosen: finite gradients
-    return (x < 0).if_else(-magnitude, magnitude)
+    return (x == 0).if_else(x, (x < 0).if_else(-magnitude, magnitude))  # asinh(-0.0) is -0.0
 
 
 def acosh(x: Tensor) -> Tensor:
@@ -66,7 +66,8 @@ def logaddexp(a: Tensor, b: Union[Tensor, float]) -> Tensor:
     a, b = a._float(), b._float()
     same = a == b
     safe_b = same.if_else(a - 1, b)  # keeps inf - inf out of the unselected branch and its gradient
-    return same.if_else(a + math.log(2), a.maximum(safe_b) + (-(a - safe_b).abs()).exp().log1p())
+    # equal arguments: half of each (exact, and the gradient splits evenly as torch's does)
+    return same.if_else(a * 0.5 + b * 0.5 + math.log(2), a.maximum(safe_b) + (-(a - safe_b).abs()).exp().log1p())
 
 
 def isclose(a: Tensor, b: Union[Tensor, float], rtol: float = 1e-5, atol: float = 1e-8,
@@ -200,7 +201,7 @@ def atan2(y: Tensor, x: Union[Tensor, float]) -> Tensor:
     base = (y / safe_x).atan()
     up = _signbit(y).if_else(-math.pi, math.pi)
     angle = (x < 0).if_else(base + up, base)
-    on_axis = (y > 0).if_else(math.pi / 2, (y < 0).if_else(-math.pi / 2, _signbit(x).if_else(up, y)))
+    on_axis = (y > 0).if_else(math.pi / 2, (y < 0).if_else(-math.pi / 2, _signbit(x).if_else(up, y.detach())))
     angle = zero_x.if_else(on_axis, angle)
     corner = (x > 0).if_else(math.pi / 4, 3 * math.pi / 4)
     return both_inf.if_else((y < 0).if_else(-corner, corner), angle)
@@ -231,6 +232,7 @@ def copysign(a: Tensor, b: Union[Tensor, float]) -> Tensor:
     """|a| with the sign of b, -0.0 included (torch.copysign); always a float tensor."""
     a, b = a._binary("copysign", b)
     a, b = a._float(), b._float()
+    a = (a == 0).if_else(a.detach(), a)  # the gradient at 0 is 0, as torch's
     return (_signbit(a) != _signbit(b)).if_else(-a, a)
 
 
@@ -239,7 +241,10 @@ def xlogy(x: Tensor, y: Union[Tensor, float]) -> Tensor:
     x, y = x._binary("xlogy", y)
     x, y = x._float(), y._float()
     zero = (x == 0).logical_and(y.isnan().logical_not())
-    return zero.if_else(0.0, x * zero.if_else(1.0, y).log())
+    # where x == 0 the value is 0.0, but the gradient for x is still log(y) (torch), where that is finite
+    finite_log = zero.logical_and(y > 0).logical_and(y.isfinite())
+    at_zero = (x - x.detach()) * finite_log.if_else(y, 1.0).log() + 0.0
+    return zero.if_else(at_zero, x * zero.if_else(1.0, y).log())
 
 
 def sinc(x: Tensor) -> Tensor:
@@ -302,7 +307,7 @@ def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
 
 def softshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
     """x - lambd above lambd, x + lambd below -lambd, else 0 (torch.nn.functional.softshrink)."""
-    return (x > lambd).if_else(x - lambd, (x < -lambd).if_else(x + lambd, 0.0))
+    return (x > lambd).if_else(x - lambd, (x < -lambd).if_else(x + lambd, x * 0))  # x * 0: -0.0 and NaN stay
 
 
 def tanhshrink(x: Tensor) -> Tensor:
@@ -344,5 +349,5 @@ def lcm(a: Tensor, b: Union[Tensor, int]) -> Tensor:
 
 
 def sgn(x: Tensor) -> Tensor:
-    """sign(x) with sgn(-0.0) = 0.0, as torch.sgn (torch.sign keeps -0.0)."""
-    return x.sign() + 0.0 if x.dtype.is_float else x.sign()
+    """torch.sgn: for real tensors, sign."""
+    return x.sign()

@@ -14,7 +14,7 @@ import numpy as np
 from . import autograd as F
 from . import dtype as dt
 from .autograd import Grads, no_grad
-from .indexing import check_range
+from .indexing import check_range, pick
 from .ops import Node
 from .pointwise import keep_zero_sign
 from .view import broadcast_shape
@@ -44,7 +44,7 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
-    return (x > 0).if_else(x, (x.exp() - 1) * alpha)
+    return (x > 0).if_else(x, x.expm1() * alpha)  # expm1: accurate near 0, and elu(-0.0) is -0.0 (torch)
 
 
 def relu6(x: Tensor) -> Tensor:
@@ -246,8 +246,10 @@ def cumsum(x: Tensor, dim: int = 0) -> Tensor:
     """Running sum along `dim`: a sum over left-padded windows, one fused kernel (ints and bools as int64)."""
     d = x._dim(dim)
     x = x if x.dtype.is_float else x.cast(dt.int64)
-    if x.ndim == 0 or x.shape[d] <= 1:
+    if x.ndim == 0:
         return x
+    if x.shape[d] <= 1:
+        return x + 0.0 if x.dtype.is_float else x  # a running sum starts at 0.0: -0.0 gives 0.0 (torch)
     n = x.shape[d]
     x = x.transpose(d, -1)
     win = x._pad_dims([(0, 0)] * (x.ndim - 1) + [(n - 1, 0)]).unfold(-1, n, 1)
@@ -289,7 +291,7 @@ def atan(x: Tensor) -> Tensor:
     series = t * (1 - t2 * (1 / 3 - t2 * (1 / 5 - t2 * (1 / 7 - t2 * (1 / 9 - t2 * (1 / 11 - t2 / 13))))))
     angle = series * 4
     angle = big.if_else(math.pi / 2 - angle, angle)
-    return (x < 0).if_else(-angle, angle)
+    return (x == 0).if_else(x, (x < 0).if_else(-angle, angle))  # atan(-0.0) is -0.0
 
 
 def asin(x: Tensor) -> Tensor:
@@ -749,7 +751,7 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     x = x.shrink(tuple(None if k == d else (0, i) for k, i in enumerate(index.shape)))
     onehot = index.unsqueeze(-1) == _tensor(x).arange(n, device=x.device)  # (..., n)
     src = x.unsqueeze(-1).transpose(d, -1)  # dim d moved to the end, where onehot's classes are
-    return onehot.if_else(src, 0).sum(-1, dtype=x.dtype)
+    return pick(onehot, src, (onehot.ndim - 1,)).squeeze(-1)
 
 
 def _scatter_parts(x: Tensor, dim: int, index: Tensor, src: Any, last_wins: bool = False) -> tuple[Tensor, Tensor]:
@@ -1093,8 +1095,8 @@ def std_mean(x: Tensor, dim: Dims = None, correction: float = 1, keepdim: bool =
 def cummax(x: Tensor, dim: int) -> Any:
     """(running maximum, index of the latest maximum) along `dim` (torch.cummax; NaN, once seen, stays)."""
     d = x._dim(dim)
-    if x.ndim == 0:
-        return ValuesIndices(x, _tensor(x).zeros((), dtype=dt.int64, device=x.device))
+    if x.ndim == 0 or x.shape[d] == 0:
+        return ValuesIndices(x, _tensor(x).zeros(*x.shape, dtype=dt.int64, device=x.device))
     n = x.shape[d]
     moved = x.transpose(d, -1)
     fill = -math.inf if x.dtype.is_float else (False if x.dtype == dt.bool_ else int(np.iinfo(x.dtype.np).min))

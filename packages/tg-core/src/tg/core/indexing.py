@@ -7,14 +7,19 @@ same selection: the value is scattered by the selection's own backward pass and 
 """
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
+from . import autograd as F
 from . import capture
 from . import dtype as dt
 from .autograd import GRAD_MODE, no_grad
 from .multi import shards_of
+from .ops import Node
 from .view import broadcast_shape
 
 if TYPE_CHECKING:
@@ -137,15 +142,46 @@ def _select(y: Tensor, dims: list[int], indices: list[Tensor]) -> Tensor:
                                                                      *(1,) * (len(sizes) - k - 1))
         weight = onehot if weight is None else weight.logical_and(onehot)
     assert weight is not None
-    # a select, not a product with the one-hot: inf * 0 would be NaN
-    picked = weight.if_else(expanded, 0) if y.dtype != dt.bool_ else weight.logical_and(expanded)
-    out = picked._reduce_sum_keep(tuple(range(lead + len(batch), lead + len(batch) + len(sizes))))
+    out = pick(weight, expanded, tuple(range(lead + len(batch), lead + len(batch) + len(sizes))))
     out = out.reshape(*moved.shape[:lead], *batch)  # (rest..., batch...)
     adjacent = dims == list(range(dims[0], dims[0] + len(dims)))
     first = dims[0] if adjacent else 0  # torch: adjacent tensor indices keep their place, else go first
     order = list(range(lead, lead + len(batch)))
     perm = list(range(first)) + order + list(range(first, lead))
     return out.permute(*perm)
+
+
+def pick(mask: Tensor, values: Tensor, axes: tuple[int, ...]) -> Tensor:
+    """The value at the one position along `axes` where `mask` holds (mask and values broadcast together; the
+    axes are kept, as size 1): exactly, -0.0, inf and NaN included. Not a sum over a select (0.0 + -0.0 is 0.0)
+    and not a product with a one-hot (inf * 0 is NaN): a maximum over a select, whose gradient goes to the
+    picked position only."""
+    shape = broadcast_shape("pick", mask.shape, values.shape)
+    if any(shape[a] == 0 for a in axes):  # nothing to pick from (then there is nothing to pick for, either)
+        return values._broadcast_to(shape)._reduce_sum_keep(axes)  # zeros, still linked to values for backward()
+    full_mask = mask._broadcast_to(shape)
+    if values.dtype == dt.bool_:
+        return full_mask.logical_and(values._broadcast_to(shape)).any(axes, keepdim=True)
+    return values._broadcast_to(shape)._apply(Pick, mask=full_mask.node, axes=axes)
+
+
+class Pick(F.Function):
+    """`pick` as one rule: forward a maximum over the selected values, backward the gradient at the mask."""
+
+    def __init__(self, *tensors: Tensor):
+        super().__init__(*tensors)
+        self.tensor = tensors[0].tensor_class
+
+    def forward(self, values: Node, mask: Node, axes: tuple[int, ...]) -> Node:
+        self.mask = self.tensor(mask)
+        v = self.tensor(values)
+        lowest = -math.inf if v.dtype.is_float else int(np.iinfo(v.dtype.np).min)
+        with no_grad():
+            return self.mask.if_else(v, lowest).amax(axes, keepdim=True).node
+
+    def backward(self, grad: Node) -> F.Grads:
+        with no_grad():
+            return (self.mask.if_else(self.tensor(grad), 0).node,)
 
 
 def _advanced(index: Any) -> bool:
@@ -181,29 +217,75 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
         raise RuntimeError("a leaf tensor that requires grad cannot be assigned to in place; assign under no_grad() "
                            "or to a detached copy")
     v = value if isinstance(value, tensor) else tensor.full((), value, x.dtype, x.device)
-    probe_dtype = x.dtype if x.dtype.is_float else dt.float64
+    assign(x, written(x, lambda t: getitem(t, index), v, index if _advanced(index) else None))
+
+
+def written(x: Tensor, view: Callable[[Tensor], Tensor], value: Tensor, index: Any = None) -> Tensor:
+    """x with `value` (broadcast to the view's shape) written where view(x) reads. The view's backward pass over a
+    probe finds those positions and carries the values there; for an advanced `index`, of the writes that name one
+    position the last wins. Gradients flow to x where nothing was written and to the value through the view."""
+    tensor = x.tensor_class
+    probe_dtype = x.dtype if x.dtype.is_float else dt.float32  # float32: every device has it
     prev = GRAD_MODE.enabled
     GRAD_MODE.enabled = True
     try:
         probe = tensor.zeros(*x.shape, dtype=probe_dtype, device=x.device, requires_grad=True)
-        region = getitem(probe, index)
-        try:
-            target_shape = v._broadcast_to(region.shape).shape if v.shape != region.shape else region.shape
-        except RuntimeError as e:
-            raise RuntimeError(f"setitem: value of shape {v.shape} cannot be broadcast to the selected region "
-                               f"{region.shape}") from e
-        spread = v.detach().cast(probe_dtype)._broadcast_to(target_shape)
+        region = view(probe)
         region.backward(tensor.ones(*region.shape, dtype=probe_dtype, device=x.device), retain_graph=True)
         covered = probe.grad
         probe.grad = None
-        if _advanced(index) and covered is not None and covered.numel() and _repeats(covered):
-            spread = _last_writes(x, index, region.shape).if_else(spread, 0.0)  # repeated positions: the last wins
-        region.backward(spread)
-        scattered = probe.grad
     finally:
         GRAD_MODE.enabled = prev
-    assert scattered is not None and covered is not None
-    assign(x, (covered != 0).if_else(scattered.cast(x.dtype), _before(x)))
+    try:
+        v = value.cast(x.dtype)._broadcast_to(region.shape) if value.shape != region.shape else value.cast(x.dtype)
+    except RuntimeError as e:
+        raise RuntimeError(f"setitem: value of shape {value.shape} cannot be broadcast to the selected region "
+                           f"{region.shape}") from e
+    assert covered is not None
+    if index is not None and covered.numel() and _repeats(covered):
+        v = _last_writes(x, index, region.shape).if_else(v, 0)  # positions named again: the last write wins
+
+    def carried(values: Tensor) -> Tensor:
+        """values (region-shaped, probe dtype) moved to the positions of x they are written to."""
+        GRAD_MODE.enabled = True
+        try:
+            region.backward(values, retain_graph=True)
+            assert probe.grad is not None
+            out, probe.grad = probe.grad, None
+            return out
+        finally:
+            GRAD_MODE.enabled = prev
+
+    if x.dtype.is_float or x.dtype == dt.bool_:
+        scattered = carried(v.detach().cast(probe_dtype)).cast(x.dtype)
+    else:  # integers in 16-bit pieces, each exact in float32, put together again (wrapping, as integers do)
+        wide = dt.int64 if x.dtype.itemsize == 8 else dt.int32
+        bits = v.detach().cast(wide)
+        pieces = [carried(((bits >> shift) & 0xFFFF).cast(probe_dtype)).cast(wide) << shift
+                  for shift in range(0, x.dtype.itemsize * 8, 16)]
+        scattered = functools.reduce(lambda a, b: a | b, pieces).cast(x.dtype)
+    return _before(x)._apply(WriteThrough, v, view=view, covered=covered.node, scattered=scattered.node)
+
+
+class WriteThrough(F.Function):
+    """x with values written at the positions a view of x reads (found beforehand: `covered`, `scattered`). The
+    gradient goes to x where nothing was written, and to the written values through the view."""
+
+    def __init__(self, *tensors: Tensor):
+        super().__init__(*tensors)
+        self.tensor = tensors[0].tensor_class
+
+    def forward(self, x: Node, value: Node, view: Callable[[Tensor], Tensor], covered: Node, scattered: Node) -> Node:
+        self.view, self.untouched = view, self.tensor(covered) == 0
+        with no_grad():
+            return self.untouched.if_else(self.tensor(x), self.tensor(scattered)).node
+
+    def backward(self, grad: Node) -> F.Grads:
+        g = self.tensor(grad)
+        with no_grad():
+            gx = self.untouched.if_else(g, 0).node if self.needs_input_grad[0] else None
+            gv = self.view(g).node if self.needs_input_grad[1] else None
+        return gx, gv
 
 
 def _before(x: Tensor) -> Tensor:
@@ -226,6 +308,11 @@ def assign(x: Tensor, value: Tensor) -> Tensor:
             raise RuntimeError(f"in-place op: a {value.dtype.name} result cannot be written to a {x.dtype.name} "
                                "tensor; use the out-of-place op")
         value = value.cast(x.dtype)
+    if x._view_of is not None:  # a view: the write goes into the tensor it views, and the view reads it back
+        base, view, _ = x._view_of
+        assign(base, written(base, view, value))
+        x._refresh()
+        return x
     if x._ctx is None and x.requires_grad:  # a leaf (under no_grad): new data, same leaf
         if GRAD_MODE.enabled:
             raise RuntimeError("a leaf tensor that requires grad cannot be changed in place; do it under no_grad() "

@@ -121,7 +121,7 @@ def _binary(self: Tensor, op: str, other: TensorLike, reverse: bool = False,
         if other.device != self.device:
             raise RuntimeError(f"{op}: tensors are on different devices, {self.device!r} and "
                                f"{other.device!r}; move one with .to(device)")
-        dtype = result or dt.promote(self.dtype, other.dtype)
+        dtype = result or dt.result_type(self.dtype, self.ndim == 0, other.dtype, other.ndim == 0)
         y = other.cast(dtype)
     elif isinstance(other, (int, float, bool, np.number)):
         other = other.item() if isinstance(other, np.number) else other
@@ -332,13 +332,11 @@ def _constant_of(self: Tensor, value: Tensor) -> Tensor:
 
 
 def sign(self: Tensor) -> Tensor:
-    """-1, 0 or 1 by the sign (NaN gives 0, -0.0 gives -0.0, as in torch); its gradient is zero."""
+    """-1, 0 or 1 by the sign (NaN and -0.0 give 0.0, as in torch); its gradient is zero."""
     if self.dtype == dt.bool_:
         return self
     x = self.detach()
     s = (x > 0).cast(self.dtype) - (x < 0).cast(self.dtype) if self.dtype.kind != "u" else (x > 0).cast(self.dtype)
-    if self.dtype.is_float:
-        s = (x == 0).if_else(x, s)
     return self._constant_of(s)
 
 

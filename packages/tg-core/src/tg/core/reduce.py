@@ -57,8 +57,12 @@ def sum(self: Tensor, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: 
     dim = axis if dim is None else dim
     x = self.cast(dtype) if dtype is not None else (self.cast(dt.int64) if not self.dtype.is_float else self)
     if x.dtype == dt.float16:  # accumulate halves in float32, as torch does; the casts fuse into the kernel
-        return x.cast(dt.float32)._reduce(F.Sum, dim, keepdim).cast(dt.float16)
-    return x._reduce(F.Sum, dim, keepdim)
+        out = x.cast(dt.float32)._reduce(F.Sum, dim, keepdim).cast(dt.float16)
+    else:
+        out = x._reduce(F.Sum, dim, keepdim)
+    if x.dtype.is_float and (x.ndim == 0 or all(x.shape[a] == 1 for a in x._axes(dim))):
+        return out + 0.0  # nothing was added up, but a sum starts at 0.0: -0.0 sums to 0.0 (torch)
+    return out
 
 
 def mean(self: Tensor, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False,

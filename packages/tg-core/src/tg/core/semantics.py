@@ -14,7 +14,9 @@ Floating point (IEEE 754, round to nearest even)
 - -0.0: negation and multiplication keep the sign; -0.0 == 0.0; 1 / -0.0 = -inf; sqrt(-0.0) = -0.0.
   `maximum`/`minimum` of equal values return the first operand (torch): maximum(-0.0, 0.0) = -0.0,
   maximum(0.0, -0.0) = 0.0, so relu(-0.0) = clamp(-0.0, min=0) = -0.0 (torch); abs(-0.0) = 0.0. Which zero a
-  reduction (`amax` over -0.0 and 0.0) returns is not specified, like the order of a sum's terms.
+  reduction (`amax` over -0.0 and 0.0) returns is not specified, like the order of a sum's terms. A sum starts
+  at 0.0, so sums of -0.0 (one element too) are 0.0, and sign(-0.0) = 0.0 (torch). Selections (indexing,
+  gather, sort) return the selected value exactly, -0.0 included.
 - Division is correctly rounded (never x * (1/y)). exp2/log2/sin/sqrt are the device's math library, within a
   few ulp: they are checked against float64 with a tolerance, not bitwise.
 - No implicit contraction or reassociation: `a * b + c` rounds the product, then the sum, on every device.
@@ -137,6 +139,10 @@ CASES: list[Case] = [
          (_a([0.0, -0.0, -0.0], f32), _a([-0.0, 0.0, -0.0], f32)), _a([0.0, -0.0, -0.0, 0.0, -0.0, -0.0], f32)),
     Case("zero", "where keeps -0.0", lambda c, a: c.if_else(1.0, a), (_a([False, False], bool), _a([-0.0, -0.0], f32)),
          _a([-0.0, -0.0], f32)),
+    Case("zero", "sum and sign of -0.0", lambda a: a.sum(1).cat(a[:, 0].sign()), (_a([[-0.0], [-0.0]], f32),),
+         _a([0.0, 0.0, 0.0, 0.0], f32)),
+    Case("zero", "indexing picks -0.0", lambda a, i: a[i].cat(a.gather(0, i)), (_a([1.0, -0.0], f32),
+         _a([1, 0], np.int64)), _a([-0.0, 1.0, -0.0, 1.0], f32)),
     Case("zero", "relu, clamp, abs", lambda a: a.relu().cat(a.clamp(0, 1), a.abs()), (_a([-0.0, 0.0], f32),),
          _a([-0.0, 0.0, -0.0, 0.0, 0.0, 0.0], f32)),
     # no contraction, correctly rounded division

@@ -26,14 +26,76 @@ from .realize import realize as _realize_nodes
 
 def _in_place(fn: Callable[..., Tensor], name: str) -> Callable[..., Tensor]:
     """torch's in-place form of an op as a method: x.name_(...) computes x.name(...) and writes it into x (same
-    shape; a float result is not written to an integer tensor). Writes through views do not reach the viewed
-    tensor: tg's views are values, not aliases of memory (see README)."""
+    shape; a float result is not written to an integer tensor). A write to a view reaches the tensor it views."""
 
     def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         return indexing.assign(self, fn(indexing._before(self), *args, **kwargs))
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"In place: `x.{name}(...)` writes `x.{name[:-1]}(...)` into x, as torch's `Tensor.{name}`."
+    return method
+
+
+class _ViewPath:
+    """The view ops that lead from a tensor to a view of it, oldest first when applied: a linked list, so a view of a
+    view extends its parent's path in O(1) and a loop of views (`x = x[1:]`) stays linear."""
+
+    __slots__ = ("fn", "parent")
+
+    def __init__(self, fn: Callable[[Tensor], Tensor], parent: Optional[_ViewPath]):
+        self.fn, self.parent = fn, parent
+
+    def __call__(self, base: Tensor) -> Tensor:
+        steps: list[Callable[[Tensor], Tensor]] = []
+        step: Optional[_ViewPath] = self
+        while step is not None:
+            steps.append(step.fn)
+            step = step.parent
+        for apply in reversed(steps):
+            base = apply(base)
+        return base
+
+
+def _viewed(out: Tensor, source: Tensor, fn: Callable[[Tensor], Tensor]) -> None:
+    """Mark `out` = fn(source) as a view of what `source` views (or of source itself)."""
+    if source._view_of is not None:
+        base, path, _ = source._view_of
+        out._view_of = (base, _ViewPath(fn, path), base._version)
+    else:
+        out._view_of = (source, _ViewPath(fn, None), source._version)
+
+
+def _view(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """A movement op whose result is a view of its input, as in torch: in-place writes to it reach the input."""
+
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        out = fn(self, *args, **kwargs)
+        if out is not self:
+            _viewed(out, self, lambda base: fn(base, *args, **kwargs))
+        return out
+
+    method.__name__ = method.__qualname__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method
+
+
+def _piece(fn: Callable[..., Sequence[Tensor]], i: int, args: tuple[Any, ...], kwargs: dict[str, Any]
+           ) -> Callable[[Tensor], Tensor]:
+    return lambda base: fn(base, *args, **kwargs)[i]
+
+
+def _views(fn: Callable[..., Sequence[Tensor]]) -> Callable[..., Any]:
+    """`_view` for ops that return several views (split, chunk, unbind)."""
+
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        out = fn(self, *args, **kwargs)
+        for i, piece in enumerate(out):
+            if piece is not self:
+                _viewed(piece, self, _piece(fn, i, args, kwargs))
+        return out
+
+    method.__name__ = method.__qualname__ = fn.__name__
+    method.__doc__ = fn.__doc__
     return method
 
 
@@ -47,7 +109,7 @@ class Tensor:
     [[2.0, 4.0], [6.0, 8.0]]
     """
 
-    __slots__ = ("__weakref__", "_ctx", "_grad_hooks", "_node", "grad", "requires_grad")
+    __slots__ = ("__weakref__", "_ctx", "_grad_hooks", "_node", "_version", "_view_of", "grad", "requires_grad")
     # Tensor itself, also on subclasses (tg.nn.Parameter): what the modules below this one, which do not import it,
     # use to make new tensors and to recognise tensors
     tensor_class: ClassVar[type[Tensor]]
@@ -67,6 +129,10 @@ class Tensor:
         self._grad_hooks: Optional[list[Callable[[Tensor], None]]] = None
         self._ctx: Optional[F.Function] = None
         self.requires_grad = False
+        self._version = 0  # counts the times this tensor got new data (in-place writes): its views then read again
+        # a view (reshape, permute, narrow, basic indexing, ...): (the tensor it views, how, that tensor's _version
+        # when this one last read it); in-place writes go through to that tensor, as in torch
+        self._view_of: Optional[tuple[Tensor, _ViewPath, int]] = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -74,13 +140,28 @@ class Tensor:
     @property
     def node(self) -> Node:
         """The lazy-graph node holding (or computing) this tensor's data."""
-        return self._node
+        return self._node if self._view_of is None else self._refresh()
 
     @node.setter
     def node(self, new: Node) -> None:
         if _capture.capturing():  # a capture must know which tensors got new data
             _capture.record_rebind(self, self._node)
         self._node = new
+        self._version += 1
+
+    def _refresh(self) -> Node:
+        """A view's node, read again from the tensor it views if that got new data since (torch's views alias it)."""
+        assert self._view_of is not None
+        base, view, seen = self._view_of
+        base_node = base.node  # a view of a view reads its own base first
+        if base._version != seen:
+            fresh = view(base)
+            self._view_of = (base, view, base._version)
+            if fresh._node is not self._node:
+                self.node = fresh._node
+                self._ctx, self.requires_grad = fresh._ctx, fresh.requires_grad
+        del base_node
+        return self._node
 
     # (these read _node directly: they run a few hundred thousand times a second while a graph is built)
     @property
@@ -292,8 +373,8 @@ class Tensor:
 
     def _apply(self, fn: type[F.Function], *others: Tensor, **kwargs: Any) -> Tensor:
         ctx = fn(self, *others)
-        node = ctx.forward(self._node, *[o._node for o in others], **kwargs) if others else \
-            ctx.forward(self._node, **kwargs)
+        node = ctx.forward(self.node, *[o.node for o in others], **kwargs) if others else \
+            ctx.forward(self._node if self._view_of is None else self._refresh(), **kwargs)
         out = _wrap(node)
         stats.counters.ops += 1
         if ctx.requires_grad and GRAD_MODE.enabled:
@@ -397,10 +478,10 @@ class Tensor:
     logsumexp = reduce.logsumexp
 
     # ---- movement, joining and splitting (movement.py) ---------------------------------------------------
-    reshape = movement.reshape
-    view = movement.view
-    permute = movement.permute
-    transpose = movement.transpose
+    reshape = _view(movement.reshape)
+    view = _view(movement.view)
+    permute = _view(movement.permute)
+    transpose = _view(movement.transpose)
     expand = movement.expand
     expand_as = movement.expand_as
     _pad_dims = movement._pad_dims
@@ -408,22 +489,27 @@ class Tensor:
     _pad_mode = movement._pad_mode
     shrink = movement.shrink
     flip = movement.flip
-    squeeze = movement.squeeze
-    unsqueeze = movement.unsqueeze
-    flatten = movement.flatten
-    __getitem__ = movement.getitem
+    squeeze = _view(movement.squeeze)
+    unsqueeze = _view(movement.unsqueeze)
+    flatten = _view(movement.flatten)
+    def __getitem__(self, index: Any) -> Tensor:
+        out = movement.getitem(self, index)
+        if out is not self and not indexing._advanced(index):  # basic indexing views; tensor indices copy (torch)
+            _viewed(out, self, lambda base: movement.getitem(base, index))
+        return out
+
     __setitem__ = movement.setitem
     _reduce_sum_keep = movement._reduce_sum_keep
     repeat = movement.repeat
     roll = movement.roll
-    narrow = movement.narrow
-    unflatten = movement.unflatten
-    movedim = movement.movedim
+    narrow = _view(movement.narrow)
+    unflatten = _view(movement.unflatten)
+    movedim = _view(movement.movedim)
     unfold = movement.unfold
     cat = movement.cat
     stack = movement.stack
-    split = movement.split
-    chunk = movement.chunk
+    split = _views(movement.split)
+    chunk = _views(movement.chunk)
 
     # ---- matrix products, convolution and pooling (nn_ops.py) --------------------------------------------
     _spatial = nn_ops._spatial
@@ -515,7 +601,7 @@ class Tensor:
     std_mean = fn.std_mean
     cummax = fn.cummax
     diag = fn.diag
-    diagonal = fn.diagonal
+    diagonal = _view(fn.diagonal)
     softmin = fn.softmin
     scatter_reduce = fn.scatter_reduce
     sinh = ew.sinh
@@ -558,7 +644,7 @@ class Tensor:
     diff = movement.diff
     mm = products.mm
     bmm = products.bmm
-    t = products.t
+    t = _view(products.t)
     addmm = products.addmm
     baddbmm = products.baddbmm
     outer = ger = products.outer
@@ -601,20 +687,20 @@ class Tensor:
     # views and pieces (movement.py)
     broadcast_to = movement.broadcast_to
     tile = movement.tile
-    select = movement.select
-    unbind = movement.unbind
-    tensor_split = movement.tensor_split
-    hsplit = movement.hsplit
-    vsplit = movement.vsplit
-    dsplit = movement.dsplit
+    select = _view(movement.select)
+    unbind = _views(movement.unbind)
+    tensor_split = _views(movement.tensor_split)
+    hsplit = _views(movement.hsplit)
+    vsplit = _views(movement.vsplit)
+    dsplit = _views(movement.dsplit)
     fliplr = movement.fliplr
     flipud = movement.flipud
-    ravel = movement.ravel
+    ravel = _view(movement.ravel)
     take = movement.take
     diag_embed = movement.diag_embed
     diagflat = movement.diagflat
-    swapaxes = swapdims = movement.transpose
-    moveaxis = movement.movedim
+    swapaxes = swapdims = _view(movement.transpose)
+    moveaxis = _view(movement.movedim)
     # products (products.py)
     mv = products.mv
     addmv = products.addmv
@@ -669,8 +755,8 @@ class Tensor:
     clamp_max = pointwise.clamp_max
     positive = pointwise.positive
     type_as = pointwise.type_as
-    reshape_as = movement.reshape_as
-    view_as = movement.reshape_as
+    reshape_as = _view(movement.reshape_as)
+    view_as = _view(movement.reshape_as)
     new_zeros = creation.new_zeros
     new_ones = creation.new_ones
     new_full = creation.new_full
@@ -797,4 +883,5 @@ def _wrap(node: Union[Node, MultiNode]) -> Tensor:
     """A new Tensor around a node, for the ops' results (Tensor(node) without its argument checks: ~60k a second)."""
     out = object.__new__(Tensor)
     out._node, out.grad, out._grad_hooks, out._ctx, out.requires_grad = node, None, None, None, False  # type: ignore[assignment]
+    out._version, out._view_of = 0, None
     return out

@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any, ClassVar, Optional
 
@@ -254,8 +255,8 @@ class WGSLRenderer(CStyleRenderer):
             super().emit(u)
 
     def math_call(self, op: Op, x: str, d: DType) -> str:
-        if op is Op.SQRT:
-            return f"sqrt({x})"
+        if op is Op.SQRT:  # WGSL leaves sqrt of a negative number indeterminate (lavapipe: sqrt(-inf) = inf)
+            return f"select(sqrt({x}), {self.literal(math.nan, d)}, {x} < {self.literal(0, d)})"
         wide = dt.float64 if d == dt.float64 else dt.float32
         self.math.add((SOFT_MATH[op], wide))
         call = f"tg_{SOFT_MATH[op]}_{self.types[wide]}({x if d == wide else f'f32({x})'})"
