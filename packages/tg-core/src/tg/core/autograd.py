@@ -58,15 +58,13 @@ class Function:
         self.parents: tuple[Tensor, ...] = tensors if self.requires_grad else ()
         # where each input's gradient goes on: the Function that made it, as it was when this op read it (an in-place
         # write rebinds a tensor to a new Function later; this op's gradient still belongs to the old one)
-        self.sources: tuple[Optional[Function], ...] = tuple(t._ctx for t in tensors) if self.requires_grad else ()
+        self.sources: tuple[Optional[Function], ...] = tuple([t._ctx for t in tensors]) if self.requires_grad else ()
 
     released: Optional[str] = None  # after a backward() without retain_graph: the Function's name, nothing saved
 
     def release(self) -> None:
         """Let go of what forward() saved (a backward() without retain_graph is done with it)."""
-        name = type(self).__name__
-        self.__dict__.clear()
-        self.released, self.parents, self.sources, self.needs_input_grad = name, (), (), []
+        self.__dict__ = {"released": type(self).__name__, "parents": (), "sources": (), "needs_input_grad": ()}
 
     def forward(self, *args: Any, **kwargs: Any) -> Node:
         raise NotImplementedError
