@@ -427,3 +427,22 @@ def test_in_place_write_to_a_view_of_a_leaf_is_refused(device: str) -> None:
     with no_grad():
         w[0:1].add_(1)
     assert w.tolist() == [2.0, 2.0] and w.requires_grad
+
+
+def test_detach_and_data_share_the_data(device: str) -> None:
+    def program(lib: Any) -> list[Any]:
+        if lib is torch:
+            p = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        else:
+            p = Tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+        (p * p).sum().backward()
+        assert p.grad is not None
+        p.grad.detach().mul_(0.5)  # as torch.nn.utils.clip_grad_norm_ scales gradients
+        p.data.mul_(2)
+        p.detach()[0] = 7.0
+        q = p * 2
+        q.detach().zero_()
+        return [p.grad.numpy(), p.detach().numpy(), q.detach().numpy(), p.requires_grad]
+
+    for got, want in zip(program(Tensor), program(torch)):
+        np.testing.assert_array_equal(got, want)

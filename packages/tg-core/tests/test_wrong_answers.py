@@ -280,3 +280,52 @@ def test_cat_keeps_negative_zero(device: str) -> None:
     np.testing.assert_array_equal(out, ref)
     same(device, lambda x, y: (x.cat(y, dim=0) if isinstance(x, Tensor) else torch.cat([x, y], 0)) * 3, a, b,
          grad=True)
+
+
+# ---- found by the differential fuzz once it checked the sign of zero and more ops (session 13) ----------------
+def test_max_pool_gives_a_window_gradient_to_its_first_maximum(device: str) -> None:
+    x = np.zeros((1, 1, 4, 4), np.float32)  # every window a tie, as after a relu
+    x[0, 0, 2:, 2:] = [[1.0, 1.0], [0.5, 1.0]]
+    same(device, split(lambda t: t.max_pool2d(2), lambda t: torch.nn.functional.max_pool2d(t, 2)), x, grad=True)
+
+
+def test_gradients_at_edges(device: str) -> None:
+    same(device, lambda a: a.std(1), f32([2.0, 2.0, 2.0], [1.0, 2.0, 4.0]), grad=True)  # std 0: gradient 0
+    same(device, lambda a, b: a.maximum(b).sqrt(), f32(-2.5, 4.0), f32(-0.0, 1.0), grad=True)  # no inf * 0
+    same(device, lambda a, b: a.logaddexp(b), f32(1.0, -3.0), f32(1.0, 2.0), grad=True)  # a tie: half each
+    same(device, lambda a, b: a.xlogy(b), f32(0.0, 2.0), f32(0.5, 3.0), grad=True)  # d/dx at x = 0 is log(y)
+    same(device, lambda a, b: a.atan2(b), f32(0.0, 1.0), f32(0.0, 2.0), grad=True)  # 0 at the origin
+
+
+def test_signed_zeros(device: str) -> None:
+    z = f32(-0.0, 0.0)
+    for fn in (lambda a: a.sign(), lambda a: a.erf(), lambda a: a.atan(), lambda a: a.asinh(),
+               split(lambda a: a.elu(), torch.nn.functional.elu),
+               lambda a: a.abs(), lambda a: a.reshape(2, 1).sum(1), lambda a: a.sort()[0], lambda a: a[[1, 0]],
+               split(lambda a: (a + math.inf).logsigmoid(),
+                     lambda a: torch.nn.functional.logsigmoid(a + math.inf))):
+        out = fn(Tensor(z, device=device)).numpy()
+        ref = fn(torch.tensor(z)).numpy()
+        np.testing.assert_array_equal(np.signbit(out), np.signbit(ref))
+
+
+def test_half_precision_math_runs_in_float32(device: str) -> None:
+    x = np.array([-17.0, -1.0, 1e-3, 10.0, 11.0], np.float16)
+    if to_dtype("float16") not in registry.open(device).dtypes:
+        pytest.skip(f"device {device!r} stores no float16")
+    np.testing.assert_array_equal(Tensor(x, device=device).expm1().numpy(), torch.tensor(x).expm1().numpy())
+
+
+def test_erf_near_zero_is_relatively_accurate(device: str) -> None:
+    x = f32(1e-10, -3e-6, 1e-3, 0.3)
+    np.testing.assert_allclose(Tensor(x, device=device).erf().numpy(), torch.tensor(x).erf().numpy(), rtol=2e-6)
+
+
+def test_zero_dim_tensors_promote_like_numbers(device: str) -> None:
+    x = Tensor(np.ones(3, np.int32), device=device)
+    assert (x + Tensor(5, device=device)).dtype == to_dtype("int32")  # an int64 0-d tensor does not widen int32
+    assert (x * Tensor(0.5, device=device)).dtype == to_dtype("float32")
+
+
+def test_expm1_far_below_zero(device: str) -> None:
+    same(device, lambda a: a.expm1(), f32(-2e9, -200.0, -104.0, -88.0))

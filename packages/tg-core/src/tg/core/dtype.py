@@ -1,8 +1,9 @@
 """Data types: what a tensor element is, and how two of them combine (torch's promotion rules)."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -125,3 +126,17 @@ def scalar_result_type(t: DType, scalar: object) -> DType:
     if isinstance(scalar, float):
         return t if t.is_float else default_float
     raise TypeError(f"unsupported scalar {scalar!r} of type {type(scalar).__name__}")
+
+
+def computed_in_float32(fn: Any) -> Any:
+    """A composite float function (a chain of exp, log, divisions...) that runs float16 inputs in float32 and
+    rounds once at the end, as torch computes half-precision math: its intermediates would overflow or lose
+    every digit in float16 (expm1(10) needs (e^10 - 1) * 10 > 65504)."""
+
+    @functools.wraps(fn)
+    def wrapper(x: Any, *args: Any, **kwargs: Any) -> Any:
+        if x.dtype == float16:
+            return fn(x.cast(float32), *args, **kwargs).cast(float16)
+        return fn(x, *args, **kwargs)
+
+    return wrapper

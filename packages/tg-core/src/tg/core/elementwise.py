@@ -15,6 +15,7 @@ SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.050700987355480493
 SMALL = 0.0625  # below this |x| a short Taylor series beats exp(x) - exp(-x)
 
 
+@dt.computed_in_float32
 def sinh(x: Tensor) -> Tensor:
     """(e^x - e^-x) / 2; the series x + x^3/6 + x^5/120 + x^7/5040 below |x| = 1/16 (no cancellation)."""
     x = x._float()
@@ -23,12 +24,14 @@ def sinh(x: Tensor) -> Tensor:
     return (x.abs() < SMALL).if_else(series, (x.exp() - (-x).exp()) * 0.5)
 
 
+@dt.computed_in_float32
 def cosh(x: Tensor) -> Tensor:
     """(e^x + e^-x) / 2."""
     x = x._float()
     return (x.exp() + (-x).exp()) * 0.5
 
 
+@dt.computed_in_float32
 def asinh(x: Tensor) -> Tensor:
     """sign(x) * log1p(a + a^2 / (1 + sqrt(1 + a^2))) with a = |x|; log(2a) once a^2 would overflow."""
     x = x._float()
@@ -40,6 +43,7 @@ def asinh(x: Tensor) -> Tensor:
     return (x == 0).if_else(x, (x < 0).if_else(-magnitude, magnitude))  # asinh(-0.0) is -0.0
 
 
+@dt.computed_in_float32
 def acosh(x: Tensor) -> Tensor:
     """log(x + sqrt(x^2 - 1)) for x >= 1 (NaN below); log(2x) once x^2 would overflow."""
     x = x._float()
@@ -50,16 +54,19 @@ def acosh(x: Tensor) -> Tensor:
     return big.if_else(big.if_else(x, 1.0).log() + math.log(2), near)
 
 
+@dt.computed_in_float32
 def atanh(x: Tensor) -> Tensor:
     """0.5 * log1p(2x / (1 - x)): +-inf at +-1, NaN beyond."""
     x = x._float()
     return (2 * x / (1 - x)).log1p() * 0.5
 
 
+@dt.computed_in_float32
 def log10(x: Tensor) -> Tensor:
     return x._float().log2() * math.log10(2)
 
 
+@dt.computed_in_float32
 def logaddexp(a: Tensor, b: Union[Tensor, float]) -> Tensor:
     """log(e^a + e^b) without overflow: max + log1p(e^-|a - b|); equal arguments (infinities too) give a + log 2."""
     a, b = a._binary("logaddexp", b)
@@ -91,10 +98,12 @@ def allclose(a: Tensor, b: Union[Tensor, float], rtol: float = 1e-5, atol: float
     return bool(isclose(a, b, rtol, atol, equal_nan).all().item())
 
 
+@dt.computed_in_float32
 def selu(x: Tensor) -> Tensor:
     return x.elu(SELU_ALPHA) * SELU_SCALE
 
 
+@dt.computed_in_float32
 def celu(x: Tensor, alpha: float = 1.0) -> Tensor:
     return (x > 0).if_else(x, (x / alpha).expm1() * alpha)
 
@@ -178,6 +187,7 @@ def nan_to_num(x: Tensor, nan: float = 0.0, posinf: float | None = None, neginf:
     return x.isnan().if_else(nan, (x == math.inf).if_else(top, (x == -math.inf).if_else(bottom, x)))
 
 
+@dt.computed_in_float32
 def hypot(a: Tensor, b: Union[Tensor, float]) -> Tensor:
     """sqrt(a^2 + b^2) without overflow or underflow (scaled by the larger magnitude); inf if either is."""
     a, b = a._binary("hypot", b)
@@ -190,6 +200,7 @@ def hypot(a: Tensor, b: Union[Tensor, float]) -> Tensor:
     return (a.isinf().logical_or(b.isinf())).if_else(math.inf, out)
 
 
+@dt.computed_in_float32
 def atan2(y: Tensor, x: Union[Tensor, float]) -> Tensor:
     """The angle of the point (x, y) in (-pi, pi] (torch.atan2(input=y, other=x)), C's rules at zeros and
     infinities."""
@@ -212,9 +223,11 @@ def _signbit(x: Tensor) -> Tensor:
     return (x < 0).logical_or((x == 0).logical_and(1 / x < 0))
 
 
+@dt.computed_in_float32
 def logsigmoid(x: Tensor) -> Tensor:
     """log(sigmoid(x)) = -softplus(-x): finite for large |x| (log of a sigmoid that rounded to 0 would be -inf)."""
-    return -(-x._float()).softplus()
+    x = x._float()
+    return x.minimum(0) - (-x.abs()).exp().log1p()  # torch's form: logsigmoid(inf) is 0.0, not -0.0
 
 
 def frac(x: Tensor) -> Tensor:
@@ -236,6 +249,7 @@ def copysign(a: Tensor, b: Union[Tensor, float]) -> Tensor:
     return (_signbit(a) != _signbit(b)).if_else(-a, a)
 
 
+@dt.computed_in_float32
 def xlogy(x: Tensor, y: Union[Tensor, float]) -> Tensor:
     """x * log(y), and 0 where x == 0 unless y is NaN (torch.xlogy)."""
     x, y = x._binary("xlogy", y)
@@ -247,6 +261,7 @@ def xlogy(x: Tensor, y: Union[Tensor, float]) -> Tensor:
     return zero.if_else(at_zero, x * zero.if_else(1.0, y).log())
 
 
+@dt.computed_in_float32
 def sinc(x: Tensor) -> Tensor:
     """sin(pi x) / (pi x), 1 at 0 (torch.sinc)."""
     x = x._float()
@@ -255,6 +270,7 @@ def sinc(x: Tensor) -> Tensor:
     return zero.if_else(1.0, px.sin() / px)
 
 
+@dt.computed_in_float32
 def logit(x: Tensor, eps: float | None = None) -> Tensor:
     """log(x / (1 - x)), x first clamped to [eps, 1 - eps] when eps is given (torch.logit)."""
     x = x._float()
@@ -283,11 +299,13 @@ def rad2deg(x: Tensor) -> Tensor:
     return x._float() * (180 / math.pi)
 
 
+@dt.computed_in_float32
 def erfc(x: Tensor) -> Tensor:
     """1 - erf(x)."""
     return 1 - x._float().erf()
 
 
+@dt.computed_in_float32
 def logaddexp2(a: Tensor, b: Union[Tensor, float]) -> Tensor:
     """log2(2^a + 2^b) without overflow (torch.logaddexp2)."""
     a, b = a._binary("logaddexp2", b)

@@ -55,6 +55,7 @@ def silu(x: Tensor) -> Tensor:
     return x * x.sigmoid()
 
 
+@dt.computed_in_float32
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, linear above `threshold` as torch does."""
     bx = x * beta
@@ -62,6 +63,7 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return (bx > threshold).if_else(x, soft)
 
 
+@dt.computed_in_float32
 def mish(x: Tensor) -> Tensor:
     return x * x.softplus().tanh()
 
@@ -82,15 +84,27 @@ def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     return x.clamp(min_val, max_val)
 
 
+@dt.computed_in_float32
 def erf(x: Tensor) -> Tensor:
-    """Error function (Abramowitz-Stegun 7.1.26 with a refined tail; |error| < 2e-7)."""
+    """Error function: below |x| = 0.5 its Taylor series (accurate relative to erf(x) itself, which the formula
+    for the rest would lose near 0), else Abramowitz-Stegun 7.1.26 (|error| < 2e-7); odd, erf(-0.0) = -0.0."""
     x = x._float()
     a = x.abs()
+    small = a < 0.5
+    s = small.if_else(x, 0.0)  # the series only where chosen: no overflow in s^k, no NaN in its gradient
+    s2 = s * s
+    series = s * (ERF_SCALE * (1 - s2 * (1 / 3 - s2 * (1 / 10 - s2 * (1 / 42 - s2 * (1 / 216 - s2 * (
+        1 / 1320 - s2 * (1 / 9360))))))))
     t = 1 / (1 + 0.3275911 * a)
     poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return x.sign() * (1 - poly * (-(a * a)).exp())
+    tail = 1 - poly * (-(a * a)).exp()
+    return small.if_else(series, (x < 0).if_else(-tail, tail))
 
 
+ERF_SCALE = 2 / math.sqrt(math.pi)
+
+
+@dt.computed_in_float32
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """GELU, exact (erf) or approximate="tanh", as torch.nn.functional.gelu."""
     if approximate == "tanh":
@@ -100,6 +114,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     return 0.5 * x * (1 + (x * (1 / math.sqrt(2))).erf())
 
 
+@dt.computed_in_float32
 def log1p(x: Tensor) -> Tensor:
     """log(1 + x), accurate for small x (the Kahan correction: log(u) * x / (u - 1))."""
     x = x._float()
@@ -109,13 +124,14 @@ def log1p(x: Tensor) -> Tensor:
     return plain.if_else(x, safe.log() * x / (safe - 1))
 
 
+@dt.computed_in_float32
 def expm1(x: Tensor) -> Tensor:
     """exp(x) - 1, accurate for small x."""
     x = x._float()
     u = x.exp()
-    plain = u == 1
-    safe = plain.if_else(2.0, u)  # no 0/0 in the unselected branch (nor in its gradient)
-    return plain.if_else(x, ((safe - 1) * x / safe.log()).where_finite(u - 1))
+    plain, gone = u == 1, u == 0  # gone: exp underflowed (x below about -104), expm1 is -1
+    safe = plain.logical_or(gone).if_else(2.0, u)  # no 0/0 in the unselected branch (nor in its gradient)
+    return plain.if_else(x, gone.if_else(-1.0, ((safe - 1) * x / safe.log()).where_finite(u - 1)))
 
 
 def where_finite(x: Tensor, other: Tensor) -> Tensor:
@@ -199,7 +215,10 @@ def var(x: Tensor, dim: Dims = None, correction: float = 1, keepdim: bool = Fals
 
 def std(x: Tensor, dim: Dims = None, correction: float = 1, keepdim: bool = False,
         unbiased: Optional[bool] = None) -> Tensor:
-    return x.var(dim, correction, keepdim, unbiased).sqrt()
+    """sqrt(var); where the variance is 0 the gradient is 0 (torch), not the inf * 0 of sqrt's own rule."""
+    v = x.var(dim, correction, keepdim, unbiased)
+    zero = v == 0
+    return zero.if_else(v.detach(), zero.if_else(1.0, v).sqrt())
 
 
 def _arg_extreme(x: Tensor, dim: Optional[int], keepdim: bool, largest: bool) -> Tensor:
@@ -279,6 +298,7 @@ def cumprod(x: Tensor, dim: int = 0) -> Tensor:
     return padded.unfold(-1, n, 1).prod(-1).cast(x.dtype).transpose(d, -1)
 
 
+@dt.computed_in_float32
 def atan(x: Tensor) -> Tensor:
     """Arc tangent: two angle halvings bring |x| under tan(pi/16), where six series terms reach float64."""
     x = x._float()
@@ -294,6 +314,7 @@ def atan(x: Tensor) -> Tensor:
     return (x == 0).if_else(x, (x < 0).if_else(-angle, angle))  # atan(-0.0) is -0.0
 
 
+@dt.computed_in_float32
 def asin(x: Tensor) -> Tensor:
     """Arc sine, as atan(x / sqrt(1 - x^2)); NaN outside [-1, 1]."""
     x = x._float()
@@ -301,6 +322,7 @@ def asin(x: Tensor) -> Tensor:
     return (x.abs() == 1).if_else(x * (math.pi / 2), out)
 
 
+@dt.computed_in_float32
 def acos(x: Tensor) -> Tensor:
     """Arc cosine, pi/2 - asin(x)."""
     return math.pi / 2 - asin(x)
@@ -794,8 +816,8 @@ def scatter(x: Tensor, dim: int, index: Tensor, src: Any, reduce: Optional[str] 
 
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """x plus src added at index along dim, duplicates summed (torch.scatter_add)."""
-    sent, _ = _scatter_parts(x, dim, index, src)
-    return x + sent
+    sent, hit = _scatter_parts(x, dim, index, src)
+    return hit.if_else(x + sent, x)  # positions nothing is sent to keep their value (-0.0 too)
 
 
 def scaled_dot_product_attention(x: Tensor, key: Tensor, value: Tensor, attn_mask: Optional[Tensor] = None,
@@ -1149,6 +1171,7 @@ def cummin(x: Tensor, dim: int) -> Any:
     return ValuesIndices(~values, index)
 
 
+@dt.computed_in_float32
 def logcumsumexp(x: Tensor, dim: int) -> Tensor:
     """log(cumsum(exp(x))) along `dim`. Each prefix is shifted by its own maximum (its NaNs left out), so that
     nothing overflows and a small early value is not lost beside a large later one; a NaN poisons the prefixes

@@ -309,8 +309,12 @@ def assign(x: Tensor, value: Tensor) -> Tensor:
                                "tensor; use the out-of-place op")
         value = value.cast(x.dtype)
     if x._view_of is not None:  # a view: the write goes into the tensor it views, and the view reads it back
-        base, view, _ = x._view_of
-        assign(base, written(base, view, value))
+        base, path, _ = x._view_of
+        if path.data_only:  # through a detach(): new data for the viewed tensor, its graph untouched
+            with no_grad():
+                base.node = written(base.detach(), path.moves, value.detach()).node
+        else:
+            assign(base, written(base, path, value))
         x._refresh()
         return x
     if x._ctx is None and x.requires_grad:  # a leaf (under no_grad): new data, same leaf

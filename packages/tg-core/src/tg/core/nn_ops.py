@@ -16,6 +16,7 @@ from . import autograd as F
 from . import dtype as dt
 from . import functional as fn
 from .autograd import GRAD_MODE
+from .indexing import pick
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -142,7 +143,17 @@ def max_pool2d(self: Tensor, kernel_size: Any, stride: Any = None, padding: Any 
         return fn.max_pool2d_with_indices(self, kernel_size, stride, padding, dilation, ceil_mode)
     fill = -math.inf if self.dtype.is_float else int(np.iinfo(self.dtype.np).min)
     win, _ = self._pool_windows("max_pool2d", kernel_size, stride, padding, dilation, ceil_mode, fill)
-    return win.amax((-2, -1))
+    if not win.requires_grad:
+        return win.amax((-2, -1))
+    # torch gives a window's gradient to its first maximum (a NaN counts as one), not shared among equal ones
+    plain = win.detach()
+    hit = plain == plain.amax((-2, -1), keepdim=True)
+    if plain.dtype.is_float:
+        hit = hit.logical_or(plain.isnan())
+    kh, kw = win.shape[-2:]
+    slots = self.tensor_class.arange(kh * kw, device=self.device).reshape(kh, kw)
+    first = slots == hit.if_else(slots, kh * kw).amin((-2, -1), keepdim=True)
+    return pick(first, win, (win.ndim - 2, win.ndim - 1)).squeeze(-1).squeeze(-1)
 
 
 def avg_pool2d(self: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,

@@ -258,6 +258,8 @@ def _unit_reshape(x: np.ndarray, src_shape: tuple[int, ...], shape: tuple[int, .
 
 def contract(a: np.ndarray, b: np.ndarray, full: tuple[int, ...], axes: tuple[int, ...]) -> np.ndarray:
     """sum(a * b, axes) for broadcastable a, b of the full shape, through one batched np.matmul."""
+    if 0 in full:  # an empty sum (or an empty result): zeros, as the plain reduce gives
+        return np.zeros(tuple(1 if d in axes else n for d, n in enumerate(full)), np.result_type(a, b))
     batch, m_dims, n_dims, k_dims = [], [], [], []
     # summed dims that neither operand varies along multiply the result (decided before the pre-sums below)
     repeat = math.prod(full[d] for d in axes if a.shape[d] == 1 and b.shape[d] == 1)

@@ -16,7 +16,8 @@ Floating point (IEEE 754, round to nearest even)
   maximum(0.0, -0.0) = 0.0, so relu(-0.0) = clamp(-0.0, min=0) = -0.0 (torch); abs(-0.0) = 0.0. Which zero a
   reduction (`amax` over -0.0 and 0.0) returns is not specified, like the order of a sum's terms. A sum starts
   at 0.0, so sums of -0.0 (one element too) are 0.0, and sign(-0.0) = 0.0 (torch). Selections (indexing,
-  gather, sort) return the selected value exactly, -0.0 included.
+  gather, sort) return the selected value exactly, -0.0 included. The sign bit of a NaN is not observed:
+  `signbit` and `copysign` take every NaN as positive (torch reads the bit).
 - Division is correctly rounded (never x * (1/y)). exp2/log2/sin/sqrt are the device's math library, within a
   few ulp: they are checked against float64 with a tolerance, not bitwise.
 - No implicit contraction or reassociation: `a * b + c` rounds the product, then the sum, on every device.

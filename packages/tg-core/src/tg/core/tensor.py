@@ -40,20 +40,36 @@ class _ViewPath:
     """The view ops that lead from a tensor to a view of it, oldest first when applied: a linked list, so a view of a
     view extends its parent's path in O(1) and a loop of views (`x = x[1:]`) stays linear."""
 
-    __slots__ = ("fn", "parent")
+    __slots__ = ("data_only", "fn", "parent")
 
     def __init__(self, fn: Callable[[Tensor], Tensor], parent: Optional[_ViewPath]):
         self.fn, self.parent = fn, parent
+        # through a detach(): a write changes the viewed tensor's data, not its place in the graph (torch)
+        self.data_only: bool = fn is _detached or (parent is not None and parent.data_only)
 
     def __call__(self, base: Tensor) -> Tensor:
-        steps: list[Callable[[Tensor], Tensor]] = []
-        step: Optional[_ViewPath] = self
-        while step is not None:
-            steps.append(step.fn)
-            step = step.parent
-        for apply in reversed(steps):
+        for apply in self.steps():
             base = apply(base)
         return base
+
+    def steps(self) -> list[Callable[[Tensor], Tensor]]:
+        out: list[Callable[[Tensor], Tensor]] = []
+        step: Optional[_ViewPath] = self
+        while step is not None:
+            out.append(step.fn)
+            step = step.parent
+        return out[::-1]
+
+    def moves(self, base: Tensor) -> Tensor:
+        """The path without its detach() steps: where a write lands, found by a backward pass through it."""
+        for apply in self.steps():
+            if apply is not _detached:
+                base = apply(base)
+        return base
+
+
+def _detached(base: Tensor) -> Tensor:
+    return Tensor(base.node)
 
 
 def _viewed(out: Tensor, source: Tensor, fn: Callable[[Tensor], Tensor]) -> None:
@@ -348,8 +364,20 @@ class Tensor:
         self._grad_hooks = [*(self._grad_hooks or []), hook]
 
     def detach(self) -> Tensor:
-        """The same data, cut off from the autograd graph."""
-        return Tensor(self.node)
+        """The same data, cut off from the autograd graph; as in torch it shares the data: an in-place write to it
+        (`p.grad.detach().mul_(scale)`) changes this tensor too."""
+        out = _detached(self)
+        _viewed(out, self, _detached)
+        return out
+
+    @property
+    def data(self) -> Tensor:
+        """torch's `.data`: this tensor's data without its graph (`p.data.mul_(2)` writes into p)."""
+        return self.detach()
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self.node = value.detach().node
 
     def backward(self, gradient: Optional[Tensor] = None, retain_graph: bool = False) -> None:
         """Accumulate gradients of this tensor into `.grad` of the leaves that require them."""
