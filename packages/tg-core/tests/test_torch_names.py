@@ -16,7 +16,7 @@ else:
 
 from test_torch_parity import compare
 
-from tg.core import Tensor, functional, manual_seed, registry, to_dtype
+from tg.core import Tensor, functional, linalg, manual_seed, registry, to_dtype
 
 F = torch.nn.functional
 
@@ -446,3 +446,43 @@ def test_detach_and_data_share_the_data(device: str) -> None:
 
     for got, want in zip(program(Tensor), program(torch)):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_linear_algebra(n: int, device: str) -> None:
+    rng = np.random.default_rng(n)
+    a = (rng.standard_normal((2, n, n)) + n * np.eye(n) * rng.choice([-1, 1], (2, 1, 1))).astype(np.float32)
+    b = rng.standard_normal((2, n, 3)).astype(np.float32)
+    def lin(name: str) -> Any:
+        return lambda *xs: getattr(linalg if isinstance(xs[0], Tensor) else torch.linalg, name)(*xs)
+
+    for name in ("inv", "det"):
+        ta, ga = torch.tensor(a, requires_grad=True), Tensor(a, device=device, requires_grad=True)
+        ref, out = lin(name)(ta), lin(name)(ga)
+        np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
+        ref.sum().backward()
+        out.sum().backward()
+        assert ga.grad is not None and ta.grad is not None
+        np.testing.assert_allclose(ga.grad.numpy(), ta.grad.numpy(), rtol=1e-3, atol=1e-4, err_msg=f"grad of {name}")
+    ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    ga, gb = Tensor(a, device=device, requires_grad=True), Tensor(b, device=device, requires_grad=True)
+    ref, out = lin("solve")(ta, tb), lin("solve")(ga, gb)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-5)
+    (ref * ref).sum().backward()
+    (out * out).sum().backward()
+    assert ga.grad is not None and gb.grad is not None and ta.grad is not None and tb.grad is not None
+    np.testing.assert_allclose(ga.grad.numpy(), ta.grad.numpy(), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(gb.grad.numpy(), tb.grad.numpy(), rtol=1e-3, atol=1e-3)
+    sign, logabs = Tensor(a, device=device).slogdet()
+    rs, rl = torch.linalg.slogdet(torch.tensor(a))
+    np.testing.assert_array_equal(sign.numpy(), rs.numpy())
+    np.testing.assert_allclose(logabs.numpy(), rl.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_singular_matrices(device: str) -> None:
+    s = Tensor(np.array([[1.0, 2.0], [2.0, 4.0]], np.float32), device=device)
+    assert s.det().item() == 0.0
+    with pytest.raises(RuntimeError, match="singular"):
+        s.inverse()
+    with pytest.raises(RuntimeError, match="square"):
+        Tensor(np.zeros((2, 3), np.float32), device=device).det()

@@ -6,7 +6,7 @@
 """
 import builtins
 
-from . import functional, numpy_device, selfcheck
+from . import functional, linalg, numpy_device, selfcheck
 from .autograd import no_grad
 from .creation import manual_seed
 from .device import (
@@ -55,7 +55,8 @@ __all__ = ["Tensor", "TinyJit", "DType", "Device", "DeviceSpec", "DeviceError", 
            "hookimpl", "registry", "get_device", "synchronize", "counters", "reset_counters", "manual_seed",
            "no_grad", "promote", "to_dtype", "bool_", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32",
            "int64", "float16",
-           "float32", "float64", "default_device", "functional", "einsum", "bucketize", "searchsorted", "tensor",
+           "float32", "float64", "default_device", "functional", "linalg", "einsum", "bucketize", "searchsorted",
+           "tensor",
            "cat", "stack", "where",
            "matmul", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn", "randint",
            "normal", "uniform", "meshgrid", "isclose", "allclose"]

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import autograd as F
 from . import capture as _capture
-from . import creation, indexing, movement, nn_ops, pointwise, products, reduce, statistics, stats
+from . import creation, indexing, linalg, movement, nn_ops, pointwise, products, reduce, statistics, stats
 from . import dtype as dt
 from . import elementwise as ew
 from . import functional as fn
@@ -738,6 +738,11 @@ class Tensor:
     vdot = products.vdot
     addcmul = products.addcmul
     addcdiv = products.addcdiv
+    # linear algebra (linalg.py)
+    inverse = linalg.inv
+    det = linalg.det
+    logdet = linalg.logdet
+    slogdet = linalg.slogdet
     # writes along one dim (indexing.py)
     index_add = indexing.index_add
     index_copy = indexing.index_copy
