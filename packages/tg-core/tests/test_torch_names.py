@@ -486,3 +486,17 @@ def test_singular_matrices(device: str) -> None:
         s.inverse()
     with pytest.raises(RuntimeError, match="square"):
         Tensor(np.zeros((2, 3), np.float32), device=device).det()
+
+
+def test_special_functions(device: str) -> None:
+    x = np.array([-3.5, -2.5, -0.5, -1e-3, 1e-3, 0.1, 0.5, 1.0, 1.5, 2.0, 3.0, 7.5, 30.0, 1e3, 1e6, 0.0, -1.0, -2.0,
+                  np.inf, np.nan], np.float32)
+    for name in ("lgamma", "digamma"):
+        np.testing.assert_allclose(getattr(Tensor(x, device=device), name)().numpy(),
+                                   getattr(torch.tensor(x), name)().numpy(), rtol=5e-6, atol=2e-6, err_msg=name)
+    y = np.array([-1.0, -0.999, -0.5, -1e-5, 0.0, 1e-5, 0.3, 0.9, 0.99, 0.9999, 1.0, 1.5, np.nan], np.float32)
+    np.testing.assert_allclose(Tensor(y, device=device).erfinv().numpy(), torch.tensor(y).erfinv().numpy(),
+                               rtol=2e-6, atol=1e-7)
+    compare(lambda t: t.lgamma(), [(3, 4)], device, low=0.2, high=6.0, atol=1e-5)
+    compare(lambda t: t.digamma(), [(3, 4)], device, low=0.2, high=6.0, atol=1e-4)
+    compare(lambda t: t.erfinv(), [(3, 4)], device, low=-0.95, high=0.95, atol=1e-5)

@@ -369,3 +369,69 @@ def lcm(a: Tensor, b: Union[Tensor, int]) -> Tensor:
 def sgn(x: Tensor) -> Tensor:
     """torch.sgn: for real tensors, sign."""
     return x.sign()
+
+
+# ---- special functions ------------------------------------------------------------------------------------------
+LANCZOS_G = 7.0
+LANCZOS = (0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+           12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7)
+
+
+@dt.computed_in_float32
+def lgamma(x: Tensor) -> Tensor:
+    """log |Gamma(x)| (torch.lgamma): Lanczos's series for x >= 0.5, the reflection formula below; inf at the poles
+    (0, -1, -2, ...)."""
+    x = x._float()
+    reflect = x < 0.5
+    y = reflect.if_else(1 - x, x)  # >= 0.5 (NaN stays NaN)
+    z = y - 1
+    series = LANCZOS[0] + sum((c / (z + i) for i, c in enumerate(LANCZOS[1:], 1)), x.zeros_like())
+    t = z + LANCZOS_G + 0.5
+    big = t > 1e30  # (z + 0.5) log t - t: fine; the series is 1 there
+    log_gamma = 0.5 * math.log(2 * math.pi) + (z + 0.5) * t.log() - t + big.if_else(0.0, series.log())
+    pole = reflect.logical_and(x == x.floor())
+    sine = (x * math.pi).sin().abs()
+    reflected = math.log(math.pi) - pole.if_else(1.0, sine).log() - log_gamma
+    return pole.logical_or(x.isinf()).if_else(math.inf, reflect.if_else(reflected, log_gamma))
+
+
+@dt.computed_in_float32
+def digamma(x: Tensor) -> Tensor:
+    """d/dx log Gamma(x) (torch.digamma): six steps of the recurrence, then the asymptotic series; the reflection
+    formula below 0.5. -inf at 0, NaN at the negative integers (torch)."""
+    x = x._float()
+    reflect = x < 0.5
+    y = reflect.if_else(1 - x, x)
+    shift = y.zeros_like()
+    for k in range(6):
+        shift = shift + 1 / (y + k)
+    w = y + 6
+    w2 = 1 / (w * w)
+    psi = w.log() - 0.5 / w - w2 * (1 / 12 - w2 * (1 / 120 - w2 * (1 / 252 - w2 * (1 / 240 - w2 / 132)))) - shift
+    integer = x == x.floor()
+    tangent = (x * math.pi).tan()
+    reflected = psi - math.pi / reflect.logical_and(integer.logical_not()).if_else(tangent, 1.0)
+    out = reflect.if_else(reflected, psi)
+    return (x == 0).if_else(-math.inf, reflect.logical_and(integer).if_else(math.nan, out))
+
+
+@dt.computed_in_float32
+def erfinv(x: Tensor) -> Tensor:
+    """The inverse error function on [-1, 1] (torch.erfinv): Giles's single-precision polynomials; +-inf at +-1,
+    NaN outside."""
+    x = x._float()
+    w = -((1 - x) * (1 + x)).maximum(0).log()
+    central = w < 5
+    u = central.if_else(w - 2.5, 0.0)
+    p_mid = 2.81022636e-08
+    for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503, -0.00417768164,
+              0.246640727, 1.50140941):
+        p_mid = p_mid * u + c
+    v = central.if_else(3.0, w.minimum(1e30)).sqrt() - 3
+    p_tail = -0.000200214257
+    for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613, 0.00943887047,
+              1.00167406, 2.83297682):
+        p_tail = p_tail * v + c
+    out = central.if_else(p_mid, p_tail) * x
+    edge = x.abs() == 1
+    return (x.abs() > 1).if_else(math.nan, edge.if_else((x > 0).if_else(math.inf, -math.inf), out))

@@ -712,6 +712,9 @@ class Tensor:
     divide = true_divide = pointwise.div
     greater, greater_equal, less, less_equal = pointwise.gt, pointwise.ge, pointwise.lt, pointwise.le
     not_equal = pointwise.ne
+    lgamma = ew.lgamma
+    digamma = ew.digamma
+    erfinv = ew.erfinv
     # views and pieces (movement.py)
     broadcast_to = movement.broadcast_to
     tile = movement.tile
