@@ -423,15 +423,15 @@ def erfinv(x: Tensor) -> Tensor:
     w = -((1 - x) * (1 + x)).maximum(0).log()
     central = w < 5
     u = central.if_else(w - 2.5, 0.0)
-    p_mid = 2.81022636e-08
+    p_mid: Union[Tensor, float] = 2.81022636e-08
     for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503, -0.00417768164,
               0.246640727, 1.50140941):
         p_mid = p_mid * u + c
     v = central.if_else(3.0, w.minimum(1e30)).sqrt() - 3
-    p_tail = -0.000200214257
+    p_tail: Union[Tensor, float] = -0.000200214257
     for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613, 0.00943887047,
               1.00167406, 2.83297682):
         p_tail = p_tail * v + c
-    out = central.if_else(p_mid, p_tail) * x
+    out = central.if_else(p_mid, p_tail) * x  # (both polynomials are tensors: u and v are)
     edge = x.abs() == 1
     return (x.abs() > 1).if_else(math.nan, edge.if_else((x > 0).if_else(math.inf, -math.inf), out))
