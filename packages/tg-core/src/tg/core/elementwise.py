@@ -215,7 +215,8 @@ def atan2(y: Tensor, x: Union[Tensor, float]) -> Tensor:
     on_axis = (y > 0).if_else(math.pi / 2, (y < 0).if_else(-math.pi / 2, _signbit(x).if_else(up, y.detach())))
     angle = zero_x.if_else(on_axis, angle)
     corner = (x > 0).if_else(math.pi / 4, 3 * math.pi / 4)
-    return both_inf.if_else((y < 0).if_else(-corner, corner), angle)
+    angle = both_inf.if_else((y < 0).if_else(-corner, corner), angle)
+    return y.isnan().logical_or(x.isnan()).if_else(math.nan, angle)  # (the zero-x rules above would hide a NaN)
 
 
 def _signbit(x: Tensor) -> Tensor:

@@ -165,7 +165,11 @@ def round_half_even(x: Tensor, decimals: int = 0) -> Tensor:
 
 
 def lerp(x: Tensor, end: Tensor, weight: Union[float, Tensor]) -> Tensor:
-    return x + (end - x) * weight
+    """x + weight * (end - x), from the nearer end as torch computes it (so lerp(x, end, 1) is end exactly)."""
+    diff = end - x
+    if isinstance(weight, (int, float)):
+        return x + diff * weight if abs(weight) < 0.5 else end - diff * (1 - weight)
+    return (weight.abs() < 0.5).if_else(x + diff * weight, end - diff * (1 - weight))
 
 
 # ---- reductions and statistics ------------------------------------------------------------------
@@ -202,6 +206,7 @@ def prod(x: Tensor, dim: Optional[int] = None, keepdim: bool = False,
     return x if keepdim else x.squeeze(d)
 
 
+@dt.computed_in_float32
 def var(x: Tensor, dim: Dims = None, correction: float = 1, keepdim: bool = False,
         unbiased: Optional[bool] = None) -> Tensor:
     """Variance with torch's `correction` (1 = unbiased; `unbiased=False` means 0)."""
@@ -213,6 +218,7 @@ def var(x: Tensor, dim: Dims = None, correction: float = 1, keepdim: bool = Fals
     return (centered * centered).sum(dim, keepdim=keepdim) / max(n - correction, 0)
 
 
+@dt.computed_in_float32
 def std(x: Tensor, dim: Dims = None, correction: float = 1, keepdim: bool = False,
         unbiased: Optional[bool] = None) -> Tensor:
     """sqrt(var); where the variance is 0 the gradient is 0 (torch), not the inf * 0 of sqrt's own rule."""
@@ -225,6 +231,9 @@ def _arg_extreme(x: Tensor, dim: Optional[int], keepdim: bool, largest: bool) ->
     tensor = _tensor(x)
     if dim is None:
         return x.flatten()._arg_extreme(0, False, largest)
+    if x.ndim == 0:  # dim 0 or -1 of a 0-d tensor: its one element (torch)
+        x._dim(dim, 1)
+        return tensor.zeros((), dtype=dt.int64, device=x.device)
     d = x._dim(dim)
     n = x.shape[d]
     if n == 0:
@@ -359,11 +368,12 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True,
     return values.narrow(d, 0, k), idx.narrow(d, 0, k)
 
 
+@dt.computed_in_float32
 def norm(x: Tensor, p: Union[float, str] = "fro", dim: Dims = None, keepdim: bool = False) -> Tensor:
     """Vector p-norm (2 by default; inf, -inf, 0, 1 and any p > 0)."""
     x = x._float()
     if p in ("fro", 2, 2.0):
-        return (x * x).sum(dim, keepdim=keepdim).sqrt()
+        return _root((x * x).sum(dim, keepdim=keepdim), 2)
     if p == math.inf:
         return x.abs().amax(dim, keepdim)
     if p == -math.inf:
@@ -372,7 +382,14 @@ def norm(x: Tensor, p: Union[float, str] = "fro", dim: Dims = None, keepdim: boo
         return (x != 0).float().sum(dim, keepdim=keepdim)
     if isinstance(p, str):
         raise ValueError(f"norm: unsupported p={p!r}")
-    return (x.abs() ** p).sum(dim, keepdim=keepdim) ** (1 / p)
+    return _root((x.abs() ** p).sum(dim, keepdim=keepdim), p)
+
+
+def _root(total: Tensor, p: float) -> Tensor:
+    """total ** (1/p), with a zero gradient where total is 0 (torch), not the inf * 0 of the power's rule."""
+    zero = total == 0
+    safe = zero.if_else(1.0, total)
+    return zero.if_else(total.detach(), safe.sqrt() if p == 2 else safe ** (1 / p))
 
 
 # ---- losses --------------------------------------------------------------------------------------

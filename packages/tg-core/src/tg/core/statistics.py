@@ -130,7 +130,7 @@ def _quantile(x: Tensor, q: Union[float, Tensor, Sequence[float]], dim: Optional
         elif interpolation == "midpoint":
             r = a + (b - a) * 0.5
         else:
-            r = a + (b - a) * x.tensor_class((pos - lo).astype(x.dtype.np), device=x.device)
+            r = a.lerp(b, x.tensor_class((pos - lo).astype(x.dtype.np), device=x.device))  # torch's two-sided form
         undefined = (count == 0) if ignore_nan else has_nan
         if undefined.any():
             r = x.tensor_class(undefined, device=x.device).if_else(math.nan, r)
