@@ -500,3 +500,13 @@ def test_special_functions(device: str) -> None:
     compare(lambda t: t.lgamma(), [(3, 4)], device, low=0.2, high=6.0, atol=1e-5)
     compare(lambda t: t.digamma(), [(3, 4)], device, low=0.2, high=6.0, atol=1e-4)
     compare(lambda t: t.erfinv(), [(3, 4)], device, low=-0.95, high=0.95, atol=1e-5)
+
+
+def test_edge_shapes_of_order_statistics(device: str) -> None:
+    x = Tensor(np.array(1.5, np.float32), device=device)
+    values, indices = x.sort()
+    assert values.item() == 1.5 and indices.item() == 0 and x.msort().item() == 1.5
+    empty = Tensor(np.zeros(0, np.float32), device=device)
+    assert math.isnan(empty.median().item()) and math.isnan(empty.nanmedian().item())  # torch: NaN, no error
+    with pytest.raises(RuntimeError, match="diag_embed"):
+        x.diag_embed()

@@ -343,6 +343,8 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = True
     The order is data-dependent, so it is computed from the realized values; the values are then gathered
     from x, so gradients flow to the elements they came from."""
     d = x._dim(dim)
+    if x.ndim == 0:
+        return x, _tensor(x).zeros((), dtype=dt.int64, device=x.device)
     data = x.numpy()
     if descending:  # no negation (it wraps unsigned and minimal ints): a stable sort of the reversed data, reversed
         flipped_order = np.argsort(np.flip(data, d), axis=d, kind="stable")
@@ -1426,8 +1428,10 @@ def median(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Any:
     """The lower median (torch.median): of all elements, or (values, indices) along `dim`; NaN if any is NaN."""
     if dim is None:
         flat = x.reshape(-1)
-        if flat.numel() == 0:
-            raise RuntimeError("median: the median of an empty tensor is undefined")
+        if flat.numel() == 0:  # torch: NaN for floats
+            if not x.dtype.is_float:
+                raise RuntimeError(f"median: the median of an empty {x.dtype.name} tensor is undefined")
+            return _tensor(x).full((), math.nan, x.dtype, x.device)
         return median(flat, 0)[0]
     d = x._dim(dim)
     values, indices = x.sort(d)

@@ -470,7 +470,9 @@ def take(self: Tensor, index: Tensor) -> Tensor:
 def diag_embed(self: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """Matrices whose diagonal `offset` (above the main one; below when negative) holds the last dim, placed at
     output dims dim1 and dim2 (torch.diag_embed)."""
-    x = self.reshape(1) if self.ndim == 0 else self
+    if self.ndim == 0:
+        raise RuntimeError("diag_embed: expected a tensor of at least 1 dim, got a 0-d tensor")
+    x = self
     n = x.shape[-1] + abs(offset)
     nd = x.ndim + 1
     d1, d2 = dim1 % nd, dim2 % nd

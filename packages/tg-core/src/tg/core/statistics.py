@@ -86,7 +86,7 @@ def nanmedian(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> An
     if dim is None:
         flat = x.reshape(-1)
         if flat.numel() == 0:
-            raise RuntimeError("nanmedian: the median of an empty tensor is undefined")
+            return x.median()  # NaN for floats, as torch
         return nanmedian(flat, 0)[0]
     d = x._dim(dim)
     if x.shape[d] == 0:
