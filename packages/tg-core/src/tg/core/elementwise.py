@@ -367,11 +367,6 @@ def lcm(a: Tensor, b: Union[Tensor, int]) -> Tensor:
     return (g == 0).if_else(0, (a // (g == 0).if_else(1, g) * b).abs()).cast(out)
 
 
-def sgn(x: Tensor) -> Tensor:
-    """torch.sgn: for real tensors, sign."""
-    return x.sign()
-
-
 # ---- special functions ------------------------------------------------------------------------------------------
 LANCZOS_G = 7.0
 LANCZOS = (0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,

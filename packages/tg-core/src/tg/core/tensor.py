@@ -79,14 +79,13 @@ class Tensor:
         """A view's node, read again from the tensor it views if that got new data since (torch's views alias it)."""
         assert self._view_of is not None
         base, view, seen = self._view_of
-        base_node = base.node  # a view of a view reads its own base first
+        base.node  # noqa: B018 - a view of a view reads (refreshes) its own base first
         if base._version != seen:
             fresh = view(base)
             self._view_of = (base, view, base._version)
             if fresh._node is not self._node:
                 self.node = fresh._node
                 self._ctx, self.requires_grad = fresh._ctx, fresh.requires_grad
-        del base_node
         return self._node
 
     # (these read _node directly: they run a few hundred thousand times a second while a graph is built)
@@ -614,7 +613,7 @@ class Tensor:
     bitwise_not = pointwise.invert
     absolute = pointwise.abs
     negative = pointwise.neg
-    sgn = ew.sgn
+    sgn = pointwise.sign
     fix = pointwise.trunc
     arcsin, arccos, arctan = fn.asin, fn.acos, fn.atan
     subtract = pointwise.sub
