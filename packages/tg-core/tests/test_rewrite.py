@@ -12,12 +12,13 @@ from hypothesis import strategies as st
 from tg.core import Tensor
 from tg.core import dtype as dt
 from tg.core.check import IRError, check
-from tg.core.ir import Program, U, UOp
+from tg.core.ir import Program
 from tg.core.lower import lower
 from tg.core.ops import Op
 from tg.core.opt import choose_opts
 from tg.core.schedule import schedule
 from tg.core.simplify import INDEX_RULES, fold
+from tg.core.uop import UOp
 
 INTS = [dt.int8, dt.uint8, dt.int16, dt.int32, dt.uint32, dt.int64]
 
@@ -64,20 +65,20 @@ class Builder:
         return self.seen.setdefault((u.op, u.dtype, tuple(map(id, u.src)), u.arg), u)
 
     def const(self, value: Any, d: dt.DType) -> UOp:
-        return self.make(UOp(U.CONST, d, (), value))
+        return self.make(UOp(Op.CONST, d, (), value))
 
     def alu(self, op: Op, *src: UOp) -> UOp:
         d = dt.bool_ if op in (Op.CMPLT, Op.CMPEQ) else src[-1].dtype
-        return self.make(UOp(U.ALU, d, src, op))
+        return self.make(UOp(op, d, src))
 
 
 def evaluate(u: UOp, env: dict[int, int]) -> Any:
-    if u.op is U.CONST:
+    if u.op is Op.CONST:
         return u.arg
-    if u.op is U.RANGE:
+    if u.op is Op.RANGE:
         return env[id(u)]
     args = [evaluate(s, env) for s in u.src]
-    return fold(u.arg, u.src[-1].dtype if u.arg is not Op.WHERE else u.dtype, args)
+    return fold(u.op, u.src[-1].dtype if u.op is not Op.WHERE else u.dtype, args)
 
 
 def count(u: UOp) -> int:
@@ -125,7 +126,7 @@ def build(b: Builder, steps: list[tuple[Any, ...]], d: dt.DType, loops: list[UOp
 def test_simplified_index_expressions_compute_the_same_values(steps: list[tuple[Any, ...]], d: dt.DType) -> None:
     """Every rule is an identity in wrapping integer arithmetic: the simplified expression equals the plain one
     at every loop position, and is never larger."""
-    loops = [UOp(U.RANGE, d, (), k) for k in range(2)]
+    loops = [UOp(Op.RANGE, d, (), k) for k in range(2)]
     plain, simple = build(Builder(False), steps, d, loops), build(Builder(True), steps, d, loops)
     for i in range(-3, 4):
         for j in (-128, -5, 0, 2, 9, 127):
@@ -145,7 +146,7 @@ def test_an_unrolled_matmul_lowers_to_a_compact_program(gpu: bool) -> None:
     512^2 matmul with an 8x32 register tile (CPU) or 2x16 (GPU) lowers to a few UOps per multiply-add."""
     kernel = matmul_kernel()
     prog = lower(kernel, choose_opts(kernel, gpu), gpu=gpu)
-    fmas = sum(u.op is U.ACC_FMA for u in prog.uops)
+    fmas = sum(u.op is Op.ACC_FMA for u in prog.uops)
     assert fmas == (32 if gpu else 256)
     assert len(prog.uops) <= 7 * fmas + 60, len(prog.uops)
     check(prog, [512 * 512] * 3)
@@ -157,8 +158,8 @@ def test_loop_invariant_arithmetic_is_hoisted() -> None:
     prog = lower(kernel, choose_opts(kernel, False))
     depth, inner_muls = 0, 0
     for u in prog.uops:
-        depth += (u.op is U.RANGE) - (u.op is U.END)
-        if depth == 3 and u.op is U.ALU and u.arg is Op.MUL and u.dtype == dt.int64:
+        depth += (u.op is Op.RANGE) - (u.op is Op.END)
+        if depth == 3 and u.op is Op.MUL and u.dtype == dt.int64:
             inner_muls += 1
     assert inner_muls <= 2  # k * stride for each operand; nothing that depends on i or j only
 
@@ -168,22 +169,22 @@ def program(uops: list[UOp], sizes: int = 1) -> Program:
 
 
 def test_the_checker_finds_out_of_range_stores_and_scope_errors() -> None:
-    out = UOp(U.PARAM, dt.float32, (), 0)
-    start, end = UOp(U.BOUND, dt.int64, (), "start"), UOp(U.BOUND, dt.int64, (), "end")
-    loop = UOp(U.RANGE, dt.int64, (start, end), 0)
-    value = UOp(U.CONST, dt.float32, (), 1.0)
-    good = [out, start, end, loop, value, UOp(U.STORE, None, (out, loop, value)), UOp(U.END, None, (loop,))]
+    out = UOp(Op.PARAM, dt.float32, (), 0)
+    start, end = UOp(Op.BOUND, dt.int64, (), "start"), UOp(Op.BOUND, dt.int64, (), "end")
+    loop = UOp(Op.RANGE, dt.int64, (start, end), 0)
+    value = UOp(Op.CONST, dt.float32, (), 1.0)
+    good = [out, start, end, loop, value, UOp(Op.STORE, dt.void, (out, loop, value)), UOp(Op.END, dt.void, (loop,))]
     check(program(good), [4])
     with pytest.raises(IRError, match="leaves buffer 0 of 3 elements"):
         check(program(good), [3])
     with pytest.raises(IRError, match="takes 1 buffers, 2 were given"):
         check(program(good), [4, 4])
-    shifted = UOp(U.ALU, dt.int64, (loop, UOp(U.CONST, dt.int64, (), 1)), Op.ADD)
-    late = [*good[:-1], UOp(U.END, None, (loop,)), UOp(U.STORE, None, (out, shifted, value))]
+    shifted = UOp(Op.ADD, dt.int64, (loop, UOp(Op.CONST, dt.int64, (), 1)))
+    late = [*good[:-1], UOp(Op.END, dt.void, (loop,)), UOp(Op.STORE, dt.void, (out, shifted, value))]
     with pytest.raises(IRError, match="not defined before it, or its loop has ended"):
         check(program(late), [8])
-    two = UOp(U.CONST, dt.float64, (), 2.0)
-    mixed = UOp(U.ALU, dt.float32, (value, two), Op.ADD)
+    two = UOp(Op.CONST, dt.float64, (), 2.0)
+    mixed = UOp(Op.ADD, dt.float32, (value, two))
     with pytest.raises(IRError, match="differ in dtype"):
         check(program([out, value, two, mixed]))
     unclosed = [out, start, end, loop]
@@ -213,18 +214,18 @@ def test_every_kernel_of_a_training_step_passes_the_checker() -> None:
 def test_the_checker_bounds_a_block_loop_clamped_by_min() -> None:
     # a long float sum runs in blocks: for b in [0, 3): for k in [b*4, min(b*4 + 4, 10)) reads buffer[k], 10
     # elements. (b*4 + 4 < 10 ? b*4 + 4 : 10) is a min: at most 10, not 12 (the checker used to say 12)
-    out, data = UOp(U.PARAM, dt.float32, (), 0), UOp(U.PARAM, dt.float32, (), 1)
-    c = lambda v: UOp(U.CONST, dt.int64, (), v)  # noqa: E731
-    start, end = UOp(U.BOUND, dt.int64, (), "start"), UOp(U.BOUND, dt.int64, (), "end")
-    outer = UOp(U.RANGE, dt.int64, (start, end), 0)
-    block = UOp(U.RANGE, dt.int64, (c(0), c(3)), -2)
-    lo = UOp(U.ALU, dt.int64, (block, c(4)), Op.MUL)
-    hi = UOp(U.ALU, dt.int64, (lo, c(4)), Op.ADD)
-    clamped = UOp(U.ALU, dt.int64, (UOp(U.ALU, dt.bool_, (hi, c(10)), Op.CMPLT), hi, c(10)), Op.WHERE)
-    k = UOp(U.RANGE, dt.int64, (lo, clamped), 1)
-    acc = UOp(U.DEFINE_ACC, dt.float32, (), 0.0)
-    load = UOp(U.LOAD, dt.float32, (data, k))
-    read = UOp(U.ACC_READ, dt.float32, (acc,))
+    out, data = UOp(Op.PARAM, dt.float32, (), 0), UOp(Op.PARAM, dt.float32, (), 1)
+    c = lambda v: UOp(Op.CONST, dt.int64, (), v)  # noqa: E731
+    start, end = UOp(Op.BOUND, dt.int64, (), "start"), UOp(Op.BOUND, dt.int64, (), "end")
+    outer = UOp(Op.RANGE, dt.int64, (start, end), 0)
+    block = UOp(Op.RANGE, dt.int64, (c(0), c(3)), -2)
+    lo = UOp(Op.MUL, dt.int64, (block, c(4)))
+    hi = UOp(Op.ADD, dt.int64, (lo, c(4)))
+    clamped = UOp(Op.WHERE, dt.int64, (UOp(Op.CMPLT, dt.bool_, (hi, c(10))), hi, c(10)))
+    k = UOp(Op.RANGE, dt.int64, (lo, clamped), 1)
+    acc = UOp(Op.DEFINE_ACC, dt.float32, (), 0.0)
+    load = UOp(Op.LOAD, dt.float32, (data, k))
+    read = UOp(Op.ACC_READ, dt.float32, (acc,))
     ordered: list[UOp] = []
 
     def emit(u: UOp) -> None:  # sources first, each once
@@ -234,9 +235,10 @@ def test_the_checker_bounds_a_block_loop_clamped_by_min() -> None:
         if u not in ordered:
             ordered.append(u)
 
-    for u in [out, data, outer, acc, block, k, load, UOp(U.ACC_UPDATE, dt.float32, (acc, load), Op.ADD),
-              UOp(U.END, None, (k,)), UOp(U.END, None, (block,)), read, UOp(U.STORE, None, (out, outer, read)),
-              UOp(U.END, None, (outer,))]:
+    for u in [out, data, outer, acc, block, k, load, UOp(Op.ACC_UPDATE, dt.float32, (acc, load), Op.ADD),
+              UOp(Op.END, dt.void, (k,)), UOp(Op.END, dt.void, (block,)), read,
+              UOp(Op.STORE, dt.void, (out, outer, read)),
+              UOp(Op.END, dt.void, (outer,))]:
         emit(u)
     prog = Program("probe", ordered, [dt.float32, dt.float32], 1, 10)
     check(prog, [1, 10])

@@ -418,9 +418,9 @@ def test_kernel_asts_are_hash_consed() -> None:
     view = View.contiguous((4,))
 
     def kernel(value: float) -> AST:
-        load = AST(Op.LOAD, (), (1, view), float32)
-        return AST(Op.STORE, (AST(Op.ADD, (load, AST(Op.CONST, (), (value, view), float32)), None, float32),),
-                   (0, view), float32)
+        load = AST(Op.LOAD, float32, (), (1, view))
+        return AST(Op.STORE, float32, (AST(Op.ADD, float32, (load, AST(Op.CONST, float32, (), (value, view)))),),
+                   (0, view))
 
     a = kernel(1.5)
     assert kernel(1.5) is a and kernel(float("nan")) is kernel(float("nan"))
@@ -437,7 +437,6 @@ def test_gpus_share_long_reductions_among_a_work_group(monkeypatch: pytest.Monke
     CPUs never share. The program's IR checks, its group fold has the program's local size, and only the
     group's first work-item stores."""
     from tg.core.check import check
-    from tg.core.ir import U
     from tg.core.lower import lower
     from tg.core.opt import choose_opts
     from tg.core.schedule import schedule
@@ -463,8 +462,8 @@ def test_gpus_share_long_reductions_among_a_work_group(monkeypatch: pytest.Monke
     (kernel,) = [it.kernel for it in schedule([rows.sum(1).node]) if it.kernel is not None]
     prog = lower(kernel, choose_opts(kernel, True), gpu=True, narrow=True)
     check(prog, [64, 64 * 1000])
-    (fold,) = [u for u in prog.uops if u.op is U.GROUP_FOLD]
-    (store,) = [u for u in prog.uops if u.op is U.STORE and u.src[0].op is U.PARAM]
+    (fold,) = [u for u in prog.uops if u.op is Op.GROUP_FOLD]
+    (store,) = [u for u in prog.uops if u.op is Op.STORE and u.src[0].op is Op.PARAM]
     assert fold.arg == (Op.ADD, 64) and prog.local_size == 64 and prog.outer_size == 64 * 64
     assert len(store.src) == 4  # the valid flag: lane 0
     monkeypatch.setenv("TG_GPU_GROUP", "48")

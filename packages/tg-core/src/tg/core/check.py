@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from typing import Optional
 
 from . import dtype as dt
-from .ir import Program, U, UOp
-from .ops import Op
+from .ir import Program
+from .ops import ALU, Op
+from .uop import UOp
 
 Interval = Optional[tuple[int, int]]  # inclusive bounds of an integer value; None: unknown; lo > hi: never computed
 
@@ -35,35 +36,41 @@ class _Checker:
         self.live: list[set[int]] = [set()]  # ids defined in each open loop (and the kernel scope)
 
     def fail(self, u: UOp, why: str) -> None:
-        raise IRError(f"IR check failed in kernel {self.prog.name} at `{u!r}`: {why}\n{self.prog.listing()}")
+        raise IRError(f"IR check failed in kernel {self.prog.name} at `{self.prog.describe(u)}`: {why}\n"
+                      f"{self.prog.listing()}")
 
     def run(self) -> None:
         if self.sizes is not None and len(self.sizes) != len(self.prog.buffer_dtypes):
             raise IRError(f"IR check of kernel {self.prog.name}: it takes {len(self.prog.buffer_dtypes)} buffers, "
                           f"{len(self.sizes)} were given")
+        placed: set[int] = set()
         for u in self.prog.uops:
+            if id(u) in placed:  # a hash-consed value sits in one place; a second would be a second definition
+                self.fail(u, "appears twice in the program")
+            placed.add(id(u))
             for s in u.src:
                 if not any(id(s) in scope for scope in self.live):
-                    self.fail(u, f"source {s.name} is not defined before it, or its loop has ended")
+                    name = self.prog.names.get(id(s), repr(s))
+                    self.fail(u, f"source {name} is not defined before it, or its loop has ended")
             self.types(u)
             self.bounds[id(u)] = self.interval(u)
-            if u.op in (U.LOAD, U.STORE):
+            if u.op in (Op.LOAD, Op.STORE):
                 self.in_buffer(u)
-            if u.op is U.END:
-                if len(self.live) == 1 or u.src[0].op is not U.RANGE or id(u.src[0]) not in self.live[-1]:
+            if u.op is Op.END:
+                if len(self.live) == 1 or u.src[0].op is not Op.RANGE or id(u.src[0]) not in self.live[-1]:
                     self.fail(u, "END does not close the innermost open loop")
                 self.live.pop()
-            if u.op is U.RANGE:
+            if u.op is Op.RANGE:
                 self.live.append(set())
-            if u.op is not U.END:
+            if u.op is not Op.END:
                 self.live[-1].add(id(u))
         if len(self.live) != 1:
             raise IRError(f"IR check failed in kernel {self.prog.name}: {len(self.live) - 1} loop(s) never end")
 
     def types(self, u: UOp) -> None:
         self.widths(u)
-        if u.op is U.ALU:
-            op: Op = u.arg
+        if u.op in ALU:
+            op = u.op
             values = u.src[1:] if op is Op.WHERE else u.src
             if op is Op.WHERE and u.src[0].dtype != dt.bool_:
                 self.fail(u, "the condition of a WHERE must be a bool")
@@ -72,15 +79,15 @@ class _Checker:
             want = dt.bool_ if op in (Op.CMPLT, Op.CMPEQ) else values[0].dtype
             if u.dtype != want:
                 self.fail(u, f"{op.name} of {values[0].dtype} gives {want}, not {u.dtype}")
-        elif u.op is U.LOAD and u.src[0].dtype != u.dtype:
+        elif u.op is Op.LOAD and u.src[0].dtype != u.dtype:
             self.fail(u, f"loads {u.dtype} from a buffer of {u.src[0].dtype}")
-        elif u.op is U.STORE and u.src[0].dtype != u.src[2].dtype:
+        elif u.op is Op.STORE and u.src[0].dtype != u.src[2].dtype:
             self.fail(u, f"stores {u.src[2].dtype} into a buffer of {u.src[0].dtype}")
-        elif u.op is U.STORE and len(u.src) > 3 and u.src[3].dtype != dt.bool_:
+        elif u.op is Op.STORE and len(u.src) > 3 and u.src[3].dtype != dt.bool_:
             self.fail(u, "a store's valid flag must be a bool")
-        elif u.op is U.GROUP_FOLD:
+        elif u.op is Op.GROUP_FOLD:
             self.group_fold(u)
-        elif u.op in (U.ACC_UPDATE, U.ACC_FMA) and any(s.dtype != u.src[0].dtype for s in u.src[1:]):
+        elif u.op in (Op.ACC_UPDATE, Op.ACC_FMA) and any(s.dtype != u.src[0].dtype for s in u.src[1:]):
             self.fail(u, "accumulates a value of another dtype")
 
     def group_fold(self, u: UOp) -> None:
@@ -88,7 +95,7 @@ class _Checker:
         the program launches."""
         value, array, _ = u.src
         fold, size = u.arg
-        if value.dtype != u.dtype or array.dtype != u.dtype or array.op is not U.DEFINE_LOCAL:
+        if value.dtype != u.dtype or array.dtype != u.dtype or array.op is not Op.DEFINE_LOCAL:
             self.fail(u, "folds a value of another dtype, or not through a local array of its dtype")
         if fold not in (Op.ADD, Op.MAX) or size != self.prog.local_size or array.arg < size or size & (size - 1):
             self.fail(u, f"folds by {fold} over {size} work-items: needs ADD or MAX, the program's local size "
@@ -96,43 +103,44 @@ class _Checker:
 
     def widths(self, u: UOp) -> None:
         """Vector lanes line up: lane-wise ops take operands of their own width, indices and masks are scalars."""
-        if u.op is U.BROADCAST:
+        if u.op is Op.BROADCAST:
             wanted = [1]
-        elif u.op is U.VECTOR:
+        elif u.op is Op.VECTOR:
             wanted = [1] * u.width
             if len(u.src) != u.width:
                 self.fail(u, f"a vector of {u.width} lanes built from {len(u.src)} values")
-        elif u.op is U.LANE:
+        elif u.op is Op.LANE:
             wanted = []
             if u.width != 1 or len(u.src) != 1 or not 0 <= u.arg < u.src[0].width or u.src[0].width < 2:
                 self.fail(u, f"takes lane {u.arg} out of a value of {u.src[0].width if u.src else 0} lane(s)")
-        elif u.op in (U.LOAD, U.STORE):
+        elif u.op in (Op.LOAD, Op.STORE):
             wanted = [1, 1, u.width]  # (buffer, index, value) or (buffer, index, valid): lanes read W elements
         else:
-            wanted = [u.width] * len(u.src) if u.op in (U.ALU, U.CAST, U.ACC_UPDATE, U.ACC_FMA, U.ACC_READ) else []
+            lanewise = u.op in ALU or u.op in (Op.CAST, Op.ACC_UPDATE, Op.ACC_FMA, Op.ACC_READ)
+            wanted = [u.width] * len(u.src) if lanewise else []
         for s, w in zip(u.src, wanted):
-            if s.op is not U.PARAM and s.width != w:
-                self.fail(u, f"operand {s.name} has {s.width} lane(s) where {w} are needed")
+            if s.op is not Op.PARAM and s.width != w:
+                self.fail(u, f"operand {self.prog.names[id(s)]} has {s.width} lane(s) where {w} are needed")
 
     def interval(self, u: UOp) -> Interval:
         """Inclusive bounds of an integer value, by interval arithmetic (None where tg cannot tell)."""
         b = [self.bounds.get(id(s)) for s in u.src]
-        if u.op is U.CONST and isinstance(u.arg, (int, bool)):
+        if u.op is Op.CONST and isinstance(u.arg, (int, bool)):
             return int(u.arg), int(u.arg)
-        if u.op is U.BOUND:
+        if u.op is Op.BOUND:
             return 0, self.prog.outer_size
-        if u.op is U.RANGE:
+        if u.op is Op.RANGE:
             return (b[0][0], b[1][1] - 1) if b[0] is not None and b[1] is not None else None
         if any(x is not None and x[0] > x[1] for x in b):
             return 1, 0  # inside a loop that never runs: never computed
-        if u.op is not U.ALU or u.width > 1 or any(x is None for x in b):
+        if u.op not in ALU or u.width > 1 or any(x is None for x in b):
             return None
-        op: Op = u.arg
+        op = u.op
         if op in (Op.CMPLT, Op.CMPEQ) or u.dtype == dt.bool_:
             return 0, 1
         if op is Op.WHERE:
             cond = u.src[0]
-            if cond.op is U.ALU and cond.arg is Op.CMPLT and all(map(_same, cond.src, u.src[1:])):  # min(a, b)
+            if cond.op is Op.CMPLT and all(map(_same, cond.src, u.src[1:])):  # min(a, b)
                 return min(b[1][0], b[2][0]), min(b[1][1], b[2][1])  # type: ignore[index]
             return min(b[1][0], b[2][0]), max(b[1][1], b[2][1])  # type: ignore[index]
         if op is Op.ADD:
@@ -154,7 +162,7 @@ class _Checker:
 
     def in_buffer(self, u: UOp) -> None:
         buf, idx = u.src[0], u.src[1]
-        if buf.op is not U.PARAM or self.sizes is None or (u.op is U.LOAD and len(u.src) > 2):
+        if buf.op is not Op.PARAM or self.sizes is None or (u.op is Op.LOAD and len(u.src) > 2):
             return  # local memory, no sizes given, or a masked load (it reads nothing where the mask is false)
         size = self.sizes[buf.arg]
         bounds = self.bounds.get(id(idx))
@@ -169,4 +177,4 @@ class _Checker:
 
 def _same(a: UOp, b: UOp) -> bool:
     """The same value: one UOp, or equal constants."""
-    return a is b or (a.op is b.op is U.CONST and a.dtype == b.dtype and a.arg == b.arg)
+    return a is b or (a.op is b.op is Op.CONST and a.dtype == b.dtype and a.arg == b.arg)

@@ -58,6 +58,7 @@ int64 = DType("int64", 8, "i", 8)
 float16 = DType("float16", 2, "f", 9)
 float32 = DType("float32", 4, "f", 10)
 float64 = DType("float64", 8, "f", 11)
+void = DType("void", 0, "v", -1)  # the type of the loop IR's statements that have no value (a store, a loop's end)
 
 ALL_DTYPES: tuple[DType, ...] = (bool_, uint8, int8, uint16, int16, uint32, int32, uint64, int64, float16, float32,
                                  float64)

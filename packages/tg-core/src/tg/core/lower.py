@@ -22,11 +22,12 @@ from typing import Any, Optional
 
 from . import dtype as dt
 from .dtype import DType
-from .ir import INDEX, Program, U, UOp
+from .ir import INDEX, Program
 from .kernel import AST, Kernel
-from .ops import REDUCE, Op
+from .ops import ALU, REDUCE, Op
 from .opt import Opts, choose_opts, local_operands
 from .simplify import INDEX_RULES
+from .uop import UOp
 from .view import View
 
 __all__ = ["Program", "lower", "reduce_identity"]
@@ -67,8 +68,9 @@ VECTOR_DTYPES = frozenset({dt.float32, dt.float64, dt.bool_})
 VECTOR_WIDTHS = (4, 8, 16, 32)
 
 
-EFFECTS = {U.PARAM, U.BOUND, U.RANGE, U.END, U.STORE, U.DEFINE_ACC, U.ACC_UPDATE, U.ACC_FMA, U.DEFINE_LOCAL,
-           U.BARRIER, U.GROUP_FOLD}  # what a program does; any other UOp is a value, kept only while something uses it
+# what a program does; any other UOp is a value, kept only while something uses it
+EFFECTS = {Op.PARAM, Op.BOUND, Op.RANGE, Op.END, Op.STORE, Op.DEFINE_ACC, Op.ACC_UPDATE, Op.ACC_FMA, Op.DEFINE_LOCAL,
+           Op.BARRIER, Op.GROUP_FOLD}
 
 
 def _live(uops: list[UOp]) -> list[UOp]:
@@ -118,7 +120,7 @@ def reduce_identity(op: Op, dtype: DType) -> Any:
 
 
 # ops whose value depends on their sources only
-PURE = frozenset({U.CONST, U.ALU, U.CAST, U.BROADCAST, U.VECTOR, U.LANE})
+PURE = ALU | {Op.CONST, Op.CAST, Op.BROADCAST, Op.VECTOR, Op.LANE}
 
 
 class _Lowerer:
@@ -146,8 +148,9 @@ class _Lowerer:
         # the program under construction: one block per open loop, each appended to its parent when it ends
         self.blocks: list[list[UOp]] = [[]]
         self.level: dict[int, int] = {}  # id(uop) -> the loop depth of the block it was placed in
-        self.table: dict[tuple[Any, ...], UOp] = {}  # pure values by structure: each computed once per scope
-        self.table_keys: list[list[tuple[Any, ...]]] = [[]]  # what each open block added to the table
+        self.scopes = [0]  # a number for each open block: the arg of the loads read in it
+        self.serial = itertools.count(1)  # numbers for blocks and for loads and stores that stay apart
+        self.rewritten: dict[int, tuple[UOp, UOp]] = {}  # id(value) -> (value, what the index rules made of it)
         self.loop_vars: dict[int, UOp] = {}  # dim -> loop variable (the outer part, for upcast dims)
         self.combo: dict[int, int] = {}  # upcast dim -> offset of the body copy being emitted
         self.values: dict[tuple[int, Combo], UOp] = {}
@@ -158,40 +161,43 @@ class _Lowerer:
         self.index_sums: dict[tuple[tuple[int, int], ...], Optional[UOp]] = {}
 
     # ---- building the program: value numbering, simplification, hoisting ----------------------------------
-    def emit(self, op: U, dtype: Optional[DType], src: tuple[UOp, ...] = (), arg: Any = None,
+    def emit(self, op: Op, dtype: DType, src: tuple[UOp, ...] = (), arg: Any = None,
              simplify: bool = False, width: int = 1) -> UOp:
-        """Append one UOp. A pure value (constant, arithmetic, a load of an input) that the current scope already
-        has is not computed again; arithmetic is placed in the outermost loop whose variables it uses (so loop
-        invariants are computed once per outer iteration); `simplify` applies the index rules first."""
-        if op is U.RANGE:  # opens a block: what is hoisted out of the loop goes before it, in the parent block
+        """Append one UOp. A pure value (constant, arithmetic, a load of an input) is hash-consed: one the program
+        already has is that one, not computed again; arithmetic is placed in the outermost loop whose variables it
+        uses (so loop invariants are computed once per outer iteration); `simplify` applies the index rules first.
+
+        A value's place follows from its parts: it is in the block of its innermost source. Loads are the
+        exception (they stay in the loop they are read in), so a load's arg is its block's number: equal loads
+        in two loops are two values. Loads of local memory and stores are statements: each gets a number of
+        its own."""
+        if op is Op.RANGE:  # opens a block: what is hoisted out of the loop goes before it, in the parent block
             u = UOp(op, dtype, src, arg, width)
             self.blocks.append([])
-            self.table_keys.append([])
+            self.scopes.append(next(self.serial))
             self.place(u, len(self.blocks) - 1)
             return u
-        if op is U.END:
+        if op is Op.END:
             u = UOp(op, dtype, src, arg, width)
             self.place(u, len(self.blocks) - 1)
             block = self.blocks.pop()
             self.blocks[-1].extend(block)
-            for key in self.table_keys.pop():
-                del self.table[key]
+            self.scopes.pop()
             return u
         if not self.is_pure(op, src):
-            u = UOp(op, dtype, src, arg, width)
+            u = UOp(op, dtype, src, next(self.serial) if op in (Op.LOAD, Op.STORE) else arg, width)
             self.place(u, len(self.blocks) - 1)
             return u
-        key = (op, dtype, tuple(map(id, src)), arg if not isinstance(arg, float) else (type(arg), repr(arg)), width)
-        if (found := self.table.get(key)) is not None:  # looked up before building anything: most emits are repeats
-            return found
-        depth = len(self.blocks) - 1 if op is U.LOAD else max((self.level[id(s)] for s in src), default=0)
-        u = UOp(op, dtype, src, arg, width)
+        u = UOp(op, dtype, src, self.scopes[-1] if op is Op.LOAD else arg, width)
+        if id(u) in self.level:  # the program has it, in a block still open (its parts are)
+            return u
+        if (done := self.rewritten.get(id(u))) is not None:
+            return done[1]
+        depth = len(self.blocks) - 1 if op is Op.LOAD else max((self.level[id(s)] for s in src), default=0)
         if simplify and (better := INDEX_RULES.apply(u, self)) is not None:
-            u, depth = better, max(depth, self.level[id(better)])  # remembered too: the rules run once per value
-        else:
-            self.place(u, depth)
-        self.table[key] = u
-        self.table_keys[depth].append(key)
+            self.rewritten[id(u)] = (u, better)  # kept alive with it, so the id stays u's; the rules run once
+            return better
+        self.place(u, depth)
         return u
 
     def place(self, u: UOp, depth: int) -> None:
@@ -199,24 +205,24 @@ class _Lowerer:
         self.level[id(u)] = depth
 
     @staticmethod
-    def is_pure(op: U, src: tuple[UOp, ...]) -> bool:
+    def is_pure(op: Op, src: tuple[UOp, ...]) -> bool:
         """Values that only depend on their sources: loads of inputs (a kernel never writes them; local memory
         changes at barriers, so it is excluded), constants, arithmetic and casts."""
-        if op is U.LOAD:
-            return src[0].op is U.PARAM and src[0].arg != 0
+        if op is Op.LOAD:
+            return src[0].op is Op.PARAM and src[0].arg != 0
         return op in PURE
 
     def widen(self, u: UOp) -> UOp:
         """`u` as a vector of the kernel's width (a scalar is broadcast)."""
-        return u if u.width == self.width else self.emit(U.BROADCAST, u.dtype, (u,), width=self.width)
+        return u if u.width == self.width else self.emit(Op.BROADCAST, u.dtype, (u,), width=self.width)
 
     def const(self, value: Any, dtype: DType) -> UOp:
-        return self.emit(U.CONST, dtype, (), value)
+        return self.emit(Op.CONST, dtype, (), value)
 
     def alu(self, op: Op, *src: UOp) -> UOp:
         """Index arithmetic (and masks): simplified by the rules of simplify.py."""
         dtype = dt.bool_ if op in (Op.CMPLT, Op.CMPEQ) else src[-1].dtype
-        return self.emit(U.ALU, dtype, src, op, simplify=True)
+        return self.emit(op, dtype, src, simplify=True)
 
     # ---- index arithmetic -------------------------------------------------------------------------
     def dim_affine(self, d: int) -> Optional[tuple[Optional[UOp], int, int]]:
@@ -291,7 +297,7 @@ class _Lowerer:
             if size == 1:
                 return None
             bounds = (self.const(0, self.index_dtype), self.const(size, self.index_dtype))
-        self.loop_vars[d] = self.emit(U.RANGE, self.index_dtype, bounds, d)
+        self.loop_vars[d] = self.emit(Op.RANGE, self.index_dtype, bounds, d)
         return self.loop_vars[d]
 
     def flat_size(self) -> int:
@@ -299,7 +305,7 @@ class _Lowerer:
 
     def flat_loop(self, bounds: tuple[UOp, UOp]) -> UOp:
         """One loop over every output position; each dim's index is recovered by division and modulo."""
-        flat = self.emit(U.RANGE, self.index_dtype, bounds, -1)
+        flat = self.emit(Op.RANGE, self.index_dtype, bounds, -1)
         if self.block and len(self.loop_order) >= 2:
             return self.blocked_loop(flat)
         position = flat
@@ -349,11 +355,11 @@ class _Lowerer:
     def run(self) -> Program:
         k = self.kernel
         bufs = [k.ast.dtype, *self.input_dtypes()]
-        self.params = [self.emit(U.PARAM, d, (), i) for i, d in enumerate(bufs)]
-        bounds = (self.emit(U.BOUND, self.index_dtype, (), "start"), self.emit(U.BOUND, self.index_dtype, (), "end"))
+        self.params = [self.emit(Op.PARAM, d, (), i) for i, d in enumerate(bufs)]
+        bounds = (self.emit(Op.BOUND, self.index_dtype, (), "start"), self.emit(Op.BOUND, self.index_dtype, (), "end"))
         arrays = self.define_locals() if self.local else []  # at kernel scope, before any loop
         if self.group and self.reduce is not None:
-            arrays = [self.emit(U.DEFINE_LOCAL, self.reduce.dtype, (), self.group)]
+            arrays = [self.emit(Op.DEFINE_LOCAL, self.reduce.dtype, (), self.group)]
         outer_dim = self.loop_order[0] if self.loop_order else None
         loops: list[Optional[UOp]]
         if self.flatten and (self.loop_order or self.group):
@@ -374,12 +380,12 @@ class _Lowerer:
             value = self.value(k.ast.src[0])
             idx, _ = self.index(View.contiguous(k.out_shape))
             if self.lanes_reduce:  # the lanes were folded: one value per output
-                self.emit(U.STORE, None, (self.params[0], idx, value, *first))
+                self.emit(Op.STORE, dt.void, (self.params[0], idx, value, *first))
             else:
-                self.emit(U.STORE, None, (self.params[0], idx, self.widen(value), *first), width=self.width)
+                self.emit(Op.STORE, dt.void, (self.params[0], idx, self.widen(value), *first), width=self.width)
         for loop in reversed(loops):
             if loop is not None:
-                self.emit(U.END, None, (loop,))
+                self.emit(Op.END, dt.void, (loop,))
         notes = [f"upcast dim {d} by {u}" + (" (vector lanes)" if d == self.vdim else "")
                  for d, u in sorted(self.upcasts.items())]
         if self.loop_order != self.out_dims:
@@ -415,7 +421,7 @@ class _Lowerer:
         billion ones summed to 1.7e7), two levels keep every partial sum small against what it adds."""
         combos = self.combos()
         init = reduce_identity(red.op, red.dtype)
-        accs = {c: self.emit(U.DEFINE_ACC, red.dtype, (), init, width=self.width) for c in combos}
+        accs = {c: self.emit(Op.DEFINE_ACC, red.dtype, (), init, width=self.width) for c in combos}
         fold = Op.ADD if red.op is Op.SUM else Op.MAX
         split = self.sum_block(red)
         loops: list[tuple[int, Optional[UOp]]] = []
@@ -424,7 +430,7 @@ class _Lowerer:
             if split is not None and d == split[0]:
                 block, bounds = self.block_loop(d, split[1])
                 loops.append((-1, block))
-                accs = {c: self.emit(U.DEFINE_ACC, red.dtype, (), init, width=self.width) for c in combos}  # per block
+                accs = {c: self.emit(Op.DEFINE_ACC, red.dtype, (), init, width=self.width) for c in combos}  # per block
                 loops.append((d, self.loop(d, bounds)))
             else:
                 loops.append((d, self.loop(d)))
@@ -434,27 +440,27 @@ class _Lowerer:
         for d, loop in reversed(loops):
             if d == -1:  # a block is done: fold its sum into the total
                 for c in combos:
-                    part = self.emit(U.ACC_READ, red.dtype, (accs[c],), width=self.width)
-                    self.emit(U.ACC_UPDATE, red.dtype, (totals[c], part), fold, width=self.width)
+                    part = self.emit(Op.ACC_READ, red.dtype, (accs[c],), width=self.width)
+                    self.emit(Op.ACC_UPDATE, red.dtype, (totals[c], part), fold, width=self.width)
             if loop is not None:
-                self.emit(U.END, None, (loop,))
+                self.emit(Op.END, dt.void, (loop,))
             self.loop_vars.pop(d, None)
-        self.acc_reads = {c: self.emit(U.ACC_READ, red.dtype, (totals[c],), width=self.width) for c in combos}
+        self.acc_reads = {c: self.emit(Op.ACC_READ, red.dtype, (totals[c],), width=self.width) for c in combos}
         if any(d in self.upcasts for d in self.red_dims):  # a row's independent accumulators (opt.row_unroll)
             merged: dict[Combo, UOp] = {}
             for c, part in self.acc_reads.items():
                 out = tuple((d, o) for d, o in c if d not in self.red_dims)
                 merged[out] = part if out not in merged else \
-                    self.emit(U.ALU, red.dtype, (merged[out], part), fold, width=self.width)
+                    self.emit(fold, red.dtype, (merged[out], part), width=self.width)
             self.acc_reads = merged
         if self.lanes_reduce:
             self.acc_reads = {c: self.fold_lanes(v, fold) for c, v in self.acc_reads.items()}
 
     def fold_lanes(self, v: UOp, fold: Op) -> UOp:
         """A vector accumulator's lanes folded into one value, in lane order."""
-        total = self.emit(U.LANE, v.dtype, (v,), 0)
+        total = self.emit(Op.LANE, v.dtype, (v,), 0)
         for lane in range(1, v.width):
-            total = self.emit(U.ALU, v.dtype, (total, self.emit(U.LANE, v.dtype, (v,), lane)), fold)
+            total = self.emit(fold, v.dtype, (total, self.emit(Op.LANE, v.dtype, (v,), lane)))
         return total
 
     def sum_block(self, red: AST) -> Optional[tuple[int, int]]:
@@ -473,7 +479,7 @@ class _Lowerer:
         """Open the loop over blocks of `steps` along dim d; returns it and the bounds of the current block."""
         c = lambda v: self.const(v, self.index_dtype)  # noqa: E731
         size = self.kernel.full_shape[d]
-        block = self.emit(U.RANGE, self.index_dtype, (c(0), c(-(-size // steps))), -2)
+        block = self.emit(Op.RANGE, self.index_dtype, (c(0), c(-(-size // steps))), -2)
         lo = self.alu(Op.MUL, block, c(steps))
         hi = self.alu(Op.ADD, lo, c(steps))
         return block, (lo, self.alu(Op.WHERE, self.alu(Op.CMPLT, hi, c(size)), hi, c(size)))
@@ -488,13 +494,13 @@ class _Lowerer:
         def value(n: AST) -> UOp:
             v = self.value(n)
             if self.guard is not None:
-                v = self.emit(U.ALU, n.dtype, (self.guard, v, self.const(init, n.dtype)), Op.WHERE)
+                v = self.emit(Op.WHERE, n.dtype, (self.guard, v, self.const(init, n.dtype)))
             return self.widen(v)
 
         if red.op is Op.SUM and body.op is Op.MUL and body.dtype.is_float and body.dtype == red.dtype:
-            self.emit(U.ACC_FMA, red.dtype, (acc, *(value(s) for s in body.src)), width=acc.width)
+            self.emit(Op.ACC_FMA, red.dtype, (acc, *(value(s) for s in body.src)), width=acc.width)
         else:
-            self.emit(U.ACC_UPDATE, red.dtype, (acc, value(body)), fold, width=acc.width)
+            self.emit(Op.ACC_UPDATE, red.dtype, (acc, value(body)), fold, width=acc.width)
 
     def lower_reduce_group(self, red: AST, array: UOp) -> None:
         """A cooperative reduction: the group's work-items take the reduce's positions in turn (lane, lane + group,
@@ -506,18 +512,18 @@ class _Lowerer:
         group = self.group
         size = math.prod(self.kernel.full_shape[d] for d in self.red_dims)
         unroll = GROUP_UNROLL if size >= 2 * GROUP_UNROLL * group else 1
-        acc = self.emit(U.DEFINE_ACC, red.dtype, (), reduce_identity(red.op, red.dtype))
-        turn = self.emit(U.RANGE, self.index_dtype, (c(0), c(-(-size // (group * unroll)))), -2)
+        acc = self.emit(Op.DEFINE_ACC, red.dtype, (), reduce_identity(red.op, red.dtype))
+        turn = self.emit(Op.RANGE, self.index_dtype, (c(0), c(-(-size // (group * unroll)))), -2)
         start = self.alu(Op.ADD, self.alu(Op.MUL, turn, c(group * unroll)), self.lane)
         fold = Op.ADD if red.op is Op.SUM else Op.MAX
         for copy in range(unroll):
             position = self.alu(Op.ADD, start, c(copy * group)) if copy else start
             self.fold_position(red, acc, fold, position, size if size % (group * unroll) else None)
-        self.emit(U.END, None, (turn,))
+        self.emit(Op.END, dt.void, (turn,))
         for d in self.red_dims:
             self.loop_vars.pop(d, None)
-        part = self.emit(U.ACC_READ, red.dtype, (acc,))
-        self.acc_reads = {(): self.emit(U.GROUP_FOLD, red.dtype, (part, array, self.lane), (fold, group))}
+        part = self.emit(Op.ACC_READ, red.dtype, (acc,))
+        self.acc_reads = {(): self.emit(Op.GROUP_FOLD, red.dtype, (part, array, self.lane), (fold, group))}
 
     def fold_position(self, red: AST, acc: UOp, fold: Op, position: UOp, size: Optional[int]) -> None:
         """Fold the reduce's body at one flat position of the reduced dims into `acc`; with `size`, only where the
@@ -539,8 +545,8 @@ class _Lowerer:
         assert self.local is not None and self.operands is not None
         a, b, i, j, _ = self.operands
         rows, cols, chunk = self.local
-        return [self.emit(U.DEFINE_LOCAL, a.dtype, (), rows * self.upcasts[i] * (chunk + 1)),
-                self.emit(U.DEFINE_LOCAL, b.dtype, (), chunk * cols * self.upcasts[j])]
+        return [self.emit(Op.DEFINE_LOCAL, a.dtype, (), rows * self.upcasts[i] * (chunk + 1)),
+                self.emit(Op.DEFINE_LOCAL, b.dtype, (), chunk * cols * self.upcasts[j])]
 
     def read_at(self, view: View, at: dict[int, UOp]) -> UOp:
         """The index of `view` with the dims in `at` set explicitly (the others at the loop position)."""
@@ -563,10 +569,10 @@ class _Lowerer:
         in_i, in_j, block_i, block_j = self.coords
         c = lambda v: self.const(v, self.index_dtype)  # noqa: E731
         combos = self.combos()
-        accs = {cb: self.emit(U.DEFINE_ACC, red.dtype, (), reduce_identity(red.op, red.dtype)) for cb in combos}
+        accs = {cb: self.emit(Op.DEFINE_ACC, red.dtype, (), reduce_identity(red.op, red.dtype)) for cb in combos}
         me = self.alu(Op.ADD, self.alu(Op.MUL, in_i, c(cols)), in_j)  # this work-item's place in the group
         threads = rows * cols
-        outer_k = self.emit(U.RANGE, self.index_dtype, (c(0), c(self.kernel.full_shape[k] // chunk)), k)
+        outer_k = self.emit(Op.RANGE, self.index_dtype, (c(0), c(self.kernel.full_shape[k] // chunk)), k)
         k_base = self.alu(Op.MUL, outer_k, c(chunk))
         span_a, span_b = rows * ui, cols * uj  # rows of A and columns of B one group covers
         for load, arr, dim, span, block in ((a, arrays[0], i, span_a, block_i), (b, arrays[1], j, span_b, block_j)):
@@ -580,27 +586,27 @@ class _Lowerer:
                     at = slot
                 pos = self.alu(Op.ADD, self.alu(Op.MUL, block, c(span)), along)
                 idx = self.read_at(load.arg[1], {dim: pos, k: self.alu(Op.ADD, k_base, kk)})
-                value = self.emit(U.LOAD, load.dtype, (self.params[load.arg[0]], idx))
-                self.emit(U.STORE, None, (arr, at, value))
-        self.emit(U.BARRIER, None)
-        inner = self.emit(U.RANGE, self.index_dtype, (c(0), c(chunk)), -2)
+                value = self.emit(Op.LOAD, load.dtype, (self.params[load.arg[0]], idx))
+                self.emit(Op.STORE, dt.void, (arr, at, value))
+        self.emit(Op.BARRIER, dt.void)
+        inner = self.emit(Op.RANGE, self.index_dtype, (c(0), c(chunk)), -2)
         row0 = self.alu(Op.MUL, in_i, c(ui))
         col0 = self.alu(Op.MUL, in_j, c(uj))
-        a_vals = [self.emit(U.LOAD, a.dtype, (arrays[0], self.alu(Op.ADD, self.alu(
+        a_vals = [self.emit(Op.LOAD, a.dtype, (arrays[0], self.alu(Op.ADD, self.alu(
             Op.MUL, self.alu(Op.ADD, row0, c(r)), c(chunk + 1)), inner))) for r in range(ui)]
         b_row = self.alu(Op.MUL, inner, c(span_b))
-        b_vals = [self.emit(U.LOAD, b.dtype, (arrays[1], self.alu(Op.ADD, b_row, self.alu(Op.ADD, col0, c(q)))))
+        b_vals = [self.emit(Op.LOAD, b.dtype, (arrays[1], self.alu(Op.ADD, b_row, self.alu(Op.ADD, col0, c(q)))))
                   for q in range(uj)]
         for cb in combos:
             self.combo = dict(cb)
             self.tile_values = {id(a): a_vals[self.combo[i]], id(b): b_vals[self.combo[j]]}
             self.accumulate(red, accs[cb], Op.ADD)
         self.tile_values = {}
-        self.emit(U.END, None, (inner,))
-        self.emit(U.BARRIER, None)
-        self.emit(U.END, None, (outer_k,))
+        self.emit(Op.END, dt.void, (inner,))
+        self.emit(Op.BARRIER, dt.void)
+        self.emit(Op.END, dt.void, (outer_k,))
         self.values = {key: v for key, v in self.values.items() if key[0] != id(red.src[0])}
-        self.acc_reads = {cb: self.emit(U.ACC_READ, red.dtype, (accs[cb],)) for cb in combos}
+        self.acc_reads = {cb: self.emit(Op.ACC_READ, red.dtype, (accs[cb],)) for cb in combos}
 
     def value(self, n: AST) -> UOp:
         key = (id(n), tuple(sorted(self.combo.items())))
@@ -621,10 +627,10 @@ class _Lowerer:
             if n.op is Op.LOAD and step == 1 and not view.is_empty_mask:
                 idx, valid = self.index(view)
                 if masked:  # lane by lane: a padded row's lanes are valid in part
-                    valid = self.emit(U.VECTOR, dt.bool_, tuple(self.lane_valid(view)), width=self.width)
+                    valid = self.emit(Op.VECTOR, dt.bool_, tuple(self.lane_valid(view)), width=self.width)
                 mask = () if valid is None else (self.widen(valid),)
-                return self.emit(U.LOAD, n.dtype, (self.params[n.arg[0]], idx, *mask), width=self.width)
-            return self.emit(U.VECTOR, n.dtype, tuple(self.lanes(self.lower_node, n)), width=self.width)
+                return self.emit(Op.LOAD, n.dtype, (self.params[n.arg[0]], idx, *mask), width=self.width)
+            return self.emit(Op.VECTOR, n.dtype, tuple(self.lanes(self.lower_node, n)), width=self.width)
         if n.op in REDUCE or n.op is Op.RESHAPE:
             return self.lower_node(n)
         src = tuple(self.value(s) for s in n.src)
@@ -657,7 +663,7 @@ class _Lowerer:
             idx, valid = self.index(view)
             if self.guard is not None:  # a cooperative reduction's last turn: positions past the end read nothing
                 valid = self.guard if valid is None else self.alu(Op.AND, valid, self.guard)
-            return self.emit(U.LOAD, n.dtype, (self.params[buf], idx) + ((valid,) if valid else ()))
+            return self.emit(Op.LOAD, n.dtype, (self.params[buf], idx) + ((valid,) if valid else ()))
         if n.op is Op.CONST:
             value, view = n.arg
             zero = reduce_identity(Op.SUM, n.dtype)
@@ -676,8 +682,8 @@ class _Lowerer:
         """An elementwise node applied to the values of its sources (of one width)."""
         width = src[0].width if src else 1
         if n.op is Op.CAST:
-            return self.emit(U.CAST, n.dtype, src, width=width)
-        u = self.emit(U.ALU, n.dtype, src, n.op, width=width)
+            return self.emit(Op.CAST, n.dtype, src, width=width)
+        u = self.emit(n.op, n.dtype, src, width=width)
         if n.op in (Op.ADD, Op.MUL, Op.NEG) and n.dtype.kind == "i":
             self.wrapping.add(id(u))
         return u

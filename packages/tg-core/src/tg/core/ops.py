@@ -18,7 +18,9 @@ from .view import Shape, View
 
 
 class Op(Enum):
-    """Primitive ops. Sources, unary, binary, ternary, reduce, movement, and three graph markers."""
+    """Every op of every level: sources, unary, binary, ternary, reduce, movement, three graph markers, and the
+    loop IR's statements. The lazy graph, the kernel AST and the loop IR share one vocabulary: arithmetic is the
+    same op at each level, only its sources change (nodes, then AST nodes, then loop values)."""
 
     __hash__ = object.__hash__  # members are singletons: identity hashing, much cheaper than Enum's (by name)
 
@@ -55,14 +57,30 @@ class Op(Enum):
     VIEW = auto()
     CONTIGUOUS = auto()
     COPY = auto()
-    LOAD = auto()  # kernel AST only: read a buffer through a View
-    STORE = auto()  # kernel AST only: write the kernel's output
+    LOAD = auto()  # kernel: read a buffer through a View; loop IR: src = (param, index) or (param, index, valid)
+    STORE = auto()  # kernel: write the kernel's output; loop IR: src = (param, index, value) or (..., valid)
+    # the loop IR only (ir.py says what each does): parameters, loops, accumulators, local memory, vector lanes
+    PARAM = auto()
+    BOUND = auto()
+    RANGE = auto()
+    END = auto()
+    DEFINE_ACC = auto()
+    ACC_UPDATE = auto()
+    ACC_FMA = auto()
+    ACC_READ = auto()
+    DEFINE_LOCAL = auto()
+    BARRIER = auto()
+    GROUP_FOLD = auto()
+    BROADCAST = auto()
+    VECTOR = auto()
+    LANE = auto()
 
 
 UNARY = {Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT, Op.RECIP, Op.NEG, Op.CAST}
 BINARY = {Op.ADD, Op.MUL, Op.FDIV, Op.MAX, Op.CMPLT, Op.CMPEQ, Op.IDIV, Op.MOD, Op.AND, Op.OR, Op.XOR}
 ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
 REDUCE = {Op.SUM, Op.RMAX}
+ALU = (UNARY - {Op.CAST}) | BINARY | {Op.WHERE}  # arithmetic in the loop IR, where CAST is a statement of its own
 MOVEMENT = {Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.PAD, Op.SHRINK, Op.FLIP, Op.WINDOW}
 COMPARISON = {Op.CMPLT, Op.CMPEQ}
 # f(0, 0, ...) == 0: padding can be pushed through these ops, the padded area stays zero

@@ -33,7 +33,7 @@ class Opts:
     # local memory, shared by a rows x cols work-group (block must then be (rows, cols))
     local: Optional[tuple[int, int, int]] = None
     # GPUs: this many work-items (a work-group) share each output of a long reduction, each folding every
-    # group-th element, then combining their accumulators (ir.U.GROUP_FOLD); needs flatten and no upcasts
+    # group-th element, then combining their accumulators (ir.Op.GROUP_FOLD); needs flatten and no upcasts
     group: Optional[int] = None
 
 

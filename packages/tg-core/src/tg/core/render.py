@@ -12,8 +12,9 @@ from typing import Any, ClassVar, Optional
 
 from . import dtype as dt
 from .dtype import DType
-from .ir import Program, U, UOp
-from .ops import Op
+from .ir import Program
+from .ops import ALU, Op
+from .uop import UOp
 
 UNSIGNED_OF = {dt.int8: dt.uint8, dt.int16: dt.uint16, dt.int32: dt.uint32, dt.int64: dt.uint64}
 LANES = 4  # elements per access of an elementwise program on a GPU renderer (16 bytes)
@@ -29,8 +30,8 @@ def vector_lanes(prog: Program) -> int:
     and either read at the outer loop's position or only at constant positions (a scalar argument), the output
     written at the loop's position; the position used for nothing else. An H200 ran a fused chain over 64M floats
     through WGSL at 4,050 GB/s with vec4 accesses against 3,440 one float at a time (session 8's probe)."""
-    outer = next((u for u in prog.uops if u.op is U.RANGE), None)
-    if prog.outer_size % LANES or prog.local_size or outer is None or outer.src[0].op is not U.BOUND:
+    outer = next((u for u in prog.uops if u.op is Op.RANGE), None)
+    if prog.outer_size % LANES or prog.local_size or outer is None or outer.src[0].op is not Op.BOUND:
         return 1
     at_position: dict[int, bool] = {}  # buffer -> read at the loop's position (else only at constants)
     return LANES if all(_fits_lanes(u, outer, at_position) for u in prog.uops) else 1
@@ -38,18 +39,18 @@ def vector_lanes(prog: Program) -> int:
 
 def _fits_lanes(u: UOp, outer: UOp, at_position: dict[int, bool]) -> bool:
     """Whether one UOp leaves a program fit for lanes (see vector_lanes); notes how each buffer is read."""
-    if u is outer or u.op in (U.BOUND, U.CONST, U.END):
+    if u is outer or u.op in (Op.BOUND, Op.CONST, Op.END):
         return True
-    if u.op is U.PARAM:
+    if u.op is Op.PARAM:
         return u.dtype in LANE_DTYPES
-    if u.op in (U.ALU, U.CAST):  # the position itself as a value (arange) would need a value per lane
+    if u.op in ALU or u.op is Op.CAST:  # the position itself as a value (arange) would need a value per lane
         return (u.dtype in LANE_DTYPES or u.dtype == dt.bool_) and outer not in u.src
-    if u.op in (U.LOAD, U.STORE):
+    if u.op in (Op.LOAD, Op.STORE):
         buf, idx = u.src[0], u.src[1]
         here = idx is outer
-        if buf.op is not U.PARAM or (u.op is U.LOAD and len(u.src) > 2) or outer in u.src[2:]:
+        if buf.op is not Op.PARAM or (u.op is Op.LOAD and len(u.src) > 2) or outer in u.src[2:]:
             return False  # a local array, a masked load, or the position stored as a value
-        if not here and not (u.op is U.LOAD and idx.op is U.CONST):
+        if not here and not (u.op is Op.LOAD and idx.op is Op.CONST):
             return False
         return at_position.setdefault(buf.arg, here) == here
     return False  # inner loops, accumulators, local memory, barriers, vector values
@@ -59,7 +60,7 @@ def safe_divisor(u: UOp) -> bool:
     """Whether an integer IDIV or MOD divides by a constant that cannot trap or overflow (not 0, not -1): it needs
     none of the guards the semantics spec asks of x // 0 and INT_MIN // -1."""
     d = u.src[1].dtype
-    return d is not None and not d.is_float and u.src[1].op is U.CONST and u.src[1].arg not in (0, -1)
+    return d is not None and not d.is_float and u.src[1].op is Op.CONST and u.src[1].arg not in (0, -1)
 
 
 class CStyleRenderer:
@@ -79,7 +80,7 @@ class CStyleRenderer:
 
     def render(self, prog: Program, name: str) -> str:
         """The source of one kernel function, `name`."""
-        self.names: dict[int, str] = {}
+        self.names: dict[int, str] = dict(prog.names)  # a program's value names; lanes get their own below
         self.lines: list[str] = []
         self.depth = 1
         self.prog = prog
@@ -102,26 +103,27 @@ class CStyleRenderer:
                 self.emit(u)
             return
         # the body once per lane, between vector loads and stores at the loop's position
-        outer = next(u for u in prog.uops if u.op is U.RANGE)
-        self.vector_buffers = {u.src[0].arg for u in prog.uops if u.op in (U.LOAD, U.STORE) and u.src[1] is outer}
+        outer = next(u for u in prog.uops if u.op is Op.RANGE)
+        self.vector_buffers = {u.src[0].arg for u in prog.uops if u.op in (Op.LOAD, Op.STORE) and u.src[1] is outer}
         self.emit(outer)
-        body = [u for u in prog.uops if u.op in (U.LOAD, U.ALU, U.CAST)]
-        stores = [u for u in prog.uops if u.op is U.STORE]
+        body = [u for u in prog.uops if u.op in ALU or u.op in (Op.LOAD, Op.CAST)]
+        stores = [u for u in prog.uops if u.op is Op.STORE]
         for u in body:
-            if u.op is U.LOAD:  # a vector at the loop's position, or a scalar every lane shares
+            if u.op is Op.LOAD:  # a vector at the loop's position, or a scalar every lane shares
                 assert u.dtype is not None
                 at_position = u.src[1] is outer
                 read = self.vector_load(u.src[0], self.index(u.src[1]), u.dtype) if at_position else \
                     f"{self.memory(u.src[0])}[{self.index(u.src[1])}]"
-                self.line(self.declare(u.name, self.vector_type(u.dtype) if at_position else self.types[u.dtype],
+                self.line(self.declare(self.name(u), self.vector_type(u.dtype) if at_position else self.types[u.dtype],
                                        read))
         values: dict[int, list[str]] = {id(st): [] for st in stores}
         for lane in range(self.lanes_now):
             for u in body:
-                if u.op is U.LOAD:
-                    self.names[id(u)] = f"{u.name}.{LANE_NAMES[lane]}" if u.src[1] is outer else u.name
+                if u.op is Op.LOAD:
+                    self.names[id(u)] = f"{prog.names[id(u)]}.{LANE_NAMES[lane]}" if u.src[1] is outer else \
+                        prog.names[id(u)]
                 else:
-                    self.names[id(u)] = f"{u.name}_{lane}"
+                    self.names[id(u)] = f"{prog.names[id(u)]}_{lane}"
                     self.emit(u)
             for st in stores:
                 values[id(st)].append(self.ref(st.src[2]))
@@ -129,7 +131,7 @@ class CStyleRenderer:
             d = st.src[2].dtype
             assert d is not None
             self.line(self.vector_store(st.src[0], self.index(st.src[1]), self.vector_of(values[id(st)], d), d))
-        self.emit(next(u for u in prog.uops if u.op is U.END))
+        self.emit(next(u for u in prog.uops if u.op is Op.END))
 
     # ---- hooks for dialects ------------------------------------------------------------------------
     def preamble(self, prog: Program) -> list[str]:
@@ -157,7 +159,7 @@ class CStyleRenderer:
 
     def memory(self, buf: UOp) -> str:
         """The name a load or store uses for its buffer: a parameter, or a local array."""
-        return buf.name if buf.op is U.DEFINE_LOCAL else f"b{buf.arg}"
+        return self.name(buf) if buf.op is Op.DEFINE_LOCAL else f"b{buf.arg}"
 
     def inner_loop_hint(self, trips: Optional[int]) -> Optional[str]:
         """A line before an inner loop of `trips` iterations (None: not a constant), e.g. an unroll pragma."""
@@ -208,12 +210,16 @@ class CStyleRenderer:
 
     # ---- the program ---------------------------------------------------------------------------------
     def ref(self, u: UOp) -> str:
-        if u.op is U.CONST:
+        if u.op is Op.CONST:
             assert u.dtype is not None
             return self.literal(u.arg, u.dtype)
-        if u.op is U.BOUND:
+        if u.op is Op.BOUND:
             return str(u.arg)
-        return self.names.get(id(u), u.name)
+        return self.names[id(u)]
+
+    def name(self, u: UOp) -> str:
+        """The name a value or statement of the program has in the source (a loop variable, an accumulator)."""
+        return self.names[id(u)]
 
     def index(self, idx: UOp) -> str:
         """An index expression as a load or store writes it."""
@@ -228,28 +234,29 @@ class CStyleRenderer:
 
     def emit(self, u: UOp) -> None:
         op = u.op
-        if op in (U.PARAM, U.BOUND, U.CONST):
+        if op in (Op.PARAM, Op.BOUND, Op.CONST):
             return
-        if op is U.RANGE:
+        if op is Op.RANGE:
             lo, hi = (self.ref(s) for s in u.src)
-            first = u.src[0].op is U.BOUND
+            first = u.src[0].op is Op.BOUND
             assert u.dtype is not None
             ctype = self.types[u.dtype]
-            trips = u.src[1].arg if u.src[1].op is U.CONST and u.src[0].op is U.CONST else None
+            trips = u.src[1].arg if u.src[1].op is Op.CONST and u.src[0].op is Op.CONST else None
             if not first and (hint := self.inner_loop_hint(trips)):
                 self.line(hint)
-            self.line(self.outer_loop(u.name, lo, hi, ctype) if first else
-                      f"for ({ctype} {u.name} = {lo}; {u.name} < {hi}; {u.name}++) {{")
+            var = self.name(u)
+            self.line(self.outer_loop(var, lo, hi, ctype) if first else
+                      f"for ({ctype} {var} = {lo}; {var} < {hi}; {var}++) {{")
             self.depth += 1
-        elif op is U.END:
+        elif op is Op.END:
             self.depth -= 1
             self.line("}")
-        elif op is U.DEFINE_LOCAL:
+        elif op is Op.DEFINE_LOCAL:
             assert u.dtype is not None
-            self.line(self.local_array(self.mem_type(u.dtype), u.name, u.arg))
-        elif op is U.BARRIER:
+            self.line(self.local_array(self.mem_type(u.dtype), self.name(u), u.arg))
+        elif op is Op.BARRIER:
             self.line(self.barrier())
-        elif op is U.LOAD:
+        elif op is Op.LOAD:
             buf, idx = u.src[0], u.src[1]
             read = f"{self.memory(buf)}[{self.ref(idx)}]"
             if u.dtype == dt.bool_:
@@ -258,26 +265,26 @@ class CStyleRenderer:
                 assert u.dtype is not None
                 read = f"({self.ref(u.src[2])} ? {read} : {self.literal(0, u.dtype)})"
             self.assign(u, read)
-        elif op is U.STORE:
+        elif op is Op.STORE:
             buf, idx, value = u.src[:3]
             self.line(self.guarded(u, f"{self.memory(buf)}[{self.ref(idx)}] = {self.ref(value)};"))
-        elif op is U.GROUP_FOLD:
+        elif op is Op.GROUP_FOLD:
             self.group_fold(u)
-        elif op is U.DEFINE_ACC:
+        elif op is Op.DEFINE_ACC:
             assert u.dtype is not None
-            self.line(f"{self.types[u.dtype]} {u.name} = {self.literal(u.arg, u.dtype)};")
-        elif op is U.ACC_UPDATE:
+            self.line(f"{self.types[u.dtype]} {self.name(u)} = {self.literal(u.arg, u.dtype)};")
+        elif op is Op.ACC_UPDATE:
             acc, value = u.src
             assert u.dtype is not None
-            self.line(f"{acc.name} = {self.binary(u.arg, u.dtype, acc.name, self.ref(value))};")
-        elif op is U.ACC_FMA:
+            self.line(f"{self.name(acc)} = {self.binary(u.arg, u.dtype, self.name(acc), self.ref(value))};")
+        elif op is Op.ACC_FMA:
             acc, a, b = u.src
-            self.line(f"{acc.name} = fma({self.ref(a)}, {self.ref(b)}, {acc.name});")
-        elif op is U.ACC_READ:
-            self.assign(u, u.src[0].name)
-        elif op is U.CAST:
-            self.assign(u, self.cast(self.ref(u.src[0]), u.src[0].dtype, u.dtype))  # type: ignore[arg-type]
-        elif op is U.ALU:
+            self.line(f"{self.name(acc)} = fma({self.ref(a)}, {self.ref(b)}, {self.name(acc)});")
+        elif op is Op.ACC_READ:
+            self.assign(u, self.name(u.src[0]))
+        elif op is Op.CAST:
+            self.assign(u, self.cast(self.ref(u.src[0]), u.src[0].dtype, u.dtype))
+        elif op in ALU:
             self.assign(u, self.alu(u))
         else:
             raise NotImplementedError(f"{type(self).__name__}: no rule for IR op {op}")
@@ -320,10 +327,10 @@ class CStyleRenderer:
         return f"(({self.types[b]})({x}))"
 
     def alu(self, u: UOp) -> str:
-        op: Op = u.arg
+        op = u.op
         srcs = [self.ref(s) for s in u.src]
         if id(u) in self.prog.wrapping:  # signed overflow is undefined in C: compute in the unsigned type
-            return self.wrapped(op, u.dtype, srcs)  # type: ignore[arg-type]
+            return self.wrapped(op, u.dtype, srcs)
         d = u.src[-1].dtype if op is not Op.WHERE else u.dtype
         assert d is not None
         if op is Op.WHERE:

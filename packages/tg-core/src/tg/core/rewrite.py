@@ -1,18 +1,18 @@
 """A small pattern-rewrite engine: named rules, each a pattern over a node and its sources and a function that
 builds the replacement.
 
-It works on any node type with `op`, `src`, `arg` and `dtype` attributes (the loop IR's `UOp` today). A
+It works on `UOp`s (uop.py) of either level, kernel AST or loop IR (any node with `op`, `src`, `arg`, `dtype`). A
 pattern names the parts it binds; a rule's builder receives them by name and returns the replacement, or
 None when the rule does not apply after all; it also receives a context first (whoever builds new nodes, such
 as the lowering). `RuleSet.apply` tries the rules registered for a node's op in order and returns the first
 replacement.
 
->>> from tg.core.ir import U, UOp
+>>> from tg.core.uop import UOp
 >>> from tg.core.dtype import int64
 >>> from tg.core.ops import Op
->>> plus_zero = Rule("x + 0 -> x", Pat(U.ALU, Op.ADD, (Pat(name="x"), Pat(U.CONST, 0))), lambda ctx, x: x)
->>> x = UOp(U.RANGE, int64, (), 0)
->>> RuleSet([plus_zero]).apply(UOp(U.ALU, int64, (x, UOp(U.CONST, int64, (), 0)), Op.ADD), None) is x
+>>> plus_zero = Rule("x + 0 -> x", Pat(Op.ADD, src=(Pat(name="x"), Pat(Op.CONST, 0))), lambda ctx, x: x)
+>>> x = UOp(Op.RANGE, int64, (), 0)
+>>> RuleSet([plus_zero]).apply(UOp(Op.ADD, int64, (x, UOp(Op.CONST, int64, (), 0))), None) is x
 True
 """
 from __future__ import annotations

@@ -618,7 +618,7 @@ class _KernelBuilder:
         if n is not self.root and (n.op is Op.BUFFER or id(n) in self.materialized):
             view = replay(path, View.contiguous(n.shape))
             assert view is not None, "a path valid on this shape must replay on its contiguous layout"
-            return AST(Op.LOAD, (), (self.buffer_index(n), view), n.dtype)
+            return AST(Op.LOAD, n.dtype, (), (self.buffer_index(n), view))
         if n.op is Op.VIEW:
             full = n.path + path
             if path and replay(full, View.contiguous(n.base.shape)) is None:
@@ -629,8 +629,8 @@ class _KernelBuilder:
             assert view is not None
             if hoisted(n, self.divisors):  # read from a one-element buffer: a new value is new data, not a new kernel
                 everywhere = View.make(view.shape, (0,) * len(view.shape), 0, view.mask)
-                return AST(Op.LOAD, (), (self.buffer_index(scalar_buffer(n)), everywhere), n.dtype)
-            return AST(Op.CONST, (), (n.arg, view), n.dtype)
+                return AST(Op.LOAD, n.dtype, (), (self.buffer_index(scalar_buffer(n)), everywhere))
+            return AST(Op.CONST, n.dtype, (), (n.arg, view))
         if n.op is Op.CONTIGUOUS:
             return self.visit(n.src[0], path, in_reduce, depth)
         if n.op in REDUCE:
@@ -640,14 +640,14 @@ class _KernelBuilder:
         self.path.append(n)
         srcs = tuple(self.visit(s, path, in_reduce, depth + 1) for s in n.src)
         self.path.pop()
-        return AST(n.op, srcs, n.arg if n.op is Op.CAST else None, n.dtype)
+        return AST(n.op, n.dtype, srcs, n.arg if n.op is Op.CAST else None)
 
     def visit_reduce(self, n: Node, path: Path, in_reduce: bool, depth: int) -> AST:
         if in_reduce or self.reduce_input is not None or (path and not _only_unit_reshapes(path, n.shape)):
             raise _Materialize(n)
         self.reduce_input = n.src[0]
-        ast = AST(n.op, (self.visit(n.src[0], (), True, depth + 1),), n.arg, n.dtype)
-        return AST(Op.RESHAPE, (ast,), path[-1][1], n.dtype) if path else ast
+        ast = AST(n.op, n.dtype, (self.visit(n.src[0], (), True, depth + 1),), n.arg)
+        return AST(Op.RESHAPE, n.dtype, (ast,), path[-1][1]) if path else ast
 
 
 def _build(root: Node, materialized: dict[int, Node], divisors: frozenset[int]) -> ScheduleItem:
@@ -655,7 +655,7 @@ def _build(root: Node, materialized: dict[int, Node], divisors: frozenset[int]) 
         return ScheduleItem(root, [root.src[0]])
     builder = _KernelBuilder(root, materialized, divisors)
     value = builder.visit(root, (), False)
-    ast = AST(Op.STORE, (value,), (0, View.contiguous(root.shape)), root.dtype)
+    ast = AST(Op.STORE, root.dtype, (value,), (0, View.contiguous(root.shape)))
     full = builder.reduce_input.shape if builder.reduce_input is not None else root.shape
     kind = "reduce" if builder.reduce_input is not None else "elementwise"
     name = f"{kind}_{'x'.join(map(str, full)) or 'scalar'}"

@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from .dtype import DType
-from .ir import U, UOp
 from .ops import Op
-from .rewrite import Pat, Rule, RuleSet
+from .rewrite import ANY, Pat, Rule, RuleSet
+from .uop import UOp
 
 
 def wrap(value: int, d: DType) -> Any:
@@ -65,37 +65,37 @@ def _recombined(a: UOp, b: UOp) -> UOp | None:
     """x where a + b is (x // c) * c + x % c (in either order), which a flattened loop's index splits into and
     joins again; the identity holds for any c != 0 with division and remainder of the same rounding."""
     for mul, mod in ((a, b), (b, a)):
-        if mul.op is U.ALU and mul.arg is Op.MUL and mod.op is U.ALU and mod.arg is Op.MOD:
+        if mul.op is Op.MUL and mod.op is Op.MOD:
             div, c = mul.src
-            if div.op is not U.ALU or div.arg is not Op.IDIV or div.src[0] is not mod.src[0]:
+            if div.op is not Op.IDIV or div.src[0] is not mod.src[0]:
                 continue
-            if all(s.op is U.CONST and s.arg == c.arg for s in (c, div.src[1], mod.src[1])) and c.arg != 0:
+            if all(s.op is Op.CONST and s.arg == c.arg for s in (c, div.src[1], mod.src[1])) and c.arg != 0:
                 return mod.src[0]
     return None
 
 
 def _const(name: str, value: Any = None) -> Pat:
-    return Pat(U.CONST, name=name) if value is None else Pat(U.CONST, value, name=name)
+    return Pat(Op.CONST, name=name) if value is None else Pat(Op.CONST, value, name=name)
 
 
 def _alu(op: Op, *src: Pat, name: str | None = None) -> Pat:
-    return Pat(U.ALU, op, src, name, when=_integer)
+    return Pat(op, ANY, src, name, when=_integer)
 
 
-x, y = Pat(name="x"), Pat(name="y", when=lambda u: u.op is not U.CONST)
+x, y = Pat(name="x"), Pat(name="y", when=lambda u: u.op is not Op.CONST)
 c1, c2 = _const("c1"), _const("c2")
 
 INDEX_RULES = RuleSet([
-    Rule("fold constants", Pat(U.ALU, name="root", when=lambda u: _integer(u) and u.arg in FOLDABLE and
-                               all(s.op is U.CONST for s in u.src)),
-         lambda ctx, root: ctx.const(fold(root.arg, root.src[-1].dtype if root.arg is not Op.WHERE else root.dtype,
+    Rule("fold constants", Pat(name="root", when=lambda u: u.op in FOLDABLE and _integer(u) and
+                               all(s.op is Op.CONST for s in u.src)),
+         lambda ctx, root: ctx.const(fold(root.op, root.src[-1].dtype if root.op is not Op.WHERE else root.dtype,
                                           [s.arg for s in root.src]), root.dtype)),
-    Rule("where with a constant condition", Pat(U.ALU, Op.WHERE, (_const("c"), Pat(name="a"), Pat(name="b"))),
+    Rule("where with a constant condition", Pat(Op.WHERE, ANY, (_const("c"), Pat(name="a"), Pat(name="b"))),
          lambda ctx, c, a, b: a if c.arg else b),
-    Rule("constant first -> constant last", Pat(U.ALU, name="root", when=lambda u: _integer(u) and
-                                                u.arg in COMMUTATIVE and len(u.src) == 2 and
-                                                u.src[0].op is U.CONST and u.src[1].op is not U.CONST),
-         lambda ctx, root: ctx.alu(root.arg, root.src[1], root.src[0])),
+    Rule("constant first -> constant last", Pat(name="root", when=lambda u: u.op in COMMUTATIVE and _integer(u) and
+                                                len(u.src) == 2 and
+                                                u.src[0].op is Op.CONST and u.src[1].op is not Op.CONST),
+         lambda ctx, root: ctx.alu(root.op, root.src[1], root.src[0])),
     Rule("x + 0 -> x", _alu(Op.ADD, x, _const("z", 0)), lambda ctx, x, z: x),
     Rule("x * 1 -> x", _alu(Op.MUL, x, _const("one", 1)), lambda ctx, x, one: x),
     Rule("x * 0 -> 0", _alu(Op.MUL, x, _const("z", 0)), lambda ctx, x, z: z),

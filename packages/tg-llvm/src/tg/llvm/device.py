@@ -20,9 +20,10 @@ from tg.core import config
 from tg.core import dtype as dt
 from tg.core.compiled import KERNEL_NAME, CompiledDevice, CompiledProgram, Compiler, Target
 from tg.core.device import Buffer
-from tg.core.ir import Program, U
+from tg.core.ir import Program
 from tg.core.kernel import Kernel
 from tg.core.numpy_device import NumpyAllocator
+from tg.core.ops import Op
 
 from .pool import SpinPool, packed_entry
 from .render import LLVMRenderer
@@ -127,7 +128,7 @@ class LLVMCompiler(Compiler):
             # it runs in microseconds either way, while vectorising and unrolling a loop costs compile time
             # (a 128x10 row sum: 38 -> 11 ms, most of it in instruction selection for the vector code)
             return {"vectorize_loops": False, "slp": False, "unroll": False, "quick": work < TINY_WORK}
-        return {"vectorize_loops": not prog.tiled, "unroll": any(u.op is U.DEFINE_ACC for u in prog.uops)}
+        return {"vectorize_loops": not prog.tiled, "unroll": any(u.op is Op.DEFINE_ACC for u in prog.uops)}
 
     def load(self, binary: bytes, name: str, prog: Program) -> JitKernel:
         found = self.functions.get(name)  # an engine links each symbol once: reuse a kernel still loaded

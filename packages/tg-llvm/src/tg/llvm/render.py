@@ -13,10 +13,10 @@ from typing import Any
 
 from tg.core import dtype as dt
 from tg.core.dtype import DType
-from tg.core.ir import U, UOp
 from tg.core.lower import Program
-from tg.core.ops import Op
+from tg.core.ops import ALU, Op
 from tg.core.render import safe_divisor
+from tg.core.uop import UOp
 
 LLVM_TYPES = {dt.bool_: "i1", dt.int8: "i8", dt.uint8: "i8", dt.int16: "i16", dt.int32: "i32", dt.int64: "i64",
               dt.uint16: "i16", dt.uint32: "i32", dt.uint64: "i64",
@@ -90,6 +90,7 @@ class LLVMRenderer:
         self.allocas: list[str] = []
         self.declares: set[str] = set()
         self.tmp = 0
+        self.names = prog.names
         self.unrolled = self.vector_loops(prog)
         params = ", ".join(f"ptr noalias %b{i}" for i in range(len(prog.buffer_dtypes)))
         for u in prog.uops:
@@ -104,23 +105,27 @@ class LLVMRenderer:
         """The loops that accumulate vectors directly in their body (a tile's reduce loop)."""
         found, open_loops = set(), []
         for u in prog.uops:
-            if u.op is U.RANGE:
+            if u.op is Op.RANGE:
                 open_loops.append(u)
-            elif u.op is U.END:
+            elif u.op is Op.END:
                 open_loops.pop()
-            elif u.op in (U.ACC_FMA, U.ACC_UPDATE) and u.width > 1 and open_loops:
+            elif u.op in (Op.ACC_FMA, Op.ACC_UPDATE) and u.width > 1 and open_loops:
                 found.add(id(open_loops[-1]))
         return found
 
     # ---- helpers ---------------------------------------------------------------------------------
     def ref(self, u: UOp) -> str:
         """How an operand is written: constants inline, everything else by name."""
-        if u.op is U.CONST:
+        if u.op is Op.CONST:
             assert u.dtype is not None
             return literal(u.arg, u.dtype)
-        if u.op is U.BOUND:
+        if u.op is Op.BOUND:
             return f"%{u.arg}"
-        return f"%{u.name}"
+        return f"%{self.name(u)}"
+
+    def name(self, u: UOp) -> str:
+        """A value's (or a loop's, an accumulator's) name in the function: its place in the program."""
+        return self.names[id(u)]
 
     def fresh(self) -> str:
         self.tmp += 1
@@ -139,27 +144,27 @@ class LLVMRenderer:
     # ---- instructions ----------------------------------------------------------------------------
     def emit(self, u: UOp) -> None:
         op, d = u.op, u.dtype
-        if op in (U.PARAM, U.BOUND, U.CONST):
+        if op in (Op.PARAM, Op.BOUND, Op.CONST):
             return
-        if op is U.BROADCAST:
+        if op is Op.BROADCAST:
             assert d is not None
             one = self.fresh()
             self.line(f"{one} = insertelement <1 x {ltype(d)}> undef, {ltype(d)} {self.ref(u.src[0])}, i64 0")
-            self.line(f"%{u.name} = shufflevector <1 x {ltype(d)}> {one}, <1 x {ltype(d)}> undef, "
+            self.line(f"%{self.name(u)} = shufflevector <1 x {ltype(d)}> {one}, <1 x {ltype(d)}> undef, "
                       f"<{u.width} x i32> zeroinitializer")
-        elif op is U.LANE:
+        elif op is Op.LANE:
             assert d is not None
             vector = u.src[0]
-            self.line(f"%{u.name} = extractelement {vtype(d, vector.width)} {self.ref(vector)}, i64 {u.arg}")
-        elif op is U.VECTOR:
+            self.line(f"%{self.name(u)} = extractelement {vtype(d, vector.width)} {self.ref(vector)}, i64 {u.arg}")
+        elif op is Op.VECTOR:
             assert d is not None
             t, v = vtype(d, u.width), "undef"
             for lane, s in enumerate(u.src):
-                nxt = f"%{u.name}" if lane == u.width - 1 else self.fresh()
+                nxt = f"%{self.name(u)}" if lane == u.width - 1 else self.fresh()
                 self.line(f"{nxt} = insertelement {t} {v}, {ltype(d)} {self.ref(s)}, i64 {lane}")
                 v = nxt
-        elif op is U.RANGE:
-            name = u.name
+        elif op is Op.RANGE:
+            name = self.name(u)
             self.allocas.append(f"  %{name}.ptr = alloca i64")
             self.line(f"store i64 {self.ref(u.src[0])}, ptr %{name}.ptr")
             self.line(f"br label %{name}.head")
@@ -168,8 +173,8 @@ class LLVMRenderer:
             self.line(f"%{name}.go = icmp slt i64 %{name}, {self.ref(u.src[1])}")
             self.line(f"br i1 %{name}.go, label %{name}.body, label %{name}.exit")
             self.lines.append(f"{name}.body:")
-        elif op is U.END:
-            name = u.src[0].name
+        elif op is Op.END:
+            name = self.name(u.src[0])
             self.line(f"%{name}.next = add nsw i64 %{name}, 1")
             self.line(f"store i64 %{name}.next, ptr %{name}.ptr")
             if id(u.src[0]) in self.unrolled:
@@ -182,9 +187,9 @@ class LLVMRenderer:
             else:
                 self.line(f"br label %{name}.head")
             self.lines.append(f"{name}.exit:")
-        elif op is U.LOAD:
+        elif op is Op.LOAD:
             self.load(u)
-        elif op is U.STORE:
+        elif op is Op.STORE:
             param, idx, value = u.src
             assert param.dtype is not None
             mt, w = ltype(param.dtype, memory=True), u.width
@@ -196,31 +201,31 @@ class LLVMRenderer:
                 self.line(f"{wide} = zext {vtype(dt.bool_, w)} {v} to {vtype(dt.bool_, w, memory=True)}")
                 v = wide
             self.line(f"store {vtype(param.dtype, w, memory=True)} {v}, ptr {ptr}, align {param.dtype.itemsize}")
-        elif op is U.DEFINE_ACC:
+        elif op is Op.DEFINE_ACC:
             assert d is not None
             t = vtype(d, u.width)
-            self.allocas.append(f"  %{u.name}.ptr = alloca {t}")
-            self.line(f"store {t} {splat(u.arg, d, u.width)}, ptr %{u.name}.ptr")
-        elif op is U.ACC_UPDATE:
+            self.allocas.append(f"  %{self.name(u)}.ptr = alloca {t}")
+            self.line(f"store {t} {splat(u.arg, d, u.width)}, ptr %{self.name(u)}.ptr")
+        elif op is Op.ACC_UPDATE:
             acc, value = u.src
             assert d is not None
             old = self.fresh()
-            self.line(f"{old} = load {vtype(d, u.width)}, ptr %{acc.name}.ptr")
+            self.line(f"{old} = load {vtype(d, u.width)}, ptr %{self.name(acc)}.ptr")
             new = self.binary(u.arg, d, old, self.ref(value), accumulate=True, width=u.width)
-            self.line(f"store {vtype(d, u.width)} {new}, ptr %{acc.name}.ptr")
-        elif op is U.ACC_FMA and u.width > 1:
+            self.line(f"store {vtype(d, u.width)} {new}, ptr %{self.name(acc)}.ptr")
+        elif op is Op.ACC_FMA and u.width > 1:
             acc, a, b = u.src
             assert d is not None and d != dt.float16
             t, old, new = vtype(d, u.width), self.fresh(), self.fresh()
-            self.line(f"{old} = load {t}, ptr %{acc.name}.ptr")
+            self.line(f"{old} = load {t}, ptr %{self.name(acc)}.ptr")
             fma = self.intrinsic("fma", d, 3, u.width)
             self.line(f"{new} = call {t} {fma}({t} {self.ref(a)}, {t} {self.ref(b)}, {t} {old})")
-            self.line(f"store {t} {new}, ptr %{acc.name}.ptr")
-        elif op is U.ACC_FMA:
+            self.line(f"store {t} {new}, ptr %{self.name(acc)}.ptr")
+        elif op is Op.ACC_FMA:
             acc, a, b = u.src
             assert d is not None
             t, old, new = ltype(d), self.fresh(), self.fresh()
-            self.line(f"{old} = load {t}, ptr %{acc.name}.ptr")
+            self.line(f"{old} = load {t}, ptr %{self.name(acc)}.ptr")
             if d == dt.float16:  # no half-precision fma without a runtime library: widen (exact products)
                 wa, wb, wo, wide = self.fresh(), self.fresh(), self.fresh(), self.fresh()
                 for w, v in ((wa, self.ref(a)), (wb, self.ref(b)), (wo, old)):
@@ -231,13 +236,13 @@ class LLVMRenderer:
             else:
                 fma = self.intrinsic("fma", d, 3)
                 self.line(f"{new} = call {t} {fma}({t} {self.ref(a)}, {t} {self.ref(b)}, {t} {old})")
-            self.line(f"store {t} {new}, ptr %{acc.name}.ptr")
-        elif op is U.ACC_READ:
+            self.line(f"store {t} {new}, ptr %{self.name(acc)}.ptr")
+        elif op is Op.ACC_READ:
             assert d is not None
-            self.line(f"%{u.name} = load {vtype(d, u.width)}, ptr %{u.src[0].name}.ptr")
-        elif op is U.CAST:
+            self.line(f"%{self.name(u)} = load {vtype(d, u.width)}, ptr %{self.name(u.src[0])}.ptr")
+        elif op is Op.CAST:
             self.cast(u)
-        elif op is U.ALU:
+        elif op in ALU:
             self.alu(u)
         else:
             raise NotImplementedError(f"LLVM renderer: no rule for IR op {op}")
@@ -257,14 +262,14 @@ class LLVMRenderer:
             index = safe
         ptr = self.fresh()
         self.line(f"{ptr} = getelementptr inbounds {mt}, ptr %b{param.arg}, i64 {index}")
-        raw = self.fresh() if valid is not None or u.dtype == dt.bool_ else f"%{u.name}"
+        raw = self.fresh() if valid is not None or u.dtype == dt.bool_ else f"%{self.name(u)}"
         self.line(f"{raw} = load {mt}, ptr {ptr}")
         if u.dtype == dt.bool_:
-            b = self.fresh() if valid is not None else f"%{u.name}"
+            b = self.fresh() if valid is not None else f"%{self.name(u)}"
             self.line(f"{b} = icmp ne i8 {raw}, 0")
             raw = b
         if valid is not None:
-            self.line(f"%{u.name} = select i1 {valid}, {t} {raw}, {t} {literal(0, u.dtype)}")
+            self.line(f"%{self.name(u)} = select i1 {valid}, {t} {raw}, {t} {literal(0, u.dtype)}")
 
     def vector_load(self, u: UOp) -> None:
         """W consecutive elements. A masked one is LLVM's masked load, which touches no memory in a masked-off lane
@@ -272,7 +277,7 @@ class LLVMRenderer:
         param, idx, w = u.src[0], u.src[1], u.width
         assert u.dtype is not None and param.dtype is not None
         mt, vt, ptr = ltype(param.dtype, True), vtype(param.dtype, w, True), self.fresh()
-        raw = self.fresh() if u.dtype == dt.bool_ else f"%{u.name}"
+        raw = self.fresh() if u.dtype == dt.bool_ else f"%{self.name(u)}"
         align = param.dtype.itemsize
         if len(u.src) > 2:
             self.line(f"{ptr} = getelementptr {mt}, ptr %b{param.arg}, i64 {self.ref(idx)}")
@@ -284,7 +289,7 @@ class LLVMRenderer:
             self.line(f"{ptr} = getelementptr inbounds {mt}, ptr %b{param.arg}, i64 {self.ref(idx)}")
             self.line(f"{raw} = load {vt}, ptr {ptr}, align {align}")
         if u.dtype == dt.bool_:
-            self.line(f"%{u.name} = icmp ne {vt} {raw}, zeroinitializer")
+            self.line(f"%{self.name(u)} = icmp ne {vt} {raw}, zeroinitializer")
 
     def cast(self, u: UOp) -> None:
         src = u.src[0]
@@ -295,9 +300,9 @@ class LLVMRenderer:
             # (__truncdfhf2, __floatdihf, ...) that a JIT cannot resolve: go through float32
             mid = self.fresh()
             self.line(f"{mid} = {self.cast_instr(self.ref(src), a, dt.float32)}")
-            self.line(f"%{u.name} = {self.cast_instr(mid, dt.float32, b)}")
+            self.line(f"%{self.name(u)} = {self.cast_instr(mid, dt.float32, b)}")
             return
-        self.line(f"%{u.name} = {self.cast_instr(self.ref(src), a, b)}")
+        self.line(f"%{self.name(u)} = {self.cast_instr(self.ref(src), a, b)}")
 
     def cast_instr(self, v: str, a: DType, b: DType) -> str:
         """The instruction that converts value v from dtype a to dtype b."""
@@ -321,7 +326,7 @@ class LLVMRenderer:
         return instr
 
     def alu(self, u: UOp) -> None:
-        op: Op = u.arg
+        op = u.op
         srcs = [self.ref(s) for s in u.src]
         d = u.src[-1].dtype if op is not Op.WHERE else u.dtype
         assert d is not None and u.dtype is not None
@@ -330,33 +335,33 @@ class LLVMRenderer:
             return
         t = ltype(d)
         if op is Op.WHERE:
-            self.line(f"%{u.name} = select i1 {srcs[0]}, {t} {srcs[1]}, {t} {srcs[2]}")
+            self.line(f"%{self.name(u)} = select i1 {srcs[0]}, {t} {srcs[1]}, {t} {srcs[2]}")
         elif op in (Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT):
             self.unary_math(u, {Op.EXP2: "exp2", Op.LOG2: "log2", Op.SIN: "sin", Op.SQRT: "sqrt"}[op], srcs[0])
         elif op is Op.RECIP:
-            self.line(f"%{u.name} = fdiv {t} {literal(1.0, d)}, {srcs[0]}")
+            self.line(f"%{self.name(u)} = fdiv {t} {literal(1.0, d)}, {srcs[0]}")
         elif op is Op.NEG:
             if d.is_float:
-                self.line(f"%{u.name} = fneg {t} {srcs[0]}")
+                self.line(f"%{self.name(u)} = fneg {t} {srcs[0]}")
             else:
-                self.line(f"%{u.name} = {'xor' if d == dt.bool_ else 'sub'} {t} {'true' if d == dt.bool_ else 0}, "
-                          f"{srcs[0]}")
+                zero = "true" if d == dt.bool_ else 0
+                self.line(f"%{self.name(u)} = {'xor' if d == dt.bool_ else 'sub'} {t} {zero}, {srcs[0]}")
         elif op in (Op.IDIV, Op.MOD) and safe_divisor(u):  # no guards needed (see safe_divisor)
             kind = ("udiv" if d.kind in "ub" else "sdiv") if op is Op.IDIV else ("urem" if d.kind in "ub" else "srem")
-            self.line(f"%{u.name} = {kind} {t} {srcs[0]}, {srcs[1]}")
+            self.line(f"%{self.name(u)} = {kind} {t} {srcs[0]}, {srcs[1]}")
         else:
-            self.binary(op, d, srcs[0], srcs[1], out=f"%{u.name}")
+            self.binary(op, d, srcs[0], srcs[1], out=f"%{self.name(u)}")
 
     def vector_alu(self, u: UOp, op: Op, d: DType, srcs: list[str]) -> None:
         t, w = vtype(d, u.width), u.width
         if op is Op.WHERE:
-            self.line(f"%{u.name} = select {vtype(dt.bool_, w)} {srcs[0]}, {t} {srcs[1]}, {t} {srcs[2]}")
+            self.line(f"%{self.name(u)} = select {vtype(dt.bool_, w)} {srcs[0]}, {t} {srcs[1]}, {t} {srcs[2]}")
         elif op is Op.NEG:
             instr = f"fneg {t} {srcs[0]}" if d.is_float else f"xor {t} {splat(True, d, w)}, {srcs[0]}"
             assert d.is_float or d == dt.bool_
-            self.line(f"%{u.name} = {instr}")
+            self.line(f"%{self.name(u)} = {instr}")
         else:
-            self.binary(op, d, srcs[0], srcs[1], out=f"%{u.name}", width=w)
+            self.binary(op, d, srcs[0], srcs[1], out=f"%{self.name(u)}", width=w)
 
     def unary_math(self, u: UOp, name: str, x: str) -> None:
         d = u.dtype
@@ -365,9 +370,9 @@ class LLVMRenderer:
             wide, res = self.fresh(), self.fresh()
             self.line(f"{wide} = fpext half {x} to float")
             self.line(f"{res} = call float {self.intrinsic(name, dt.float32)}(float {wide})")
-            self.line(f"%{u.name} = fptrunc float {res} to half")
+            self.line(f"%{self.name(u)} = fptrunc float {res} to half")
         else:
-            self.line(f"%{u.name} = call {ltype(d)} {self.intrinsic(name, d)}({ltype(d)} {x})")
+            self.line(f"%{self.name(u)} = call {ltype(d)} {self.intrinsic(name, d)}({ltype(d)} {x})")
 
     def binary(self, op: Op, d: DType, a: str, b: str, accumulate: bool = False, out: str = "", width: int = 1) -> str:
         """Emit a binary op on operands of dtype d (`width` lanes) into `out` (a fresh name by default); returns it."""

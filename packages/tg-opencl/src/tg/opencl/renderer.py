@@ -5,8 +5,8 @@ from typing import ClassVar, Optional
 
 from tg.core import dtype as dt
 from tg.core.dtype import DType
-from tg.core.ir import Program, U
-from tg.core.ops import Op
+from tg.core.ir import Program
+from tg.core.ops import ALU, Op
 from tg.core.render import CStyleRenderer
 
 # exp2 and log2 for float32 in plain arithmetic. CPU OpenCL runtimes (PoCL) call a scalar libm per
@@ -82,7 +82,7 @@ class OpenCLRenderer(CStyleRenderer):
         if dt.float64 in used:
             lines.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable")
         if self.soft_math:
-            ops = {u.arg for u in prog.uops if u.op is U.ALU and u.dtype == dt.float32}
+            ops = {u.op for u in prog.uops if u.op in ALU and u.dtype == dt.float32}
             lines += [SOFT_MATH[o] for o in SOFT_MATH if o in ops]
         return lines
 

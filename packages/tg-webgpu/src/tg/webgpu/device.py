@@ -20,8 +20,9 @@ from tg.core import config
 from tg.core import dtype as dt
 from tg.core.compiled import KERNEL_NAME, CompiledDevice, CompiledProgram, Compiler, Target
 from tg.core.device import Allocator, Buffer, DeviceError
-from tg.core.ir import Program, U
+from tg.core.ir import Program
 from tg.core.kernel import Kernel
+from tg.core.ops import Op
 
 from .renderer import WGSLRenderer
 from .stream import Stream
@@ -138,7 +139,7 @@ class WGSLCompiler(Compiler):
 
     def compile(self, source: str, name: str, prog: Optional[Program] = None) -> bytes:
         if prog is not None:
-            shared = sum(u.arg * u.dtype.itemsize for u in prog.uops if u.op is U.DEFINE_LOCAL and u.dtype)
+            shared = sum(u.arg * u.dtype.itemsize for u in prog.uops if u.op is Op.DEFINE_LOCAL and u.dtype)
             limit = self.dev.limits["max-compute-workgroup-storage-size"]
             if shared > limit:
                 raise ValueError(f"webgpu: kernel {prog.name} shares {shared} bytes of workgroup memory; this "

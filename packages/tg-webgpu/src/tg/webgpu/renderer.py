@@ -22,10 +22,11 @@ from typing import Any, ClassVar, Optional
 
 from tg.core import dtype as dt
 from tg.core.dtype import DType
-from tg.core.ir import Program, U, UOp
+from tg.core.ir import Program
 from tg.core.lower import reduce_identity
-from tg.core.ops import Op
+from tg.core.ops import ALU, Op
 from tg.core.render import CStyleRenderer, safe_divisor
+from tg.core.uop import UOp
 
 from . import wgsl_math
 
@@ -58,7 +59,7 @@ class WGSLRenderer(CStyleRenderer):
     def render(self, prog: Program, name: str) -> str:
         self.module: list[str] = []  # workgroup arrays: WGSL declares them at module scope
         self.math: set[tuple[str, DType]] = set()
-        self.names, self.lines, self.depth, self.prog = {}, [OPAQUE_ZERO], 1, prog
+        self.names, self.lines, self.depth, self.prog = dict(prog.names), [OPAQUE_ZERO], 1, prog
         self.emit_program(prog)
         return "\n".join([*self.preamble(prog), self.signature(prog, name) + " {", *self.lines, "}"])
 
@@ -122,7 +123,7 @@ class WGSLRenderer(CStyleRenderer):
 
     def uses_subgroups(self, prog: Program) -> bool:
         """Whether `prog` is rendered with subgroup operations (the device must have enabled the feature)."""
-        return self.subgroups and any(u.op is U.GROUP_FOLD and self.subgroup_fold(u) for u in prog.uops)
+        return self.subgroups and any(u.op is Op.GROUP_FOLD and self.subgroup_fold(u) for u in prog.uops)
 
     @staticmethod
     def subgroup_fold(u: UOp) -> bool:
@@ -186,7 +187,7 @@ class WGSLRenderer(CStyleRenderer):
 
     # ---- values ---------------------------------------------------------------------------------------
     def ref(self, u: UOp) -> str:
-        if u.op is U.BOUND:  # the whole outer loop in one dispatch: start 0, end its size
+        if u.op is Op.BOUND:  # the whole outer loop in one dispatch: start 0, end its size
             return self.literal(0 if u.arg == "start" else self.items(self.prog), self.prog.index_dtype)
         return super().ref(u)
 
@@ -205,7 +206,7 @@ class WGSLRenderer(CStyleRenderer):
 
     def assign(self, u: UOp, expr: str) -> None:
         assert u.dtype is not None
-        if u.dtype in NARROW_INTS and u.op in (U.ALU, U.CAST) and u.dtype is not None:
+        if u.dtype in NARROW_INTS and (u.op in ALU or u.op is Op.CAST) and u.dtype is not None:
             expr = self.narrowed(expr, u.dtype)
         self.line(self.declare(self.ref(u), self.types[u.dtype], expr))
 
@@ -219,37 +220,38 @@ class WGSLRenderer(CStyleRenderer):
 
     def emit(self, u: UOp) -> None:
         op = u.op
-        if op is U.LOAD:
+        if op is Op.LOAD:
             buf, idx = u.src[0], u.src[1]
             assert u.dtype is not None
-            packed = buf.op is U.PARAM and u.dtype in PACKED
+            packed = buf.op is Op.PARAM and u.dtype in PACKED
             read = f"tg_load_b{buf.arg}({self.index(idx)})" if packed else f"{self.memory(buf)}[{self.index(idx)}]"
             if len(u.src) > 2:
                 read = f"select({self.literal(0, u.dtype)}, {read}, {self.ref(u.src[2])})"
-            self.line(f"let {u.name}: {self.types[u.dtype]} = {read};")
-        elif op is U.STORE:
+            self.line(f"let {self.name(u)}: {self.types[u.dtype]} = {read};")
+        elif op is Op.STORE:
             buf, idx, value = u.src[:3]
-            if buf.op is U.PARAM and value.dtype in PACKED:
+            if buf.op is Op.PARAM and value.dtype in PACKED:
                 self.line(self.guarded(u, f"tg_store_b0({self.index(idx)}, {self.ref(value)});"))
             else:
                 self.line(self.guarded(u, f"{self.memory(buf)}[{self.index(idx)}] = {self.ref(value)};"))
-        elif op is U.DEFINE_LOCAL:
+        elif op is Op.DEFINE_LOCAL:
             assert u.dtype is not None
-            self.local_array(self.types[u.dtype], u.name, u.arg)
-        elif op is U.DEFINE_ACC:
+            self.local_array(self.types[u.dtype], self.name(u), u.arg)
+        elif op is Op.DEFINE_ACC:
             assert u.dtype is not None
-            self.line(f"var {u.name}: {self.types[u.dtype]} = {self.literal(u.arg, u.dtype)};")
-        elif op is U.ACC_UPDATE:
+            self.line(f"var {self.name(u)}: {self.types[u.dtype]} = {self.literal(u.arg, u.dtype)};")
+        elif op is Op.ACC_UPDATE:
             acc, value = u.src
             assert u.dtype is not None
-            update = self.binary(u.arg, u.dtype, acc.name, self.ref(value))
-            self.line(f"{acc.name} = {self.narrowed(update, u.dtype) if u.dtype in NARROW_INTS else update};")
-        elif op is U.END and u.src[0].src[0].op is U.BOUND and self.per_thread(self.prog) > 1:
+            update = self.binary(u.arg, u.dtype, self.name(acc), self.ref(value))
+            self.line(f"{self.name(acc)} = {self.narrowed(update, u.dtype) if u.dtype in NARROW_INTS else update};")
+        elif op is Op.END and u.src[0].src[0].op is Op.BOUND and self.per_thread(self.prog) > 1:
             self.depth -= 1
             self.line("} }")
-        elif op is U.RANGE and u.src[0].op is not U.BOUND:
+        elif op is Op.RANGE and u.src[0].op is not Op.BOUND:
             lo, hi = (self.ref(s) for s in u.src)
-            self.line(f"for (var {u.name}: {self.types[u.dtype]} = {lo}; {u.name} < {hi}; {u.name}++) {{")  # type: ignore[index]
+            var = self.name(u)
+            self.line(f"for (var {var}: {self.types[u.dtype]} = {lo}; {var} < {hi}; {var}++) {{")
             self.depth += 1
         else:
             super().emit(u)
@@ -283,7 +285,7 @@ class WGSLRenderer(CStyleRenderer):
         return f"{self.types[b]}({x})"
 
     def alu(self, u: UOp) -> str:
-        op: Op = u.arg
+        op = u.op
         srcs = [self.ref(s) for s in u.src]
         if op is Op.WHERE and u.dtype in (dt.float32, dt.float64):
             # through the bits: NVIDIA's compiler turns select(x, c, x < c) into max(x, c), which drops NaN
@@ -340,11 +342,11 @@ class WGSLRenderer(CStyleRenderer):
     def nonnegative(self, u: UOp) -> bool:
         """Whether an integer value is never negative: loop positions, and sums, products and quotients of them
         with non-negative constants (index arithmetic)."""
-        if u.op in (U.RANGE, U.BOUND):
+        if u.op in (Op.RANGE, Op.BOUND):
             return True
-        if u.op is U.CONST:
+        if u.op is Op.CONST:
             return bool(u.arg >= 0)
-        return u.op is U.ALU and u.arg in (Op.ADD, Op.MUL, Op.IDIV, Op.MOD) and all(map(self.nonnegative, u.src))
+        return u.op in (Op.ADD, Op.MUL, Op.IDIV, Op.MOD) and all(map(self.nonnegative, u.src))
 
     def isnan(self, x: str, d: DType) -> str:
         wide = dt.float64 if d == dt.float64 else dt.float32
