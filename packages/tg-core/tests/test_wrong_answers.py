@@ -329,3 +329,122 @@ def test_zero_dim_tensors_promote_like_numbers(device: str) -> None:
 
 def test_expm1_far_below_zero(device: str) -> None:
     same(device, lambda a: a.expm1(), f32(-2e9, -200.0, -104.0, -88.0))
+
+
+# ---- found by session 14's sweep in the style of a peer's op suite (values, gradients, dtypes, errors vs torch) ----
+def test_pow_gradients_follow_torchs_formulas(device: str) -> None:
+    """d/dx x**e = e * x**(e-1), d/de = x**e * log(x): the chain rule through exp2/log2 gave 0 or NaN where
+    torch's formula gives a number (1 ** 0.3, 0 ** 0.3, (-inf) ** 0.3, 0.7 ** 0 for the exponent)."""
+    specials = f32(-inf, -2.0, -0.0, 0.0, 0.5, 1.0, 3.0, inf)
+    for c in (-2.0, -1.0, 0.0, 0.3, 1.0, 2.0, 3.0, -0.5, 0.5, 1.5, -1.5):  # +-0.5: sqrt and rsqrt, as torch
+        same(device, lambda x, c=c: x ** c, specials, grad=True)
+    same(device, lambda x, y: x ** y, f32(-1.5, 0.0, 0.0, 2.0, -2.0, 1.0, -inf),
+         f32(0.2, 0.3, -0.3, 0.0, 3.0, nan, 0.5), grad=True)
+    same(device, lambda x: 0.7 ** x, f32(-2.0, -1.0, 0.0, 1.0, 3.0), grad=True)
+    same(device, lambda x: 0 ** x, f32(-2.0, -1.0, 0.0, 1.0, 3.0), grad=True)
+    same(device, lambda x: (-2) ** x, f32(-2.0, 0.0, 0.5, 3.0), grad=True)
+
+
+def test_integer_pow_is_exact_and_stays_integer(device: str) -> None:
+    same(device, lambda x, y: x ** y, np.array([11, -3, 2, 1, -1, 0], np.int32),
+         np.array([7, 3, 31, -5, -3, -1], np.int32))
+    same(device, lambda x: x ** 7, np.array([3, -3, 11], np.int8))  # wraps like the products it is made of
+    same(device, lambda x: x ** 29, np.array([-2, 0, 2], np.int64))
+    assert (Tensor([11], device=device) ** Tensor(7, device=device)).tolist() == [11 ** 7]
+    with pytest.raises(RuntimeError, match="negative integer powers"):
+        Tensor([2, 3], device=device) ** -2
+
+
+def test_number_mod_tensor_and_bitwise_ops_refuse_floats(device: str) -> None:
+    same(device, lambda x: 100 % x, np.array([3, -3, 7, -9], np.int32))
+    same(device, lambda x: 100.5 % x, f32(3.0, -3.0, 0.25, inf))
+    x = Tensor([1.5, 2.0], device=device)
+    for op in (lambda: x & x, lambda: x | 1, lambda: x ^ x, lambda: x.bitwise_not()):
+        with pytest.raises(RuntimeError, match="integer or bool"):
+            op()
+    with pytest.raises(TypeError, match="integer and bool"):
+        _ = ~x
+
+
+def test_gradients_at_the_ends_of_composite_functions(device: str) -> None:
+    """tanh, sinh, cosh, erf, expm1, log1p, asinh at +-inf, and elu/celu/selu where exp(x) overflows in the branch
+    they do not take: torch's derivative formulas, not inf * 0."""
+    ends = f32(-inf, -400.0, -1.0, -0.0, 0.0, 1.0, 400.0, inf)
+    for name in ("tanh", "sinh", "cosh", "erf", "expm1", "asinh"):
+        same(device, lambda x, name=name: getattr(x, name)(), ends, grad=True)
+    same(device, lambda x: x.log1p(), f32(-3.0, -1.5, -0.5, 0.0, 2.0, inf), grad=True)
+    same(device, split(lambda x: x.elu(0.5), lambda x: torch.nn.functional.elu(x, 0.5)), ends, grad=True)
+    same(device, split(lambda x: x.celu(3.0), lambda x: torch.nn.functional.celu(x, 3.0)), ends, grad=True)
+    same(device, split(lambda x: x.selu(), lambda x: torch.nn.functional.selu(x)), ends, grad=True)
+    same(device, split(lambda x: x.hardtanh(), lambda x: torch.nn.functional.hardtanh(x)),
+         f32(-2.0, -1.0, 0.0, 1.0, 2.0), grad=True)  # 0 at the corners
+
+
+def test_expm1_where_exp_is_subnormal(device: str) -> None:
+    """Kahan's expm1 form divided by the log of a subnormal exp(x) for x in (-104, -87): -0.9973 for -103."""
+    same(device, lambda x: x.expm1(), np.linspace(-110, -80, 61).astype(np.float32))
+    same(device, split(lambda x: x.celu(3.0), lambda x: torch.nn.functional.celu(x, 3.0)), f32(-300.5, -270.0))
+
+
+def test_windows_of_size_zero_have_a_gradient(device: str) -> None:
+    same(device, lambda x: x.unfold(1, 0, 8), np.ones((3, 3, 3), np.float32), grad=True)
+
+
+def test_max_and_min_gradients_follow_torch(device: str) -> None:
+    """max(dim) sends the gradient to the index it returns (not shared among ties, as amax does); max() of all
+    shares it among the maxima, and among the NaNs when the maximum is NaN (not NaN everywhere)."""
+    ties = f32([1.0, 1.0, 0.0], [2.0, 3.0, 3.0])
+    same(device, lambda x: x.max(1)[0], ties, grad=True)
+    same(device, lambda x: x.min(0)[0], f32([1.0, 1.0], [1.0, 0.0]), grad=True)
+    same(device, lambda x: x.amax(1), ties, grad=True)
+    same(device, lambda x: x.max(), f32(1.0, nan, 3.0, nan), grad=True)
+    same(device, lambda x: x.min(), f32(1.0, 0.0, 3.0, 0.0), grad=True)
+
+
+def test_axis_is_dims_other_name(device: str) -> None:
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    for name in ("max", "min", "argmax", "prod", "std", "logsumexp", "cumsum", "softmax", "any"):
+        ours = getattr(Tensor(x, device=device), name)(axis=1)
+        theirs = getattr(torch.tensor(x), name)(axis=1)
+        ours, theirs = (ours[0], theirs[0]) if name in ("max", "min") else (ours, theirs)
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+    if to_dtype("float64") in registry.open(device).dtypes:
+        same(device, split(lambda x: x.softmax(0, dtype="float64"), lambda x: x.softmax(0, dtype=torch.float64)),
+             f32(1.0, 2.0, 3.0))
+
+
+def test_padding_modes_with_negative_amounts_crop_after(device: str) -> None:
+    """torch reflects/repeats the whole input, then crops: tg cropped first, so (-1, 2) reflect padding of a row of 3
+    refused ("padding 2 must be smaller than the dim size 2") and replicate read the wrong edge."""
+    x = np.arange(75, dtype=np.float32).reshape(3, 5, 5)
+    for mode, pad in (("reflect", (-1, 2, 2, -1)), ("reflect", (3, -3, 0, -3)), ("replicate", (3, -5, 1, -5)),
+                      ("circular", (2, -1, -1, 3))):
+        same(device, split(lambda t, m=mode, p=pad: t.pad(p, mode=m),
+                           lambda t, m=mode, p=pad: torch.nn.functional.pad(t, p, mode=m)), x, grad=True)
+
+
+def test_flip_and_roll_refuse_ambiguous_dims(device: str) -> None:
+    x = Tensor(np.zeros((3, 4), np.float32), device=device)
+    for bad in (lambda: x.flip((0, 0)), lambda: x.flip((1, -1)), lambda: x.roll((1, 2)),
+                lambda: x.roll(shifts=1, dims=(0, 1)), lambda: x.roll(shifts=(1, 2), dims=0)):
+        with pytest.raises(RuntimeError):
+            bad()
+
+
+def test_max_pool_indices_and_unpool(device: str) -> None:
+    tf = torch.nn.functional
+    x = np.tile(np.array([1.0, 2.0], np.float32), (2, 3, 6, 3))  # ties in every window
+    same(device, split(lambda t: t.max_pool2d(2, return_indices=True)[0],
+                       lambda t: tf.max_pool2d(t, 2, return_indices=True)[0]), x, grad=True)
+    ours = Tensor(x, device=device).max_pool2d((3, 3), stride=1, return_indices=True)[1]
+    assert ours.tolist() == tf.max_pool2d(torch.tensor(x), (3, 3), stride=1, return_indices=True)[1].tolist()
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    for args in ({"kernel_size": 2}, {"kernel_size": 3, "stride": 2, "padding": 1}):
+        same(device, split(lambda t, a=args: tg_unpool(t, a), lambda t, a=args: tf.max_unpool2d(
+            *tf.max_pool2d(t, return_indices=True, **a), **a, output_size=t.shape[-2:])), y, grad=True)
+
+
+def tg_unpool(t: Any, args: dict) -> Any:
+    from tg.core import functional
+    return functional.max_unpool2d(*t.max_pool2d(return_indices=True, **args), **args, output_size=t.shape[-2:])

@@ -6,7 +6,7 @@
 """
 import builtins
 
-from . import functional, linalg, numpy_device, selfcheck
+from . import functional, functions, linalg, numpy_device, selfcheck
 from .autograd import no_grad
 from .creation import manual_seed
 from .device import (
@@ -40,6 +40,7 @@ from .dtype import (
     uint64,
 )
 from .functional import bucketize, einsum, searchsorted
+from .functions import *  # noqa: F403 - torch's function spellings of Tensor methods (functions.__all__)
 from .jit import TinyJit
 from .stats import counters
 from .stats import reset as reset_counters
@@ -59,7 +60,7 @@ __all__ = ["Tensor", "TinyJit", "DType", "Device", "DeviceSpec", "DeviceError", 
            "tensor",
            "cat", "stack", "where",
            "matmul", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn", "randint",
-           "normal", "uniform", "meshgrid", "isclose", "allclose"]
+           "normal", "uniform", "meshgrid", "isclose", "allclose", *functions.__all__]
 
 
 def tensor(data: object, dtype: object = None, device: object = None, requires_grad: builtins.bool = False) -> Tensor:

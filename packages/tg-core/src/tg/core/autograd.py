@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from . import multi
 from .dtype import DType
-from .ops import Node, Op, postorder
+from .ops import Node, Op, const, postorder
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -71,6 +71,41 @@ class Function:
 
     def backward(self, grad: Node) -> Node | Grads:
         raise NotImplementedError(f"{type(self).__name__} has no gradient")
+
+
+class Explicit(Function):
+    """An elementwise op computed without recording its pieces, whose gradient is a formula: grad * derivative(x, y).
+    Composite ops get torch's derivative this way instead of the chain rule through their pieces, which multiplies
+    inf by 0 where a piece overflows (tanh'(inf), the unselected exp of elu at x = 400) and gives NaN."""
+
+    def __init__(self, *tensors: Tensor):
+        super().__init__(*tensors)
+        self.tensor = tensors[0].tensor_class
+
+    def forward(self, x: Node, value: Callable[[Tensor], Tensor],
+                derivative: Callable[[Tensor, Tensor], Tensor]) -> Node:
+        self.x, self.derivative = self.tensor(x), derivative
+        with no_grad():
+            self.y = value(self.x)
+        return self.y.node
+
+    def backward(self, grad: Node) -> Node:
+        with no_grad():
+            return (self.tensor(grad) * self.derivative(self.x, self.y)).node
+
+
+def with_derivative(derivative: Callable[..., Tensor]) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
+    """Decorator for an elementwise `fn(x, *args)`: its gradient is `grad * derivative(x, fn(x, *args), *args)`."""
+    def wrap(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        def op(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+            if not (x.requires_grad and GRAD_MODE.enabled):
+                return fn(x, *args, **kwargs)
+            return x._apply(Explicit, value=lambda t: fn(t, *args, **kwargs),
+                            derivative=lambda t, y: derivative(t, y, *args, **kwargs))
+        op.__name__, op.__qualname__, op.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+        op.__wrapped__ = fn  # type: ignore[attr-defined]
+        return op
+    return wrap
 
 
 # ---- unary --------------------------------------------------------------------------------------------
@@ -268,17 +303,26 @@ class Sum(Function):
 
 
 class ReduceMax(Function):
-    """Max over axes; the gradient is shared evenly among the positions that hold the maximum."""
+    """Max over axes; the gradient is shared evenly among the positions that hold the maximum (amax's rule; with
+    `nan_shares`, max()'s: a NaN maximum's gradient goes to the NaNs, and only the maxima get anything)."""
 
-    def forward(self, x: Node, axes: tuple[int, ...]) -> Node:
-        self.x, self.axes = x, axes
+    def forward(self, x: Node, axes: tuple[int, ...], nan_shares: bool = False) -> Node:
+        self.x, self.axes, self.nan_shares = x, axes, nan_shares
         self.ret = x.reduce(Op.RMAX, axes)
         return self.ret
 
     def backward(self, grad: Node) -> Node:
-        hit = self.x.alu(Op.CMPEQ, self.ret.movement(Op.EXPAND, self.x.shape)).cast(grad.dtype)
-        count = hit.reduce(Op.SUM, self.axes).movement(Op.EXPAND, self.x.shape)
-        return hit.alu(Op.MUL, count.alu(Op.RECIP)).alu(Op.MUL, grad.movement(Op.EXPAND, self.x.shape))
+        full = self.ret.movement(Op.EXPAND, self.x.shape)
+        hit = self.x.alu(Op.CMPEQ, full)
+        if self.nan_shares:
+            no = hit.const_like(False)
+            x_nan, max_nan = (v.alu(Op.CMPEQ, v).alu(Op.CMPEQ, no) for v in (self.x, full))
+            hit = hit.alu(Op.OR, x_nan.alu(Op.AND, max_nan))
+        count = hit.cast(grad.dtype).reduce(Op.SUM, self.axes).movement(Op.EXPAND, self.x.shape)
+        share = grad.movement(Op.EXPAND, self.x.shape).alu(Op.MUL, count.alu(Op.RECIP))
+        if self.nan_shares:  # only the maxima: a select, so an infinite gradient leaves the rest at 0
+            return hit.alu(Op.WHERE, share, share.const_like(0))
+        return hit.cast(grad.dtype).alu(Op.MUL, share)
 
 
 # ---- movement -----------------------------------------------------------------------------------------
@@ -367,7 +411,8 @@ class Window(Function):
             scatter.bounds, scatter.input_shape = bounds, self.input_shape
             part = scatter.backward(g)
             total = part if total is None else total.alu(Op.ADD, part)
-        assert total is not None
+        if total is None:  # windows of size 0 read nothing
+            return const(0, grad.dtype, self.input_shape, grad.device)
         return total
 
 

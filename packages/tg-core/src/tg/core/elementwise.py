@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Union
 
+from . import autograd as F
 from . import dtype as dt
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ SMALL = 0.0625  # below this |x| a short Taylor series beats exp(x) - exp(-x)
 
 
 @dt.computed_in_float32
+@F.with_derivative(lambda x, y: x.cosh())
 def sinh(x: Tensor) -> Tensor:
     """(e^x - e^-x) / 2; the series x + x^3/6 + x^5/120 + x^7/5040 below |x| = 1/16 (no cancellation)."""
     x = x._float()
@@ -25,6 +27,7 @@ def sinh(x: Tensor) -> Tensor:
 
 
 @dt.computed_in_float32
+@F.with_derivative(lambda x, y: x.sinh())
 def cosh(x: Tensor) -> Tensor:
     """(e^x + e^-x) / 2."""
     x = x._float()
@@ -32,6 +35,7 @@ def cosh(x: Tensor) -> Tensor:
 
 
 @dt.computed_in_float32
+@F.with_derivative(lambda x, y: (x * x + 1).rsqrt())
 def asinh(x: Tensor) -> Tensor:
     """sign(x) * log1p(a + a^2 / (1 + sqrt(1 + a^2))) with a = |x|; log(2a) once a^2 would overflow."""
     x = x._float()
@@ -44,6 +48,7 @@ def asinh(x: Tensor) -> Tensor:
 
 
 @dt.computed_in_float32
+@F.with_derivative(lambda x, y: (x * x - 1).rsqrt())
 def acosh(x: Tensor) -> Tensor:
     """log(x + sqrt(x^2 - 1)) for x >= 1 (NaN below); log(2x) once x^2 would overflow."""
     x = x._float()
@@ -55,6 +60,7 @@ def acosh(x: Tensor) -> Tensor:
 
 
 @dt.computed_in_float32
+@F.with_derivative(lambda x, y: 1 / (1 - x * x))
 def atanh(x: Tensor) -> Tensor:
     """0.5 * log1p(2x / (1 - x)): +-inf at +-1, NaN beyond."""
     x = x._float()
@@ -103,7 +109,12 @@ def selu(x: Tensor) -> Tensor:
     return x.elu(SELU_ALPHA) * SELU_SCALE
 
 
+def _celu_derivative(x: Tensor, y: Tensor, alpha: float = 1.0) -> Tensor:
+    return (x <= 0).if_else((x / alpha).exp(), 1.0)
+
+
 @dt.computed_in_float32
+@F.with_derivative(_celu_derivative)
 def celu(x: Tensor, alpha: float = 1.0) -> Tensor:
     return (x > 0).if_else(x, (x / alpha).expm1() * alpha)
 

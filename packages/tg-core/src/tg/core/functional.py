@@ -43,6 +43,11 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     return (x > 0).if_else(x, x * negative_slope)
 
 
+def _elu_derivative(x: Tensor, y: Tensor, alpha: float = 1.0) -> Tensor:
+    return (x <= 0).if_else(x.exp() * alpha, 1.0)
+
+
+@F.with_derivative(_elu_derivative)
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     return (x > 0).if_else(x, x.expm1() * alpha)  # expm1: accurate near 0, and elu(-0.0) is -0.0 (torch)
 
@@ -80,11 +85,20 @@ def hardswish(x: Tensor) -> Tensor:
     return x * x.hardsigmoid()
 
 
+def _hardtanh_derivative(x: Tensor, y: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return ((x <= min_val).logical_or(x >= max_val)).if_else(0.0, 1.0)  # 0 at the corners too, as torch
+
+
+@F.with_derivative(_hardtanh_derivative)
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     return x.clamp(min_val, max_val)
 
 
+ERF_SCALE = 2 / math.sqrt(math.pi)  # erf'(0)
+
+
 @dt.computed_in_float32
+@F.with_derivative(lambda x, y: (-(x * x)).exp() * ERF_SCALE)
 def erf(x: Tensor) -> Tensor:
     """Error function: below |x| = 0.5 its Taylor series (accurate relative to erf(x) itself, which the formula
     for the rest would lose near 0), else Abramowitz-Stegun 7.1.26 (|error| < 2e-7); odd, erf(-0.0) = -0.0."""
@@ -101,8 +115,6 @@ def erf(x: Tensor) -> Tensor:
     return small.if_else(series, (x < 0).if_else(-tail, tail))
 
 
-ERF_SCALE = 2 / math.sqrt(math.pi)
-
 
 @dt.computed_in_float32
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
@@ -115,6 +127,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
 
 @dt.computed_in_float32
+@F.with_derivative(lambda x, y: 1 / (x + 1))
 def log1p(x: Tensor) -> Tensor:
     """log(1 + x), accurate for small x (the Kahan correction: log(u) * x / (u - 1))."""
     x = x._float()
@@ -125,13 +138,16 @@ def log1p(x: Tensor) -> Tensor:
 
 
 @dt.computed_in_float32
+@F.with_derivative(lambda x, y: y + 1)
 def expm1(x: Tensor) -> Tensor:
-    """exp(x) - 1, accurate for small x."""
+    """exp(x) - 1: near 0 (|x| < 0.5) Kahan's (u - 1) * x / log(u) with u = exp(x), which keeps the digits that
+    u - 1 cancels; elsewhere u - 1 itself (exact enough, and -1 once exp underflows: Kahan's form would divide by the
+    log of a subnormal there)."""
     x = x._float()
     u = x.exp()
-    plain, gone = u == 1, u == 0  # gone: exp underflowed (x below about -104), expm1 is -1
-    safe = plain.logical_or(gone).if_else(2.0, u)  # no 0/0 in the unselected branch (nor in its gradient)
-    return plain.if_else(x, gone.if_else(-1.0, ((safe - 1) * x / safe.log()).where_finite(u - 1)))
+    near = (x.abs() < 0.5).logical_and(u != 1)
+    safe = near.if_else(u, 2.0)  # no 0/0 where u == 1 (x tiny: expm1 is x)
+    return near.if_else((safe - 1) * x / safe.log(), (u == 1).if_else(x, u - 1))
 
 
 def where_finite(x: Tensor, other: Tensor) -> Tensor:
@@ -831,8 +847,36 @@ def scatter(x: Tensor, dim: int, index: Tensor, src: Any, reduce: Optional[str] 
             raise RuntimeError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
         values = src if isinstance(src, _tensor(x)) else _tensor(x).full(index.shape, src, x.dtype, x.device)
         return scatter_reduce(x, dim, index, values, "sum" if reduce == "add" else "prod")
-    sent, hit = _scatter_parts(x, dim, index, src, last_wins=True)
-    return hit.if_else(sent if isinstance(src, _tensor(x)) else src, x)
+    if isinstance(src, _tensor(x)):
+        return x._apply(Scatter, src.cast(x.dtype), dim=dim, index=index)
+    _, hit = _scatter_parts(x, dim, index, src, last_wins=True)
+    return hit.if_else(src, x)
+
+
+class Scatter(F.Function):
+    """scatter of a tensor, with torch's gradients: x's where nothing was written, and for src the gradient at
+    each index it was sent to (gather), for the writes a later duplicate overwrote too."""
+
+    def __init__(self, *tensors: Tensor):
+        super().__init__(*tensors)
+        self.tensor = tensors[0].tensor_class
+
+    def forward(self, x: Node, src: Node, dim: int, index: Tensor) -> Node:
+        target, values = self.tensor(x), self.tensor(src)
+        self.dim, self.index, self.src_shape = target._dim(dim), index, values.shape
+        with F.no_grad():
+            sent, self.hit = _scatter_parts(target, dim, index, values, last_wins=True)
+            return self.hit.if_else(sent, target).node
+
+    def backward(self, grad: Node) -> F.Grads:
+        with F.no_grad():
+            g = self.tensor(grad)
+            gx = self.hit.if_else(0, g) if self.needs_input_grad[0] else None
+            gs = None
+            if self.needs_input_grad[1]:
+                picked = g.gather(self.dim, self.index)
+                gs = picked._pad_dims([(0, n - m) for n, m in zip(self.src_shape, picked.shape)])
+        return (gx.node if gx is not None else None, gs.node if gs is not None else None)
 
 
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
@@ -1073,8 +1117,33 @@ def conv3d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: Any
 
 
 def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False) -> Tensor:
-    return x.max_pool2d(kernel_size, stride, padding, dilation, ceil_mode)
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    return x.max_pool2d(kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_unpool2d(x: Tensor, indices: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 output_size: Optional[Sequence[int]] = None) -> Tensor:
+    """The inverse of max_pool2d with return_indices (torch.nn.functional.max_unpool2d): zeros, with each value put
+    back at its flat (H*W) index. The size is (in - 1) * stride - 2 * padding + kernel unless `output_size` says."""
+    ks, st, pad = _pair(kernel_size, 2), _pair(stride if stride is not None else kernel_size, 2), _pair(padding, 2)
+    size = tuple((n - 1) * s - 2 * p + k for n, s, p, k in zip(x.shape[-2:], st, pad, ks))
+    if output_size is not None:
+        size = tuple(output_size)[-2:]
+    if indices.shape != x.shape:
+        raise RuntimeError(f"max_unpool2d: indices of shape {indices.shape} must match the input's {x.shape}")
+    lead = x.shape[:-2]
+    flat = _tensor(x).zeros(*lead, size[0] * size[1], dtype=x.dtype, device=x.device)
+    out = flat.scatter(-1, indices.reshape(*lead, -1).cast(dt.int64), x.reshape(*lead, -1))
+    return out.reshape(*lead, *size)
+
+
+def max_unpool1d(x: Tensor, indices: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 output_size: Optional[Sequence[int]] = None) -> Tensor:
+    """max_unpool2d over the last dim of (N, C, L) or (C, L)."""
+    size = None if output_size is None else (1, tuple(output_size)[-1])
+    out = max_unpool2d(x.unsqueeze(-2), indices.unsqueeze(-2), (1, _pair(kernel_size, 1)[0]),
+                       (1, _pair(stride if stride is not None else kernel_size, 1)[0]), (0, _pair(padding, 1)[0]), size)
+    return out.squeeze(-2)
 
 
 def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
@@ -1102,12 +1171,12 @@ def tanh(x: Tensor) -> Tensor:
     return x.tanh()
 
 
-def softmax(x: Tensor, dim: int = -1) -> Tensor:
-    return x.softmax(dim)
+def softmax(x: Tensor, dim: int = -1, dtype: Optional[Union[dt.DType, str]] = None) -> Tensor:
+    return x.softmax(dim, dtype=dtype)
 
 
-def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
-    return x.log_softmax(dim)
+def log_softmax(x: Tensor, dim: int = -1, dtype: Optional[Union[dt.DType, str]] = None) -> Tensor:
+    return x.log_softmax(dim, dtype=dtype)
 
 
 # ---- more of torch's names: selections with data-dependent shapes, statistics, matrices -----------------------
@@ -1363,7 +1432,7 @@ def max_pool2d_with_indices(x: Tensor, kernel_size: Any, stride: Any = None, pad
     if x.dtype.is_float:
         hit = hit.logical_or(win.isnan())
     index = hit.if_else(pos, h * w).amin((-2, -1))
-    return best.squeeze(-1).squeeze(-1), index
+    return x.max_pool2d(kernel_size, stride, padding, dilation, ceil_mode), index  # the values' gradient: max_pool's
 
 
 # ---- 1-D and 3-D pooling, from the 2-D kind (a max or an average over a box is one over each axis in turn) ----

@@ -102,8 +102,11 @@ def pad(self: Tensor, padding: Sequence[int], mode: str = "constant", value: Sca
 
 
 def _pad_mode(self: Tensor, pairs: list[tuple[int, int]], mode: str) -> Tensor:
-    """reflect, replicate and circular padding, built from slices, flips and cat; negative amounts crop first."""
-    x = self._pad_dims([(min(b, 0), min(a, 0)) for b, a in pairs])
+    """reflect, replicate and circular padding, built from slices, flips and cat. Negative amounts crop as torch
+    does: after reflect and replicate (they reflect or repeat the whole input), before circular (it wraps the
+    cropped input)."""
+    crops = [(min(b, 0), min(a, 0)) for b, a in pairs]
+    x = self._pad_dims(crops) if mode == "circular" else self
     for d, (before, after) in enumerate((max(b, 0), max(a, 0)) for b, a in pairs):
         n = x.shape[d]
         if not before and not after:
@@ -125,7 +128,7 @@ def _pad_mode(self: Tensor, pairs: list[tuple[int, int]], mode: str) -> Tensor:
             raise NotImplementedError(f"pad: mode {mode!r} is not supported; use constant, reflect, replicate "
                                       "or circular")
         x = left.cat(x, right, dim=d)
-    return x
+    return x if mode == "circular" else x._pad_dims(crops)
 
 
 def shrink(self: Tensor, bounds: Sequence[Optional[tuple[int, ...]]]) -> Tensor:
@@ -139,7 +142,12 @@ def shrink(self: Tensor, bounds: Sequence[Optional[tuple[int, ...]]]) -> Tensor:
 
 
 def flip(self: Tensor, *dims: Any) -> Tensor:
-    axes = tuple(sorted({self._dim(d) for d in shape_arg(dims)}))
+    """Reverse the order of elements along dims."""
+    named = [self._dim(d) for d in shape_arg(dims)]
+    if len(set(named)) != len(named):
+        raise RuntimeError(f"flip: dims {tuple(shape_arg(dims))} name a dim more than once (tensor of shape "
+                           f"{self.shape}); list each dim once")
+    axes = tuple(sorted(named))
     return self._apply(F.Flip, axes=axes) if axes else self
 
 
@@ -190,10 +198,15 @@ def repeat(self: Tensor, *repeats: Any) -> Tensor:
 
 def roll(self: Tensor, shifts: Union[int, Sequence[int]], dims: Optional[Union[int, Sequence[int]]] = None) -> Tensor:
     """Rotate elements along dims (the flattened tensor when dims is None)."""
-    if dims is None:
-        return self.flatten().roll(shifts, 0).reshape(self.shape)
     sh = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    if dims is None:
+        if len(sh) != 1:
+            raise RuntimeError(f"roll: {len(sh)} shifts {sh} need as many dims (without dims there is one shift, of "
+                               "the flattened tensor)")
+        return self.flatten().roll(sh[0], 0).reshape(self.shape)
     ds = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(sh) != len(ds):
+        raise RuntimeError(f"roll: shifts {sh} and dims {ds} must have the same length (one shift per dim)")
     x = self
     for s_, d in zip(sh, ds):
         d = x._dim(d)

@@ -24,6 +24,7 @@ from .ops import Op
 from .view import Shape, broadcast_shape
 
 if TYPE_CHECKING:
+    from .ops import Node
     from .tensor import Tensor
 
 
@@ -353,6 +354,7 @@ def sigmoid(self: Tensor) -> Tensor:
     return (x < 0).if_else(e, 1) / (1 + e)
 
 
+@F.with_derivative(lambda x, y: 1 - y * y)
 def tanh(self: Tensor) -> Tensor:
     """(1 - e) / (1 + e) with e = exp(-2|x|) <= 1, signed: exact limits and finite gradients everywhere.
     Below |x| = 1/16, where 1 - e would cancel, the Taylor series to x^7 (float64-accurate there)."""
@@ -413,32 +415,107 @@ clip = clamp
 
 
 def pow(self: Tensor, exponent: TensorLike) -> Tensor:
-    """x ** exponent: exact repeated products for small integer powers, exp2/log2 otherwise."""
-    if isinstance(exponent, (int, float)) and not isinstance(exponent, bool) and float(exponent).is_integer() \
-            and builtins.abs(exponent) <= 64:
-        n, base, out = builtins.abs(int(exponent)), self, None
+    """x ** exponent, as torch: integer tensors stay integers (exact, wrapping like their products), floats follow
+    C's pow (exact repeated products for small integer powers, exp2/log2 otherwise), and torch's gradients:
+    d/dx = e * x ** (e - 1) (0 where e == 0), d/de = x ** e * log(x) (0 where x == 0 and e >= 0)."""
+    if self.dtype == dt.bool_ and (not isinstance(exponent, self.tensor_class) or exponent.dtype == dt.bool_):
+        raise RuntimeError("pow: not implemented for bool tensors; cast to an integer or float dtype first")
+    if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+        if not self.dtype.is_float and isinstance(exponent, int):
+            if exponent < 0:
+                raise RuntimeError(f"pow: integers to negative integer powers are not allowed (a {self.dtype.name} "
+                                   f"tensor ** {exponent}); cast to a float dtype first")
+            return _int_pow(self, exponent)
+        x = self._float()
+        return x._apply(Pow, exponent=float(exponent))
+    x, e = self._binary("pow", exponent)
+    if not x.dtype.is_float:
+        return _int_pow(x, e)
+    return x._apply(Pow, e)
+
+
+class Pow(F.Function):
+    """x ** e for floats (e a tensor of x's shape, or a number), with torch's gradients (see pow)."""
+
+    def __init__(self, *tensors: Tensor):
+        super().__init__(*tensors)
+        self.tensor = tensors[0].tensor_class
+
+    def forward(self, x: Node, e: Optional[Node] = None, exponent: float = 0.0) -> Node:
+        self.x = self.tensor(x)
+        self.e: Union[Tensor, float] = self.tensor(e) if e is not None else exponent
+        with F.no_grad():
+            self.out = _float_pow(self.x, self.e)
+        return self.out.node
+
+    def backward(self, grad: Node) -> F.Grads:
+        with F.no_grad():
+            g, x, e = self.tensor(grad), self.x, self.e
+            gx = ge = None
+            if self.needs_input_grad[0]:
+                if isinstance(e, float):
+                    gx = (x.zeros_like() if e == 0 else g * (e * _float_pow(x, e - 1))).node
+                else:
+                    gx = (e == 0).if_else(0.0, g * (e * _float_pow(x, e - 1))).node
+            if len(self.needs_input_grad) > 1 and self.needs_input_grad[1]:
+                assert not isinstance(e, float)
+                flat = (x == 0).logical_and(e >= 0)
+                ge = (g * flat.if_else(0.0, self.out * x.log())).node
+        return (gx,) if isinstance(e, float) else (gx, ge)
+
+
+def _float_pow(x: Tensor, e: Union[Tensor, float]) -> Tensor:
+    """C's pow of float tensors (no gradient): exact repeated products for integer powers up to 64, sqrt and rsqrt
+    for a number exponent of 0.5 and -0.5 (as torch: (-inf) ** 0.5 is NaN, (-0.0) ** 0.5 is -0.0), else
+    exp2(e * log2|x|) with C's special cases."""
+    if isinstance(e, float) and builtins.abs(e) == 0.5:
+        return x.sqrt() if e > 0 else x.rsqrt()
+    if isinstance(e, float) and e.is_integer() and builtins.abs(e) <= 64:
+        n, base, out = builtins.abs(int(e)), x, None
         while n:
             if n & 1:
                 out = base if out is None else out * base
             n >>= 1
             if n:
                 base = base * base
-        if out is None:  # x ** 0 is 1, NaN and inf included; its gradient is zero
-            return self._constant_of(self.ones_like())
-        return out.reciprocal() if exponent < 0 else out
-    x, e = self._binary("pow", exponent)
-    x, e = x._float(), e._float()
+        if out is None:  # x ** 0 is 1, NaN and inf included
+            return x.ones_like()
+        return out.reciprocal() if e < 0 else out
+    if isinstance(e, float):
+        e = x._of_node(const(e, x.dtype, x.shape, x.device))
     # C's pow for the special cases: x**0 = 1 and 1**y = 1 (even NaN), (-1)**(+-inf) = 1, a negative finite base
     # to a non-integer power is NaN, -inf to a non-integer power is +inf (or +0 for y < 0)
     one = (e == 0).logical_or(x == 1).logical_or((x.abs() == 1).logical_and(e.isinf()))
-    safe_x = one.if_else(1.0, x)  # keeps log2(0) * 0 and inf * 0 out of the value and the gradient
+    safe_x = one.if_else(1.0, x)  # keeps log2(0) * 0 and inf * 0 out of the value
     magnitude = (e * safe_x.abs().log2()).exp2()
     odd = (e.abs() % 2 == 1)
-    negative = (x < 0).logical_or((x == 0).logical_and(x.detach().reciprocal() < 0))  # -0.0 too: (-0.0)**3 = -0.0
+    negative = (x < 0).logical_or((x == 0).logical_and(x.reciprocal() < 0))  # -0.0 too: (-0.0)**3 = -0.0
     sign = negative.logical_and(odd).if_else(-1.0, 1.0)
     integral = e.floor() == e
     undefined = (x < 0).logical_and(x.isfinite()).logical_and(integral.logical_not())
     return one.if_else(1.0, undefined.if_else(math.nan, magnitude * sign))
+
+
+def _int_pow(x: Tensor, e: Union[Tensor, int]) -> Tensor:
+    """x ** e of integer tensors by repeated squaring, wrapping like the products it is made of (torch). A negative
+    exponent in a tensor gives 1 ** e = 1, (-1) ** e = +-1 and 0 otherwise (0 ** -n too), as torch."""
+    with F.no_grad():
+        if isinstance(e, int):
+            out, base = x.ones_like(), x
+            while e:
+                if e & 1:
+                    out = out * base
+                e >>= 1
+                if e:
+                    base = base * base
+            return out
+        out, base, rest = x.ones_like(), x, e.abs()
+        for _ in range(8 * e.dtype.itemsize - (e.dtype.kind == "i")):  # every bit an exponent of this dtype has
+            out = ((rest & 1) == 1).if_else(out * base, out)
+            base, rest = base * base, rest >> 1
+        odd = (e & 1) == 1
+        negative = (x == 1).if_else(1, (x == -1).if_else(odd.if_else(-1, 1), 0)).cast(x.dtype)
+        return (e < 0).if_else(negative, out)
 
 
 def remainder(self: Tensor, other: TensorLike) -> Tensor:
@@ -483,30 +560,52 @@ def rpow(self: Tensor, base: TensorLike) -> Tensor:
     return x.pow(e)
 
 
+def rremainder(self: Tensor, other: TensorLike) -> Tensor:
+    """other % self, for a number on the left (torch's __rmod__)."""
+    x, y = self._binary("remainder", other, reverse=True)
+    return x.remainder(y)
+
+
 def rmatmul(self: Tensor, other: Tensor) -> Tensor:
     return other.matmul(self)
 
 
+def _bitwise(op: str, x: Tensor) -> Tensor:
+    """x, when its dtype has bits to work on (integers and bools); floats are refused, as torch does."""
+    if x.dtype.is_float:
+        raise RuntimeError(f"{op}: needs integer or bool tensors, got {x.dtype.name}; floats have no bitwise ops "
+                           "(use logical_* for masks, or cast to an integer dtype)")
+    return x
+
+
 def invert(self: Tensor) -> Tensor:
+    """~x: every bit flipped (integers), not (bools)."""
+    if self.dtype.is_float:
+        raise TypeError(f"~ (bitwise_not) is only implemented on integer and bool tensors, got {self.dtype.name}")
     if self.dtype == dt.bool_:
         return self.logical_not()
     ones = -1 if self.dtype.kind == "i" else int(np.iinfo(self.dtype.np).max)  # every bit set
     return self._nograd(Op.XOR, self.tensor_class(const(ones, self.dtype, (), self.device))._broadcast_to(self.shape))
 
 
+def bitwise_not(self: Tensor) -> Tensor:
+    """Every bit flipped (torch.bitwise_not; the ~ operator)."""
+    return invert(_bitwise("bitwise_not", self))
+
+
 def bitwise_and(self: Tensor, other: TensorLike) -> Tensor:
     x, y = self._binary("bitwise_and", other)
-    return x._nograd(Op.AND, y)
+    return _bitwise("bitwise_and", x)._nograd(Op.AND, y)
 
 
 def bitwise_or(self: Tensor, other: TensorLike) -> Tensor:
     x, y = self._binary("bitwise_or", other)
-    return x._nograd(Op.OR, y)
+    return _bitwise("bitwise_or", x)._nograd(Op.OR, y)
 
 
 def bitwise_xor(self: Tensor, other: TensorLike) -> Tensor:
     x, y = self._binary("bitwise_xor", other)
-    return x._nograd(Op.XOR, y)
+    return _bitwise("bitwise_xor", x)._nograd(Op.XOR, y)
 
 
 __hash__ = object.__hash__

@@ -95,31 +95,69 @@ def amin(self: Tensor, dim: Optional[Union[int, Sequence[int]]] = None, keepdim:
 
 
 def max(self: Tensor, dim: Optional[Union[int, Tensor]] = None, keepdim: bool = False) -> Any:
-    """The maximum of all elements; with `dim`, (values, indices) like torch; with a tensor, maximum."""
+    """The maximum of all elements (a NaN wins; the gradient is shared by the positions holding it); with `dim`,
+    (values, indices) like torch, the gradient going to the index returned; with a tensor, maximum."""
     if dim is not None and not isinstance(dim, int):  # a tensor: elementwise
         return self.maximum(dim)
     if dim is None:
-        return self.amax()
-    return ValuesIndices(self.amax(dim, keepdim), self.argmax(dim, keepdim))
+        return _extreme_of_all(self, "max")
+    _nonempty(self, dim, "max")
+    return _values_at(self, dim, keepdim, self.argmax(dim, keepdim=True))
 
 
 def min(self: Tensor, dim: Optional[Union[int, Tensor]] = None, keepdim: bool = False) -> Any:
-    """The minimum of all elements; with `dim`, (values, indices) like torch; with a tensor, minimum."""
+    """The minimum of all elements; with `dim`, (values, indices) like torch; with a tensor, minimum (see max)."""
     if dim is not None and not isinstance(dim, int):  # a tensor: elementwise
         return self.minimum(dim)
     if dim is None:
-        return self.amin()
-    return ValuesIndices(self.amin(dim, keepdim), self.argmin(dim, keepdim))
+        return _extreme_of_all(self, "min")
+    _nonempty(self, dim, "min")
+    return _values_at(self, dim, keepdim, self.argmin(dim, keepdim=True))
 
 
-def softmax(self: Tensor, dim: int = -1) -> Tensor:
+def _nonempty(x: Tensor, dim: int, op: str) -> None:
+    if x.ndim and x.shape[x._dim(dim)] == 0:
+        raise RuntimeError(f"{op}: cannot reduce over the zero-size dim {dim} of a tensor of shape {x.shape}; "
+                           f"the {op}imum of nothing is undefined")
+
+
+def _extreme_of_all(x: Tensor, which: str) -> Tensor:
+    """max() or min() of every element: amax's value, and torch's gradient for it, which shares the gradient among
+    the positions equal to the result, or among the NaNs when the result is NaN (amax's would be NaN everywhere)."""
+    if x.numel() == 0:
+        raise RuntimeError(f"{which}(): cannot reduce an empty tensor of shape {x.shape} (it has no {which}imum); "
+                           "use amax/amin with a dim, or check for empty inputs")
+    if not (x.requires_grad and x.dtype.is_float) or x.ndim == 0:
+        return x.amax() if which == "max" else x.amin()
+    flipped = x if which == "max" else -x
+    out = flipped._apply(F.ReduceMax, axes=tuple(range(x.ndim)), nan_shares=True).reshape(())
+    return out if which == "max" else -out
+
+
+def _values_at(x: Tensor, dim: int, keepdim: bool, index: Tensor) -> ValuesIndices:
+    """(the values of x at `index` along dim, index): max(dim)/min(dim)'s pair, whose gradient goes to that index
+    only (torch), not shared among ties as amax's is."""
+    d = x._dim(dim)
+    if x.ndim == 0:
+        return ValuesIndices(x, index)
+    values = x.gather(d, index)
+    return ValuesIndices(values, index) if keepdim else ValuesIndices(values.squeeze(d), index.squeeze(d))
+
+
+def softmax(self: Tensor, dim: int = -1, dtype: Optional[Union[DType, str]] = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along dim, shifted by the maximum (computed in `dtype` if given, as torch)."""
+    if dtype is not None:
+        return self.cast(dtype).softmax(dim)
     if self.numel() == 0:  # nothing to normalise (torch returns the empty tensor)
         return self._float() * 1
     e = (self - self.amax(dim, keepdim=True).detach()).exp()
     return e / e.sum(dim, keepdim=True)
 
 
-def log_softmax(self: Tensor, dim: int = -1) -> Tensor:
+def log_softmax(self: Tensor, dim: int = -1, dtype: Optional[Union[DType, str]] = None) -> Tensor:
+    """x - logsumexp(x) along dim (computed in `dtype` if given, as torch)."""
+    if dtype is not None:
+        return self.cast(dtype).log_softmax(dim)
     if self.numel() == 0:
         return self._float() * 1
     shifted = self - self.amax(dim, keepdim=True).detach()

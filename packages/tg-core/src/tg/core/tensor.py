@@ -371,6 +371,7 @@ class Tensor:
     clip = pointwise.clip
     pow = pointwise.pow
     __mod__ = pointwise.remainder
+    __rmod__ = pointwise.rremainder
     __add__ = pointwise.add
     __radd__ = pointwise.radd
     __sub__ = pointwise.sub
@@ -610,7 +611,7 @@ class Tensor:
     isneginf = ew.isneginf
     gcd = ew.gcd
     lcm = ew.lcm
-    bitwise_not = pointwise.invert
+    bitwise_not = pointwise.bitwise_not
     absolute = pointwise.abs
     negative = pointwise.neg
     sgn = pointwise.sign
@@ -803,6 +804,29 @@ class Tensor:
 
 
 Tensor.tensor_class = Tensor
+
+
+def _axis_alias(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` that also takes numpy's `axis=` for its `dim=`, as torch's methods do."""
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        if "axis" in kwargs:
+            if "dim" in kwargs:
+                raise TypeError(f"{fn.__name__}: got both dim= and axis= (they are the same argument)")
+            kwargs["dim"] = kwargs.pop("axis")
+        return fn(self, *args, **kwargs)
+    method.__name__, method.__qualname__, method.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    method.__wrapped__ = fn  # type: ignore[attr-defined]
+    return method
+
+
+for _name, _fn in list(vars(Tensor).items()):  # every method with a dim= and no axis= of its own
+    _inner = _fn
+    while hasattr(_inner, "__wrapped__"):  # through decorators (computed_in_float32) to the signature
+        _inner = _inner.__wrapped__
+    _code = getattr(_inner, "__code__", None)
+    if _code is not None and "dim" in _code.co_varnames[:_code.co_argcount + _code.co_kwonlyargcount] and \
+            "axis" not in _code.co_varnames[:_code.co_argcount + _code.co_kwonlyargcount]:
+        setattr(Tensor, _name, _axis_alias(_fn))
 
 
 def _torch_formatter(arr: np.ndarray) -> Optional[dict[str, Callable[[Any], str]]]:
