@@ -20,7 +20,8 @@ from tg.core import Tensor, TinyJit, registry, to_dtype
 inf, nan = math.inf, math.nan
 
 
-def same(device: str, fn: Callable[[Any], Any], *arrays: np.ndarray, grad: bool = False) -> None:
+def same(device: str, fn: Callable[[Any], Any], *arrays: np.ndarray, grad: bool = False, rtol: float = 1e-6,
+         atol: float = 1e-7) -> None:
     """fn on tg tensors and on torch tensors gives the same values (and input gradients, with `grad`)."""
     for a in arrays:
         if to_dtype(a.dtype.name) not in registry.open(device).dtypes:
@@ -28,15 +29,15 @@ def same(device: str, fn: Callable[[Any], Any], *arrays: np.ndarray, grad: bool 
     ours = [Tensor(a, device=device, requires_grad=grad) for a in arrays]
     theirs = [torch.tensor(a, requires_grad=grad) for a in arrays]
     out, ref = fn(*ours), fn(*theirs)
-    np.testing.assert_allclose(out.numpy().astype(np.float64), ref.detach().numpy().astype(np.float64), rtol=1e-6,
-                               atol=1e-7, equal_nan=True)
+    np.testing.assert_allclose(out.numpy().astype(np.float64), ref.detach().numpy().astype(np.float64), rtol=rtol,
+                               atol=atol, equal_nan=True)
     assert out.shape == tuple(ref.shape)
     if grad:
         out.sum().backward()
         ref.sum().backward()
         for o, t in zip(ours, theirs):
             assert o.grad is not None and t.grad is not None
-            np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-7, equal_nan=True)
+            np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=max(rtol, 1e-5), atol=atol, equal_nan=True)
 
 
 def split(ours: Callable[..., Any], theirs: Callable[..., Any]) -> Callable[..., Any]:
@@ -448,3 +449,66 @@ def test_max_pool_indices_and_unpool(device: str) -> None:
 def tg_unpool(t: Any, args: dict) -> Any:
     from tg.core import functional
     return functional.max_unpool2d(*t.max_pool2d(return_indices=True, **args), **args, output_size=t.shape[-2:])
+
+
+def test_interpolate_modes_and_exact_selection(device: str) -> None:
+    """Resizing was a product with a weight matrix: an inf spread NaN over its whole row even in nearest mode (0 *
+    inf), integer images came back float, bicubic, area and trilinear were missing."""
+    tf = torch.nn.functional
+    from tg.core import functional as fn
+    x = np.array([[[1.0, inf, 2.0, 3.0, -inf, 0.5]]], np.float32)
+    for mode in ("nearest", "nearest-exact", "linear"):
+        same(device, split(lambda t, m=mode: fn.interpolate(t, size=9, mode=m),
+                           lambda t, m=mode: tf.interpolate(t, size=9, mode=m)), x)
+    rng = np.random.default_rng(1)
+    img = rng.standard_normal((2, 3, 7, 9)).astype(np.float32)
+    for mode, kw in (("bicubic", {}), ("bicubic", {"align_corners": True}), ("area", {}), ("bilinear", {})):
+        same(device, split(lambda t, m=mode, k=kw: fn.interpolate(t, size=(5, 12), mode=m, **k),
+                           lambda t, m=mode, k=kw: tf.interpolate(t, size=(5, 12), mode=m, **k)), img, grad=True,
+             rtol=1e-4, atol=1e-5)  # sums of 4x4 weighted terms in float32, in another order than torch's
+    vol = rng.standard_normal((1, 2, 5, 2, 8)).astype(np.float32)
+    same(device, split(lambda t: fn.interpolate(t, size=(3, 6, 4), mode="trilinear"),
+                       lambda t: tf.interpolate(t, size=(3, 6, 4), mode="trilinear")), vol, grad=True, rtol=1e-5,
+         atol=1e-6)
+    u8 = (rng.random((1, 2, 9, 9)) * 255).astype(np.uint8)
+    same(device, split(lambda t: fn.interpolate(t, size=(4, 13)), lambda t: tf.interpolate(t, size=(4, 13))), u8)
+    same(device, split(lambda t: fn.adaptive_max_pool2d(t, (4, 3)), lambda t: tf.adaptive_max_pool2d(t, (4, 3))),
+         img, grad=True)
+    same(device, split(lambda t: fn.lp_pool2d(t, 2, 3), lambda t: tf.lp_pool2d(t, 2, 3)), np.abs(img) + 0.1, grad=True,
+         rtol=1e-5)
+
+
+def test_clamp_promotes_and_passes_no_gradient_to_nan(device: str) -> None:
+    same(device, lambda x: x.clamp(0.0, 1.0), f32(nan, -0.0, 2.0, 0.5), grad=True)
+    same(device, lambda x: x.clamp(2.5, 5), np.array([1, 3, 7], np.int32))  # int clamped to 2.5 is float (torch)
+
+
+def test_losses_gradients_at_the_edges(device: str) -> None:
+    """BCE's gradient at probabilities 0 and 1 is torch's (x - t) / max(x (1 - x), 1e-12), not NaN; BCE with logits
+    at x = 0 is sigmoid(0) - t (the kinks of |x| and relu(-x) summed to the wrong subgradient)."""
+    tf = torch.nn.functional
+    from tg.core import functional as fn
+    t = f32(1.0, 0.0, 0.5, 0.3)
+    same(device, split(lambda x: fn.binary_cross_entropy(x, Tensor(t, device=device)),
+                       lambda x: tf.binary_cross_entropy(x, torch.tensor(t))), f32(0.0, 1.0, 0.5, 0.2), grad=True)
+    same(device, split(lambda x: fn.binary_cross_entropy_with_logits(x, Tensor(t, device=device)),
+                       lambda x: tf.binary_cross_entropy_with_logits(x, torch.tensor(t))),
+         f32(-100.0, 100.0, 0.0, 0.0), grad=True)
+    with pytest.raises(RuntimeError, match="probabilities"):
+        fn.cross_entropy(Tensor(np.zeros((4, 3), np.float32), device=device),
+                         Tensor(np.zeros((4, 1), np.float32), device=device))
+
+
+def test_indexing_and_scatter_follow_torchs_rules(device: str) -> None:
+    x = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    same(device, lambda t: t[(2, 0, 1), :, (1, 1, 4)], x, grad=True)  # a tuple inside the index is a sequence
+    same(device, split(lambda t: t.repeat_interleave(Tensor([1, 0, 2], device=device), 0),
+                       lambda t: t.repeat_interleave(torch.tensor([1, 0, 2]), 0)), x, grad=True)
+    src = Tensor(np.ones((3, 4, 5), np.float64), device=device) if to_dtype("float64") in \
+        registry.open(device).dtypes else Tensor(np.ones((3, 4, 5), np.int32), device=device)
+    with pytest.raises(RuntimeError, match="must match"):
+        Tensor(x, device=device).scatter(1, Tensor(np.zeros((3, 4, 5), np.int64), device=device), src)
+    q = Tensor(np.ones((1, 2, 4, 8), np.float32), device=device)
+    with pytest.raises(RuntimeError, match="not both"):
+        from tg.core import functional as fn
+        fn.scaled_dot_product_attention(q, q, q, attn_mask=Tensor(np.ones((4, 4), bool), device=device), is_causal=True)

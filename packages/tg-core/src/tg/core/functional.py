@@ -302,12 +302,21 @@ def cumsum(x: Tensor, dim: int = 0) -> Tensor:
     return win.sum(-1).transpose(d, -1)
 
 
-def repeat_interleave(x: Tensor, repeats: int, dim: Optional[int] = None) -> Tensor:
-    """Each element repeated `repeats` times along `dim` (flattened when None), like torch.repeat_interleave
-    with an int: an expand and a reshape, no copy until used."""
+def repeat_interleave(x: Tensor, repeats: Union[int, Tensor], dim: Optional[int] = None) -> Tensor:
+    """Each element repeated `repeats` times along `dim` (flattened when None), like torch.repeat_interleave:
+    with an int an expand and a reshape, no copy until used; with a tensor of counts (one per element of dim, or
+    one for all) an index_select, whose length is read from the counts (as torch does)."""
     if dim is None:
         x, dim = x.reshape(-1), 0
     d = x._dim(dim)
+    if not isinstance(repeats, int):
+        counts = np.asarray(repeats.numpy(), np.int64).reshape(-1)
+        if counts.size == 1:
+            counts = np.full(x.shape[d], counts[0])
+        if counts.size != x.shape[d] or np.any(counts < 0):
+            raise RuntimeError(f"repeat_interleave: repeats must be non-negative and one per element of dim {d} "
+                               f"(size {x.shape[d]}), got {counts.tolist()}")
+        return x.index_select(d, _tensor(x)(np.repeat(np.arange(x.shape[d]), counts), device=x.device))
     shape = x.shape
     grown = x.unsqueeze(d + 1).expand(*shape[:d + 1], repeats, *shape[d + 1:])
     return grown.reshape(*shape[:d], shape[d] * repeats, *shape[d + 1:])
@@ -457,24 +466,50 @@ def kl_div(x: Tensor, target: Tensor, reduction: str = "mean", log_target: bool 
     return _reduce_loss(loss, reduction, "kl_div")
 
 
+def _bce(x: Tensor, target: Tensor) -> Tensor:
+    return -(target * x.log().maximum(-100) + (1 - target) * (1 - x).log().maximum(-100))
+
+
+def _bce_derivative(x: Tensor, y: Tensor, target: Tensor) -> Tensor:
+    return (x - target) / ((1 - x) * x).maximum(BCE_EPSILON)  # torch's: finite at x = 0 and 1, where the logs clamp
+
+
+BCE_EPSILON = 1e-12
+
+
 def binary_cross_entropy(x: Tensor, target: Tensor, weight: Optional[Tensor] = None,
                          reduction: str = "mean") -> Tensor:
-    """BCE on probabilities; logs are clamped at -100 as torch does."""
-    loss = -(target * x.log().maximum(-100) + (1 - target) * (1 - x).log().maximum(-100))
-    return _reduce_loss(loss * weight if weight is not None else loss, reduction,
-                                   "binary_cross_entropy")
+    """BCE on probabilities; logs are clamped at -100 and the gradient is torch's (x - t) / max(x (1 - x), 1e-12)."""
+    loss = F.with_derivative(_bce_derivative)(_bce)(x, target.detach())
+    if target.requires_grad:  # the target's gradient through the formula's pieces, zero in value
+        loss = loss + (_bce(x.detach(), target) - _bce(x.detach(), target.detach()))
+    return _reduce_loss(loss * weight if weight is not None else loss, reduction, "binary_cross_entropy")
+
+
+def _bce_logits(x: Tensor, target: Tensor, pos_weight: Optional[Tensor] = None) -> Tensor:
+    log_sig_neg = (-x.abs()).exp().log1p() + (-x).relu()  # -log(sigmoid(x)), stably
+    if pos_weight is not None:
+        return (1 - target) * x + (1 + (pos_weight - 1) * target) * log_sig_neg
+    return (1 - target) * x + log_sig_neg
+
+
+def _bce_logits_derivative(x: Tensor, y: Tensor, target: Tensor, pos_weight: Optional[Tensor] = None) -> Tensor:
+    if pos_weight is None:
+        return x.sigmoid() - target
+    t = pos_weight * target
+    return (t + 1 - target) * x.sigmoid() - t
 
 
 def binary_cross_entropy_with_logits(x: Tensor, target: Tensor, weight: Optional[Tensor] = None,
                                      reduction: str = "mean", pos_weight: Optional[Tensor] = None) -> Tensor:
-    """BCE on logits, computed stably: max(x, 0) - x*t + log(1 + exp(-|x|))."""
-    log_sig_neg = (-x.abs()).exp().log1p() + (-x).relu()  # -log(sigmoid(x))
-    if pos_weight is not None:
-        loss = (1 - target) * x + (1 + (pos_weight - 1) * target) * log_sig_neg
-    else:
-        loss = (1 - target) * x + log_sig_neg
-    return _reduce_loss(loss * weight if weight is not None else loss, reduction,
-                                   "binary_cross_entropy_with_logits")
+    """BCE on logits, computed stably: max(x, 0) - x*t + log(1 + exp(-|x|)), with torch's gradient sigmoid(x) - t
+    (the pieces' kinks at 0 would not add up to it)."""
+    plain = pos_weight.detach() if pos_weight is not None else None
+    loss = F.with_derivative(_bce_logits_derivative)(_bce_logits)(x, target.detach(), plain)
+    if target.requires_grad or (pos_weight is not None and pos_weight.requires_grad):  # their gradients through the
+        loss = loss + (_bce_logits(x.detach(), target, pos_weight) -  # pieces, zero in value
+                       _bce_logits(x.detach(), target.detach(), plain))
+    return _reduce_loss(loss * weight if weight is not None else loss, reduction, "binary_cross_entropy_with_logits")
 
 
 def nll_loss(x: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100,
@@ -513,6 +548,9 @@ def cross_entropy(x: Tensor, target: Tensor, weight: Optional[Tensor] = None, ig
     wshape = [1] * x.ndim
     wshape[cdim] = c
     if target.dtype.is_float:  # probabilities
+        if target.shape != x.shape:
+            raise RuntimeError(f"cross_entropy: class probabilities {target.shape} must have the input's shape "
+                               f"{x.shape} (or pass class indices of an integer dtype)")
         t = target * (1 - label_smoothing) + label_smoothing / c if label_smoothing else target
         terms = logp * t * (weight.reshape(*wshape) if weight is not None else 1)
         return _reduce_loss(-terms.sum(cdim), reduction, "cross_entropy") if reduction != "mean" \
@@ -848,7 +886,8 @@ def scatter(x: Tensor, dim: int, index: Tensor, src: Any, reduce: Optional[str] 
         values = src if isinstance(src, _tensor(x)) else _tensor(x).full(index.shape, src, x.dtype, x.device)
         return scatter_reduce(x, dim, index, values, "sum" if reduce == "add" else "prod")
     if isinstance(src, _tensor(x)):
-        return x._apply(Scatter, src.cast(x.dtype), dim=dim, index=index)
+        _same_dtype("scatter", x, src)
+        return x._apply(Scatter, src, dim=dim, index=index)
     _, hit = _scatter_parts(x, dim, index, src, last_wins=True)
     return hit.if_else(src, x)
 
@@ -879,8 +918,15 @@ class Scatter(F.Function):
         return (gx.node if gx is not None else None, gs.node if gs is not None else None)
 
 
+def _same_dtype(op: str, x: Tensor, src: Tensor) -> None:
+    if src.dtype != x.dtype:
+        raise RuntimeError(f"{op}: src is {src.dtype.name} but the tensor written to is {x.dtype.name}; they must "
+                           f"match (torch's rule): cast src with .to({x.dtype.name})")
+
+
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """x plus src added at index along dim, duplicates summed (torch.scatter_add)."""
+    _same_dtype("scatter_add", x, src)
     sent, hit = _scatter_parts(x, dim, index, src)
     return hit.if_else(x + sent, x)  # positions nothing is sent to keep their value (-0.0 too)
 
@@ -901,6 +947,9 @@ def scaled_dot_product_attention(x: Tensor, key: Tensor, value: Tensor, attn_mas
     s = scale if scale is not None else 1 / math.sqrt(x.shape[-1])
     scores = (x @ key.transpose(-2, -1)) * s
     lq, lk = x.shape[-2], key.shape[-2]
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("scaled_dot_product_attention: give is_causal=True or an attn_mask, not both (torch "
+                           "refuses the pair too); fold the causal mask into attn_mask instead")
     if is_causal:
         causal = tensor.ones(lq, lk, dtype=dt.bool_, device=x.device).tril()
         scores = causal.if_else(scores, -math.inf)
@@ -977,50 +1026,80 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
     return out
 
 
-def _resample_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scale: Optional[float]) -> np.ndarray:
-    """(n_out, n_in) matrix of torch's interpolation weights along one axis."""
-    m = np.zeros((n_out, n_in))
+CUBIC_A = -0.75  # torch's (and OpenCV's) bicubic convolution constant
+
+
+def _cubic_weights(t: float) -> list[float]:
+    """Weights of the 4 neighbours (at -1, 0, 1, 2) of a point t in [0, 1) past the second (Keys' kernel, A=-0.75)."""
+    a = CUBIC_A
+
+    def near(x: float) -> float:
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x: float) -> float:
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
+def _resample_terms(n_in: int, n_out: int, mode: str, align_corners: bool,
+                    scale: Optional[float]) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
+    """torch's interpolation along one axis as terms (source index per output, weight per output or None for a plain
+    selection): out[i] = sum over terms of weight[i] * x[index[i]]. Nearest modes pick exactly (no arithmetic, so an
+    inf or NaN stays where it is), linear blends two neighbours, cubic four (clamped at the borders)."""
     ratio = (1 / scale) if scale else n_in / n_out
-    for i in range(n_out):
-        if mode == "nearest":
-            m[i, min(math.floor(i * ratio), n_in - 1)] = 1
-            continue
-        if mode == "nearest-exact":  # pixel centres: torch's fix of "nearest"'s half-pixel shift
-            m[i, min(math.floor((i + 0.5) * ratio), n_in - 1)] = 1
-            continue
-        if align_corners:
-            src = i * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
-        else:
-            src = max((i + 0.5) * ratio - 0.5, 0.0)
-        i0 = min(math.floor(src), n_in - 1)
-        i1 = min(i0 + 1, n_in - 1)
-        frac = src - i0
-        m[i, i0] += 1 - frac
-        m[i, i1] += frac
-    return m
+    out = np.arange(n_out)
+    if mode in ("nearest", "nearest-exact"):
+        shift = 0.5 if mode == "nearest-exact" else 0.0  # pixel centres: torch's fix of "nearest"'s half-pixel shift
+        return [(np.minimum(np.floor((out + shift) * ratio).astype(np.int64), n_in - 1), None)]
+    if align_corners:
+        src = out * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    else:
+        src = (out + 0.5) * ratio - 0.5
+        if mode != "cubic":
+            src = np.maximum(src, 0.0)
+    first = np.floor(src).astype(np.int64)
+    frac = src - first
+    if mode == "cubic":
+        weights = np.array([_cubic_weights(t) for t in frac]).T
+        return [(np.clip(first + k - 1, 0, n_in - 1), weights[k]) for k in range(4)]
+    i0 = np.minimum(first, n_in - 1)
+    return [(i0, 1 - frac), (np.minimum(i0 + 1, n_in - 1), frac)]
 
 
-def _apply_axis_matrices(x: Tensor, mats: list[np.ndarray]) -> Tensor:
-    """Multiply each of the last len(mats) dims by its matrix: out = M_h x M_w^T, done dim by dim."""
+def _resample_axis(x: Tensor, d: int, terms: list[tuple[np.ndarray, Optional[np.ndarray]]]) -> Tensor:
     tensor = _tensor(x)
-    nd = len(mats)
-    for k, m in enumerate(mats):
-        d = x.ndim - nd + k
-        mat = tensor(m.astype(x.dtype.np), device=x.device)
-        x = (x.transpose(d, -1) @ mat.T).transpose(d, -1)
-    return x
+    out: Optional[Tensor] = None
+    for index, weight in terms:
+        part = x.index_select(d, tensor(index, device=x.device))
+        if weight is not None:
+            shape = [1] * x.ndim
+            shape[d] = len(weight)
+            part = part * tensor(weight.astype(x.dtype.np), device=x.device).reshape(*shape)
+        out = part if out is None else out + part
+    assert out is not None
+    return out
+
+
+INTERPOLATE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}  # modes made for one spatial rank
 
 
 def interpolate(x: Tensor, size: Optional[Union[int, Sequence[int]]] = None,
                 scale_factor: Optional[Union[float, Sequence[float]]] = None, mode: str = "nearest",
                 align_corners: Optional[bool] = None) -> Tensor:
-    """Resize the spatial dims of (N, C, ...) input: modes nearest, linear, bilinear (torch's weights)."""
+    """Resize the spatial dims of (N, C, ...) input (torch.nn.functional.interpolate): modes nearest, nearest-exact,
+    linear (3-D input), bilinear and bicubic (4-D), trilinear (5-D) and area (adaptive average pooling)."""
     nd = x.ndim - 2
     if nd < 1:
         raise RuntimeError(f"interpolate: expected (N, C, ...) input with spatial dims, got {x.shape}")
-    if mode not in ("nearest", "nearest-exact", "linear", "bilinear"):
-        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; use nearest, nearest-exact, linear "
-                                  "or bilinear")
+    if mode not in ("nearest", "nearest-exact", "area", *INTERPOLATE_DIMS):
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; use nearest, nearest-exact, linear, "
+                                  "bilinear, bicubic, trilinear or area")
+    if mode in INTERPOLATE_DIMS and INTERPOLATE_DIMS[mode] != nd:
+        raise NotImplementedError(f"interpolate: mode {mode!r} needs {INTERPOLATE_DIMS[mode] + 2}-D input, got "
+                                  f"{x.ndim}-D {x.shape}")
+    if align_corners is not None and mode not in INTERPOLATE_DIMS:
+        raise ValueError(f"interpolate: align_corners only applies to linear, bilinear, bicubic and trilinear modes, "
+                         f"not {mode!r}")
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: give exactly one of size and scale_factor")
     spatial = x.shape[2:]
@@ -1032,22 +1111,72 @@ def interpolate(x: Tensor, size: Optional[Union[int, Sequence[int]]] = None,
         sf = [scale_factor] * nd if isinstance(scale_factor, (int, float)) else list(scale_factor)  # type: ignore
         outs = [math.floor(n * f) for n, f in zip(spatial, sf)]
         scales = [float(f) for f in sf]
-    mats = [_resample_matrix(n, o, mode, bool(align_corners), s) for n, o, s in zip(spatial, outs, scales)]
-    return _apply_axis_matrices(x._float(), mats)
+    if mode == "area":
+        return _adaptive(x._float(), outs, "mean")
+    kind = "cubic" if mode == "bicubic" else ("linear" if mode in INTERPOLATE_DIMS else mode)
+    if kind in ("nearest", "nearest-exact") or x.dtype.is_float:  # selections keep any dtype
+        out = x if kind in ("nearest", "nearest-exact") else x._float()
+        for k, (n, o, sc) in enumerate(zip(spatial, outs, scales)):
+            out = _resample_axis(out, 2 + k, _resample_terms(n, o, kind, bool(align_corners), sc))
+        return out
+    # an integer image stays one, as in torch: each axis in turn, the last first, blended in float32 and rounded back
+    out, info = x, np.iinfo(x.dtype.np) if x.dtype != dt.bool_ else np.iinfo(np.uint8)
+    for k in reversed(range(nd)):
+        blend = _resample_axis(out.cast(dt.float32), 2 + k, _resample_terms(spatial[k], outs[k], kind,
+                                                                             bool(align_corners), scales[k]))
+        out = blend.round().clamp(int(info.min), int(info.max)).cast(x.dtype)
+    return out
+
+
+def _adaptive(x: Tensor, outs: Sequence[Optional[int]], how: str) -> Tensor:
+    """Mean or max over torch's adaptive windows [floor(i*n/o), ceil((i+1)*n/o)) of the last len(outs) dims, one dim
+    at a time (a box's mean or max is that of its rows'). Each window is a select over a mask, not a product with
+    zeros: an inf or NaN stays in the windows that hold it."""
+    tensor = _tensor(x)
+    for k, o in enumerate(outs):
+        d = x.ndim - len(outs) + k
+        n = x.shape[d]
+        o = n if o is None else o
+        inside = np.zeros((o, n), bool)
+        for i in range(o):
+            inside[i, (i * n) // o:-((-(i + 1) * n) // o)] = True
+        mask = tensor(inside, device=x.device)
+        rows = x.movedim(d, -1).unsqueeze(-2)  # (..., 1, n) against (o, n)
+        if how == "mean":
+            pooled = mask.if_else(rows, 0.0).sum(-1) / tensor(inside.sum(1).astype(x.dtype.np), device=x.device)
+        else:
+            pooled = mask.if_else(rows, -math.inf).amax(-1)
+        x = pooled.movedim(-1, d)
+    return x
 
 
 def adaptive_avg_pool2d(x: Tensor, output_size: Union[int, Sequence[Optional[int]]]) -> Tensor:
     """Average over torch's adaptive windows [floor(i*n/o), ceil((i+1)*n/o)) of the last two dims."""
     outs = [output_size] * 2 if isinstance(output_size, int) else list(output_size)
-    mats = []
-    for n, o in zip(x.shape[-2:], outs):
-        o = n if o is None else o
-        m = np.zeros((o, n))
-        for i in range(o):
-            lo, hi = (i * n) // o, -((-(i + 1) * n) // o)
-            m[i, lo:hi] = 1 / (hi - lo)
-        mats.append(m)
-    return _apply_axis_matrices(x._float(), mats)
+    return _adaptive(x._float(), outs, "mean")
+
+
+def adaptive_max_pool2d(x: Tensor, output_size: Union[int, Sequence[Optional[int]]]) -> Tensor:
+    """Maximum over torch's adaptive windows of the last two dims (torch.nn.functional.adaptive_max_pool2d)."""
+    outs = [output_size] * 2 if isinstance(output_size, int) else list(output_size)
+    return _adaptive(x, outs, "max")
+
+
+def adaptive_max_pool1d(x: Tensor, output_size: int) -> Tensor:
+    return _adaptive(x, [output_size], "max")
+
+
+def lp_pool2d(x: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> Tensor:
+    """(sum over each window of x ** p) ** (1 / p) (torch.nn.functional.lp_pool2d, computed as torch does: from the
+    window average times its size)."""
+    kh, kw = _pair(kernel_size, 2)
+    out = (x ** norm_type).avg_pool2d((kh, kw), stride, 0, ceil_mode)
+    return (out.sign() * out.abs().relu() * (kh * kw)) ** (1.0 / norm_type)
+
+
+def lp_pool1d(x: Tensor, norm_type: float, kernel_size: int, stride: Optional[int] = None,
+              ceil_mode: bool = False) -> Tensor:
+    return lp_pool2d(x.unsqueeze(-2), norm_type, (1, kernel_size), (1, stride or kernel_size), ceil_mode).squeeze(-2)
 
 
 def _conv_transpose(op: str, nd: int, x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: Any, padding: Any,
@@ -1380,6 +1509,7 @@ def scatter_reduce(x: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str,
     if index.ndim != x.ndim or src.ndim != x.ndim:
         raise RuntimeError(f"scatter_reduce: index {index.shape} and src {src.shape} must have the input's "
                            f"{x.ndim} dims")
+    _same_dtype("scatter_reduce", x, src)
     n = x.shape[d]
     check_range("scatter_reduce", index, n, dim=d)
     values = src.shrink(tuple((0, k) for k in index.shape)).cast(x.dtype)

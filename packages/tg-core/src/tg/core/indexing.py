@@ -58,7 +58,7 @@ def _normalize(x: Tensor, index: Any) -> list[Any]:
     items = list(index) if isinstance(index, tuple) else [index]
     out: list[Any] = []
     for it in items:
-        if isinstance(it, (list, np.ndarray, tensor)):
+        if isinstance(it, (list, tuple, np.ndarray, tensor)):  # a tuple inside the index is a sequence, as in torch
             t = it if isinstance(it, tensor) else tensor(np.asarray(it), device=x.device)
             if t.dtype == dt.bool_:  # data-dependent shape: read the mask, like torch's nonzero
                 at = sum(1 for i in out if i is not None)  # the dim the mask starts at (after no Ellipsis)
@@ -186,7 +186,7 @@ class Pick(F.Function):
 
 def _advanced(index: Any) -> bool:
     """Whether an index selects through tensors (and so may name one position several times)."""
-    return any(isinstance(i, (list, np.ndarray)) or hasattr(i, "node") for i in
+    return any(isinstance(i, (list, tuple, np.ndarray)) or hasattr(i, "node") for i in
                (index if isinstance(index, tuple) else (index,)))
 
 

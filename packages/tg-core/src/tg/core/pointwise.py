@@ -397,6 +397,13 @@ def clamp(self: Tensor, min: Optional[TensorLike] = None, max: Optional[TensorLi
     boundaries included, and goes to a tensor bound where it is the one taken."""
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    dtype = self.dtype  # torch promotes with the bounds: an int tensor clamped to 2.5 is float
+    for bound in (min, max):
+        if isinstance(bound, self.tensor_class):
+            dtype = dt.result_type(dtype, False, bound.dtype, bound.ndim == 0)
+        elif bound is not None:
+            dtype = dt.scalar_result_type(dtype, bound)
+    self = self.cast(dtype)
     out = self
     if min is not None:
         low = out < min
@@ -408,6 +415,8 @@ def clamp(self: Tensor, min: Optional[TensorLike] = None, max: Optional[TensorLi
         if isinstance(max, self.tensor_class) and max.dtype.is_float:
             high = high.logical_or(max.isnan())
         out = high.if_else(max, out)
+    if self.requires_grad and self.dtype.is_float:  # a NaN passes through with no gradient (torch's mask is
+        out = self.isnan().if_else(self.detach(), out)  # min <= x <= max, false for NaN)
     return out
 
 
