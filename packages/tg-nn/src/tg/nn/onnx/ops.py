@@ -135,6 +135,9 @@ def _gelu(ctx: Context, x: Tensor, approximate: str = "none") -> Tensor:
 
 @op("PRelu")
 def _prelu(ctx: Context, x: Tensor, slope: Tensor) -> Tensor:
+    if ctx.opset < 7 and slope.ndim == 1 and slope.shape[0] not in (1, x.shape[-1]) and x.ndim > 1:
+        # before opset 7 there was no broadcasting: a 1-D slope is one per channel (dim 1), as PyTorch exported it
+        slope = slope.reshape(slope.shape[0], *([1] * (x.ndim - 2)))
     return (x < 0).if_else(x * slope, x)
 
 
