@@ -512,3 +512,23 @@ def test_indexing_and_scatter_follow_torchs_rules(device: str) -> None:
     with pytest.raises(RuntimeError, match="not both"):
         from tg.core import functional as fn
         fn.scaled_dot_product_attention(q, q, q, attn_mask=Tensor(np.ones((4, 4), bool), device=device), is_causal=True)
+
+
+def test_integer_widening_casts_and_negative_int32_indices(device: str) -> None:
+    """On WebGPU (naga, lavapipe) u64(-1i) zero-extended, i64(3000000000u) sign-extended, and `i64(x) < 0` with x an
+    int32 came out false, so x[int32 tensor of -1] read nothing (-inf from the exact pick)."""
+    dtypes = registry.open(device).dtypes
+    vals = {"int8": [-128, -1, 0, 5, 127], "int16": [-32768, -1, 7], "int32": [-2**31, -1, 0, 2**31 - 1],
+            "uint32": [0, 3000000000, 2**32 - 1], "uint8": [0, 200, 255], "uint16": [0, 65535]}
+    for src, v in vals.items():
+        if to_dtype(src) not in dtypes:
+            continue
+        a = np.array(v, src)
+        for dst in ("int64", "uint64", "int32", "uint32", "int16", "uint8"):
+            if to_dtype(dst) not in dtypes:
+                continue
+            ours = Tensor(a, device=device).cast(to_dtype(dst))
+            np.testing.assert_array_equal(ours.numpy(), a.astype(dst), err_msg=f"{src} -> {dst}")
+            np.testing.assert_array_equal((ours < 1).numpy(), a.astype(dst) < 1, err_msg=f"{src} -> {dst} < 1")
+    x = Tensor(np.arange(10, dtype=np.float32), device=device)
+    assert x[Tensor(np.array([-1, 3, -5, 0], np.int32), device=device)].tolist() == [9.0, 3.0, 5.0, 0.0]

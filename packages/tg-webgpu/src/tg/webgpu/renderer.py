@@ -282,6 +282,14 @@ class WGSLRenderer(CStyleRenderer):
                     f"{x} <= {bottom}), {self.literal(0, b)}, {self.isnan(x, a)})")
         if not a.is_float and not b.is_float and a.kind != b.kind and a.itemsize == b.itemsize == 4:
             return f"bitcast<{self.types[b]}>({x})"
+        if not a.is_float and a != dt.bool_ and a.itemsize <= 4 and b.itemsize == 8 and not b.is_float:
+            # naga picks sign or zero extension by the target's signedness (u64(-1i) was 4294967295, i64(3000000000u)
+            # negative): signed sources widen to i64, unsigned ones are masked to their 32 bits. And on lavapipe a
+            # compare of i64(x) with a constant (x[-1]'s `index < 0`) came out false: the opaque zero stops that fold
+            wide = f"(i64({x}) + i64(tg_zero))"
+            if a.kind != "i":
+                wide = f"({wide} & 4294967295li)"
+            return wide if b == dt.int64 else f"bitcast<u64>({wide})"
         return f"{self.types[b]}({x})"
 
     def alu(self, u: UOp) -> str:
