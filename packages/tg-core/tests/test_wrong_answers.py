@@ -532,3 +532,16 @@ def test_integer_widening_casts_and_negative_int32_indices(device: str) -> None:
             np.testing.assert_array_equal((ours < 1).numpy(), a.astype(dst) < 1, err_msg=f"{src} -> {dst} < 1")
     x = Tensor(np.arange(10, dtype=np.float32), device=device)
     assert x[Tensor(np.array([-1, 3, -5, 0], np.int32), device=device)].tolist() == [9.0, 3.0, 5.0, 0.0]
+
+
+def test_division_of_equal_values_and_narrowing_casts(device: str) -> None:
+    """Found on an H200 through WebGPU: NVIDIA's compiler folded x / x to 1 (the variance of an empty slice, a
+    sum of nothing over a count of nothing, was 1, not NaN) and kept f16(x) at float32 precision inside a kernel
+    (x.half().float() of 2049 gave 2049), so float16 matmuls differed from torch's."""
+    z = Tensor(np.zeros(3, np.float32), device=device)
+    assert np.isnan((z / z).numpy()).all() and np.isnan((z / 0.0).numpy()).all()
+    same(device, lambda x: x.var((1, 3)), np.zeros((1, 0, 3, 0, 5), np.float32))
+    if to_dtype("float16") in registry.open(device).dtypes:
+        v = f32(1.0, 2049.0, 0.1, 65519.0, 1e-5, 70000.0, -0.0, 6e-8)
+        np.testing.assert_array_equal(Tensor(v, device=device).half().float().numpy(),
+                                      v.astype(np.float16).astype(np.float32))

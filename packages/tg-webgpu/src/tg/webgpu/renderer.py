@@ -273,6 +273,13 @@ class WGSLRenderer(CStyleRenderer):
             return f"select({self.literal(0, b)}, {self.literal(1, b)}, {x})"
         if a == dt.float16 and not b.is_float:  # compared in float32: the bounds of b's range overflow float16
             x, a = f"f32({x})", dt.float32
+        if a.is_float and b.is_float and b.itemsize < a.itemsize:
+            # rounded for sure, through the narrow type's bits: NVIDIA kept f16(x) at float32 precision inside a
+            # kernel (x.half().float() of 2049 gave 2049, 65519 stayed 65519), and f32(f64) the same way
+            if b == dt.float16:
+                wide = x if a == dt.float32 else f"f32({x})"
+                return f"f16(unpack2x16float(pack2x16float(vec2<f32>({wide}, 0.0)) | tg_zero).x)"
+            return self.opaque(f"f32({x})", dt.float32)
         if a.is_float and not b.is_float:  # truncate, saturate to b's range, NaN -> 0 (the semantics spec)
             lo, hi = (0, (1 << (8 * b.itemsize)) - 1) if b.kind == "u" else (-(1 << (8 * b.itemsize - 1)),
                                                                              (1 << (8 * b.itemsize - 1)) - 1)
@@ -316,9 +323,11 @@ class WGSLRenderer(CStyleRenderer):
             return f"select({srcs[0]} {'/' if op is Op.IDIV else '%'} {srcs[1]}, {zero}, {srcs[1]} == {zero})"
         if op is Op.MUL and d in (dt.float32, dt.float64):  # through the bits: never fused into an FMA with an add
             return self.opaque(f"{srcs[0]} * {srcs[1]}", d)
-        if op in (Op.FDIV, Op.RECIP) and d in (dt.float32, dt.float64) and not self.exact_division:
-            self.math.add(("div", d))
+        if op in (Op.FDIV, Op.RECIP) and d in (dt.float32, dt.float64):
+            # a function (wgsl_math DIV): a correction step where the driver's division is inexact, and on every
+            # driver NaN for 0 / 0 and inf / inf decided at run time (NVIDIA's compiler folds x / x to 1)
             a = srcs[0] if op is Op.FDIV else self.literal(1.0, d)
+            self.math.add(("exact_div" if self.exact_division else "div", d))
             return f"tg_div_{self.types[d]}({a}, {srcs[-1]})"
         if op is Op.MOD and d.is_float:
             wide = dt.float64 if d == dt.float64 else dt.float32

@@ -144,7 +144,20 @@ DIV = """fn tg_div_T(x: T, y: T) -> T {
   let b = y * s;
   let q = a / b;
   let q1 = fma(fma(-q, b, a), 1.0S / b, q);
-  return select(q1, q, q == 0.0S || tg_isinf_T(q1) || tg_isnan_T(q1));
+  return tg_div_nan_T(x, y, select(q1, q, q == 0.0S || tg_isinf_T(q1) || tg_isnan_T(q1)));
+}"""
+
+# a / b where the driver's own division is exact: only the invalid cases below
+EXACT_DIV = """fn tg_div_T(x: T, y: T) -> T {
+  return tg_div_nan_T(x, y, x / y);
+}"""
+
+# NaN where IEEE says so (0 / 0, inf / inf, a NaN operand), decided on the operands' runtime values: NVIDIA's compiler
+# folds x / x to 1 when it can prove both sides the same value, even where that value was 0 (the variance of an
+# empty slice, a sum of nothing over a count of nothing, came out 1)
+DIV_NAN = """fn tg_div_nan_T(x: T, y: T, q: T) -> T {
+  let invalid = (x == 0.0S && y == 0.0S) || (tg_isinf_T(x) && tg_isinf_T(y)) || tg_isnan_T(x) || tg_isnan_T(y);
+  return select(q, tg_nan_T(), invalid);
 }"""
 
 # Vulkan compilers fold as if there were no NaN or inf (x != x to false, x - x and x * 0 to 0), so NaN and inf
@@ -157,8 +170,9 @@ fn tg_inf_T() -> T { return tg_from_bits_T(B(2 * BIAS + 1) << MANTu); }
 fn tg_nan_T() -> T { return tg_from_bits_T(B(4 * BIAS + 3) << (MANTu - 1u)); }"""
 
 FUNCTIONS = {"pow2": POW2, "edges": EDGES, "exp2": EXP2, "log2": LOG2, "sin": SIN, "fmod": FMOD, "div": DIV,
-             "reduce": REDUCE.replace("TABLE", TWO_OVER_PI)}
-NEEDS = {"exp2": ["pow2", "edges"], "log2": ["pow2", "edges"], "sin": ["edges"], "fmod": ["edges"], "div": ["edges"]}
+             "exact_div": EXACT_DIV, "div_nan": DIV_NAN, "reduce": REDUCE.replace("TABLE", TWO_OVER_PI)}
+NEEDS = {"exp2": ["pow2", "edges"], "log2": ["pow2", "edges"], "sin": ["edges"], "fmod": ["edges"],
+         "div": ["edges", "div_nan"], "exact_div": ["edges", "div_nan"], "div_nan": ["edges"]}
 
 
 def function(name: str, d: DType) -> str:
