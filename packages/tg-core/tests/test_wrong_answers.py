@@ -545,3 +545,23 @@ def test_division_of_equal_values_and_narrowing_casts(device: str) -> None:
         v = f32(1.0, 2049.0, 0.1, 65519.0, 1e-5, 70000.0, -0.0, 6e-8)
         np.testing.assert_array_equal(Tensor(v, device=device).half().float().numpy(),
                                       v.astype(np.float16).astype(np.float32))
+
+
+def test_result_dtypes_of_float16_and_bool_operands(device: str) -> None:
+    """atan2 and pow of halves came back float32 (or half where a float32 operand should have promoted); bool ** n
+    raised (torch: int64 for an int, float for a float, the tensor itself for True); a bool operand of `-` is
+    refused, as in torch."""
+    dtypes = registry.open(device).dtypes
+    if to_dtype("float16") in dtypes:
+        h = Tensor(np.array([1.5, -2.0], np.float16), device=device)
+        f = Tensor(np.array([0.5, 3.0], np.float32), device=device)
+        assert h.atan2(h).dtype.name == "float16" and h.atan2(f).dtype.name == "float32"
+        assert (h ** h).dtype.name == "float16" and (h ** 2.5).dtype.name == "float16" and (h ** f).dtype.name == \
+            "float32"
+        same(device, lambda x: x ** 2.5, np.array([1.5, 2.0, 7.0], np.float16))
+    b = Tensor(np.array([True, False]), device=device)
+    assert (b ** 2).dtype.name == "int64" and (b ** 2).tolist() == [1, 0]
+    assert (b ** True).tolist() == [True, False] and (b ** False).tolist() == [True, True]
+    for bad in (lambda: b - b, lambda: b - 1, lambda: 1 - b, lambda: Tensor([1, 2], device=device) - b):
+        with pytest.raises(RuntimeError, match="bool"):
+            bad()

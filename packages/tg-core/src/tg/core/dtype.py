@@ -136,8 +136,14 @@ def computed_in_float32(fn: Any) -> Any:
 
     @functools.wraps(fn)
     def wrapper(x: Any, *args: Any, **kwargs: Any) -> Any:
-        if x.dtype == float16:
-            return fn(x.cast(float32), *args, **kwargs).cast(float16)
-        return fn(x, *args, **kwargs)
+        other = args[0] if args and hasattr(args[0], "node") else None  # a second operand (atan2, logaddexp...)
+        if other is None:
+            if x.dtype == float16:
+                return fn(x.cast(float32), *args, **kwargs).cast(float16)
+            return fn(x, *args, **kwargs)
+        target = result_type(x.dtype, x.ndim == 0, other.dtype, other.ndim == 0)  # the result's type, as torch's
+        if target != float16:
+            return fn(x, *args, **kwargs)
+        return fn(x.cast(float32), other.cast(float32), *args[1:], **kwargs).cast(float16)
 
     return wrapper

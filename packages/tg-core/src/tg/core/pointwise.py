@@ -152,10 +152,7 @@ def add(self: Tensor, other: TensorLike, alpha: Scalar = 1) -> Tensor:
 
 def sub(self: Tensor, other: TensorLike, alpha: Scalar = 1) -> Tensor:
     """x - alpha * other"""
-    other_bool = other.dtype == dt.bool_ if isinstance(other, self.tensor_class) else isinstance(other, bool)
-    if self.dtype == dt.bool_ and other_bool:
-        raise RuntimeError("sub: subtraction, the `-` operator, with two bool tensors is not supported; use the "
-                           "`^` operator or logical_xor() instead")
+    _no_bool_sub(self, other)
     x, y = self._binary("sub", other if alpha == 1 else other * alpha)
     return x._apply(F.Add, y.neg())
 
@@ -427,8 +424,12 @@ def pow(self: Tensor, exponent: TensorLike) -> Tensor:
     """x ** exponent, as torch: integer tensors stay integers (exact, wrapping like their products), floats follow
     C's pow (exact repeated products for small integer powers, exp2/log2 otherwise), and torch's gradients:
     d/dx = e * x ** (e - 1) (0 where e == 0), d/de = x ** e * log(x) (0 where x == 0 and e >= 0)."""
-    if self.dtype == dt.bool_ and (not isinstance(exponent, self.tensor_class) or exponent.dtype == dt.bool_):
-        raise RuntimeError("pow: not implemented for bool tensors; cast to an integer or float dtype first")
+    if self.dtype == dt.bool_ and isinstance(exponent, bool):  # torch: x ** True is x, x ** False is all True
+        return self if exponent else self.ones_like()
+    if self.dtype == dt.bool_ and isinstance(exponent, (int, float)):  # as an int64 (or float) tensor
+        return self.cast(dt.int64 if isinstance(exponent, int) else dt.default_float).pow(exponent)
+    if self.dtype == dt.bool_ and isinstance(exponent, self.tensor_class) and exponent.dtype == dt.bool_:
+        raise RuntimeError("pow: not implemented for two bool tensors; cast to an integer or float dtype first")
     if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
         if not self.dtype.is_float and isinstance(exponent, int):
             if exponent < 0:
@@ -436,10 +437,14 @@ def pow(self: Tensor, exponent: TensorLike) -> Tensor:
                                    f"tensor ** {exponent}); cast to a float dtype first")
             return _int_pow(self, exponent)
         x = self._float()
+        if x.dtype == dt.float16:  # in float32, rounded once (the semantics spec's float16 rule)
+            return x.cast(dt.float32).pow(exponent).cast(dt.float16)
         return x._apply(Pow, exponent=float(exponent))
     x, e = self._binary("pow", exponent)
     if not x.dtype.is_float:
         return _int_pow(x, e)
+    if x.dtype == dt.float16:
+        return x.cast(dt.float32).pow(e.cast(dt.float32)).cast(dt.float16)
     return x._apply(Pow, e)
 
 
@@ -541,7 +546,16 @@ def radd(self: Tensor, other: TensorLike) -> Tensor:
     return x._apply(F.Add, y)
 
 
+def _no_bool_sub(x: Tensor, other: TensorLike) -> None:
+    """torch refuses a subtraction with a bool operand (it is a mask's inversion in disguise)."""
+    other_bool = other.dtype == dt.bool_ if isinstance(other, x.tensor_class) else isinstance(other, bool)
+    if x.dtype == dt.bool_ or other_bool:
+        raise RuntimeError("sub: subtraction, the `-` operator, with a bool tensor is not supported; to invert a "
+                           "mask use the `~` operator or logical_not(), to compare two use `^` or logical_xor()")
+
+
 def rsub(self: Tensor, other: TensorLike) -> Tensor:
+    _no_bool_sub(self, other)
     x, y = self._binary("sub", other, reverse=True)
     return x._apply(F.Add, y.neg())
 
