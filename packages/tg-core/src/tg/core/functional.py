@@ -796,6 +796,95 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     return keep.if_else(x * (1 / (1 - p)), 0.0)
 
 
+def _channel_dropout(op: str, x: Tensor, p: float, training: bool, spatial: int) -> Tensor:
+    """Zero whole channels (dim 1 of (N, C, *spatial), or dim 0 of unbatched (C, *spatial)) with probability p."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"{op}: probability must be in [0, 1], got {p}")
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise RuntimeError(f"{op}: expected a {spatial + 1}-D or {spatial + 2}-D input, got {x.shape}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    lead = x.ndim - spatial
+    keep = _tensor(x).rand(*x.shape[:lead], *([1] * spatial), device=x.device) >= p
+    return keep.if_else(x * (1 / (1 - p)), 0.0)
+
+
+def dropout1d(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero whole channels of (N, C, L) with probability p, scaling the rest by 1/(1-p)."""
+    return _channel_dropout("dropout1d", x, p, training, 1)
+
+
+def dropout2d(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero whole channels of (N, C, H, W) with probability p, scaling the rest by 1/(1-p)."""
+    return _channel_dropout("dropout2d", x, p, training, 2)
+
+
+def dropout3d(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero whole channels of (N, C, D, H, W) with probability p, scaling the rest by 1/(1-p)."""
+    return _channel_dropout("dropout3d", x, p, training, 3)
+
+
+def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False) -> Tensor:
+    """Dropout that keeps SELU's zero mean and unit variance: dropped elements become SELU's negative saturation
+    value, then an affine map restores the moments (torch.nn.functional.alpha_dropout)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"alpha_dropout: probability must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    saturation = -1.7580993408473766  # -SELU scale * alpha
+    a = ((1 - p) * (1 + p * saturation ** 2)) ** -0.5
+    keep = _tensor(x).rand(*x.shape, device=x.device) >= p
+    return keep.if_else(x, saturation) * a + (-a * saturation * p)
+
+
+def threshold(x: Tensor, threshold: float, value: float) -> Tensor:
+    """x where x > threshold, else value (torch.nn.functional.threshold)."""
+    return (x > threshold).if_else(x, value)
+
+
+def prelu(x: Tensor, weight: Tensor) -> Tensor:
+    """x where x > 0, else weight * x, with one weight per channel (dim 1) or one for all."""
+    w = weight
+    if weight.numel() != 1:
+        if x.ndim < 2 or x.shape[1] != weight.numel():
+            raise RuntimeError(f"prelu: {weight.numel()} weights need an input with that many channels in dim 1, "
+                               f"got {x.shape}")
+        w = weight.reshape(weight.numel(), *([1] * (x.ndim - 2)))
+    return (x > 0).if_else(x, w * x)
+
+
+def rrelu(x: Tensor, lower: float = 1 / 8, upper: float = 1 / 3, training: bool = False) -> Tensor:
+    """Leaky ReLU with a random negative slope from U(lower, upper) per element in training, their mean otherwise."""
+    if not training:
+        return leaky_relu(x, (lower + upper) / 2)
+    slope = _tensor(x).rand(*x.shape, device=x.device) * (upper - lower) + lower
+    return (x >= 0).if_else(x, x * slope)
+
+
+def bilinear(x1: Tensor, x2: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+    """y_k = x1^T A_k x2 + b_k over the last dim of both inputs; weight (out, in1, in2)."""
+    out = einsum("...i,kij,...j->...k", x1, weight, x2)
+    return out + bias if bias is not None else out
+
+
+def adaptive_avg_pool1d(x: Tensor, output_size: int) -> Tensor:
+    return _adaptive(x._float(), [output_size], "mean")
+
+
+def adaptive_avg_pool3d(x: Tensor, output_size: Union[int, Sequence[Optional[int]]]) -> Tensor:
+    outs = [output_size] * 3 if isinstance(output_size, int) else list(output_size)
+    return _adaptive(x._float(), outs, "mean")
+
+
+def adaptive_max_pool3d(x: Tensor, output_size: Union[int, Sequence[Optional[int]]]) -> Tensor:
+    outs = [output_size] * 3 if isinstance(output_size, int) else list(output_size)
+    return _adaptive(x, outs, "max")
+
+
 def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding along a new last dim, like torch.nn.functional.one_hot."""
     if x.dtype.is_float:
@@ -1290,6 +1379,62 @@ def pad(x: Tensor, padding: Sequence[int], mode: str = "constant", value: float 
 
 def relu(x: Tensor) -> Tensor:
     return x.relu()
+
+
+def celu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    return x.celu(alpha)
+
+
+def selu(x: Tensor) -> Tensor:
+    return x.selu()
+
+
+def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    return x.hardshrink(lambd)
+
+
+def softshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    return x.softshrink(lambd)
+
+
+def tanhshrink(x: Tensor) -> Tensor:
+    return x.tanhshrink()
+
+
+def logsigmoid(x: Tensor) -> Tensor:
+    return x.logsigmoid()
+
+
+def channel_shuffle(x: Tensor, groups: int) -> Tensor:
+    """Interleave the channels of (N, C, ...) from `groups` groups (torch.nn.functional.channel_shuffle)."""
+    n, c = x.shape[:2]
+    if c % groups:
+        raise RuntimeError(f"channel_shuffle: {c} channels do not split into {groups} groups")
+    return x.reshape(n, groups, c // groups, *x.shape[2:]).transpose(1, 2).reshape(x.shape)
+
+
+def pdist(x: Tensor, p: float = 2.0) -> Tensor:
+    """The p-norm distance of every pair of rows i < j of (N, M), in row-major pair order (torch.pdist)."""
+    n = x.shape[0]
+    rows, cols = np.triu_indices(n, 1)
+    tensor = _tensor(x)
+    a, b = x.index_select(0, tensor(rows, device=x.device)), x.index_select(0, tensor(cols, device=x.device))
+    return (a - b).norm(p, dim=-1)
+
+
+def upsample(x: Tensor, size: Optional[Union[int, Sequence[int]]] = None,
+             scale_factor: Optional[Union[float, Sequence[float]]] = None, mode: str = "nearest",
+             align_corners: Optional[bool] = None) -> Tensor:
+    """interpolate's old name."""
+    return interpolate(x, size, scale_factor, mode, align_corners)
+
+
+def pixel_shuffle(x: Tensor, upscale_factor: int) -> Tensor:
+    return x.pixel_shuffle(upscale_factor)
+
+
+def pixel_unshuffle(x: Tensor, downscale_factor: int) -> Tensor:
+    return x.pixel_unshuffle(downscale_factor)
 
 
 def sigmoid(x: Tensor) -> Tensor:

@@ -272,6 +272,19 @@ class Tensor:
             raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors accumulate gradients")
         self._grad_hooks = [*(self._grad_hooks or []), hook]
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
+        """A copy with its own data (copy.deepcopy of a model, as torch's): the same class (a Parameter stays one),
+        dtype, device and requires_grad, and a copy of the gradient."""
+        import copy
+
+        data = self.detach().clone().realize()
+        out = type(self).__new__(type(self))
+        Tensor.__init__(out, data.node, requires_grad=self.requires_grad)
+        memo[id(self)] = out
+        if self.grad is not None:
+            out.grad = copy.deepcopy(self.grad, memo)
+        return out
+
     def detach(self) -> Tensor:
         """The same data, cut off from the autograd graph; as in torch it shares the data: an in-place write to it
         (`p.grad.detach().mul_(scale)`) changes this tensor too."""

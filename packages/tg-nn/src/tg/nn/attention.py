@@ -1,6 +1,8 @@
-"""Attention layers with torch's parameter names: MultiheadAttention and TransformerEncoderLayer."""
+"""Attention layers with torch's parameter names: MultiheadAttention, TransformerEncoderLayer and
+TransformerEncoder."""
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from typing import Optional, Union
@@ -8,7 +10,7 @@ from typing import Optional, Union
 from tg.core import Tensor
 
 from .layers import Dropout, LayerNorm, Linear
-from .module import Module, Parameter
+from .module import Module, ModuleList, Parameter
 
 
 class MultiheadAttention(Module):
@@ -106,3 +108,21 @@ class TransformerEncoderLayer(Module):
             return x + self._ff(self.norm2(x))
         x = self.norm1(x + self._sa(x, src_mask, src_key_padding_mask, is_causal))
         return self.norm2(x + self._ff(x))
+
+
+class TransformerEncoder(Module):
+    """A stack of num_layers copies of encoder_layer (each with its own weights, as torch deep-copies it) and an
+    optional final norm; parameter names layers.0...., as torch's."""
+
+    def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int, norm: Optional[Module] = None,
+                 enable_nested_tensor: bool = True, mask_check: bool = True):
+        super().__init__()
+        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
+        self.num_layers, self.norm = num_layers, norm
+
+    def forward(self, src: Tensor, mask: Optional[Tensor] = None, src_key_padding_mask: Optional[Tensor] = None,
+                is_causal: Optional[bool] = None) -> Tensor:
+        x = src
+        for layer in self.layers:
+            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
+        return self.norm(x) if self.norm is not None else x

@@ -89,6 +89,40 @@ class ConvTranspose2d(_ConvNd):
                                   self.groups, self.dilation)
 
 
+class Conv3d(_ConvNd):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: Union[IntOrPair, str] = 0, dilation: IntOrPair = 1, groups: int = 1, bias: bool = True,
+                 device: Optional[str] = None):
+        super().__init__(3, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.conv3d(self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class ConvTranspose1d(_ConvNd):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: IntOrPair = 0, output_padding: IntOrPair = 0, groups: int = 1, bias: bool = True,
+                 dilation: IntOrPair = 1, device: Optional[str] = None):
+        super().__init__(1, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, device,
+                         transposed=True, output_padding=output_padding)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.conv_transpose1d(self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                  self.groups, self.dilation)
+
+
+class ConvTranspose3d(_ConvNd):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: IntOrPair = 0, output_padding: IntOrPair = 0, groups: int = 1, bias: bool = True,
+                 dilation: IntOrPair = 1, device: Optional[str] = None):
+        super().__init__(3, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, device,
+                         transposed=True, output_padding=output_padding)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.conv_transpose3d(self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                  self.groups, self.dilation)
+
+
 class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
                  track_running_stats: bool = True, device: Optional[str] = None):
@@ -120,6 +154,52 @@ class BatchNorm1d(_BatchNorm):
 
 class BatchNorm2d(_BatchNorm):
     """Batch norm over (N, C, H, W)."""
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch norm over (N, C, D, H, W)."""
+
+
+class _InstanceNorm(Module):
+    """Normalise each channel of each sample over its spatial dims (affine and running stats off by default)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = False,
+                 track_running_stats: bool = False, device: Optional[str] = None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.weight = Parameter(Tensor.ones(num_features, device=device)) if affine else None
+        self.bias = Parameter(Tensor.zeros(num_features, device=device)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor.zeros(num_features, device=device).realize())
+            self.register_buffer("running_var", Tensor.ones(num_features, device=device).realize())
+        else:
+            self.running_mean = self.running_var = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        use_input_stats = self.training or self.running_mean is None
+        return F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
+                               self.momentum, self.eps)
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance norm over (N, C, L)."""
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance norm over (N, C, H, W)."""
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance norm over (N, C, D, H, W)."""
+
+
+class LocalResponseNorm(Module):
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
 
 
 class LayerNorm(Module):
@@ -176,6 +256,94 @@ class Dropout(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x.dropout(self.p, self.training)
+
+
+class _ChannelDropout(Module):
+    drop: Any = None
+
+    def __init__(self, p: float = 0.5, inplace: bool = False):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        return type(self).drop(x, self.p, self.training)
+
+
+class Dropout1d(_ChannelDropout):
+    """Zero whole channels of (N, C, L)."""
+
+    drop = staticmethod(F.dropout1d)
+
+
+class Dropout2d(_ChannelDropout):
+    """Zero whole channels of (N, C, H, W)."""
+
+    drop = staticmethod(F.dropout2d)
+
+
+class Dropout3d(_ChannelDropout):
+    """Zero whole channels of (N, C, D, H, W)."""
+
+    drop = staticmethod(F.dropout3d)
+
+
+class AlphaDropout(_ChannelDropout):
+    """Dropout that keeps SELU's self-normalisation."""
+
+    drop = staticmethod(F.alpha_dropout)
+
+
+class PReLU(Module):
+    """x if x > 0 else a * x, with a learned slope per channel (num_parameters) or one for all."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device: Optional[str] = None):
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.weight = Parameter(Tensor.full((num_parameters,), init, device=device))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.prelu(x, self.weight)
+
+
+class Bilinear(Module):
+    """y = x1^T A x2 + b, initialised like torch (U(+-1/sqrt(in1_features)))."""
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True,
+                 device: Optional[str] = None):
+        super().__init__()
+        bound = 1 / math.sqrt(in1_features)
+        self.weight = _uniform((out_features, in1_features, in2_features), bound, device)
+        self.bias = _uniform((out_features,), bound, device) if bias else None
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return F.bilinear(x1, x2, self.weight, self.bias)
+
+
+class CosineSimilarity(Module):
+    def __init__(self, dim: int = 1, eps: float = 1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
+        super().__init__()
+        self.p, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return F.pairwise_distance(x1, x2, self.p, self.eps, self.keepdim)
+
+
+class Unflatten(Module):
+    def __init__(self, dim: int, unflattened_size: Sequence[int]):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.unflatten(self.dim, self.unflattened_size)
 
 
 class MaxPool2d(Module):
@@ -253,5 +421,51 @@ Hardsigmoid = _activation("Hardsigmoid", "hardsigmoid", "relu6(x + 3) / 6")
 Softsign = _activation("Softsign", "softsign", "x / (1 + |x|)")
 Softmax = _activation("Softmax", "softmax", "softmax over dim")
 LogSoftmax = _activation("LogSoftmax", "log_softmax", "log_softmax over dim")
+CELU = _activation("CELU", "celu", "x if x > 0 else alpha * (exp(x / alpha) - 1)")
+SELU = _activation("SELU", "selu", "scale * elu(x, alpha) with the self-normalising constants")
+Hardtanh = _activation("Hardtanh", "hardtanh", "clamp(x, min_val, max_val)")
+Hardshrink = _activation("Hardshrink", "hardshrink", "x if |x| > lambd else 0")
+Softshrink = _activation("Softshrink", "softshrink", "x - lambd * sign(x) if |x| > lambd else 0")
+Tanhshrink = _activation("Tanhshrink", "tanhshrink", "x - tanh(x)")
+LogSigmoid = _activation("LogSigmoid", "logsigmoid", "log(sigmoid(x))")
+Softmin = _activation("Softmin", "softmin", "softmax(-x) over dim")
+
+
+class GLU(Module):
+    """a * sigmoid(b) for the halves a, b of dim."""
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.glu(x, self.dim)
+
+
+class Threshold(Module):
+    def __init__(self, threshold: float, value: float, inplace: bool = False):
+        super().__init__()
+        self.threshold, self.value = threshold, value
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.threshold(x, self.threshold, self.value)
+
+
+class RReLU(Module):
+    """Leaky ReLU with a random slope in U(lower, upper) while training, their mean in eval mode."""
+
+    def __init__(self, lower: float = 1 / 8, upper: float = 1 / 3, inplace: bool = False):
+        super().__init__()
+        self.lower, self.upper = lower, upper
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rrelu(x, self.lower, self.upper, self.training)
+
+
+class Softmax2d(Module):
+    """softmax over the channel dim (-3) of (N, C, H, W) or (C, H, W)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.softmax(-3)
 
 __all__ = ["F"]

@@ -1,9 +1,10 @@
 """Losses as modules, with torch's constructor arguments."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from tg.core import Tensor
+from tg.core import functional as F
 
 from .module import Module
 
@@ -91,3 +92,40 @@ class KLDivLoss(Module):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
         return input.kl_div(target, self.reduction, self.log_target)
+
+
+def _loss(name: str, fn: Any, inputs: int, options: dict[str, Any]) -> type[Module]:
+    """A loss module: its constructor takes `options` (torch's names and defaults), forward the `inputs` tensors;
+    it calls fn(*inputs, **options)."""
+
+    def init(self: Module, *args: Any, **kwargs: Any) -> None:
+        Module.__init__(self)
+        if len(args) > len(options):
+            raise TypeError(f"{name}: takes at most {len(options)} arguments ({', '.join(options)}), got {len(args)}")
+        kwargs = {**dict(zip(options, args)), **kwargs}
+        unknown = set(kwargs) - set(options)
+        if unknown:
+            raise TypeError(f"{name}: unexpected argument(s) {sorted(unknown)}; it takes {', '.join(options)}")
+        object.__setattr__(self, "options", {**options, **kwargs})
+
+    def forward(self: Module, *tensors: Tensor) -> Tensor:
+        if len(tensors) != inputs:
+            raise TypeError(f"{name}: forward takes {inputs} tensors, got {len(tensors)}")
+        return fn(*tensors, **self.options)
+
+    return type(name, (Module,), {"__init__": init, "forward": forward, "__doc__": f"{fn.__name__} as a module"})
+
+
+CosineEmbeddingLoss = _loss("CosineEmbeddingLoss", F.cosine_embedding_loss, 3, {"margin": 0.0, "reduction": "mean"})
+MarginRankingLoss = _loss("MarginRankingLoss", F.margin_ranking_loss, 3, {"margin": 0.0, "reduction": "mean"})
+HingeEmbeddingLoss = _loss("HingeEmbeddingLoss", F.hinge_embedding_loss, 2, {"margin": 1.0, "reduction": "mean"})
+SoftMarginLoss = _loss("SoftMarginLoss", F.soft_margin_loss, 2, {"reduction": "mean"})
+MultiLabelSoftMarginLoss = _loss("MultiLabelSoftMarginLoss", F.multilabel_soft_margin_loss, 2,
+                                 {"weight": None, "reduction": "mean"})
+MultiMarginLoss = _loss("MultiMarginLoss", F.multi_margin_loss, 2,
+                        {"p": 1, "margin": 1.0, "weight": None, "reduction": "mean"})
+PoissonNLLLoss = _loss("PoissonNLLLoss", F.poisson_nll_loss, 2,
+                       {"log_input": True, "full": False, "eps": 1e-8, "reduction": "mean"})
+GaussianNLLLoss = _loss("GaussianNLLLoss", F.gaussian_nll_loss, 3, {"full": False, "eps": 1e-6, "reduction": "mean"})
+TripletMarginLoss = _loss("TripletMarginLoss", F.triplet_margin_loss, 3,
+                          {"margin": 1.0, "p": 2.0, "eps": 1e-6, "swap": False, "reduction": "mean"})

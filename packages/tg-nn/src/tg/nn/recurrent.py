@@ -1,4 +1,5 @@
-"""Recurrent layers with torch's parameter names (weight_ih_l0, ...): LSTM and GRU, multi-layer.
+"""Recurrent layers with torch's parameter names (weight_ih_l0, ...): LSTM, GRU and RNN, multi-layer, and their
+single-step cells (LSTMCell, GRUCell, RNNCell).
 
 Time steps are unrolled in Python: each step's small matmuls join one lazy graph that the scheduler
 fuses, and autodiff runs back through time over it.
@@ -11,6 +12,32 @@ from typing import Optional
 from tg.core import Tensor
 
 from .module import Module, Parameter
+
+
+def lstm_step(x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
+              b_hh: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+    """One LSTM time step: the new (h, c)."""
+    i, f, g, o = (x.linear(w_ih, b_ih) + h.linear(w_hh, b_hh)).chunk(4, dim=-1)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c.tanh(), c
+
+
+def gru_step(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor],
+             b_hh: Optional[Tensor]) -> Tensor:
+    """One GRU time step: the new h."""
+    xr, xz, xn = x.linear(w_ih, b_ih).chunk(3, dim=-1)
+    hr, hz, hn = h.linear(w_hh, b_hh).chunk(3, dim=-1)
+    r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
+    return (1 - z) * (xn + r * hn).tanh() + z * h
+
+
+def rnn_step(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Tensor], b_hh: Optional[Tensor],
+             nonlinearity: str = "tanh") -> Tensor:
+    """One Elman RNN time step: the new h."""
+    pre = x.linear(w_ih, b_ih) + h.linear(w_hh, b_hh)
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return pre.tanh() if nonlinearity == "tanh" else pre.relu()
 
 
 class _RNNBase(Module):
@@ -70,10 +97,7 @@ class LSTM(_RNNBase):
             h, c = h0[layer], c0[layer]
             outputs = []
             for xt in layer_input:
-                gates = xt.linear(w_ih, b_ih) + h.linear(w_hh, b_hh)
-                i, f, g, o = gates.chunk(4, dim=1)
-                c = f.sigmoid() * c + i.sigmoid() * g.tanh()
-                h = o.sigmoid() * c.tanh()
+                h, c = lstm_step(xt, h, c, w_ih, w_hh, b_ih, b_hh)
                 outputs.append(h)
             hn.append(h)
             cn.append(c)
@@ -103,14 +127,86 @@ class GRU(_RNNBase):
             h = h0[layer]
             outputs = []
             for xt in layer_input:
-                xr, xz, xn = xt.linear(w_ih, b_ih).chunk(3, dim=1)
-                hr, hz, hn_ = h.linear(w_hh, b_hh).chunk(3, dim=1)
-                r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
-                cand = (xn + r * hn_).tanh()
-                h = (1 - z) * cand + z * h
+                h = gru_step(xt, h, w_ih, w_hh, b_ih, b_hh)
                 outputs.append(h)
             hn.append(h)
             layer_input = [o.dropout(self.dropout, self.training) if layer < self.num_layers - 1 else o
                            for o in outputs]
         h_n = hn[0].stack(*hn[1:])
         return self._output(layer_input, batched), (h_n if batched else h_n.squeeze(1))
+
+
+class RNN(_RNNBase):
+    """Elman RNN, h = tanh (or relu) of x W_ih^T + b_ih + h W_hh^T + b_hh, multi-layer."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device: Optional[str] = None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device)
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+
+    def forward(self, x: Tensor, hx: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+        seq, batched = self._sequence(x)
+        h0 = hx if hx is not None else Tensor.zeros(self.num_layers, seq.shape[1], self.hidden_size, device=x.device)
+        if not batched and hx is not None:
+            h0 = h0.unsqueeze(1)
+        layer_input = [seq[t] for t in range(seq.shape[0])]
+        hn = []
+        for layer in range(self.num_layers):
+            w_ih, w_hh, b_ih, b_hh = self._weights(layer)
+            h, outputs = h0[layer], []
+            for xt in layer_input:
+                h = rnn_step(xt, h, w_ih, w_hh, b_ih, b_hh, self.nonlinearity)
+                outputs.append(h)
+            hn.append(h)
+            layer_input = [o.dropout(self.dropout, self.training) if layer < self.num_layers - 1 else o
+                           for o in outputs]
+        h_n = hn[0].stack(*hn[1:])
+        return self._output(layer_input, batched), (h_n if batched else h_n.squeeze(1))
+
+
+class _Cell(Module):
+    """One time step of a recurrent layer, with torch's parameter names (weight_ih, weight_hh, bias_ih, bias_hh)."""
+
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Optional[str] = None):
+        super().__init__()
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        bound, g = 1 / math.sqrt(hidden_size), self.gates * hidden_size
+        self.weight_ih = Parameter(Tensor.uniform(-bound, bound, (g, input_size), device=device))
+        self.weight_hh = Parameter(Tensor.uniform(-bound, bound, (g, hidden_size), device=device))
+        self.bias_ih = Parameter(Tensor.uniform(-bound, bound, (g,), device=device)) if bias else None
+        self.bias_hh = Parameter(Tensor.uniform(-bound, bound, (g,), device=device)) if bias else None
+
+    def _zeros(self, x: Tensor) -> Tensor:
+        return Tensor.zeros(*x.shape[:-1], self.hidden_size, device=x.device)
+
+
+class RNNCell(_Cell):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 device: Optional[str] = None):
+        super().__init__(input_size, hidden_size, bias, device)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, x: Tensor, hx: Optional[Tensor] = None) -> Tensor:
+        h = hx if hx is not None else self._zeros(x)
+        return rnn_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity)
+
+
+class LSTMCell(_Cell):
+    gates = 4
+
+    def forward(self, x: Tensor, hx: Optional[tuple[Tensor, Tensor]] = None) -> tuple[Tensor, Tensor]:
+        h, c = hx if hx is not None else (self._zeros(x), self._zeros(x))
+        return lstm_step(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+
+
+class GRUCell(_Cell):
+    gates = 3
+
+    def forward(self, x: Tensor, hx: Optional[Tensor] = None) -> Tensor:
+        h = hx if hx is not None else self._zeros(x)
+        return gru_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
