@@ -136,7 +136,7 @@ def computed_in_float32(fn: Any) -> Any:
 
     @functools.wraps(fn)
     def wrapper(x: Any, *args: Any, **kwargs: Any) -> Any:
-        other = args[0] if args and hasattr(args[0], "node") else None  # a second operand (atan2, logaddexp...)
+        other = args[0] if args and isinstance(args[0], x.tensor_class) else None  # a second operand (atan2...)
         if other is None:
             if x.dtype == float16:
                 return fn(x.cast(float32), *args, **kwargs).cast(float16)

@@ -475,12 +475,13 @@ def _bce_derivative(x: Tensor, y: Tensor, target: Tensor) -> Tensor:
 
 
 BCE_EPSILON = 1e-12
+_bce_explicit = F.with_derivative(_bce_derivative)(_bce)  # the loss per element, with torch's gradient in x
 
 
 def binary_cross_entropy(x: Tensor, target: Tensor, weight: Optional[Tensor] = None,
                          reduction: str = "mean") -> Tensor:
     """BCE on probabilities; logs are clamped at -100 and the gradient is torch's (x - t) / max(x (1 - x), 1e-12)."""
-    loss = F.with_derivative(_bce_derivative)(_bce)(x, target.detach())
+    loss = _bce_explicit(x, target.detach())
     if target.requires_grad:  # the target's gradient through the formula's pieces, zero in value
         loss = loss + (_bce(x.detach(), target) - _bce(x.detach(), target.detach()))
     return _reduce_loss(loss * weight if weight is not None else loss, reduction, "binary_cross_entropy")
@@ -500,12 +501,15 @@ def _bce_logits_derivative(x: Tensor, y: Tensor, target: Tensor, pos_weight: Opt
     return (t + 1 - target) * x.sigmoid() - t
 
 
+_bce_logits_explicit = F.with_derivative(_bce_logits_derivative)(_bce_logits)
+
+
 def binary_cross_entropy_with_logits(x: Tensor, target: Tensor, weight: Optional[Tensor] = None,
                                      reduction: str = "mean", pos_weight: Optional[Tensor] = None) -> Tensor:
     """BCE on logits, computed stably: max(x, 0) - x*t + log(1 + exp(-|x|)), with torch's gradient sigmoid(x) - t
     (the pieces' kinks at 0 would not add up to it)."""
     plain = pos_weight.detach() if pos_weight is not None else None
-    loss = F.with_derivative(_bce_logits_derivative)(_bce_logits)(x, target.detach(), plain)
+    loss = _bce_logits_explicit(x, target.detach(), plain)
     if target.requires_grad or (pos_weight is not None and pos_weight.requires_grad):  # their gradients through the
         loss = loss + (_bce_logits(x.detach(), target, pos_weight) -  # pieces, zero in value
                        _bce_logits(x.detach(), target.detach(), plain))

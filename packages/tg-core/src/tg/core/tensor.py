@@ -5,6 +5,7 @@ is computed only by `realize()`, `numpy()`, `item()` or `tolist()`.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Optional, Union
 
@@ -275,8 +276,6 @@ class Tensor:
     def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
         """A copy with its own data (copy.deepcopy of a model, as torch's): the same class (a Parameter stays one),
         dtype, device and requires_grad, and a copy of the gradient."""
-        import copy
-
         data = self.detach().clone().realize()
         out = type(self).__new__(type(self))
         Tensor.__init__(out, data.node, requires_grad=self.requires_grad)

@@ -6,7 +6,9 @@ fuses, and autodiff runs back through time over it.
 """
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from typing import Optional
 
 from tg.core import Tensor
@@ -35,9 +37,13 @@ def rnn_step(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Optional[Te
              nonlinearity: str = "tanh") -> Tensor:
     """One Elman RNN time step: the new h."""
     pre = x.linear(w_ih, b_ih) + h.linear(w_hh, b_hh)
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     return pre.tanh() if nonlinearity == "tanh" else pre.relu()
+
+
+def _nonlinearity(name: str, value: str) -> str:
+    if value not in ("tanh", "relu"):
+        raise ValueError(f"{name}: nonlinearity must be 'tanh' or 'relu', got {value!r}")
+    return value
 
 
 class _RNNBase(Module):
@@ -71,6 +77,26 @@ class _RNNBase(Module):
         batched = x.ndim == 3
         x = x if batched else x.unsqueeze(0 if self.batch_first else 1)
         return (x.transpose(0, 1) if self.batch_first else x), batched  # (time, batch, features)
+
+    def _run(self, x: Tensor, hx: Optional[Tensor], step: Callable[..., Tensor]) -> tuple[Tensor, Tensor]:
+        """The layers of a recurrence with one state h (RNN, GRU): step(x_t, h, w_ih, w_hh, b_ih, b_hh) -> new h."""
+        seq, batched = self._sequence(x)
+        h0 = hx if hx is not None else Tensor.zeros(self.num_layers, seq.shape[1], self.hidden_size, device=x.device)
+        if not batched and hx is not None:
+            h0 = h0.unsqueeze(1)
+        layer_input = [seq[t] for t in range(seq.shape[0])]
+        hn = []
+        for layer in range(self.num_layers):
+            weights = self._weights(layer)
+            h, outputs = h0[layer], []
+            for xt in layer_input:
+                h = step(xt, h, *weights)
+                outputs.append(h)
+            hn.append(h)
+            layer_input = [o.dropout(self.dropout, self.training) if layer < self.num_layers - 1 else o
+                           for o in outputs]
+        h_n = hn[0].stack(*hn[1:])
+        return self._output(layer_input, batched), (h_n if batched else h_n.squeeze(1))
 
     def _output(self, steps: list[Tensor], batched: bool) -> Tensor:
         out = steps[0].stack(*steps[1:], dim=0)  # (time, batch, hidden)
@@ -115,25 +141,7 @@ class GRU(_RNNBase):
     gates = 3
 
     def forward(self, x: Tensor, hx: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
-        seq, batched = self._sequence(x)
-        n, hs = seq.shape[1], self.hidden_size
-        h0 = hx if hx is not None else Tensor.zeros(self.num_layers, n, hs, device=x.device)
-        if not batched and hx is not None:
-            h0 = h0.unsqueeze(1)
-        layer_input = [seq[t] for t in range(seq.shape[0])]
-        hn = []
-        for layer in range(self.num_layers):
-            w_ih, w_hh, b_ih, b_hh = self._weights(layer)
-            h = h0[layer]
-            outputs = []
-            for xt in layer_input:
-                h = gru_step(xt, h, w_ih, w_hh, b_ih, b_hh)
-                outputs.append(h)
-            hn.append(h)
-            layer_input = [o.dropout(self.dropout, self.training) if layer < self.num_layers - 1 else o
-                           for o in outputs]
-        h_n = hn[0].stack(*hn[1:])
-        return self._output(layer_input, batched), (h_n if batched else h_n.squeeze(1))
+        return self._run(x, hx, gru_step)
 
 
 class RNN(_RNNBase):
@@ -143,28 +151,10 @@ class RNN(_RNNBase):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  device: Optional[str] = None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device)
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
+        self.nonlinearity = _nonlinearity("RNN", nonlinearity)
 
     def forward(self, x: Tensor, hx: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
-        seq, batched = self._sequence(x)
-        h0 = hx if hx is not None else Tensor.zeros(self.num_layers, seq.shape[1], self.hidden_size, device=x.device)
-        if not batched and hx is not None:
-            h0 = h0.unsqueeze(1)
-        layer_input = [seq[t] for t in range(seq.shape[0])]
-        hn = []
-        for layer in range(self.num_layers):
-            w_ih, w_hh, b_ih, b_hh = self._weights(layer)
-            h, outputs = h0[layer], []
-            for xt in layer_input:
-                h = rnn_step(xt, h, w_ih, w_hh, b_ih, b_hh, self.nonlinearity)
-                outputs.append(h)
-            hn.append(h)
-            layer_input = [o.dropout(self.dropout, self.training) if layer < self.num_layers - 1 else o
-                           for o in outputs]
-        h_n = hn[0].stack(*hn[1:])
-        return self._output(layer_input, batched), (h_n if batched else h_n.squeeze(1))
+        return self._run(x, hx, functools.partial(rnn_step, nonlinearity=self.nonlinearity))
 
 
 class _Cell(Module):
@@ -189,7 +179,7 @@ class RNNCell(_Cell):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
                  device: Optional[str] = None):
         super().__init__(input_size, hidden_size, bias, device)
-        self.nonlinearity = nonlinearity
+        self.nonlinearity = _nonlinearity("RNNCell", nonlinearity)
 
     def forward(self, x: Tensor, hx: Optional[Tensor] = None) -> Tensor:
         h = hx if hx is not None else self._zeros(x)
