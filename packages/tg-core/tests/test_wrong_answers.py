@@ -565,3 +565,25 @@ def test_result_dtypes_of_float16_and_bool_operands(device: str) -> None:
     for bad in (lambda: b - b, lambda: b - 1, lambda: 1 - b, lambda: Tensor([1, 2], device=device) - b):
         with pytest.raises(RuntimeError, match="bool"):
             bad()
+
+
+def test_view_as_another_dtype_reads_the_same_bytes(device: str) -> None:
+    """`view(dtype)` raised (no bitcast primitive): now torch's results, shapes across sizes, and no gradient."""
+    import tg.core as tg
+
+    x = np.array([[1.0, -0.0, inf, -2.5], [nan, 3e-42, 7.0, -1e30]], np.float32)
+    for dtype, ref in (("int32", torch.int32), ("uint8", torch.uint8), ("int16", torch.int16),
+                       ("int64", torch.int64), ("float64", torch.float64)):
+        if to_dtype(dtype) not in registry.open(device).dtypes:
+            continue
+        got, want = Tensor(x, device=device).view(to_dtype(dtype)), torch.tensor(x).view(ref)
+        assert got.shape == tuple(want.shape)
+        np.testing.assert_array_equal(got.numpy().view(np.uint8), want.numpy().view(np.uint8))
+        np.testing.assert_array_equal(got.view(tg.float32).numpy().view(np.uint32), x.view(np.uint32))
+    w = Tensor(x, device=device, requires_grad=True)
+    assert not w.view(tg.int32).requires_grad and not w.bitcast("float32").requires_grad
+    with pytest.raises(RuntimeError, match="0-d tensor"):
+        Tensor(1.5, device=device).view(tg.int64)
+    with pytest.raises(RuntimeError, match="whole elements"):
+        Tensor(np.zeros(3, np.int32), device=device).view(tg.int64)
+    assert Tensor(x, device=device).view(8).shape == (8,)  # a shape is still a shape

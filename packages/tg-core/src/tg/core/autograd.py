@@ -171,6 +171,14 @@ class Cast(Function):
         return grad.cast(self.input_dtype)
 
 
+class Bitcast(Function):
+    """The same bits as another dtype. Its input is detached: the bits carry no gradient (torch's view(dtype)
+    neither)."""
+
+    def forward(self, x: Node, dtype: DType) -> Node:
+        return x.bitcast(dtype)
+
+
 class Contiguous(Function):
     def forward(self, x: Node) -> Node:
         return x.contiguous()

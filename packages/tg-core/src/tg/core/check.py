@@ -79,6 +79,8 @@ class _Checker:
             want = dt.bool_ if op in (Op.CMPLT, Op.CMPEQ) else values[0].dtype
             if u.dtype != want:
                 self.fail(u, f"{op.name} of {values[0].dtype} gives {want}, not {u.dtype}")
+        elif u.op is Op.BITCAST and (u.src[0].dtype.itemsize != u.dtype.itemsize or u.src[0].dtype == dt.bool_):
+            self.fail(u, f"bitcasts {u.src[0].dtype} to {u.dtype}: only types of one size, not bool")
         elif u.op is Op.LOAD and u.src[0].dtype != u.dtype:
             self.fail(u, f"loads {u.dtype} from a buffer of {u.src[0].dtype}")
         elif u.op is Op.STORE and u.src[0].dtype != u.src[2].dtype:
@@ -116,7 +118,7 @@ class _Checker:
         elif u.op in (Op.LOAD, Op.STORE):
             wanted = [1, 1, u.width]  # (buffer, index, value) or (buffer, index, valid): lanes read W elements
         else:
-            lanewise = u.op in ALU or u.op in (Op.CAST, Op.ACC_UPDATE, Op.ACC_FMA, Op.ACC_READ)
+            lanewise = u.op in ALU or u.op in (Op.CAST, Op.BITCAST, Op.ACC_UPDATE, Op.ACC_FMA, Op.ACC_READ)
             wanted = [u.width] * len(u.src) if lanewise else []
         for s, w in zip(u.src, wanted):
             if s.op is not Op.PARAM and s.width != w:

@@ -74,6 +74,8 @@ class Target:
     narrow: bool = False  # 32-bit index arithmetic where every index fits (native on GPUs)
     tile: Optional[tuple[int, int]] = None  # CPUs: the largest register tile (contiguous dim, reused dim)
     vectors: bool = False  # the renderer writes vector values (UOp.width > 1): tiles are lowered to them
+    # exp2/log2 of float32 as arithmetic (softmath.py): for CPUs, whose math library is a scalar call per element
+    soft_math: bool = False
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,8 @@ class CompiledDevice(Device):
 
     def _render(self, kernel: Kernel, opts: Opts) -> _Rendered:
         target = self.target(kernel)
-        prog = lower(kernel, opts, gpu=target.gpu, narrow=target.narrow, vectorize=target.vectors)
+        prog = lower(kernel, opts, gpu=target.gpu, narrow=target.narrow, vectorize=target.vectors,
+                     soft_math=target.soft_math)
         source = target.renderer.render(prog, KERNEL_NAME)
         items = target.renderer.items(prog) if hasattr(target.renderer, "items") else prog.outer_size
         digest = hashlib.sha256(f"{source}|{self.compiler.fingerprint}|tiled={prog.tiled}".encode()).hexdigest()[:20]

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .ops import ELEMENTWISE, REDUCE, Op
+from .ops import CONVERSIONS, ELEMENTWISE, REDUCE, Op
 from .uop import UOp
 from .view import Shape, View
 
@@ -65,7 +65,7 @@ def _describe_arg(n: AST) -> str:
         return f"{where} shape={list(view.shape)} strides={list(view.strides)} offset={view.offset}{mask}"
     if n.op in REDUCE:
         return f"axes={list(n.arg)}"
-    if n.op is Op.CAST:
+    if n.op in CONVERSIONS:
         return n.arg.name
     if n.op is Op.RESHAPE:
         return f"shape={list(n.arg)}"

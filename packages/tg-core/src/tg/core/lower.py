@@ -21,6 +21,7 @@ import math
 from typing import Any, Optional
 
 from . import dtype as dt
+from . import softmath
 from .dtype import DType
 from .ir import INDEX, Program
 from .kernel import AST, Kernel
@@ -36,15 +37,16 @@ Combo = tuple[tuple[int, int], ...]  # (dim, offset) for each upcast dim: one co
 
 
 def lower(kernel: Kernel, opts: Optional[Opts] = None, gpu: bool = False, narrow: bool = False,
-          vectorize: bool = False) -> Program:
+          vectorize: bool = False, soft_math: bool = False) -> Program:
     """The loop program for `kernel`: `kernel(start, end, out, in1, ...)` over the outermost loop.
 
     `opts` (upcasts, loop order, flattening) default to what `opt.choose_opts` picks for the target;
-    `vectorize` lets a contraction's tile use vector values (for renderers that have them).
+    `vectorize` lets a contraction's tile use vector values (for renderers that have them); `soft_math` writes
+    exp2/log2 of float32 as arithmetic (softmath.py).
     """
     chosen = choose_opts(kernel, gpu) if opts is None else opts
     index = dt.int32 if narrow and _fits_int32(kernel) else INDEX
-    return _Lowerer(kernel, chosen, index, vectorize and not gpu).run()
+    return _Lowerer(kernel, chosen, index, vectorize and not gpu, soft_math).run()
 
 
 def _fits_int32(kernel: Kernel) -> bool:
@@ -120,12 +122,14 @@ def reduce_identity(op: Op, dtype: DType) -> Any:
 
 
 # ops whose value depends on their sources only
-PURE = ALU | {Op.CONST, Op.CAST, Op.BROADCAST, Op.VECTOR, Op.LANE}
+PURE = ALU | {Op.CONST, Op.CAST, Op.BITCAST, Op.BROADCAST, Op.VECTOR, Op.LANE}
 
 
 class _Lowerer:
-    def __init__(self, kernel: Kernel, opts: Opts, index: DType = INDEX, vectorize: bool = False):
+    def __init__(self, kernel: Kernel, opts: Opts, index: DType = INDEX, vectorize: bool = False,
+                 soft_math: bool = False):
         self.index_dtype = index
+        self.soft_math = soft_math
         self.vdim = vector_dim(kernel, opts) if vectorize else None  # the dim held in vector lanes
         self.width = opts.upcasts[self.vdim] if self.vdim is not None else 1
         # the lanes run along a reduce dim: the accumulators are vectors, folded to scalars after the loop
@@ -681,8 +685,10 @@ class _Lowerer:
     def compute(self, n: AST, src: tuple[UOp, ...]) -> UOp:
         """An elementwise node applied to the values of its sources (of one width)."""
         width = src[0].width if src else 1
-        if n.op is Op.CAST:
-            return self.emit(Op.CAST, n.dtype, src, width=width)
+        if n.op in (Op.CAST, Op.BITCAST):
+            return self.emit(n.op, n.dtype, src, width=width)
+        if self.soft_math and n.op in softmath.EXPANSIONS and n.dtype == dt.float32 and width == 1:
+            return softmath.EXPANSIONS[n.op](self, src[0])
         u = self.emit(n.op, n.dtype, src, width=width)
         if n.op in (Op.ADD, Op.MUL, Op.NEG) and n.dtype.kind == "i":
             self.wrapping.add(id(u))

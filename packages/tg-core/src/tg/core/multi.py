@@ -84,6 +84,9 @@ class MultiNode:
     def cast(self, dtype: DType) -> MultiNode:
         return MultiNode([s.cast(dtype) for s in self.shards], self.axis)
 
+    def bitcast(self, dtype: DType) -> MultiNode:
+        return MultiNode([s.bitcast(dtype) for s in self.shards], self.axis)
+
     def contiguous(self) -> MultiNode:
         return MultiNode([s.contiguous() for s in self.shards], self.axis)
 

@@ -205,6 +205,8 @@ class KernelInterpreter:
         src = [self.value(s) for s in n.src]
         if n.op is Op.CAST:
             return self.fresh(cast(src[0], n.dtype.np))
+        if n.op is Op.BITCAST:
+            return np.asarray(src[0]).view(n.dtype.np)  # not a temporary: it shares its source's memory
         if n.op is Op.RESHAPE:  # only ever applied to the reduce's keepdim output
             red_shape = tuple(1 if d in n.src[0].arg else s for d, s in enumerate(self.kernel.full_shape))
             return _unit_reshape(src[0], red_shape, n.arg)

@@ -33,6 +33,7 @@ class Op(Enum):
     RECIP = auto()
     NEG = auto()
     CAST = auto()
+    BITCAST = auto()  # the same bits read as another dtype of the same size (float <-> int)
     ADD = auto()
     MUL = auto()
     FDIV = auto()  # correctly rounded float division (x * recip(y) can be off by an ulp)
@@ -76,15 +77,17 @@ class Op(Enum):
     LANE = auto()
 
 
-UNARY = {Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT, Op.RECIP, Op.NEG, Op.CAST}
+UNARY = {Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT, Op.RECIP, Op.NEG, Op.CAST, Op.BITCAST}
 BINARY = {Op.ADD, Op.MUL, Op.FDIV, Op.MAX, Op.CMPLT, Op.CMPEQ, Op.IDIV, Op.MOD, Op.AND, Op.OR, Op.XOR}
 ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
 REDUCE = {Op.SUM, Op.RMAX}
-ALU = (UNARY - {Op.CAST}) | BINARY | {Op.WHERE}  # arithmetic in the loop IR, where CAST is a statement of its own
+CONVERSIONS = {Op.CAST, Op.BITCAST}  # unary ops whose arg is the target dtype
+ALU = (UNARY - CONVERSIONS) | BINARY | {Op.WHERE}  # arithmetic in the loop IR; conversions are UOps of their own
 MOVEMENT = {Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.PAD, Op.SHRINK, Op.FLIP, Op.WINDOW}
 COMPARISON = {Op.CMPLT, Op.CMPEQ}
 # f(0, 0, ...) == 0: padding can be pushed through these ops, the padded area stays zero
-PAD_SAFE = {Op.ADD, Op.MUL, Op.NEG, Op.MAX, Op.CMPLT, Op.CAST, Op.SQRT, Op.SIN, Op.AND, Op.OR, Op.XOR, Op.WHERE}
+PAD_SAFE = {Op.ADD, Op.MUL, Op.NEG, Op.MAX, Op.CMPLT, Op.CAST, Op.BITCAST, Op.SQRT, Op.SIN, Op.AND, Op.OR, Op.XOR,
+            Op.WHERE}
 
 Path = tuple[tuple[Op, Any], ...]
 T = TypeVar("T")
@@ -204,6 +207,11 @@ class Node:
 
     def cast(self, dtype: DType) -> Node:
         return self if dtype == self.dtype else Node(Op.CAST, (self,), dtype, dtype, self.shape, self.device)
+
+    def bitcast(self, dtype: DType) -> Node:
+        """The same bits as `dtype`, a float and an integer type of one size (integer pairs are casts)."""
+        assert dtype.itemsize == self.dtype.itemsize and dtype.is_float != self.dtype.is_float, (self.dtype, dtype)
+        return Node(Op.BITCAST, (self,), dtype, dtype, self.shape, self.device)
 
     def reduce(self, op: Op, axes: tuple[int, ...]) -> Node:
         axes = tuple(sorted(a for a in axes if self.shape[a] != 1))

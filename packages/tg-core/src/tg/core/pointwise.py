@@ -105,6 +105,54 @@ def cast(self: Tensor, dtype: Union[DType, str]) -> Tensor:
     return self._apply(F.Cast, dtype=dtype)
 
 
+def bitcast(self: Tensor, dtype: Union[DType, str]) -> Tensor:
+    """The same bytes read as `dtype` (torch's `view(dtype)`, tinygrad's `bitcast`), e.g. a float32's bits as an
+    int32. Between types of different sizes the last dim shrinks or grows by the ratio of the sizes, bytes in
+    little-endian order as torch on every machine it runs on. The result carries no gradient. Unlike torch's
+    view it is a new tensor: writing into it does not change this one.
+
+    >>> Tensor([1.0]).bitcast(tg.core.int32).tolist()
+    [1065353216]
+    """
+    dtype = dt.to_dtype(dtype)
+    check_dtype(dtype, self.device)
+    x = self.detach()
+    if dtype == x.dtype:
+        return x
+    size, new = x.dtype.itemsize, dtype.itemsize
+    if size == new:
+        return _same_size_bitcast(x, dtype)
+    if x.ndim == 0 or (x.shape[-1] * size) % new:
+        raise RuntimeError(f"bitcast/view: a tensor of shape {x.shape} and dtype {x.dtype.name} cannot be read as "
+                           f"{dtype.name}: the last dim's {x.shape[-1] if x.ndim else 0} elements of {size} bytes "
+                           f"must make whole elements of {new} bytes (a 0-d tensor keeps its dtype's size)")
+    # signed integers carry the bits: the devices that have a size have its signed type (the demo plugin no uint64)
+    bits = _same_size_bitcast(x, dt.signed_of_size(size))
+    if size > new:  # each element becomes size // new narrower ones, the lowest bytes first
+        narrow = dt.signed_of_size(new)  # floor division is an arithmetic shift; the cast keeps the low bits
+        pieces = [(bits // (1 << (8 * new * k)) if k else bits).cast(narrow) for k in range(size // new)]
+        joined = pieces[0].stack(*pieces[1:], dim=-1).reshape(*x.shape[:-1], x.shape[-1] * (size // new))
+        return _same_size_bitcast(joined, dtype)
+    count = new // size  # narrow elements to one wide one, each widened without its sign
+    grouped = bits.reshape(*x.shape[:-1], x.shape[-1] // count, count).cast(dt.signed_of_size(new))
+    grouped = grouped & ((1 << (8 * size)) - 1)
+    out = grouped[..., 0]
+    for k in range(1, count):
+        out = out | grouped[..., k] * (1 << (8 * size * k))  # wraps into the sign bit for the top piece
+    return _same_size_bitcast(out, dtype)
+
+
+def _same_size_bitcast(x: Tensor, dtype: DType) -> Tensor:
+    """`x`'s bits as `dtype` of its size: integers (and bools) convert by a cast, which keeps the bits."""
+    if x.dtype == dtype:
+        return x
+    if x.dtype.is_float and dtype.is_float:  # e.g. float16 <-> bfloat16: through the integer of that size
+        x = _same_size_bitcast(x, dt.signed_of_size(x.dtype.itemsize))
+    if not x.dtype.is_float and not dtype.is_float:
+        return x.cast(dtype)
+    return x._apply(F.Bitcast, dtype=dtype)
+
+
 def clone(self: Tensor) -> Tensor:
     """A copy with its own buffer (torch.clone); gradients flow through it."""
     return self._apply(F.Clone)

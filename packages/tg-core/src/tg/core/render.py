@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Optional
 from . import dtype as dt
 from .dtype import DType
 from .ir import Program
-from .ops import ALU, Op
+from .ops import ALU, CONVERSIONS, Op
 from .uop import UOp
 
 UNSIGNED_OF = {dt.int8: dt.uint8, dt.int16: dt.uint16, dt.int32: dt.uint32, dt.int64: dt.uint64}
@@ -43,7 +43,7 @@ def _fits_lanes(u: UOp, outer: UOp, at_position: dict[int, bool]) -> bool:
         return True
     if u.op is Op.PARAM:
         return u.dtype in LANE_DTYPES
-    if u.op in ALU or u.op is Op.CAST:  # the position itself as a value (arange) would need a value per lane
+    if u.op in ALU or u.op in CONVERSIONS:  # the position itself as a value (arange) would need a value per lane
         return (u.dtype in LANE_DTYPES or u.dtype == dt.bool_) and outer not in u.src
     if u.op in (Op.LOAD, Op.STORE):
         buf, idx = u.src[0], u.src[1]
@@ -106,7 +106,7 @@ class CStyleRenderer:
         outer = next(u for u in prog.uops if u.op is Op.RANGE)
         self.vector_buffers = {u.src[0].arg for u in prog.uops if u.op in (Op.LOAD, Op.STORE) and u.src[1] is outer}
         self.emit(outer)
-        body = [u for u in prog.uops if u.op in ALU or u.op in (Op.LOAD, Op.CAST)]
+        body = [u for u in prog.uops if u.op in ALU or u.op in (Op.LOAD, Op.CAST, Op.BITCAST)]
         stores = [u for u in prog.uops if u.op is Op.STORE]
         for u in body:
             if u.op is Op.LOAD:  # a vector at the loop's position, or a scalar every lane shares
@@ -284,6 +284,8 @@ class CStyleRenderer:
             self.assign(u, self.name(u.src[0]))
         elif op is Op.CAST:
             self.assign(u, self.cast(self.ref(u.src[0]), u.src[0].dtype, u.dtype))
+        elif op is Op.BITCAST:
+            self.assign(u, self.bitcast(self.ref(u.src[0]), u.src[0].dtype, u.dtype))
         elif op in ALU:
             self.assign(u, self.alu(u))
         else:
@@ -325,6 +327,10 @@ class CStyleRenderer:
         if b == dt.bool_:
             return f"({x} != 0)"
         return f"(({self.types[b]})({x}))"
+
+    def bitcast(self, x: str, a: DType, b: DType) -> str:
+        """The bits of `x` (of dtype a) read as dtype b, a float and an integer type of one size."""
+        raise NotImplementedError(f"{type(self).__name__}: no bitcast from {a.name} to {b.name}")
 
     def alu(self, u: UOp) -> str:
         op = u.op

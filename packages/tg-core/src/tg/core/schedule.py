@@ -20,7 +20,7 @@ import numpy as np
 from .device import Buffer, get_device
 from .dtype import DType, bool_
 from .kernel import AST, Kernel
-from .ops import ELEMENTWISE, PAD_SAFE, REDUCE, Node, Op, Path, Shape, replay
+from .ops import CONVERSIONS, ELEMENTWISE, PAD_SAFE, REDUCE, Node, Op, Path, Shape, replay
 from .view import View
 
 
@@ -640,7 +640,7 @@ class _KernelBuilder:
         self.path.append(n)
         srcs = tuple(self.visit(s, path, in_reduce, depth + 1) for s in n.src)
         self.path.pop()
-        return AST(n.op, n.dtype, srcs, n.arg if n.op is Op.CAST else None)
+        return AST(n.op, n.dtype, srcs, n.arg if n.op in CONVERSIONS else None)
 
     def visit_reduce(self, n: Node, path: Path, in_reduce: bool, depth: int) -> AST:
         if in_reduce or self.reduce_input is not None or (path and not _only_unit_reshapes(path, n.shape)):

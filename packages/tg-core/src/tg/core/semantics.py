@@ -41,6 +41,9 @@ Casts
 - float -> int truncates toward zero and saturates to the target's range; NaN -> 0 (C and NumPy leave this
   undefined: x86 gives INT_MIN, GPUs saturate). float -> float rounds to nearest even, overflowing to inf.
 - int -> narrower int keeps the low bits (wraps); anything -> bool is `!= 0` (NaN -> True, -0.0 -> False).
+- `bitcast(dtype)` / `view(dtype)` keeps the bits (-0.0's sign, inf, subnormals); between sizes the bytes are in
+  little-endian order (torch on every machine it runs on). A NaN stays a NaN; its payload is kept except for
+  halves on WebGPU (WGSL has no 16-bit integers: the bits go through a float32).
 
 Shapes at the edges
 - A sum over nothing is 0, a product 1, `all` True, `any` False; `max`/`min`/`argmax` over nothing raise.
@@ -192,6 +195,18 @@ CASES: list[Case] = [
          _a([True, False, False, True], bool)),
     Case("cast", "float64 -> float32 overflows to inf", lambda a: a.cast("float32"),
          (_a([1e300, -1e300, 0.1], np.float64),), _a([inf, -inf, 0.1], f32)),
+    Case("cast", "bitcast keeps the bits", lambda a: a.bitcast("int32"),
+         (_a([1.0, -0.0, inf, -inf, 1e-45, -2.5], f32),), _a([1.0, -0.0, inf, -inf, 1e-45, -2.5], f32).view(i32)),
+    Case("cast", "bitcast back", lambda a: a.bitcast("float32"), (_a([1, -2**31, 0x7F800000, 0x3F800000], i32),),
+         _a([1, -2**31, 0x7F800000, 0x3F800000], i32).view(f32)),
+    Case("cast", "bitcast to bytes is little-endian", lambda a: a.view("uint8"), (_a([1.0, -2.5], f32),),
+         _a([1.0, -2.5], f32).view(np.uint8)),
+    Case("cast", "bitcast from bytes", lambda a: a.view("float32"), (_a([0, 0, 128, 63, 1, 2, 3, 4], np.uint8),),
+         _a([0, 0, 128, 63, 1, 2, 3, 4], np.uint8).view(f32)),
+    Case("cast", "bitcast of halves", lambda a: a.view("int16").cat(a.view("int16").view("float16").view("int16")),
+         (_a([1.5, -2, 65504, -0.0, 6e-8], f16),), np.tile(_a([1.5, -2, 65504, -0.0, 6e-8], f16).view(np.int16), 2)),
+    Case("cast", "bitcast of float64", lambda a: a.view("int64").cat(a.view("int32").view("int64")),
+         (_a([1.0, -3.25, 5e-324], np.float64),), np.tile(_a([1.0, -3.25, 5e-324], np.float64).view(np.int64), 2)),
     # empty reductions
     Case("empty", "sum and prod of nothing", lambda a: a.sum(1).cat(a.prod(1)), (np.zeros((2, 0), f32),),
          _a([0, 0, 1, 1], f32)),

@@ -339,6 +339,7 @@ class Tensor:
     log2 = pointwise.log2
     sin = pointwise.sin
     cast = pointwise.cast
+    bitcast = pointwise.bitcast
     clone = pointwise.clone
     contiguous = pointwise.contiguous
     _binary = pointwise._binary
@@ -429,7 +430,15 @@ class Tensor:
 
     # ---- movement, joining and splitting (movement.py) ---------------------------------------------------
     reshape = _view(movement.reshape)
-    view = _view(movement.view)
+    _view_shape = _view(movement.view)
+
+    def view(self, *shape: Any) -> Tensor:
+        """The same elements in a new shape, aliasing this tensor (torch's view); `view(dtype)` reads the same bytes
+        as another dtype (`bitcast`)."""
+        if len(shape) == 1 and isinstance(shape[0], (dt.DType, str)):
+            return self.bitcast(shape[0])
+        return self._view_shape(*shape)
+
     permute = _view(movement.permute)
     transpose = _view(movement.transpose)
     expand = movement.expand

@@ -194,7 +194,8 @@ class LLVMDevice(CompiledDevice):
         # of floats, 16 (AVX2) a 4x16 one (measured on a 2-core AVX2 EPYC, matmul 1024^2: 8x32 28.6 GFLOP/s with
         # accumulators spilled, 4x16 57.4, 8x16 54.8)
         wide = "+avx512f" in self.compiler.features.split(",")
-        self.cpu_target = Target(self.compiler.renderer, tile=(32, 8) if wide else (16, 4), vectors=True)
+        self.cpu_target = Target(self.compiler.renderer, tile=(32, 8) if wide else (16, 4), vectors=True,
+                                 soft_math=True)
 
     @property
     def search_key(self) -> str:

@@ -242,6 +242,9 @@ class LLVMRenderer:
             self.line(f"%{self.name(u)} = load {vtype(d, u.width)}, ptr %{self.name(u.src[0])}.ptr")
         elif op is Op.CAST:
             self.cast(u)
+        elif op is Op.BITCAST:
+            assert d is not None and u.src[0].dtype is not None
+            self.line(f"%{self.name(u)} = bitcast {ltype(u.src[0].dtype)} {self.ref(u.src[0])} to {ltype(d)}")
         elif op in ALU:
             self.alu(u)
         else:

@@ -121,12 +121,12 @@ class OpenCLDevice(CompiledDevice):
         # one work-item per output tile (GPUs; and elementwise kernels on CPUs, which PoCL vectorises across
         # work-items), or on CPUs for reductions one work-item per chunk of the outer loop (measured on PoCL:
         # matmul 1024^2 54 -> 65 GFLOP/s; the elementwise chain fell from 3.1 to 1.6 GB/s that way)
-        tile, chunk = OpenCLRenderer(), OpenCLCPURenderer()
-        tile.soft_math = chunk.soft_math = not self.is_gpu
         # CPUs: a register tile that fits the vector registers (16 floats wide: AVX-512, else AVX2's 16 registers)
         wide = self.cl_device.preferred_vector_width_float >= 16
-        self.per_tile = Target(tile, gpu=True, narrow=config.cl_narrow())
-        self.per_chunk = Target(chunk, tile=(32, 8) if wide else (16, 4))
+        # CPUs: exp2/log2 as arithmetic that vectorises (PoCL calls a scalar libm per work-item: a chain ending in exp
+        # ran 11x slower)
+        self.per_tile = Target(OpenCLRenderer(), gpu=True, narrow=config.cl_narrow(), soft_math=not self.is_gpu)
+        self.per_chunk = Target(OpenCLCPURenderer(), tile=(32, 8) if wide else (16, 4), soft_math=True)
         self.work_items = max(1, self.cl_device.max_compute_units)
 
     @property

@@ -206,7 +206,7 @@ class WGSLRenderer(CStyleRenderer):
 
     def assign(self, u: UOp, expr: str) -> None:
         assert u.dtype is not None
-        if u.dtype in NARROW_INTS and (u.op in ALU or u.op is Op.CAST) and u.dtype is not None:
+        if u.dtype in NARROW_INTS and (u.op in ALU or u.op in (Op.CAST, Op.BITCAST)):
             expr = self.narrowed(expr, u.dtype)
         self.line(self.declare(self.ref(u), self.types[u.dtype], expr))
 
@@ -263,6 +263,16 @@ class WGSLRenderer(CStyleRenderer):
         self.math.add((SOFT_MATH[op], wide))
         call = f"tg_{SOFT_MATH[op]}_{self.types[wide]}({x if d == wide else f'f32({x})'})"
         return f"f16({call})" if d == dt.float16 else call
+
+    def bitcast(self, x: str, a: DType, b: DType) -> str:
+        # WGSL has no 16-bit integers (and naga no bitcast of vec2<f16>): a half's bits through the pack functions,
+        # exact for every half (a NaN may come back as the canonical one)
+        if a == dt.float16:
+            bits = f"pack2x16float(vec2<f32>(f32({x}), 0.0))"
+            return bits if b == dt.uint16 else f"bitcast<i32>({bits})"  # narrowed to 16 bits after
+        if b == dt.float16:
+            return f"f16(unpack2x16float(u32({x}) & 65535u).x)"
+        return f"bitcast<{self.types[b]}>({x})"
 
     def cast(self, x: str, a: DType, b: DType) -> str:
         if b == dt.bool_ and a.is_float:  # by the bits: NaN is True, -0.0 False
