@@ -240,6 +240,37 @@ def test_a_repeated_step_reuses_the_rewritten_schedule_without_rewriting(device:
     assert calls == [] and len(sched._plans) == 1 and kernels[0] == kernels[1] == kernels[2] >= 3
 
 
+def test_layout_rewrites_leave_the_users_graph_as_built(device: str, monkeypatch) -> None:
+    """The layout rewrites (re-laid operands, a weight gradient in its reader's order, split reduces) work on a copy
+    of the graph: scheduling changes no node a tensor holds, and the nodes the kernels fill are the built ones."""
+    sched = importlib.import_module("tg.core.schedule")
+    from tg.core.ops import postorder
+
+    rng = np.random.default_rng(4)
+    x, w, g = (rng.standard_normal(s).astype(np.float32) for s in ((16, 24), (12, 24), (16, 12)))
+    tx, tw, tg_ = (Tensor(a, device=device) for a in (x, w, g))
+    out = [(tx @ tw.T).relu() * 2, (tx.T @ tg_).T - tw, Tensor(np.ones(1 << 18, np.float32), device=device).sum()]
+    roots = [t.node for t in out]
+    nodes = postorder(roots, lambda n: n.src)
+    before = [(n.op, n.src, n.arg) for n in nodes]
+    rewrites = []
+    for name in ("_reduce_in_read_order", "_relay_contractions", "_split_reduces"):
+        original = getattr(sched, name)
+        monkeypatch.setattr(sched, name, lambda order, roots_, replaced, _f=original, _n=name:
+                            _f(order, roots_, replaced) or (replaced and rewrites.append(_n)))
+    sched._plans.clear()
+    items = sched.schedule(roots)
+    assert sorted(rewrites) == ["_reduce_in_read_order", "_relay_contractions", "_split_reduces"]
+    assert [(n.op, n.src, n.arg) for n in nodes] == before
+    built = {id(n) for n in nodes}
+    assert all(id(sched._root_of(r)) in {id(it.out) for it in items} for r in roots)
+    assert all(id(n) in built for it in items for n in it.inputs if n.op is Op.BUFFER)
+    Tensor.realize(*out)
+    np.testing.assert_allclose(out[0].numpy(), np.maximum(x.astype(np.float64) @ w.T, 0) * 2, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out[1].numpy(), (x.T.astype(np.float64) @ g).T - w, rtol=1e-5, atol=1e-5)
+    assert out[2].item() == 1 << 18
+
+
 def test_column_reduces_tile_their_contiguous_dim_and_match_numpy(device: str) -> None:
     """A bias gradient's column sum (and max, mean, an int sum, a padded view, NaN) walks its column a row apart;
     on CPUs its contiguous kept dim is tiled instead. Values as NumPy's in float64, for shapes the tile divides

@@ -10,9 +10,10 @@ from .kernel import Kernel
 from .ops import Node, Op
 from .schedule import ScheduleItem, schedule
 
-# One realize at a time in the process: scheduling rewrites lazy nodes in place (layouts, reduce splits) and running
-# turns them into data, so two threads realizing graphs that share lazy nodes would see each other's half-done
-# work (an IndexError in 2 of 400 shared-graph iterations on llvm). Kernels still use every core inside one realize.
+# One realize at a time in the process: running a schedule turns its nodes into data (the one change a node ever
+# sees), so two threads realizing graphs that share lazy nodes would compute them twice or read one half-done (an
+# IndexError in 2 of 400 shared-graph iterations on llvm, when scheduling still rewrote nodes in place too). Kernels
+# still use every core inside one realize.
 _realize_lock = threading.RLock()
 
 

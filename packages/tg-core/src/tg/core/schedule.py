@@ -128,7 +128,7 @@ SPLIT_OUTPUTS, SPLIT_MIN, SPLIT_PART_MIN = 32, 1 << 17, 1 << 11  # see _split_re
 COLUMN_OUTPUTS, COLUMN_ROWS, COLUMN_PART_MIN = 1 << 14, 1 << 10, 64  # see _split_reduces
 
 
-def _split_reduces(order: list[Node]) -> bool:
+def _split_reduces(order: list[Node], roots: list[Node], replaced: dict[int, Node]) -> None:
     """A huge reduce (SPLIT_MIN elements or more) that a device would run on too few threads becomes two kernels:
     partial results computed side by side, then one small reduce of those: the reduce node itself, which now reads
     the partial results, so everything that reads it follows. Returns whether any was split.
@@ -142,7 +142,6 @@ def _split_reduces(order: list[Node]) -> bool:
       (8,192 column sums of 8,192 rows: 8,192 work-items with 8,192 loads each); each part is then a strip of
       rows that neighbouring work-items read along a row.
     Part counts are powers of two that divide the reduce."""
-    split = False
     for n in order:
         if n.op not in REDUCE or len(n.arg) != 1:
             continue
@@ -159,9 +158,8 @@ def _split_reduces(order: list[Node]) -> bool:
             continue
         wide = src.shape[:axis] + (parts, size // parts) + src.shape[axis + 1:]
         partials = src.movement(Op.RESHAPE, wide).reduce(n.op, (axis + 1,))
-        n.src = (partials.movement(Op.RESHAPE, wide[:axis + 1] + wide[axis + 2:]),)
-        split = True
-    return split
+        replaced[id(n)] = Node(n.op, (partials.movement(Op.RESHAPE, wide[:axis + 1] + wide[axis + 2:]),), n.arg,
+                               n.dtype, n.shape, n.device)
 
 
 def _parts(size: int, most: int) -> int:
@@ -172,22 +170,21 @@ def _parts(size: int, most: int) -> int:
     return parts
 
 
-def _reduce_in_read_order(order: list[Node], roots: list[Node]) -> bool:
+def _reduce_in_read_order(order: list[Node], roots: list[Node], replaced: dict[int, Node]) -> None:
     """A reduce that every reader reads through the same permutation of its dims (a weight gradient: autograd
     transposes the reduce of x.T @ grad back to the weight's (in, out) layout) computes its output in that order
     instead, so that the readers, and the buffer, see it contiguous: the optimiser step read it 784 floats apart.
-    The values, and the order of each sum, stay the same. Returns whether any was."""
+    The values, and the order of each sum, stay the same."""
     root_ids = {id(r) for r in roots}
     reduces = [n for n in order if n.op in REDUCE and id(n) not in root_ids]
     if not reduces:
-        return False
+        return
     # the readers of those reduces and of their sources (the permute may go down to the loads)
     readers: dict[int, list[Node]] = {id(x): [] for n in reduces for x in (n, n.src[0])}
     for m in order:
         for s in m.src:
             if id(s) in readers:
                 readers[id(s)].append(m)
-    changed = False
     for n in reduces:
         if not readers[id(n)]:
             continue
@@ -206,10 +203,9 @@ def _reduce_in_read_order(order: list[Node], roots: list[Node]) -> bool:
         else:
             moved = src.movement(Op.PERMUTE, tuple(perm))
         new = Node(n.op, (moved,), n.arg, n.dtype, tuple(n.shape[p] for p in perm), n.device)
-        for m in readers[id(n)]:
-            m.src, m.arg = (new,), (((Op.RESHAPE, m.shape),), View.contiguous(m.shape))
-        changed = True
-    return changed
+        for m in readers[id(n)]:  # each reader: the new reduce, reshaped to the reader's shape
+            replaced[id(m)] = Node(Op.VIEW, (new,), (((Op.RESHAPE, m.shape),), View.contiguous(m.shape)), m.dtype,
+                                   m.shape, m.device)
 
 
 def _read_order(m: Node, n: Node) -> Optional[tuple[int, ...]]:
@@ -235,14 +231,13 @@ def _read_order(m: Node, n: Node) -> Optional[tuple[int, ...]]:
 DOT_MIN_ROWS = 8  # a contraction is re-laid out when the operand it keeps has at least this many rows
 
 
-def _relay_contractions(order: list[Node]) -> bool:
+def _relay_contractions(order: list[Node], roots: list[Node], replaced: dict[int, Node]) -> None:
     """A contraction where neither operand runs along an output dim with unit stride gives a register tile no dim
     to vectorise: x @ w.T with w stored as torch's Linear stores it, (out, in), computed one dot product at a
     time; a stride-2 convolution read its input two apart. One operand is then copied first (a small kernel of
     its own) with one of its output dims innermost, so that the tile runs along it: preferably the output's own
     innermost dim (the stores stay contiguous), else the longest. The values, and the order of each sum, stay
-    the same. Returns whether any was."""
-    changed = False
+    the same."""
     for n in order:
         if n.op is not Op.SUM or n.src[0].op is not Op.MUL:
             continue
@@ -258,9 +253,7 @@ def _relay_contractions(order: list[Node]) -> bool:
         other = prod.src[1] if side is prod.src[0] else prod.src[0]
         if math.prod(m for d, m in enumerate(other.shape) if d not in axes and other.view.strides[d]) < DOT_MIN_ROWS:
             continue
-        prod.src = tuple(_relaid(v, axes) if v is side else v for v in prod.src)
-        changed = True
-    return changed
+        replaced[id(prod)] = _with_sources(prod, tuple(_relaid(v, axes) if v is side else v for v in prod.src))
 
 
 ALIASED_ROW_BYTES = 1024  # operand rows a multiple of this apart map to a few cache sets
@@ -268,13 +261,12 @@ PAD_MIN_ROWS, PAD_MIN_DEPTH = 256, 64  # the contraction reuses each operand row
 ROW_PAD_BYTES = 64  # one cache line: the copy's rows then fall in different sets
 
 
-def _pad_aliased_rows(order: list[Node]) -> bool:
+def _pad_aliased_rows(order: list[Node], roots: list[Node], replaced: dict[int, Node]) -> None:
     """On CPUs (`Device.pad_aliased_rows`): in a big contraction, the operand read along the output's unit-stride
     dim walks the summed dim one row at a time; when its rows lie a multiple of 1 KiB apart (a 1024x1024 matrix:
     4 KiB) they share a few cache sets and evict each other, and each row is read again for every tile of the
     other operand (matmul 1024^2 on a 2-core AVX2 EPYC: 52 GFLOP/s; 121 from rows padded by a cache line). That
     operand is then read from a copy whose rows are one cache line longer. Values and sums stay the same."""
-    changed = False
     for n in order:
         if n.op is not Op.SUM or n.src[0].op is not Op.MUL or not get_device(n.device).pad_aliased_rows:
             continue  # (cheap tests first: this walks every node of every step's graph)
@@ -290,10 +282,9 @@ def _pad_aliased_rows(order: list[Node]) -> bool:
             rows = math.prod(m for d, m in enumerate(other.shape) if d != k and other.view.strides[d] and
                              not view.strides[d])
             if rows >= PAD_MIN_ROWS:
-                prod.src = tuple(_row_padded(s, ROW_PAD_BYTES // item) if s is v else s for s in prod.src)
-                changed = True
+                replaced[id(prod)] = _with_sources(prod, tuple(_row_padded(s, ROW_PAD_BYTES // item) if s is v else s
+                                                               for s in prod.src))
                 break
-    return changed
 
 
 RAGGED_MIN = 256  # a contraction's vector dim at least this long that is not a multiple of RAGGED_MULTIPLE is padded
@@ -303,15 +294,14 @@ RAGGED_MULTIPLE = 32  # (the widest register tile: 32 lanes; the padding wastes 
 RAGGED_MIN_ROWS = 8
 
 
-def _pad_ragged_contractions(order: list[Node], roots: list[Node]) -> bool:
+def _pad_ragged_contractions(order: list[Node], roots: list[Node], replaced: dict[int, Node]) -> None:
     """On CPUs (`Device.pad_ragged_dims`): a register tile covers its contiguous dim exactly, so an output dim of
     8,210 (an OCR vocabulary) got a tile of 10 lanes and 1,000 (ImageNet's classes) one of 25, both vectorised
     badly (32x1024 @ 1024x8210: 16-17 ms, against 6.7-7.3 for 8,224 columns). The contraction then runs over that
     dim padded to a multiple of 32: the operand read along it through a padded view (zeros past the end, no copy),
     the other one broadcast further; its readers see the first columns. Values and sums of the kept outputs stay
-    the same (32x1024 @ 1024x8210: 6.6-8.5 ms). Returns whether any was."""
+    the same (32x1024 @ 1024x8210: 6.6-8.5 ms)."""
     root_ids = {id(r) for r in roots}
-    changed = False
     for n in order:
         if n.op is not Op.SUM or n.src[0].op is not Op.MUL or id(n) in root_ids or \
                 not get_device(n.device).pad_ragged_dims:
@@ -337,11 +327,8 @@ def _pad_ragged_contractions(order: list[Node], roots: list[Node]) -> bool:
                            (broadcast, grown), None, prod.dtype, wide, prod.device)
             summed = Node(Op.SUM, (product,), n.arg, n.dtype, tuple(m + pad if d == j else m
                                                                      for d, m in enumerate(n.shape)), n.device)
-            first = summed.movement(Op.SHRINK, tuple((0, m, 1) for m in n.shape))
-            n.op, n.src, n.arg = first.op, first.src, first.arg  # readers now read the first columns
-            changed = True
+            replaced[id(n)] = summed.movement(Op.SHRINK, tuple((0, m, 1) for m in n.shape))  # the first columns
             break
-    return changed
 
 
 def _widened(x: Node, j: int, shape: Shape) -> Optional[Node]:
@@ -423,14 +410,19 @@ def schedule(targets: list[Node]) -> list[ScheduleItem]:
             _plans.move_to_end(key)
     if plan is not None:
         return plan.items(built)
-    order = built
-    if _reduce_in_read_order(order, roots):  # new nodes: walk again (the roots stand)
-        order = _toposort(roots)
-    if _split_reduces(order) | _relay_contractions(order) | _pad_aliased_rows(order) | \
-            _pad_ragged_contractions(order, roots):
-        order = _toposort(roots)
+    order, origin = built, dict[int, tuple[Node, Node]]()
+    # the layout rewrites, in order, each on the graph as the ones before left it: each records replacements for
+    # nodes (the same values, sums in the same order), which _substituted applies to a copy of the graph
+    for rewrite in (_reduce_in_read_order, _split_reduces, _relay_contractions, _pad_aliased_rows,
+                    _pad_ragged_contractions):
+        replaced: dict[int, Node] = {}
+        rewrite(order, roots, replaced)
+        if replaced:
+            roots, order = _substituted(order, roots, replaced, origin)
     divisors = divisors_in(order)
     items = _schedule(order, roots, {id(n): i for i, n in enumerate(order)}, divisors)
+    for it in items:  # what stands for a node of the graph as built fills that node: the tensors hold those
+        it.out, it.inputs = _original(it.out, origin), [_original(n, origin) for n in it.inputs]
     plan = _Plan.of(items, built, position, divisors)
     if plan is not None:
         with _plans_lock:
@@ -438,6 +430,45 @@ def schedule(targets: list[Node]) -> list[ScheduleItem]:
             while len(_plans) > PLANS_KEPT:
                 _plans.popitem(last=False)
     return items
+
+
+def _with_sources(n: Node, src: tuple[Node, ...]) -> Node:
+    return Node(n.op, src, n.arg, n.dtype, n.shape, n.device)
+
+
+def _original(n: Node, origin: dict[int, tuple[Node, Node]]) -> Node:
+    found = origin.get(id(n))
+    return found[1] if found is not None else n
+
+
+def _substituted(order: list[Node], roots: list[Node], replaced: dict[int, Node],
+                 origin: dict[int, tuple[Node, Node]]) -> tuple[list[Node], list[Node]]:
+    """The graph under `roots` with each node in `replaced` swapped for its replacement, every node that reads one
+    rebuilt up to the roots; the user's graph is left as it was. A replacement is built from nodes below the one it
+    replaces (earlier in `order`), which are rebuilt too. `origin` learns, for each rebuilt node, the node of the
+    graph as built that it stands for (the same values): that node gets its buffer. It keeps the rebuilt node too, so
+    that its id stays its own while the schedule is built. Returns (roots, order)."""
+    new: dict[int, Node] = {}
+
+    def rebuilt(x: Node) -> Node:  # a node of a replacement: its few new nodes are walked recursively
+        if id(x) in new:
+            return new[id(x)]
+        src = tuple(rebuilt(s) for s in x.src)
+        out = x if all(a is b for a, b in zip(src, x.src)) else _with_sources(x, src)
+        new[id(x)] = out
+        return out
+
+    for n in order:
+        if id(n) in replaced:
+            out = rebuilt(replaced[id(n)])
+        else:
+            src = tuple(new[id(s)] for s in n.src)
+            out = n if all(a is b for a, b in zip(src, n.src)) else _with_sources(n, src)
+        if out is not n:
+            origin[id(out)] = (out, _original(n, origin))
+        new[id(n)] = out
+    roots = [new[id(r)] for r in roots]
+    return roots, _toposort(roots)
 
 
 # ---- the schedule cache: a step of a training loop builds a graph of the same structure every time ----------------
