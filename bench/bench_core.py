@@ -20,8 +20,8 @@ from typing import Any, Optional
 import numpy as np
 
 from tg.core import Tensor, TinyJit, synchronize
-from tg.core.ops import Node
 from tg.core.schedule import schedule
+from tg.core.uop import Node
 
 
 def median_time(fn: Callable[[], Any], repeat: int, warmup: int = 2) -> float:

@@ -461,6 +461,27 @@ def test_kernel_asts_are_hash_consed() -> None:
         a.arg = None  # type: ignore[misc]
 
 
+def test_the_lazy_graph_is_hash_consed_and_changes_only_into_data(device: str) -> None:
+    """Lazy nodes are UOps: one written twice is one node (computed once), -0.0 and 0.0 and NaN constants keep their
+    identity by bits, nodes refuse changes, and realizing makes the node data in place (every holder sees it)."""
+    from tg.core.uop import UOp
+
+    x = Tensor(np.arange(6, dtype=np.float32).reshape(2, 3), device=device)
+    a, b = (x * 2 + 1).exp(), (x * 2 + 1).exp()
+    assert a.node is b.node and isinstance(a.node, UOp) and a.node.shape == (2, 3) and a.node.device == device
+    assert (x * 0.0).node is not (x * -0.0).node and (x + float("nan")).node is (x + float("nan")).node
+    with pytest.raises(AttributeError, match="immutable"):
+        a.node.arg = None  # type: ignore[misc]
+    reset_counters()
+    both = a + b
+    np.testing.assert_allclose(both.numpy(), 2 * np.exp(np.arange(6).reshape(2, 3) * 2.0 + 1), rtol=1e-5)
+    assert counters.kernels == 1
+    node = a.node
+    a.realize()
+    assert node.op is Op.BUFFER and node.buffer is not None and b.node is node and not node.src
+    assert (x * 2 + 1).exp().node is not node  # a realized node leaves the table: a new graph is new nodes
+
+
 def test_gpus_share_long_reductions_among_a_work_group(monkeypatch: pytest.MonkeyPatch) -> None:
     """opt.group_size: a reduce of 256 or more elements that walks memory along its reduced dim (a row sum, a
     softmax's sums, also the one reading the row maxima across it) or has few outputs gets a work-group per

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from . import multi
 from .dtype import DType
-from .ops import Node, Op, const, postorder
+from .ops import Op, postorder
+from .uop import Node, const, lazy
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -191,7 +192,7 @@ class Clone(Function):
     """A copy in a new buffer, even of data that is already contiguous (torch's clone)."""
 
     def forward(self, x: Node) -> Node:
-        return Node(Op.CONTIGUOUS, (x,), None, x.dtype, x.shape, x.device)
+        return lazy(Op.CONTIGUOUS, (x,), None, x.dtype, x.shape, x.device)
 
     def backward(self, grad: Node) -> Node:
         return grad

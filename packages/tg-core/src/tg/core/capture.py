@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Optional
 if TYPE_CHECKING:
     from .device import Buffer
     from .kernel import Kernel
-    from .ops import Node
     from .tensor import Tensor
+    from .uop import Node
     from .view import View
 
 

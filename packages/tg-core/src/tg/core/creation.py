@@ -17,7 +17,8 @@ from . import dtype as dt
 from .device import Buffer, check_dtype, resolve
 from .dtype import DType, Scalar
 from .multi import DeviceLike, Lazy, MultiNode, const
-from .ops import Node, Op
+from .ops import Op
+from .uop import lazy
 from .view import Shape
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def node_from_data(data: Any, dtype: Optional[Union[DType, str]], device: Device
     buf = Buffer(device, arr.size, target)
     if arr.size:
         buf.copyin(arr)
-    return Node(Op.BUFFER, (), None, target, arr.shape, device, buffer=buf)
+    return lazy(Op.BUFFER, (), None, target, arr.shape, device, buffer=buf)
 
 
 def _gain(nonlinearity: str, a: float) -> float:

@@ -15,8 +15,8 @@ from . import autograd as F
 from . import dtype as dt
 from .autograd import Grads, no_grad
 from .indexing import check_range, pick
-from .ops import Node
 from .pointwise import keep_zero_sign
+from .uop import Node
 from .view import broadcast_shape
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from . import capture
 from . import dtype as dt
 from .autograd import GRAD_MODE, no_grad
 from .multi import shards_of
-from .ops import Node
+from .uop import Node
 from .view import broadcast_shape
 
 if TYPE_CHECKING:

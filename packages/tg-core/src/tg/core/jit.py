@@ -29,8 +29,9 @@ from . import capture, stats
 from .capture import Launch, on_replay
 from .device import Buffer, get_device
 from .multi import shards_of
-from .ops import Node, Op
+from .ops import Op
 from .tensor import Tensor
+from .uop import Node, lazy
 from .view import View
 
 __all__ = ["Launch", "TinyJit", "on_replay"]
@@ -178,7 +179,7 @@ def _prepared(t: Tensor) -> Tensor:
     base = node.base if isinstance(node, Node) else None
     if base is not None and base.op is Op.BUFFER and base.buffer is not None and node.view.is_contiguous and \
             node.view.numel == base.buffer.size and node.dtype == base.dtype:
-        whole = Node(Op.BUFFER, (), None, node.dtype, node.shape, node.device, buffer=base.buffer)
+        whole = lazy(Op.BUFFER, (), None, node.dtype, node.shape, node.device, buffer=base.buffer)
         return Tensor(whole)
     return t.contiguous().realize()
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from . import autograd as F
 from . import dtype as dt
 from .autograd import no_grad
-from .ops import Node
+from .uop import Node
 
 if TYPE_CHECKING:
     from .tensor import Tensor

@@ -26,8 +26,9 @@ from typing import Any, Optional, Union
 
 from . import config
 from .dtype import DType, bool_
-from .ops import Node, Op
-from .ops import const as node_const
+from .ops import Op
+from .uop import Node
+from .uop import const as node_const
 from .view import Shape
 
 DeviceLike = Union[str, tuple[str, ...]]

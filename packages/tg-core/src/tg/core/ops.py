@@ -1,19 +1,16 @@
-"""The primitive ops and the lazy graph node.
+"""The primitive ops, and what movement ops do to shapes and Views.
 
-Every Tensor method is a composition of these ops. A `Node` is one op applied to source nodes; it
-holds no data until the scheduler turns it into a `BUFFER` node backed by device memory. Movement
-ops make `VIEW` nodes that point at the node they view (their base) and carry the movement path,
-so they never cost a kernel unless the path cannot be expressed as one View.
+Every Tensor method is a composition of these ops. The nodes of every level (the lazy graph, kernel ASTs, the loop
+IR) are `uop.UOp`s; this module holds the op vocabulary they share and the pure functions over Views that the lazy
+graph's movement ops use.
 """
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Iterable, Sequence
 from enum import Enum, auto
 from typing import Any, Optional, TypeVar
 
-from .dtype import DType, bool_
 from .view import Shape, View
 
 
@@ -157,100 +154,6 @@ def movement_shape(shape: Shape, op: Op, arg: Any) -> Shape:
     return shape
 
 
-class Node:
-    """One lazy value: `op` applied to `src`. A realized node has op BUFFER and a `buffer`.
-
-    For VIEW nodes `src[0]` is the base and `arg` is `(path, view)`: the movement ops from the base's
-    contiguous layout, and the View they produce. For reduce nodes `arg` is the reduced axes (kept as
-    size 1), for CONST the value, for CAST the target dtype, for COPY the target device.
-    """
-
-    __slots__ = ("__weakref__", "arg", "buffer", "device", "dtype", "op", "shape", "src")
-
-    def __init__(self, op: Op, src: tuple[Node, ...], arg: Any, dtype: DType, shape: Shape, device: str,
-                 buffer: Any = None):
-        self.op, self.src, self.arg, self.dtype = op, src, arg, dtype
-        self.shape, self.device, self.buffer = tuple(shape), device, buffer
-
-    def __repr__(self) -> str:
-        return f"<Node {self.op.name} {self.dtype.name}{list(self.shape)} on {self.device}>"
-
-    @property
-    def numel(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def base(self) -> Node:
-        return self.src[0] if self.op is Op.VIEW else self
-
-    @property
-    def path(self) -> Path:
-        return self.arg[0] if self.op is Op.VIEW else ()
-
-    @property
-    def view(self) -> View:
-        return self.arg[1] if self.op is Op.VIEW else View.contiguous(self.shape)
-
-    @property
-    def is_realized(self) -> bool:
-        """True when reading this node needs no kernel: a buffer, or a view of one."""
-        return self.base.op is Op.BUFFER
-
-    # ---- building the graph -----------------------------------------------------------------
-    def const_like(self, value: Any, dtype: Optional[DType] = None) -> Node:
-        return const(value, dtype or self.dtype, self.shape, self.device)
-
-    def alu(self, op: Op, *others: Node) -> Node:
-        srcs = (self, *others)
-        dtype = bool_ if op in COMPARISON else srcs[-1].dtype
-        return Node(op, srcs, None, dtype, self.shape, self.device)
-
-    def cast(self, dtype: DType) -> Node:
-        return self if dtype == self.dtype else Node(Op.CAST, (self,), dtype, dtype, self.shape, self.device)
-
-    def bitcast(self, dtype: DType) -> Node:
-        """The same bits as `dtype`, a float and an integer type of one size (integer pairs are casts)."""
-        assert dtype.itemsize == self.dtype.itemsize and dtype.is_float != self.dtype.is_float, (self.dtype, dtype)
-        return Node(Op.BITCAST, (self,), dtype, dtype, self.shape, self.device)
-
-    def reduce(self, op: Op, axes: tuple[int, ...]) -> Node:
-        axes = tuple(sorted(a for a in axes if self.shape[a] != 1))
-        if not axes:
-            return self
-        shape = tuple(1 if i in axes else n for i, n in enumerate(self.shape))
-        if self.op is Op.CONST and not self.src:  # a constant reduces to a constant: no kernel, exact count
-            count = math.prod(self.shape[a] for a in axes)
-            value = self.arg if op is Op.RMAX else (self.arg * count if count else 0)
-            if op is Op.RMAX or self.dtype.is_float or self.dtype == bool_ or _fits(value, self.dtype):
-                return const(value, self.dtype, shape, self.device)
-        return Node(op, (self,), axes, self.dtype, shape, self.device)
-
-    def contiguous(self) -> Node:
-        if self.op is not Op.VIEW and self.op is not Op.CONST:
-            return self
-        return Node(Op.CONTIGUOUS, (self,), None, self.dtype, self.shape, self.device)
-
-    def copy_to(self, device: str) -> Node:
-        return Node(Op.COPY, (self.contiguous(),), device, self.dtype, self.shape, device)
-
-    def movement(self, op: Op, arg: Any) -> Node:
-        shape, noop, view = _moved(self.view, op, arg)
-        if noop:
-            return self
-        if self.op is Op.CONST and op is not Op.PAD and not self.src:
-            return const(self.arg, self.dtype, shape, self.device)  # a constant has no layout to track
-        path = self.path + ((op, arg),)
-        if view is None:  # not expressible over the base: copy the current view out first
-            base = self.contiguous()
-            path, view = ((op, arg),), apply_movement(View.contiguous(self.shape), op, arg)
-            assert view is not None
-        else:
-            base = self.base
-        if base.op is not Op.CONST and view.is_contiguous and view.shape == base.shape:
-            return base
-        return Node(Op.VIEW, (base,), (path, view), self.dtype, shape, self.device)
-
-
 def _moved(view: View, op: Op, arg: Any) -> tuple[Shape, bool, Optional[View]]:
     """(shape after the op, whether it changes nothing, the View after it or None): remembered, since a training
     loop moves the same views the same way every step (computing a View costs microseconds, finding it less)."""
@@ -269,11 +172,6 @@ def _moved_uncached(view: View, op: Op, arg: Any) -> tuple[Shape, bool, Optional
 _moved_cached = functools.lru_cache(maxsize=16384)(_moved_uncached)
 
 
-def _fits(value: int, dtype: DType) -> bool:
-    bits = dtype.itemsize * 8
-    return (-(1 << (bits - 1)) if dtype.kind == "i" else 0) <= value < (1 << (bits - (dtype.kind == "i")))
-
-
 def _is_noop(op: Op, arg: Any, shape: Shape) -> bool:
     if op in (Op.RESHAPE, Op.EXPAND):
         return tuple(arg) == shape
@@ -284,9 +182,3 @@ def _is_noop(op: Op, arg: Any, shape: Shape) -> bool:
     if op is Op.SHRINK:
         return all((lo, hi, st) == (0, n, 1) for (lo, hi, st), n in zip(arg, shape))
     return op is Op.FLIP and not any(shape[a] > 1 for a in arg)  # WINDOW is never a no-op
-
-
-def const(value: Any, dtype: DType, shape: Shape, device: str) -> Node:
-    """A constant of any shape: no memory, it is folded into the kernels that read it."""
-    value = bool(value) if dtype == bool_ else (float(value) if dtype.is_float else int(value))
-    return Node(Op.CONST, (), value, dtype, shape, device)

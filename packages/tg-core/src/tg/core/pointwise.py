@@ -24,8 +24,8 @@ from .ops import Op
 from .view import Shape, broadcast_shape
 
 if TYPE_CHECKING:
-    from .ops import Node
     from .tensor import Tensor
+    from .uop import Node
 
 
 def _float_remainder(x: Tensor, y: Tensor) -> Tensor:

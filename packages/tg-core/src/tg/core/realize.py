@@ -7,8 +7,9 @@ import time
 from . import capture, stats
 from .device import Buffer, get_device
 from .kernel import Kernel
-from .ops import Node, Op
+from .ops import Op
 from .schedule import ScheduleItem, schedule
+from .uop import Node, become_buffer
 
 # One realize at a time in the process: running a schedule turns its nodes into data (the one change a node ever
 # sees), so two threads realizing graphs that share lazy nodes would compute them twice or read one half-done (an
@@ -74,5 +75,4 @@ def _run(item: ScheduleItem, index: int, debug: int) -> None:
         what = (f"copy {buffers[1].device} -> {out.device} {out.dtype.name}{list(out.shape)}" if kernel is None else
                 f"{kernel.name} -> {out.dtype.name}{list(out.shape)} on {out.device}")
         stats.log(f"tg: {index:4d} {what:<60s} {elapsed * 1e6:10.1f} us")
-    out.buffer = buf  # before the op says BUFFER: a reader that sees BUFFER finds its data
-    out.op, out.src, out.arg = Op.BUFFER, (), None
+    become_buffer(out, buf)

@@ -20,8 +20,9 @@ import numpy as np
 from .device import Buffer, get_device
 from .dtype import DType, bool_
 from .kernel import AST, Kernel
-from .ops import CONVERSIONS, ELEMENTWISE, PAD_SAFE, REDUCE, Node, Op, Path, Shape, replay
-from .view import View
+from .ops import CONVERSIONS, ELEMENTWISE, PAD_SAFE, REDUCE, Op, Path, replay
+from .uop import Node, lazy
+from .view import Shape, View
 
 
 @dataclass
@@ -75,7 +76,7 @@ def scalar_buffer(n: Node) -> Node:
             return found
     buf = Buffer(n.device, 1, n.dtype)
     buf.copyin(np.array([n.arg], n.dtype.np))
-    node = Node(Op.BUFFER, (), None, n.dtype, (1,), n.device, buffer=buf)
+    node = lazy(Op.BUFFER, (), None, n.dtype, (1,), n.device, buffer=buf)
     with _scalars_lock:
         _scalars[key] = node
         while len(_scalars) > SCALARS_KEPT:
@@ -158,7 +159,7 @@ def _split_reduces(order: list[Node], roots: list[Node], replaced: dict[int, Nod
             continue
         wide = src.shape[:axis] + (parts, size // parts) + src.shape[axis + 1:]
         partials = src.movement(Op.RESHAPE, wide).reduce(n.op, (axis + 1,))
-        replaced[id(n)] = Node(n.op, (partials.movement(Op.RESHAPE, wide[:axis + 1] + wide[axis + 2:]),), n.arg,
+        replaced[id(n)] = lazy(n.op, (partials.movement(Op.RESHAPE, wide[:axis + 1] + wide[axis + 2:]),), n.arg,
                                n.dtype, n.shape, n.device)
 
 
@@ -198,13 +199,13 @@ def _reduce_in_read_order(order: list[Node], roots: list[Node], replaced: dict[i
         (src,) = n.src
         if src.op in ELEMENTWISE and len(readers[id(src)]) == 1:  # the permute goes down to the loads
             shape = tuple(src.shape[p] for p in perm)
-            moved = Node(src.op, tuple(s.movement(Op.PERMUTE, tuple(perm)) for s in src.src), src.arg, src.dtype,
+            moved = lazy(src.op, tuple(s.movement(Op.PERMUTE, tuple(perm)) for s in src.src), src.arg, src.dtype,
                          shape, src.device)
         else:
             moved = src.movement(Op.PERMUTE, tuple(perm))
-        new = Node(n.op, (moved,), n.arg, n.dtype, tuple(n.shape[p] for p in perm), n.device)
+        new = lazy(n.op, (moved,), n.arg, n.dtype, tuple(n.shape[p] for p in perm), n.device)
         for m in readers[id(n)]:  # each reader: the new reduce, reshaped to the reader's shape
-            replaced[id(m)] = Node(Op.VIEW, (new,), (((Op.RESHAPE, m.shape),), View.contiguous(m.shape)), m.dtype,
+            replaced[id(m)] = lazy(Op.VIEW, (new,), (((Op.RESHAPE, m.shape),), View.contiguous(m.shape)), m.dtype,
                                    m.shape, m.device)
 
 
@@ -323,9 +324,9 @@ def _pad_ragged_contractions(order: list[Node], roots: list[Node], replaced: dic
             if broadcast is None:
                 continue
             grown = side.movement(Op.PAD, tuple((0, pad if d == j else 0) for d in range(len(wide))))
-            product = Node(Op.MUL, (grown, broadcast) if side is prod.src[0] else
+            product = lazy(Op.MUL, (grown, broadcast) if side is prod.src[0] else
                            (broadcast, grown), None, prod.dtype, wide, prod.device)
-            summed = Node(Op.SUM, (product,), n.arg, n.dtype, tuple(m + pad if d == j else m
+            summed = lazy(Op.SUM, (product,), n.arg, n.dtype, tuple(m + pad if d == j else m
                                                                      for d, m in enumerate(n.shape)), n.device)
             replaced[id(n)] = summed.movement(Op.SHRINK, tuple((0, m, 1) for m in n.shape))  # the first columns
             break
@@ -340,12 +341,12 @@ def _widened(x: Node, j: int, shape: Shape) -> Optional[Node]:
         one = x.movement(Op.SHRINK, tuple((0, 1 if d == j else m, 1) for d, m in enumerate(x.shape)))
         return one.movement(Op.EXPAND, shape)
     if x.op is Op.CONST and not x.src:
-        return Node(Op.CONST, (), x.arg, x.dtype, shape, x.device)
+        return lazy(Op.CONST, (), x.arg, x.dtype, shape, x.device)
     if x.op in ELEMENTWISE or x.op is Op.CAST:
         srcs = [_widened(s, j, shape) for s in x.src]
         if any(s is None for s in srcs):
             return None
-        return Node(x.op, tuple(s for s in srcs if s is not None), x.arg, x.dtype, shape, x.device)
+        return lazy(x.op, tuple(s for s in srcs if s is not None), x.arg, x.dtype, shape, x.device)
     return None
 
 
@@ -433,7 +434,7 @@ def schedule(targets: list[Node]) -> list[ScheduleItem]:
 
 
 def _with_sources(n: Node, src: tuple[Node, ...]) -> Node:
-    return Node(n.op, src, n.arg, n.dtype, n.shape, n.device)
+    return lazy(n.op, src, n.arg, n.dtype, n.shape, n.device)
 
 
 def _original(n: Node, origin: dict[int, tuple[Node, Node]]) -> Node:
@@ -538,7 +539,7 @@ class _Plan:
         return plan
 
     def items(self, built: list[Node]) -> list[ScheduleItem]:
-        fresh = [Node(Op.CONTIGUOUS, (), None, dtype, shape, device) for dtype, shape, device in self.added]
+        fresh = [lazy(Op.CONTIGUOUS, (), None, dtype, shape, device) for dtype, shape, device in self.added]
 
         def node(kind: str, i: int) -> Node:
             return built[i] if kind == "node" else fresh[i] if kind == "new" else scalar_buffer(built[i])

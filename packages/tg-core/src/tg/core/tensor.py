@@ -22,8 +22,8 @@ from .autograd import GRAD_MODE
 from .device import canonical_name, get_device, registry, resolve
 from .dtype import DType, Scalar, TensorLike
 from .multi import MultiNode, shards_of
-from .ops import Node
 from .realize import realize as _realize_nodes
+from .uop import Node
 
 
 class Tensor:

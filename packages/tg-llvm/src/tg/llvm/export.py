@@ -23,8 +23,9 @@ from tg.core import Tensor, get_device
 from tg.core import dtype as dt
 from tg.core.dtype import DType
 from tg.core.lower import lower
-from tg.core.ops import Node, Op
+from tg.core.ops import Op
 from tg.core.schedule import schedule
+from tg.core.uop import Node
 
 C_TYPES = {dt.float32: "float", dt.float64: "double", dt.float16: "uint16_t", dt.int8: "int8_t",
            dt.uint8: "uint8_t", dt.uint16: "uint16_t", dt.uint32: "uint32_t", dt.uint64: "uint64_t",

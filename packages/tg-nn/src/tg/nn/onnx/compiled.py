@@ -26,7 +26,8 @@ import numpy as np
 from tg.core import Tensor, TinyJit, capture, stats
 from tg.core.device import Buffer
 from tg.core.multi import shards_of
-from tg.core.ops import Node, Op
+from tg.core.ops import Op
+from tg.core.uop import Node, lazy
 
 SIGNATURES_KEPT = 8  # compiled signatures per model (the least recently used is dropped)
 
@@ -179,4 +180,4 @@ def _own_copy(t: Tensor) -> Tensor:
     buf = Buffer(node.device, node.numel, node.dtype)
     if node.numel:
         buf.copy_from(node.buffer)
-    return Tensor(Node(Op.BUFFER, (), None, node.dtype, node.shape, node.device, buffer=buf))
+    return Tensor(lazy(Op.BUFFER, (), None, node.dtype, node.shape, node.device, buffer=buf))
