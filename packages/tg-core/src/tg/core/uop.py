@@ -22,11 +22,10 @@ are the lazy graph's buffers and its placeholders (nodes without sources that ar
 """
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import weakref
-from typing import Any, Optional, cast
+from typing import Any, Optional
 
 from .dtype import DType, bool_
 from .ops import COMPARISON, Op, Path, _moved, apply_movement, postorder
@@ -64,30 +63,16 @@ class UOp(_Fields):
 
     def __new__(cls, op: Op, dtype: DType, src: tuple[UOp, ...] = (), arg: Any = None, width: int = 1,
                 shape: Shape = (), device: str = "", buffer: Any = None) -> UOp:
-        key: tuple[Any, ...]
-        if op in UNIQUE or buffer is not None or (device and not src and op is not Op.CONST):
-            key = (op, next(_serial))
-        else:  # sources are interned already, so they are named by identity: no walk over the tree (and the
-            # dtype by name, whose hash is cached, where DType's own is Python code)
-            arg_key = _const_key(arg) if op is Op.CONST else arg
-            key = (op, dtype.name, arg_key, width, shape, device, *map(id, src)) if device else \
-                (op, dtype.name, arg_key, width, *map(id, src))
-            try:
-                ref = _INTERNED.get(key)
-            except TypeError:  # an unhashable argument (a list in a movement path): a node of its own
-                key, ref = (op, next(_serial)), None
-            node = ref() if ref is not None else None
-            if node is not None:
-                return node
-        built = object.__new__(_Fields)
-        built.op, built.dtype, built.src, built.arg, built.width = op, dtype, src, arg, width
-        built.shape, built.device, built.buffer = shape, device, buffer
-        built._key, built._walk = key, None
-        built.__class__ = cls  # from here on immutable
-        node = cast(UOp, built)
-        if len(key) > 2:
-            _INTERNED[key] = weakref.ref(node, functools.partial(_forget, key))
-        return node
+        if device:
+            return lazy(op, src, arg, dtype, shape, device, buffer)
+        if op in UNIQUE:
+            return _built(op, dtype, src, arg, width, (), "", None, (op, next(_serial)))
+        # sources are interned already, so they are named by identity: no walk over the tree (and the dtype by
+        # name, whose hash is cached, where DType's own is Python code)
+        key = (op, dtype.name, _const_key(arg) if op is Op.CONST else arg, width, *map(id, src))
+        ref = _INTERNED.get(key)
+        node = ref() if ref is not None else None
+        return node if node is not None else _built(op, dtype, src, arg, width, (), "", None, key)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"UOps are immutable (tried to set {name})")
@@ -149,7 +134,7 @@ class UOp(_Fields):
     def alu(self, op: Op, *others: Node) -> Node:
         srcs = (self, *others)
         dtype = bool_ if op in COMPARISON else srcs[-1].dtype
-        return UOp(op, dtype, srcs, None, 1, self.shape, self.device)
+        return lazy(op, srcs, None, dtype, self.shape, self.device)
 
     def cast(self, dtype: DType) -> Node:
         return self if dtype == self.dtype else lazy(Op.CAST, (self,), dtype, dtype, self.shape, self.device)
@@ -194,7 +179,7 @@ class UOp(_Fields):
             base = self.base
         if base.op is not Op.CONST and view.is_contiguous and view.shape == base.shape:
             return base
-        return UOp(Op.VIEW, self.dtype, (base,), (path, view), 1, tuple(shape), self.device)
+        return lazy(Op.VIEW, (base,), (path, view), self.dtype, shape, self.device)
 
 
 Node = UOp  # a node of the lazy graph (a UOp with a shape and a device): the name annotations use for them
@@ -203,8 +188,50 @@ Node = UOp  # a node of the lazy graph (a UOp with a shape and a device): the na
 def lazy(op: Op, src: tuple[UOp, ...], arg: Any, dtype: DType, shape: Shape, device: str,
          buffer: Any = None) -> UOp:
     """A node of the lazy graph: `op` of `src` with `arg`, a value of `dtype` and `shape` on `device`; with `buffer`,
-    data already (op BUFFER)."""
-    return UOp(op, dtype, src, arg, 1, tuple(shape), device, buffer)
+    data already (op BUFFER). Buffers and placeholders (no sources, not a constant) are each a node of their own."""
+    shape = tuple(shape)
+    if buffer is not None or (not src and op is not Op.CONST):
+        return _built(op, dtype, src, arg, 1, shape, device, buffer, (op, next(_serial)))
+    # a VIEW by its movement path: its View follows from the path and the base's shape (and hashing a View is
+    # Python code, a path's tuples are not); sources by identity, spelled out for the usual counts (a tuple
+    # built from a generator costs twice as much, and this runs for every op of every step)
+    arg_key = _const_key(arg) if op is Op.CONST else arg[0] if op is Op.VIEW else arg
+    n = len(src)
+    ids = () if n == 0 else (id(src[0]),) if n == 1 else (id(src[0]), id(src[1])) if n == 2 else tuple(map(id, src))
+    key = (op, dtype.name, arg_key, shape, device, ids)
+    try:
+        ref = _INTERNED.get(key)
+    except TypeError:  # an unhashable argument (a list in a movement path): a node of its own
+        return _built(op, dtype, src, arg, 1, shape, device, None, (op, next(_serial)))
+    if ref is not None:
+        node = ref()
+        if node is not None:
+            return node
+    built = object.__new__(_Fields)
+    built.op, built.dtype, built.src, built.arg, built.width = op, dtype, src, arg, 1
+    built.shape, built.device, built.buffer = shape, device, None
+    built._key, built._walk = key, None
+    built.__class__ = UOp  # from here on immutable
+    _INTERNED[key] = weakref.ref(built)  # type: ignore[arg-type]
+    if len(_INTERNED) > _sweep_at:
+        _sweep()
+    return built  # type: ignore[return-value]
+
+
+def _built(op: Op, dtype: DType, src: tuple[UOp, ...], arg: Any, width: int, shape: Shape, device: str,
+           buffer: Any, key: tuple[Any, ...]) -> UOp:
+    """A new node under `key` (interned unless the key is a serial number)."""
+    built = object.__new__(_Fields)
+    built.op, built.dtype, built.src, built.arg, built.width = op, dtype, src, arg, width
+    built.shape, built.device, built.buffer = shape, device, buffer
+    built._key, built._walk = key, None
+    built.__class__ = UOp  # from here on immutable
+    node: UOp = built  # type: ignore[assignment]
+    if len(key) > 2:
+        _INTERNED[key] = weakref.ref(node)
+        if len(_INTERNED) > _sweep_at:
+            _sweep()
+    return node
 
 
 def become_buffer(node: UOp, buffer: Any) -> None:
@@ -221,13 +248,13 @@ def become_buffer(node: UOp, buffer: Any) -> None:
     init(node, "_key", (Op.BUFFER, next(_serial)))
     ref = _INTERNED.get(old)
     if ref is not None and ref() is node:
-        del _INTERNED[old]
+        _INTERNED.pop(old, None)
 
 
 def const(value: Any, dtype: DType, shape: Shape, device: str) -> Node:
     """A constant of any shape: no memory, it is folded into the kernels that read it."""
     value = bool(value) if dtype is bool_ else (float(value) if dtype.is_float else int(value))
-    return UOp(Op.CONST, dtype, (), value, 1, tuple(shape), device)
+    return lazy(Op.CONST, (), value, dtype, shape, device)
 
 
 def _fits(value: int, dtype: DType) -> bool:
@@ -248,12 +275,18 @@ def _value_key(value: Any) -> tuple[type, Any]:
     return (type(value), value if value == value and value != 0 else repr(value))
 
 
-# live nodes by structure. A node keeps its sources alive, so the ids in a live node's key stay unique; a node's
-# entry goes when it dies (its weak reference's callback)
+# live nodes by structure, by weak reference. A live node keeps its sources alive, so the ids in its key stay
+# unique; an entry whose node died is passed over (a lookup finds it dead and builds anew) and swept out when the
+# table has doubled since the last sweep (cheaper than a callback per node: a training step lets ~100 nodes go)
 _INTERNED: dict[tuple[Any, ...], weakref.ref[UOp]] = {}
 _serial = itertools.count()
+_sweep_at = 4096
 
 
-def _forget(key: tuple[Any, ...], ref: weakref.ref[UOp]) -> None:
-    if _INTERNED.get(key) is ref:  # not a newer node's entry under the same key
-        del _INTERNED[key]
+def _sweep() -> None:
+    global _sweep_at
+    for key, ref in _INTERNED.copy().items():  # a copy made in one step (no Python code runs while it is made):
+        # other threads may add nodes meanwhile
+        if ref() is None and _INTERNED.get(key) is ref:
+            _INTERNED.pop(key, None)
+    _sweep_at = max(4096, 2 * len(_INTERNED))
