@@ -196,9 +196,10 @@ def lazy(op: Op, src: tuple[UOp, ...], arg: Any, dtype: DType, shape: Shape, dev
     # Python code, a path's tuples are not); sources by identity, spelled out for the usual counts (a tuple
     # built from a generator costs twice as much, and this runs for every op of every step)
     arg_key = _const_key(arg) if op is Op.CONST else arg[0] if op is Op.VIEW else arg
-    n = len(src)
-    ids = () if n == 0 else (id(src[0]),) if n == 1 else (id(src[0]), id(src[1])) if n == 2 else tuple(map(id, src))
-    key = (op, dtype.name, arg_key, shape, device, ids)
+    n, name = len(src), dtype.name
+    key = (op, name, arg_key, shape, device) if n == 0 else (op, name, arg_key, shape, device, id(src[0])) if n == 1 \
+        else (op, name, arg_key, shape, device, id(src[0]), id(src[1])) if n == 2 else \
+        (op, name, arg_key, shape, device, *map(id, src))
     try:
         ref = _INTERNED.get(key)
     except TypeError:  # an unhashable argument (a list in a movement path): a node of its own
