@@ -178,3 +178,19 @@ def test_evicted_programs_free_their_machine_code(monkeypatch) -> None:
     assert len(dev.programs) <= 16
     assert len(engines) >= 10 and sum(e() is not None for e in engines) <= 16 // 8 + 2
     assert (x * 3 + 0).tolist() == [0, 3, 6, 9, 12, 15]
+
+
+def test_one_source_compiled_for_two_sizes_is_two_binaries() -> None:
+    """Sizes are launch arguments, so x * x over 16 and over 1M elements is one source; the small one is compiled
+    without vectorising (compile time). The binary cache keyed the source alone, so every later x * x ran that
+    scalar code: 4M elements 8x slower than NumPy. The compile options are part of the key now."""
+    from tg.core.schedule import schedule
+
+    dev = get_device("llvm")
+    programs = []
+    for n in (16, 1 << 20):
+        x = Tensor(np.ones(n, np.float32), device="llvm")
+        programs.append(dev.program(schedule([(x * x).node])[-1].kernel))
+    small, big = programs
+    assert small.source == big.source and small.name != big.name
+    assert dev.compiler.passes(big.prog)["vectorize_loops"] and not dev.compiler.passes(small.prog)["vectorize_loops"]

@@ -59,6 +59,12 @@ class Compiler(ABC):
     def load(self, binary: bytes, name: str, prog: Program) -> Any:
         """Make a binary runnable. A binary that cannot be loaded raises; the device then rebuilds it."""
 
+    def variant(self, prog: Program) -> str:
+        """What besides the source and `fingerprint` this program's binary depends on: options the compiler picks
+        per program (its size, its kind). Part of the cache key, so that one source compiled two ways is two
+        binaries."""
+        return ""
+
     def job(self, source: str, name: str, prog: Program) -> Optional[tuple[str, str, tuple[Any, ...]]]:
         """The compile as a job another process can run (tg.core.workers): (module, function name, arguments),
         the function returning what `compile` would. None (the default): this compiler works in-process only."""
@@ -228,7 +234,8 @@ class CompiledDevice(Device):
                      soft_math=target.soft_math)
         source = target.renderer.render(prog, KERNEL_NAME)
         items = target.renderer.items(prog) if hasattr(target.renderer, "items") else prog.outer_size
-        digest = hashlib.sha256(f"{source}|{self.compiler.fingerprint}|tiled={prog.tiled}".encode()).hexdigest()[:20]
+        variant = f"{self.compiler.fingerprint}|tiled={prog.tiled}|{self.compiler.variant(prog)}"
+        digest = hashlib.sha256(f"{source}|{variant}".encode()).hexdigest()[:20]
         folder = cache.directory(self.compiler.cache_name)
         path = folder / f"{digest}{self.compiler.suffix}" if folder is not None else None
         return _Rendered(kernel.name, prog, source, f"tg_{digest}", target, items, path,
