@@ -8,70 +8,86 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Sequence
-from enum import Enum, auto
-from typing import Any, Optional, TypeVar
+from typing import Any, ClassVar, Optional, TypeVar
 
 from .view import Shape, View
 
 
-class Op(Enum):
+class Op:
     """Every op of every level: sources, unary, binary, ternary, reduce, movement, three graph markers, and the
     loop IR's statements. The lazy graph, the kernel AST and the loop IR share one vocabulary: arithmetic is the
-    same op at each level, only its sources change (nodes, then AST nodes, then loop values)."""
+    same op at each level, only its sources change (nodes, then AST nodes, then loop values).
 
-    __hash__ = object.__hash__  # members are singletons: identity hashing, much cheaper than Enum's (by name)
+    Members are singletons compared by identity (`op is Op.ADD`), with a `name`. Not an `Enum`: on Python 3.11
+    reading `Op.ADD` from an Enum class goes through EnumType's attribute hook (~100 ns, four times a plain class
+    attribute), and the engine reads ops in every hot path: building a node, scheduling, lowering."""
 
-    BUFFER = auto()
-    CONST = auto()
-    EXP2 = auto()
-    LOG2 = auto()
-    SIN = auto()
-    SQRT = auto()
-    RECIP = auto()
-    NEG = auto()
-    CAST = auto()
-    BITCAST = auto()  # the same bits read as another dtype of the same size (float <-> int)
-    ADD = auto()
-    MUL = auto()
-    FDIV = auto()  # correctly rounded float division (x * recip(y) can be off by an ulp)
-    MAX = auto()
-    CMPLT = auto()
-    CMPEQ = auto()
-    IDIV = auto()
-    MOD = auto()
-    AND = auto()
-    OR = auto()
-    XOR = auto()
-    WHERE = auto()
-    SUM = auto()
-    RMAX = auto()
-    RESHAPE = auto()
-    PERMUTE = auto()
-    EXPAND = auto()
-    PAD = auto()
-    SHRINK = auto()
-    FLIP = auto()
-    WINDOW = auto()  # sliding windows (convolution and pooling): a view with overlapping strides
-    VIEW = auto()
-    CONTIGUOUS = auto()
-    COPY = auto()
-    LOAD = auto()  # kernel: read a buffer through a View; loop IR: src = (param, index) or (param, index, valid)
-    STORE = auto()  # kernel: write the kernel's output; loop IR: src = (param, index, value) or (..., valid)
-    # the loop IR only (ir.py says what each does): parameters, loops, accumulators, local memory, vector lanes
-    PARAM = auto()
-    BOUND = auto()
-    RANGE = auto()
-    END = auto()
-    DEFINE_ACC = auto()
-    ACC_UPDATE = auto()
-    ACC_FMA = auto()
-    ACC_READ = auto()
-    DEFINE_LOCAL = auto()
-    BARRIER = auto()
-    GROUP_FOLD = auto()
-    BROADCAST = auto()
-    VECTOR = auto()
-    LANE = auto()
+    __slots__ = ("name",)
+
+    BUFFER: ClassVar[Op]
+    CONST: ClassVar[Op]
+    EXP2: ClassVar[Op]
+    LOG2: ClassVar[Op]
+    SIN: ClassVar[Op]
+    SQRT: ClassVar[Op]
+    RECIP: ClassVar[Op]
+    NEG: ClassVar[Op]
+    CAST: ClassVar[Op]
+    BITCAST: ClassVar[Op]  # the same bits read as another dtype of the same size (float <-> int)
+    ADD: ClassVar[Op]
+    MUL: ClassVar[Op]
+    FDIV: ClassVar[Op]  # correctly rounded float division (x * recip(y) can be off by an ulp)
+    MAX: ClassVar[Op]
+    CMPLT: ClassVar[Op]
+    CMPEQ: ClassVar[Op]
+    IDIV: ClassVar[Op]
+    MOD: ClassVar[Op]
+    AND: ClassVar[Op]
+    OR: ClassVar[Op]
+    XOR: ClassVar[Op]
+    WHERE: ClassVar[Op]
+    SUM: ClassVar[Op]
+    RMAX: ClassVar[Op]
+    RESHAPE: ClassVar[Op]
+    PERMUTE: ClassVar[Op]
+    EXPAND: ClassVar[Op]
+    PAD: ClassVar[Op]
+    SHRINK: ClassVar[Op]
+    FLIP: ClassVar[Op]
+    WINDOW: ClassVar[Op]  # sliding windows (convolution and pooling): a view with overlapping strides
+    VIEW: ClassVar[Op]
+    CONTIGUOUS: ClassVar[Op]
+    COPY: ClassVar[Op]
+    LOAD: ClassVar[Op]  # kernel: read a buffer through a View; loop IR: src = (param, index) or (param, index, valid)
+    STORE: ClassVar[Op]  # kernel: write the kernel's output; loop IR: src = (param, index, value) or (..., valid)
+    PARAM: ClassVar[Op]
+    BOUND: ClassVar[Op]
+    RANGE: ClassVar[Op]
+    END: ClassVar[Op]
+    DEFINE_ACC: ClassVar[Op]
+    ACC_UPDATE: ClassVar[Op]
+    ACC_FMA: ClassVar[Op]
+    ACC_READ: ClassVar[Op]
+    DEFINE_LOCAL: ClassVar[Op]
+    BARRIER: ClassVar[Op]
+    GROUP_FOLD: ClassVar[Op]
+    BROADCAST: ClassVar[Op]
+    VECTOR: ClassVar[Op]
+    LANE: ClassVar[Op]
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Op.{self.name}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (getattr, (Op, self.name))  # unpickles to the same member (compile workers receive programs)
+
+
+for _name, _kind in Op.__annotations__.items():
+    if _kind.startswith("ClassVar"):
+        setattr(Op, _name, Op(_name))
 
 
 UNARY = {Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT, Op.RECIP, Op.NEG, Op.CAST, Op.BITCAST}

@@ -33,6 +33,9 @@ from .view import Shape, View
 
 UNIQUE = frozenset({Op.RANGE, Op.END, Op.DEFINE_ACC, Op.ACC_UPDATE, Op.ACC_FMA, Op.ACC_READ, Op.DEFINE_LOCAL,
                     Op.BARRIER, Op.GROUP_FOLD})
+# the ops the lazy graph's hot paths test, as plain names: `Op.CONST` goes through EnumType's attribute hook and
+# costs ~100 ns on Python 3.11, several times per node built
+_BUFFER, _CONST, _VIEW, _PAD = Op.BUFFER, Op.CONST, Op.VIEW, Op.PAD
 
 
 class _Fields:
@@ -69,7 +72,7 @@ class UOp(_Fields):
             return _built(op, dtype, src, arg, width, (), "", None, (op, next(_serial)))
         # sources are interned already, so they are named by identity: no walk over the tree (and the dtype by
         # name, whose hash is cached, where DType's own is Python code)
-        key = (op, dtype.name, _const_key(arg) if op is Op.CONST else arg, width, *map(id, src))
+        key = (op, dtype.name, _const_key(arg) if op is _CONST else arg, width, *map(id, src))
         ref = _INTERNED.get(key)
         node = ref() if ref is not None else None
         return node if node is not None else _built(op, dtype, src, arg, width, (), "", None, key)
@@ -112,20 +115,20 @@ class UOp(_Fields):
 
     @property
     def base(self) -> Node:
-        return self.src[0] if self.op is Op.VIEW else self
+        return self.src[0] if self.op is _VIEW else self
 
     @property
     def path(self) -> Path:
-        return self.arg[0] if self.op is Op.VIEW else ()
+        return self.arg[0] if self.op is _VIEW else ()
 
     @property
     def view(self) -> View:
-        return self.arg[1] if self.op is Op.VIEW else View.contiguous(self.shape)
+        return self.arg[1] if self.op is _VIEW else View.contiguous(self.shape)
 
     @property
     def is_realized(self) -> bool:
         """True when reading this node needs no kernel: a buffer, or a view of one."""
-        return self.base.op is Op.BUFFER
+        return self.base.op is _BUFFER
 
     # ---- building the graph -----------------------------------------------------------------
     def const_like(self, value: Any, dtype: Optional[DType] = None) -> Node:
@@ -149,7 +152,7 @@ class UOp(_Fields):
         if not axes:
             return self
         shape = tuple(1 if i in axes else n for i, n in enumerate(self.shape))
-        if self.op is Op.CONST and not self.src:  # a constant reduces to a constant: no kernel, exact count
+        if self.op is _CONST and not self.src:  # a constant reduces to a constant: no kernel, exact count
             count = math.prod(self.shape[a] for a in axes)
             value = self.arg if op is Op.RMAX else (self.arg * count if count else 0)
             if op is Op.RMAX or self.dtype.is_float or self.dtype == bool_ or _fits(value, self.dtype):
@@ -157,7 +160,7 @@ class UOp(_Fields):
         return lazy(op, (self,), axes, self.dtype, shape, self.device)
 
     def contiguous(self) -> Node:
-        if self.op is not Op.VIEW and self.op is not Op.CONST:
+        if self.op is not _VIEW and self.op is not _CONST:
             return self
         return lazy(Op.CONTIGUOUS, (self,), None, self.dtype, self.shape, self.device)
 
@@ -168,7 +171,7 @@ class UOp(_Fields):
         shape, noop, view = _moved(self.view, op, arg)
         if noop:
             return self
-        if self.op is Op.CONST and op is not Op.PAD and not self.src:
+        if self.op is _CONST and op is not _PAD and not self.src:
             return const(self.arg, self.dtype, shape, self.device)  # a constant has no layout to track
         path = self.path + ((op, arg),)
         if view is None:  # not expressible over the base: copy the current view out first
@@ -177,9 +180,9 @@ class UOp(_Fields):
             assert view is not None
         else:
             base = self.base
-        if base.op is not Op.CONST and view.is_contiguous and view.shape == base.shape:
+        if base.op is not _CONST and view.is_contiguous and view.shape == base.shape:
             return base
-        return lazy(Op.VIEW, (base,), (path, view), self.dtype, shape, self.device)
+        return lazy(_VIEW, (base,), (path, view), self.dtype, shape, self.device)
 
 
 Node = UOp  # a node of the lazy graph (a UOp with a shape and a device): the name annotations use for them
@@ -190,12 +193,12 @@ def lazy(op: Op, src: tuple[UOp, ...], arg: Any, dtype: DType, shape: Shape, dev
     """A node of the lazy graph: `op` of `src` with `arg`, a value of `dtype` and `shape` on `device`; with `buffer`,
     data already (op BUFFER). Buffers and placeholders (no sources, not a constant) are each a node of their own."""
     shape = tuple(shape)
-    if buffer is not None or (not src and op is not Op.CONST):
+    if buffer is not None or (not src and op is not _CONST):
         return _built(op, dtype, src, arg, 1, shape, device, buffer, (op, next(_serial)))
     # a VIEW by its movement path: its View follows from the path and the base's shape (and hashing a View is
     # Python code, a path's tuples are not); sources by identity, spelled out for the usual counts (a tuple
     # built from a generator costs twice as much, and this runs for every op of every step)
-    arg_key = _const_key(arg) if op is Op.CONST else arg[0] if op is Op.VIEW else arg
+    arg_key = _const_key(arg) if op is _CONST else arg[0] if op is _VIEW else arg
     n, name = len(src), dtype.name
     key = (op, name, arg_key, shape, device) if n == 0 else (op, name, arg_key, shape, device, id(src[0])) if n == 1 \
         else (op, name, arg_key, shape, device, id(src[0]), id(src[1])) if n == 2 else \
@@ -243,10 +246,10 @@ def become_buffer(node: UOp, buffer: Any) -> None:
     init(node, "buffer", buffer)
     init(node, "src", ())
     init(node, "arg", None)
-    init(node, "op", Op.BUFFER)
+    init(node, "op", _BUFFER)
     init(node, "_walk", None)
     old = node._key
-    init(node, "_key", (Op.BUFFER, next(_serial)))
+    init(node, "_key", (_BUFFER, next(_serial)))
     ref = _INTERNED.get(old)
     if ref is not None and ref() is node:
         _INTERNED.pop(old, None)
@@ -255,7 +258,7 @@ def become_buffer(node: UOp, buffer: Any) -> None:
 def const(value: Any, dtype: DType, shape: Shape, device: str) -> Node:
     """A constant of any shape: no memory, it is folded into the kernels that read it."""
     value = bool(value) if dtype is bool_ else (float(value) if dtype.is_float else int(value))
-    return lazy(Op.CONST, (), value, dtype, shape, device)
+    return lazy(_CONST, (), value, dtype, shape, device)
 
 
 def _fits(value: int, dtype: DType) -> bool:
