@@ -248,3 +248,14 @@ def test_threads_that_touch_tg_first_share_one_registry() -> None:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         assert out.stdout.startswith("0 [6.0]"), out.stdout
+
+
+def test_a_plugin_opener_imports_the_device_late_and_names_the_missing_driver() -> None:
+    """`device.opener`: the backends' open hook imports their device module on first use; a driver that is not
+    installed (here a module that does not exist) raises with the pip command that fixes it."""
+    from tg.core.device import opener
+
+    with pytest.raises(RuntimeError, match="pip install not-a-driver"):
+        opener("tg.core.no_such_device_module", "NoDevice", "not-a-driver")("nodev")
+    numpy_device = opener("tg.core.numpy_device", "NumpyDevice", "numpy")("numpy:7")
+    assert numpy_device.name == "numpy:7"

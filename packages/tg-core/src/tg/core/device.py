@@ -8,6 +8,7 @@ once and the others keep working.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import threading
 import warnings
@@ -257,6 +258,22 @@ class DeviceSpec:
     description: str = ""
     enumerate: Optional[Callable[[], list[str]]] = None
     instances: bool = False
+
+
+def opener(module: str, class_name: str, requirement: str) -> Callable[[str], Device]:
+    """`DeviceSpec.open` for a plugin whose device class lives in `module` beside its driver's import: the module
+    is imported when a device is first opened, so importing the plugin stays cheap, and a driver that is not
+    installed gives an error that says which package to install (`requirement`, a pip name)."""
+
+    def open_device(name: str) -> Device:
+        try:
+            device_class = getattr(importlib.import_module(module), class_name)
+        except ImportError as e:
+            raise RuntimeError(f"{requirement} is not importable ({e}); "
+                               f"install it with pip install {requirement}") from e
+        return device_class(name)
+
+    return open_device
 
 
 class DeviceHooks:

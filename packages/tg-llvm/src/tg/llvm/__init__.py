@@ -9,22 +9,14 @@ Importing this module is cheap: llvmlite is imported only when the `llvm` device
 from __future__ import annotations
 
 from tg.core import DeviceSpec, hookimpl
-from tg.core.device import PRIORITY_COMPILED_CPU
+from tg.core.device import PRIORITY_COMPILED_CPU, opener
 
 __version__ = "0.1.0"
 
 
-def _open(name: str) -> object:
-    try:
-        from .device import LLVMDevice
-    except ImportError as e:
-        raise RuntimeError(f"llvmlite is not importable ({e}); install it with pip install llvmlite") from e
-    return LLVMDevice(name)
-
-
 @hookimpl
 def tg_devices() -> list[DeviceSpec]:
-    return [DeviceSpec("llvm", _open, PRIORITY_COMPILED_CPU,  # type: ignore[arg-type]
+    return [DeviceSpec("llvm", opener("tg.llvm.device", "LLVMDevice", "llvmlite"), PRIORITY_COMPILED_CPU,
                        "LLVM JIT for the host CPU, all cores", instances=True)]
 
 
@@ -32,4 +24,4 @@ def export(*args: object, **kwargs: object) -> object:
     """Compile a tg computation to an object file / shared library and a C header (see tg.llvm.export)."""
     from .export import export as _export
 
-    return _export(*args, **kwargs)  # type: ignore[arg-type]
+    return _export(*args, **kwargs)

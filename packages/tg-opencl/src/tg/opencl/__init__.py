@@ -6,17 +6,9 @@ Devices: `opencl` (the first device of all platforms) and `opencl:N`.
 from __future__ import annotations
 
 from tg.core import DeviceSpec, hookimpl
-from tg.core.device import PRIORITY_COMPILED_CPU
+from tg.core.device import PRIORITY_COMPILED_CPU, opener
 
 __version__ = "0.1.0"
-
-
-def _open(name: str) -> object:
-    try:
-        from .device import OpenCLDevice
-    except ImportError as e:
-        raise RuntimeError(f"pyopencl is not importable ({e}); install it with pip install pyopencl") from e
-    return OpenCLDevice(name)
 
 
 def _names() -> list[str]:
@@ -25,9 +17,7 @@ def _names() -> list[str]:
     return device_names()
 
 
-
-
 @hookimpl
 def tg_devices() -> list[DeviceSpec]:
-    return [DeviceSpec("opencl", _open, PRIORITY_COMPILED_CPU - 10,  # type: ignore[arg-type]
+    return [DeviceSpec("opencl", opener("tg.opencl.device", "OpenCLDevice", "pyopencl"), PRIORITY_COMPILED_CPU - 10,
                        "OpenCL through pyopencl (GPUs, or PoCL on the CPU)", enumerate=_names)]

@@ -6,7 +6,7 @@ Importing this module is cheap: wgpu is imported only when the `webgpu` device i
 from __future__ import annotations
 
 from tg.core import DeviceSpec, hookimpl
-from tg.core.device import PRIORITY_GPU
+from tg.core.device import PRIORITY_GPU, opener
 
 from .export import export
 
@@ -14,16 +14,8 @@ __all__ = ["export"]
 __version__ = "0.1.0"
 
 
-def _open(name: str) -> object:
-    try:
-        from .device import WebGPUDevice
-    except ImportError as e:
-        raise RuntimeError(f"wgpu is not importable ({e}); install it with pip install wgpu") from e
-    return WebGPUDevice(name)
-
-
 @hookimpl
 def tg_devices() -> list[DeviceSpec]:
     # below OpenCL and the CPU backends by default: on a machine with only lavapipe it is a CPU in disguise
-    return [DeviceSpec("webgpu", _open, PRIORITY_GPU - 150,  # type: ignore[arg-type]
+    return [DeviceSpec("webgpu", opener("tg.webgpu.device", "WebGPUDevice", "wgpu"), PRIORITY_GPU - 150,
                        "WebGPU through wgpu-py (Vulkan, Metal, D3D12; lavapipe on the CPU)")]
