@@ -14,7 +14,7 @@ from typing import Optional
 
 from . import dtype as dt
 from .ir import Program
-from .ops import ALU, Op
+from .ops import ALU, CONVERSIONS, Op
 from .uop import UOp
 
 Interval = Optional[tuple[int, int]]  # inclusive bounds of an integer value; None: unknown; lo > hi: never computed
@@ -118,7 +118,7 @@ class _Checker:
         elif u.op in (Op.LOAD, Op.STORE):
             wanted = [1, 1, u.width]  # (buffer, index, value) or (buffer, index, valid): lanes read W elements
         else:
-            lanewise = u.op in ALU or u.op in (Op.CAST, Op.BITCAST, Op.ACC_UPDATE, Op.ACC_FMA, Op.ACC_READ)
+            lanewise = u.op in ALU or u.op in CONVERSIONS or u.op in (Op.ACC_UPDATE, Op.ACC_FMA, Op.ACC_READ)
             wanted = [u.width] * len(u.src) if lanewise else []
         for s, w in zip(u.src, wanted):
             if s.op is not Op.PARAM and s.width != w:

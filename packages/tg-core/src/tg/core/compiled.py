@@ -234,8 +234,8 @@ class CompiledDevice(Device):
                      soft_math=target.soft_math)
         source = target.renderer.render(prog, KERNEL_NAME)
         items = target.renderer.items(prog) if hasattr(target.renderer, "items") else prog.outer_size
-        variant = f"{self.compiler.fingerprint}|tiled={prog.tiled}|{self.compiler.variant(prog)}"
-        digest = hashlib.sha256(f"{source}|{variant}".encode()).hexdigest()[:20]
+        options = f"{self.compiler.fingerprint}|tiled={prog.tiled}|{self.compiler.variant(prog)}"
+        digest = hashlib.sha256(f"{source}|{options}".encode()).hexdigest()[:20]
         folder = cache.directory(self.compiler.cache_name)
         path = folder / f"{digest}{self.compiler.suffix}" if folder is not None else None
         return _Rendered(kernel.name, prog, source, f"tg_{digest}", target, items, path,

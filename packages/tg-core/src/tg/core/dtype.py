@@ -66,14 +66,12 @@ _SIGNED_BY_SIZE = {1: int8, 2: int16, 4: int32, 8: int64}
 _BY_NAME = {d.name: d for d in ALL_DTYPES} | {"bool_": bool_, "half": float16, "float": float32,
                                                "double": float64, "int": int32, "long": int64}
 default_float = float32
+default_int = int64  # torch.tensor([1, 2]).dtype is int64
 
 
 def signed_of_size(itemsize: int) -> DType:
     """The signed integer type of `itemsize` bytes (the bits of any type of that size)."""
     return _SIGNED_BY_SIZE[itemsize]
-
-
-default_int = int64  # torch.tensor([1, 2]).dtype is int64
 
 
 def to_dtype(x: DType | str | np.dtype | type | None, default: DType = default_float) -> DType:

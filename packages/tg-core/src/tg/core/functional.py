@@ -876,17 +876,15 @@ def bilinear(x1: Tensor, x2: Tensor, weight: Tensor, bias: Optional[Tensor] = No
 
 
 def adaptive_avg_pool1d(x: Tensor, output_size: int) -> Tensor:
-    return _adaptive(x._float(), [output_size], "mean")
+    return _adaptive_pool(x, output_size, 1, "mean")
 
 
 def adaptive_avg_pool3d(x: Tensor, output_size: Union[int, Sequence[Optional[int]]]) -> Tensor:
-    outs = [output_size] * 3 if isinstance(output_size, int) else list(output_size)
-    return _adaptive(x._float(), outs, "mean")
+    return _adaptive_pool(x, output_size, 3, "mean")
 
 
 def adaptive_max_pool3d(x: Tensor, output_size: Union[int, Sequence[Optional[int]]]) -> Tensor:
-    outs = [output_size] * 3 if isinstance(output_size, int) else list(output_size)
-    return _adaptive(x, outs, "max")
+    return _adaptive_pool(x, output_size, 3, "max")
 
 
 def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
@@ -1245,18 +1243,22 @@ def _adaptive(x: Tensor, outs: Sequence[Optional[int]], how: str) -> Tensor:
 
 def adaptive_avg_pool2d(x: Tensor, output_size: Union[int, Sequence[Optional[int]]]) -> Tensor:
     """Average over torch's adaptive windows [floor(i*n/o), ceil((i+1)*n/o)) of the last two dims."""
-    outs = [output_size] * 2 if isinstance(output_size, int) else list(output_size)
-    return _adaptive(x._float(), outs, "mean")
+    return _adaptive_pool(x, output_size, 2, "mean")
 
 
 def adaptive_max_pool2d(x: Tensor, output_size: Union[int, Sequence[Optional[int]]]) -> Tensor:
     """Maximum over torch's adaptive windows of the last two dims (torch.nn.functional.adaptive_max_pool2d)."""
-    outs = [output_size] * 2 if isinstance(output_size, int) else list(output_size)
-    return _adaptive(x, outs, "max")
+    return _adaptive_pool(x, output_size, 2, "max")
 
 
 def adaptive_max_pool1d(x: Tensor, output_size: int) -> Tensor:
-    return _adaptive(x, [output_size], "max")
+    return _adaptive_pool(x, output_size, 1, "max")
+
+
+def _adaptive_pool(x: Tensor, output_size: Union[int, Sequence[Optional[int]]], nd: int, how: str) -> Tensor:
+    """An adaptive pool over the last `nd` dims: an int size is every dim's; a mean is computed in floats."""
+    outs = [output_size] * nd if isinstance(output_size, int) else list(output_size)
+    return _adaptive(x._float() if how == "mean" else x, outs, how)
 
 
 def lp_pool2d(x: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> Tensor:

@@ -25,7 +25,7 @@ from . import softmath
 from .dtype import DType
 from .ir import INDEX, Program
 from .kernel import AST, Kernel
-from .ops import ALU, REDUCE, Op
+from .ops import ALU, CONVERSIONS, REDUCE, Op
 from .opt import Opts, choose_opts, local_operands
 from .simplify import INDEX_RULES
 from .uop import UOp
@@ -122,7 +122,7 @@ def reduce_identity(op: Op, dtype: DType) -> Any:
 
 
 # ops whose value depends on their sources only
-PURE = ALU | {Op.CONST, Op.CAST, Op.BITCAST, Op.BROADCAST, Op.VECTOR, Op.LANE}
+PURE = ALU | CONVERSIONS | {Op.CONST, Op.BROADCAST, Op.VECTOR, Op.LANE}
 
 
 class _Lowerer:
@@ -685,7 +685,7 @@ class _Lowerer:
     def compute(self, n: AST, src: tuple[UOp, ...]) -> UOp:
         """An elementwise node applied to the values of its sources (of one width)."""
         width = src[0].width if src else 1
-        if n.op in (Op.CAST, Op.BITCAST):
+        if n.op in CONVERSIONS:
             return self.emit(n.op, n.dtype, src, width=width)
         if self.soft_math and n.op in softmath.EXPANSIONS and n.dtype == dt.float32 and width == 1:
             return softmath.EXPANSIONS[n.op](self, src[0])

@@ -106,7 +106,7 @@ class CStyleRenderer:
         outer = next(u for u in prog.uops if u.op is Op.RANGE)
         self.vector_buffers = {u.src[0].arg for u in prog.uops if u.op in (Op.LOAD, Op.STORE) and u.src[1] is outer}
         self.emit(outer)
-        body = [u for u in prog.uops if u.op in ALU or u.op in (Op.LOAD, Op.CAST, Op.BITCAST)]
+        body = [u for u in prog.uops if u.op in ALU or u.op in CONVERSIONS or u.op is Op.LOAD]
         stores = [u for u in prog.uops if u.op is Op.STORE]
         for u in body:
             if u.op is Op.LOAD:  # a vector at the loop's position, or a scalar every lane shares

@@ -131,8 +131,8 @@ COLUMN_OUTPUTS, COLUMN_ROWS, COLUMN_PART_MIN = 1 << 14, 1 << 10, 64  # see _spli
 
 def _split_reduces(order: list[Node], roots: list[Node], replaced: dict[int, Node]) -> None:
     """A huge reduce (SPLIT_MIN elements or more) that a device would run on too few threads becomes two kernels:
-    partial results computed side by side, then one small reduce of those: the reduce node itself, which now reads
-    the partial results, so everything that reads it follows. Returns whether any was split.
+    partial results computed side by side, then one small reduce of those, which replaces the reduce node, so
+    everything that reads it follows.
 
     - Into a few outputs (fewer than SPLIT_OUTPUTS, or than the device's `reduce_parts`): about `reduce_parts`
       partial results in all (each at least SPLIT_PART_MIN long): threads of a CPU, work-groups of a GPU (64 row
@@ -159,8 +159,7 @@ def _split_reduces(order: list[Node], roots: list[Node], replaced: dict[int, Nod
             continue
         wide = src.shape[:axis] + (parts, size // parts) + src.shape[axis + 1:]
         partials = src.movement(Op.RESHAPE, wide).reduce(n.op, (axis + 1,))
-        replaced[id(n)] = lazy(n.op, (partials.movement(Op.RESHAPE, wide[:axis + 1] + wide[axis + 2:]),), n.arg,
-                               n.dtype, n.shape, n.device)
+        replaced[id(n)] = _with_sources(n, (partials.movement(Op.RESHAPE, wide[:axis + 1] + wide[axis + 2:]),))
 
 
 def _parts(size: int, most: int) -> int:
@@ -342,7 +341,7 @@ def _widened(x: Node, j: int, shape: Shape) -> Optional[Node]:
         return one.movement(Op.EXPAND, shape)
     if x.op is Op.CONST and not x.src:
         return lazy(Op.CONST, (), x.arg, x.dtype, shape, x.device)
-    if x.op in ELEMENTWISE or x.op is Op.CAST:
+    if x.op in ELEMENTWISE:
         srcs = [_widened(s, j, shape) for s in x.src]
         if any(s is None for s in srcs):
             return None

@@ -49,7 +49,7 @@ def exp2(b: Builder, x: UOp) -> UOp:
     f = e(Op.ADD, F32, clamped, e(Op.NEG, F32, e(Op.ADD, F32, shifted, c(-SHIFTER, F32))))
     p = _horner(b, f, EXP2_TAYLOR)
     # 2^n as two powers of two, each a normal float even where 2^n is not (n down to -150: subnormal results)
-    low = e(Op.IDIV, I32, n, c(2, I32))  # floor(n / 2) and ceil(n / 2): both in [-75, 64]
+    low = e(Op.IDIV, I32, n, c(2, I32))  # n / 2 toward zero, and the rest: both in [-75, 64]
     high = e(Op.ADD, I32, n, e(Op.NEG, I32, low))
     result = e(Op.MUL, F32, e(Op.MUL, F32, p, _power_of_two(b, low)), _power_of_two(b, high))
     return e(Op.WHERE, F32, _is_nan(b, x), x, result)

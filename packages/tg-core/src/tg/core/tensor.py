@@ -430,14 +430,12 @@ class Tensor:
 
     # ---- movement, joining and splitting (movement.py) ---------------------------------------------------
     reshape = _view(movement.reshape)
-    _view_shape = _view(movement.view)
-
     def view(self, *shape: Any) -> Tensor:
         """The same elements in a new shape, aliasing this tensor (torch's view); `view(dtype)` reads the same bytes
         as another dtype (`bitcast`)."""
         if len(shape) == 1 and isinstance(shape[0], (dt.DType, str)):
             return self.bitcast(shape[0])
-        return self._view_shape(*shape)
+        return self.reshape(*shape)  # movement.view is reshape
 
     permute = _view(movement.permute)
     transpose = _view(movement.transpose)

@@ -207,19 +207,8 @@ def lazy(op: Op, src: tuple[UOp, ...], arg: Any, dtype: DType, shape: Shape, dev
         ref = _INTERNED.get(key)
     except TypeError:  # an unhashable argument (a list in a movement path): a node of its own
         return _built(op, dtype, src, arg, 1, shape, device, None, (op, next(_serial)))
-    if ref is not None:
-        node = ref()
-        if node is not None:
-            return node
-    built = object.__new__(_Fields)
-    built.op, built.dtype, built.src, built.arg, built.width = op, dtype, src, arg, 1
-    built.shape, built.device, built.buffer = shape, device, None
-    built._key, built._walk = key, None
-    built.__class__ = UOp  # from here on immutable
-    _INTERNED[key] = weakref.ref(built)  # type: ignore[arg-type]
-    if len(_INTERNED) > _sweep_at:
-        _sweep()
-    return built  # type: ignore[return-value]
+    node = ref() if ref is not None else None
+    return node if node is not None else _built(op, dtype, src, arg, 1, shape, device, None, key)
 
 
 def _built(op: Op, dtype: DType, src: tuple[UOp, ...], arg: Any, width: int, shape: Shape, device: str,

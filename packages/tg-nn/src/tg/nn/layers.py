@@ -55,72 +55,61 @@ class _ConvNd(Module):
                 f"padding={self.padding}")
 
 
-class Conv1d(_ConvNd):
+class _Conv(_ConvNd):
+    """Convolution over the last `nd` dims; a subclass sets `nd` and the Tensor method (`conv`) it runs."""
+
+    nd = 2
+    conv = staticmethod(Tensor.conv2d)
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
                  padding: Union[IntOrPair, str] = 0, dilation: IntOrPair = 1, groups: int = 1, bias: bool = True,
                  device: Optional[str] = None):
-        super().__init__(1, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, device)
+        super().__init__(self.nd, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         device)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.conv1d(self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self.conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
-class Conv2d(_ConvNd):
+class _ConvTranspose(_ConvNd):
+    """Transposed convolution over the last `nd` dims (torch's argument order: output_padding before groups)."""
+
+    nd = 2
+    conv = staticmethod(Tensor.conv_transpose2d)
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: IntOrPair = 0, output_padding: IntOrPair = 0, groups: int = 1, bias: bool = True,
+                 dilation: IntOrPair = 1, device: Optional[str] = None):
+        super().__init__(self.nd, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         device, transposed=True, output_padding=output_padding)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups,
+                         self.dilation)
+
+
+class Conv1d(_Conv):
+    nd, conv = 1, staticmethod(Tensor.conv1d)
+
+
+class Conv2d(_Conv):
     """2-D convolution; groups=in_channels makes it depthwise."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
-                 padding: Union[IntOrPair, str] = 0, dilation: IntOrPair = 1, groups: int = 1, bias: bool = True,
-                 device: Optional[str] = None):
-        super().__init__(2, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, device)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x.conv2d(self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+class Conv3d(_Conv):
+    nd, conv = 3, staticmethod(Tensor.conv3d)
 
 
-class ConvTranspose2d(_ConvNd):
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
-                 padding: IntOrPair = 0, output_padding: IntOrPair = 0, groups: int = 1, bias: bool = True,
-                 dilation: IntOrPair = 1, device: Optional[str] = None):
-        super().__init__(2, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, device,
-                         transposed=True, output_padding=output_padding)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.conv_transpose2d(self.weight, self.bias, self.stride, self.padding, self.output_padding,
-                                  self.groups, self.dilation)
+class ConvTranspose1d(_ConvTranspose):
+    nd, conv = 1, staticmethod(Tensor.conv_transpose1d)
 
 
-class Conv3d(_ConvNd):
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
-                 padding: Union[IntOrPair, str] = 0, dilation: IntOrPair = 1, groups: int = 1, bias: bool = True,
-                 device: Optional[str] = None):
-        super().__init__(3, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, device)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.conv3d(self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+class ConvTranspose2d(_ConvTranspose):
+    pass
 
 
-class ConvTranspose1d(_ConvNd):
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
-                 padding: IntOrPair = 0, output_padding: IntOrPair = 0, groups: int = 1, bias: bool = True,
-                 dilation: IntOrPair = 1, device: Optional[str] = None):
-        super().__init__(1, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, device,
-                         transposed=True, output_padding=output_padding)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.conv_transpose1d(self.weight, self.bias, self.stride, self.padding, self.output_padding,
-                                  self.groups, self.dilation)
-
-
-class ConvTranspose3d(_ConvNd):
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
-                 padding: IntOrPair = 0, output_padding: IntOrPair = 0, groups: int = 1, bias: bool = True,
-                 dilation: IntOrPair = 1, device: Optional[str] = None):
-        super().__init__(3, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, device,
-                         transposed=True, output_padding=output_padding)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.conv_transpose3d(self.weight, self.bias, self.stride, self.padding, self.output_padding,
-                                  self.groups, self.dilation)
+class ConvTranspose3d(_ConvTranspose):
+    nd, conv = 3, staticmethod(Tensor.conv_transpose3d)
 
 
 class _BatchNorm(Module):
