@@ -625,3 +625,45 @@ def test_a_contraction_over_a_ragged_dim_runs_padded_on_cpus(device: str) -> Non
         np.testing.assert_allclose(tx.grad.numpy(), g.astype(np.float64) @ w.T, rtol=1e-4, atol=1e-3)
     alone = Tensor(x, device=device) @ Tensor(w, device=device)  # the product itself as the result: not padded
     np.testing.assert_allclose(alone.numpy(), x.astype(np.float64) @ w, rtol=1e-4, atol=1e-4)
+
+
+def _conv_reference(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> np.ndarray:
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    k = w.shape[-1]
+    cols = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+    return np.einsum("nchwij,ocij->nohw", cols, w.astype(np.float64))
+
+
+@pytest.mark.parametrize("n, c, o, hw, k, stride", [(1, 16, 32, 7, 3, 1), (2, 8, 16, 14, 3, 2), (1, 64, 16, 7, 1, 1),
+                                                    (1, 16, 24, 5, 3, 1)])
+def test_a_convolution_with_short_rows_runs_as_a_matrix_product_on_cpus(device: str, n: int, c: int, o: int, hw: int,
+                                                                        k: int, stride: int) -> None:
+    """Output rows 7 wide (ResNet's last stage) give a register tile 7 lanes: devices that pad ragged dims (llvm) copy
+    the input windows out with the spatial dims flattened and padded to a multiple of 16 (7x7 -> 8x8) and run a
+    matrix product over them; the readers see the unpadded output. Forward (as the result and read by a bias add),
+    a second step of the same structure and the gradients match float64 NumPy on every device."""
+    from tg.core.device import get_device
+    from tg.core.schedule import IM2COL_MULTIPLE, schedule
+
+    rng = np.random.default_rng(11)
+    w, b = rng.standard_normal((o, c, k, k)).astype(np.float32), rng.standard_normal(o).astype(np.float32)
+    for step in range(2):
+        x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
+        tx, tw, tb = (Tensor(a, device=device, requires_grad=True) for a in (x, w, b))
+        out = tx.conv2d(tw, tb, stride=stride, padding=k // 2)
+        ref = _conv_reference(x, w, stride, k // 2)
+        if step == 0:
+            flat = [s[-1] for s in (it.kernel.full_shape for it in schedule([out.node]) if it.kernel and
+                                    it.kernel.reduce)]
+            assert any(f % IM2COL_MULTIPLE == 0 and f >= n * ref.shape[2] * ref.shape[3] for f in flat) == \
+                get_device(device).pad_ragged_dims, flat
+        np.testing.assert_allclose(out.numpy(), ref + b[:, None, None], rtol=1e-4, atol=1e-4)
+        g = rng.standard_normal(ref.shape).astype(np.float32)
+        (out * Tensor(g, device=device)).sum().backward()
+        assert tw.grad is not None and tx.grad is not None and tb.grad is not None
+        np.testing.assert_allclose(tb.grad.numpy(), g.astype(np.float64).sum((0, 2, 3)), rtol=1e-4, atol=1e-3)
+        xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (k // 2, k // 2), (k // 2, k // 2)))
+        cols = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+        np.testing.assert_allclose(tw.grad.numpy(), np.einsum("nchwij,nohw->ocij", cols, g), rtol=1e-4, atol=1e-3)
+    alone = Tensor(x, device=device).conv2d(Tensor(w, device=device), stride=stride, padding=k // 2)
+    np.testing.assert_allclose(alone.numpy(), _conv_reference(x, w, stride, k // 2), rtol=1e-4, atol=1e-4)

@@ -256,6 +256,80 @@ def _relay_contractions(order: list[Node], roots: list[Node], replaced: dict[int
         replaced[id(prod)] = _with_sources(prod, tuple(_relaid(v, axes) if v is side else v for v in prod.src))
 
 
+IM2COL_MIN_ROWS = 16  # output channels that reuse each copied window: fewer, and the copy costs more than it saves
+IM2COL_MAX_BYTES = 16 << 20  # a bigger copy streams through memory (4x64 channels at 56x56, 29 MB: 170 -> 130 GFLOP/s)
+IM2COL_MULTIPLE = 16  # the flattened dim is padded to a multiple of this: two vectors of 8 lanes
+# the summed length: shorter, the product is bound by memory and the copy only adds to it (a first layer's 1x3x3);
+# longer, a tile's stripe of the copy (16 columns) no longer stays in a core's L2 cache between the tiles of rows
+# that read it (a weight gradient sums over batch x height x width: 25,088 terms, 4x slower as a matrix product)
+IM2COL_DEPTH = (64, 8192)
+
+
+def _im2col_contractions(order: list[Node], roots: list[Node], replaced: dict[int, Node]) -> None:
+    """On CPUs (`Device.pad_ragged_dims`): a convolution whose output rows are 7, 14, 28 or 56 wide (ResNets) gives a
+    register tile a ragged vector dim (7 or 14 lanes where vectors hold 8). It is then computed as a matrix
+    product: its input windows copied out with every spatial output dim innermost (im2col), those dims padded so
+    that their product is a multiple of 16 and flattened into one, and the weights broadcast along it. The values
+    and the order of each sum stay the same; the readers see the output through a view without the padding."""
+    whole = {id(r) for r in roots} | {id(m.src[0]) for m in order if m.op is Op.COPY}  # read as a whole buffer
+    for n in order:
+        if n.op is not Op.SUM or n.src[0].op is not Op.MUL or not get_device(n.device).pad_ragged_dims:
+            continue
+        axes, prod = set(n.arg), n.src[0]
+        if not all(v.op is Op.VIEW for v in prod.src):
+            continue
+        for x, w in ((prod.src[0], prod.src[1]), (prod.src[1], prod.src[0])):
+            spatial = [d for d, m in enumerate(prod.shape) if d not in axes and m > 1 and x.view.strides[d] and
+                       not w.view.strides[d]]
+            rows = math.prod(m for d, m in enumerate(prod.shape) if d not in axes and m > 1 and
+                             w.view.strides[d] and not x.view.strides[d])
+            depth = math.prod(prod.shape[a] for a in axes)
+            if len(spatial) < 2 or rows < IM2COL_MIN_ROWS or x.base.op is Op.CONST or \
+                    not IM2COL_DEPTH[0] <= depth <= IM2COL_DEPTH[1] or \
+                    prod.shape[spatial[-1]] % IM2COL_MULTIPLE == 0:
+                continue  # (a row a multiple of 16 wide already gets whole vectors)
+            copied = math.prod(m for d, m in enumerate(prod.shape) if x.view.strides[d]) * x.dtype.itemsize
+            if copied > IM2COL_MAX_BYTES:
+                continue
+            out = _as_matrix_product(n, x, w, spatial)
+            replaced[id(n)] = out.contiguous() if id(n) in whole else out
+            break
+
+
+def _spatial_padding(sizes: list[int]) -> list[int]:
+    """Sizes at least `sizes` (only the last two grown) whose product is the smallest multiple of IM2COL_MULTIPLE."""
+    *outer, h, w = sizes
+    rest = math.prod(outer)
+    return min((outer + [h + a, w + b] for a in range(IM2COL_MULTIPLE) for b in range(IM2COL_MULTIPLE)
+                if rest * (h + a) * (w + b) % IM2COL_MULTIPLE == 0),
+               key=lambda s: (math.prod(s), s[-2] - h))
+
+
+def _as_matrix_product(n: Node, x: Node, w: Node, spatial: list[int]) -> Node:
+    """Reduce n = sum(x * w) recomputed with its `spatial` output dims (those only x varies along) flattened into one
+    padded last dim; a view of it in n's shape."""
+    prod, full = n.src[0], n.src[0].shape
+    kept = [d for d in range(len(full)) if d not in spatial]
+    sizes = [full[d] for d in spatial]
+    padded = _spatial_padding(sizes)
+    flat = math.prod(padded)
+    shape = tuple(full[d] for d in kept) + (flat,)
+    perm = tuple(kept + spatial)
+    xs = x.movement(Op.SHRINK, tuple((0, 1 if st == 0 else m, 1) for st, m in zip(x.view.strides, full)))
+    xs = xs.movement(Op.PERMUTE, perm)
+    xs = xs.movement(Op.PAD, tuple((0, 0) for _ in kept) + tuple((0, p - m) for p, m in zip(padded, sizes)))
+    xs = xs.contiguous().movement(Op.RESHAPE, xs.shape[:len(kept)] + (flat,)).movement(Op.EXPAND, shape)
+    ws = w.movement(Op.SHRINK, tuple((0, 1 if d in spatial else m, 1) for d, m in enumerate(full)))
+    ws = ws.movement(Op.PERMUTE, perm).movement(Op.RESHAPE, shape[:-1] + (1,)).movement(Op.EXPAND, shape)
+    product = lazy(Op.MUL, (xs, ws) if x is prod.src[0] else (ws, xs), None, prod.dtype, shape, prod.device)
+    axes = tuple(kept.index(a) for a in n.arg)
+    summed = lazy(Op.SUM, (product,), axes, n.dtype, tuple(1 if i in axes else m for i, m in enumerate(shape)),
+                  n.device)
+    out = summed.movement(Op.RESHAPE, summed.shape[:-1] + tuple(padded))
+    out = out.movement(Op.SHRINK, tuple((0, m, 1) for m in out.shape[:len(kept)]) + tuple((0, m, 1) for m in sizes))
+    return out.movement(Op.PERMUTE, tuple(perm.index(d) for d in range(len(full))))
+
+
 ALIASED_ROW_BYTES = 1024  # operand rows a multiple of this apart map to a few cache sets
 PAD_MIN_ROWS, PAD_MIN_DEPTH = 256, 64  # the contraction reuses each operand row this often, over this long a sum
 ROW_PAD_BYTES = 64  # one cache line: the copy's rows then fall in different sets
@@ -413,7 +487,7 @@ def schedule(targets: list[Node]) -> list[ScheduleItem]:
     order, origin = built, dict[int, tuple[Node, Node]]()
     # the layout rewrites, in order, each on the graph as the ones before left it: each records replacements for
     # nodes (the same values, sums in the same order), which _substituted applies to a copy of the graph
-    for rewrite in (_reduce_in_read_order, _split_reduces, _relay_contractions, _pad_aliased_rows,
+    for rewrite in (_reduce_in_read_order, _split_reduces, _im2col_contractions, _relay_contractions, _pad_aliased_rows,
                     _pad_ragged_contractions):
         replaced: dict[int, Node] = {}
         rewrite(order, roots, replaced)
