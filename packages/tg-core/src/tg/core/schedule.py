@@ -9,6 +9,7 @@ to the loads.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections import OrderedDict
@@ -306,27 +307,32 @@ def _spatial_padding(sizes: list[int]) -> list[int]:
 
 
 def _as_matrix_product(n: Node, x: Node, w: Node, spatial: list[int]) -> Node:
-    """Reduce n = sum(x * w) recomputed with its `spatial` output dims (those only x varies along) flattened into one
-    padded last dim; a view of it in n's shape."""
+    """Reduce n = sum(x * w) recomputed as a matrix product: its `spatial` output dims (those only x varies along)
+    flattened into one padded last dim, its summed dims into one before it where w's layout allows (as a GPU's
+    staged matrix product needs); a view of it in n's shape."""
     prod, full = n.src[0], n.src[0].shape
-    kept = [d for d in range(len(full)) if d not in spatial]
+    reduced = sorted(n.arg)
+    outer = [d for d in range(len(full)) if d not in spatial and d not in n.arg]
     sizes = [full[d] for d in spatial]
     padded = _spatial_padding(sizes)
     flat = math.prod(padded)
-    shape = tuple(full[d] for d in kept) + (flat,)
-    perm = tuple(kept + spatial)
+    merge = w.view.mask is None and all(w.view.strides[a] == w.view.strides[b] * full[b]
+                                        for a, b in itertools.pairwise(reduced))
+    depth = (math.prod(full[d] for d in reduced),) if merge else tuple(full[d] for d in reduced)
+    shape = tuple(full[d] for d in outer) + depth + (flat,)
+    perm = tuple(outer + reduced + spatial)
     xs = x.movement(Op.SHRINK, tuple((0, 1 if st == 0 else m, 1) for st, m in zip(x.view.strides, full)))
     xs = xs.movement(Op.PERMUTE, perm)
-    xs = xs.movement(Op.PAD, tuple((0, 0) for _ in kept) + tuple((0, p - m) for p, m in zip(padded, sizes)))
-    xs = xs.contiguous().movement(Op.RESHAPE, xs.shape[:len(kept)] + (flat,)).movement(Op.EXPAND, shape)
+    xs = xs.movement(Op.PAD, tuple((0, 0) for _ in outer + reduced) + tuple((0, p - m) for p, m in zip(padded, sizes)))
+    xs = xs.contiguous().movement(Op.RESHAPE, xs.shape[:len(outer)] + depth + (flat,)).movement(Op.EXPAND, shape)
     ws = w.movement(Op.SHRINK, tuple((0, 1 if d in spatial else m, 1) for d, m in enumerate(full)))
     ws = ws.movement(Op.PERMUTE, perm).movement(Op.RESHAPE, shape[:-1] + (1,)).movement(Op.EXPAND, shape)
     product = lazy(Op.MUL, (xs, ws) if x is prod.src[0] else (ws, xs), None, prod.dtype, shape, prod.device)
-    axes = tuple(kept.index(a) for a in n.arg)
+    axes = tuple(range(len(outer), len(outer) + len(depth)))
     summed = lazy(Op.SUM, (product,), axes, n.dtype, tuple(1 if i in axes else m for i, m in enumerate(shape)),
                   n.device)
-    out = summed.movement(Op.RESHAPE, summed.shape[:-1] + tuple(padded))
-    out = out.movement(Op.SHRINK, tuple((0, m, 1) for m in out.shape[:len(kept)]) + tuple((0, m, 1) for m in sizes))
+    out = summed.movement(Op.RESHAPE, tuple(full[d] for d in outer) + (1,) * len(reduced) + tuple(padded))
+    out = out.movement(Op.SHRINK, tuple((0, m, 1) for m in out.shape[:-len(spatial)]) + tuple((0, m, 1) for m in sizes))
     return out.movement(Op.PERMUTE, tuple(perm.index(d) for d in range(len(full))))
 
 
