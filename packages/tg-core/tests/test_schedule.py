@@ -667,3 +667,30 @@ def test_a_convolution_with_short_rows_runs_as_a_matrix_product_on_cpus(device: 
         np.testing.assert_allclose(tw.grad.numpy(), np.einsum("nchwij,nohw->ocij", cols, g), rtol=1e-4, atol=1e-3)
     alone = Tensor(x, device=device).conv2d(Tensor(w, device=device), stride=stride, padding=k // 2)
     np.testing.assert_allclose(alone.numpy(), _conv_reference(x, w, stride, k // 2), rtol=1e-4, atol=1e-4)
+
+
+def test_a_depthwise_convolution_is_not_copied_or_tiled_along_its_channels(device: str) -> None:
+    """A depthwise convolution (groups = channels) reuses no load across channels: its strided input used to be copied
+    first (as a convolution's is, for the output channels that each read all of it: here none) and its register
+    tile spanned 8 channels (8x the accumulators, no reuse). Now: the padded input and one contraction, no channel
+    upcast; forward and gradients match float64 NumPy."""
+    from tg.core.opt import choose_upcasts
+    from tg.core.schedule import schedule
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 16, 14, 14)).astype(np.float32)
+    w = rng.standard_normal((16, 1, 3, 3)).astype(np.float32)
+    tx, tw = Tensor(x, device=device, requires_grad=True), Tensor(w, device=device, requires_grad=True)
+    out = tx.conv2d(tw, stride=2, padding=1, groups=16)
+    kernels = [it.kernel for it in schedule([out.node]) if it.kernel is not None]
+    assert len(kernels) == 2, [k.name for k in kernels]  # the padded input, the convolution
+    conv = kernels[-1]
+    assert 1 not in choose_upcasts(conv), choose_upcasts(conv)  # dim 1: the channels
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    cols = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
+    ref = np.einsum("nchwij,cij->nchw", cols, w[:, 0].astype(np.float64))
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-5)
+    g = rng.standard_normal(ref.shape).astype(np.float32)
+    (out * Tensor(g, device=device)).sum().backward()
+    assert tw.grad is not None
+    np.testing.assert_allclose(tw.grad.numpy()[:, 0], np.einsum("nchwij,nchw->cij", cols, g), rtol=1e-4, atol=1e-4)

@@ -298,7 +298,10 @@ def choose_upcasts(kernel: Kernel, gpu: bool = False, limits: Optional[tuple[int
     j = contiguous[-1]
     j_limit, i_limit = limits or _tile_limits(gpu)
     upcasts = {j: _largest_divisor(full[j], j_limit)}
-    reused = [d for d in out_dims if d != j and any(v.strides[j] == 0 and v.strides[d] != 0 for v in loads)]
+    # a dim that one load walks and another repeats along (a matmul's rows): the tile reuses that load's values; a
+    # depthwise convolution's channels, which every load walks, would only multiply the accumulators
+    reused = [d for d in out_dims if d != j and any(v.strides[j] == 0 and v.strides[d] != 0 for v in loads) and
+              any(v.strides[d] == 0 for v in loads)]
     if reused:
         i = reused[-1]
         upcasts[i] = _largest_divisor(full[i], i_limit)

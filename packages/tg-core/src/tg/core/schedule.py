@@ -252,7 +252,10 @@ def _relay_contractions(order: list[Node], roots: list[Node], replaced: dict[int
         if side is None or not _last_varying(side, axes):
             continue
         other = prod.src[1] if side is prod.src[0] else prod.src[0]
-        if math.prod(m for d, m in enumerate(other.shape) if d not in axes and other.view.strides[d]) < DOT_MIN_ROWS:
+        # the rows of the other operand that each read the whole copy (a depthwise convolution has none: each
+        # channel reads its own input, and copying it costs as much as the convolution)
+        if math.prod(m for d, m in enumerate(other.shape) if d not in axes and other.view.strides[d] and
+                     not side.view.strides[d]) < DOT_MIN_ROWS:
             continue
         replaced[id(prod)] = _with_sources(prod, tuple(_relaid(v, axes) if v is side else v for v in prod.src))
 

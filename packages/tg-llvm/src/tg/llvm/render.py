@@ -90,6 +90,7 @@ class LLVMRenderer:
         self.allocas: list[str] = []
         self.declares: set[str] = set()
         self.tmp = 0
+        self.block = "begin"  # the basic block being written (a masked load's phi names it)
         self.names = prog.names
         self.unrolled = self.vector_loops(prog)
         params = ", ".join(f"ptr noalias %b{i}" for i in range(len(prog.buffer_dtypes)))
@@ -134,6 +135,10 @@ class LLVMRenderer:
     def line(self, text: str) -> None:
         self.lines.append("  " + text)
 
+    def label(self, name: str) -> None:
+        self.lines.append(f"{name}:")
+        self.block = name
+
     def intrinsic(self, base: str, d: DType, n_args: int = 1, width: int = 1) -> str:
         t = vtype(d, width)
         suffix = FLOAT_SUFFIX.get(d) or ltype(d)
@@ -168,11 +173,11 @@ class LLVMRenderer:
             self.allocas.append(f"  %{name}.ptr = alloca i64")
             self.line(f"store i64 {self.ref(u.src[0])}, ptr %{name}.ptr")
             self.line(f"br label %{name}.head")
-            self.lines.append(f"{name}.head:")
+            self.label(f"{name}.head")
             self.line(f"%{name} = load i64, ptr %{name}.ptr")
             self.line(f"%{name}.go = icmp slt i64 %{name}, {self.ref(u.src[1])}")
             self.line(f"br i1 %{name}.go, label %{name}.body, label %{name}.exit")
-            self.lines.append(f"{name}.body:")
+            self.label(f"{name}.body")
         elif op is Op.END:
             name = self.name(u.src[0])
             self.line(f"%{name}.next = add nsw i64 %{name}, 1")
@@ -186,7 +191,7 @@ class LLVMRenderer:
                 self.line(f"br label %{name}.head, !llvm.loop !{n}")
             else:
                 self.line(f"br label %{name}.head")
-            self.lines.append(f"{name}.exit:")
+            self.label(f"{name}.exit")
         elif op is Op.LOAD:
             self.load(u)
         elif op is Op.STORE:
@@ -257,22 +262,29 @@ class LLVMRenderer:
             self.vector_load(u)
             return
         mt, t = ltype(param.dtype, memory=True), ltype(u.dtype)
-        index = self.ref(idx)
-        valid = self.ref(u.src[2]) if len(u.src) > 2 else None
-        if valid is not None:  # a masked read never touches memory outside the buffer
-            safe = self.fresh()
-            self.line(f"{safe} = select i1 {valid}, i64 {index}, i64 0")
-            index = safe
-        ptr = self.fresh()
-        self.line(f"{ptr} = getelementptr inbounds {mt}, ptr %b{param.arg}, i64 {index}")
-        raw = self.fresh() if valid is not None or u.dtype == dt.bool_ else f"%{self.name(u)}"
-        self.line(f"{raw} = load {mt}, ptr {ptr}")
+        index, ptr = self.ref(idx), self.fresh()
+        raw = self.fresh() if len(u.src) > 2 or u.dtype == dt.bool_ else f"%{self.name(u)}"
+        if len(u.src) > 2:
+            # a masked read touches no memory outside the buffer: the load sits in a block of its own, entered when
+            # the mask holds (the loop vectoriser turns that into masked vector loads; a load from a clamped address
+            # instead was a gather, one lane at a time: a padded copy ran at 2 GB/s), and a phi gives 0 otherwise
+            at, here = self.fresh()[1:], self.block
+            self.line(f"{ptr} = getelementptr {mt}, ptr %b{param.arg}, i64 {index}")
+            self.line(f"br i1 {self.ref(u.src[2])}, label %{at}.load, label %{at}.done")
+            self.label(f"{at}.load")
+            loaded = self.fresh()
+            self.line(f"{loaded} = load {mt}, ptr {ptr}")
+            self.line(f"br label %{at}.done")
+            self.label(f"{at}.done")
+            zero = 0 if param.dtype == dt.bool_ else literal(0, param.dtype)
+            self.line(f"{raw} = phi {mt} [ {loaded}, %{at}.load ], [ {zero}, %{here} ]")
+        else:
+            self.line(f"{ptr} = getelementptr inbounds {mt}, ptr %b{param.arg}, i64 {index}")
+            self.line(f"{raw} = load {mt}, ptr {ptr}")
         if u.dtype == dt.bool_:
-            b = self.fresh() if valid is not None else f"%{self.name(u)}"
-            self.line(f"{b} = icmp ne i8 {raw}, 0")
-            raw = b
-        if valid is not None:
-            self.line(f"%{self.name(u)} = select i1 {valid}, {t} {raw}, {t} {literal(0, u.dtype)}")
+            self.line(f"%{self.name(u)} = icmp ne i8 {raw}, 0")
+        elif raw != f"%{self.name(u)}":
+            self.line(f"%{self.name(u)} = bitcast {t} {raw} to {t}")
 
     def vector_load(self, u: UOp) -> None:
         """W consecutive elements. A masked one is LLVM's masked load, which touches no memory in a masked-off lane
