@@ -634,8 +634,8 @@ def _conv_reference(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> np.n
     return np.einsum("nchwij,ocij->nohw", cols, w.astype(np.float64))
 
 
-@pytest.mark.parametrize("n, c, o, hw, k, stride", [(1, 16, 32, 7, 3, 1), (2, 8, 16, 14, 3, 2), (1, 64, 16, 7, 1, 1),
-                                                    (1, 16, 24, 5, 3, 1)])
+@pytest.mark.parametrize("n, c, o, hw, k, stride", [(1, 32, 64, 7, 3, 1), (2, 32, 48, 14, 3, 2), (1, 64, 96, 7, 1, 1),
+                                                    (1, 32, 48, 5, 3, 1)])
 def test_a_convolution_with_short_rows_runs_as_a_matrix_product_on_cpus(device: str, n: int, c: int, o: int, hw: int,
                                                                         k: int, stride: int) -> None:
     """Output rows 7 wide (ResNet's last stage) give a register tile 7 lanes: devices that pad ragged dims (llvm) copy

@@ -260,13 +260,16 @@ def _relay_contractions(order: list[Node], roots: list[Node], replaced: dict[int
         replaced[id(prod)] = _with_sources(prod, tuple(_relaid(v, axes) if v is side else v for v in prod.src))
 
 
-IM2COL_MIN_ROWS = 16  # output channels that reuse each copied window: fewer, and the copy costs more than it saves
 IM2COL_MAX_BYTES = 16 << 20  # a bigger copy streams through memory (4x64 channels at 56x56, 29 MB: 170 -> 130 GFLOP/s)
 IM2COL_MULTIPLE = 16  # the flattened dim is padded to a multiple of this: two vectors of 8 lanes
-# the summed length: shorter, the product is bound by memory and the copy only adds to it (a first layer's 1x3x3);
-# longer, a tile's stripe of the copy (16 columns) no longer stays in a core's L2 cache between the tiles of rows
-# that read it (a weight gradient sums over batch x height x width: 25,088 terms, 4x slower as a matrix product)
-IM2COL_DEPTH = (64, 8192)
+# The copy costs a pass over the windows (depth x columns) and the view back one over the output (rows x columns);
+# the product does rows x depth multiply-adds per column. It pays where rows * depth / (rows + depth) is at least
+# this: a first layer's 64 channels over 3x3x3 inputs (19) ran 190 -> 240 us as a matrix product, a 512x512x3x3
+# weight gradient summed over 7x7 (45) 19 -> 2 ms, ResNet's convolutions are 58 and more
+IM2COL_MIN_REUSE = 32
+# the summed length at most: longer, a tile's stripe of the copy (16 columns) no longer stays in a core's L2 cache
+# between the tiles of rows that read it (a weight gradient over batch x height x width, 25,088 terms: 4x slower)
+IM2COL_MAX_DEPTH = 8192
 
 
 def _im2col_contractions(order: list[Node], roots: list[Node], replaced: dict[int, Node]) -> None:
@@ -288,8 +291,8 @@ def _im2col_contractions(order: list[Node], roots: list[Node], replaced: dict[in
             rows = math.prod(m for d, m in enumerate(prod.shape) if d not in axes and m > 1 and
                              w.view.strides[d] and not x.view.strides[d])
             depth = math.prod(prod.shape[a] for a in axes)
-            if len(spatial) < 2 or rows < IM2COL_MIN_ROWS or x.base.op is Op.CONST or \
-                    not IM2COL_DEPTH[0] <= depth <= IM2COL_DEPTH[1] or \
+            if len(spatial) < 2 or x.base.op is Op.CONST or depth > IM2COL_MAX_DEPTH or \
+                    rows * depth < IM2COL_MIN_REUSE * (rows + depth) or \
                     prod.shape[spatial[-1]] % IM2COL_MULTIPLE == 0:
                 continue  # (a row a multiple of 16 wide already gets whole vectors)
             copied = math.prod(m for d, m in enumerate(prod.shape) if x.view.strides[d]) * x.dtype.itemsize
