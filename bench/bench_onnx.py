@@ -48,8 +48,8 @@ def main() -> None:
     devices = [d for d in ("numpy", "llvm", "opencl") if registry.try_open(d) is not None]
     eager_dev = "llvm" if "llvm" in devices else devices[0]
     print(f"{'model':<34}" + "".join(f" {'tg ' + d:>12}" for d in devices) + f" {'eager':>12}"
-          + f" {'onnxruntime':>12}   (ms; tg as loaded, which replays from the third call; eager: tg {eager_dev}, "
-          "jit=False)")
+          + f" {'onnxruntime':>12} {'ratio':>8}   (ms; tg as loaded, which replays from the third call; eager: tg "
+          f"{eager_dev}, jit=False; ratio: tg {eager_dev} as loaded over onnxruntime)")
     for name, (model, shape) in models().items():
         x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
         buf = io.BytesIO()
@@ -69,7 +69,8 @@ def main() -> None:
             np.testing.assert_allclose(tg_model(x=tx)["y"].numpy(), reference, rtol=1e-3, atol=1e-4)
             cells.append(median_ms(run))
         ort = median_ms(lambda s=session, feed={"x": x}: s.run(None, feed))
-        print(f"{name:<34}" + "".join(f" {c:12.2f}" for c in cells) + f" {ort:12.2f}")
+        ratio = cells[devices.index(eager_dev)] / ort
+        print(f"{name:<34}" + "".join(f" {c:12.2f}" for c in cells) + f" {ort:12.2f} {ratio:7.1f}x")
 
 
 def silero_vad(chunks: int = 60) -> None:
