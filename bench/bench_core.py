@@ -23,8 +23,15 @@ from tg.core import Tensor, TinyJit, synchronize
 from tg.core.schedule import schedule
 from tg.core.uop import Node
 
+SETTLE_S = 0.3  # idle time before each measurement: see median_time
+
 
 def median_time(fn: Callable[[], Any], repeat: int, warmup: int = 2) -> float:
+    """The median of `repeat` timed calls of fn after `warmup` calls. It first waits SETTLE_S: the libraries measured
+    before keep their worker threads spinning for a while after a call (OpenBLAS, OpenMP), and on a 2-core machine
+    the next library measured then gets half the cores (tg's 512x512 7x7 convolution right after NumPy matmuls: 72
+    GFLOP/s, 130-137 alone or after a 0.3 s pause)."""
+    time.sleep(SETTLE_S)
     for _ in range(warmup):
         fn()
     times = []
@@ -402,7 +409,7 @@ def main() -> None:
     for i, name in enumerate(names):
         rows = [results[d][i] for d in devices]
         cells = [f" {row['tg']:11.2f}" for row in rows]
-        cells += [f" {rows[0][k]:11.2f}" if k in rows[0] else f" {'':>11}" for k in refs]
+        cells += [f" {rows[-1][k]:11.2f}" if k in rows[-1] else f" {'':>11}" for k in refs]  # as the ratio reads them
         print(f"{name:<44} {rows[0]['unit']:>8}" + "".join(cells) + f" {time_ratio(rows[-1]):>16}")
     print(f"ratio: tg {devices[-1]}'s time over PyTorch's (NumPy's where PyTorch has no row); below 1 is faster")
     out = Path(__file__).parent / "results"
