@@ -408,3 +408,40 @@ def test_matmul_integer_is_exact_in_float32_and_beyond(k: int) -> None:
     want = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feed)[0]
     np.testing.assert_array_equal(want, (a.astype(np.int64) @ (b.astype(np.int64) - 127)).astype(np.int32))
     np.testing.assert_array_equal(load(model)(**feed)["y"].numpy(), want)
+
+
+def test_a_gather_at_a_constant_index_is_a_view() -> None:
+    """Gather at a 0-d constant index (a Constant node or an initializer; PyTorch's attention exports pick q, k and v
+    so) takes one slice as a view: no kernel compares every position with an index tensor. Negative indices count
+    from the end; an out-of-range one still raises; an index fed as an input still gathers. All match onnxruntime."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from tg.core.schedule import schedule
+
+    def model(index_from: str, value: int) -> Any:
+        nodes = [helper.make_node("Gather", ["x", "i"], ["g"], axis=1), helper.make_node("Relu", ["g"], ["y"])]
+        inits = []
+        if index_from == "constant":
+            nodes.insert(0, helper.make_node("Constant", [], ["i"], value=numpy_helper.from_array(
+                np.array(value, np.int64))))
+        elif index_from == "initializer":
+            inits = [numpy_helper.from_array(np.array(value, np.int64), "i")]
+        inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])]
+        if index_from == "input":
+            inputs.append(helper.make_tensor_value_info("i", TensorProto.INT64, []))
+        graph = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+                                  initializer=inits)
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+    for index_from in ("constant", "initializer", "input"):
+        for value in (2, -1, 0):
+            m = model(index_from, value)
+            feed = {"x": x, **({"i": np.array(value, np.int64)} if index_from == "input" else {})}
+            out = load(m, device="numpy", jit=False)(**feed)["y"]
+            kinds = [it.kernel.reduce is not None for it in schedule([out.node]) if it.kernel is not None]
+            assert any(kinds) == (index_from == "input"), (index_from, value, kinds)
+            theirs = onnxruntime.InferenceSession(m.SerializeToString()).run(None, feed)[0]
+            np.testing.assert_array_equal(out.numpy(), theirs)
+    with pytest.raises((IndexError, OnnxError), match="out of"):
+        load(model("constant", 3), device="numpy", jit=False)(x=x)["y"].numpy()

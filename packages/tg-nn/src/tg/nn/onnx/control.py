@@ -25,7 +25,7 @@ def run_subgraph(ctx: Context, graph: Any, inputs: list[Any]) -> list[Any]:
         from onnx import numpy_helper
 
         scope[init.name] = Tensor(numpy_helper.to_array(init), device=ctx.device)
-    run_graph(graph, scope, ctx.opsets, ctx.device, ctx.types)
+    run_graph(graph, scope, ctx.opsets, ctx.device, ctx.types, ctx.known)
     return [scope[o.name] for o in graph.output]
 
 

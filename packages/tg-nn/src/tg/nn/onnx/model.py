@@ -11,7 +11,7 @@ from tg.core import Tensor
 
 from . import contrib, control, indexing, lowp, pooling, quant, recurrent, resize, signal, training, vision  # noqa: F401  (each module registers its ops in OPS)
 from .compiled import NotReplayable, SignatureRuns
-from .ops import TENSOR_TYPES, Context, OnnxError, find_op
+from .ops import TENSOR_TYPES, Context, OnnxError, find_op, remember
 
 MIN_OPSET = 7  # the oldest ai.onnx opset whose semantics tg implements
 # a Gemm of at least this many rows reads its transB weight from a transposed copy made once (as tg.core's scheduler
@@ -54,7 +54,11 @@ class OnnxModel:
                           "can update the model)", stacklevel=3)
         graph = proto.graph
         numpy_helper = onnx.numpy_helper
-        self.initializers = {t.name: lowp.tensor(numpy_helper.to_array(t), device) for t in graph.initializer}
+        arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        self.initializers = {name: lowp.tensor(a, device) for name, a in arrays.items()}
+        self.known: dict[str, np.ndarray] = {}  # the host values of 0-d integer initializers (Context.known)
+        for name, a in arrays.items():
+            remember(self.known, name, a)
         self.layouts_chosen = False  # see _store_transposed
         self.types = {t.name: t.data_type for t in graph.initializer if t.data_type in lowp.EMULATED}
         self.types |= {v.name: v.type.tensor_type.elem_type for v in graph.input
@@ -124,7 +128,7 @@ class OnnxModel:
         """One eager evaluation of the graph on the inputs `values` (in input order)."""
         env: dict[str, Any] = dict(self.initializers)
         env.update(zip(self.input_names, values))
-        run_graph(self.proto.graph, env, self.opsets, self.device, dict(self.types))
+        run_graph(self.proto.graph, env, self.opsets, self.device, dict(self.types), dict(self.known))
         if not self.layouts_chosen:
             self.layouts_chosen = True
             self._store_transposed(env)
@@ -148,9 +152,11 @@ class OnnxModel:
 
 
 def run_graph(graph: Any, env: dict[str, Any], opsets: dict[str, int], device: Optional[str],
-              types: Optional[dict[str, int]] = None) -> None:
-    """Evaluate the graph's nodes in order into env (name -> Tensor); `types` tracks emulated element types."""
+              types: Optional[dict[str, int]] = None, known: Optional[dict[str, np.ndarray]] = None) -> None:
+    """Evaluate the graph's nodes in order into env (name -> Tensor); `types` tracks emulated element types, `known`
+    the host values of small integer constants."""
     types = {} if types is None else types
+    known = {} if known is None else known
     onnx = _onnx()
     for node in graph.node:
         fn = find_op(node.domain, node.op_type)
@@ -159,7 +165,7 @@ def run_graph(graph: Any, env: dict[str, Any], opsets: dict[str, int], device: O
                             f"{opsets.get(node.domain or 'ai.onnx', '?')}) in node {node.name!r}")
         attrs = {a.name: _attribute(onnx.helper.get_attribute_value(a)) for a in node.attribute}
         args = [env[n] if n else None for n in node.input]
-        ctx = Context(node, opsets.get("ai.onnx", 1), device, env, opsets, types)
+        ctx = Context(node, opsets.get("ai.onnx", 1), device, env, opsets, types, known)
         try:
             out = fn(ctx, *args, **attrs)
         except OnnxError:

@@ -34,6 +34,9 @@ class Context:
     env: dict[str, Any]
     opsets: dict[str, int]
     types: dict[str, int] = field(default_factory=dict)  # value name -> emulated ONNX type code (see lowp)
+    # value name -> its value on the host, for the 0-d integer constants and initializers (an index that is known
+    # needs no read back from the device, and makes a view instead of a gather)
+    known: dict[str, np.ndarray] = field(default_factory=dict)
 
     def logical(self, i: int) -> Optional[int]:
         """The emulated ONNX type of input i, if it has one."""
@@ -412,6 +415,11 @@ def _slice(ctx: Context, x: Tensor, starts: Any = None, ends: Any = None, axes: 
 @op("Gather")
 def _gather(ctx: Context, x: Tensor, idx: Tensor, axis: int = 0) -> Tensor:
     a = axis_index(axis, x.ndim)
+    known = ctx.known.get(ctx.node.input[1])
+    if known is not None and -x.shape[a] <= int(known) < x.shape[a]:
+        # a constant index (PyTorch's attention exports pick q, k and v this way): a view of one slice, where an
+        # index tensor compares every position with it (a kernel reading the whole input for each of q, k, v)
+        return x[(slice(None),) * a + (int(known),)]
     pos = idx.cast(dt.int64)
     return x[(slice(None),) * a + (pos,)]
 
@@ -474,12 +482,21 @@ def _constant(ctx: Context, **attrs: Any) -> Tensor:
 
     if "value" in attrs:
         ctx.mark(0, attrs["value"].data_type)
-        return lowp.tensor(numpy_helper.to_array(attrs["value"]), ctx.device)
-    for key, dtype in (("value_float", np.float32), ("value_floats", np.float32), ("value_int", np.int64),
-                       ("value_ints", np.int64)):
-        if key in attrs:
-            return Tensor(np.array(attrs[key], dtype), device=ctx.device)
-    raise OnnxError(f"onnx: Constant node {ctx.node.name!r} uses an unsupported attribute {list(attrs)}")
+        value = numpy_helper.to_array(attrs["value"])
+    else:
+        found = [(key, dtype) for key, dtype in (("value_float", np.float32), ("value_floats", np.float32),
+                                                 ("value_int", np.int64), ("value_ints", np.int64)) if key in attrs]
+        if not found:
+            raise OnnxError(f"onnx: Constant node {ctx.node.name!r} uses an unsupported attribute {list(attrs)}")
+        value = np.array(attrs[found[0][0]], found[0][1])
+    remember(ctx.known, ctx.node.output[0], value)
+    return lowp.tensor(value, ctx.device) if "value" in attrs else Tensor(value, device=ctx.device)
+
+
+def remember(known: dict[str, np.ndarray], name: str, value: np.ndarray) -> None:
+    """Record a constant's host value in `known` when it is a 0-d integer (see Context.known)."""
+    if value.ndim == 0 and value.dtype.kind in "iu":
+        known[name] = value
 
 
 @op("ConstantOfShape")
