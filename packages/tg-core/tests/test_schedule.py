@@ -694,3 +694,27 @@ def test_a_depthwise_convolution_is_not_copied_or_tiled_along_its_channels(devic
     (out * Tensor(g, device=device)).sum().backward()
     assert tw.grad is not None
     np.testing.assert_allclose(tw.grad.numpy()[:, 0], np.einsum("nchwij,nchw->cij", cols, g), rtol=1e-4, atol=1e-4)
+
+
+def test_a_costly_value_repeated_by_a_reduce_is_computed_once(device: str) -> None:
+    """Attention's softmax(scores) @ v: the softmax (an exp and a division per element) was inlined into the product
+    and so computed once per output column (16x over; 128 of the kernel's 180 us on llvm). A costly value that a
+    reduce reads 4+ times over, 64K+ reads in all, now gets a kernel of its own; a small graph keeps it inlined (the
+    MLP step's kernel count above). Values match float64 NumPy."""
+    from tg.core.schedule import schedule
+
+    rng = np.random.default_rng(9)
+    s = rng.standard_normal((8, 4, 32, 32)).astype(np.float32)
+    v = rng.standard_normal((8, 4, 32, 16)).astype(np.float32)
+
+    def exps_in_products(out: Tensor) -> list[bool]:
+        kernels = [it.kernel for it in schedule([out.node]) if it.kernel is not None]
+        return [any(n.op is Op.EXP2 for n in k.ast.walk()) for k in kernels if k.reduce is not None and
+                k.reduce.op is Op.SUM and 16 in k.full_shape]
+
+    out = Tensor(s, device=device).softmax(-1) @ Tensor(v, device=device)
+    assert exps_in_products(out) == [False]
+    e = np.exp(s.astype(np.float64) - s.max(-1, keepdims=True))
+    np.testing.assert_allclose(out.numpy(), (e / e.sum(-1, keepdims=True)) @ v, rtol=1e-5, atol=1e-5)
+    small = Tensor(s[:1, :1], device=device).softmax(-1) @ Tensor(v[:1, :1], device=device)
+    assert exps_in_products(small) == [True]

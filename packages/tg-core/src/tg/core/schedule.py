@@ -740,6 +740,8 @@ class _KernelBuilder:
             full = n.path + path
             if path and replay(full, View.contiguous(n.base.shape)) is None:
                 raise _Materialize(n)
+            if in_reduce and _costly_to_repeat(n, self.materialized):
+                raise _Materialize(n.base)
             return self.visit(n.base, full, in_reduce, depth)
         if n.op is Op.CONST:
             view = replay(path, View.contiguous(n.shape))
@@ -765,6 +767,32 @@ class _KernelBuilder:
         self.reduce_input = n.src[0]
         ast = AST(n.op, n.dtype, (self.visit(n.src[0], (), True, depth + 1),), n.arg)
         return AST(Op.RESHAPE, n.dtype, (ast,), path[-1][1]) if path else ast
+
+
+COSTLY = {Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT, Op.RECIP, Op.FDIV}  # tens of operations each, or a slow instruction
+REPEAT_LIMIT = 4  # a reduce may compute a value this many times over (a broadcast operand) before it gets a buffer
+REPEAT_MIN_WORK = 1 << 16  # ... once it reads that many elements: below, recomputing costs less than a kernel launch
+
+
+def _costly_to_repeat(v: Node, materialized: dict[int, Node]) -> bool:
+    """Whether the view v, read inside a reduce, repeats a computed node REPEAT_LIMIT+ times (a broadcast) whose own
+    kernel part holds a costly op: attention's softmax @ v had the softmax (an exp and a division per element)
+    computed once per output column (16x over: 128 us of a 180 us kernel). That node then gets a buffer."""
+    base = v.base
+    work = math.prod(v.shape)
+    if not _is_compute(base) or id(base) in materialized or work < REPEAT_MIN_WORK or \
+            work < REPEAT_LIMIT * math.prod(base.shape):
+        return False
+    stack, seen = [base], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen or n.op is Op.BUFFER or (n is not base and id(n) in materialized) or n.op in REDUCE:
+            continue
+        seen.add(id(n))
+        if n.op in COSTLY:
+            return True
+        stack.extend(s.base if s.op is Op.VIEW else s for s in n.src)
+    return False
 
 
 def _build(root: Node, materialized: dict[int, Node], divisors: frozenset[int]) -> ScheduleItem:

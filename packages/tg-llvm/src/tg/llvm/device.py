@@ -30,7 +30,7 @@ from .render import LLVMRenderer
 
 MIN_WORK_PER_THREAD = 1 << 15  # below this many elements per thread, threads cost more than they save
 SMALL_WORK = 1 << 16  # iterations (output x reduce) below which a kernel is compiled for a short compile, not speed
-BODY_UOPS = 128  # a kernel body shorter than twice this counts its iterations as they are (see passes)
+BODY_UOPS = 32  # a kernel body shorter than twice this counts its iterations as they are (see passes)
 TINY_WORK = 1 << 12  # below this, even instruction selection is the fast one: the kernel runs in about a microsecond
 
 
