@@ -157,9 +157,17 @@ class LLVMCompiler(Compiler):
 
     def object_code(self, name: str, ir: str, vectorize_loops: bool = True, export: bool = False,
                     unroll: bool = True, slp: bool = True, quick: bool = False) -> bytes:
-        """Object code for `ir`: for the JIT, or position-independent for an exported library. Without `unroll`,
-        vectorised loops are neither unrolled nor interleaved: elementwise kernels are bound by memory, and their
-        unrolled copies doubled the compile time (a relu: 20 -> 11 ms)."""
+        """Object code for `ir`: for the JIT, or position-independent for an exported library."""
+        machine = self.export_machine if export else self.quick_machine if quick else self.machine
+        module = self.optimised(name, ir, machine, vectorize_loops, unroll, slp)
+        return bytes(machine.emit_object(module))
+
+    @staticmethod
+    def optimised(name: str, ir: str, machine: Any, vectorize_loops: bool = True, unroll: bool = True,
+                  slp: bool = True) -> Any:
+        """The module of `ir` after LLVM's -O3 pipeline with these options. Without `unroll`, vectorised loops are
+        neither unrolled nor interleaved: elementwise kernels are bound by memory, and their unrolled copies doubled
+        the compile time (a relu: 20 -> 11 ms)."""
         try:
             module = llvm.parse_assembly(ir)
             module.verify()
@@ -169,10 +177,9 @@ class LLVMCompiler(Compiler):
         options.loop_vectorization = vectorize_loops  # a register tile vectorises across its copies instead
         options.slp_vectorization = slp
         options.loop_unrolling = options.loop_interleaving = unroll
-        machine = self.export_machine if export else self.quick_machine if quick else self.machine
         builder = llvm.create_pass_builder(machine, options)
         builder.getModulePassManager().run(module, builder)
-        return bytes(machine.emit_object(module))
+        return module
 
 
 _worker_compiler: Optional[LLVMCompiler] = None

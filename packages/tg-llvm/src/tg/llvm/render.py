@@ -261,9 +261,9 @@ class LLVMRenderer:
         if u.width > 1:
             self.vector_load(u)
             return
-        mt, t = ltype(param.dtype, memory=True), ltype(u.dtype)
+        mt = ltype(param.dtype, memory=True)
         index, ptr = self.ref(idx), self.fresh()
-        raw = self.fresh() if len(u.src) > 2 or u.dtype == dt.bool_ else f"%{self.name(u)}"
+        raw = self.fresh() if u.dtype == dt.bool_ else f"%{self.name(u)}"  # a bool is loaded as a byte
         if len(u.src) > 2:
             # a masked read touches no memory outside the buffer: the load sits in a block of its own, entered when
             # the mask holds (the loop vectoriser turns that into masked vector loads; a load from a clamped address
@@ -283,8 +283,6 @@ class LLVMRenderer:
             self.line(f"{raw} = load {mt}, ptr {ptr}")
         if u.dtype == dt.bool_:
             self.line(f"%{self.name(u)} = icmp ne i8 {raw}, 0")
-        elif raw != f"%{self.name(u)}":
-            self.line(f"%{self.name(u)} = bitcast {t} {raw} to {t}")
 
     def vector_load(self, u: UOp) -> None:
         """W consecutive elements. A masked one is LLVM's masked load, which touches no memory in a masked-off lane

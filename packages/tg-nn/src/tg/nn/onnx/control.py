@@ -11,21 +11,25 @@ import numpy as np
 
 from tg.core import Tensor, stats
 
-from .ops import Context, OnnxError, axis_index, op
+from .ops import Context, OnnxError, axis_index, op, remember
 
 
 def run_subgraph(ctx: Context, graph: Any, inputs: list[Any]) -> list[Any]:
     """Run a body graph with the outer scope visible and its formal inputs bound; return its outputs."""
+    from onnx import numpy_helper
+
     from .model import run_graph
 
     scope = dict(ctx.env)
+    known = dict(ctx.known)  # host values of constants; a formal input is a value of its own, even if one shadows
     for formal, value in zip(graph.input, inputs):
         scope[formal.name] = value
+        known.pop(formal.name, None)
     for init in graph.initializer:
-        from onnx import numpy_helper
-
-        scope[init.name] = Tensor(numpy_helper.to_array(init), device=ctx.device)
-    run_graph(graph, scope, ctx.opsets, ctx.device, ctx.types, ctx.known)
+        array = numpy_helper.to_array(init)
+        scope[init.name] = Tensor(array, device=ctx.device)
+        remember(known, init.name, array)
+    run_graph(graph, scope, ctx.opsets, ctx.device, ctx.types, known)
     return [scope[o.name] for o in graph.output]
 
 
