@@ -135,6 +135,35 @@ def test_simplified_index_expressions_compute_the_same_values(steps: list[tuple[
     assert count(simple) <= count(plain)
 
 
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(expressions(), st.sampled_from([dt.int32, dt.int8, dt.int64]), st.integers(-4, 4), st.integers(1, 6),
+       st.integers(-40, 40), st.integers(1, 40))
+def test_comparisons_decided_by_loop_ranges_hold_at_every_position(steps: list[tuple[Any, ...]], d: dt.DType,
+                                                                    lo0: int, n0: int, lo1: int, n1: int) -> None:
+    """With loops of known bounds, comparisons that the ranges decide fold to constants (a padding check on a
+    position never in the padding): the simplified expression equals the plain one at every position of the
+    loops, in wrapping arithmetic (int8 wraps within the ranges drawn here)."""
+    b_plain, b_simple = Builder(False), Builder(True)
+    loops = [UOp(Op.RANGE, d, (b_plain.const(lo, d), b_plain.const(lo + n, d)), k)
+             for k, (lo, n) in enumerate(((lo0, n0), (lo1, n1)))]
+    plain, simple = build(b_plain, steps, d, loops), build(b_simple, steps, d, loops)
+    for i in range(lo0, lo0 + n0):
+        for j in range(lo1, lo1 + n1):
+            env = {id(loops[0]): i, id(loops[1]): j}
+            assert evaluate(simple, env) == evaluate(plain, env)
+    assert count(simple) <= count(plain)
+
+
+def test_a_padding_check_that_the_loop_ranges_decide_is_folded() -> None:
+    """0 < i + 1 for i in [0, 3) is always true, i + 1 < 3 is not: the first folds to a constant."""
+    b = Builder(True)
+    i = UOp(Op.RANGE, dt.int32, (b.const(0, dt.int32), b.const(3, dt.int32)), 0)
+    pos = b.alu(Op.ADD, i, b.const(1, dt.int32))
+    assert b.alu(Op.CMPLT, b.const(0, dt.int32), pos).op is Op.CONST
+    assert b.alu(Op.CMPLT, pos, b.const(3, dt.int32)).op is Op.CMPLT
+    assert b.alu(Op.CMPLT, pos, b.const(4, dt.int32)).arg is True
+
+
 def matmul_kernel(n: int = 512) -> Any:
     a, b = Tensor.rand(n, n, device="numpy").realize(), Tensor.rand(n, n, device="numpy").realize()
     return next(i.kernel for i in schedule([(a @ b).node]) if i.kernel is not None)

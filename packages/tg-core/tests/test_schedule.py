@@ -672,8 +672,9 @@ def test_a_convolution_with_short_rows_runs_as_a_matrix_product_on_cpus(device: 
 def test_a_depthwise_convolution_is_not_copied_or_tiled_along_its_channels(device: str) -> None:
     """A depthwise convolution (groups = channels) reuses no load across channels: its strided input used to be copied
     first (as a convolution's is, for the output channels that each read all of it: here none) and its register
-    tile spanned 8 channels (8x the accumulators, no reuse). Now: the padded input and one contraction, no channel
-    upcast; forward and gradients match float64 NumPy."""
+    tile spanned 8 channels (8x the accumulators, no reuse), and its padded input was copied out. Now: one
+    contraction that reads the input through its padding, no channel upcast; forward and gradients match float64
+    NumPy."""
     from tg.core.opt import choose_upcasts
     from tg.core.schedule import schedule
 
@@ -683,7 +684,7 @@ def test_a_depthwise_convolution_is_not_copied_or_tiled_along_its_channels(devic
     tx, tw = Tensor(x, device=device, requires_grad=True), Tensor(w, device=device, requires_grad=True)
     out = tx.conv2d(tw, stride=2, padding=1, groups=16)
     kernels = [it.kernel for it in schedule([out.node]) if it.kernel is not None]
-    assert len(kernels) == 2, [k.name for k in kernels]  # the padded input, the convolution
+    assert len(kernels) == 1, [k.name for k in kernels]  # no copy of the (padded) input
     conv = kernels[-1]
     assert 1 not in choose_upcasts(conv), choose_upcasts(conv)  # dim 1: the channels
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
@@ -694,6 +695,37 @@ def test_a_depthwise_convolution_is_not_copied_or_tiled_along_its_channels(devic
     (out * Tensor(g, device=device)).sum().backward()
     assert tw.grad is not None
     np.testing.assert_allclose(tw.grad.numpy()[:, 0], np.einsum("nchwij,nchw->cij", cols, g), rtol=1e-4, atol=1e-4)
+
+
+def test_windows_over_padding_are_read_through_bounds_unless_read_many_times(device: str) -> None:
+    """A window over padding has no strided View: its padding is a bound on a sum of dims (out * stride + k). A
+    strided depthwise convolution or a padded max pool reads each input element about twice: one kernel, no padded
+    copy. A convolution with 16 output channels (or a stride-1 depthwise one, 9 reads an element) reads a padded copy
+    instead, made once. Values against float64 NumPy."""
+    from tg.core.schedule import schedule
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 16, 13, 13)).astype(np.float32)
+    tx = Tensor(x, device=device)
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
+
+    def kernels(t: Tensor) -> int:
+        return sum(it.kernel is not None for it in schedule([t.node]))
+
+    pooled = tx.max_pool2d(3, stride=2, padding=1)
+    assert kernels(pooled) == 1
+    padded = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(2, 3))[:, :, ::2, ::2]
+    np.testing.assert_allclose(pooled.numpy(), windows.max(axis=(4, 5)), rtol=1e-6)
+    cols = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))
+    for groups, stride, expected in ((16, 2, 1), (16, 1, 2), (1, 1, 2)):
+        w = rng.standard_normal((16, 16 // groups, 3, 3)).astype(np.float32)
+        out = tx.conv2d(Tensor(w, device=device), stride=stride, padding=1, groups=groups)
+        assert kernels(out) == expected, (groups, stride)
+        picked = cols[:, :, ::stride, ::stride]
+        ref = np.einsum("ngchwij,gocij->ngohw", picked.reshape(2, groups, 16 // groups, *picked.shape[2:]),
+                        w.astype(np.float64).reshape(groups, 16 // groups, 16 // groups, 3, 3)).reshape(out.shape)
+        np.testing.assert_allclose(out.numpy(), ref, rtol=1e-4, atol=1e-4)
 
 
 def test_a_costly_value_repeated_by_a_reduce_is_computed_once(device: str) -> None:

@@ -62,6 +62,8 @@ def _describe_arg(n: AST) -> str:
         what, view = n.arg
         where = f"buf{what}" if n.op is not Op.CONST else repr(what)
         mask = f" mask={list(view.mask)}" if view.mask is not None else ""
+        mask += "".join(f" {lo}<={'+'.join(f'{c}*i{d}' for d, c in enumerate(coeffs) if c)}<{hi}"
+                        for coeffs, lo, hi in view.bounds)
         return f"{where} shape={list(view.shape)} strides={list(view.strides)} offset={view.offset}{mask}"
     if n.op in REDUCE:
         return f"axes={list(n.arg)}"

@@ -291,7 +291,30 @@ class _Lowerer:
             for check in ([self.alu(Op.CMPLT, self.const(lo - 1, self.index_dtype), v)] if lo > 0 and v else []) + \
                          ([self.alu(Op.CMPLT, v, self.const(hi, self.index_dtype))] if hi < n and v else []):
                 valid = check if valid is None else self.alu(Op.AND, valid, check)
+        for check in self.bound_checks(view, dims):
+            valid = check if valid is None else self.alu(Op.AND, valid, check)
         return (idx if idx is not None else self.const(0, self.index_dtype)), valid
+
+    def bound_checks(self, view: View, dims: list[Optional[int]]) -> list[UOp]:
+        """The comparisons that keep a position inside each of the view's bounds (lo <= sum(c * index) < hi)."""
+        checks = []
+        for coeffs, lo, hi in view.bounds:
+            const, total = 0, None
+            for d, c in zip(dims, coeffs):
+                a = self.dim_affine(d) if c and d is not None else None
+                if a is None:
+                    continue
+                v, mult, off = a
+                const += c * off
+                if v is not None:
+                    term = self.alu(Op.MUL, v, self.const(c * mult, self.index_dtype))
+                    total = term if total is None else self.alu(Op.ADD, total, term)
+            if total is None:
+                checks += [] if lo <= const < hi else [self.const(False, dt.bool_)]
+                continue
+            checks += [self.alu(Op.CMPLT, self.const(lo - const - 1, self.index_dtype), total),
+                       self.alu(Op.CMPLT, total, self.const(hi - const, self.index_dtype))]
+        return checks
 
     # ---- the program -----------------------------------------------------------------------------
     def loop(self, d: int, bounds: Optional[tuple[UOp, UOp]] = None) -> Optional[UOp]:
@@ -625,7 +648,7 @@ class _Lowerer:
             dims = self.dims_of(view.shape)
             at = dims.index(self.vdim) if self.vdim in dims else None
             step = view.strides[at] if at is not None else 0
-            masked = view.mask is not None and at is not None and view.mask[at] != (0, view.shape[at])
+            masked = at is not None and view.masked_along(at)
             if (step == 0 or n.op is Op.CONST) and not masked:
                 return self.lower_node(n)  # the same in every lane
             if n.op is Op.LOAD and step == 1 and not view.is_empty_mask:
@@ -671,8 +694,8 @@ class _Lowerer:
         if n.op is Op.CONST:
             value, view = n.arg
             zero = reduce_identity(Op.SUM, n.dtype)
-            if view.mask is None or view.is_empty_mask:
-                return self.const(value if view.mask is None else zero, n.dtype)
+            if not view.masked or view.is_empty_mask:
+                return self.const(value if not view.masked else zero, n.dtype)
             _, valid = self.index(view)
             c = self.const(value, n.dtype)
             return c if valid is None else self.alu(Op.WHERE, valid, c, self.const(zero, n.dtype))

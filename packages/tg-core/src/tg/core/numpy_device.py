@@ -48,22 +48,32 @@ def strided(flat: np.ndarray, view: View, broadcast: bool = False) -> np.ndarray
 
     With `broadcast`, dims that repeat one element (stride 0, unmasked) come back as size 1.
     """
-    keep = [not (broadcast and s == 0 and (view.mask is None or view.mask[i] == (0, n)))
-            for i, (n, s) in enumerate(zip(view.shape, view.strides))]
+    keep = [not (broadcast and s == 0 and not view.masked_along(i)) for i, s in enumerate(view.strides)]
     out_shape = tuple(n if k else 1 for n, k in zip(view.shape, keep))
     if view.is_empty_mask or 0 in out_shape:
         return np.zeros(out_shape, flat.dtype)
     mask = view.mask or tuple((0, n) for n in view.shape)
     region = tuple((lo, hi) if k else (0, 1) for (lo, hi), k in zip(mask, keep))
     start = view.offset + sum(lo * s for (lo, _), s in zip(region, view.strides))
+    if view.bounds:  # the box holds positions outside the bounds, which may lie outside the buffer: widen it
+        reach = [sum(s * (hi - 1 - lo) for (lo, hi), s in zip(region, view.strides) if (s > 0) == high)
+                 for high in (False, True)]
+        before, after = max(0, -(start + reach[0])), max(0, start + reach[1] + 1 - flat.size)
+        if before or after:
+            flat, start = np.concatenate([np.zeros(before, flat.dtype), flat, np.zeros(after, flat.dtype)]), \
+                start + before
     item = flat.itemsize
     arr = np.lib.stride_tricks.as_strided(flat[start:] if start < flat.size else flat[:0],
                                           tuple(hi - lo for lo, hi in region),
                                           tuple(s * item for s in view.strides), writeable=False)
-    if view.mask is None:
+    if not view.masked:
         return arr
     out = np.zeros(out_shape, flat.dtype)
     out[tuple(slice(lo, hi) for lo, hi in region)] = arr
+    for coeffs, lo, hi in view.bounds:  # zero where a bound fails
+        total = sum(np.arange(n).reshape([-1 if d == i else 1 for d in range(len(out_shape))]) * c
+                    for i, (c, n) in enumerate(zip(coeffs, out_shape)) if c)
+        out = np.where((lo <= total) & (total < hi), out, np.zeros((), flat.dtype))
     return out
 
 
@@ -199,7 +209,8 @@ class KernelInterpreter:
         if n.op is Op.CONST:
             value, view = n.arg
             flat = np.full(1, value, n.dtype.np)
-            return strided(flat, View.make(view.shape, (0,) * len(view.shape), 0, view.mask), broadcast=True)
+            everywhere = View.make(view.shape, (0,) * len(view.shape), 0, view.mask, view.bounds)
+            return strided(flat, everywhere, broadcast=True)
         if n.op is Op.SUM:
             return self.sum(n)
         src = [self.value(s) for s in n.src]

@@ -192,7 +192,7 @@ def local_operands(kernel: Kernel) -> Optional[tuple[AST, AST, int, int, int]]:
     ks = [d for d in red.arg if full[d] > 1]
     out = [d for d, n in enumerate(full) if n > 1 and d not in red.arg]
     loads = [n for n in red.walk() if n.op is Op.LOAD]
-    if len(ks) != 1 or len(out) < 2 or len(loads) != 2 or any(n.arg[1].shape != full or n.arg[1].mask
+    if len(ks) != 1 or len(out) < 2 or len(loads) != 2 or any(n.arg[1].shape != full or n.arg[1].masked
                                                                 for n in loads):
         return None
     k, i, j = ks[0], out[-2], out[-1]

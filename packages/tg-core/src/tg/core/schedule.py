@@ -21,7 +21,7 @@ import numpy as np
 from .device import Buffer, get_device
 from .dtype import DType, bool_
 from .kernel import AST, Kernel
-from .ops import CONVERSIONS, ELEMENTWISE, PAD_SAFE, REDUCE, Op, Path, replay
+from .ops import CONVERSIONS, ELEMENTWISE, PAD_SAFE, REDUCE, Op, Path, apply_movement, replay
 from .uop import Node, lazy
 from .view import Shape, View
 
@@ -215,7 +215,7 @@ def _read_order(m: Node, n: Node) -> Optional[tuple[int, ...]]:
     if m.op is not Op.VIEW or any(op not in (Op.RESHAPE, Op.PERMUTE) for op, _ in m.path):
         return None
     view = m.view
-    if view.mask is not None or view.offset:
+    if view.masked or view.offset:
         return None
     strides = View.contiguous(n.shape).strides
     read = []
@@ -230,6 +230,39 @@ def _read_order(m: Node, n: Node) -> Optional[tuple[int, ...]]:
 
 
 DOT_MIN_ROWS = 8  # a contraction is re-laid out when the operand it keeps has at least this many rows
+
+
+# a window view that reads more than this many elements per element of its padded input reads a padded copy instead
+# (llvm, a depthwise 3x3 conv over 8x32x56x56: stride 1, 9 reads an element, 136 us from a copy (+65 for the copy)
+# against 267 through the bounds; stride 2, 2.25 reads an element, 67 + 58 against 98)
+WINDOW_READS_PER_COPY = 4
+
+
+def _copy_padded_windows(order: list[Node], roots: list[Node], replaced: dict[int, Node]) -> None:
+    """A window over padding (a convolution's input) is read through bounds on sums of dims, which cost a few
+    compares per load, instead of from a padded copy. Where it reads each element of the padded input more than
+    WINDOW_READS_PER_COPY times over (a convolution with more than a few output channels, or stride 1), the copy
+    costs less than the compares: the window then reads a padded copy (made once, read without compares). A strided
+    depthwise convolution or pooling reads through the bounds, as does a convolution computed as a matrix product
+    (_im2col_contractions, before this), whose copy of the windows reads the input once."""
+    for v in order:
+        if v.op is not Op.VIEW or not v.view.bounds or v.base.op is Op.CONST:
+            continue
+        path, layout = v.path, View.contiguous(v.base.shape)
+        split = 0
+        while not layout.bounds:  # the first movement that puts a bound on the view (a window over padding)
+            moved = apply_movement(layout, *path[split])
+            assert moved is not None, "a VIEW's path replays on its base's contiguous layout"
+            layout, split = moved, split + 1
+        padded = v.base
+        for op, arg in path[:split - 1]:
+            padded = padded.movement(op, arg)
+        if math.prod(v.shape) <= WINDOW_READS_PER_COPY * math.prod(padded.shape):
+            continue
+        copy = padded.contiguous()
+        for op, arg in path[split - 1:]:
+            copy = copy.movement(op, arg)
+        replaced[id(v)] = copy
 
 
 def _relay_contractions(order: list[Node], roots: list[Node], replaced: dict[int, Node]) -> None:
@@ -322,7 +355,7 @@ def _as_matrix_product(n: Node, x: Node, w: Node, spatial: list[int]) -> Node:
     sizes = [full[d] for d in spatial]
     padded = _spatial_padding(sizes)
     flat = math.prod(padded)
-    merge = w.view.mask is None and all(w.view.strides[a] == w.view.strides[b] * full[b]
+    merge = not w.view.masked and all(w.view.strides[a] == w.view.strides[b] * full[b]
                                         for a, b in itertools.pairwise(reduced))
     depth = (math.prod(full[d] for d in reduced),) if merge else tuple(full[d] for d in reduced)
     shape = tuple(full[d] for d in outer) + depth + (flat,)
@@ -362,7 +395,7 @@ def _pad_aliased_rows(order: list[Node], roots: list[Node], replaced: dict[int, 
         k = axes[0]
         for v, other in ((prod.src[0], prod.src[1]), (prod.src[1], prod.src[0])):
             view, item = v.view, v.dtype.itemsize
-            if v.base.op is Op.CONST or view.mask is not None or not _unit_output_dims(v, {k}) or \
+            if v.base.op is Op.CONST or view.masked or not _unit_output_dims(v, {k}) or \
                     view.strides[k] <= 0 or (view.strides[k] * item) % ALIASED_ROW_BYTES:
                 continue
             rows = math.prod(m for d, m in enumerate(other.shape) if d != k and other.view.strides[d] and
@@ -394,7 +427,7 @@ def _pad_ragged_contractions(order: list[Node], roots: list[Node], replaced: dic
             continue
         axes, prod = set(n.arg), n.src[0]
         for side, other in ((prod.src[0], prod.src[1]), (prod.src[1], prod.src[0])):
-            if side.op is not Op.VIEW or side.view.mask is not None:
+            if side.op is not Op.VIEW or side.view.masked:
                 continue
             strides = side.view.strides
             j = next((d for d, st in enumerate(strides) if st == 1 and d not in axes and n.shape[d] > 1), None)
@@ -499,8 +532,8 @@ def schedule(targets: list[Node]) -> list[ScheduleItem]:
     order, origin = built, dict[int, tuple[Node, Node]]()
     # the layout rewrites, in order, each on the graph as the ones before left it: each records replacements for
     # nodes (the same values, sums in the same order), which _substituted applies to a copy of the graph
-    for rewrite in (_reduce_in_read_order, _split_reduces, _im2col_contractions, _relay_contractions, _pad_aliased_rows,
-                    _pad_ragged_contractions):
+    for rewrite in (_reduce_in_read_order, _split_reduces, _im2col_contractions, _copy_padded_windows,
+                    _relay_contractions, _pad_aliased_rows, _pad_ragged_contractions):
         replaced: dict[int, Node] = {}
         rewrite(order, roots, replaced)
         if replaced:
@@ -747,7 +780,7 @@ class _KernelBuilder:
             view = replay(path, View.contiguous(n.shape))
             assert view is not None
             if hoisted(n, self.divisors):  # read from a one-element buffer: a new value is new data, not a new kernel
-                everywhere = View.make(view.shape, (0,) * len(view.shape), 0, view.mask)
+                everywhere = View.make(view.shape, (0,) * len(view.shape), 0, view.mask, view.bounds)
                 return AST(Op.LOAD, n.dtype, (), (self.buffer_index(scalar_buffer(n)), everywhere))
             return AST(Op.CONST, n.dtype, (), (n.arg, view))
         if n.op is Op.CONTIGUOUS:

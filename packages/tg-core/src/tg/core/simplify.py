@@ -3,7 +3,8 @@
 Lowering writes every index the plain way: `offset + sum(position * stride)`, where an unrolled copy's
 position is `loop * U + u`. These rules fold the constants outwards (`(x + 2) + 3 -> x + 5`, `(x + c) * s ->
 x * s + c * s`, `(x + c) + y -> (x + y) + c`), so that the copies of an unrolled body share everything but a
-final `+ constant`, and the lowering's value table (`lower.py`) finds the shared part once. Constants are
+final `+ constant`, and the lowering's value table (`lower.py`) finds the shared part once. A comparison that
+the loops' ranges decide is a constant (a padding check on a position that is never in the padding). Constants are
 folded with the semantics spec's integer rules (two's complement wrapping, division truncating toward
 zero, x // 0 == x % 0 == 0). Rules apply to integer and bool values only: float arithmetic is never
 reassociated (it would change results).
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .dtype import DType
+from .dtype import DType, bool_
 from .ops import Op
 from .rewrite import ANY, Pat, Rule, RuleSet
 from .uop import UOp
@@ -74,6 +75,41 @@ def _recombined(a: UOp, b: UOp) -> UOp | None:
     return None
 
 
+MAX_RANGE_DEPTH = 8  # index expressions are shallow sums of products; deeper ones are not bounded
+
+
+def value_range(u: UOp, depth: int = 0) -> tuple[int, int] | None:
+    """The least and greatest value of an integer index expression over the ranges of the loops it uses (None
+    where unknown: a loop with bounds only known at run time, or an op not followed)."""
+    if u.op is Op.CONST:
+        return (u.arg, u.arg) if type(u.arg) is int else None
+    if u.op is Op.RANGE:
+        if len(u.src) != 2 or any(s.op is not Op.CONST for s in u.src) or u.src[1].arg <= u.src[0].arg:
+            return None
+        return u.src[0].arg, u.src[1].arg - 1
+    if u.op not in (Op.ADD, Op.MUL) or depth >= MAX_RANGE_DEPTH or not _integer(u) or u.dtype.kind == "b":
+        return None
+    a, b = (value_range(s, depth + 1) for s in u.src)
+    if a is None or b is None:
+        return None
+    if u.op is Op.ADD:
+        lo, hi = a[0] + b[0], a[1] + b[1]
+    else:
+        corners = [x * y for x in a for y in b]
+        lo, hi = min(corners), max(corners)
+    bits = 8 * u.dtype.itemsize
+    least, most = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if u.dtype.kind == "i" else (0, (1 << bits) - 1)
+    return (lo, hi) if least <= lo and hi <= most else None  # past the dtype's range the value wraps
+
+
+def _decided(a: UOp, b: UOp) -> bool | None:
+    """a < b when the ranges of a and b decide it, else None."""
+    ra, rb = value_range(a), value_range(b)
+    if ra is None or rb is None:
+        return None
+    return True if ra[1] < rb[0] else False if ra[0] >= rb[1] else None
+
+
 def _const(name: str, value: Any = None) -> Pat:
     return Pat(Op.CONST, name=name) if value is None else Pat(Op.CONST, value, name=name)
 
@@ -97,6 +133,10 @@ INDEX_RULES = RuleSet([
                                                 u.src[0].op is Op.CONST and u.src[1].op is not Op.CONST),
          lambda ctx, root: ctx.alu(root.op, root.src[1], root.src[0])),
     Rule("x + 0 -> x", _alu(Op.ADD, x, _const("z", 0)), lambda ctx, x, z: x),
+    Rule("a < b decided by ranges", _alu(Op.CMPLT, Pat(name="a"), Pat(name="b")),
+         lambda ctx, a, b: None if (known := _decided(a, b)) is None else ctx.const(known, bool_)),
+    Rule("x and true -> x", _alu(Op.AND, x, _const("t", True)), lambda ctx, x, t: x),
+    Rule("x and false -> false", _alu(Op.AND, x, _const("f", False)), lambda ctx, x, f: f),
     Rule("x * 1 -> x", _alu(Op.MUL, x, _const("one", 1)), lambda ctx, x, one: x),
     Rule("x * 0 -> 0", _alu(Op.MUL, x, _const("z", 0)), lambda ctx, x, z: z),
     Rule("x // 1 -> x", _alu(Op.IDIV, x, _const("one", 1)), lambda ctx, x, one: x),

@@ -22,7 +22,7 @@ def movement_chain(draw: st.DrawFn) -> tuple[tuple[int, ...], list[tuple[str, ob
     ops: list[tuple[str, object]] = []
     cur = shape
     for _ in range(draw(st.integers(1, 5))):
-        kind = draw(st.sampled_from(["reshape", "permute", "pad", "slice", "flip", "expand", "sin"]))
+        kind = draw(st.sampled_from(["reshape", "permute", "pad", "slice", "flip", "expand", "sin", "unfold"]))
         if kind == "reshape":
             n = int(np.prod(cur))
             a = draw(st.sampled_from([d for d in range(1, n + 1) if n % d == 0]))
@@ -53,6 +53,13 @@ def movement_chain(draw: st.DrawFn) -> tuple[tuple[int, ...], list[tuple[str, ob
         elif kind == "expand":
             ops.append((kind, None))
             cur = (2, *cur)
+        elif kind == "unfold":  # windows over padding read through bounds on sums of dims (no padded copy)
+            if len(cur) > 4:
+                continue
+            dim = draw(st.integers(0, len(cur) - 1))
+            size, step = draw(st.integers(1, cur[dim])), draw(st.integers(1, 3))
+            ops.append((kind, (dim, size, step)))
+            cur = (*cur[:dim], (cur[dim] - size) // step + 1, *cur[dim + 1:], size)
         else:
             ops.append((kind, None))
     return shape, ops
@@ -72,6 +79,10 @@ def _apply(x: object, ops: list[tuple[str, object]], is_np: bool) -> object:
             x = np.flip(x, arg) if is_np else x.flip(arg)
         elif kind == "expand":
             x = np.broadcast_to(x[None], (2, *x.shape)) if is_np else x.unsqueeze(0).expand(2, *x.shape)
+        elif kind == "unfold":
+            dim, size, step = arg
+            x = np.moveaxis(np.lib.stride_tricks.sliding_window_view(x, size, axis=dim), -1, -1).take(
+                range(0, x.shape[dim] - size + 1, step), axis=dim) if is_np else x.unfold(dim, size, step)
         else:
             x = np.sin(x) * 2 if is_np else x.sin() * 2
     return x
