@@ -126,41 +126,50 @@ def bench_sum(device: str, n: int, repeat: int) -> dict[str, Any]:
 def bench_conv(device: str, repeat: int, quick: bool, stride: int = 1, shape: str = "first") -> dict[str, Any]:
     """conv2d forward, 3x3, padding 1: N=16, C=32->64 at 32x32 (the first issue's reference shape); "resnet":
     1x256->256 at 28x28, at stride 1 and 2 (strided convolutions were 15x slower than stride 1 on llvm; the speed
-    issue asks for at least half); "late": 1x512->512 at 7x7 (rows 7 wide, ResNet's last stage)."""
+    issue asks for at least half); "late": 1x512->512 at 7x7 (rows 7 wide, ResNet's last stage); "depthwise":
+    8x32 at 56x56 with groups = channels (MobileNet's), at stride 1 and 2."""
+    groups = 1
     if shape == "first":
         n, c, o, hw = (4, 16, 32, 16) if quick else (16, 32, 64, 32)
     elif shape == "resnet":
         n, c, o, hw = (1, 64, 64, 28) if quick else (1, 256, 256, 28)
+    elif shape == "depthwise":
+        n, c, o, hw = (2, 16, 16, 28) if quick else (8, 32, 32, 56)
+        groups = c
     else:
         n, c, o, hw = (1, 128, 128, 7) if quick else (1, 512, 512, 7)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
-    w = rng.standard_normal((o, c, 3, 3)).astype(np.float32)
+    w = rng.standard_normal((o, c // groups, 3, 3)).astype(np.float32)
     tx, tw = Tensor(x, device=device).realize(), Tensor(w, device=device).realize()
 
     def tg_run() -> None:
-        tx.conv2d(tw, stride=stride, padding=1).realize()
+        tx.conv2d(tw, stride=stride, padding=1, groups=groups).realize()
         synchronize(device)
 
     def numpy_im2col() -> np.ndarray:
         xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
         cols = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))[:, :, ::stride, ::stride]
+        if groups > 1:  # depthwise: each channel with its own filter
+            return np.einsum("nchwij,cij->nchw", cols, w[:, 0])
         return np.tensordot(cols, w, axes=((1, 4, 5), (1, 2, 3))).transpose(0, 3, 1, 2)
 
     out_hw = (hw - 1) // stride + 1
-    flop = 2 * n * o * out_hw * out_hw * c * 9
-    row = {"name": f"conv2d {n}x{c}->{o} {hw}x{hw} 3x3 pad 1" + (f" stride {stride}" if stride > 1 else ""),
+    flop = 2 * n * o * out_hw * out_hw * (c // groups) * 9
+    kind = " depthwise" if groups > 1 else ""
+    row = {"name": f"conv2d{kind} {n}x{c}->{o} {hw}x{hw} 3x3 pad 1" + (f" stride {stride}" if stride > 1 else ""),
            "unit": "GFLOP/s", "tg": flop / median_time(tg_run, repeat) / 1e9,
            "numpy": flop / median_time(numpy_im2col, repeat) / 1e9}
     if torch is not None:
         xt, wt = torch.from_numpy(x), torch.from_numpy(w)
-        row["torch"] = flop / median_time(lambda: torch.nn.functional.conv2d(xt, wt, stride=stride, padding=1),
-                                          repeat) / 1e9
+        row["torch"] = flop / median_time(lambda: torch.nn.functional.conv2d(xt, wt, stride=stride, padding=1,
+                                                                             groups=groups), repeat) / 1e9
     if tinygrad is not None:
         yx, yw = tiny(x), tiny(w)
-        row["tinygrad"] = flop / median_time(lambda: yx.conv2d(yw, stride=stride, padding=1).realize(), repeat) / 1e9
-    np.testing.assert_allclose(tx.conv2d(tw, stride=stride, padding=1).numpy(), numpy_im2col(), rtol=1e-3,
-                               atol=1e-3)
+        row["tinygrad"] = flop / median_time(lambda: yx.conv2d(yw, stride=stride, padding=1, groups=groups).realize(),
+                                             repeat) / 1e9
+    np.testing.assert_allclose(tx.conv2d(tw, stride=stride, padding=1, groups=groups).numpy(), numpy_im2col(),
+                               rtol=1e-3, atol=1e-3)
     return row
 
 
@@ -396,6 +405,8 @@ def main() -> None:
                                bench_conv(device, r, args.quick, shape="resnet"),
                                bench_conv(device, r, args.quick, stride=2, shape="resnet"),
                                bench_conv(device, r, args.quick, shape="late"),
+                               bench_conv(device, r, args.quick, shape="depthwise"),
+                               bench_conv(device, r, args.quick, stride=2, shape="depthwise"),
                                bench_chain(device, size, r),
                                bench_sum(device, size, r), *bench_mlp_step(device, cache),
                                bench_linear_mlp(device, r),
