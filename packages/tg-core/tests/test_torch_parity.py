@@ -478,3 +478,32 @@ def test_kron_bincount_cosine_similarity_and_random_fills(device: str) -> None:
     assert np.array_equal(Tensor(np.zeros((200, 50), np.float32), device=device).uniform_(-2, 3).numpy(), u)
     n = t.normal_(1.0, 2.0).numpy()
     assert abs(n.mean() - 1.0) < 0.05 and abs(n.std() - 2.0) < 0.05
+
+
+@pytest.mark.parametrize("shapes", [((3, 4), (4, 5)), ((2, 1, 3, 4), (3, 4, 2)), ((4,), (2, 4, 3)), ((2, 3, 4), (4,)),
+                                    ((1, 3, 4), (5, 4, 2))])
+def test_matmul_is_one_rule_with_torchs_gradients(shapes: tuple, device: str) -> None:
+    """A matrix product is one recorded rule (its gradients are products too: 8 rules before, for the reshape,
+    transpose, broadcast, multiply and sum), with torch's values and gradients under batch broadcasting and 1-D
+    operands, against float64."""
+    from tg.core.functional import MatMul
+
+    rng = np.random.default_rng(11)
+    a, b = (rng.standard_normal(s) for s in shapes)
+    ta, tb = (Tensor(v.astype(np.float32), device=device, requires_grad=True) for v in (a, b))
+    out = ta @ tb
+    rules, stack = [], [out._ctx]
+    while stack:  # the rules recorded between the inputs and the product (before backward releases them)
+        ctx = stack.pop()
+        if ctx is not None and ctx not in rules:
+            rules.append(ctx)
+            stack.extend(ctx.sources)
+    assert sum(isinstance(r, MatMul) for r in rules) == 1 and len(rules) <= 3, [type(r).__name__ for r in rules]
+    ref_a, ref_b = (torch.tensor(v, requires_grad=True) for v in (a, b))
+    ref = ref_a @ ref_b
+    g = rng.standard_normal(ref.shape)
+    (ref * torch.tensor(g)).sum().backward()
+    (out * Tensor(g.astype(np.float32), device=device)).sum().backward()
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ta.grad.numpy(), ref_a.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tb.grad.numpy(), ref_b.grad.numpy(), rtol=1e-5, atol=1e-5)

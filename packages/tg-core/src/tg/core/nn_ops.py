@@ -193,10 +193,14 @@ def matmul(self: Tensor, other: Tensor) -> Tensor:
                            f"({x.shape[-1]} != {w.shape[-2]}); the last dim of the first must equal the "
                            "second-to-last dim of the second")
     dtype = dt.promote(x.dtype, w.dtype)
-    x = x.cast(dtype).reshape(x.shape[:-1] + (1, x.shape[-1]))
-    w = w.cast(dtype).transpose(-1, -2)
-    w = w.reshape(w.shape[:-2] + (1,) + w.shape[-2:])
-    out = fn.contract(x, w, (-1,))
+    if dtype == dt.float16:  # multiplied and summed in float32 (fn.contract), rounded once
+        out = x.cast(dt.float32).matmul(w.cast(dt.float32)).cast(dt.float16)
+    elif isinstance(x.node, Node) and isinstance(w.node, Node):
+        out = x.cast(dtype)._apply(fn.MatMul, w.cast(dtype))  # one rule: the gradients are products too
+    else:  # sharded tensors: the Tensor ops align the shards
+        x = x.cast(dtype).reshape(x.shape[:-1] + (1, x.shape[-1]))
+        w = w.cast(dtype).transpose(-1, -2)
+        out = fn.contract(x, w.reshape(w.shape[:-2] + (1,) + w.shape[-2:]), (-1,))
     if self.ndim == 1:
         out = out.squeeze(-2)
     return out.squeeze(-1) if other.ndim == 1 else out
