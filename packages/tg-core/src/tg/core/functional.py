@@ -1859,16 +1859,15 @@ def _spread(v: Node, shape: tuple[int, ...]) -> Node:
     return v.movement(Op.EXPAND, shape)
 
 
-def _summed_to(v: Node, shape: tuple[int, ...]) -> Node:
-    """v (of a broadcast shape) summed back to `shape`: over the dims broadcasting added or expanded."""
-    lead = len(v.shape) - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + d for d, n in enumerate(shape) if n == 1 and v.shape[lead + d] != 1)
-    return v.reduce(Op.SUM, axes).movement(Op.RESHAPE, shape)
+def _broadcast_axes(shape: tuple[int, ...], full: tuple[int, ...]) -> tuple[int, ...]:
+    """The dims of `full` that broadcasting `shape` (batch dims) to it added or expanded."""
+    lead = len(full) - len(shape)
+    return tuple(range(lead)) + tuple(lead + d for d, n in enumerate(shape) if n == 1 and full[lead + d] != 1)
 
 
-def _product_mnk(a: Node, b: Node, axis: int, out: tuple[int, ...]) -> Node:
-    """sum over `axis` of a * b, both of one (..., m, n, k) shape, as `out`."""
-    return a.alu(Op.MUL, b).reduce(Op.SUM, (axis,)).movement(Op.RESHAPE, out)
+def _product_mnk(a: Node, b: Node, axes: tuple[int, ...], out: tuple[int, ...]) -> Node:
+    """sum over `axes` of a * b, both of one (..., m, n, k) shape, reshaped to `out`."""
+    return a.alu(Op.MUL, b).reduce(Op.SUM, axes).movement(Op.RESHAPE, out)
 
 
 def _mnk(x: Node, w: Node) -> tuple[int, ...]:
@@ -1882,7 +1881,7 @@ def matmul_node(x: Node, w: Node) -> Node:
     a = _spread(x.movement(Op.RESHAPE, x.shape[:-1] + (1, x.shape[-1])), full)
     wt = w.movement(Op.PERMUTE, (*range(len(w.shape) - 2), len(w.shape) - 1, len(w.shape) - 2))
     b = _spread(wt.movement(Op.RESHAPE, wt.shape[:-2] + (1,) + wt.shape[-2:]), full)
-    return _product_mnk(a, b, len(full) - 1, full[:-1])
+    return _product_mnk(a, b, (len(full) - 1,), full[:-1])
 
 
 class MatMul(F.Function):
@@ -1900,13 +1899,14 @@ class MatMul(F.Function):
         full = _mnk(x, w)
         g = _spread(grad.movement(Op.RESHAPE, grad.shape + (1,)), full)
         gx = gw = None
-        if self.needs_input_grad[0]:
+        batch = full[:-3]
+        if self.needs_input_grad[0]:  # summed over n, and over the batch dims x was broadcast along
             wt = w.movement(Op.PERMUTE, (*range(len(w.shape) - 2), len(w.shape) - 1, len(w.shape) - 2))
             b = _spread(wt.movement(Op.RESHAPE, wt.shape[:-2] + (1,) + wt.shape[-2:]), full)
-            gx = _summed_to(_product_mnk(g, b, len(full) - 2, full[:-2] + (full[-1],)), x.shape)
-        if self.needs_input_grad[1]:
+            gx = _product_mnk(g, b, (*_broadcast_axes(x.shape[:-2], batch), len(full) - 2), x.shape)
+        if self.needs_input_grad[1]:  # summed over m, and over the batch dims w was broadcast along
             a = _spread(x.movement(Op.RESHAPE, x.shape[:-1] + (1, x.shape[-1])), full)
-            nk = _summed_to(_product_mnk(a, g, len(full) - 3, full[:-3] + full[-2:]), w.shape[:-2] + full[-2:])
+            nk = _product_mnk(a, g, (*_broadcast_axes(w.shape[:-2], batch), len(full) - 3), w.shape[:-2] + full[-2:])
             gw = nk.movement(Op.PERMUTE, (*range(len(w.shape) - 2), len(w.shape) - 1, len(w.shape) - 2))
         return gx, gw
 
