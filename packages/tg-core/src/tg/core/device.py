@@ -141,6 +141,10 @@ class Device(ABC):
     # register tiles vectorise their contiguous dim: a contraction whose output dim there is long but not a multiple
     # of 32 runs over it padded, through a zero-padded view (the scheduler decides; schedule._pad_ragged_contractions)
     pad_ragged_dims: bool = False
+    # a window over padding (a convolution's input) read no more than 4 times per element is read through bounds on
+    # sums of dims, with compares at each load, instead of from a padded copy (schedule._copy_padded_windows); a
+    # device whose loads are whole arrays (the NumPy device: a padded copy's windows are a view of it) says False
+    reads_windows_through_padding: bool = True
     # a huge reduce into a few outputs is split into up to this many partial results computed side by side: the
     # threads of a CPU; a GPU wants enough work-groups to fill it (the scheduler decides)
     reduce_parts: int = 32

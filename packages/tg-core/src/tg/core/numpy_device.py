@@ -306,6 +306,7 @@ class NumpyDevice(Device):
     """Runs kernels on the host with NumPy; supports every tg dtype."""
 
     dtypes = frozenset(dt.ALL_DTYPES)
+    reads_windows_through_padding = False  # a masked window is a full temporary here; a padded copy's is a view
 
     def __init__(self, name: str = "numpy"):
         super().__init__(name, NumpyAllocator())

@@ -257,7 +257,8 @@ def _copy_padded_windows(order: list[Node], roots: list[Node], replaced: dict[in
         padded = v.base
         for op, arg in path[:split - 1]:
             padded = padded.movement(op, arg)
-        if math.prod(v.shape) <= WINDOW_READS_PER_COPY * math.prod(padded.shape):
+        if math.prod(v.shape) <= WINDOW_READS_PER_COPY * math.prod(padded.shape) and \
+                get_device(v.device).reads_windows_through_padding:
             continue
         copy = padded.contiguous()
         for op, arg in path[split - 1:]:
