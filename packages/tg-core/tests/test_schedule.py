@@ -702,8 +702,9 @@ def test_a_depthwise_convolution_is_not_copied_or_tiled_along_its_channels(devic
 def test_windows_over_padding_are_read_through_bounds_unless_read_many_times(device: str) -> None:
     """A window over padding has no strided View: its padding is a bound on a sum of dims (out * stride + k). A
     strided depthwise convolution or a padded max pool reads each input element about twice: one kernel, no padded
-    copy (the NumPy device, whose loads are whole arrays, copies the convolution's padded input). A convolution with 16 output channels (or a stride-1 depthwise one, 9 reads an element) reads a padded copy
-    instead, made once. Values against float64 NumPy."""
+    copy (the NumPy device, whose loads are whole arrays, copies the convolution's padded input). A convolution with
+    16 output channels (or a stride-1 depthwise one, 9 reads an element) reads a padded copy instead, made once.
+    Values against float64 NumPy."""
     from tg.core.schedule import schedule
 
     rng = np.random.default_rng(5)

@@ -507,3 +507,41 @@ def test_matmul_is_one_rule_with_torchs_gradients(shapes: tuple, device: str) ->
     np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(ta.grad.numpy(), ref_a.grad.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(tb.grad.numpy(), ref_b.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [{"kernel_size": 3, "padding": 1},
+                                {"kernel_size": (2, 3), "stride": 2, "dilation": (2, 1)},
+                                {"kernel_size": 2, "stride": (1, 3), "padding": (1, 0)}])
+def test_unfold_and_fold_match_torch(kw: dict, device: str) -> None:
+    """torch.nn.functional.unfold (im2col, a window view over the padding) and fold (col2im, its adjoint: overlapping
+    blocks add up), batched and not, values and gradients against float64 torch; a wrong block count is an error
+    naming the shapes."""
+    from tg.core import functional
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 7, 6))
+    xt = torch.tensor(x, requires_grad=True)
+    ref = torch.nn.functional.unfold(xt, **kw)
+    g = rng.standard_normal(tuple(ref.shape))
+    (ref * torch.tensor(g)).sum().backward()
+    tx = Tensor(x.astype(np.float32), device=device, requires_grad=True)
+    out = functional.unfold(tx, **kw)
+    (out * Tensor(g.astype(np.float32), device=device)).sum().backward()
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tx.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-5)
+    cols = rng.standard_normal(tuple(ref.shape))
+    ct = torch.tensor(cols, requires_grad=True)
+    folded = torch.nn.functional.fold(ct, (7, 6), **kw)
+    gf = rng.standard_normal(tuple(folded.shape))
+    (folded * torch.tensor(gf)).sum().backward()
+    tc = Tensor(cols.astype(np.float32), device=device, requires_grad=True)
+    out = functional.fold(tc, (7, 6), **kw)
+    (out * Tensor(gf.astype(np.float32), device=device)).sum().backward()
+    np.testing.assert_allclose(out.numpy(), folded.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tc.grad.numpy(), ct.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(functional.fold(Tensor(cols[0].astype(np.float32), device=device), (7, 6), **kw).numpy(),
+                               folded[0].detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(functional.unfold(Tensor(x[0].astype(np.float32), device=device), **kw).numpy(),
+                               ref[0].detach().numpy(), rtol=1e-5, atol=1e-5)
+    with pytest.raises(RuntimeError, match="fold: input"):
+        functional.fold(Tensor(cols[:, :-1].astype(np.float32), device=device), (7, 6), **kw)

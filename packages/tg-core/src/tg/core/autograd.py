@@ -404,25 +404,30 @@ class Window(Function):
         return x.movement(Op.WINDOW, arg)
 
     def backward(self, grad: Node) -> Node:
-        import itertools
+        return window_adjoint(grad, self.arg, self.input_shape)
 
-        k = len(self.arg)
-        lead, outs = grad.shape[:-2 * k], grad.shape[-2 * k:-k]
-        total: Optional[Node] = None
-        for offsets in itertools.product(*(range(kk) for kk, _, _ in self.arg)):
-            # the slice of windows at these kernel offsets is shrink(x, o*d : ... : stride) of the input
-            g = grad.movement(Op.SHRINK, tuple((0, n, 1) for n in lead + outs) +
-                              tuple((o, o + 1, 1) for o in offsets))
-            g = g.movement(Op.RESHAPE, lead + outs)
-            bounds = tuple((0, n, 1) for n in lead) + tuple(
-                (o * d, o * d + s * (m - 1) + 1, s) for o, m, (_, s, d) in zip(offsets, outs, self.arg))
-            scatter = Shrink()
-            scatter.bounds, scatter.input_shape = bounds, self.input_shape
-            part = scatter.backward(g)
-            total = part if total is None else total.alu(Op.ADD, part)
-        if total is None:  # windows of size 0 read nothing
-            return const(0, grad.dtype, self.input_shape, grad.device)
-        return total
+
+def window_adjoint(grad: Node, arg: tuple[tuple[int, int, int], ...], input_shape: tuple[int, ...]) -> Node:
+    """The adjoint of sliding windows `arg` over an input of `input_shape`: each kernel offset's slice of `grad`
+    (..., *outs, *kernel) added back where the windows read it (the windows' gradient; col2im, torch's fold)."""
+    import itertools
+
+    k = len(arg)
+    lead, outs = grad.shape[:-2 * k], grad.shape[-2 * k:-k]
+    total: Optional[Node] = None
+    for offsets in itertools.product(*(range(kk) for kk, _, _ in arg)):
+        # the slice of windows at these kernel offsets is shrink(x, o*d : ... : stride) of the input
+        g = grad.movement(Op.SHRINK, tuple((0, n, 1) for n in lead + outs) + tuple((o, o + 1, 1) for o in offsets))
+        g = g.movement(Op.RESHAPE, lead + outs)
+        bounds = tuple((0, n, 1) for n in lead) + tuple(
+            (o * d, o * d + s * (m - 1) + 1, s) for o, m, (_, s, d) in zip(offsets, outs, arg))
+        scatter = Shrink()
+        scatter.bounds, scatter.input_shape = bounds, input_shape
+        part = scatter.backward(g)
+        total = part if total is None else total.alu(Op.ADD, part)
+    if total is None:  # windows of size 0 read nothing
+        return const(0, grad.dtype, input_shape, grad.device)
+    return total
 
 
 class Flip(Function):

@@ -1380,6 +1380,68 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     return x.linear(weight, bias)
 
 
+def unfold(x: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Tensor:
+    """Sliding blocks as columns (torch.nn.functional.unfold, im2col): input (N, C, H, W) or (C, H, W), output
+    (N, C * kh * kw, L) with L the number of block positions; a window view over the padding, copied once by the
+    final reshape. (Tensor.unfold is torch's Tensor.unfold: windows along one dim.)"""
+    batched = x if x.ndim == 4 else x.unsqueeze(0) if x.ndim == 3 else None
+    if batched is None:
+        raise RuntimeError(f"unfold: expected a 3-D or 4-D input (N, C, H, W), got shape {x.shape}")
+    ks = batched._spatial("unfold", 2, kernel_size, "kernel_size", 1)
+    dil, st = batched._spatial("unfold", 2, dilation, "dilation", 1), batched._spatial("unfold", 2, stride, "stride", 1)
+    pd = batched._spatial("unfold", 2, padding, "padding")
+    padded = [m + 2 * p for m, p in zip(batched.shape[2:], pd)]
+    if any(m < d * (k - 1) + 1 for m, k, d in zip(padded, ks, dil)):
+        raise RuntimeError(f"unfold: kernel {ks} (dilation {dil}) is larger than the padded input {tuple(padded)}")
+    n, c = batched.shape[:2]
+    win = batched._pad_dims([(0, 0), (0, 0), *[(p, p) for p in pd]])._windows(ks, st, dil)  # (n, c, oh, ow, kh, kw)
+    out = win.permute(0, 1, 4, 5, 2, 3).reshape(n, c * ks[0] * ks[1], win.shape[2] * win.shape[3])
+    return out if x.ndim == 4 else out.squeeze(0)
+
+
+def fold(x: Tensor, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+         stride: Any = 1) -> Tensor:
+    """Columns of sliding blocks summed back into an image (torch.nn.functional.fold, col2im): input
+    (N, C * kh * kw, L) or (C * kh * kw, L), output (N, C, *output_size); overlapping blocks add up. The adjoint of
+    unfold, whose gradient it is, and that unfold is its gradient."""
+    batched = x if x.ndim == 3 else x.unsqueeze(0) if x.ndim == 2 else None
+    if batched is None:
+        raise RuntimeError(f"fold: expected a 2-D or 3-D input (N, C * kh * kw, L), got shape {x.shape}")
+    size = batched._spatial("fold", 2, output_size, "output_size", 1)
+    ks = batched._spatial("fold", 2, kernel_size, "kernel_size", 1)
+    dil, st = batched._spatial("fold", 2, dilation, "dilation", 1), batched._spatial("fold", 2, stride, "stride", 1)
+    pd = batched._spatial("fold", 2, padding, "padding")
+    out = col2im(batched, size, ks, dil, [(p, p) for p in pd], st, "fold")
+    return out if x.ndim == 3 else out.squeeze(0)
+
+
+def col2im(x: Tensor, size: Sequence[int], ks: Sequence[int], dil: Sequence[int], pads: Sequence[tuple[int, int]],
+           st: Sequence[int], op: str = "col2im") -> Tensor:
+    """fold over any number of spatial dims (ONNX's Col2Im): x (N, C * prod(ks), L) -> (N, C, *size)."""
+    padded = [m + lo + hi for m, (lo, hi) in zip(size, pads)]
+    outs = [(m - d * (k - 1) - 1) // s + 1 for m, k, d, s in zip(padded, ks, dil, st)]
+    blocks = math.prod(ks)
+    if x.shape[1] % blocks or x.shape[2] != math.prod(outs) or min(outs, default=1) < 1:
+        raise RuntimeError(f"{op}: input {x.shape} does not hold C x {blocks} block values (kernel {tuple(ks)}) at "
+                           f"{math.prod(outs)} positions ({tuple(outs)} for output {tuple(size)}, padding "
+                           f"{tuple(pads)}, stride {tuple(st)}, dilation {tuple(dil)})")
+    n, c, nd = x.shape[0], x.shape[1] // blocks, len(ks)
+    cols = x.reshape(n, c, *ks, *outs).permute(0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))
+    image = cols._apply(Col2Im, arg=tuple(zip(ks, st, dil)), shape=(n, c, *padded))
+    return image._pad_dims([(0, 0), (0, 0), *[(-lo, -hi) for lo, hi in pads]])
+
+
+class Col2Im(F.Function):
+    """Blocks (..., *outs, *kernel) summed into an image: the window view's adjoint, whose gradient is that view."""
+
+    def forward(self, x: Node, arg: tuple[tuple[int, int, int], ...], shape: tuple[int, ...]) -> Node:
+        self.arg = arg
+        return F.window_adjoint(x, arg, shape)
+
+    def backward(self, grad: Node) -> Node:
+        return grad.movement(Op.WINDOW, self.arg)
+
+
 def pad(x: Tensor, padding: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
     return x.pad(padding, mode, value)
 

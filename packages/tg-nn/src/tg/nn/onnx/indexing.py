@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from tg.core import Tensor
+from tg.core import Tensor, functional
 from tg.core import dtype as dt
 from tg.core.indexing import check_range
 
@@ -195,24 +195,14 @@ def _center_crop_pad(ctx: Context, x: Tensor, shape: Tensor, axes: Optional[list
 @op("Col2Im")
 def _col2im(ctx: Context, x: Tensor, image_shape: Tensor, block_shape: Tensor, dilations: Optional[list[int]] = None,
             pads: Optional[list[int]] = None, strides: Optional[list[int]] = None) -> Tensor:
-    """Sum sliding blocks back into an image: a constant 0/1 matrix from (block, position) to pixel."""
+    """Sum sliding blocks back into an image (torch's fold, over any number of spatial dims)."""
     img, blk = ctx.ints(image_shape) or [], ctx.ints(block_shape) or []
     nd = len(img)
     dil, st, p = dilations or [1] * nd, strides or [1] * nd, pads or [0] * (2 * nd)
-    outs = [(n + p[i] + p[i + nd] - d * (k - 1) - 1) // s + 1 for i, (n, k, d, s) in enumerate(zip(img, blk, dil, st))]
-    k_total, l_total = math.prod(blk), math.prod(outs)
-    if x.shape[-1] != l_total or x.shape[1] % k_total:
-        raise OnnxError(f"onnx: Col2Im input {list(x.shape)} does not match {k_total} block positions x {l_total} "
-                        "sliding positions")
-    m = np.zeros((k_total * l_total, math.prod(img)))
-    for kb, kpos in enumerate(np.ndindex(*blk)):
-        for lb, lpos in enumerate(np.ndindex(*outs)):
-            pix = [lp * s + kp * d - p[i] for i, (kp, lp, s, d) in enumerate(zip(kpos, lpos, st, dil))]
-            if all(0 <= q < n for q, n in zip(pix, img)):
-                m[kb * l_total + lb, int(np.ravel_multi_index(pix, img))] += 1
-    c = x.shape[1] // k_total
-    flat = x.reshape(x.shape[0], c, k_total * l_total)
-    return (flat @ Tensor(m, dtype=x.dtype, device=x.device)).reshape(x.shape[0], c, *img)
+    try:
+        return functional.col2im(x, img, blk, dil, [(p[i], p[i + nd]) for i in range(nd)], st, "onnx: Col2Im")
+    except RuntimeError as e:
+        raise OnnxError(str(e)) from e
 
 
 @op("BitShift")
