@@ -5,8 +5,9 @@ more elementwise ops on the reduced values, and one store. Buffers are named by 
 output), so the same AST, and the same compiled program, serves any buffers of the right layout.
 
 The AST is made of `UOp`s (uop.py), hash-consed: LOAD: arg = (buffer index, View). CONST: arg = (value, View);
-the View's mask zeroes padding. SUM/RMAX: arg = reduced axes (kept as size 1). CAST: arg = dtype. RESHAPE: arg =
-new shape, which only adds or removes size-1 dims. STORE: arg = (0, contiguous View of the output), src = (value,).
+the View's mask and bounds zero padding (a load reads 0 there, and touches no memory). SUM/RMAX: arg = reduced
+axes (kept as size 1). CAST: arg = dtype. RESHAPE: arg = new shape, which only adds or removes size-1 dims. STORE:
+arg = (0, contiguous View of the output), src = (value,).
 """
 from __future__ import annotations
 
