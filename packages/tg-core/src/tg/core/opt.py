@@ -148,9 +148,12 @@ def column_tile(kernel: Kernel, tile: Optional[tuple[int, int]] = None) -> dict[
 
 
 def _reduce_reads(kernel: Kernel, red: AST) -> tuple[tuple[int, ...], set[int], list[View], list[int]]:
-    """(iteration shape, reduced dims, views of the loads over the whole iteration space, kept dims of size > 1)."""
+    """(iteration shape, reduced dims, views of the loads over the whole iteration space, kept dims of size > 1).
+    A constant through padding counts as a load: its mask is computed per position as a load's address is (a max
+    pool's "inside the padding" flag, a buffer until windows over padding became views, still asks for the tile)."""
     full, axes = kernel.full_shape, set(red.arg)
-    loads = [n.arg[1] for n in red.walk() if n.op is Op.LOAD and n.arg[1].shape == full]
+    loads = [n.arg[1] for n in red.walk() if (n.op is Op.LOAD or (n.op is Op.CONST and n.arg[1].masked)) and
+             n.arg[1].shape == full]
     return full, axes, loads, [d for d, n in enumerate(full) if n > 1 and d not in axes]
 
 
