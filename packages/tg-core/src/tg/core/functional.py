@@ -532,13 +532,13 @@ def nll_loss(x: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_
     check_range("nll_loss (target)", t, c, ignore=ignore_index)
     classes = _tensor(x).arange(c, device=x.device).reshape(1, c, *(1,) * (inp.ndim - 2))
     hit = t.unsqueeze(1) == classes
-    onehot = hit.cast(x.dtype)
     w = weight.reshape(1, c, *(1,) * (inp.ndim - 2)) if weight is not None else None
-    valid = (t != ignore_index).cast(x.dtype)
+    kept = t != ignore_index
     picked = hit.if_else(inp * w if w is not None else inp, 0).sum(1)  # a select: -inf log-probs elsewhere stay out
-    picked = (t != ignore_index).if_else(picked, 0)
+    picked = kept.if_else(picked, 0)
     if reduction == "mean":
-        denom = ((onehot * w).sum(1) if w is not None else valid.ones_like()) * valid
+        valid = kept.cast(x.dtype)
+        denom = (hit.cast(x.dtype) * w).sum(1) * valid if w is not None else valid
         return -picked.sum() / denom.sum()
     out = _reduce_loss(-picked, reduction, "nll_loss")
     return out if batched or reduction != "none" else out.squeeze(0)
