@@ -545,3 +545,27 @@ def test_unfold_and_fold_match_torch(kw: dict, device: str) -> None:
                                ref[0].detach().numpy(), rtol=1e-5, atol=1e-5)
     with pytest.raises(RuntimeError, match="fold: input"):
         functional.fold(Tensor(cols[:, :-1].astype(np.float32), device=device), (7, 6), **kw)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_with_ignored_targets_weights_and_smoothing(reduction: str, device: str) -> None:
+    """cross_entropy / nll_loss with ignore_index among the targets, class weights and label smoothing, every
+    reduction: values and gradients against float64 torch (ignored rows add nothing, and the mean divides by the
+    weights of the rows kept)."""
+    from tg.core import functional
+
+    rng = np.random.default_rng(4)
+    x, t = rng.standard_normal((6, 5)), np.array([0, 4, -100, 2, -100, 1])
+    for w in (None, rng.uniform(0.5, 2, 5)):
+        for smoothing in (0.0, 0.1):
+            xt = torch.tensor(x, requires_grad=True)
+            ref = torch.nn.functional.cross_entropy(xt, torch.tensor(t), None if w is None else torch.tensor(w),
+                                                    reduction=reduction, label_smoothing=smoothing)
+            ref.sum().backward()
+            tx = Tensor(x.astype(np.float32), device=device, requires_grad=True)
+            out = functional.cross_entropy(tx, Tensor(t, device=device),
+                                           None if w is None else Tensor(w.astype(np.float32), device=device),
+                                           reduction=reduction, label_smoothing=smoothing)
+            out.sum().backward()
+            np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(tx.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-6)
