@@ -59,7 +59,8 @@ def _normalize_bounds(shape: Shape, mask: Mask, bounds: tuple[Bound, ...]) -> tu
         if len(used) == 1:
             a, b = _single_dim_range(coeffs[used[0]], lo, hi)
             m_lo, m_hi = box[used[0]]
-            box[used[0]] = (max(a, m_lo), max(min(b, m_hi), max(a, m_lo)))
+            first = max(a, m_lo)
+            box[used[0]] = (first, max(min(b, m_hi), first))  # the intersection (empty: lo == hi)
             continue
         least = sum(c * (m_lo if c > 0 else m_hi - 1) for c, (m_lo, m_hi) in zip(coeffs, box) if c)
         most = sum(c * (m_hi - 1 if c > 0 else m_lo) for c, (m_lo, m_hi) in zip(coeffs, box) if c)
@@ -138,7 +139,7 @@ class View:
         strides = tuple(s if old == new else 0 for s, old, new in zip(self.strides, self.shape, shape))
         return View.make(shape, strides, self.offset, mask, self.bounds)  # expanded dims had size 1: coefficient 0
 
-    def _substituted(self, shape: Shape, scale: tuple[int, ...], shift: tuple[int, ...]) -> tuple[Bound, ...]:
+    def _substituted(self, scale: tuple[int, ...], shift: tuple[int, ...]) -> tuple[Bound, ...]:
         """The bounds in terms of new indices j, where the old index is i = shift + scale * j on each dim."""
         return tuple((tuple(c * k for c, k in zip(coeffs, scale)), lo - sum(c * b for c, b in zip(coeffs, shift)),
                       hi - sum(c * b for c, b in zip(coeffs, shift))) for coeffs, lo, hi in self.bounds)
@@ -147,7 +148,7 @@ class View:
         shape = tuple(n + b + a for n, (b, a) in zip(self.shape, padding))
         mask = tuple((lo + b, hi + b) for (lo, hi), (b, _) in zip(self._full_mask(), padding))
         offset = self.offset - sum(b * s for (b, _), s in zip(padding, self.strides))
-        bounds = self._substituted(shape, (1,) * len(shape), tuple(-b for b, _ in padding))
+        bounds = self._substituted((1,) * len(shape), tuple(-b for b, _ in padding))
         return View.make(shape, self.strides, offset, mask, bounds)
 
     def shrink(self, bounds: tuple[tuple[int, int, int], ...]) -> View:
@@ -159,7 +160,7 @@ class View:
         if self.mask is not None:  # the kept indices i with lo + i*step in [mlo, mhi)
             mask = tuple((max(0, -(-(mlo - lo) // st)), max(0, min(n, -(-(mhi - lo) // st))))
                          for (mlo, mhi), (lo, _, st), n in zip(self.mask, bounds, shape))
-        sums = self._substituted(shape, tuple(st for _, _, st in bounds), tuple(lo for lo, _, _ in bounds))
+        sums = self._substituted(tuple(st for _, _, st in bounds), tuple(lo for lo, _, _ in bounds))
         return View.make(shape, strides, offset, mask, sums)
 
     def flip(self, axes: tuple[int, ...]) -> View:
@@ -171,7 +172,7 @@ class View:
                          for i, ((lo, hi), n) in enumerate(zip(self.mask, self.shape)))
         scale = tuple(-1 if i in axes else 1 for i in range(len(self.shape)))
         shift = tuple(n - 1 if i in axes else 0 for i, n in enumerate(self.shape))
-        return View.make(self.shape, strides, offset, mask, self._substituted(self.shape, scale, shift))
+        return View.make(self.shape, strides, offset, mask, self._substituted(scale, shift))
 
     def window(self, arg: tuple[tuple[int, int, int], ...]) -> View:
         """Sliding windows over the last len(arg) dims, each (kernel, stride, dilation).
