@@ -1893,25 +1893,14 @@ def conv_graph(x: Node, w: Node, stride: Sequence[int], pads: Sequence[tuple[int
         return conv_graph(x.cast(dt.float32), w.cast(dt.float32), stride, pads, dilation, groups).cast(dt.float16)
     nd = len(stride)
     n, o, cg, ks = x.shape[0], w.shape[0], w.shape[1], w.shape[2:]
-    win = window_node(x.movement(Op.PAD, ((0, 0), (0, 0), *pads)), ks, stride, dilation)
+    # (Tensor._windows makes exact tiles a reshape for their gradient's sake; as a view they are the same layout)
+    win = x.movement(Op.PAD, ((0, 0), (0, 0), *pads)).movement(Op.WINDOW, tuple(zip(ks, stride, dilation)))
     outs = win.shape[2:2 + nd]
     full = (n, groups, o // groups, cg, *outs, *ks)
     a = win.movement(Op.RESHAPE, (n, groups, 1, cg, *outs, *ks)).movement(Op.EXPAND, full)
     b = w.movement(Op.RESHAPE, (1, groups, o // groups, cg, *(1,) * nd, *ks)).movement(Op.EXPAND, full)
     summed = a.alu(Op.MUL, b).reduce(Op.SUM, (3, *range(4 + nd, 4 + 2 * nd)))
     return summed.movement(Op.RESHAPE, (n, o, *outs))
-
-
-def window_node(x: Node, ks: Sequence[int], st: Sequence[int], dil: Sequence[int]) -> Node:
-    """Tensor._windows on a node (no autograd)."""
-    nd = len(ks)
-    lead, spatial = x.shape[:-nd], x.shape[-nd:]
-    if all(s == k and d == 1 and m % k == 0 for m, k, s, d in zip(spatial, ks, st, dil)):  # tiles: a reshape
-        split = x.movement(Op.RESHAPE, (*lead, *(v for m, k in zip(spatial, ks) for v in (m // k, k))))
-        b = len(lead)
-        return split.movement(Op.PERMUTE, (*range(b), *(b + 2 * i for i in range(nd)),
-                                           *(b + 2 * i + 1 for i in range(nd))))
-    return x.movement(Op.WINDOW, tuple(zip(ks, st, dil)))
 
 
 def _spread(v: Node, shape: tuple[int, ...]) -> Node:
@@ -1937,13 +1926,26 @@ def _mnk(x: Node, w: Node) -> tuple[int, ...]:
     return (*batch, x.shape[-2], w.shape[-1], x.shape[-1])
 
 
+def _swap_last(v: Node) -> Node:
+    """v with its last two dims swapped (a transpose)."""
+    return v.movement(Op.PERMUTE, (*range(len(v.shape) - 2), len(v.shape) - 1, len(v.shape) - 2))
+
+
+def _x_spread(x: Node, full: tuple[int, ...]) -> Node:
+    """x (..., m, k) as the (..., m, n, k) product's operand."""
+    return _spread(x.movement(Op.RESHAPE, x.shape[:-1] + (1, x.shape[-1])), full)
+
+
+def _w_spread(w: Node, full: tuple[int, ...]) -> Node:
+    """w (..., k, n) as the (..., m, n, k) product's operand."""
+    wt = _swap_last(w)
+    return _spread(wt.movement(Op.RESHAPE, wt.shape[:-2] + (1,) + wt.shape[-2:]), full)
+
+
 def matmul_node(x: Node, w: Node) -> Node:
     """x @ w for x (..., m, k), w (..., k, n) of one dtype, as the sum over k of a (..., m, n, k) product."""
     full = _mnk(x, w)
-    a = _spread(x.movement(Op.RESHAPE, x.shape[:-1] + (1, x.shape[-1])), full)
-    wt = w.movement(Op.PERMUTE, (*range(len(w.shape) - 2), len(w.shape) - 1, len(w.shape) - 2))
-    b = _spread(wt.movement(Op.RESHAPE, wt.shape[:-2] + (1,) + wt.shape[-2:]), full)
-    return _product_mnk(a, b, (len(full) - 1,), full[:-1])
+    return _product_mnk(_x_spread(x, full), _w_spread(w, full), (len(full) - 1,), full[:-1])
 
 
 class MatMul(F.Function):
@@ -1963,13 +1965,10 @@ class MatMul(F.Function):
         gx = gw = None
         batch = full[:-3]
         if self.needs_input_grad[0]:  # summed over n, and over the batch dims x was broadcast along
-            wt = w.movement(Op.PERMUTE, (*range(len(w.shape) - 2), len(w.shape) - 1, len(w.shape) - 2))
-            b = _spread(wt.movement(Op.RESHAPE, wt.shape[:-2] + (1,) + wt.shape[-2:]), full)
-            gx = _product_mnk(g, b, (*_broadcast_axes(x.shape[:-2], batch), len(full) - 2), x.shape)
+            gx = _product_mnk(g, _w_spread(w, full), (*_broadcast_axes(x.shape[:-2], batch), len(full) - 2), x.shape)
         if self.needs_input_grad[1]:  # summed over m, and over the batch dims w was broadcast along
-            a = _spread(x.movement(Op.RESHAPE, x.shape[:-1] + (1, x.shape[-1])), full)
-            nk = _product_mnk(a, g, (*_broadcast_axes(w.shape[:-2], batch), len(full) - 3), w.shape[:-2] + full[-2:])
-            gw = nk.movement(Op.PERMUTE, (*range(len(w.shape) - 2), len(w.shape) - 1, len(w.shape) - 2))
+            axes = (*_broadcast_axes(w.shape[:-2], batch), len(full) - 3)
+            gw = _swap_last(_product_mnk(_x_spread(x, full), g, axes, w.shape[:-2] + full[-2:]))
         return gx, gw
 
 

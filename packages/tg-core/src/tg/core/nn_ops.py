@@ -67,13 +67,13 @@ def _conv(self: Tensor, op: str, nd: int, weight: Tensor, bias: Optional[Tensor]
             raise RuntimeError(f"{op}: kernel {tuple(ks)} (dilation {dil}) is larger than the padded input "
                                f"{tuple(n + a + b for n, (a, b) in zip(x.shape[2:], pads))}")
     weight = weight.cast(x.dtype) if weight.dtype != x.dtype else weight
-    if nd == 2 and (x.requires_grad or weight.requires_grad) and GRAD_MODE.enabled:
+    recording = (x.requires_grad or weight.requires_grad) and GRAD_MODE.enabled
+    if nd == 2 and recording:
         # one autograd rule for the whole convolution: its input gradient is a transposed convolution
         # (one contraction), not the windows' gradient scattered back offset by offset
         out = x._apply(fn.Conv2d, weight, stride=st, pads=tuple(pads), dilation=dil, groups=groups)
-    elif ((x.requires_grad or weight.requires_grad) and GRAD_MODE.enabled) or not isinstance(x.node, Node) or \
-            not isinstance(weight.node, Node):  # a gradient to record, or sharded tensors (the Tensor ops align them)
-        out = fn.conv_tensors(x, weight, st, tuple(pads), dil, groups)
+    elif recording or not isinstance(x.node, Node) or not isinstance(weight.node, Node):
+        out = fn.conv_tensors(x, weight, st, tuple(pads), dil, groups)  # (sharded tensors: the Tensor ops align them)
     else:  # the graph from nodes directly (a tenth of the Python cost)
         out = x._of_node(fn.conv_graph(x.node, weight.node, st, tuple(pads), dil, groups))
     if bias is not None:
