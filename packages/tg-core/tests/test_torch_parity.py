@@ -569,3 +569,40 @@ def test_cross_entropy_with_ignored_targets_weights_and_smoothing(reduction: str
             out.sum().backward()
             np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(tx.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_nll_loss_with_an_ignored_class_index_and_spatial_targets(device: str) -> None:
+    """ignore_index naming a real class (0 <= ignore_index < C) picks nothing there; (N, C, d) inputs; both
+    against float64 torch, values and gradients, every reduction."""
+    from tg.core import functional
+
+    rng = np.random.default_rng(5)
+    x, t = rng.standard_normal((4, 3, 5)), rng.integers(0, 3, (4, 5))
+    for reduction in ("mean", "sum", "none"):
+        for w in (None, rng.uniform(0.5, 2, 3)):
+            xt = torch.tensor(x, requires_grad=True)
+            ref = torch.nn.functional.nll_loss(xt, torch.tensor(t), None if w is None else torch.tensor(w),
+                                               ignore_index=1, reduction=reduction)
+            ref.sum().backward()
+            tx = Tensor(x.astype(np.float32), device=device, requires_grad=True)
+            out = functional.nll_loss(tx, Tensor(t, device=device),
+                                      None if w is None else Tensor(w.astype(np.float32), device=device),
+                                      ignore_index=1, reduction=reduction)
+            out.sum().backward()
+            np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(tx.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_exp_and_log_gradients_are_torchs_formulas(device: str) -> None:
+    """d exp(x) = grad * exp(x) and d log(x) = grad / x, bit for bit against tg's own forward values (torch's rules;
+    through exp2/log2's rules the gradient was scaled by ln 2 and back, an extra rounding)."""
+    rng = np.random.default_rng(6)
+    data = rng.uniform(0.05, 4, 4096).astype(np.float32)
+    g = rng.uniform(-2, 2, 4096).astype(np.float32)
+    x = Tensor(data, device=device, requires_grad=True)
+    y = x.exp()
+    (y * Tensor(g, device=device)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), g * y.numpy())
+    x = Tensor(data, device=device, requires_grad=True)
+    (x.log() * Tensor(g, device=device)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), g / data)

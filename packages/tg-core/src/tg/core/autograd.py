@@ -136,6 +136,29 @@ class Sqrt(Function):
         return grad.alu(Op.MUL, self.ret.alu(Op.MUL, self.ret.const_like(2)).alu(Op.RECIP))
 
 
+class Exp(Function):
+    """e**x as exp2(x / ln 2), with torch's gradient grad * e**x (through exp2's rule it was multiplied by ln 2, then
+    by 1 / ln 2: an extra rounding, and two ops more to build)."""
+
+    def forward(self, x: Node) -> Node:
+        self.ret = x.alu(Op.MUL, x.const_like(1 / math.log(2))).alu(Op.EXP2)
+        return self.ret
+
+    def backward(self, grad: Node) -> Node:
+        return grad.alu(Op.MUL, self.ret)
+
+
+class Log(Function):
+    """The natural log as log2(x) * ln 2, with torch's gradient grad / x."""
+
+    def forward(self, x: Node) -> Node:
+        self.x = x
+        return x.alu(Op.LOG2).alu(Op.MUL, x.const_like(math.log(2)))
+
+    def backward(self, grad: Node) -> Node:
+        return grad.alu(Op.FDIV, self.x)
+
+
 class Exp2(Function):
     def forward(self, x: Node) -> Node:
         self.ret = x.alu(Op.EXP2)
@@ -230,6 +253,14 @@ class Add(Function):
         return grad, grad
 
 
+class Sub(Function):
+    def forward(self, x: Node, y: Node) -> Node:
+        return x.alu(Op.ADD, y.alu(Op.NEG))
+
+    def backward(self, grad: Node) -> Grads:
+        return grad, grad.alu(Op.NEG) if self.needs_input_grad[1] else None
+
+
 class Mul(Function):
     def forward(self, x: Node, y: Node) -> Node:
         self.x, self.y = x, y
@@ -272,21 +303,16 @@ class Max(Function):
 
 class Relu(Function):
     """max(x, 0), NaN kept (the MAX primitive propagates it); the gradient is 1 where x > 0 and 0 elsewhere,
-    at 0 included (torch), where Max's rule would split a tie."""
+    at 0 included (torch), where Max's rule would split a tie. The mask is read from the result (0 < relu(x) exactly
+    where 0 < x, NaN included), as torch does: the input need not be kept, so relu fuses into the op before it
+    (a matmul's epilogue) instead of a kernel of its own."""
 
     def forward(self, x: Node) -> Node:
-        self.x = x
-        return x.alu(Op.MAX, x.const_like(0))
+        self.ret = x.alu(Op.MAX, x.const_like(0))
+        return self.ret
 
     def backward(self, grad: Node) -> Node:
-        return self.x.const_like(0).alu(Op.CMPLT, self.x).alu(Op.WHERE, grad, grad.const_like(0))
-
-
-class NoGradBinary(Function):
-    """Comparisons, integer division, modulo and bitwise ops: their outputs carry no gradient."""
-
-    def forward(self, x: Node, y: Node, op: Op) -> Node:
-        return x.alu(op, y)
+        return self.ret.const_like(0).alu(Op.CMPLT, self.ret).alu(Op.WHERE, grad, grad.const_like(0))
 
 
 class Where(Function):
@@ -303,24 +329,30 @@ class Where(Function):
 
 # ---- reduce -------------------------------------------------------------------------------------------
 class Sum(Function):
-    def forward(self, x: Node, axes: tuple[int, ...]) -> Node:
+    """Sum over axes; with `shape`, the result reshaped to it (keepdim=False: the reduced dims dropped in one rule)."""
+
+    def forward(self, x: Node, axes: tuple[int, ...], shape: Optional[tuple[int, ...]] = None) -> Node:
         self.input_shape = x.shape
-        return x.reduce(Op.SUM, axes)
+        out = x.reduce(Op.SUM, axes)
+        self.kept = out.shape
+        return out if shape is None else out.movement(Op.RESHAPE, shape)
 
     def backward(self, grad: Node) -> Node:
-        return grad.movement(Op.EXPAND, self.input_shape)
+        return grad.movement(Op.RESHAPE, self.kept).movement(Op.EXPAND, self.input_shape)
 
 
 class ReduceMax(Function):
     """Max over axes; the gradient is shared evenly among the positions that hold the maximum (amax's rule; with
     `nan_shares`, max()'s: a NaN maximum's gradient goes to the NaNs, and only the maxima get anything)."""
 
-    def forward(self, x: Node, axes: tuple[int, ...], nan_shares: bool = False) -> Node:
+    def forward(self, x: Node, axes: tuple[int, ...], nan_shares: bool = False,
+                shape: Optional[tuple[int, ...]] = None) -> Node:
         self.x, self.axes, self.nan_shares = x, axes, nan_shares
         self.ret = x.reduce(Op.RMAX, axes)
-        return self.ret
+        return self.ret if shape is None else self.ret.movement(Op.RESHAPE, shape)
 
     def backward(self, grad: Node) -> Node:
+        grad = grad.movement(Op.RESHAPE, self.ret.shape)
         full = self.ret.movement(Op.EXPAND, self.x.shape)
         hit = self.x.alu(Op.CMPEQ, full)
         if self.nan_shares:
@@ -354,13 +386,19 @@ class Permute(Function):
 
 
 class Expand(Function):
+    """Broadcast to `shape`, leading dims added as needed (one rule: broadcasting a bias is one op, not two)."""
+
     def forward(self, x: Node, shape: tuple[int, ...]) -> Node:
         self.input_shape = x.shape
+        if len(shape) > len(x.shape):
+            x = x.movement(Op.RESHAPE, (1,) * (len(shape) - len(x.shape)) + x.shape)
         return x.movement(Op.EXPAND, shape)
 
     def backward(self, grad: Node) -> Node:
-        axes = tuple(i for i, (a, b) in enumerate(zip(self.input_shape, grad.shape)) if a != b)
-        return grad.reduce(Op.SUM, axes)
+        lead = len(grad.shape) - len(self.input_shape)
+        axes = tuple(i for i, n in enumerate(grad.shape) if i < lead or self.input_shape[i - lead] != n)
+        summed = grad.reduce(Op.SUM, axes)
+        return summed.movement(Op.RESHAPE, self.input_shape) if lead else summed
 
 
 class Pad(Function):

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import autograd as F
 from . import dtype as dt
+from . import stats
 from .device import check_dtype
 from .dtype import DType, Scalar, TensorLike
 from .multi import const
@@ -188,8 +189,7 @@ def _binary(self: Tensor, op: str, other: TensorLike, reverse: bool = False,
 def _broadcast_to(self: Tensor, shape: Shape) -> Tensor:
     if self.shape == shape:
         return self
-    x = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if self.ndim < len(shape) else self
-    return x._apply(F.Expand, shape=tuple(shape))
+    return self._apply(F.Expand, shape=tuple(shape))
 
 
 def add(self: Tensor, other: TensorLike, alpha: Scalar = 1) -> Tensor:
@@ -202,7 +202,7 @@ def sub(self: Tensor, other: TensorLike, alpha: Scalar = 1) -> Tensor:
     """x - alpha * other"""
     _no_bool_sub(self, other)
     x, y = self._binary("sub", other if alpha == 1 else other * alpha)
-    return x._apply(F.Add, y.neg())
+    return x._apply(F.Sub, y)
 
 
 def mul(self: Tensor, other: TensorLike) -> Tensor:
@@ -235,7 +235,10 @@ def _int_div(self: Tensor, other: TensorLike, mode: str, reverse: bool = False) 
 
 
 def _nograd(self: Tensor, op: Op, other: Tensor) -> Tensor:
-    return self._apply(F.NoGradBinary, other, op=op).detach()
+    """A binary op whose result carries no gradient (comparisons, integer division, bitwise ops): built as a node
+    alone, with nothing recorded for autograd."""
+    stats.counters.ops += 1
+    return self._of_node(self.node.alu(op, other.node))
 
 
 def maximum(self: Tensor, other: TensorLike) -> Tensor:
@@ -316,8 +319,9 @@ def ne(self: Tensor, other: TensorLike) -> Tensor:
 
 
 def logical_not(self: Tensor) -> Tensor:
-    return self.cast(dt.bool_)._nograd(Op.CMPEQ, self.tensor_class(const(False, dt.bool_, (), self.device))
-                                       ._broadcast_to(self.shape))
+    x = self.cast(dt.bool_).node
+    stats.counters.ops += 1
+    return self._of_node(x.alu(Op.CMPEQ, x.const_like(False)))
 
 
 def logical_and(self: Tensor, other: TensorLike) -> Tensor:
@@ -336,11 +340,11 @@ def logical_xor(self: Tensor, other: TensorLike) -> Tensor:
 
 
 def exp(self: Tensor) -> Tensor:
-    return (self._float() * (1 / math.log(2))).exp2()
+    return self._float()._apply(F.Exp)
 
 
 def log(self: Tensor) -> Tensor:
-    return self._float().log2() * math.log(2)
+    return self._float()._apply(F.Log)
 
 
 def rsqrt(self: Tensor) -> Tensor:
@@ -605,7 +609,7 @@ def _no_bool_sub(x: Tensor, other: TensorLike) -> None:
 def rsub(self: Tensor, other: TensorLike) -> Tensor:
     _no_bool_sub(self, other)
     x, y = self._binary("sub", other, reverse=True)
-    return x._apply(F.Add, y.neg())
+    return x._apply(F.Sub, y)
 
 
 def rmul(self: Tensor, other: TensorLike) -> Tensor:

@@ -17,6 +17,7 @@ from . import autograd as F
 from . import dtype as dt
 from .dtype import DType
 from .functional import ValuesIndices
+from .ops import Op
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -45,10 +46,9 @@ def _reduce(self: Tensor, fn: type[F.Function], dim: Optional[Union[int, Sequenc
     axes = self._axes(dim)
     if self.ndim == 0:
         return self
-    out = self._apply(fn, axes=axes)
     if keepdim:
-        return out
-    return out.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
+        return self._apply(fn, axes=axes)
+    return self._apply(fn, axes=axes, shape=tuple(n for i, n in enumerate(self.shape) if i not in axes))
 
 
 def sum(self: Tensor, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False,
@@ -150,7 +150,7 @@ def softmax(self: Tensor, dim: int = -1, dtype: Optional[Union[DType, str]] = No
         return self.cast(dtype).softmax(dim)
     if self.numel() == 0:  # nothing to normalise (torch returns the empty tensor)
         return self._float() * 1
-    e = (self - self.amax(dim, keepdim=True).detach()).exp()
+    e = (self - _shift(self, dim)).exp()
     return e / e.sum(dim, keepdim=True)
 
 
@@ -160,8 +160,14 @@ def log_softmax(self: Tensor, dim: int = -1, dtype: Optional[Union[DType, str]] 
         return self.cast(dtype).log_softmax(dim)
     if self.numel() == 0:
         return self._float() * 1
-    shifted = self - self.amax(dim, keepdim=True).detach()
+    shifted = self - _shift(self, dim)
     return shifted - shifted.exp().sum(dim, keepdim=True).log()
+
+
+def _shift(x: Tensor, dim: int) -> Tensor:
+    """The maximum along `dim` (kept), outside the autograd graph: the shift of a stable softmax (its gradient
+    cancels out, so recording it, then detaching it, only cost time)."""
+    return x._of_node(x.node.reduce(Op.RMAX, x._axes(dim)))
 
 
 def logsumexp(self: Tensor, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False) -> Tensor:
