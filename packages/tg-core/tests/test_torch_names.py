@@ -93,6 +93,21 @@ def test_gcd_lcm(dtype: str, device: str) -> None:
                                   torch.lcm(torch.tensor(small_a), torch.tensor(small_b)).numpy())
 
 
+@pytest.mark.parametrize("dtype", ["int8", "int32", "int64"])
+def test_gcd_at_the_limits_of_its_dtype(dtype: str, device: str) -> None:
+    """gcd against Python's math.gcd (wrapped to the dtype: gcd(min, 0) = 2**(bits-1) is min) for every pair of the
+    type's extremes and small values: |min| wraps, so Euclid on absolute values with a floored remainder gave -1 for
+    gcd(1, min)."""
+    if not supports(device, dtype):
+        pytest.skip(f"{device} stores no {dtype}")
+    info = np.iinfo(dtype)
+    v = np.array([0, 1, -1, 7, -12, 18, info.min, info.max, info.min + 1], dtype)
+    a, b = np.repeat(v, len(v)), np.tile(v, len(v))
+    half = 2 ** (info.bits - 1)
+    expected = np.array([(math.gcd(int(x), int(y)) + half) % (2 * half) - half for x, y in zip(a, b)], dtype)
+    np.testing.assert_array_equal(Tensor(a, device=device).gcd(Tensor(b, device=device)).numpy(), expected)
+
+
 def test_views_and_pieces(device: str) -> None:
     compare(both("tile", (2, 1, 3)), [(2, 3)], device)
     compare(both("tile", (2,)), [(2, 3)], device)
@@ -510,3 +525,56 @@ def test_edge_shapes_of_order_statistics(device: str) -> None:
     assert math.isnan(empty.median().item()) and math.isnan(empty.nanmedian().item())  # torch: NaN, no error
     with pytest.raises(RuntimeError, match="diag_embed"):
         x.diag_embed()
+
+
+def test_acosh_and_logit_outside_their_domains(device: str) -> None:
+    """acosh below 1 is NaN, -1e30 too (its square overflowed to inf, which hid the NaN); logit's gradient is NaN
+    outside [0, 1] and, with eps, 0 outside [eps, 1 - eps]: torch's, values and gradients."""
+    x = np.array([-1e30, -3.0, 0.5, 1.0, 2.0, 1e30], np.float32)
+    np.testing.assert_allclose(Tensor(x, device=device).acosh().numpy(), torch.tensor(x).acosh().numpy(), rtol=1e-6)
+    p = np.array([-0.5, 0.0, 0.02, 0.3, 0.97, 1.0, 1.5], np.float32)
+    for eps in (None, 0.05):
+        tt = torch.tensor(p, requires_grad=True)
+        torch.logit(tt, eps).sum().backward()
+        t = Tensor(p, device=device, requires_grad=True)
+        t.logit(eps).sum().backward()
+        np.testing.assert_allclose(t.grad.numpy(), tt.grad.numpy(), rtol=1e-5)
+
+
+def test_integer_edges_of_shifts_isclose_einsum_and_logsumexp(device: str) -> None:
+    """Against torch: shifts by negative counts in a tensor give 0 (<<) or the sign (>>); isclose of integers at
+    the type's limits does not wrap (0 vs -2**31 is far); integer einsum/inner keep their dtype; logsumexp of
+    integers and bools runs in float (an integer shift wrapped to inf)."""
+    x = np.array([5, -5, 1, -2**31, 2**31 - 1], np.int32)
+    n = np.array([-1, -3, 31, 1, -1], np.int32)
+    for op in ("__lshift__", "__rshift__"):
+        np.testing.assert_array_equal(getattr(Tensor(x, device=device), op)(Tensor(n, device=device)).numpy(),
+                                      getattr(torch.tensor(x), op)(torch.tensor(n)).numpy(), err_msg=op)
+    a, b = np.array([0, 5, -2**31, 2**31 - 1], np.int32), np.array([-2**31, 5, 2**31 - 1, -2**31], np.int32)
+    np.testing.assert_array_equal(Tensor(a, device=device).isclose(Tensor(b, device=device)).numpy(),
+                                  torch.tensor(a).isclose(torch.tensor(b)).numpy())
+    m = np.array([[2**30, 3], [-7, 2**31 - 1]], np.int32)
+    got = Tensor(m, device=device).inner(Tensor(m, device=device))
+    ref = torch.tensor(m).inner(torch.tensor(m))
+    assert got.dtype.name == "int32"
+    np.testing.assert_array_equal(got.numpy(), ref.numpy())
+    ints = np.array([[2**31 - 1, 1, -2**31, 5], [3, -3, 7, 0]], np.int32)
+    for data in (ints, ints.astype(np.int8), ints > 0):
+        for dim in (0, 1):
+            np.testing.assert_allclose(Tensor(data, device=device).logsumexp(dim).numpy(),
+                                       torch.tensor(data).logsumexp(dim).numpy(), rtol=1e-6)
+
+
+def test_fmax_fmin_gradients_on_ties_and_nan(device: str) -> None:
+    """fmax/fmin give the whole gradient to the value picked: to the first operand on ties and where both are NaN
+    (torch's rule), unlike maximum, which splits a tie."""
+    a = np.array([1.0, 2.0, np.nan, np.nan, 0.5], np.float32)
+    b = np.array([1.0, 3.0, np.nan, 4.0, np.nan], np.float32)
+    g = np.array([0.5, -1.0, 2.0, 3.0, -2.0], np.float32)
+    for name in ("fmax", "fmin"):
+        ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+        (getattr(torch, name)(ta, tb) * torch.tensor(g)).sum().backward()
+        xa, xb = Tensor(a, device=device, requires_grad=True), Tensor(b, device=device, requires_grad=True)
+        (getattr(xa, name)(xb) * Tensor(g, device=device)).sum().backward()
+        np.testing.assert_array_equal(xa.grad.numpy(), ta.grad.numpy(), err_msg=name)
+        np.testing.assert_array_equal(xb.grad.numpy(), tb.grad.numpy(), err_msg=name)

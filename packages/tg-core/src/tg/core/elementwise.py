@@ -52,7 +52,7 @@ def asinh(x: Tensor) -> Tensor:
 def acosh(x: Tensor) -> Tensor:
     """log(x + sqrt(x^2 - 1)) for x >= 1 (NaN below); log(2x) once x^2 would overflow."""
     x = x._float()
-    big = x > 1e18
+    big = x.abs() > 1e18  # -1e30 too: its square overflows to inf, which would hide the NaN (log(2x) gives it)
     safe = big.if_else(1.0, x)
     t = safe - 1
     near = (t + (t * (t + 2)).sqrt()).log1p()  # log1p form: accurate near 1
@@ -95,7 +95,8 @@ def isclose(a: Tensor, b: Union[Tensor, float], rtol: float = 1e-5, atol: float 
         if equal_nan:
             close = close.logical_or(a.isnan().logical_and(b.isnan()))
     else:
-        close = close.logical_or((a - b).abs().cast(dt.float64) <= atol + rtol * b.abs().cast(dt.float64))
+        wa, wb = a.cast(dt.float64), b.cast(dt.float64)  # before subtracting: 0 - min and |min| wrap in the type
+        close = close.logical_or((wa - wb).abs() <= atol + rtol * wb.abs())
     return close
 
 
@@ -137,10 +138,11 @@ def _check_int(op: str, x: Tensor) -> int:
 
 
 def shift_left(x: Tensor, n: Union[Tensor, int]) -> Tensor:
-    """x << n (torch): x * 2**n, wrapping like every integer product; counts of the width or more give 0."""
+    """x << n (torch): x * 2**n, wrapping like every integer product; counts of the width or more, or negative
+    counts in a tensor, give 0 (torch's rule)."""
     bits = _check_int("<<", x)
     if not isinstance(n, int):  # a tensor of counts
-        return (n < bits).if_else(x * _power_of_two(n.clamp(0, bits - 1), x.dtype), 0)
+        return ((n < bits).logical_and(n >= 0)).if_else(x * _power_of_two(n.clamp(0, bits - 1), x.dtype), 0)
     if n < 0:
         raise ValueError(f"<<: negative shift count {n}")
     return x * (1 << n) if n < bits - 1 else x * _power_of_two(x.full_like(n, dt.int64), x.dtype) if n < bits else \
@@ -148,13 +150,14 @@ def shift_left(x: Tensor, n: Union[Tensor, int]) -> Tensor:
 
 
 def shift_right(x: Tensor, n: Union[Tensor, int]) -> Tensor:
-    """x >> n (torch): an arithmetic shift, floor(x / 2**n); counts of the width or more give 0 or -1."""
+    """x >> n (torch): an arithmetic shift, floor(x / 2**n); counts of the width or more, or negative counts in a
+    tensor, give 0 or -1 (the sign, torch's rule)."""
     bits = _check_int(">>", x)
     limit = bits - 2 if x.dtype.kind == "i" else bits - 1  # 2**limit must fit the dtype
     sign = (x < 0).if_else(-1, 0).cast(x.dtype) if x.dtype.kind == "i" else x * 0
     if not isinstance(n, int):
         shifted = x.div(_power_of_two(n.clamp(0, limit), x.dtype), rounding_mode="floor")
-        return (n > limit).if_else(sign, shifted)
+        return ((n > limit).logical_or(n < 0)).if_else(sign, shifted)
     if n < 0:
         raise ValueError(f">>: negative shift count {n}")
     return x.div(1 << n, rounding_mode="floor") if n <= limit else sign
@@ -175,15 +178,16 @@ def fmod(x: Tensor, y: Union[Tensor, float]) -> Tensor:
 
 
 def fmax(a: Tensor, b: Union[Tensor, float]) -> Tensor:
-    """Elementwise maximum that ignores NaN (torch.fmax): NaN only where both are."""
+    """Elementwise maximum that ignores NaN (torch.fmax): NaN only where both are. The gradient goes whole to the
+    value picked, to a on ties and where both are NaN (torch's rule; maximum splits a tie)."""
     a, b = a._binary("fmax", b)
-    return a.isnan().if_else(b, b.isnan().if_else(a, a.maximum(b)))
+    return (a >= b).logical_or(b.isnan()).if_else(a, b)
 
 
 def fmin(a: Tensor, b: Union[Tensor, float]) -> Tensor:
-    """Elementwise minimum that ignores NaN (torch.fmin)."""
+    """Elementwise minimum that ignores NaN (torch.fmin); gradients as fmax's."""
     a, b = a._binary("fmin", b)
-    return a.isnan().if_else(b, b.isnan().if_else(a, a.minimum(b)))
+    return (a <= b).logical_or(b.isnan()).if_else(a, b)
 
 
 def nan_to_num(x: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
@@ -282,7 +286,14 @@ def sinc(x: Tensor) -> Tensor:
     return zero.if_else(1.0, px.sin() / px)
 
 
+def _logit_derivative(x: Tensor, y: Tensor, eps: float | None = None) -> Tensor:
+    """1 / (x (1 - x)); outside [0, 1] NaN, or with eps 0 outside [eps, 1 - eps] (the clamp's flat parts): torch's."""
+    lo, hi = (0.0, 1.0) if eps is None else (eps, 1 - eps)
+    return ((x < lo).logical_or(x > hi)).if_else(math.nan if eps is None else 0.0, 1 / (x * (1 - x)))
+
+
 @dt.computed_in_float32
+@F.with_derivative(_logit_derivative)
 def logit(x: Tensor, eps: float | None = None) -> Tensor:
     """log(x / (1 - x)), x first clamped to [eps, 1 - eps] when eps is given (torch.logit)."""
     x = x._float()
@@ -361,11 +372,12 @@ def gcd(a: Tensor, b: Union[Tensor, int]) -> Tensor:
     """The greatest common divisor, >= 0; gcd(0, 0) = 0 (torch.gcd). Euclid's algorithm, unrolled for the width."""
     a, b = a._binary("gcd", b)
     _check_int("gcd", a)
-    a, b = a.abs(), b.abs()
+    # remainders truncated toward zero (C's %): with them Euclid needs no abs first, which wraps at the type's
+    # minimum (gcd(1, -2**31) came out -1 through |-2**31| = -2**31 and a floored remainder)
     for _ in range(_EUCLID_STEPS[a.dtype.itemsize * 8]):
         done = b == 0
-        a, b = done.if_else(a, b), done.if_else(0, a % done.if_else(1, b))
-    return a
+        a, b = done.if_else(a, b), done.if_else(0, a.fmod(done.if_else(1, b)))
+    return a.abs()
 
 
 def lcm(a: Tensor, b: Union[Tensor, int]) -> Tensor:

@@ -1130,8 +1130,8 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
     for t in aligned[1:]:
         out = out * t
     reduce_axes = tuple(i for i, c in enumerate(order) if c not in output)
-    if reduce_axes:
-        out = out.sum(reduce_axes)
+    if reduce_axes:  # integer products keep their dtype (torch's; a sum alone widens to int64)
+        out = out.sum(reduce_axes, dtype=out.dtype if out.dtype.is_int else None)
     return out
 
 

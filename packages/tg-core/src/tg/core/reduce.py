@@ -164,16 +164,20 @@ def log_softmax(self: Tensor, dim: int = -1, dtype: Optional[Union[DType, str]] 
     return shifted - shifted.exp().sum(dim, keepdim=True).log()
 
 
-def _shift(x: Tensor, dim: int) -> Tensor:
+def _shift(x: Tensor, dim: Optional[Union[int, Sequence[int]]]) -> Tensor:
     """The maximum along `dim` (kept), outside the autograd graph: the shift of a stable softmax (its gradient
     cancels out, so recording it, then detaching it, only cost time)."""
     return x._of_node(x.node.reduce(Op.RMAX, x._axes(dim)))
 
 
 def logsumexp(self: Tensor, dim: Optional[Union[int, Sequence[int]]] = None, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x))) over `dim`, shifted by the maximum; integers and bools in the default float type (torch:
+    an integer shift would wrap, int32's -2**31 - 7 turning positive)."""
+    if not self.dtype.is_float:
+        return self._float().logsumexp(dim, keepdim)
     if any(self.shape[a] == 0 for a in self._axes(dim)):  # the log of an empty sum: -inf (torch)
         return self._float().sum(dim, keepdim=keepdim) - math.inf
-    m = self.amax(dim, keepdim=True).detach()
+    m = _shift(self, dim)
     m = m.isinf().if_else(0, m)  # all -inf (or an inf) in a slice: shift by 0, so inf - inf never makes NaN
     out = (self - m).exp().sum(dim, keepdim=True).log() + m
     return out if keepdim else out.reshape(tuple(n for i, n in enumerate(self.shape) if i not in self._axes(dim)))
