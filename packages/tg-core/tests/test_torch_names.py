@@ -578,3 +578,42 @@ def test_fmax_fmin_gradients_on_ties_and_nan(device: str) -> None:
         (getattr(xa, name)(xb) * Tensor(g, device=device)).sum().backward()
         np.testing.assert_array_equal(xa.grad.numpy(), ta.grad.numpy(), err_msg=name)
         np.testing.assert_array_equal(xb.grad.numpy(), tb.grad.numpy(), err_msg=name)
+
+
+def test_python_numbers_beside_small_integer_tensors(device: str) -> None:
+    """A Python number wraps into an integer tensor's type for integer ops (uint8 + -2 adds 254, == -2 compares with
+    254) and is a float for float ops (uint8 / -2, copysign, xlogy): torch's rules; a fill refuses to wrap."""
+    x = np.array([0, 3, 254, 255], np.uint8)
+    t, r = Tensor(x, device=device), torch.tensor(x)
+    for op in ("__add__", "__sub__", "__mul__", "__eq__", "__lt__", "__truediv__", "__rtruediv__", "copysign",
+               "xlogy", "__and__"):
+        got, ref = getattr(t, op)(-2).numpy(), getattr(r, op)(-2).numpy()
+        assert str(got.dtype) == str(ref.dtype), op
+        np.testing.assert_allclose(got, ref, rtol=1e-6, err_msg=op)
+    np.testing.assert_array_equal((Tensor(np.array([5], np.int32), device=device) + 2**40).numpy(), [5])
+    with pytest.raises(RuntimeError, match="full: value 300 cannot be converted to uint8"):
+        Tensor.zeros(2, dtype="uint8", device=device).fill_(300)
+
+
+def test_unsigned_abs_bool_square_uint8_all_any_and_bool_diag_embed(device: str) -> None:
+    """abs of unsigned values is the value (max(x, -x) wrapped: |1| was 255); a bool squares to int64 and all/any of
+    uint8 give uint8 (torch's exceptions); diag_embed keeps bools."""
+    u = np.array([0, 1, 7, 128, 255], np.uint8)
+    np.testing.assert_array_equal(Tensor(u, device=device).abs().numpy(), u)
+    b = np.array([True, False])
+    sq = Tensor(b, device=device).square()
+    assert sq.dtype.name == "int64" and sq.numpy().tolist() == [1, 0]
+    for name in ("all", "any"):
+        got = getattr(Tensor(u, device=device), name)()
+        assert got.dtype.name == "uint8" and got.item() == getattr(torch.tensor(u), name)().item()
+    emb = Tensor(b, device=device).diag_embed()
+    assert emb.dtype.name == "bool"
+    np.testing.assert_array_equal(emb.numpy(), torch.tensor(b).diag_embed().numpy())
+
+
+def test_ldexp_is_exact_where_the_power_alone_overflows(device: str) -> None:
+    """ldexp against NumPy's (C's) for exponents whose power of two alone is outside float32: finite results stay
+    finite, a zero stays a signed zero, subnormals come out exactly."""
+    x = np.array([1e-30, -0.0, 1.0, 1e30, 2.0**-149, 5.0, 0.0, -3.0], np.float32)
+    e = np.array([200, 255, -149, -200, 276, 1000, 1000, -140], np.int32)
+    np.testing.assert_array_equal(Tensor(x, device=device).ldexp(Tensor(e, device=device)).numpy(), np.ldexp(x, e))

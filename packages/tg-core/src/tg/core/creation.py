@@ -90,7 +90,13 @@ def full(cls: type[Tensor], shape: Sequence[int], fill_value: Scalar, dtype: Opt
     if dtype is None:
         dtype = dt.bool_ if isinstance(fill_value, bool) else (
             dt.default_int if isinstance(fill_value, int) else dt.default_float)
-    node = const(fill_value, dt.to_dtype(dtype), shape, resolve(device))
+    dtype = dt.to_dtype(dtype)
+    if dtype.is_int and not isinstance(fill_value, bool) and math.isfinite(fill_value):
+        lo, hi = int(np.iinfo(dtype.np).min), int(np.iinfo(dtype.np).max)
+        if not lo <= int(fill_value) <= hi:  # arithmetic wraps a scalar into the type, a fill refuses (torch)
+            raise RuntimeError(f"full: value {fill_value} cannot be converted to {dtype.name} without overflow "
+                               f"(its range is {lo}..{hi})")
+    node = const(fill_value, dtype, shape, resolve(device))
     return cls.tensor_class(node, requires_grad=requires_grad)
 
 

@@ -56,7 +56,8 @@ def acosh(x: Tensor) -> Tensor:
     safe = big.if_else(1.0, x)
     t = safe - 1
     near = (t + (t * (t + 2)).sqrt()).log1p()  # log1p form: accurate near 1
-    return big.if_else(big.if_else(x, 1.0).log() + math.log(2), near)
+    # below 1 NaN, said outright: near -2**31 the form above cancels to a finite value
+    return (x < 1).if_else(math.nan, big.if_else(big.if_else(x, 1.0).log() + math.log(2), near))
 
 
 @dt.computed_in_float32
@@ -335,10 +336,21 @@ def logaddexp2(a: Tensor, b: Union[Tensor, float]) -> Tensor:
     return logaddexp(a._float() * math.log(2), b._float() * math.log(2)) / math.log(2)
 
 
+LDEXP_LIMIT = {4: 300, 8: 2200}  # |exponent| past which every finite float's result is 0 or inf (by width)
+
+
+@dt.computed_in_float32
 def ldexp(x: Tensor, other: Union[Tensor, int]) -> Tensor:
-    """x * 2^other (torch.ldexp), a float tensor."""
+    """x * 2^other (torch.ldexp), a float tensor. The power goes on in three factors, each well inside the type, so
+    neither 2^other nor a partial product overflows where the result does not: ldexp(1e-30, 200) is 1.6e30 and
+    ldexp(-0.0, 255) is -0.0 (as one factor 2^255 was inf, and -0.0 * inf NaN)."""
     x, other = x._binary("ldexp", other)
-    return x._float() * other._float().exp2()
+    x = x._float()
+    limit = LDEXP_LIMIT[x.dtype.itemsize]
+    e = other._float().cast(x.dtype).clamp(-limit, limit)
+    a = (e / 3).trunc()
+    b = ((e - a) / 2).trunc()
+    return x * a.exp2() * b.exp2() * (e - a - b).exp2()
 
 
 def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:

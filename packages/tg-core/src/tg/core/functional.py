@@ -275,18 +275,21 @@ def argmin(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Tenso
 
 
 def all_true(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
-    """True where every element along `dim` is nonzero (Tensor.all)."""
-    return any_true(x.logical_not(), dim, keepdim).logical_not()
+    """True where every element along `dim` is nonzero (Tensor.all); uint8 in, uint8 out (torch's exception)."""
+    out = any_true(x.logical_not(), dim, keepdim).logical_not()
+    return out.cast(dt.uint8) if x.dtype == dt.uint8 else out
 
 
 def any_true(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
-    """True where some element along `dim` is nonzero (Tensor.any)."""
+    """True where some element along `dim` is nonzero (Tensor.any); uint8 in, uint8 out (torch's exception)."""
     if x.numel():
-        return x.cast(dt.bool_).amax(dim, keepdim)
-    axes = x._axes(dim)
-    shape = tuple(1 if k in axes else n for k, n in enumerate(x.shape)) if keepdim else \
-        tuple(n for k, n in enumerate(x.shape) if k not in axes)
-    return _tensor(x).full(shape, False, device=x.device)
+        out = x.cast(dt.bool_).amax(dim, keepdim)
+    else:
+        axes = x._axes(dim)
+        shape = tuple(1 if k in axes else n for k, n in enumerate(x.shape)) if keepdim else \
+            tuple(n for k, n in enumerate(x.shape) if k not in axes)
+        out = _tensor(x).full(shape, False, device=x.device)
+    return out.cast(dt.uint8) if x.dtype == dt.uint8 else out
 
 
 def cumsum(x: Tensor, dim: int = 0) -> Tensor:

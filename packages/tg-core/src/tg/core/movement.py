@@ -494,7 +494,7 @@ def diag_embed(self: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) ->
     rows = self.tensor_class.arange(n, device=self.device).reshape(n, 1)
     on_diagonal = (rows.reshape(1, n) - rows) == offset  # (n, n): column - row == offset
     padded = x.pad((0, abs(offset)))  # (..., n): element p sits in row p (offset >= 0) or column p (offset < 0)
-    out = on_diagonal.if_else(padded.unsqueeze(-1) if offset >= 0 else padded.unsqueeze(-2), 0)
+    out = on_diagonal.if_else(padded.unsqueeze(-1) if offset >= 0 else padded.unsqueeze(-2), 0).cast(x.dtype)
     rest = iter(range(nd - 2))
     return out.permute(*(nd - 2 if i == d1 else nd - 1 if i == d2 else next(rest) for i in range(nd)))
 

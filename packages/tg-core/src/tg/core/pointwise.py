@@ -164,6 +164,11 @@ def contiguous(self: Tensor) -> Tensor:
     return self._apply(F.Contiguous)
 
 
+# binary ops whose result is a float whatever the operands: a Python number beside an integer tensor is read as a
+# float (torch: a uint8 tensor / -2 is x / -2.0; an integer op wraps the number into the tensor's type instead)
+FLOAT_RESULT = frozenset({"div", "copysign", "xlogy", "atan2", "hypot", "logaddexp", "logaddexp2", "ldexp"})
+
+
 def _binary(self: Tensor, op: str, other: TensorLike, reverse: bool = False,
             result: Optional[DType] = None) -> tuple[Tensor, Tensor]:
     """Both operands promoted to one dtype (torch's rules, or `result`) and broadcast to one shape."""
@@ -176,6 +181,8 @@ def _binary(self: Tensor, op: str, other: TensorLike, reverse: bool = False,
     elif isinstance(other, (int, float, bool, np.number)):
         other = other.item() if isinstance(other, np.number) else other
         dtype = result or dt.scalar_result_type(self.dtype, other)
+        if op in FLOAT_RESULT and not dtype.is_float:  # computed in floats: the number must not wrap into an int type
+            dtype = dt.default_float
         x, y = self.cast(dtype), self._of_node(const(other, dtype, self.shape, self.device))  # already broadcast
         return (y, x) if reverse else (x, y)
     else:
@@ -221,7 +228,7 @@ def div(self: Tensor, other: TensorLike, rounding_mode: Optional[str] = None) ->
 
 def _int_div(self: Tensor, other: TensorLike, mode: str, reverse: bool = False) -> Tensor:
     _check_python_zero("div", self, other, reverse)
-    x, y = self._binary("div", other, reverse)
+    x, y = self._binary(f"div (rounding_mode={mode!r})", other, reverse)
     if x.dtype.is_float:
         return _floor_divide(x, y) if mode == "floor" else x.div(y).trunc()
     q = x._nograd(Op.IDIV, y)
@@ -362,12 +369,14 @@ def tan(self: Tensor) -> Tensor:
 
 
 def square(self: Tensor) -> Tensor:
-    return self * self
+    """x * x; bools square as int64 (torch: square is pow(x, 2), and a bool power is an integer)."""
+    x = self.cast(dt.int64) if self.dtype == dt.bool_ else self
+    return x * x
 
 
 def abs(self: Tensor) -> Tensor:
     """|x|; abs(-0.0) is 0.0 (the maximum of -0.0 and 0.0 is its first operand, -0.0: adding 0.0 clears it)."""
-    if self.dtype == dt.bool_:
+    if self.dtype == dt.bool_ or self.dtype.kind == "u":  # unsigned: -x wraps, and max(1, 255) is not |1|
         return self
     return self.maximum(-self) + 0.0 if self.dtype.is_float else self.maximum(-self)
 

@@ -245,8 +245,18 @@ def become_buffer(node: UOp, buffer: Any) -> None:
 
 
 def const(value: Any, dtype: DType, shape: Shape, device: str) -> Node:
-    """A constant of any shape: no memory, it is folded into the kernels that read it."""
-    value = bool(value) if dtype is bool_ else (float(value) if dtype.is_float else int(value))
+    """A constant of any shape: no memory, it is folded into the kernels that read it. An integer outside the
+    dtype's range wraps into it, as the type's arithmetic does (torch: a uint8 tensor + -2 adds 254)."""
+    if dtype is bool_:
+        value = bool(value)
+    elif dtype.is_float:
+        value = float(value)
+    else:
+        value = int(value)
+        if not _fits(value, dtype):
+            bits = dtype.itemsize * 8
+            value &= (1 << bits) - 1
+            value -= (1 << bits) if dtype.kind == "i" and value >> (bits - 1) else 0
     return lazy(_CONST, (), value, dtype, shape, device)
 
 
