@@ -617,3 +617,21 @@ def test_ldexp_is_exact_where_the_power_alone_overflows(device: str) -> None:
     x = np.array([1e-30, -0.0, 1.0, 1e30, 2.0**-149, 5.0, 0.0, -3.0], np.float32)
     e = np.array([200, 255, -149, -200, 276, 1000, 1000, -140], np.int32)
     np.testing.assert_array_equal(Tensor(x, device=device).ldexp(Tensor(e, device=device)).numpy(), np.ldexp(x, e))
+
+
+def test_soft_margin_gradient_at_zero_and_hinge_embedding_of_other_targets(device: str) -> None:
+    """soft_margin_loss has gradient -target * sigmoid(-target * x), also at x = 0 (relu + log1p(exp(-|z|)) had
+    two kinks there and gave 0); hinge_embedding_loss applies both terms to a target that is neither 1 nor -1 and
+    takes clamp's gradient at the margin, as torch does. Values and gradients, every reduction."""
+    x = np.array([0.0, 1.0, 0.5, -2.0, 0.0, 1.0, 3.0, -0.25], np.float32)
+    t = np.array([1.0, -1.0, 0.0, 1.0, -1.0, 0.0, 0.5, -1.0], np.float32)
+    for name in ("soft_margin_loss", "hinge_embedding_loss"):
+        for reduction in ("mean", "sum", "none"):
+            xt = torch.tensor(x, requires_grad=True)
+            ref = getattr(F, name)(xt, torch.tensor(t), reduction=reduction)
+            ref.sum().backward()
+            xg = Tensor(x, device=device, requires_grad=True)
+            out = getattr(functional, name)(xg, Tensor(t, device=device), reduction=reduction)
+            out.sum().backward()
+            np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-6, err_msg=name)
+            np.testing.assert_allclose(xg.grad.numpy(), xt.grad.numpy(), rtol=1e-6, err_msg=f"{name} gradient")

@@ -729,15 +729,15 @@ def margin_ranking_loss(x1: Tensor, x2: Tensor, target: Tensor, margin: float = 
 
 
 def hinge_embedding_loss(x: Tensor, target: Tensor, margin: float = 1.0, reduction: str = "mean") -> Tensor:
-    """x where target is 1, max(0, margin - x) where it is -1."""
-    loss = (target == 1).if_else(x, 0) + (target == -1).if_else((margin - x).relu(), 0)
+    """x where target is 1, max(0, margin - x) where it is -1; any other target gets both terms, as torch's."""
+    loss = (target != -1).if_else(x, 0) + (target != 1).if_else((margin - x).clamp(min=0), 0)
     return _reduce_loss(loss, reduction, "hinge_embedding_loss")
 
 
 def soft_margin_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """log(1 + exp(-target * x)), computed without overflow."""
-    z = -target * x
-    return _reduce_loss(z.relu() + (-z.abs()).exp().log1p(), reduction, "soft_margin_loss")
+    """log(1 + exp(-target * x)), as softplus: no overflow, and the gradient sigmoid(z) also at z = 0 (where the
+    pieces relu(z) + log1p(exp(-|z|)) each have a kink, and their gradients added up to 0)."""
+    return _reduce_loss(softplus(-target * x), reduction, "soft_margin_loss")
 
 
 def cosine_embedding_loss(x1: Tensor, x2: Tensor, target: Tensor, margin: float = 0.0,
