@@ -635,3 +635,69 @@ def test_soft_margin_gradient_at_zero_and_hinge_embedding_of_other_targets(devic
             out.sum().backward()
             np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-6, err_msg=name)
             np.testing.assert_allclose(xg.grad.numpy(), xt.grad.numpy(), rtol=1e-6, err_msg=f"{name} gradient")
+
+
+def test_register_hook_retain_grad_is_leaf_and_grad_fn(device: str) -> None:
+    """Gradient hooks on a result and on a leaf (a returned tensor replaces the gradient; remove() takes a hook off),
+    retain_grad on a result, is_leaf and grad_fn: against torch on the same graph."""
+    def run(make: Any) -> tuple:
+        x = make([1.0, -2.0, 3.0])
+        y = x * 2
+        y.retain_grad()
+        seen: list = []
+        y.register_hook(lambda g: seen.append(g.numpy().copy()) or g * 10)
+        gone = y.register_hook(lambda g: g * 1000)
+        gone.remove()
+        x.register_hook(lambda g: g + 1)
+        (y * y).sum().backward()
+        return (np.asarray(x.grad.numpy()), np.asarray(y.grad.numpy()), seen[0], x.is_leaf, y.is_leaf,
+                x.grad_fn is None, y.grad_fn is not None)
+
+    got = run(lambda d: Tensor(np.array(d, np.float32), device=device, requires_grad=True))
+    want = run(lambda d: torch.tensor(d, requires_grad=True))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    x = Tensor(np.ones(3, np.float32), device=device, requires_grad=True)
+    y = x * 3
+    y.register_hook(lambda g: g.sum())
+    with pytest.raises(RuntimeError, match="hook returned a gradient of shape"):
+        y.sum().backward()
+    with pytest.raises(RuntimeError, match="register_hook: cannot register"):
+        Tensor(np.ones(3, np.float32), device=device).register_hook(lambda g: g)
+
+
+def test_small_torch_names(device: str) -> None:
+    """mT/mH/H, frexp (C's: zeros, infinities, NaN, subnormals), slice_scatter/select_scatter with gradients for
+    both inputs, sum_to_size, split_with_sizes, narrow_copy, equal, dtype shortcuts and size names, against torch."""
+    a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    t, r = Tensor(a, device=device), torch.tensor(a)
+    np.testing.assert_array_equal(t.mT.numpy(), r.mT.numpy())
+    np.testing.assert_array_equal(t.mH.numpy(), r.mH.numpy())
+    np.testing.assert_array_equal(t[0].H.numpy(), r[0].H.numpy())
+    x = np.array([0.0, -0.0, 1.0, -3.5, 0.75, 1e-40, 3e38, np.inf, -np.inf, np.nan, 0.49999997, 2.0**-149], np.float32)
+    (m, e), (tm, te) = Tensor(x, device=device).frexp(), torch.frexp(torch.tensor(x))
+    np.testing.assert_array_equal(m.numpy(), tm.numpy())
+    np.testing.assert_array_equal(e.numpy(), te.numpy())
+    assert e.dtype.name == "int32"
+    cases: list[dict[str, Any]] = [{"dim": 2, "start": 1, "end": 4, "step": 2}, {"dim": 1, "start": 0, "step": 2},
+                                   {"dim": 2, "start": -3, "end": -1}]
+    for kw in cases:
+        shape = r[(slice(None),) * kw["dim"] + (slice(kw.get("start"), kw.get("end"), kw.get("step", 1)),)].shape
+        s = np.random.default_rng(0).standard_normal(tuple(shape)).astype(np.float32)
+        ta, ts = torch.tensor(a, requires_grad=True), torch.tensor(s, requires_grad=True)
+        (torch.slice_scatter(ta, ts, **kw) * torch.tensor(a)).sum().backward()
+        ga, gs = Tensor(a, device=device, requires_grad=True), Tensor(s, device=device, requires_grad=True)
+        out = ga.slice_scatter(gs, **kw)
+        (out * Tensor(a, device=device)).sum().backward()
+        np.testing.assert_array_equal(out.numpy(), torch.slice_scatter(torch.tensor(a), torch.tensor(s), **kw).numpy())
+        np.testing.assert_array_equal(ga.grad.numpy(), ta.grad.numpy())
+        np.testing.assert_array_equal(gs.grad.numpy(), ts.grad.numpy())
+    ones = np.ones((2, 4), np.float32)
+    np.testing.assert_array_equal(t.select_scatter(Tensor(ones, device=device), 1, -1).numpy(),
+                                  torch.select_scatter(r, torch.tensor(ones), 1, -1).numpy())
+    np.testing.assert_array_equal(t.sum_to_size(3, 1).numpy(), r.sum_to_size(3, 1).numpy())
+    assert [p.shape for p in t.split_with_sizes([1, 3], 2)] == [tuple(p.shape) for p in r.split_with_sizes([1, 3], 2)]
+    np.testing.assert_array_equal(t.narrow_copy(2, 1, 2).numpy(), r.narrow_copy(2, 1, 2).numpy())
+    assert t.equal(t * 1) and not t.equal(t + 1) and not t.equal(t[0])
+    assert (t.short().dtype.name, t.char().dtype.name, t.byte().dtype.name) == ("int16", "int8", "uint8")
+    assert (t.itemsize, t.nelement(), t.ndimension()) == (r.itemsize, r.nelement(), r.ndimension())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -62,10 +63,18 @@ class Function:
         self.sources: tuple[Optional[Function], ...] = tuple([t._ctx for t in tensors]) if self.requires_grad else ()
 
     released: Optional[str] = None  # after a backward() without retain_graph: the Function's name, nothing saved
+    hooks: Optional[list[GradHook]] = None  # register_hook() on the tensor this made: called with its gradient
+    retained: Optional[weakref.ref] = None  # retain_grad() on the tensor this made: its gradient goes to its .grad
+
+    def hooks_list(self) -> list[GradHook]:
+        if self.hooks is None:
+            self.hooks = []
+        return self.hooks
 
     def release(self) -> None:
         """Let go of what forward() saved (a backward() without retain_graph is done with it)."""
-        self.__dict__ = {"released": type(self).__name__, "parents": (), "sources": (), "needs_input_grad": ()}
+        self.__dict__ = {"released": type(self).__name__, "parents": (), "sources": (), "needs_input_grad": (),
+                         "retained": self.retained}
 
     def forward(self, *args: Any, **kwargs: Any) -> Node:
         raise NotImplementedError
@@ -478,6 +487,33 @@ class Flip(Function):
 
 
 # ---- the backward pass --------------------------------------------------------------------------------
+GradHook = Callable[["Tensor"], Optional["Tensor"]]
+
+
+class HookHandle:
+    """What register_hook returns: `remove()` takes the hook off (torch's RemovableHandle)."""
+
+    def __init__(self, hooks: list[GradHook], hook: GradHook):
+        self.hooks, self.hook = hooks, hook
+        hooks.append(hook)
+
+    def remove(self) -> None:
+        if self.hook in self.hooks:
+            self.hooks.remove(self.hook)
+
+
+def _hooked(hooks: Optional[list[GradHook]], grad: Node, tensor: type[Tensor]) -> Node:
+    """The gradient after each hook in turn: a Tensor a hook returns replaces it (same shape)."""
+    for hook in list(hooks or ()):
+        out = hook(tensor(grad))
+        if out is not None:
+            if tuple(out.shape) != grad.shape:
+                raise RuntimeError(f"backward: a hook returned a gradient of shape {tuple(out.shape)} for a tensor "
+                                   f"of shape {grad.shape}; it must keep the shape")
+            grad = out.node.cast(grad.dtype)
+    return grad
+
+
 def backward(root: Tensor, grad: Node, retain_graph: bool = False) -> None:
     """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad.
 
@@ -489,8 +525,9 @@ def backward(root: Tensor, grad: Node, retain_graph: bool = False) -> None:
         g = grads.pop(id(node), None)
         if g is None:
             continue
+        tensor = root.tensor_class  # Tensor itself, also for subclasses (tg.nn.Parameter)
         if not isinstance(node, Function):  # a leaf tensor
-            tensor = node.tensor_class  # Tensor itself, also for subclasses (tg.nn.Parameter)
+            g = _hooked(node._hooks, g, tensor)
             node.grad = tensor(g) if node.grad is None else tensor(node.grad.node.alu(Op.ADD, g))
             for hook in node._grad_hooks or ():
                 hook(node)
@@ -499,6 +536,10 @@ def backward(root: Tensor, grad: Node, retain_graph: bool = False) -> None:
             raise RuntimeError(f"backward: trying to backward through the graph a second time (through "
                                f"{node.released}); the first backward() released the values it saved. Pass "
                                "retain_graph=True to it.")
+        g = _hooked(node.hooks, g, tensor)
+        kept = node.retained() if node.retained is not None else None
+        if kept is not None:  # retain_grad(): this result's gradient, accumulated like a leaf's
+            kept.grad = tensor(g) if kept.grad is None else tensor(kept.grad.node.alu(Op.ADD, g))
         parent_grads = node.backward(g)
         if not isinstance(parent_grads, tuple):
             parent_grads = (parent_grads,)

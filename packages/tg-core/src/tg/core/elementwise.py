@@ -353,6 +353,20 @@ def ldexp(x: Tensor, other: Union[Tensor, int]) -> Tensor:
     return x * a.exp2() * b.exp2() * (e - a - b).exp2()
 
 
+def frexp(x: Tensor) -> tuple[Tensor, Tensor]:
+    """(mantissa, exponent) with x = mantissa * 2**exponent and 0.5 <= |mantissa| < 1, as C's frexp and torch.frexp:
+    0, inf and NaN give themselves and exponent 0; the exponent is int32."""
+    x = x._float()
+    special = (x == 0).logical_or(x.isfinite().logical_not())
+    safe = special.if_else(1.0, x)
+    e = safe.abs().log2().floor() + 1  # off by one where log2 rounds across a power of two: corrected below
+    m = ldexp(safe, -e)
+    low, high = m.abs() < 0.5, m.abs() >= 1
+    e = low.if_else(e - 1, high.if_else(e + 1, e))
+    m = low.if_else(m * 2, high.if_else(m * 0.5, m))
+    return special.if_else(x, m), special.if_else(0, e).cast(dt.int32)
+
+
 def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
     """x where |x| > lambd, else 0 (torch.nn.functional.hardshrink)."""
     return (x.abs() <= lambd).if_else(0.0, x)  # NaN stays NaN (torch)

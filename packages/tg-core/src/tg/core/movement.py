@@ -506,3 +506,53 @@ def diagflat(self: Tensor, offset: int = 0) -> Tensor:
 
 def reshape_as(self: Tensor, other: Tensor) -> Tensor:
     return self.reshape(other.shape)
+
+
+def split_with_sizes(self: Tensor, split_sizes: Sequence[int], dim: int = 0) -> list[Tensor]:
+    """Pieces of the listed sizes along `dim` (torch's name for split with a list)."""
+    return split(self, list(split_sizes), dim)
+
+
+def narrow_copy(self: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """narrow() with its own buffer instead of a view."""
+    return narrow(self, dim, start, length).contiguous()
+
+
+def sum_to_size(self: Tensor, *size: Any) -> Tensor:
+    """Summed down to `size`, which must broadcast to this shape: the gradient of a broadcast (torch's)."""
+    target = shape_arg(size)
+    lead = self.ndim - len(target)
+    if lead < 0 or any(t not in (1, n) for t, n in zip(target, self.shape[lead:])):
+        raise RuntimeError(f"sum_to_size: size {tuple(target)} is not expandable to the tensor's shape {self.shape}")
+    axes = [*range(lead), *(lead + i for i, (t, n) in enumerate(zip(target, self.shape[lead:])) if t == 1 and n != 1)]
+    return self.sum(axes, keepdim=True).reshape(target) if axes else self
+
+
+def slice_scatter(self: Tensor, src: Tensor, dim: int = 0, start: Optional[int] = None, end: Optional[int] = None,
+                  step: int = 1) -> Tensor:
+    """A copy of self with self[..., start:end:step, ...] (along `dim`) replaced by src; both get gradients."""
+    d = self._dim(dim)
+    n = self.shape[d]
+    first, stop, step = slice(start, end, step).indices(n)
+    count = len(range(first, stop, step))
+    expected = self.shape[:d] + (count,) + self.shape[d + 1:]
+    if tuple(src.shape) != expected:
+        raise RuntimeError(f"slice_scatter: src has shape {tuple(src.shape)}, the slice {expected}")
+
+    def placed(t: Tensor) -> Tensor:  # t's entries at first, first + step, ... of a dim of size n, zeros elsewhere
+        spread = t.unsqueeze(d + 1)._pad_dims([(0, step - 1) if i == d + 1 else (0, 0) for i in range(t.ndim + 1)])
+        spread = spread.reshape(*t.shape[:d], count * step, *t.shape[d + 1:])
+        rest = n - first - count * step  # negative: the last gap runs past the end
+        return spread._pad_dims([(first, rest) if i == d else (0, 0) for i in range(t.ndim)])
+
+    mask = placed(src.ones_like().cast(dt.bool_)) if count else self.zeros_like().cast(dt.bool_)
+    return mask.if_else(placed(src.cast(self.dtype)), self) if count else self * 1
+
+
+def select_scatter(self: Tensor, src: Tensor, dim: int, index: int) -> Tensor:
+    """A copy of self with self.select(dim, index) replaced by src (which has that slice's shape)."""
+    d = self._dim(dim)
+    i = index + self.shape[d] if index < 0 else index
+    if not 0 <= i < self.shape[d]:
+        raise IndexError(f"select_scatter: index {index} is out of range for dim {d} of size {self.shape[d]}")
+    return slice_scatter(self, src.unsqueeze(d), d, i, i + 1)

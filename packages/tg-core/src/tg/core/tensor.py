@@ -6,6 +6,7 @@ is computed only by `realize()`, `numpy()`, `item()` or `tolist()`.
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Optional, Union
 
@@ -36,7 +37,8 @@ class Tensor:
     [[2.0, 4.0], [6.0, 8.0]]
     """
 
-    __slots__ = ("__weakref__", "_ctx", "_grad_hooks", "_node", "_version", "_view_of", "grad", "requires_grad")
+    __slots__ = ("__weakref__", "_ctx", "_grad_hooks", "_hooks", "_node", "_version", "_view_of", "grad",
+                 "requires_grad")
     # Tensor itself, also on subclasses (tg.nn.Parameter): what the modules below this one, which do not import it,
     # use to make new tensors and to recognise tensors
     tensor_class: ClassVar[type[Tensor]]
@@ -54,6 +56,7 @@ class Tensor:
         self._node: Node = node  # type: ignore[assignment]  # or a MultiNode, which offers what a Node does
         self.grad: Optional[Tensor] = None
         self._grad_hooks: Optional[list[Callable[[Tensor], None]]] = None
+        self._hooks: Optional[list[F.GradHook]] = None  # a leaf's register_hook()s (a result's are on its _ctx)
         self._ctx: Optional[F.Function] = None
         self.requires_grad = False
         self._version = 0  # counts the times this tensor got new data (in-place writes): its views then read again
@@ -127,6 +130,23 @@ class Tensor:
     def T(self) -> Tensor:  # noqa: N802 - torch's name
         """The tensor with its dims reversed."""
         return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 - torch's name
+        """The last two dims swapped (a batch of matrices, transposed)."""
+        if self.ndim < 2:
+            raise RuntimeError(f"mT: needs a tensor of at least 2 dims, got shape {self.shape}")
+        return self.transpose(-2, -1)
+
+    @property
+    def mH(self) -> Tensor:  # noqa: N802 - torch's name
+        """The conjugate transpose of a batch of matrices: mT (tg's tensors are real)."""
+        return self.mT
+
+    @property
+    def H(self) -> Tensor:  # noqa: N802 - torch's name
+        """The conjugate transpose of a matrix (or a 0-d/1-d tensor as it is): t() (tg's tensors are real)."""
+        return self.t()
 
     # ---- creation (creation.py) --------------------------------------------------------------------------
     full = classmethod(creation.full)
@@ -265,6 +285,37 @@ class Tensor:
             raise RuntimeError(f"only Tensors of floating point dtype can require gradients, not {self.dtype.name}")
         self.requires_grad = requires_grad
         return self
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for a tensor no recorded op made (data, a parameter, a result outside grad mode), as torch's."""
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> Optional[F.Function]:
+        """The recorded rule that made this tensor (None for a leaf), as torch's `grad_fn`."""
+        return self._ctx
+
+    def register_hook(self, hook: F.GradHook) -> F.HookHandle:
+        """Call `hook(grad)` with the gradient that flows into this tensor during backward(); a Tensor it returns
+        takes that gradient's place (torch's Tensor.register_hook). `.remove()` on the handle takes it off."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+        if self._ctx is None:
+            self._hooks = self._hooks if self._hooks is not None else []
+            return F.HookHandle(self._hooks, hook)
+        return F.HookHandle(self._ctx.hooks_list(), hook)
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in `.grad` during backward() (leaves always keep theirs)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: cannot retain the gradient of a tensor that does not require grad")
+        if self._ctx is not None:
+            self._ctx.retained = weakref.ref(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._ctx is not None and self._ctx.retained is not None and self._ctx.retained() is self
 
     def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> None:
         """Call `hook(self)` each time backward() has accumulated this leaf's gradient into `.grad` (as torch's
@@ -466,6 +517,11 @@ class Tensor:
     cat = movement.cat
     stack = movement.stack
     split = _views(movement.split)
+    split_with_sizes = _views(movement.split_with_sizes)
+    narrow_copy = movement.narrow_copy
+    sum_to_size = movement.sum_to_size
+    slice_scatter = movement.slice_scatter
+    select_scatter = movement.select_scatter
     chunk = _views(movement.chunk)
 
     # ---- matrix products, convolution and pooling (nn_ops.py) --------------------------------------------
@@ -623,6 +679,7 @@ class Tensor:
     erfc = ew.erfc
     logaddexp2 = ew.logaddexp2
     ldexp = ew.ldexp
+    frexp = ew.frexp
     hardshrink = ew.hardshrink
     softshrink = ew.softshrink
     tanhshrink = ew.tanhshrink
@@ -802,6 +859,20 @@ class Tensor:
     def element_size(self) -> int:
         return self.dtype.itemsize
 
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    def nelement(self) -> int:
+        return self.numel()
+
+    def ndimension(self) -> int:
+        return self.ndim
+
+    def equal(self, other: Tensor) -> bool:
+        """True when both have the same shape and equal elements (NaN equals nothing), as torch.equal."""
+        return self.shape == other.shape and bool((self == other).all().item())
+
     # ---- dtype shortcuts -----------------------------------------------------------------------------
     def float(self) -> Tensor:
         return self.cast(dt.float32)
@@ -820,6 +891,15 @@ class Tensor:
 
     def bool(self) -> Tensor:
         return self.cast(dt.bool_)
+
+    def short(self) -> Tensor:
+        return self.cast(dt.int16)
+
+    def char(self) -> Tensor:
+        return self.cast(dt.int8)
+
+    def byte(self) -> Tensor:
+        return self.cast(dt.uint8)
 
 
 Tensor.tensor_class = Tensor
@@ -871,5 +951,6 @@ def _wrap(node: Union[Node, MultiNode]) -> Tensor:
     """A new Tensor around a node, for the ops' results (Tensor(node) without its argument checks: ~60k a second)."""
     out = object.__new__(Tensor)
     out._node, out.grad, out._grad_hooks, out._ctx, out.requires_grad = node, None, None, None, False  # type: ignore[assignment]
+    out._hooks = None
     out._version, out._view_of = 0, None
     return out
