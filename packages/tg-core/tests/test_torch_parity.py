@@ -606,3 +606,35 @@ def test_exp_and_log_gradients_are_torchs_formulas(device: str) -> None:
     x = Tensor(data, device=device, requires_grad=True)
     (x.log() * Tensor(g, device=device)).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), g / data)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
+def test_grid_sample_and_affine_grid_match_torch(mode: str, device: str) -> None:
+    """F.grid_sample in every padding mode, with and without align_corners, coordinates well outside [-1, 1]
+    included (bicubic with border padding clamps each tap, not the coordinate): values and gradients for both the
+    image and the grid; affine_grid in 2-D and 3-D."""
+    from tg.core import functional
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 5, 7)).astype(np.float32)
+    grid = rng.uniform(-3.5, 3.5, (2, 4, 6, 2)).astype(np.float32)
+    w = rng.standard_normal((2, 3, 4, 6)).astype(np.float32)
+    for padding in ("zeros", "border", "reflection"):
+        for align in (False, True):
+            tx, tgrid = torch.tensor(x, requires_grad=True), torch.tensor(grid, requires_grad=True)
+            ref = F.grid_sample(tx, tgrid, mode=mode, padding_mode=padding, align_corners=align)
+            (ref * torch.tensor(w)).sum().backward()
+            gx, ggrid = Tensor(x, device=device, requires_grad=True), Tensor(grid, device=device, requires_grad=True)
+            out = functional.grid_sample(gx, ggrid, mode=mode, padding_mode=padding, align_corners=align)
+            (out * Tensor(w, device=device)).sum().backward()
+            what = f"{mode} {padding} align_corners={align}"
+            np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=2e-5, err_msg=what)
+            np.testing.assert_allclose(gx.grad.numpy(), tx.grad.numpy(), atol=2e-5, err_msg=what)
+            if mode != "nearest":
+                np.testing.assert_allclose(ggrid.grad.numpy(), tgrid.grad.numpy(), atol=2e-4, rtol=1e-4, err_msg=what)
+    for size in ((2, 3, 4, 5), (2, 3, 4, 5, 6)):
+        theta = rng.standard_normal((2, len(size) - 2, len(size) - 1)).astype(np.float32)
+        for align in (False, True):
+            np.testing.assert_allclose(functional.affine_grid(Tensor(theta, device=device), size, align).numpy(),
+                                       F.affine_grid(torch.tensor(theta), size, align_corners=align).numpy(),
+                                       atol=1e-6)

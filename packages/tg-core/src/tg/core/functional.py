@@ -17,6 +17,7 @@ from .autograd import Grads, no_grad
 from .indexing import check_range, pick
 from .ops import Op
 from .pointwise import keep_zero_sign
+from .sampling import CUBIC_A, affine_grid, grid_sample  # noqa: F401  (torch.nn.functional's names)
 from .uop import Node
 from .view import broadcast_shape
 
@@ -1138,7 +1139,6 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
     return out
 
 
-CUBIC_A = -0.75  # torch's (and OpenCV's) bicubic convolution constant
 
 
 def _cubic_weights(t: float) -> list[float]:

@@ -1,9 +1,6 @@
-"""ONNX sampling and detection ops: GridSample, AffineGrid, RoiAlign, NonMaxSuppression.
+"""ONNX sampling and detection ops: GridSample, AffineGrid (tg.core.sampling's), RoiAlign, NonMaxSuppression.
 
-GridSample is separable: per spatial dim, a weight for every pixel index is computed from the (lazy) grid
-coordinates with the interpolation kernel, folded through a constant matrix that applies the padding
-mode; the input is then contracted with those weights. It stays lazy and differentiable in both the image
-and the grid. RoiAlign and NonMaxSuppression read the boxes as values (their geometry decides the shapes)."""
+RoiAlign and NonMaxSuppression read the boxes as values (their geometry decides the shapes)."""
 from __future__ import annotations
 
 import math
@@ -11,126 +8,22 @@ from typing import Optional
 
 import numpy as np
 
-from tg.core import Tensor
-from tg.core import dtype as dt
+from tg.core import Tensor, sampling
 
 from .ops import Context, OnnxError, op
-
-CUBIC_A = -0.75
-HALO = 2  # virtual pixels either side: the cubic kernel reaches two pixels out
-
-
-def _reflect_np(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    rng = max(hi - lo, 1e-12)
-    below, above = lo - x, x - hi
-    out = x.astype(np.float64).copy()
-    for mask, dist, near, far in ((below > 0, below, lo, hi), (above > 0, above, hi, lo)):
-        n = np.floor(dist / rng)
-        r = dist - n * rng
-        flip = np.where(n % 2 == 0, near + np.sign(far - near) * r, far - np.sign(far - near) * r)
-        out = np.where(mask, flip, out)
-    return out
-
-
-def _reflect(x: Tensor, lo: float, hi: float) -> Tensor:
-    """Reflect coordinates off the borders [lo, hi] until they fall inside, as the spec's reference does."""
-    rng = max(hi - lo, 1e-12)
-    below, above = lo - x, x - hi
-    out = x
-    for mask, dist, near, far in ((below > 0, below, lo, hi), (above > 0, above, hi, lo)):
-        n = (dist / rng).floor()
-        r = dist - n * rng
-        even = (n - (n / 2).floor() * 2) == 0
-        step = 1.0 if far > near else -1.0
-        out = mask.if_else(even.if_else(near + step * r, far - step * r), out)
-    return out
-
-
-def _fold_matrix(n: int, padding: str, lo: float, hi: float) -> np.ndarray:
-    """(n + 2*HALO, n): which real pixel each virtual pixel index reads under the padding mode."""
-    virt = np.arange(-HALO, n + HALO)
-    m = np.zeros((len(virt), n))
-    if padding == "zeros":
-        inside = (virt >= 0) & (virt < n)
-        m[np.nonzero(inside)[0], virt[inside]] = 1
-    elif padding == "border":
-        m[np.arange(len(virt)), np.clip(virt, 0, n - 1)] = 1
-    else:
-        real = np.clip(_reflect_np(virt.astype(np.float64), lo, hi).astype(np.int64), 0, n - 1)
-        m[np.arange(len(virt)), real] = 1
-    return m
-
-
-def _kernel(d: Tensor, mode: str) -> Tensor:
-    if mode == "nearest":
-        return (d == 0).cast(dt.float32)
-    t = d.abs()
-    if mode == "linear":
-        return (1 - t).relu()
-    a = CUBIC_A
-    near = ((a + 2) * t - (a + 3)) * t * t + 1
-    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
-    return (t <= 1).if_else(near, (t < 2).if_else(far, 0.0))
-
-
-def _axis_weights(coord: Tensor, n: int, mode: str, padding: str, align: bool) -> Tensor:
-    """(N, O, n) weights of each real pixel for each output position along one spatial dim."""
-    lo, hi = (0.0, n - 1.0) if align else (-0.5, n - 0.5)
-    x = (coord + 1) / 2 * (n - 1) if align else ((coord + 1) * n - 1) / 2
-    if mode == "nearest":
-        x = x.round()
-    outside = (x < lo) | (x > hi)
-    if padding == "border":
-        x = outside.if_else(x.clamp(0, n - 1), x)
-    elif padding == "reflection":
-        x = outside.if_else(_reflect(x, lo, hi), x)
-    virt = Tensor(np.arange(-HALO, n + HALO, dtype=np.float64), dtype=x.dtype, device=x.device)
-    w = _kernel(x.unsqueeze(-1) - virt, mode).cast(x.dtype)
-    return w @ Tensor(_fold_matrix(n, padding, lo, hi), dtype=x.dtype, device=x.device)
-
-
-def grid_sample(x: Tensor, grid: Tensor, mode: str = "linear", padding: str = "zeros", align: bool = False) -> Tensor:
-    """Sample x (N, C, *spatial) at grid (N, *out, r) holding normalized (x, y, ...) coordinates in [-1, 1]."""
-    r = x.ndim - 2
-    if grid.ndim != r + 2 or grid.shape[-1] != r:
-        raise OnnxError(f"onnx: GridSample grid {list(grid.shape)} does not fit input {list(x.shape)}: it needs "
-                        f"shape (N, *output, {r})")
-    n, c, spatial = x.shape[0], x.shape[1], x.shape[2:]
-    out = grid.shape[1:-1]
-    o = math.prod(out)
-    g = grid.reshape(n, o, r).cast(x.dtype)
-    weights = [_axis_weights(g[:, :, r - 1 - i], spatial[i], mode, padding, align) for i in range(r)]
-    # the last dim by a batched matmul, then each earlier dim by a broadcast multiply-and-sum
-    acc = x.reshape(n, -1, spatial[-1]) @ weights[-1].transpose(1, 2)  # (N, C*rest, O)
-    acc = acc.reshape(n, c, *spatial[:-1], o)
-    for i in reversed(range(r - 1)):
-        w = weights[i].transpose(1, 2).reshape(n, 1, *(1,) * i, spatial[i], o)  # acc is (N, C, *spatial[:i+1], O)
-        acc = (acc * w).sum(2 + i)
-    return acc.reshape(n, c, *out)
 
 
 @op("GridSample")
 def _grid_sample(ctx: Context, x: Tensor, grid: Tensor, align_corners: int = 0, mode: str = "linear",
                  padding_mode: str = "zeros") -> Tensor:
-    kind = {"bilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
-    if kind not in ("linear", "nearest", "cubic"):
+    if mode not in sampling.MODES:
         raise OnnxError(f"onnx: GridSample mode={mode!r} is not defined (linear, nearest, cubic are)")
-    return grid_sample(x, grid, kind, padding_mode, bool(align_corners))
+    return sampling.grid_sample(x, grid, mode, padding_mode, bool(align_corners))
 
 
 @op("AffineGrid")
 def _affine_grid(ctx: Context, theta: Tensor, size: Tensor, align_corners: int = 0) -> Tensor:
-    dims = ctx.ints(size) or []
-    n, spatial = dims[0], dims[2:]
-
-    def base(k: int) -> np.ndarray:
-        return np.linspace(-1, 1, k) if align_corners else (np.arange(k) * 2 + 1) / k - 1
-
-    axes = np.meshgrid(*[base(k) for k in spatial], indexing="ij")  # spatial order: (z,) y, x
-    coords = np.stack([*reversed([a.reshape(-1) for a in axes]), np.ones(math.prod(spatial))], axis=1)
-    pts = Tensor(coords, dtype=theta.dtype, device=theta.device)  # (P, r + 1) as (x, y, (z,) 1)
-    out = pts @ theta.transpose(1, 2)  # (N, P, r)
-    return out.reshape(n, *spatial, len(spatial))
+    return sampling.affine_grid(theta, ctx.ints(size) or [], bool(align_corners))
 
 
 @op("RoiAlign")
