@@ -701,3 +701,57 @@ def test_small_torch_names(device: str) -> None:
     assert t.equal(t * 1) and not t.equal(t + 1) and not t.equal(t[0])
     assert (t.short().dtype.name, t.char().dtype.name, t.byte().dtype.name) == ("int16", "int8", "uint8")
     assert (t.itemsize, t.nelement(), t.ndimension()) == (r.itemsize, r.nelement(), r.ndimension())
+
+
+def test_torch_functions_beyond_tensor_methods(device: str) -> None:
+    """Joining lists (hstack, vstack, dstack, column_stack, concat), atleast_Nd, index sets (tril/triu_indices,
+    cartesian_prod, combinations), block_diag, vander, logspace, finfo/iinfo: tg.core's against torch's."""
+    import tg.core as tc
+
+    a, b = np.arange(3.0, dtype=np.float32), np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    for name in ("hstack", "vstack", "dstack", "column_stack", "concat"):
+        for args in ([a, a], [b, b]):
+            got = getattr(tc, name)([Tensor(x, device=device) for x in args]).numpy()
+            np.testing.assert_array_equal(got, getattr(torch, name)([torch.tensor(x) for x in args]).numpy())
+    for name in ("atleast_1d", "atleast_2d", "atleast_3d"):
+        for x in (np.float32(3), a, b):
+            want = tuple(getattr(torch, name)(torch.tensor(x)).shape)
+            assert getattr(tc, name)(Tensor(x, device=device)).shape == want
+    for rows, cols, offset in ((4, 5, 1), (4, 3, -1)):
+        for name in ("tril_indices", "triu_indices"):
+            np.testing.assert_array_equal(getattr(tc, name)(rows, cols, offset, device=device).numpy(),
+                                          getattr(torch, name)(rows, cols, offset).numpy())
+    t, r = Tensor(a + 1, device=device), torch.tensor(a + 1)
+    np.testing.assert_array_equal(tc.cartesian_prod(t, t[:2]).numpy(), torch.cartesian_prod(r, r[:2]).numpy())
+    for replace in (False, True):
+        np.testing.assert_array_equal(tc.combinations(t, 2, replace).numpy(), torch.combinations(r, 2, replace).numpy())
+    np.testing.assert_array_equal(tc.block_diag(Tensor(b, device=device), t).numpy(),
+                                  torch.block_diag(torch.tensor(b), r).numpy())
+    np.testing.assert_array_equal(tc.vander(t, 4, True).numpy(), torch.vander(r, 4, True).numpy())
+    np.testing.assert_allclose(tc.logspace(0, 2, 5, device=device).numpy(), torch.logspace(0, 2, 5).numpy(), rtol=1e-6)
+    assert tc.finfo(tc.float16).max == torch.finfo(torch.float16).max and tc.iinfo("int8").min == -128
+
+
+def test_grad_mode_switches() -> None:
+    """enable_grad inside no_grad, set_grad_enabled as a call and as a `with`, inference_mode, decorators,
+    is_grad_enabled: torch's behaviour."""
+    import tg.core as tc
+
+    x = Tensor(np.ones(3, np.float32), requires_grad=True)
+    with tc.no_grad():
+        assert not tc.is_grad_enabled()
+        with tc.enable_grad():
+            assert (x * 2).requires_grad
+    tc.set_grad_enabled(False)
+    assert not (x * 2).requires_grad
+    tc.set_grad_enabled(True)
+    with tc.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert tc.is_grad_enabled()
+    with tc.inference_mode():
+        assert not (x * 2).requires_grad
+    with tc.inference_mode(False):
+        assert (x * 2).requires_grad
+    assert tc.inference_mode()(lambda: (x * 2).requires_grad)() is False
+    assert tc.no_grad()(tc.enable_grad()(lambda: (x * 2).requires_grad))() is True
+    assert tc.is_grad_enabled()

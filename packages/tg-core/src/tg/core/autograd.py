@@ -33,22 +33,77 @@ class _GradMode(threading.local):
 GRAD_MODE = _GradMode()
 
 
-class no_grad:  # noqa: N801 - torch's name
-    """Context manager and decorator that turns off gradient tracking, like torch.no_grad."""
+class _GradSwitch:
+    """Grad mode set to `mode` inside a `with` block (or a decorated function's call), restored after."""
+
+    mode = True
 
     def __enter__(self) -> None:
         self.prev = GRAD_MODE.enabled
-        GRAD_MODE.enabled = False
+        GRAD_MODE.enabled = self.mode
 
     def __exit__(self, *exc: object) -> None:
         GRAD_MODE.enabled = self.prev
 
     def __call__(self, fn: Callable) -> Callable:
+        mode = self.mode
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with no_grad():
+            prev = GRAD_MODE.enabled
+            GRAD_MODE.enabled = mode
+            try:
                 return fn(*args, **kwargs)
+            finally:
+                GRAD_MODE.enabled = prev
         wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
         return wrapper
+
+
+class no_grad(_GradSwitch):  # noqa: N801 - torch's name
+    """Context manager and decorator that turns off gradient tracking, like torch.no_grad."""
+
+    mode = False
+
+
+class enable_grad(_GradSwitch):  # noqa: N801 - torch's name
+    """Context manager and decorator that turns gradient tracking on (inside a no_grad block), like torch's."""
+
+    mode = True
+
+
+class inference_mode(_GradSwitch):  # noqa: N801 - torch's name
+    """torch.inference_mode: no gradient tracking (as no_grad); inference_mode(False) leaves the mode as it is."""
+
+    def __init__(self, mode: bool = True):
+        self.turns_off = mode
+
+    def __enter__(self) -> None:
+        self.mode = False if self.turns_off else GRAD_MODE.enabled
+        super().__enter__()
+
+    def __call__(self, fn: Callable) -> Callable:
+        if not self.turns_off:
+            return fn
+        return no_grad()(fn)
+
+
+class set_grad_enabled(_GradSwitch):  # noqa: N801 - torch's name
+    """Set grad mode now (a plain call), or for a `with` block, after which it is restored (torch's)."""
+
+    def __init__(self, mode: bool):
+        self.mode, self.prev = bool(mode), GRAD_MODE.enabled
+        GRAD_MODE.enabled = self.mode
+
+    def __enter__(self) -> None:
+        pass  # set already, by the constructor; __exit__ restores the mode from before it
+
+    def __exit__(self, *exc: object) -> None:
+        GRAD_MODE.enabled = self.prev
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops record gradients in this thread now."""
+    return GRAD_MODE.enabled
 
 
 class Function:

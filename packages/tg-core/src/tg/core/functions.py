@@ -4,6 +4,17 @@ Every name here is a Tensor method that torch also offers as a function of the s
 `tg.core` exports them all (creation functions and a few with other signatures live in `__init__`).
 """
 # ruff: noqa: A001 - torch's names (abs, all, max, min, round, sum, ...) shadow builtins here, as in torch
+import builtins
+import itertools
+from collections.abc import Sequence
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from . import autograd as _autograd
+from . import dtype as dt
+from . import functional as _functional
+from .dtype import DType
 from .tensor import Tensor
 
 abs = Tensor.abs
@@ -301,6 +312,152 @@ xlogy = Tensor.xlogy
 zero_ = Tensor.zero_
 zeros_like = Tensor.zeros_like
 
+# ---- torch functions that are not Tensor methods: joining lists, index sets, grad mode, type limits ----------
+def concat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """torch.concat (torch.cat's other name)."""
+    if not tensors:
+        raise RuntimeError("concat: expected a non-empty list of tensors")
+    return tensors[0].cat(*tensors[1:], dim=dim)
+
+
+concatenate = concat
+
+
+def atleast_1d(*tensors: Any) -> Any:
+    """Each tensor with at least 1 dim (a 0-d one becomes (1,)); one tensor in, one out, as torch's."""
+    out = [t.reshape(1) if t.ndim == 0 else t for t in _tensors(tensors)]
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_2d(*tensors: Any) -> Any:
+    """Each tensor with at least 2 dims: (n,) becomes (1, n)."""
+    out = [t.reshape(1, *t.shape) if t.ndim < 2 else t for t in _tensors(atleast_1d(*tensors))]
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_3d(*tensors: Any) -> Any:
+    """Each tensor with at least 3 dims: (n,) becomes (1, n, 1), (m, n) becomes (m, n, 1), as torch's."""
+    out = [t.reshape(*t.shape, 1) if t.ndim < 3 else t for t in _tensors(atleast_2d(*tensors))]
+    return out[0] if len(out) == 1 else out
+
+
+def _tensors(args: Any) -> list[Tensor]:
+    """A list of tensors from torch's two spellings: f(a, b) and f([a, b])."""
+    if isinstance(args, Tensor):
+        return [args]
+    if len(args) == 1 and not isinstance(args[0], Tensor):
+        return list(args[0])
+    return list(args)
+
+
+def hstack(tensors: Sequence[Tensor]) -> Tensor:
+    """Join along dim 1 (dim 0 for 1-d tensors), as torch.hstack."""
+    parts = _tensors(atleast_1d(*tensors))
+    return concat(parts, 0 if parts[0].ndim == 1 else 1)
+
+
+def vstack(tensors: Sequence[Tensor]) -> Tensor:
+    """Join along dim 0, 1-d tensors as rows (torch.vstack; row_stack)."""
+    return concat(_tensors(atleast_2d(*tensors)), 0)
+
+
+row_stack = vstack
+
+
+def dstack(tensors: Sequence[Tensor]) -> Tensor:
+    """Join along dim 2, after atleast_3d (torch.dstack)."""
+    return concat(_tensors(atleast_3d(*tensors)), 2)
+
+
+def column_stack(tensors: Sequence[Tensor]) -> Tensor:
+    """1-d (and 0-d) tensors as columns, then hstack (torch.column_stack)."""
+    return hstack([t.reshape(-1, 1) if t.ndim < 2 else t for t in tensors])
+
+
+def is_tensor(obj: object) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def empty_like(t: Tensor, dtype: Optional[Union[DType, str]] = None) -> Tensor:
+    """A tensor of t's shape (tg fills it with zeros: no memory is ever handed out unwritten)."""
+    return t.zeros_like() if dtype is None else Tensor.zeros(t.shape, dtype=dtype, device=t.device)
+
+
+def equal(a: Tensor, b: Tensor) -> bool:
+    """True when a and b have the same shape and equal elements (torch.equal)."""
+    return a.equal(b)
+
+
+def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: Optional[Union[DType, str]] = None,
+             device: Optional[str] = None) -> Tensor:
+    """base ** linspace(start, end, steps) (torch.logspace)."""
+    exponents = np.linspace(start, end, steps, dtype=np.float64)
+    return Tensor(np.power(float(base), exponents), dtype=dtype or dt.default_float, device=device)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, device: Optional[str] = None) -> Tensor:
+    """(2, k) int64 row and column indices of the lower triangle (diagonal `offset`), row by row (torch's)."""
+    return Tensor(np.stack(np.tril_indices(row, offset, col)), dtype=dt.int64, device=device)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, device: Optional[str] = None) -> Tensor:
+    """(2, k) int64 row and column indices of the upper triangle (diagonal `offset`), row by row (torch's)."""
+    return Tensor(np.stack(np.triu_indices(row, offset, col)), dtype=dt.int64, device=device)
+
+
+def cartesian_prod(*tensors: Tensor) -> Tensor:
+    """Every combination of one element of each 1-d tensor, (N, len(tensors)) (one tensor: itself)."""
+    if len(tensors) == 1:
+        return tensors[0]
+    grids = _functional.meshgrid(*tensors, indexing="ij")
+    return Tensor.stack(*[g.reshape(-1) for g in grids], dim=1)
+
+
+def combinations(t: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:
+    """The r-element combinations of a 1-d tensor's elements, in order (torch.combinations)."""
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    index = np.array(list(pick(range(t.shape[0]), r)), np.int64).reshape(-1, r)
+    return t[Tensor(index, device=t.device)] if len(index) else Tensor.zeros((0, r), dtype=t.dtype, device=t.device)
+
+
+def block_diag(*tensors: Tensor) -> Tensor:
+    """The 0-, 1- or 2-d tensors as blocks along the diagonal of one matrix, zeros elsewhere (torch.block_diag)."""
+    blocks = [t.reshape(1, -1) if t.ndim < 2 else t for t in tensors]
+    width = builtins.sum(b.shape[1] for b in blocks)  # (sum is torch's here)
+    rows, left = [], 0
+    for b in blocks:
+        rows.append(b._pad_dims([(0, 0), (left, width - left - b.shape[1])]))
+        left += b.shape[1]
+    return concat(rows, 0)
+
+
+def vander(x: Tensor, N: Optional[int] = None, increasing: bool = False) -> Tensor:  # noqa: N803 - torch's name
+    """Columns x**(N-1), ..., x, 1 (or increasing), as torch.vander."""
+    n = x.shape[0] if N is None else N
+    powers = [x.ones_like() if k == 0 else x ** k for k in range(n)]
+    cols = powers if increasing else powers[::-1]
+    return Tensor.stack(*cols, dim=1) if cols else Tensor.zeros((x.shape[0], 0), dtype=x.dtype, device=x.device)
+
+
+def get_default_dtype() -> DType:
+    return dt.default_float
+
+
+def finfo(dtype: Optional[Union[DType, str]] = None) -> np.finfo:
+    """A float type's limits (eps, max, min, tiny, bits), as torch.finfo; the default float type without one."""
+    return np.finfo(dt.to_dtype(dtype or dt.default_float).np)
+
+
+def iinfo(dtype: Union[DType, str]) -> np.iinfo:
+    """An integer type's limits (min, max, bits), as torch.iinfo."""
+    return np.iinfo(dt.to_dtype(dtype).np)
+
+
+cdist, pdist = _functional.cdist, _functional.pdist
+cosine_similarity, pairwise_distance = _functional.cosine_similarity, _functional.pairwise_distance
+enable_grad, set_grad_enabled, is_grad_enabled, inference_mode = (_autograd.enable_grad, _autograd.set_grad_enabled,
+                                                                  _autograd.is_grad_enabled, _autograd.inference_mode)
+
 __all__ = [
     'abs', 'abs_', 'absolute', 'acos', 'acosh', 'add', 'addbmm', 'addcdiv', 'addcmul', 'addmm', 'addmv', 'addr',
     'all', 'amax', 'amin', 'aminmax', 'any', 'arccos', 'arccosh', 'arcsin', 'arcsinh', 'arctan', 'arctan2',
@@ -332,4 +489,9 @@ __all__ = [
     'take', 'take_along_dim', 'tan', 'tanh', 'tanh_', 'tensor_split', 'tensordot', 'tile', 'topk', 'trace',
     'transpose', 'tril', 'triu', 'true_divide', 'trunc', 'trunc_', 'unbind', 'unflatten', 'unique',
     'unique_consecutive', 'unsqueeze', 'var', 'var_mean', 'vdot', 'vsplit', 'xlogy', 'zero_', 'zeros_like',
+    'concat', 'concatenate', 'atleast_1d', 'atleast_2d', 'atleast_3d', 'hstack', 'vstack', 'row_stack', 'dstack',
+    'column_stack', 'is_tensor', 'empty_like', 'equal', 'logspace', 'tril_indices', 'triu_indices',
+    'cartesian_prod', 'combinations', 'block_diag', 'vander', 'get_default_dtype', 'finfo', 'iinfo', 'cdist',
+    'pdist', 'cosine_similarity', 'pairwise_distance', 'enable_grad', 'set_grad_enabled', 'is_grad_enabled',
+    'inference_mode',
 ]
