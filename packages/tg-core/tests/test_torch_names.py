@@ -755,3 +755,24 @@ def test_grad_mode_switches() -> None:
     assert tc.inference_mode()(lambda: (x * 2).requires_grad)() is False
     assert tc.no_grad()(tc.enable_grad()(lambda: (x * 2).requires_grad))() is True
     assert tc.is_grad_enabled()
+
+
+@pytest.mark.parametrize("name,args", [("relu", ()), ("relu6", ()), ("leaky_relu", (0.2,)), ("elu", (0.7,)),
+                                       ("hardtanh", (-0.5, 0.5)), ("hardsigmoid", ()), ("hardswish", ()),
+                                       ("silu", ()), ("mish", ()), ("selu", ()), ("celu", (0.5,)),
+                                       ("threshold", (0.1, -2.0))])
+def test_functional_activations_take_inplace(name: str, args: tuple, device: str) -> None:
+    """F.<activation>(x, ..., inplace=True) writes into x and returns x (torch code passes it everywhere); on a
+    result that requires grad, the gradient is torch's."""
+    x = np.random.default_rng(8).standard_normal((3, 5)).astype(np.float32)
+    tx = torch.tensor(x, requires_grad=True)
+    th = tx * 1.5
+    tout = getattr(F, name)(th, *args, inplace=True)
+    (tout * tout).sum().backward()
+    gx = Tensor(x, device=device, requires_grad=True)
+    gh = gx * 1.5
+    gout = getattr(functional, name)(gh, *args, inplace=True)
+    assert gout is gh
+    (gout * gout).sum().backward()
+    np.testing.assert_allclose(gh.numpy(), th.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)

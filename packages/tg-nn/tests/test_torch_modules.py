@@ -82,11 +82,21 @@ CASES: list[tuple[str, Callable[[Any], Any], list[np.ndarray]]] = [
     ("PoissonNLLLoss", lambda m: m.PoissonNLLLoss(), [data(5), data(5, positive=True)]),
     ("GaussianNLLLoss", lambda m: m.GaussianNLLLoss(), [data(5), data(5), data(5, positive=True)]),
     ("TripletMarginLoss", lambda m: m.TripletMarginLoss(), [data(4, 6), data(4, 6), data(4, 6)]),
+    ("Conv2dReflect", lambda m: m.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), [data(2, 3, 6, 7)]),
+    ("Conv2dReplicate", lambda m: m.Conv2d(3, 4, 3, padding=(2, 1), padding_mode="replicate"), [data(2, 3, 6, 7)]),
+    ("Conv1dCircularSame", lambda m: m.Conv1d(3, 4, 4, padding="same", dilation=2, padding_mode="circular"),
+     [data(2, 3, 9)]),
+    ("BatchNorm2dNoBias", lambda m: m.BatchNorm2d(3, bias=False), [data(2, 3, 4, 5)]),
+    ("GroupNormNoBias", lambda m: m.GroupNorm(1, 3, bias=False), [data(2, 3, 4, 5)]),
+    ("EmbeddingPadding", lambda m: m.Embedding(6, 4, padding_idx=2), [np.array([[0, 2, 5], [2, 1, 2]])]),
+    ("EmbeddingMaxNorm", lambda m: m.Embedding(6, 4, max_norm=1.0), [np.array([[0, 2, 5], [2, 1, 2]])]),
+    ("MaxPool2dIndices", lambda m: m.MaxPool2d(2, return_indices=True), [data(2, 3, 6, 4)]),
 ]
 
 
 TARGETS = {"CosineEmbeddingLoss": 2, "MarginRankingLoss": 2, "HingeEmbeddingLoss": 1, "SoftMarginLoss": 1,
-           "MultiLabelSoftMarginLoss": 1, "PoissonNLLLoss": 1, "GaussianNLLLoss": 1}
+           "MultiLabelSoftMarginLoss": 1, "PoissonNLLLoss": 1, "GaussianNLLLoss": 1, "EmbeddingPadding": 0,
+           "EmbeddingMaxNorm": 0}
 
 
 def outputs(value: Any) -> list[Any]:

@@ -41,8 +41,13 @@ def _tensor(x: Tensor) -> type[Tensor]:
 
 
 # ---- activations --------------------------------------------------------------------------------
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    return (x > 0).if_else(x, x * negative_slope)
+def _written(x: Tensor, out: Tensor, inplace: bool) -> Tensor:
+    """torch.nn.functional's `inplace=True`: the result written into x, and x returned."""
+    return x.copy_(out) if inplace else out
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    return _written(x, (x > 0).if_else(x, x * negative_slope), inplace)
 
 
 def _elu_derivative(x: Tensor, y: Tensor, alpha: float = 1.0) -> Tensor:
@@ -50,16 +55,20 @@ def _elu_derivative(x: Tensor, y: Tensor, alpha: float = 1.0) -> Tensor:
 
 
 @F.with_derivative(_elu_derivative)
-def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+def _elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     return (x > 0).if_else(x, x.expm1() * alpha)  # expm1: accurate near 0, and elu(-0.0) is -0.0 (torch)
 
 
-def relu6(x: Tensor) -> Tensor:
-    return x.relu().minimum(6.0)
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    return _written(x, _elu(x, alpha), inplace)
 
 
-def silu(x: Tensor) -> Tensor:
-    return x * x.sigmoid()
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    return _written(x, x.relu().minimum(6.0), inplace)
+
+
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
+    return _written(x, x * x.sigmoid(), inplace)
 
 
 @dt.computed_in_float32
@@ -70,8 +79,12 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return (bx > threshold).if_else(x, soft)
 
 
+def mish(x: Tensor, inplace: bool = False) -> Tensor:
+    return _written(x, _mish(x), inplace)
+
+
 @dt.computed_in_float32
-def mish(x: Tensor) -> Tensor:
+def _mish(x: Tensor) -> Tensor:
     return x * x.softplus().tanh()
 
 
@@ -79,12 +92,12 @@ def softsign(x: Tensor) -> Tensor:
     return x / (x.abs() + 1)
 
 
-def hardsigmoid(x: Tensor) -> Tensor:
-    return (x / 6 + 0.5).clamp(0.0, 1.0)
+def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
+    return _written(x, (x / 6 + 0.5).clamp(0.0, 1.0), inplace)
 
 
-def hardswish(x: Tensor) -> Tensor:
-    return x * x.hardsigmoid()
+def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
+    return _written(x, x * x.hardsigmoid(), inplace)
 
 
 def _hardtanh_derivative(x: Tensor, y: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
@@ -92,8 +105,12 @@ def _hardtanh_derivative(x: Tensor, y: Tensor, min_val: float = -1.0, max_val: f
 
 
 @F.with_derivative(_hardtanh_derivative)
-def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+def _hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     return x.clamp(min_val, max_val)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    return _written(x, _hardtanh(x, min_val, max_val), inplace)
 
 
 ERF_SCALE = 2 / math.sqrt(math.pi)  # erf'(0)
@@ -810,16 +827,16 @@ def multi_margin_loss(x: Tensor, target: Tensor, p: int = 1, margin: float = 1.0
 
 
 # ---- others --------------------------------------------------------------------------------------
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p) (seeded by manual_seed)."""
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
     if not training or p == 0:
         return x
     if p == 1:
-        return x * 0
+        return _written(x, x * 0, inplace)
     keep = _tensor(x).rand(*x.shape, device=x.device) >= p
-    return keep.if_else(x * (1 / (1 - p)), 0.0)
+    return _written(x, keep.if_else(x * (1 / (1 - p)), 0.0), inplace)
 
 
 def _channel_dropout(op: str, x: Tensor, p: float, training: bool, spatial: int) -> Tensor:
@@ -837,22 +854,22 @@ def _channel_dropout(op: str, x: Tensor, p: float, training: bool, spatial: int)
     return keep.if_else(x * (1 / (1 - p)), 0.0)
 
 
-def dropout1d(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, L) with probability p, scaling the rest by 1/(1-p)."""
-    return _channel_dropout("dropout1d", x, p, training, 1)
+    return _written(x, _channel_dropout("dropout1d", x, p, training, 1), inplace)
 
 
-def dropout2d(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, H, W) with probability p, scaling the rest by 1/(1-p)."""
-    return _channel_dropout("dropout2d", x, p, training, 2)
+    return _written(x, _channel_dropout("dropout2d", x, p, training, 2), inplace)
 
 
-def dropout3d(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+def dropout3d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, D, H, W) with probability p, scaling the rest by 1/(1-p)."""
-    return _channel_dropout("dropout3d", x, p, training, 3)
+    return _written(x, _channel_dropout("dropout3d", x, p, training, 3), inplace)
 
 
-def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False) -> Tensor:
+def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
     """Dropout that keeps SELU's zero mean and unit variance: dropped elements become SELU's negative saturation
     value, then an affine map restores the moments (torch.nn.functional.alpha_dropout)."""
     if not 0 <= p <= 1:
@@ -864,12 +881,12 @@ def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False) -> Tensor:
     saturation = -1.7580993408473766  # -SELU scale * alpha
     a = ((1 - p) * (1 + p * saturation ** 2)) ** -0.5
     keep = _tensor(x).rand(*x.shape, device=x.device) >= p
-    return keep.if_else(x, saturation) * a + (-a * saturation * p)
+    return _written(x, keep.if_else(x, saturation) * a + (-a * saturation * p), inplace)
 
 
-def threshold(x: Tensor, threshold: float, value: float) -> Tensor:
+def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else value (torch.nn.functional.threshold)."""
-    return (x > threshold).if_else(x, value)
+    return _written(x, (x > threshold).if_else(x, value), inplace)
 
 
 def prelu(x: Tensor, weight: Tensor) -> Tensor:
@@ -883,12 +900,13 @@ def prelu(x: Tensor, weight: Tensor) -> Tensor:
     return (x > 0).if_else(x, w * x)
 
 
-def rrelu(x: Tensor, lower: float = 1 / 8, upper: float = 1 / 3, training: bool = False) -> Tensor:
+def rrelu(x: Tensor, lower: float = 1 / 8, upper: float = 1 / 3, training: bool = False,
+          inplace: bool = False) -> Tensor:
     """Leaky ReLU with a random negative slope from U(lower, upper) per element in training, their mean otherwise."""
     if not training:
-        return leaky_relu(x, (lower + upper) / 2)
+        return leaky_relu(x, (lower + upper) / 2, inplace)
     slope = _tensor(x).rand(*x.shape, device=x.device) * (upper - lower) + lower
-    return (x >= 0).if_else(x, x * slope)
+    return _written(x, (x >= 0).if_else(x, x * slope), inplace)
 
 
 def bilinear(x1: Tensor, x2: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
@@ -919,13 +937,30 @@ def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
     return (x.unsqueeze(-1) == classes).cast(dt.int64)
 
 
-def embedding(x: Tensor, weight: Tensor) -> Tensor:
-    """Rows of `weight` at the indices in x (torch.nn.functional.embedding(x, weight))."""
+def embedding(x: Tensor, weight: Tensor, padding_idx: Optional[int] = None, max_norm: Optional[float] = None,
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of `weight` at the indices in x (torch.nn.functional.embedding). The row at `padding_idx` gets no
+    gradient; with `max_norm`, the rows looked up whose norm exceeds it are first scaled down to it in the weight
+    itself (in place, as torch's). `sparse` changes only torch's gradient format: tg's gradient is dense."""
     if x.dtype.is_float:
         raise RuntimeError(f"embedding: indices must be integers, got {x.dtype.name}")
+    if scale_grad_by_freq:
+        raise NotImplementedError("embedding: scale_grad_by_freq=True is not supported; scale the gradient yourself")
     vocab = weight.shape[0]
     check_range("embedding", x, vocab)
     onehot = (x.unsqueeze(-1) == _tensor(x).arange(vocab, device=x.device)).cast(weight.dtype)
+    if max_norm is not None:
+        with no_grad():
+            used = onehot.reshape(-1, vocab).sum(0).reshape(vocab, 1) > 0
+            norms = weight.norm(norm_type, dim=1, keepdim=True)
+            too_long = used.logical_and(norms > max_norm)
+            weight.copy_(too_long.if_else(weight * (max_norm / (norms + 1e-7)), weight))
+    if padding_idx is not None:
+        row = padding_idx + vocab if padding_idx < 0 else padding_idx
+        if not 0 <= row < vocab:
+            raise ValueError(f"embedding: padding_idx {padding_idx} is outside the {vocab} rows")
+        keep = _tensor(x).arange(vocab, device=x.device).reshape(vocab, 1) != row
+        weight = keep.if_else(weight, weight.detach())  # the same values; no gradient reaches that row
     return onehot @ weight  # a contraction (BLAS on the numpy device); non-finite weights would spread NaN
 
 
@@ -1466,16 +1501,16 @@ def pad(x: Tensor, padding: Sequence[int], mode: str = "constant", value: float 
     return x.pad(padding, mode, value)
 
 
-def relu(x: Tensor) -> Tensor:
-    return x.relu()
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    return _written(x, x.relu(), inplace)
 
 
-def celu(x: Tensor, alpha: float = 1.0) -> Tensor:
-    return x.celu(alpha)
+def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    return _written(x, x.celu(alpha), inplace)
 
 
-def selu(x: Tensor) -> Tensor:
-    return x.selu()
+def selu(x: Tensor, inplace: bool = False) -> Tensor:
+    return _written(x, x.selu(), inplace)
 
 
 def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:

@@ -63,12 +63,33 @@ class _Conv(_ConvNd):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
                  padding: Union[IntOrPair, str] = 0, dilation: IntOrPair = 1, groups: int = 1, bias: bool = True,
-                 device: Optional[str] = None):
+                 padding_mode: str = "zeros", device: Optional[str] = None):
         super().__init__(self.nd, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          device)
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"{type(self).__name__}: padding_mode must be zeros, reflect, replicate or circular, "
+                             f"got {padding_mode!r}")
+        self.padding_mode = padding_mode
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if self.padding_mode == "zeros":
+            return self.conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        padded = F.pad(x, self._pad_pairs(), mode=self.padding_mode)  # torch's order: the last dim first
+        return self.conv(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+    def _pad_pairs(self) -> list[int]:
+        """The padding as F.pad's flat (left, right) list, last dim first ('same' split as torch splits it)."""
+        dil = (self.dilation,) * self.nd if isinstance(self.dilation, int) else tuple(self.dilation)
+        if self.padding == "same":
+            totals = [d * (k - 1) for d, k in zip(dil, self.kernel_size)]
+            pairs = [(t // 2, t - t // 2) for t in totals]
+        elif self.padding == "valid":
+            pairs = [(0, 0)] * self.nd
+        else:
+            pads: tuple[int, ...] = (self.padding,) * self.nd if isinstance(self.padding, int) else \
+                tuple(int(p) for p in self.padding)
+            pairs = [(p, p) for p in pads]
+        return [v for pair in reversed(pairs) for v in pair]
 
 
 class _ConvTranspose(_ConvNd):
@@ -114,11 +135,11 @@ class ConvTranspose3d(_ConvTranspose):
 
 class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device: Optional[str] = None):
+                 track_running_stats: bool = True, device: Optional[str] = None, bias: bool = True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.weight = Parameter(Tensor.ones(num_features, device=device)) if affine else None
-        self.bias = Parameter(Tensor.zeros(num_features, device=device)) if affine else None
+        self.bias = Parameter(Tensor.zeros(num_features, device=device)) if affine and bias else None
         if track_running_stats:
             self.register_buffer("running_mean", Tensor.zeros(num_features, device=device).realize())
             self.register_buffer("running_var", Tensor.ones(num_features, device=device).realize())
@@ -153,11 +174,11 @@ class _InstanceNorm(Module):
     """Normalise each channel of each sample over its spatial dims (affine and running stats off by default)."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = False,
-                 track_running_stats: bool = False, device: Optional[str] = None):
+                 track_running_stats: bool = False, device: Optional[str] = None, bias: bool = True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.weight = Parameter(Tensor.ones(num_features, device=device)) if affine else None
-        self.bias = Parameter(Tensor.zeros(num_features, device=device)) if affine else None
+        self.bias = Parameter(Tensor.zeros(num_features, device=device)) if affine and bias else None
         if track_running_stats:
             self.register_buffer("running_mean", Tensor.zeros(num_features, device=device).realize())
             self.register_buffer("running_var", Tensor.ones(num_features, device=device).realize())
@@ -219,32 +240,56 @@ class RMSNorm(Module):
 
 class GroupNorm(Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
-                 device: Optional[str] = None):
+                 device: Optional[str] = None, bias: bool = True):
         super().__init__()
         self.num_groups, self.eps = num_groups, eps
         self.weight = Parameter(Tensor.ones(num_channels, device=device)) if affine else None
-        self.bias = Parameter(Tensor.zeros(num_channels, device=device)) if affine else None
+        self.bias = Parameter(Tensor.zeros(num_channels, device=device)) if affine and bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         return x.group_norm(self.num_groups, self.weight, self.bias, self.eps)
 
 
 class Embedding(Module):
-    def __init__(self, num_embeddings: int, embedding_dim: int, device: Optional[str] = None):
+    """A lookup table of `num_embeddings` rows (torch.nn.Embedding): N(0, 1) rows, the `padding_idx` row zeros and
+    without gradient; `max_norm` renormalizes the rows looked up (see functional.embedding)."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
+                 max_norm: Optional[float] = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                 sparse: bool = False, _weight: Optional[Tensor] = None, _freeze: bool = False,
+                 device: Optional[str] = None):
         super().__init__()
-        self.weight = Parameter(Tensor.randn(num_embeddings, embedding_dim, device=device))
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} must be within num_embeddings "
+                                 f"({num_embeddings})")
+            padding_idx %= num_embeddings
+        self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
+        self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse = max_norm, norm_type, \
+            scale_grad_by_freq, sparse
+        if _weight is not None:
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ValueError(f"Embedding: _weight has shape {tuple(_weight.shape)}, expected "
+                                 f"{(num_embeddings, embedding_dim)}")
+            data = _weight.detach().to(device) if device is not None else _weight.detach()
+        else:
+            data = Tensor.randn(num_embeddings, embedding_dim, device=device)
+            if padding_idx is not None:
+                data = (Tensor.arange(num_embeddings, device=device).reshape(-1, 1) != padding_idx).if_else(data, 0.0)
+        self.weight = Parameter(data, requires_grad=not _freeze)
 
     def forward(self, idx: Tensor) -> Tensor:
-        return idx.embedding(self.weight)
+        return idx.embedding(self.weight, self.padding_idx, self.max_norm, self.norm_type, self.scale_grad_by_freq,
+                             self.sparse)
 
 
 class Dropout(Module):
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        self.p = p
+        self.p, self.inplace = p, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.dropout(self.p, self.training)
+        return x.dropout(self.p, self.training, self.inplace)
 
 
 class _ChannelDropout(Module):
@@ -337,12 +382,13 @@ class Unflatten(Module):
 
 class MaxPool2d(Module):
     def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None, padding: IntOrPair = 0,
-                 dilation: IntOrPair = 1, ceil_mode: bool = False):
+                 dilation: IntOrPair = 1, return_indices: bool = False, ceil_mode: bool = False):
         super().__init__()
         self.args = (kernel_size, stride, padding, dilation, ceil_mode)
+        self.return_indices = return_indices
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x.max_pool2d(*self.args)
+    def forward(self, x: Tensor) -> Any:
+        return x.max_pool2d(*self.args, return_indices=self.return_indices)
 
 
 class AvgPool2d(Module):
