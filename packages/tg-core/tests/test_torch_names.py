@@ -776,3 +776,22 @@ def test_functional_activations_take_inplace(name: str, args: tuple, device: str
     (gout * gout).sum().backward()
     np.testing.assert_allclose(gh.numpy(), th.detach().numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(gx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss"])
+def test_losses_with_elementwise_weights(name: str, device: str) -> None:
+    """weight= on mse/l1/huber (torch 2.13): the weighted mean divides by the weights' sum for mse and l1, by the
+    count for huber, as torch's; values and gradients for every reduction."""
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((3, 4)).astype(np.float32) * 2, rng.standard_normal((3, 4)).astype(np.float32)
+    w = rng.uniform(0.1, 2, (3, 4)).astype(np.float32)
+    for reduction in ("mean", "sum", "none"):
+        ta = torch.tensor(a, requires_grad=True)
+        ref = getattr(F, name)(ta, torch.tensor(b), reduction=reduction, weight=torch.tensor(w))
+        ref.sum().backward()
+        ga = Tensor(a, device=device, requires_grad=True)
+        out = getattr(functional, name)(ga, Tensor(b, device=device), reduction=reduction,
+                                        weight=Tensor(w, device=device))
+        out.sum().backward()
+        np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-5)
+        np.testing.assert_allclose(ga.grad.numpy(), ta.grad.numpy(), rtol=1e-5)

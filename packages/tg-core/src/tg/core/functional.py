@@ -454,13 +454,27 @@ def _reduce_loss(loss: Tensor, reduction: str, op: str) -> Tensor:
     raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def mse_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+def _weighted_loss(loss: Tensor, x: Tensor, weight: Optional[Tensor], reduction: str, op: str,
+                   mean_by_weight: bool = True) -> Tensor:
+    """Elementwise losses times `weight` (x's shape), reduced; torch's weighted mean divides by the weights' sum
+    (mse, l1) or by the count (huber)."""
+    if weight is None:
+        return _reduce_loss(loss, reduction, op)
+    if tuple(weight.shape) != tuple(x.shape):
+        raise ValueError(f"{op}: weight {tuple(weight.shape)} must have the input's shape {tuple(x.shape)}")
+    weighted = loss * weight
+    if reduction == "mean" and mean_by_weight:
+        return weighted.sum() / weight.sum()
+    return _reduce_loss(weighted, reduction, op)
+
+
+def mse_loss(x: Tensor, target: Tensor, reduction: str = "mean", weight: Optional[Tensor] = None) -> Tensor:
     d = x - target
-    return _reduce_loss(d * d, reduction, "mse_loss")
+    return _weighted_loss(d * d, x, weight, reduction, "mse_loss")
 
 
-def l1_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    return _reduce_loss((x - target).abs(), reduction, "l1_loss")
+def l1_loss(x: Tensor, target: Tensor, reduction: str = "mean", weight: Optional[Tensor] = None) -> Tensor:
+    return _weighted_loss((x - target).abs(), x, weight, reduction, "l1_loss")
 
 
 def smooth_l1_loss(x: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:
@@ -470,10 +484,12 @@ def smooth_l1_loss(x: Tensor, target: Tensor, reduction: str = "mean", beta: flo
     return _reduce_loss(loss, reduction, "smooth_l1_loss")
 
 
-def huber_loss(x: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+def huber_loss(x: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Optional[Tensor] = None) -> Tensor:
     """0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta): smooth_l1_loss scaled by delta."""
     d = (x - target).abs()
-    return _reduce_loss((d <= delta).if_else(d * d * 0.5, (d - 0.5 * delta) * delta), reduction, "huber_loss")
+    loss = (d <= delta).if_else(d * d * 0.5, (d - 0.5 * delta) * delta)
+    return _weighted_loss(loss, x, weight, reduction, "huber_loss", mean_by_weight=False)
 
 
 def kl_div(x: Tensor, target: Tensor, reduction: str = "mean", log_target: bool = False) -> Tensor:
