@@ -1248,9 +1248,17 @@ INTERPOLATE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}  #
 
 def interpolate(x: Tensor, size: Optional[Union[int, Sequence[int]]] = None,
                 scale_factor: Optional[Union[float, Sequence[float]]] = None, mode: str = "nearest",
-                align_corners: Optional[bool] = None) -> Tensor:
+                align_corners: Optional[bool] = None, recompute_scale_factor: Optional[bool] = None,
+                antialias: bool = False) -> Tensor:
     """Resize the spatial dims of (N, C, ...) input (torch.nn.functional.interpolate): modes nearest, nearest-exact,
-    linear (3-D input), bilinear and bicubic (4-D), trilinear (5-D) and area (adaptive average pooling)."""
+    linear (3-D input), bilinear and bicubic (4-D), trilinear (5-D) and area (adaptive average pooling). With
+    recompute_scale_factor, a scale_factor only sets the output size, from which the sampling scale follows."""
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported; blur before downsampling, or resize "
+                                  "with mode='area'")
+    if recompute_scale_factor and scale_factor is not None:
+        factors = [scale_factor] * (x.ndim - 2) if isinstance(scale_factor, (int, float)) else list(scale_factor)
+        size, scale_factor = [math.floor(n * f) for n, f in zip(x.shape[2:], factors)], None
     nd = x.ndim - 2
     if nd < 1:
         raise RuntimeError(f"interpolate: expected (N, C, ...) input with spatial dims, got {x.shape}")

@@ -76,12 +76,15 @@ class Upsample(Module):
     """Resize the spatial dims (torch.nn.Upsample): interpolate with a size or a scale factor."""
 
     def __init__(self, size: Optional[IntOrTuple] = None, scale_factor: Optional[Union[float, Sequence[float]]] = None,
-                 mode: str = "nearest", align_corners: Optional[bool] = None):
+                 mode: str = "nearest", align_corners: Optional[bool] = None,
+                 recompute_scale_factor: Optional[bool] = None):
         super().__init__()
         self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
+        self.recompute_scale_factor = recompute_scale_factor
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)
 
 
 class UpsamplingNearest2d(Upsample):
