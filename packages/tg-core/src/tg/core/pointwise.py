@@ -346,10 +346,12 @@ def logical_xor(self: Tensor, other: TensorLike) -> Tensor:
     return x._nograd(Op.XOR, y)
 
 
+@dt.computed_in_float32  # halves in float32, rounded once (as torch): in float16 up to 10 ulps off
 def exp(self: Tensor) -> Tensor:
     return self._float()._apply(F.Exp)
 
 
+@dt.computed_in_float32
 def log(self: Tensor) -> Tensor:
     return self._float()._apply(F.Log)
 
@@ -358,13 +360,17 @@ def rsqrt(self: Tensor) -> Tensor:
     return self.sqrt().reciprocal()
 
 
+@dt.computed_in_float32
 def cos(self: Tensor) -> Tensor:
-    """1 - 2 sin^2(x/2): x/2 is exact, so large arguments keep their value (pi/2 - x would round it away)."""
+    """1 - 2 sin^2(x/2): x/2 is exact, so large arguments keep their value (pi/2 - x would round it away).
+    Halves in float32, rounded once (in float16 the formula's cancellation cost up to a dozen ulps)."""
     half = (self._float() * 0.5).sin()
     return 1 - 2 * half * half
 
 
+@dt.computed_in_float32
 def tan(self: Tensor) -> Tensor:
+    """sin / cos; halves in float32, rounded once (in float16, tan(11) came out 12 ulps off)."""
     return self.sin() / self.cos()
 
 
@@ -405,6 +411,7 @@ def relu(self: Tensor) -> Tensor:
     return self._apply(F.Relu) if self.dtype.is_float else self.maximum(0)
 
 
+@dt.computed_in_float32
 def sigmoid(self: Tensor) -> Tensor:
     """1 / (1 + exp(-x)), from e = exp(-|x|) <= 1 so that no intermediate value (or gradient) overflows."""
     x = self._float()
@@ -412,6 +419,7 @@ def sigmoid(self: Tensor) -> Tensor:
     return (x < 0).if_else(e, 1) / (1 + e)
 
 
+@dt.computed_in_float32
 @F.with_derivative(lambda x, y: 1 - y * y)
 def tanh(self: Tensor) -> Tensor:
     """(1 - e) / (1 + e) with e = exp(-2|x|) <= 1, signed: exact limits and finite gradients everywhere.
