@@ -797,17 +797,21 @@ def test_losses_with_elementwise_weights(name: str, device: str) -> None:
         np.testing.assert_allclose(ga.grad.numpy(), ta.grad.numpy(), rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["exp", "log", "tanh", "sigmoid", "cos", "tan", "sin", "expm1", "log1p", "rsqrt"])
+@pytest.mark.parametrize("name", ["exp", "log", "tanh", "sigmoid", "cos", "tan", "sin", "expm1", "log1p", "rsqrt",
+                                  "softmax", "log_softmax"])
 def test_half_precision_math_rounds_once(name: str, device: str) -> None:
     """float16 math is computed in float32 and rounded once, as torch's: within 1 ulp of torch's half results
-    (exp and sigmoid were 10 ulps off through the float16 product x * log2(e); tan 12 through float16 sin/cos)."""
+    (exp and sigmoid were 10 ulps off through the float16 product x * log2(e); tan 12 through float16 sin/cos;
+    softmax 5)."""
     if not supports(device, "float16"):
         pytest.skip(f"{device} has no float16")
     x = np.random.default_rng(10).uniform(-12, 12, 4096).astype(np.float16)
     if name in ("log", "log1p", "rsqrt"):
         x = np.abs(x) + np.float16(0.01)
-    got = getattr(Tensor(x, device=device), name)().numpy().astype(np.float64)
-    ref = getattr(torch.tensor(x), name)().numpy().astype(np.float64)
+    args = (-1,) if "softmax" in name else ()
+    x = x.reshape(16, 256) if args else x
+    got = getattr(Tensor(x, device=device), name)(*args).numpy().astype(np.float64)
+    ref = getattr(torch.tensor(x), name)(*args).numpy().astype(np.float64)
     finite = np.isfinite(ref) & (ref != 0)
     np.testing.assert_array_equal(np.isfinite(got), np.isfinite(ref))
     ulps = np.abs(got - ref)[finite] / np.spacing(np.abs(ref[finite]).astype(np.float16)).astype(np.float64)

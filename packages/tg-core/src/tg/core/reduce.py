@@ -148,6 +148,8 @@ def softmax(self: Tensor, dim: int = -1, dtype: Optional[Union[DType, str]] = No
     """exp(x) / sum(exp(x)) along dim, shifted by the maximum (computed in `dtype` if given, as torch)."""
     if dtype is not None:
         return self.cast(dtype).softmax(dim)
+    if self.dtype == dt.float16:  # in float32, rounded once, as torch (float16 throughout was 5 ulps off)
+        return self.cast(dt.float32).softmax(dim).cast(dt.float16)
     if self.numel() == 0:  # nothing to normalise (torch returns the empty tensor)
         return self._float() * 1
     e = (self - _shift(self, dim)).exp()
@@ -158,6 +160,8 @@ def log_softmax(self: Tensor, dim: int = -1, dtype: Optional[Union[DType, str]] 
     """x - logsumexp(x) along dim (computed in `dtype` if given, as torch)."""
     if dtype is not None:
         return self.cast(dtype).log_softmax(dim)
+    if self.dtype == dt.float16:
+        return self.cast(dt.float32).log_softmax(dim).cast(dt.float16)
     if self.numel() == 0:
         return self._float() * 1
     shifted = self - _shift(self, dim)
