@@ -559,7 +559,7 @@ def test_integer_edges_of_shifts_isclose_einsum_and_logsumexp(device: str) -> No
     assert got.dtype.name == "int32"
     np.testing.assert_array_equal(got.numpy(), ref.numpy())
     ints = np.array([[2**31 - 1, 1, -2**31, 5], [3, -3, 7, 0]], np.int32)
-    for data in (ints, ints.astype(np.int8), ints > 0):
+    for data in (ints, *([ints.astype(np.int8)] if supports(device, "int8") else []), ints > 0):
         for dim in (0, 1):
             np.testing.assert_allclose(Tensor(data, device=device).logsumexp(dim).numpy(),
                                        torch.tensor(data).logsumexp(dim).numpy(), rtol=1e-6)
@@ -583,6 +583,8 @@ def test_fmax_fmin_gradients_on_ties_and_nan(device: str) -> None:
 def test_python_numbers_beside_small_integer_tensors(device: str) -> None:
     """A Python number wraps into an integer tensor's type for integer ops (uint8 + -2 adds 254, == -2 compares with
     254) and is a float for float ops (uint8 / -2, copysign, xlogy): torch's rules; a fill refuses to wrap."""
+    if not supports(device, "uint8"):
+        pytest.skip(f"{device} stores no uint8")
     x = np.array([0, 3, 254, 255], np.uint8)
     t, r = Tensor(x, device=device), torch.tensor(x)
     for op in ("__add__", "__sub__", "__mul__", "__eq__", "__lt__", "__truediv__", "__rtruediv__", "copysign",
@@ -598,6 +600,8 @@ def test_python_numbers_beside_small_integer_tensors(device: str) -> None:
 def test_unsigned_abs_bool_square_uint8_all_any_and_bool_diag_embed(device: str) -> None:
     """abs of unsigned values is the value (max(x, -x) wrapped: |1| was 255); a bool squares to int64 and all/any of
     uint8 give uint8 (torch's exceptions); diag_embed keeps bools."""
+    if not supports(device, "uint8"):
+        pytest.skip(f"{device} stores no uint8")
     u = np.array([0, 1, 7, 128, 255], np.uint8)
     np.testing.assert_array_equal(Tensor(u, device=device).abs().numpy(), u)
     b = np.array([True, False])
@@ -699,7 +703,8 @@ def test_small_torch_names(device: str) -> None:
     assert [p.shape for p in t.split_with_sizes([1, 3], 2)] == [tuple(p.shape) for p in r.split_with_sizes([1, 3], 2)]
     np.testing.assert_array_equal(t.narrow_copy(2, 1, 2).numpy(), r.narrow_copy(2, 1, 2).numpy())
     assert t.equal(t * 1) and not t.equal(t + 1) and not t.equal(t[0])
-    assert (t.short().dtype.name, t.char().dtype.name, t.byte().dtype.name) == ("int16", "int8", "uint8")
+    if all(supports(device, d) for d in ("int16", "int8", "uint8")):
+        assert (t.short().dtype.name, t.char().dtype.name, t.byte().dtype.name) == ("int16", "int8", "uint8")
     assert (t.itemsize, t.nelement(), t.ndimension()) == (r.itemsize, r.nelement(), r.ndimension())
 
 
@@ -816,3 +821,78 @@ def test_half_precision_math_rounds_once(name: str, device: str) -> None:
     np.testing.assert_array_equal(np.isfinite(got), np.isfinite(ref))
     ulps = np.abs(got - ref)[finite] / np.spacing(np.abs(ref[finite]).astype(np.float16)).astype(np.float64)
     assert ulps.max() <= 1, f"{name}: {ulps.max()} ulps from torch's float16"
+
+
+@pytest.mark.parametrize("name", ["layer_norm", "group_norm", "rms_norm", "batch_norm", "instance_norm", "avg_pool2d",
+                                  "interpolate", "scaled_dot_product_attention"])
+def test_half_precision_nn_ops_are_correctly_rounded(name: str, device: str) -> None:
+    """float16 normalisations, average pooling, resizing and attention compute in float32 and round once: within
+    1 ulp of the float64 result (torch's own half CPU kernels are 22-64 ulps off for batch/instance norm and
+    attention; tg's layer/group norm were 24-29 ulps off, and avg_pool2d returned float32)."""
+    if not supports(device, "float16"):
+        pytest.skip(f"{device} has no float16")
+    x = np.random.default_rng(11).standard_normal((4, 8, 6, 6)).astype(np.float16)
+    calls = {"layer_norm": lambda f, t: f.layer_norm(t, (6, 6)), "group_norm": lambda f, t: f.group_norm(t, 2),
+             "rms_norm": lambda f, t: f.rms_norm(t, (6, 6), eps=1e-6),
+             "batch_norm": lambda f, t: f.batch_norm(t, None, None, training=True),
+             "instance_norm": lambda f, t: f.instance_norm(t), "avg_pool2d": lambda f, t: f.avg_pool2d(t, 3, 1, 1),
+             "interpolate": lambda f, t: f.interpolate(t, scale_factor=2, mode="bilinear"),
+             "scaled_dot_product_attention": lambda f, t: f.scaled_dot_product_attention(t, t, t)}
+    got = calls[name](functional, Tensor(x, device=device))
+    assert got.dtype.name == "float16"
+    exact = calls[name](F, torch.tensor(x.astype(np.float64))).numpy()
+    big = np.abs(exact) > 1e-3
+    ulps = np.abs(got.numpy().astype(np.float64) - exact)[big] / np.spacing(np.abs(exact[big]).astype(np.float16))
+    assert ulps.max() <= 1, f"{name}: {ulps.max()} ulps from the float64 result"
+
+
+def test_matrix_power_renorm_and_more_losses(device: str) -> None:
+    """matrix_power (0, positive and negative powers, batched), renorm, multilabel_margin_loss (targets ended by
+    -1), triplet_margin_with_distance_loss (a custom distance, swap) and gumbel_softmax(hard): values and
+    gradients against torch (gumbel's shape and one-hot only: its noise is tg's own)."""
+    rng = np.random.default_rng(12)
+    a = rng.standard_normal((2, 3, 3)).astype(np.float32)
+    for n in (0, 1, 3, -2):
+        ta = torch.tensor(a, requires_grad=True)
+        torch.linalg.matrix_power(ta, n).sum().backward()
+        ga = Tensor(a, device=device, requires_grad=True)
+        out = ga.matrix_power(n)
+        out.sum().backward()
+        np.testing.assert_allclose(out.numpy(), torch.linalg.matrix_power(torch.tensor(a), n).numpy(), rtol=1e-4,
+                                   atol=1e-5)
+        np.testing.assert_allclose(ga.grad.numpy(), ta.grad.numpy(), rtol=1e-3, atol=1e-4)
+    x = rng.standard_normal((3, 4, 5)).astype(np.float32) * 3
+    for p, dim, most in ((2, 0, 5.0), (1, 2, 2.0)):
+        tx = torch.tensor(x, requires_grad=True)
+        (tx.renorm(p, dim, most) * torch.tensor(x)).sum().backward()
+        gx = Tensor(x, device=device, requires_grad=True)
+        out = gx.renorm(p, dim, most)
+        (out * Tensor(x, device=device)).sum().backward()
+        np.testing.assert_allclose(out.numpy(), torch.tensor(x).renorm(p, dim, most).numpy(), rtol=1e-5)
+        np.testing.assert_allclose(gx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+    s = rng.standard_normal((4, 6)).astype(np.float32)
+    t = np.array([[3, 0, -1, 1, 2, 4], [1, 2, 3, -1, 0, 0], [5, 4, 3, 2, 1, 0], [-1, 0, 0, 0, 0, 0]])
+    triple = [rng.standard_normal((5, 4)).astype(np.float32) for _ in range(3)]
+    for reduction in ("mean", "none"):
+        ts = torch.tensor(s, requires_grad=True)
+        F.multilabel_margin_loss(ts, torch.tensor(t), reduction=reduction).sum().backward()
+        gs = Tensor(s, device=device, requires_grad=True)
+        out = functional.multilabel_margin_loss(gs, Tensor(t, device=device), reduction=reduction)
+        out.sum().backward()
+        np.testing.assert_allclose(out.numpy(), F.multilabel_margin_loss(torch.tensor(s), torch.tensor(t),
+                                                                         reduction=reduction).numpy(), rtol=1e-5)
+        np.testing.assert_allclose(gs.grad.numpy(), ts.grad.numpy(), rtol=1e-5, atol=1e-6)
+        for swap in (False, True):
+            tt = [torch.tensor(v, requires_grad=True) for v in triple]
+            ref = F.triplet_margin_with_distance_loss(*tt, distance_function=lambda u, v: (u - v).abs().sum(-1),
+                                                      swap=swap, reduction=reduction)
+            ref.sum().backward()
+            gt = [Tensor(v, device=device, requires_grad=True) for v in triple]
+            out = functional.triplet_margin_with_distance_loss(
+                *gt, distance_function=lambda u, v: (u - v).abs().sum(-1), swap=swap, reduction=reduction)
+            out.sum().backward()
+            np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-5)
+            for g, r in zip(gt, tt):
+                np.testing.assert_allclose(g.grad.numpy(), r.grad.numpy(), rtol=1e-5, atol=1e-6)
+    hard = functional.gumbel_softmax(Tensor(s, device=device), hard=True).numpy()
+    assert hard.shape == s.shape and (hard.sum(1) == 1).all() and set(np.unique(hard)) <= {0.0, 1.0}

@@ -96,7 +96,11 @@ def isclose(a: Tensor, b: Union[Tensor, float], rtol: float = 1e-5, atol: float 
         if equal_nan:
             close = close.logical_or(a.isnan().logical_and(b.isnan()))
     else:
-        wa, wb = a.cast(dt.float64), b.cast(dt.float64)  # before subtracting: 0 - min and |min| wrap in the type
+        from .device import get_device
+
+        home = a.device if isinstance(a.device, str) else a.device[0]
+        wide = dt.float64 if dt.float64 in get_device(home).dtypes else dt.float32  # the widest float it stores
+        wa, wb = a.cast(wide), b.cast(wide)  # before subtracting: 0 - min and |min| wrap in the type
         close = close.logical_or((wa - wb).abs() <= atol + rtol * wb.abs())
     return close
 

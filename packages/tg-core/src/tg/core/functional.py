@@ -633,6 +633,7 @@ def cross_entropy(x: Tensor, target: Tensor, weight: Optional[Tensor] = None, ig
 
 
 # ---- normalisation -------------------------------------------------------------------------------
+@dt.computed_in_float32  # halves: statistics in float32, rounded once (as torch; up to 29 ulps off before)
 def layer_norm(x: Tensor, normalized_shape: Union[int, Sequence[int]], weight: Optional[Tensor] = None,
                bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
@@ -646,6 +647,7 @@ def layer_norm(x: Tensor, normalized_shape: Union[int, Sequence[int]], weight: O
     return out + bias if bias is not None else out
 
 
+@dt.computed_in_float32
 def rms_norm(x: Tensor, normalized_shape: Union[int, Sequence[int]], weight: Optional[Tensor] = None,
              eps: Optional[float] = None) -> Tensor:
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
@@ -655,6 +657,7 @@ def rms_norm(x: Tensor, normalized_shape: Union[int, Sequence[int]], weight: Opt
     return out * weight if weight is not None else out
 
 
+@dt.computed_in_float32
 def batch_norm(x: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],
                weight: Optional[Tensor] = None, bias: Optional[Tensor] = None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
@@ -666,8 +669,9 @@ def batch_norm(x: Tensor, running_mean: Optional[Tensor], running_var: Optional[
         var = x.var(dims, correction=0)
         if running_mean is not None and running_var is not None:
             n = x.numel() // x.shape[1]
-            new_mean = (running_mean * (1 - momentum) + mean.detach() * momentum).realize()
-            new_var = (running_var * (1 - momentum) + var.detach() * (n / max(n - 1, 1)) * momentum).realize()
+            new_mean = (running_mean * (1 - momentum) + mean.detach() * momentum).cast(running_mean.dtype).realize()
+            new_var = (running_var * (1 - momentum) + var.detach() * (n / max(n - 1, 1)) * momentum) \
+                .cast(running_var.dtype).realize()
             running_mean.node, running_var.node = new_mean.node, new_var.node
     else:
         if running_mean is None or running_var is None:
@@ -678,6 +682,7 @@ def batch_norm(x: Tensor, running_mean: Optional[Tensor], running_var: Optional[
     return out + bias.reshape(*shape) if bias is not None else out
 
 
+@dt.computed_in_float32
 def group_norm(x: Tensor, num_groups: int, weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
                eps: float = 1e-5) -> Tensor:
     n, c = x.shape[:2]
@@ -691,6 +696,7 @@ def group_norm(x: Tensor, num_groups: int, weight: Optional[Tensor] = None, bias
     return out + bias.reshape(*shape) if bias is not None else out
 
 
+@dt.computed_in_float32
 def instance_norm(x: Tensor, running_mean: Optional[Tensor] = None, running_var: Optional[Tensor] = None,
                   weight: Optional[Tensor] = None, bias: Optional[Tensor] = None, use_input_stats: bool = True,
                   momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
@@ -707,8 +713,8 @@ def instance_norm(x: Tensor, running_mean: Optional[Tensor] = None, running_var:
             n = math.prod(x.shape[2:])
             batch_mean = mean.detach().mean(0).reshape(c)
             batch_var = var.detach().mean(0).reshape(c) * (n / max(n - 1, 1))
-            new_mean = (running_mean * (1 - momentum) + batch_mean * momentum).realize()
-            new_var = (running_var * (1 - momentum) + batch_var * momentum).realize()
+            new_mean = (running_mean * (1 - momentum) + batch_mean * momentum).cast(running_mean.dtype).realize()
+            new_var = (running_var * (1 - momentum) + batch_var * momentum).cast(running_var.dtype).realize()
             running_mean.node, running_var.node = new_mean.node, new_var.node
     else:
         if running_mean is None or running_var is None:
@@ -789,7 +795,54 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     d_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:
         d_neg = d_neg.minimum(pairwise_distance(positive, negative, p, eps))
-    return _reduce_loss((d_pos - d_neg + margin).relu(), reduction, "triplet_margin_loss")
+    return _reduce_loss((d_pos - d_neg + margin).clamp(min=0), reduction, "triplet_margin_loss")
+
+
+def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
+                                      distance_function: Optional[Any] = None, margin: float = 1.0,
+                                      swap: bool = False, reduction: str = "mean") -> Tensor:
+    """triplet_margin_loss with any distance (a function of two tensors; pairwise_distance by default)."""
+    d = distance_function if distance_function is not None else pairwise_distance
+    d_pos, d_neg = d(anchor, positive), d(anchor, negative)
+    if swap:
+        d_neg = d_neg.minimum(d(positive, negative))
+    return _reduce_loss((d_pos - d_neg + margin).clamp(min=0), reduction, "triplet_margin_with_distance_loss")
+
+
+def multilabel_margin_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Per sample, the sum over its target classes j and the other classes i of max(0, 1 - (x[j] - x[i])), over
+    the class count (torch's). `target` lists class indices, the first -1 ending the list."""
+    x2 = x.reshape(1, -1) if x.ndim == 1 else x
+    t = target.reshape(x2.shape)
+    if t.dtype.is_float:
+        raise RuntimeError(f"multilabel_margin_loss: target must hold class indices, got {t.dtype.name}")
+    c = x2.shape[1]
+    check_range("multilabel_margin_loss (target)", t, c, ignore=-1)
+    with no_grad():  # which classes are targets: the entries before the first -1
+        listed = (t != -1).cast(dt.int64).cumprod(1) > 0
+        classes = _tensor(x).arange(c, device=x.device).reshape(1, 1, c)
+        is_target = (listed.unsqueeze(2).logical_and(t.unsqueeze(2) == classes)).any(1)  # (n, c)
+        pairs = is_target.unsqueeze(2).logical_and(is_target.logical_not().unsqueeze(1))  # (n, j, i)
+    gap = (1 - (x2.unsqueeze(2) - x2.unsqueeze(1))).clamp(min=0)  # (n, j, i)
+    loss = pairs.if_else(gap, 0).sum((1, 2)) / c
+    return _reduce_loss(loss.reshape(()) if x.ndim == 1 else loss, reduction, "multilabel_margin_loss")
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1) -> Tensor:
+    """softmax((logits + g) / tau) with Gumbel(0, 1) noise g (seeded by manual_seed); `hard` gives the one-hot of
+    the largest, with the soft sample's gradient (straight-through), as torch's."""
+    u = _tensor(logits).rand(*logits.shape, device=logits.device).cast(logits.dtype)
+    gumbels = -(-(u.clamp(min=eps)).log()).log()  # -log(E), E ~ Exp(1) as -log(U)
+    soft = ((logits + gumbels) / tau).softmax(dim)
+    if not hard:
+        return soft
+    index = soft.argmax(dim, keepdim=True)
+    d = dim % soft.ndim
+    classes = _tensor(logits).arange(soft.shape[d], device=logits.device).reshape(
+        *(soft.shape[d] if k == d else 1 for k in range(soft.ndim)))
+    one_hot = (index == classes).cast(soft.dtype)
+    return one_hot - soft.detach() + soft
 
 
 def poisson_nll_loss(x: Tensor, target: Tensor, log_input: bool = True, full: bool = False, eps: float = 1e-8,
@@ -1095,6 +1148,7 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     return hit.if_else(x + sent, x)  # positions nothing is sent to keep their value (-0.0 too)
 
 
+@dt.computed_in_float32
 def scaled_dot_product_attention(x: Tensor, key: Tensor, value: Tensor, attn_mask: Optional[Tensor] = None,
                                  dropout_p: float = 0.0, is_causal: bool = False,
                                  scale: Optional[float] = None, enable_gqa: bool = False) -> Tensor:
@@ -1246,6 +1300,7 @@ def _resample_axis(x: Tensor, d: int, terms: list[tuple[np.ndarray, Optional[np.
 INTERPOLATE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}  # modes made for one spatial rank
 
 
+@dt.computed_in_float32
 def interpolate(x: Tensor, size: Optional[Union[int, Sequence[int]]] = None,
                 scale_factor: Optional[Union[float, Sequence[float]]] = None, mode: str = "nearest",
                 align_corners: Optional[bool] = None, recompute_scale_factor: Optional[bool] = None,

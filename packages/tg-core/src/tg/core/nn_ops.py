@@ -160,6 +160,7 @@ def max_pool2d(self: Tensor, kernel_size: Any, stride: Any = None, padding: Any 
     return pick(first, win, (win.ndim - 2, win.ndim - 1)).squeeze(-1).squeeze(-1)
 
 
+@dt.computed_in_float32  # halves: summed in float32 and rounded once, and still float16 out (as torch)
 def avg_pool2d(self: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: Optional[int] = None) -> Tensor:
     """2-D average pooling (torch.nn.functional.avg_pool2d)."""

@@ -152,3 +152,31 @@ def addcdiv(self: Tensor, tensor1: Tensor, tensor2: Tensor, value: float = 1) ->
     if not (tensor1.dtype.is_float or tensor2.dtype.is_float):
         raise RuntimeError("addcdiv: integer division of tensors is not supported; use floats (or torch.floor_divide)")
     return self + tensor1 / tensor2 * value if value != 1 else self + tensor1 / tensor2
+
+
+def matrix_power(self: Tensor, n: int) -> Tensor:
+    """The square matrix (or batch of them) to the integer power n by repeated squaring; n = 0 gives identities,
+    a negative n powers the inverse (torch.matrix_power)."""
+    if self.ndim < 2 or self.shape[-1] != self.shape[-2]:
+        raise RuntimeError(f"matrix_power: expected a square matrix or a batch of them, got shape {tuple(self.shape)}")
+    if n == 0:
+        eye = self.tensor_class.eye(self.shape[-1], dtype=self.dtype, device=self.device)
+        return eye._broadcast_to(self.shape) + self * 0  # still linked to self, with a zero gradient
+    base = self if n > 0 else self.inverse()
+    result, k = None, abs(n)
+    while k:
+        if k & 1:
+            result = base if result is None else result @ base
+        k >>= 1
+        if k:
+            base = base @ base
+    assert result is not None
+    return result
+
+
+def renorm(self: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
+    """Each slice along `dim` whose p-norm exceeds maxnorm scaled down to it (torch.renorm)."""
+    d = self._dim(dim)
+    others = tuple(i for i in range(self.ndim) if i != d)
+    norms = self.norm(p, others, keepdim=True) if others else self.abs()
+    return self * (norms > maxnorm).if_else(maxnorm / (norms + 1e-7), 1.0)

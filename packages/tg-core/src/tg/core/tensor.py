@@ -658,6 +658,8 @@ class Tensor:
     mm = products.mm
     bmm = products.bmm
     t = _view(products.t)
+    matrix_power = products.matrix_power
+    renorm = products.renorm
     addmm = products.addmm
     baddbmm = products.baddbmm
     outer = ger = products.outer
