@@ -896,3 +896,23 @@ def test_matrix_power_renorm_and_more_losses(device: str) -> None:
                 np.testing.assert_allclose(g.grad.numpy(), r.grad.numpy(), rtol=1e-5, atol=1e-6)
     hard = functional.gumbel_softmax(Tensor(s, device=device), hard=True).numpy()
     assert hard.shape == s.shape and (hard.sum(1) == 1).all() and set(np.unique(hard)) <= {0.0, 1.0}
+
+
+def test_adaptive_max_pool_returns_torchs_indices(device: str) -> None:
+    """adaptive_max_pool1d/2d(return_indices=True): values, flat indices (a NaN wins its window, as torch) and the
+    gradient, which goes to the index returned."""
+    x = np.random.default_rng(13).standard_normal((2, 3, 7, 5)).astype(np.float32)
+    x[0, 0, 2, 2] = np.nan
+    for size in ((3, 2), 4, (None, 3)):
+        tx = torch.tensor(x, requires_grad=True)
+        ref_v, ref_i = F.adaptive_max_pool2d(tx, size, return_indices=True)
+        ref_v.nan_to_num().sum().backward()
+        gx = Tensor(x, device=device, requires_grad=True)
+        v, i = functional.adaptive_max_pool2d(gx, size, return_indices=True)
+        v.nan_to_num().sum().backward()
+        np.testing.assert_array_equal(v.numpy(), ref_v.detach().numpy())
+        np.testing.assert_array_equal(i.numpy(), ref_i.numpy())
+        np.testing.assert_array_equal(gx.grad.numpy(), tx.grad.numpy())
+    v, i = functional.adaptive_max_pool1d(Tensor(x[0], device=device), 3, return_indices=True)
+    ref_v, ref_i = F.adaptive_max_pool1d(torch.tensor(x[0]), 3, return_indices=True)
+    np.testing.assert_array_equal(i.numpy(), ref_i.numpy())

@@ -91,6 +91,8 @@ CASES: list[tuple[str, Callable[[Any], Any], list[np.ndarray]]] = [
     ("EmbeddingPadding", lambda m: m.Embedding(6, 4, padding_idx=2), [np.array([[0, 2, 5], [2, 1, 2]])]),
     ("EmbeddingMaxNorm", lambda m: m.Embedding(6, 4, max_norm=1.0), [np.array([[0, 2, 5], [2, 1, 2]])]),
     ("MaxPool2dIndices", lambda m: m.MaxPool2d(2, return_indices=True), [data(2, 3, 6, 4)]),
+    ("AdaptiveMaxPool2dIndices", lambda m: m.AdaptiveMaxPool2d((3, 2), return_indices=True), [data(2, 3, 7, 5)]),
+    ("AdaptiveMaxPool1dIndices", lambda m: m.AdaptiveMaxPool1d(4, return_indices=True), [data(2, 3, 9)]),
     ("UpsampleRecomputeScale", lambda m: m.Upsample(scale_factor=1.7, mode="bilinear", recompute_scale_factor=True),
      [data(2, 3, 5, 7)]),
     ("MultiheadAttentionKdimVdim", lambda m: m.MultiheadAttention(8, 2, kdim=5, vdim=3, batch_first=True),

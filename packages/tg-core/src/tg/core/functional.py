@@ -1381,13 +1381,42 @@ def adaptive_avg_pool2d(x: Tensor, output_size: Union[int, Sequence[Optional[int
     return _adaptive_pool(x, output_size, 2, "mean")
 
 
-def adaptive_max_pool2d(x: Tensor, output_size: Union[int, Sequence[Optional[int]]]) -> Tensor:
-    """Maximum over torch's adaptive windows of the last two dims (torch.nn.functional.adaptive_max_pool2d)."""
+def adaptive_max_pool2d(x: Tensor, output_size: Union[int, Sequence[Optional[int]]],
+                        return_indices: bool = False) -> Any:
+    """Maximum over torch's adaptive windows of the last two dims (torch.nn.functional.adaptive_max_pool2d); with
+    `return_indices`, also each maximum's flat index over H*W."""
+    if return_indices:
+        return _adaptive_max_with_indices(x, output_size, 2)
     return _adaptive_pool(x, output_size, 2, "max")
 
 
-def adaptive_max_pool1d(x: Tensor, output_size: int) -> Tensor:
+def adaptive_max_pool1d(x: Tensor, output_size: int, return_indices: bool = False) -> Any:
+    if return_indices:
+        return _adaptive_max_with_indices(x, output_size, 1)
     return _adaptive_pool(x, output_size, 1, "max")
+
+
+def _adaptive_max_with_indices(x: Tensor, output_size: Union[int, Sequence[Optional[int]]],
+                               nd: int) -> ValuesIndices:
+    """Adaptive max pooling with the flat index of each window's maximum (the first; a NaN wins, as torch): every
+    window as a mask over the flattened spatial dims, so it costs outputs x inputs per channel."""
+    spatial = x.shape[-nd:]
+    outs = [output_size] * nd if isinstance(output_size, int) else list(output_size)
+    outs = [n if o is None else o for n, o in zip(spatial, outs)]
+    windows = np.ones((1,) * nd + (1,) * nd, bool)
+    for k, (n, o) in enumerate(zip(spatial, outs)):
+        inside = np.zeros((o, n), bool)
+        for i in range(o):
+            inside[i, (i * n) // o:-((-(i + 1) * n) // o)] = True
+        shape = [1] * (2 * nd)
+        shape[k], shape[nd + k] = o, n
+        windows = windows & inside.reshape(shape)
+    mask = _tensor(x)(windows.reshape(*outs, -1), device=x.device)  # (*outs, H*W)
+    lead = x.shape[:-nd]
+    flat = x.reshape(*lead, *(1,) * nd, math.prod(spatial))
+    lowest = -math.inf if x.dtype.is_float else int(np.iinfo(x.dtype.np).min)
+    values, indices = mask.if_else(flat, lowest).max(-1)
+    return ValuesIndices(values, indices)
 
 
 def _adaptive_pool(x: Tensor, output_size: Union[int, Sequence[Optional[int]]], nd: int, how: str) -> Tensor:

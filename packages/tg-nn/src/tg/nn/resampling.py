@@ -55,8 +55,10 @@ AvgPool1d = _module("AvgPool1d", lambda x, *a: F.avg_pool1d(x, *a), _AVG, _AVG_D
 AvgPool3d = _module("AvgPool3d", lambda x, *a: F.avg_pool3d(x, *a), _AVG, _AVG_DEFAULTS, "mean over 3-D windows")
 AdaptiveAvgPool1d = _module("AdaptiveAvgPool1d", F.adaptive_avg_pool1d, ("output_size",), {}, "mean to a size")
 AdaptiveAvgPool3d = _module("AdaptiveAvgPool3d", F.adaptive_avg_pool3d, ("output_size",), {}, "mean to a size")
-AdaptiveMaxPool1d = _module("AdaptiveMaxPool1d", F.adaptive_max_pool1d, ("output_size",), {}, "max to a size")
-AdaptiveMaxPool2d = _module("AdaptiveMaxPool2d", F.adaptive_max_pool2d, ("output_size",), {}, "max to a size")
+AdaptiveMaxPool1d = _module("AdaptiveMaxPool1d", F.adaptive_max_pool1d, ("output_size", "return_indices"),
+                            {"return_indices": False}, "max to a size")
+AdaptiveMaxPool2d = _module("AdaptiveMaxPool2d", F.adaptive_max_pool2d, ("output_size", "return_indices"),
+                            {"return_indices": False}, "max to a size")
 AdaptiveMaxPool3d = _module("AdaptiveMaxPool3d", F.adaptive_max_pool3d, ("output_size",), {}, "max to a size")
 LPPool1d = _module("LPPool1d", F.lp_pool1d, ("norm_type", "kernel_size", "stride", "ceil_mode"),
                    {"stride": None, "ceil_mode": False}, "the p-norm of each window of L")
