@@ -638,3 +638,37 @@ def test_grid_sample_and_affine_grid_match_torch(mode: str, device: str) -> None
             np.testing.assert_allclose(functional.affine_grid(Tensor(theta, device=device), size, align).numpy(),
                                        F.affine_grid(torch.tensor(theta), size, align_corners=align).numpy(),
                                        atol=1e-6)
+
+
+def test_stft_and_windows_match_torch(device: str) -> None:
+    """tg.core.stft (torch's return_complex=False layout: real and imaginary parts last) against torch.stft with
+    every option that shapes the frames: hop, a shorter window centred in n_fft, center on/off, pad modes, normalized,
+    two-sided; values and the signal's gradient. The window functions against torch's, periodic and symmetric."""
+    import tg.core as tc
+
+    x = np.random.default_rng(14).standard_normal((2, 300)).astype(np.float32)
+    cases: list[dict[str, Any]] = [{"n_fft": 64}, {"n_fft": 64, "hop_length": 10, "win_length": 40, "window": "hann"},
+                                   {"n_fft": 32, "center": False, "normalized": True},
+                                   {"n_fft": 16, "onesided": False, "window": "hamming"},
+                                   {"n_fft": 50, "pad_mode": "constant", "window": "blackman"}]
+    for case in cases:
+        kw = dict(case)
+        name = kw.pop("window", None)
+        length = kw.get("win_length", kw["n_fft"])
+        tx = torch.tensor(x, requires_grad=True)
+        window = getattr(torch, f"{name}_window")(length) if name else torch.ones(length)
+        ref = torch.view_as_real(torch.stft(tx, window=window, return_complex=True, **kw))
+        (ref * ref).sum().backward()
+        gx = Tensor(x, device=device, requires_grad=True)
+        gw = getattr(tc, f"{name}_window")(length, device=device) if name else None
+        out = gx.stft(window=gw, return_complex=False, **kw)
+        (out * out).sum().backward()
+        np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=1e-4, err_msg=str(case))
+        np.testing.assert_allclose(gx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-3, err_msg=str(case))
+    with pytest.raises(RuntimeError, match="return_complex=False"):
+        Tensor(x, device=device).stft(16)
+    for name in ("hann", "hamming", "blackman", "bartlett"):
+        for periodic in (True, False):
+            for n in (1, 2, 7, 16):
+                np.testing.assert_allclose(getattr(tc, f"{name}_window")(n, periodic, device=device).numpy(),
+                                           getattr(torch, f"{name}_window")(n, periodic).numpy(), atol=1e-6)

@@ -14,6 +14,7 @@ import numpy as np
 from . import autograd as _autograd
 from . import dtype as dt
 from . import functional as _functional
+from . import spectral as _spectral
 from .dtype import DType
 from .tensor import Tensor
 
@@ -439,6 +440,11 @@ def vander(x: Tensor, N: Optional[int] = None, increasing: bool = False) -> Tens
     return Tensor.stack(*cols, dim=1) if cols else Tensor.zeros((x.shape[0], 0), dtype=x.dtype, device=x.device)
 
 
+stft = _spectral.stft
+hann_window, hamming_window = _spectral.hann_window, _spectral.hamming_window
+blackman_window, bartlett_window = _spectral.blackman_window, _spectral.bartlett_window
+
+
 def get_default_dtype() -> DType:
     return dt.default_float
 
@@ -493,5 +499,5 @@ __all__ = [
     'column_stack', 'is_tensor', 'empty_like', 'equal', 'logspace', 'tril_indices', 'triu_indices',
     'cartesian_prod', 'combinations', 'block_diag', 'vander', 'get_default_dtype', 'finfo', 'iinfo', 'cdist',
     'pdist', 'cosine_similarity', 'pairwise_distance', 'enable_grad', 'set_grad_enabled', 'is_grad_enabled',
-    'inference_mode',
+    'inference_mode', 'stft', 'hann_window', 'hamming_window', 'blackman_window', 'bartlett_window',
 ]

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import autograd as F
 from . import capture as _capture
-from . import creation, indexing, linalg, movement, nn_ops, pointwise, products, reduce, statistics, stats
+from . import creation, indexing, linalg, movement, nn_ops, pointwise, products, reduce, spectral, statistics, stats
 from . import dtype as dt
 from . import elementwise as ew
 from . import functional as fn
@@ -659,6 +659,7 @@ class Tensor:
     bmm = products.bmm
     t = _view(products.t)
     matrix_power = products.matrix_power
+    stft = spectral.stft
     renorm = products.renorm
     addmm = products.addmm
     baddbmm = products.baddbmm

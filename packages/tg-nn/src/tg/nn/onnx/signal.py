@@ -1,8 +1,5 @@
-"""ONNX signal processing: DFT, STFT, the window generators and MelWeightMatrix.
-
-A DFT is a contraction with constant cosine/sine matrices (real and imaginary parts kept in a trailing dim
-of 2, as ONNX does), so it runs on every device and is differentiable; O(n^2) is fine for the frame sizes
-these models use."""
+"""ONNX signal processing: DFT and STFT (tg.core.spectral's DFT, real and imaginary parts in a trailing dim of 2,
+as ONNX keeps them), the window generators and MelWeightMatrix."""
 from __future__ import annotations
 
 import math
@@ -11,65 +8,9 @@ from typing import Optional
 import numpy as np
 
 from tg.core import Tensor
-from tg.core import dtype as dt
+from tg.core.spectral import dft
 
 from .ops import Context, _dtype, axis_index, op
-
-
-def _parts(x: Tensor) -> tuple[Tensor, Optional[Tensor]]:
-    """Real and imaginary parts of an ONNX signal whose last dim is 1 (real) or 2 (complex)."""
-    if x.shape[-1] == 1:
-        return x.squeeze(-1), None
-    return x[..., 0], x[..., 1]
-
-
-def _fit(t: Tensor, axis: int, n: int) -> Tensor:
-    """Zero-pad or truncate t along axis to length n."""
-    have = t.shape[axis]
-    if have == n:
-        return t
-    if have > n:
-        return t.narrow(axis, 0, n)
-    return t._pad_dims([(0, n - have) if k == axis else (0, 0) for k in range(t.ndim)])
-
-
-def _along(t: Tensor, axis: int, m: np.ndarray) -> Tensor:
-    """Contract t's `axis` with the matrix m (in, out)."""
-    return (t.movedim(axis, -1) @ Tensor(m, dtype=t.dtype, device=t.device)).movedim(-1, axis)
-
-
-def dft(x: Tensor, length: int, axis: int, inverse: bool = False, onesided: bool = False) -> Tensor:
-    """The DFT of x along axis, computed in float64 (O(n^2) sums lose float32 digits) and returned in x's dtype."""
-    return _dft64(x.cast(dt.float64), length, axis, inverse, onesided).cast(x.dtype)
-
-
-def _dft64(x: Tensor, length: int, axis: int, inverse: bool, onesided: bool) -> Tensor:
-    xr, xi = _parts(x)
-    a = axis_index(axis, xr.ndim)
-    if inverse and onesided:  # irfft: rebuild the Hermitian spectrum from its first half, return the real part
-        half = length // 2 + 1
-        xr, xi = _fit(xr, a, half), _fit(xi, a, half) if xi is not None else None
-        ext_r, ext_i = np.zeros((half, length)), np.zeros((half, length))
-        for k in range(length):
-            src = k if k < half else length - k
-            ext_r[src, k] = 1
-            ext_i[src, k] = 1 if k < half else -1
-        xr, xi = _along(xr, a, ext_r), (_along(xi, a, ext_i) if xi is not None else None)
-        n_in = length
-    else:
-        xr, xi = _fit(xr, a, length), (_fit(xi, a, length) if xi is not None else None)
-        n_in = length
-    k_out = length // 2 + 1 if onesided and not inverse else length
-    angle = 2 * math.pi * np.outer(np.arange(n_in), np.arange(k_out)) / length
-    cos, sin = np.cos(angle), np.sin(angle)
-    sign = 1.0 if inverse else -1.0
-    real = _along(xr, a, cos) + (_along(xi, a, -sign * sin) if xi is not None else 0)
-    imag = _along(xr, a, sign * sin) + (_along(xi, a, cos) if xi is not None else 0)
-    if inverse:
-        real, imag = real / length, imag / length
-    if inverse and onesided:
-        return real.unsqueeze(-1)
-    return real.stack(imag, dim=-1) if isinstance(imag, Tensor) else real.stack(real.zeros_like(), dim=-1)
 
 
 @op("DFT")
