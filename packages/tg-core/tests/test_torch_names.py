@@ -916,3 +916,19 @@ def test_adaptive_max_pool_returns_torchs_indices(device: str) -> None:
     v, i = functional.adaptive_max_pool1d(Tensor(x[0], device=device), 3, return_indices=True)
     ref_v, ref_i = F.adaptive_max_pool1d(torch.tensor(x[0]), 3, return_indices=True)
     np.testing.assert_array_equal(i.numpy(), ref_i.numpy())
+
+
+def test_scalars_through_topk_median_flip_and_nonzero(device: str) -> None:
+    """0-d tensors: topk (k 0 or 1), median along dim 0, flip over dim 0 and nonzero give torch's results (they
+    raised IndexError, or nonzero gave a (1, 1) coordinate for a tensor with no dims)."""
+    x, r = Tensor(np.float32(2.5), device=device), torch.tensor(2.5)
+    for k in (0, 1):
+        v, i = x.topk(k)
+        rv, ri = r.topk(k)
+        assert v.shape == tuple(rv.shape) and v.item() == rv.item() and i.item() == ri.item()
+    v, i = x.median(0)
+    assert v.shape == () and v.item() == 2.5 and i.item() == 0
+    assert x.flip(0).item() == 2.5
+    for value in (2.5, 0.0):
+        got = Tensor(np.float32(value), device=device).nonzero()
+        assert got.shape == tuple(torch.tensor(value).nonzero().shape)

@@ -413,6 +413,10 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True,
          sorted: bool = True) -> tuple[Tensor, Tensor]:  # noqa: A002 - torch's name
     """(values, indices) of the k largest (or smallest) along `dim`; equal values keep their input order."""
     d = x._dim(dim)
+    if x.ndim == 0:  # a scalar is its own top element (torch: for k 0 or 1 alike)
+        if k not in (0, 1):
+            raise RuntimeError(f"topk: k={k} is out of range for a 0-d tensor (k must be 0 or 1)")
+        return x, _tensor(x).zeros((), dtype=dt.int64, device=x.device)
     if not 0 <= k <= x.shape[d]:
         raise RuntimeError(f"topk: k={k} is out of range for dim {d} of size {x.shape[d]} (shape {x.shape})")
     values, idx = sort(x, d, descending=largest)
@@ -1693,7 +1697,9 @@ def nonzero(x: Tensor, as_tuple: bool = False) -> Any:
     positions = np.nonzero(x.numpy().reshape(x.shape) if x.ndim else x.numpy().reshape(1))
     if as_tuple:
         return tuple(tensor(p.astype(np.int64), device=x.device) for p in positions)
-    return tensor(np.stack(positions, -1).astype(np.int64).reshape(-1, max(x.ndim, 1)), device=x.device)
+    if x.ndim == 0:  # (1, 0) for a nonzero scalar, (0, 0) for a zero one: a row per hit, no coordinates (torch)
+        return tensor(np.zeros((len(positions[0]), 0), np.int64), device=x.device)
+    return tensor(np.stack(positions, -1).astype(np.int64).reshape(-1, x.ndim), device=x.device)
 
 
 def masked_select(x: Tensor, mask: Tensor) -> Tensor:
@@ -2012,6 +2018,8 @@ def median(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Any:
             return _tensor(x).full((), math.nan, x.dtype, x.device)
         return median(flat, 0)[0]
     d = x._dim(dim)
+    if x.ndim == 0:  # a scalar is its own median, at index 0 (torch)
+        return ValuesIndices(x, _tensor(x).zeros((), dtype=dt.int64, device=x.device))
     values, indices = x.sort(d)
     n = x.shape[d]
     if n == 0:

@@ -148,7 +148,7 @@ def flip(self: Tensor, *dims: Any) -> Tensor:
         raise RuntimeError(f"flip: dims {tuple(shape_arg(dims))} name a dim more than once (tensor of shape "
                            f"{self.shape}); list each dim once")
     axes = tuple(sorted(named))
-    return self._apply(F.Flip, axes=axes) if axes else self
+    return self._apply(F.Flip, axes=axes) if axes and self.ndim else self  # a 0-d tensor flips to itself
 
 
 def squeeze(self: Tensor, dim: Optional[Union[int, Sequence[int]]] = None) -> Tensor:
