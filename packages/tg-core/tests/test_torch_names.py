@@ -932,3 +932,9 @@ def test_scalars_through_topk_median_flip_and_nonzero(device: str) -> None:
     for value in (2.5, 0.0):
         got = Tensor(np.float32(value), device=device).nonzero()
         assert got.shape == tuple(torch.tensor(value).nonzero().shape)
+
+
+def test_group_norm_of_an_empty_batch(device: str) -> None:
+    """group_norm of a (0, C, H, W) batch is an empty (0, C, H, W) result, as torch's (a reshape to -1 raised)."""
+    out = functional.group_norm(Tensor(np.zeros((0, 4, 3, 3), np.float32), device=device), 2)
+    assert out.shape == (0, 4, 3, 3) and out.numpy().size == 0

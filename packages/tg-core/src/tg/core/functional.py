@@ -692,7 +692,7 @@ def group_norm(x: Tensor, num_groups: int, weight: Optional[Tensor] = None, bias
     n, c = x.shape[:2]
     if c % num_groups:
         raise RuntimeError(f"group_norm: {c} channels cannot be split into {num_groups} groups")
-    grouped = x.reshape(n, num_groups, -1)
+    grouped = x.reshape(n, num_groups, c // num_groups * math.prod(x.shape[2:]))  # not -1: a batch may be empty
     centered = grouped - grouped.mean(-1, keepdim=True)
     out = (centered * ((centered * centered).mean(-1, keepdim=True) + eps).rsqrt()).reshape(x.shape)
     shape = [1, c, *[1] * (x.ndim - 2)]
