@@ -672,3 +672,37 @@ def test_stft_and_windows_match_torch(device: str) -> None:
             for n in (1, 2, 7, 16):
                 np.testing.assert_allclose(getattr(tc, f"{name}_window")(n, periodic, device=device).numpy(),
                                            getattr(torch, f"{name}_window")(n, periodic).numpy(), atol=1e-6)
+
+
+def test_istft_inverts_stft_as_torchs(device: str) -> None:
+    """istft of stft's output against torch.istft: hop, a shorter window, center off, normalized, a longer and a
+    shorter `length`; values and the spectrum's gradient (two-sided spectra: values only, torch reads half of a
+    Hermitian spectrum there). A window whose overlap-add vanishes is refused, as torch refuses it."""
+    import tg.core as tc
+
+    x = np.random.default_rng(15).standard_normal((2, 300)).astype(np.float32)
+    cases: list[dict[str, Any]] = [{"n_fft": 64, "window": "hann"},
+                                   {"n_fft": 64, "hop_length": 16, "win_length": 40, "window": "hann"},
+                                   {"n_fft": 32, "center": False, "window": "hamming", "normalized": True},
+                                   {"n_fft": 64, "window": "hann", "length": 310},
+                                   {"n_fft": 64, "window": "hann", "length": 200},
+                                   {"n_fft": 16, "onesided": False, "window": "hamming"}]
+    for case in cases:
+        kw = dict(case)
+        name, length = kw.pop("window"), kw.pop("length", None)
+        wl = kw.get("win_length", kw["n_fft"])
+        tw = getattr(torch, f"{name}_window")(wl)
+        spec = torch.view_as_real(torch.stft(torch.tensor(x), window=tw, return_complex=True, **kw)).numpy()
+        ts = torch.tensor(spec, requires_grad=True)
+        ref = torch.istft(torch.view_as_complex(ts), window=tw, length=length, **kw)
+        (ref * ref).sum().backward()
+        gs = Tensor(spec, device=device, requires_grad=True)
+        out = tc.istft(gs, window=getattr(tc, f"{name}_window")(wl, device=device), length=length, **kw)
+        (out * out).sum().backward()
+        np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=1e-4, err_msg=str(case))
+        if kw.get("onesided", True):
+            np.testing.assert_allclose(gs.grad.numpy(), ts.grad.numpy(), rtol=1e-3, atol=1e-3, err_msg=str(case))
+    spec = tc.stft(Tensor(x, device=device), 32, center=False, window=tc.hann_window(32, device=device),
+                   return_complex=False)
+    with pytest.raises(RuntimeError, match="NOLA"):
+        tc.istft(spec, 32, center=False, window=tc.hann_window(32, device=device))

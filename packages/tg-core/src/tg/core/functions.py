@@ -440,7 +440,7 @@ def vander(x: Tensor, N: Optional[int] = None, increasing: bool = False) -> Tens
     return Tensor.stack(*cols, dim=1) if cols else Tensor.zeros((x.shape[0], 0), dtype=x.dtype, device=x.device)
 
 
-stft = _spectral.stft
+stft, istft = _spectral.stft, _spectral.istft
 hann_window, hamming_window = _spectral.hann_window, _spectral.hamming_window
 blackman_window, bartlett_window = _spectral.blackman_window, _spectral.bartlett_window
 
@@ -499,5 +499,5 @@ __all__ = [
     'column_stack', 'is_tensor', 'empty_like', 'equal', 'logspace', 'tril_indices', 'triu_indices',
     'cartesian_prod', 'combinations', 'block_diag', 'vander', 'get_default_dtype', 'finfo', 'iinfo', 'cdist',
     'pdist', 'cosine_similarity', 'pairwise_distance', 'enable_grad', 'set_grad_enabled', 'is_grad_enabled',
-    'inference_mode', 'stft', 'hann_window', 'hamming_window', 'blackman_window', 'bartlett_window',
+    'inference_mode', 'stft', 'istft', 'hann_window', 'hamming_window', 'blackman_window', 'bartlett_window',
 ]

@@ -114,6 +114,49 @@ def stft(x: Tensor, n_fft: int, hop_length: Optional[int] = None, win_length: Op
     return out if x.ndim == 2 else out.squeeze(0)
 
 
+def istft(x: Tensor, n_fft: int, hop_length: Optional[int] = None, win_length: Optional[int] = None,
+          window: Optional[Tensor] = None, center: bool = True, normalized: bool = False,
+          onesided: Optional[bool] = None, length: Optional[int] = None, return_complex: bool = False) -> Tensor:
+    """torch.istft of stft's output (B?, bins, frames, 2): each frame's inverse DFT, windowed, overlap-added and
+    divided by the summed squared window (which must not vanish inside the signal: torch's NOLA check), then cut
+    to `length` (centre padding removed)."""
+    if return_complex:
+        raise RuntimeError("istft: tg has no complex dtype; return_complex=True is not supported")
+    if x.ndim not in (3, 4) or x.shape[-1] != 2:
+        raise RuntimeError(f"istft: expected (bins, frames, 2) or (batch, bins, frames, 2), got {tuple(x.shape)}")
+    spec = (x if x.ndim == 4 else x.unsqueeze(0))._float()
+    batch, bins, count = spec.shape[:3]
+    hop = hop_length if hop_length is not None else n_fft // 4
+    wl = win_length if win_length is not None else n_fft
+    one_side = onesided if onesided is not None else bins != n_fft
+    if bins != (n_fft // 2 + 1 if one_side else n_fft):
+        raise RuntimeError(f"istft: {bins} frequency bins do not fit n_fft {n_fft} (onesided={one_side})")
+    if normalized:
+        spec = spec * math.sqrt(n_fft)
+    frames = dft(spec.transpose(1, 2), n_fft, 2, inverse=True, onesided=one_side)[..., 0]  # (B, frames, n_fft)
+    w = window.numpy().astype(np.float64) if window is not None else np.ones(wl)
+    left = (n_fft - wl) // 2
+    w = np.pad(w, (left, n_fft - wl - left))
+    frames = frames * frames.tensor_class(w, dtype=frames.dtype, device=frames.device)
+    total = n_fft + hop * (count - 1)
+    from .functional import fold
+
+    signal = fold(frames.transpose(1, 2), (1, total), (1, n_fft), stride=(1, hop)).reshape(batch, total)
+    envelope = np.zeros(total)
+    for m in range(count):
+        envelope[m * hop:m * hop + n_fft] += w * w
+    start = n_fft // 2 if center else 0
+    end = start + length if length is not None else (total - n_fft // 2 if center else total)
+    kept = envelope[start:min(end, total)]
+    if (np.abs(kept) < 1e-11).any():
+        raise RuntimeError("istft: the window's overlap-add vanishes inside the signal (torch's NOLA condition); "
+                           "use a window and hop_length whose squared windows overlap everywhere")
+    out = signal[:, start:min(end, total)] / signal.tensor_class(kept, dtype=signal.dtype, device=signal.device)
+    if end > total:  # a longer `length` than the frames cover: zeros after (torch pads too)
+        out = out._pad_dims([(0, 0), (0, end - total)])
+    return out if x.ndim == 4 else out.squeeze(0)
+
+
 def _cosine_window(n: int, periodic: bool, coeffs: tuple[float, ...]) -> np.ndarray:
     if n <= 1:  # torch: a window of one sample is [1]
         return np.ones(n)

@@ -660,6 +660,7 @@ class Tensor:
     t = _view(products.t)
     matrix_power = products.matrix_power
     stft = spectral.stft
+    istft = spectral.istft
     renorm = products.renorm
     addmm = products.addmm
     baddbmm = products.baddbmm
