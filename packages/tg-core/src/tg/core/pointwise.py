@@ -173,6 +173,9 @@ def _binary(self: Tensor, op: str, other: TensorLike, reverse: bool = False,
             result: Optional[DType] = None) -> tuple[Tensor, Tensor]:
     """Both operands promoted to one dtype (torch's rules, or `result`) and broadcast to one shape."""
     if isinstance(other, self.tensor_class):
+        if result is None and other._node.dtype is self._node.dtype and other._node.shape == self._node.shape and \
+                other._node.device == self._node.device:  # the usual case, decided without the rules below
+            return (other, self) if reverse else (self, other)
         if other.device != self.device:
             raise RuntimeError(f"{op}: tensors are on different devices, {self.device!r} and "
                                f"{other.device!r}; move one with .to(device)")
