@@ -212,5 +212,7 @@ dot = matmul
 
 def linear(self: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     """x @ weight.T + bias, as torch.nn.functional.linear."""
-    out = self.matmul(weight.T)
+    # the transpose as a plain rule: weight.T would make an aliasing view, tracked for in-place writes nobody does here
+    wt = weight._apply(F.Permute, order=(1, 0)) if weight.ndim == 2 else weight.T
+    out = self.matmul(wt)
     return out + bias if bias is not None else out
