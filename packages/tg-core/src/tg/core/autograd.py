@@ -557,9 +557,9 @@ class HookHandle:
             self.hooks.remove(self.hook)
 
 
-def _hooked(hooks: Optional[list[GradHook]], grad: Node, tensor: type[Tensor]) -> Node:
+def _hooked(hooks: list[GradHook], grad: Node, tensor: type[Tensor]) -> Node:
     """The gradient after each hook in turn: a Tensor a hook returns replaces it (same shape)."""
-    for hook in list(hooks or ()):
+    for hook in list(hooks):
         out = hook(tensor(grad))
         if out is not None:
             if tuple(out.shape) != grad.shape:
@@ -576,13 +576,14 @@ def backward(root: Tensor, grad: Node, retain_graph: bool = False) -> None:
     start: GradNode = root._ctx if root._ctx is not None else root
     order = _tape(start)
     grads: dict[int, Node] = {id(start): grad}
+    tensor = root.tensor_class  # Tensor itself, also for subclasses (tg.nn.Parameter)
     for node in reversed(order):
         g = grads.pop(id(node), None)
         if g is None:
             continue
-        tensor = root.tensor_class  # Tensor itself, also for subclasses (tg.nn.Parameter)
         if not isinstance(node, Function):  # a leaf tensor
-            g = _hooked(node._hooks, g, tensor)
+            if node._hooks:
+                g = _hooked(node._hooks, g, tensor)
             node.grad = tensor(g) if node.grad is None else tensor(node.grad.node.alu(Op.ADD, g))
             for hook in node._grad_hooks or ():
                 hook(node)
@@ -591,9 +592,9 @@ def backward(root: Tensor, grad: Node, retain_graph: bool = False) -> None:
             raise RuntimeError(f"backward: trying to backward through the graph a second time (through "
                                f"{node.released}); the first backward() released the values it saved. Pass "
                                "retain_graph=True to it.")
-        g = _hooked(node.hooks, g, tensor)
-        kept = node.retained() if node.retained is not None else None
-        if kept is not None:  # retain_grad(): this result's gradient, accumulated like a leaf's
+        if node.hooks:
+            g = _hooked(node.hooks, g, tensor)
+        if node.retained is not None and (kept := node.retained()) is not None:  # retain_grad(): kept like a leaf's
             kept.grad = tensor(g) if kept.grad is None else tensor(kept.grad.node.alu(Op.ADD, g))
         parent_grads = node.backward(g)
         if not isinstance(parent_grads, tuple):
