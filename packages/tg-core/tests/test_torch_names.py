@@ -938,3 +938,14 @@ def test_group_norm_of_an_empty_batch(device: str) -> None:
     """group_norm of a (0, C, H, W) batch is an empty (0, C, H, W) result, as torch's (a reshape to -1 raised)."""
     out = functional.group_norm(Tensor(np.zeros((0, 4, 3, 3), np.float32), device=device), 2)
     assert out.shape == (0, 4, 3, 3) and out.numpy().size == 0
+
+
+def test_matrix_power_zero_is_the_identity_even_for_nan(device: str) -> None:
+    """matrix_power(A, 0) is the identity whatever A holds (torch's), with a zero gradient: A * 0 would turn a NaN or
+    inf in A into NaN."""
+    a = np.array([[np.nan, 1.0], [2.0, np.inf]], np.float32)
+    x = Tensor(a, device=device, requires_grad=True)
+    out = x.matrix_power(0)
+    np.testing.assert_array_equal(out.numpy(), np.eye(2, dtype=np.float32))
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 2), np.float32))

@@ -22,6 +22,7 @@ import numpy as np
 import pluggy
 
 from . import config, stats
+from . import dtype as dt
 from .dtype import DType
 from .kernel import Kernel
 
@@ -526,6 +527,14 @@ def synchronize(device: Optional[str] = None) -> None:
     """Wait for all queued work on `device`, or on every opened device when none is named."""
     for dev in ([get_device(canonical_name(device))] if device else registry.opened()):
         dev.synchronize()
+
+
+def widest_float(device: Union[str, tuple[str, ...]]) -> DType:
+    """float64 where `device` (every one of several) stores it, else float32: the type for a computation that
+    needs more than its inputs' digits (integer differences near the limits, O(n^2) sums)."""
+    names = device if isinstance(device, tuple) else (device,)
+    stored = [get_device(d).dtypes for d in names]
+    return dt.float64 if all(not s or dt.float64 in s for s in stored) else dt.float32
 
 
 def check_dtype(dtype: DType, device: Union[str, tuple[str, ...]]) -> None:

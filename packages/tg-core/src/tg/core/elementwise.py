@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Union
 
 from . import autograd as F
 from . import dtype as dt
+from .device import widest_float
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -76,7 +77,7 @@ def log10(x: Tensor) -> Tensor:
 @dt.computed_in_float32
 def logaddexp(a: Tensor, b: Union[Tensor, float]) -> Tensor:
     """log(e^a + e^b) without overflow: max + log1p(e^-|a - b|); equal arguments (infinities too) give a + log 2."""
-    a, b = a._binary("logaddexp", b)
+    a, b = a._binary("logaddexp", b, float_result=True)
     a, b = a._float(), b._float()
     same = a == b
     safe_b = same.if_else(a - 1, b)  # keeps inf - inf out of the unselected branch and its gradient
@@ -96,10 +97,7 @@ def isclose(a: Tensor, b: Union[Tensor, float], rtol: float = 1e-5, atol: float 
         if equal_nan:
             close = close.logical_or(a.isnan().logical_and(b.isnan()))
     else:
-        from .device import get_device
-
-        home = a.device if isinstance(a.device, str) else a.device[0]
-        wide = dt.float64 if dt.float64 in get_device(home).dtypes else dt.float32  # the widest float it stores
+        wide = widest_float(a.device)
         wa, wb = a.cast(wide), b.cast(wide)  # before subtracting: 0 - min and |min| wrap in the type
         close = close.logical_or((wa - wb).abs() <= atol + rtol * wb.abs())
     return close
@@ -210,7 +208,7 @@ def nan_to_num(x: Tensor, nan: float = 0.0, posinf: float | None = None, neginf:
 @dt.computed_in_float32
 def hypot(a: Tensor, b: Union[Tensor, float]) -> Tensor:
     """sqrt(a^2 + b^2) without overflow or underflow (scaled by the larger magnitude); inf if either is."""
-    a, b = a._binary("hypot", b)
+    a, b = a._binary("hypot", b, float_result=True)
     a, b = a._float().abs(), b._float().abs()
     big, small = a.maximum(b), a.minimum(b)
     scale = (big == 0).logical_or(big.isinf()).if_else(1.0, big)
@@ -224,7 +222,7 @@ def hypot(a: Tensor, b: Union[Tensor, float]) -> Tensor:
 def atan2(y: Tensor, x: Union[Tensor, float]) -> Tensor:
     """The angle of the point (x, y) in (-pi, pi] (torch.atan2(input=y, other=x)), C's rules at zeros and
     infinities."""
-    y, x = y._binary("atan2", x)
+    y, x = y._binary("atan2", x, float_result=True)
     y, x = y._float(), x._float()
     both_inf = y.isinf().logical_and(x.isinf())
     zero_x = x == 0
@@ -264,7 +262,7 @@ def signbit(x: Tensor) -> Tensor:
 
 def copysign(a: Tensor, b: Union[Tensor, float]) -> Tensor:
     """|a| with the sign of b, -0.0 included (torch.copysign); always a float tensor."""
-    a, b = a._binary("copysign", b)
+    a, b = a._binary("copysign", b, float_result=True)
     a, b = a._float(), b._float()
     a = (a == 0).if_else(a.detach(), a)  # the gradient at 0 is 0, as torch's
     return (_signbit(a) != _signbit(b)).if_else(-a, a)
@@ -273,7 +271,7 @@ def copysign(a: Tensor, b: Union[Tensor, float]) -> Tensor:
 @dt.computed_in_float32
 def xlogy(x: Tensor, y: Union[Tensor, float]) -> Tensor:
     """x * log(y), and 0 where x == 0 unless y is NaN (torch.xlogy)."""
-    x, y = x._binary("xlogy", y)
+    x, y = x._binary("xlogy", y, float_result=True)
     x, y = x._float(), y._float()
     zero = (x == 0).logical_and(y.isnan().logical_not())
     # where x == 0 the value is 0.0, but the gradient for x is still log(y) (torch), where that is finite
@@ -336,7 +334,7 @@ def erfc(x: Tensor) -> Tensor:
 @dt.computed_in_float32
 def logaddexp2(a: Tensor, b: Union[Tensor, float]) -> Tensor:
     """log2(2^a + 2^b) without overflow (torch.logaddexp2)."""
-    a, b = a._binary("logaddexp2", b)
+    a, b = a._binary("logaddexp2", b, float_result=True)
     return logaddexp(a._float() * math.log(2), b._float() * math.log(2)) / math.log(2)
 
 
@@ -348,7 +346,7 @@ def ldexp(x: Tensor, other: Union[Tensor, int]) -> Tensor:
     """x * 2^other (torch.ldexp), a float tensor. The power goes on in three factors, each well inside the type, so
     neither 2^other nor a partial product overflows where the result does not: ldexp(1e-30, 200) is 1.6e30 and
     ldexp(-0.0, 255) is -0.0 (as one factor 2^255 was inf, and -0.0 * inf NaN)."""
-    x, other = x._binary("ldexp", other)
+    x, other = x._binary("ldexp", other, float_result=True)
     x = x._float()
     limit = LDEXP_LIMIT[x.dtype.itemsize]
     e = other._float().cast(x.dtype).clamp(-limit, limit)

@@ -1367,9 +1367,7 @@ def _adaptive(x: Tensor, outs: Sequence[Optional[int]], how: str) -> Tensor:
         d = x.ndim - len(outs) + k
         n = x.shape[d]
         o = n if o is None else o
-        inside = np.zeros((o, n), bool)
-        for i in range(o):
-            inside[i, (i * n) // o:-((-(i + 1) * n) // o)] = True
+        inside = _adaptive_windows(n, o)
         mask = tensor(inside, device=x.device)
         rows = x.movedim(d, -1).unsqueeze(-2)  # (..., 1, n) against (o, n)
         if how == "mean":
@@ -1378,6 +1376,14 @@ def _adaptive(x: Tensor, outs: Sequence[Optional[int]], how: str) -> Tensor:
             pooled = mask.if_else(rows, -math.inf).amax(-1)
         x = pooled.movedim(-1, d)
     return x
+
+
+def _adaptive_windows(n: int, o: int) -> np.ndarray:
+    """(o, n): which of n positions each of o adaptive windows covers, [floor(i*n/o), ceil((i+1)*n/o)) (torch's)."""
+    inside = np.zeros((o, n), bool)
+    for i in range(o):
+        inside[i, (i * n) // o:-((-(i + 1) * n) // o)] = True
+    return inside
 
 
 def adaptive_avg_pool2d(x: Tensor, output_size: Union[int, Sequence[Optional[int]]]) -> Tensor:
@@ -1409,12 +1415,9 @@ def _adaptive_max_with_indices(x: Tensor, output_size: Union[int, Sequence[Optio
     outs = [n if o is None else o for n, o in zip(spatial, outs)]
     windows = np.ones((1,) * nd + (1,) * nd, bool)
     for k, (n, o) in enumerate(zip(spatial, outs)):
-        inside = np.zeros((o, n), bool)
-        for i in range(o):
-            inside[i, (i * n) // o:-((-(i + 1) * n) // o)] = True
         shape = [1] * (2 * nd)
         shape[k], shape[nd + k] = o, n
-        windows = windows & inside.reshape(shape)
+        windows = windows & _adaptive_windows(n, o).reshape(shape)
     mask = _tensor(x)(windows.reshape(*outs, -1), device=x.device)  # (*outs, H*W)
     lead = x.shape[:-nd]
     flat = x.reshape(*lead, *(1,) * nd, math.prod(spatial))

@@ -164,14 +164,11 @@ def contiguous(self: Tensor) -> Tensor:
     return self._apply(F.Contiguous)
 
 
-# binary ops whose result is a float whatever the operands: a Python number beside an integer tensor is read as a
-# float (torch: a uint8 tensor / -2 is x / -2.0; an integer op wraps the number into the tensor's type instead)
-FLOAT_RESULT = frozenset({"div", "copysign", "xlogy", "atan2", "hypot", "logaddexp", "logaddexp2", "ldexp"})
-
-
 def _binary(self: Tensor, op: str, other: TensorLike, reverse: bool = False,
-            result: Optional[DType] = None) -> tuple[Tensor, Tensor]:
-    """Both operands promoted to one dtype (torch's rules, or `result`) and broadcast to one shape."""
+            result: Optional[DType] = None, float_result: bool = False) -> tuple[Tensor, Tensor]:
+    """Both operands promoted to one dtype (torch's rules, or `result`) and broadcast to one shape. An op whose
+    result is a float whatever its operands says `float_result`: a Python number beside an integer tensor is then
+    read as a float (torch: a uint8 tensor / -2 is x / -2.0; an integer op wraps the number into the type)."""
     if isinstance(other, self.tensor_class):
         if result is None and other._node.dtype is self._node.dtype and other._node.shape == self._node.shape and \
                 other._node.device == self._node.device:  # the usual case, decided without the rules below
@@ -184,7 +181,7 @@ def _binary(self: Tensor, op: str, other: TensorLike, reverse: bool = False,
     elif isinstance(other, (int, float, bool, np.number)):
         other = other.item() if isinstance(other, np.number) else other
         dtype = result or dt.scalar_result_type(self.dtype, other)
-        if op in FLOAT_RESULT and not dtype.is_float:  # computed in floats: the number must not wrap into an int type
+        if float_result and not dtype.is_float:  # computed in floats: the number must not wrap into an int type
             dtype = dt.default_float
         x, y = self.cast(dtype), self._of_node(const(other, dtype, self.shape, self.device))  # already broadcast
         return (y, x) if reverse else (x, y)
@@ -224,14 +221,14 @@ def div(self: Tensor, other: TensorLike, rounding_mode: Optional[str] = None) ->
     """True division (floats); rounding_mode "trunc" or "floor" as torch.div."""
     if rounding_mode is not None:
         return self._int_div(other, rounding_mode)
-    x, y = self._binary("div", other)
+    x, y = self._binary("div", other, float_result=True)
     x, y = x._float(), y._float()
     return x._apply(F.Div, y)
 
 
 def _int_div(self: Tensor, other: TensorLike, mode: str, reverse: bool = False) -> Tensor:
     _check_python_zero("div", self, other, reverse)
-    x, y = self._binary(f"div (rounding_mode={mode!r})", other, reverse)
+    x, y = self._binary("div", other, reverse)
     if x.dtype.is_float:
         return _floor_divide(x, y) if mode == "floor" else x.div(y).trunc()
     q = x._nograd(Op.IDIV, y)
@@ -638,7 +635,7 @@ def rmul(self: Tensor, other: TensorLike) -> Tensor:
 
 
 def rtruediv(self: Tensor, other: TensorLike) -> Tensor:
-    x, y = self._binary("div", other, reverse=True)
+    x, y = self._binary("div", other, reverse=True, float_result=True)
     return x._float()._apply(F.Div, y._float())
 
 

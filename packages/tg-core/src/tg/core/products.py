@@ -161,7 +161,7 @@ def matrix_power(self: Tensor, n: int) -> Tensor:
         raise RuntimeError(f"matrix_power: expected a square matrix or a batch of them, got shape {tuple(self.shape)}")
     if n == 0:
         eye = self.tensor_class.eye(self.shape[-1], dtype=self.dtype, device=self.device)
-        return eye._broadcast_to(self.shape) + self * 0  # still linked to self, with a zero gradient
+        return self._constant_of(eye._broadcast_to(self.shape))  # NaN in self stays out (torch), a zero gradient
     base = self if n > 0 else self.inverse()
     result, k = None, abs(n)
     while k:

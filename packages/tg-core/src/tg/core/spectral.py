@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Optional, Union
 import numpy as np
 
 from . import dtype as dt
+from .device import widest_float
 from .dtype import DType
 
 if TYPE_CHECKING:
@@ -40,18 +41,11 @@ def _along(t: Tensor, axis: int, m: np.ndarray) -> Tensor:
     return (t.movedim(axis, -1) @ t.tensor_class(m, dtype=t.dtype, device=t.device)).movedim(-1, axis)
 
 
-def _widest_float(t: Tensor) -> DType:
-    from .device import get_device
-
-    home = t.device if isinstance(t.device, str) else t.device[0]
-    return dt.float64 if dt.float64 in get_device(home).dtypes else dt.float32
-
-
 def dft(x: Tensor, length: int, axis: int, inverse: bool = False, onesided: bool = False) -> Tensor:
     """The DFT of x (..., 1 or 2) along `axis` (of x without its last dim), zero-padded or cut to `length`: (..., 2)
     real and imaginary parts (onesided: the first length // 2 + 1 bins; inverse and onesided: the real signal of a
     half spectrum, (..., 1)). Computed in float64 where the device has it, returned in x's dtype."""
-    return _dft_wide(x.cast(_widest_float(x)), length, axis, inverse, onesided).cast(x.dtype)
+    return _dft_wide(x.cast(widest_float(x.device)), length, axis, inverse, onesided).cast(x.dtype)
 
 
 def _dft_wide(x: Tensor, length: int, axis: int, inverse: bool, onesided: bool) -> Tensor:
