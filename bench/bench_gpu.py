@@ -47,6 +47,12 @@ def timed(fn: Callable[[], Any], sync: Callable[[], None], repeat: int = 10, war
     return statistics.median(times)
 
 
+def report(row: dict[str, Any]) -> None:
+    """One row as a line, printed as soon as it is measured (a long run shows its progress)."""
+    extra = "  ".join(f"{k} {v:.3g}" for k, v in row.items() if k not in ("name", "unit"))
+    print(f"{row['name']:<40} {row['unit']:>8}  {extra}", flush=True)
+
+
 def cuda_sync() -> None:
     torch.cuda.synchronize()
 
@@ -81,6 +87,7 @@ def main() -> None:
         check = (ta[:64] @ tb).numpy()
         row["max_abs_err_vs_numpy"] = float(np.abs(check - a[:64] @ b).max())
         rows.append(row)
+        report(row)
 
     if "chain" in wanted:
         # fused elementwise chain over 64M float32, and the copy bandwidth it is judged against
@@ -102,6 +109,7 @@ def main() -> None:
             row["torch copy"] = 8 * m / timed(lambda: cx[0].clone(), cuda_sync) / 1e9
             row["torch copy x10/sync"] = 80 * m / timed(lambda: [cx[0].clone() for _ in range(10)], cuda_sync) / 1e9
         rows.append(row)
+        report(row)
 
     if "reduce" in wanted:
         # reductions: a full sum of 64M floats, and a softmax over the rows of an 8192x8192 matrix (GB/s of
@@ -126,6 +134,8 @@ def main() -> None:
             cm = cv.reshape(m // 8192, 8192)
             row2["torch"] = 8 * m / timed(lambda: cm.softmax(1), cuda_sync) / 1e9
         rows += [row, row2]
+        report(row)
+        report(row2)
 
     if "conv" in wanted:
         # a ResNet-style basic block forward (no norm): conv3x3 -> relu -> conv3x3 -> + x -> relu
@@ -140,6 +150,7 @@ def main() -> None:
             row["torch"] = timed(lambda: (conv(conv(cx_, c1, padding=1).relu(), c2, padding=1) + cx_).relu(),
                                  cuda_sync) * 1e3
         rows.append(row)
+        report(row)
 
     if "mlp" in wanted:
         # an MLP training step 784-512-512-10 at batch 256 (SGD)
@@ -182,12 +193,12 @@ def main() -> None:
 
             row["torch"] = timed(torch_step, cuda_sync) * 1e3
         rows.append(row)
+        report(row)
 
     name = torch.cuda.get_device_name() if has_cuda else "?"
     print(f"device {dev} ({name})")
     for r in rows:
-        extra = "  ".join(f"{k} {v:.3g}" for k, v in r.items() if k not in ("name", "unit"))
-        print(f"{r['name']:<40} {r['unit']:>8}  {extra}")
+        report(r)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)  # bench/results is not in git
     with open(args.out, "w") as f:
         json.dump({"device": dev, "card": name, "time": time.time(), "rows": rows}, f, indent=2)
