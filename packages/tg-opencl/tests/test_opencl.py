@@ -82,7 +82,7 @@ def test_second_process_reuses_the_binary_cache(tmp_path: Path) -> None:
     assert runs[0]["compiles"] >= 1 and runs[1]["compiles"] == 0
 
 
-@pytest.mark.parametrize("spec", ["8,8,8,4,4", "4,8,16,2,4"])
+@pytest.mark.parametrize("spec", ["8,8,8,4,4", "4,8,16,2,4", "16,8,16,8,8"])
 def test_local_memory_staged_contractions(spec: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The GPU lowering that stages both operands of a contraction in local memory (TG_GPU_LOCAL), run
     through the real OpenCL driver (PoCL here, forced onto the GPU code path): plain, batched and
@@ -94,18 +94,25 @@ def test_local_memory_staged_contractions(spec: str, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(dev, "is_gpu", True)
     monkeypatch.setattr(dev, "programs", OrderedDict())
     rng = np.random.default_rng(0)
-    cases = [((64, 32), (32, 64), False), ((3, 32, 64), (3, 64, 32), False), ((32, 64), (64, 96), True)]
-    for sa, sb, transposed in cases:
+    # (A's shape, B's shape, A given transposed, A a view one element into each row of a wider matrix); the
+    # last two read A with scalar loads (k not contiguous, rows not 4-aligned), the others 4 at a time
+    cases = [((64, 32), (32, 64), False, False), ((3, 32, 64), (3, 64, 32), False, False),
+             ((256, 48), (48, 128), False, False), ((32, 64), (64, 96), True, False),
+             ((128, 32), (32, 64), False, True)]
+    for sa, sb, transposed, shifted in cases:
         a, b = rng.standard_normal(sa).astype(np.float32), rng.standard_normal(sb).astype(np.float32)
-        ta = Tensor(np.ascontiguousarray(a.T) if transposed else a, device="opencl", requires_grad=True)
+        given = np.ascontiguousarray(a.T) if transposed else np.pad(a, ((0, 0), (1, 3))) if shifted else a
+        ta = Tensor(given, device="opencl", requires_grad=True)
         tb = Tensor(b, device="opencl", requires_grad=True)
-        left = ta.T if transposed else ta
+        left = ta.T if transposed else ta[:, 1:-3] if shifted else ta
         out = left @ tb
         np.testing.assert_allclose(out.numpy(), a @ b, rtol=1e-4, atol=1e-4)
         (out * out).sum().backward()
         grad_b = a.swapaxes(-1, -2) @ (2 * (a @ b))
         np.testing.assert_allclose(tb.grad.numpy(), grad_b, rtol=1e-3, atol=1e-3)
     assert any("local memory" in " ".join(p.prog.notes) for p in dev.programs.values())
+    wide = all(int(v) % 4 == 0 for v in spec.split(",")[2:])  # chunk and tile multiples of 4: vector accesses
+    assert any("(__local float4*)" in p.source for p in dev.programs.values()) == wide
 
 
 def test_group_reductions_on_the_gpu_path(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -41,12 +41,13 @@ def lower(kernel: Kernel, opts: Optional[Opts] = None, gpu: bool = False, narrow
     """The loop program for `kernel`: `kernel(start, end, out, in1, ...)` over the outermost loop.
 
     `opts` (upcasts, loop order, flattening) default to what `opt.choose_opts` picks for the target;
-    `vectorize` lets a contraction's tile use vector values (for renderers that have them); `soft_math` writes
+    `vectorize` lets a contraction's tile use vector values (for renderers that have them; on GPUs: vector
+    accesses where operands are staged in local memory); `soft_math` writes
     exp2/log2 of float32 as arithmetic (softmath.py).
     """
     chosen = choose_opts(kernel, gpu) if opts is None else opts
     index = dt.int32 if narrow and _fits_int32(kernel) else INDEX
-    return _Lowerer(kernel, chosen, index, vectorize and not gpu, soft_math).run()
+    return _Lowerer(kernel, chosen, index, vectorize and not gpu, soft_math, wide_staging=vectorize and gpu).run()
 
 
 def _fits_int32(kernel: Kernel) -> bool:
@@ -108,6 +109,7 @@ def vector_dim(kernel: Kernel, opts: Opts) -> Optional[int]:
     return next((v for v in candidates if any(view.strides[v] == 1 for view in loads)), None)
 
 
+VECTOR_STAGING = 4  # elements per vector access of wide local staging (16 bytes of float32)
 GROUP_UNROLL = 4  # positions each work-item of a cooperative reduction folds per turn (see lower_reduce_group)
 SUM_BLOCK = 4096  # terms per partial sum in a long float reduction (see lower_reduce)
 
@@ -127,7 +129,7 @@ PURE = ALU | CONVERSIONS | {Op.CONST, Op.BROADCAST, Op.VECTOR, Op.LANE}
 
 class _Lowerer:
     def __init__(self, kernel: Kernel, opts: Opts, index: DType = INDEX, vectorize: bool = False,
-                 soft_math: bool = False):
+                 soft_math: bool = False, wide_staging: bool = False):
         self.index_dtype = index
         self.soft_math = soft_math
         self.vdim = vector_dim(kernel, opts) if vectorize else None  # the dim held in vector lanes
@@ -136,6 +138,9 @@ class _Lowerer:
         self.lanes_reduce = self.vdim is not None and kernel.reduce is not None and self.vdim in kernel.reduce.arg
         self.kernel, self.upcasts, self.flatten, self.block = kernel, opts.upcasts, opts.flatten, opts.block
         self.local = opts.local
+        # local staging with vector accesses (renderers that spell them), where the register tile allows
+        self.wide = wide_staging and opts.local is not None and all(
+            u % VECTOR_STAGING == 0 for u in opts.upcasts.values()) and opts.local[2] % VECTOR_STAGING == 0
         self.group = opts.group  # work-items per output of a cooperative reduction (GPUs)
         self.lane: Optional[UOp] = None  # group mode: this work-item's place in its group
         self.guard: Optional[UOp] = None  # group mode: whether this work-item's reduce position is inside the reduce
@@ -568,11 +573,16 @@ class _Lowerer:
         self.values = {}
 
     # ---- local memory (GPUs): both operands of a 2-D tiled contraction staged per work-group ---------------
+    # Per chunk of k, A's rows x chunk slice is kept transposed (kk, row) and B's chunk x cols slice as (kk, col),
+    # so that each work-item reads its tile's rows and columns at one kk as runs. With `wide` staging (vector
+    # accesses, and tiles in multiples of 4) those runs are 4-wide vector reads, and B's columns are laid out
+    # so that the work-items of a group read consecutive vectors (a work-item's 4-column groups are cols*4
+    # apart): no two work-items of a warp's quarter hit the same bank.
     def define_locals(self) -> list[UOp]:
         assert self.local is not None and self.operands is not None
         a, b, i, j, _ = self.operands
         rows, cols, chunk = self.local
-        return [self.emit(Op.DEFINE_LOCAL, a.dtype, (), rows * self.upcasts[i] * (chunk + 1)),
+        return [self.emit(Op.DEFINE_LOCAL, a.dtype, (), (chunk + (0 if self.wide else 1)) * rows * self.upcasts[i]),
                 self.emit(Op.DEFINE_LOCAL, b.dtype, (), chunk * cols * self.upcasts[j])]
 
     def read_at(self, view: View, at: dict[int, UOp]) -> UOp:
@@ -585,45 +595,109 @@ class _Lowerer:
                 idx = term if idx is None else self.alu(Op.ADD, idx, term)
         return idx if idx is not None else self.const(0, self.index_dtype)
 
+    def staging_width(self, load: AST, along: int) -> int:
+        """Elements per access when copying `load`'s slice in: VECTOR_STAGING where its dim `along` is contiguous
+        and every other stride and its offset keep 4-element runs aligned, else 1."""
+        view: View = load.arg[1]
+        w = VECTOR_STAGING
+        aligned = view.strides[along] == 1 and view.offset % w == 0 and \
+            all(s % w == 0 for d, s in enumerate(view.strides) if d != along)
+        return w if self.wide and aligned and load.dtype.itemsize == 4 else 1
+
+    def a_slot(self, row: UOp, kk: UOp) -> UOp:
+        """Where A's element (row, kk) of a chunk lives in local memory: transposed (kk-major) with wide staging,
+        else row-major with rows padded by one, so that a warp's rows fall in different banks."""
+        assert self.local is not None and self.operands is not None
+        c = lambda v: self.const(v, self.index_dtype)  # noqa: E731
+        rows, _, chunk = self.local
+        if self.wide:
+            return self.alu(Op.ADD, self.alu(Op.MUL, kk, c(rows * self.upcasts[self.operands[2]])), row)
+        return self.alu(Op.ADD, self.alu(Op.MUL, row, c(chunk + 1)), kk)
+
+    def b_slot(self, along: UOp) -> UOp:
+        """Where B's column `along` (0 to cols*uj - 1) of a chunk row lives in local memory: in place, or with
+        wide staging, its work-item's 4-column groups spread cols*4 apart."""
+        assert self.local is not None and self.operands is not None
+        if not self.wide:
+            return along
+        c = lambda v: self.const(v, self.index_dtype)  # noqa: E731
+        uj, cols = self.upcasts[self.operands[3]], self.local[1]
+        w = VECTOR_STAGING
+        owner, q = self.alu(Op.IDIV, along, c(uj)), self.alu(Op.MOD, along, c(uj))
+        group, within = self.alu(Op.IDIV, q, c(w)), self.alu(Op.MOD, q, c(w))
+        return self.alu(Op.ADD, self.alu(Op.ADD, self.alu(Op.MUL, group, c(cols * w)), self.alu(Op.MUL, owner, c(w))),
+                        within)
+
+    def stage(self, load: AST, array: UOp, dim: int, block: UOp, k_base: UOp) -> None:
+        """This work-item's share of copying `load`'s slice for the chunk at `k_base` into local `array`."""
+        assert self.local is not None and self.operands is not None
+        a, _, i, j, k = self.operands
+        rows, cols, chunk = self.local
+        c = lambda v: self.const(v, self.index_dtype)  # noqa: E731
+        threads = rows * cols
+        in_i, in_j = self.coords[:2]
+        me = self.alu(Op.ADD, self.alu(Op.MUL, in_i, c(cols)), in_j)  # this work-item's place in the group
+        span = rows * self.upcasts[i] if load is a else cols * self.upcasts[j]
+        w = self.staging_width(load, k if load is a else j)
+        for e in range(span * chunk // (threads * w)):
+            slot = self.alu(Op.ADD, me, c(e * threads)) if e else me
+            if load is a:  # consecutive work-items read along k (contiguous in A)
+                along, kk = self.alu(Op.IDIV, slot, c(chunk // w)), self.alu(Op.MUL, self.alu(Op.MOD, slot,
+                                                                                         c(chunk // w)), c(w))
+            else:  # along B's columns
+                kk, along = self.alu(Op.IDIV, slot, c(span // w)), self.alu(Op.MUL, self.alu(Op.MOD, slot,
+                                                                                         c(span // w)), c(w))
+            pos = self.alu(Op.ADD, self.alu(Op.MUL, block, c(span)), along)
+            idx = self.read_at(load.arg[1], {dim: pos, k: self.alu(Op.ADD, k_base, kk)})
+            value = self.emit(Op.LOAD, load.dtype, (self.params[load.arg[0]], idx), width=w)
+            if load is a:  # one store per k (the layout may be transposed)
+                for t in range(w):
+                    part = self.emit(Op.LANE, load.dtype, (value,), t) if w > 1 else value
+                    at = self.a_slot(along, self.alu(Op.ADD, kk, c(t)) if t else kk)
+                    self.emit(Op.STORE, dt.void, (array, at, part))
+            else:
+                at = self.alu(Op.ADD, self.alu(Op.MUL, kk, c(span)), self.b_slot(along))
+                self.emit(Op.STORE, dt.void, (array, at, value), width=w)
+
+    def tile_reads(self, array: UOp, dtype: DType, start: UOp, count: int, step: int) -> list[UOp]:
+        """`count` values of local `array` from `start`: runs of 4 `step` apart as vector reads with wide staging
+        (step 4: consecutive), else one by one."""
+        c = lambda v: self.const(v, self.index_dtype)  # noqa: E731
+        if not self.wide:
+            return [self.emit(Op.LOAD, dtype, (array, self.alu(Op.ADD, start, c(n)))) for n in range(count)]
+        w, out = VECTOR_STAGING, []
+        for g in range(count // w):
+            vec = self.emit(Op.LOAD, dtype, (array, self.alu(Op.ADD, start, c(g * step))), width=w)
+            out += [self.emit(Op.LANE, dtype, (vec,), t) for t in range(w)]
+        return out
+
     def lower_reduce_local(self, red: AST, arrays: list[UOp]) -> None:
         """Per chunk of k: the work-group copies A's rows x chunk and B's chunk x cols slices into local
         memory (each work-item a few elements), waits, then every work-item accumulates its register tile
         from local memory, and waits again before the next chunk overwrites the slices."""
         assert self.local is not None and self.operands is not None
         a, b, i, j, k = self.operands
-        rows, cols, chunk = self.local
+        _, cols, chunk = self.local
         ui, uj = self.upcasts[i], self.upcasts[j]
         in_i, in_j, block_i, block_j = self.coords
         c = lambda v: self.const(v, self.index_dtype)  # noqa: E731
         combos = self.combos()
         accs = {cb: self.emit(Op.DEFINE_ACC, red.dtype, (), reduce_identity(red.op, red.dtype)) for cb in combos}
-        me = self.alu(Op.ADD, self.alu(Op.MUL, in_i, c(cols)), in_j)  # this work-item's place in the group
-        threads = rows * cols
         outer_k = self.emit(Op.RANGE, self.index_dtype, (c(0), c(self.kernel.full_shape[k] // chunk)), k)
         k_base = self.alu(Op.MUL, outer_k, c(chunk))
-        span_a, span_b = rows * ui, cols * uj  # rows of A and columns of B one group covers
-        for load, arr, dim, span, block in ((a, arrays[0], i, span_a, block_i), (b, arrays[1], j, span_b, block_j)):
-            for e in range(span * chunk // threads):
-                slot = self.alu(Op.ADD, me, c(e * threads)) if e else me
-                if load is a:  # A's slice is (row, kk), rows padded by one so a warp's rows fall in different banks
-                    along, kk = self.alu(Op.IDIV, slot, c(chunk)), self.alu(Op.MOD, slot, c(chunk))
-                    at = self.alu(Op.ADD, self.alu(Op.MUL, along, c(chunk + 1)), kk)
-                else:  # B's is (kk, col)
-                    kk, along = self.alu(Op.IDIV, slot, c(span)), self.alu(Op.MOD, slot, c(span))
-                    at = slot
-                pos = self.alu(Op.ADD, self.alu(Op.MUL, block, c(span)), along)
-                idx = self.read_at(load.arg[1], {dim: pos, k: self.alu(Op.ADD, k_base, kk)})
-                value = self.emit(Op.LOAD, load.dtype, (self.params[load.arg[0]], idx))
-                self.emit(Op.STORE, dt.void, (arr, at, value))
+        self.stage(a, arrays[0], i, block_i, k_base)
+        self.stage(b, arrays[1], j, block_j, k_base)
         self.emit(Op.BARRIER, dt.void)
         inner = self.emit(Op.RANGE, self.index_dtype, (c(0), c(chunk)), -2)
         row0 = self.alu(Op.MUL, in_i, c(ui))
-        col0 = self.alu(Op.MUL, in_j, c(uj))
-        a_vals = [self.emit(Op.LOAD, a.dtype, (arrays[0], self.alu(Op.ADD, self.alu(
-            Op.MUL, self.alu(Op.ADD, row0, c(r)), c(chunk + 1)), inner))) for r in range(ui)]
-        b_row = self.alu(Op.MUL, inner, c(span_b))
-        b_vals = [self.emit(Op.LOAD, b.dtype, (arrays[1], self.alu(Op.ADD, b_row, self.alu(Op.ADD, col0, c(q)))))
-                  for q in range(uj)]
+        if self.wide:
+            a_vals = self.tile_reads(arrays[0], a.dtype, self.a_slot(row0, inner), ui, VECTOR_STAGING)
+        else:
+            a_vals = [self.emit(Op.LOAD, a.dtype, (arrays[0], self.a_slot(self.alu(Op.ADD, row0, c(r)), inner)))
+                      for r in range(ui)]
+        b_row = self.alu(Op.MUL, inner, c(cols * uj))
+        b_vals = self.tile_reads(arrays[1], b.dtype, self.alu(Op.ADD, b_row, self.b_slot(self.alu(
+            Op.MUL, in_j, c(uj)))), uj, cols * VECTOR_STAGING)
         for cb in combos:
             self.combo = dict(cb)
             self.tile_values = {id(a): a_vals[self.combo[i]], id(b): b_vals[self.combo[j]]}

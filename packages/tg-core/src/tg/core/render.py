@@ -169,8 +169,13 @@ class CStyleRenderer:
         raise NotImplementedError
 
     # spellings of what a program with lanes needs (OpenCL C's here)
-    def vector_type(self, d: DType) -> str:
-        return f"{self.types[d]}{LANES}"
+    def vector_type(self, d: DType, width: int = LANES) -> str:
+        return f"{self.types[d]}{width}"
+
+    def aligned_vector(self, buf: UOp, index: str, d: DType, width: int) -> str:
+        """The `width` elements of `buf` from `index`, a multiple of `width`, as one access (an lvalue)."""
+        space = "__local" if buf.op is Op.DEFINE_LOCAL else self.buffer_qualifier.strip()
+        return f"(*({space} {self.vector_type(d, width)}*)({self.memory(buf)} + {index}))"
 
     def vector_load(self, buf: UOp, index: str, d: DType) -> str:
         return f"vload{LANES}({index}, {self.memory(buf)})"
@@ -256,6 +261,16 @@ class CStyleRenderer:
             self.line(self.local_array(self.mem_type(u.dtype), self.name(u), u.arg))
         elif op is Op.BARRIER:
             self.line(self.barrier())
+        elif op is Op.LOAD and u.width > 1:  # W aligned elements (the lowering proves the alignment)
+            assert u.dtype is not None
+            self.line(self.declare(self.name(u), self.vector_type(u.dtype, u.width),
+                                   self.aligned_vector(u.src[0], self.ref(u.src[1]), u.dtype, u.width)))
+        elif op is Op.STORE and u.src[2].width > 1:
+            buf, idx, value = u.src[:3]
+            assert value.dtype is not None
+            self.line(f"{self.aligned_vector(buf, self.ref(idx), value.dtype, value.width)} = {self.ref(value)};")
+        elif op is Op.LANE:
+            self.assign(u, f"{self.ref(u.src[0])}.{LANE_NAMES[u.arg]}")
         elif op is Op.LOAD:
             buf, idx = u.src[0], u.src[1]
             read = f"{self.memory(buf)}[{self.ref(idx)}]"

@@ -125,7 +125,8 @@ class OpenCLDevice(CompiledDevice):
         wide = self.cl_device.preferred_vector_width_float >= 16
         # CPUs: exp2/log2 as arithmetic that vectorises (PoCL calls a scalar libm per work-item: a chain ending in exp
         # ran 11x slower)
-        self.per_tile = Target(OpenCLRenderer(), gpu=True, narrow=config.cl_narrow(), soft_math=not self.is_gpu)
+        self.per_tile = Target(OpenCLRenderer(), gpu=True, narrow=config.cl_narrow(), vectors=True,
+                               soft_math=not self.is_gpu)
         self.per_chunk = Target(OpenCLCPURenderer(), tile=(32, 8) if wide else (16, 4), soft_math=True)
         self.work_items = max(1, self.cl_device.max_compute_units)
 

@@ -31,7 +31,7 @@ class OpenCLRenderer(CStyleRenderer):
         return "(long)get_global_id(0)"
 
     def local_array(self, ctype: str, name: str, size: int) -> str:
-        return f"__local {ctype} {name}[{size}];"
+        return f"__local {ctype} {name}[{size}] __attribute__((aligned(16)));"  # for vector accesses
 
     def barrier(self) -> str:
         return "barrier(CLK_LOCAL_MEM_FENCE);"

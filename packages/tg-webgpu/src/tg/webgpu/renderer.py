@@ -163,7 +163,8 @@ class WGSLRenderer(CStyleRenderer):
             return first + (" {" if groups <= MAX_GROUPS else f" if ({group} < {groups}u) {{")
         return first + f" if ({var} < {hi}) {{"
 
-    def vector_type(self, d: DType) -> str:
+    def vector_type(self, d: DType, width: int = 4) -> str:
+        assert width == 4, "WGSL programs move vec4s"
         return VECTOR_TYPES[d]
 
     def vector_load(self, buf: UOp, index: str, d: DType) -> str:
