@@ -117,6 +117,35 @@ def test_long_reductions_fold_through_subgroups_where_the_adapter_has_them(monke
     assert "subgroupAdd" in sources[0] and "subgroupMax" in sources[0] and "subgroup" not in sources[1]
 
 
+@pytest.mark.parametrize("spec", ["8,8,8,4,4", "4,8,16,2,4"])
+def test_local_memory_staged_contractions(spec: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Contractions with both operands staged in workgroup memory (TG_GPU_LOCAL): with tiles in multiples of 4 the
+    arrays are held as vec4s and read a vec4 at a time; plain, batched, transposed and misaligned operands, and
+    the gradients, against NumPy."""
+    dev = get_device(DEV)
+    monkeypatch.setenv("TG_GPU_LOCAL", spec)
+    monkeypatch.setattr(dev, "programs", OrderedDict())
+    rng = np.random.default_rng(0)
+    cases = [((64, 32), (32, 64), "plain"), ((3, 32, 64), (3, 64, 32), "plain"), ((32, 64), (64, 96), "transposed"),
+             ((128, 32), (32, 64), "shifted")]
+    for sa, sb, how in cases:
+        a, b = rng.standard_normal(sa).astype(np.float32), rng.standard_normal(sb).astype(np.float32)
+        given = np.ascontiguousarray(a.T) if how == "transposed" else np.pad(a, ((0, 0), (1, 3))) if how == "shifted" \
+            else a
+        ta = Tensor(given, device=DEV, requires_grad=True)
+        tb = Tensor(b, device=DEV, requires_grad=True)
+        left = ta.T if how == "transposed" else ta[:, 1:-3] if how == "shifted" else ta
+        out = left @ tb
+        np.testing.assert_allclose(out.numpy(), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+        (out * out).sum().backward()
+        grad_b = a.astype(np.float64).swapaxes(-1, -2) @ (2 * (a.astype(np.float64) @ b))
+        np.testing.assert_allclose(tb.grad.numpy(), grad_b, rtol=1e-3, atol=1e-3)
+    sources = [p.source for p in dev.programs.values() if p.prog.local_size]
+    assert sources
+    wide = all(int(v) % 4 == 0 for v in spec.split(",")[2:])
+    assert any("array<vec4<f32>" in src for src in sources) == wide
+
+
 def test_group_reductions_past_one_dispatch_dimension(monkeypatch: pytest.MonkeyPatch) -> None:
     """More outputs than groups fit in x: the dispatch goes on in y, and the groups past the end skip the whole
     kernel together (a work-item alone may not skip a barrier)."""

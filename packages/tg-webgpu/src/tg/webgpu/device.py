@@ -187,7 +187,7 @@ class WebGPUDevice(CompiledDevice):
                           "so tg's correction step cannot make it exact: quotients may be an ulp off tg's semantics "
                           "on this driver", stacklevel=2)
         self.renderer = WGSLRenderer(workgroup_size=local, exact_division=exact, subgroups="subgroup" in features)
-        self.per_thread = Target(self.renderer, gpu=True, narrow=True)
+        self.per_thread = Target(self.renderer, gpu=True, narrow=True, vectors=True)  # vec4 reads of staged tiles
 
     def division_is_exact(self) -> bool:
         """Whether this driver's float32 division is correctly rounded (Vulkan allows 2.5 ulp): 4,096 quotients

@@ -60,6 +60,9 @@ class WGSLRenderer(CStyleRenderer):
         self.module: list[str] = []  # workgroup arrays: WGSL declares them at module scope
         self.math: set[tuple[str, DType]] = set()
         self.names, self.lines, self.depth, self.prog = dict(prog.names), [OPAQUE_ZERO], 1, prog
+        # workgroup arrays read or written four at a time (a staged contraction's): held as vec4s
+        self.vec4_locals = {id(u.src[0]) for u in prog.uops if u.src and u.src[0].op is Op.DEFINE_LOCAL and
+                            ((u.op is Op.LOAD and u.width > 1) or (u.op is Op.STORE and u.src[2].width > 1))}
         self.emit_program(prog)
         return "\n".join([*self.preamble(prog), self.signature(prog, name) + " {", *self.lines, "}"])
 
@@ -219,13 +222,35 @@ class WGSLRenderer(CStyleRenderer):
     def index(self, idx: UOp) -> str:
         return f"i32({self.ref(idx)})" if idx.dtype is not None and idx.dtype.itemsize == 8 else self.ref(idx)
 
+    def element(self, buf: UOp, idx: UOp) -> str:
+        """One element of a buffer or workgroup array, as an lvalue (a component of a vec4 array where the
+        array is held as vec4s)."""
+        if id(buf) in self.vec4_locals:
+            return f"{self.memory(buf)}[({self.index(idx)}) / 4][({self.index(idx)}) % 4]"
+        return f"{self.memory(buf)}[{self.index(idx)}]"
+
+    def vector_access(self, buf: UOp, idx: UOp, d: DType) -> str:
+        """Four elements from idx (a multiple of 4): one vec4 of a vec4 workgroup array, else four loads."""
+        if id(buf) in self.vec4_locals:
+            return f"{self.memory(buf)}[({self.index(idx)}) / 4]"
+        at = self.index(idx)
+        return f"{VECTOR_TYPES[d]}({', '.join(f'{self.memory(buf)}[{at} + {k}]' for k in range(4))})"
+
     def emit(self, u: UOp) -> None:
         op = u.op
-        if op is Op.LOAD:
+        if op is Op.LOAD and u.width > 1:
+            assert u.dtype is not None
+            read = self.vector_access(u.src[0], u.src[1], u.dtype)
+            self.line(f"let {self.name(u)}: {VECTOR_TYPES[u.dtype]} = {read};")
+        elif op is Op.STORE and u.src[2].width > 1:
+            buf, idx, value = u.src[:3]
+            assert id(buf) in self.vec4_locals, "vector stores go to workgroup arrays"
+            self.line(f"{self.memory(buf)}[({self.index(idx)}) / 4] = {self.ref(value)};")
+        elif op is Op.LOAD:
             buf, idx = u.src[0], u.src[1]
             assert u.dtype is not None
             packed = buf.op is Op.PARAM and u.dtype in PACKED
-            read = f"tg_load_b{buf.arg}({self.index(idx)})" if packed else f"{self.memory(buf)}[{self.index(idx)}]"
+            read = f"tg_load_b{buf.arg}({self.index(idx)})" if packed else self.element(buf, idx)
             if len(u.src) > 2:
                 read = f"select({self.literal(0, u.dtype)}, {read}, {self.ref(u.src[2])})"
             self.line(f"let {self.name(u)}: {self.types[u.dtype]} = {read};")
@@ -234,7 +259,10 @@ class WGSLRenderer(CStyleRenderer):
             if buf.op is Op.PARAM and value.dtype in PACKED:
                 self.line(self.guarded(u, f"tg_store_b0({self.index(idx)}, {self.ref(value)});"))
             else:
-                self.line(self.guarded(u, f"{self.memory(buf)}[{self.index(idx)}] = {self.ref(value)};"))
+                self.line(self.guarded(u, f"{self.element(buf, idx)} = {self.ref(value)};"))
+        elif op is Op.DEFINE_LOCAL and id(u) in self.vec4_locals:
+            assert u.dtype is not None and u.arg % 4 == 0
+            self.local_array(VECTOR_TYPES[u.dtype], self.name(u), u.arg // 4)
         elif op is Op.DEFINE_LOCAL:
             assert u.dtype is not None
             self.local_array(self.types[u.dtype], self.name(u), u.arg)
