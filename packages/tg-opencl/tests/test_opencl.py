@@ -82,7 +82,7 @@ def test_second_process_reuses_the_binary_cache(tmp_path: Path) -> None:
     assert runs[0]["compiles"] >= 1 and runs[1]["compiles"] == 0
 
 
-@pytest.mark.parametrize("spec", ["8,8,8,4,4", "4,8,16,2,4", "16,8,16,8,8"])
+@pytest.mark.parametrize("spec", ["8,8,8,4,4", "4,8,16,2,4", "16,8,16,8,8", "16,16,8,4,4"])
 def test_local_memory_staged_contractions(spec: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The GPU lowering that stages both operands of a contraction in local memory (TG_GPU_LOCAL), run
     through the real OpenCL driver (PoCL here, forced onto the GPU code path): plain, batched and

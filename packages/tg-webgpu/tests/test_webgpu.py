@@ -117,7 +117,7 @@ def test_long_reductions_fold_through_subgroups_where_the_adapter_has_them(monke
     assert "subgroupAdd" in sources[0] and "subgroupMax" in sources[0] and "subgroup" not in sources[1]
 
 
-@pytest.mark.parametrize("spec", ["8,8,8,4,4", "4,8,16,2,4"])
+@pytest.mark.parametrize("spec", ["8,8,8,4,4", "4,8,16,2,4", "16,16,8,4,4"])
 def test_local_memory_staged_contractions(spec: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Contractions with both operands staged in workgroup memory (TG_GPU_LOCAL): with tiles in multiples of 4 the
     arrays are held as vec4s and read a vec4 at a time; plain, batched, transposed and misaligned operands, and

@@ -138,14 +138,16 @@ class _Lowerer:
         self.lanes_reduce = self.vdim is not None and kernel.reduce is not None and self.vdim in kernel.reduce.arg
         self.kernel, self.upcasts, self.flatten, self.block = kernel, opts.upcasts, opts.flatten, opts.block
         self.local = opts.local
-        # local staging with vector accesses (renderers that spell them), where the register tile allows
-        self.wide = wide_staging and opts.local is not None and all(
-            u % VECTOR_STAGING == 0 for u in opts.upcasts.values()) and opts.local[2] % VECTOR_STAGING == 0
         self.group = opts.group  # work-items per output of a cooperative reduction (GPUs)
         self.lane: Optional[UOp] = None  # group mode: this work-item's place in its group
         self.guard: Optional[UOp] = None  # group mode: whether this work-item's reduce position is inside the reduce
         # (A, B, i, j, k) of a contraction staged in local memory
         self.operands = local_operands(kernel) if self.local else None
+        # local staging with vector accesses (renderers that spell them), where the register tile and chunk come in
+        # runs of 4 and the operands are 4-byte types (a local array is 16-byte aligned: 4 of them to a vector)
+        self.wide = wide_staging and self.operands is not None and opts.local is not None and all(
+            u % VECTOR_STAGING == 0 for u in opts.upcasts.values()) and opts.local[2] % VECTOR_STAGING == 0 and \
+            all(load.dtype.itemsize == 4 for load in self.operands[:2])
         self.coords: tuple[UOp, ...] = ()  # blocked_loop: (row in patch, col in patch, patch row, patch col)
         self.tile_values: dict[int, UOp] = {}  # local mode: AST load -> the value read from local memory
         self.reduce = kernel.reduce
@@ -595,14 +597,15 @@ class _Lowerer:
                 idx = term if idx is None else self.alu(Op.ADD, idx, term)
         return idx if idx is not None else self.const(0, self.index_dtype)
 
-    def staging_width(self, load: AST, along: int) -> int:
-        """Elements per access when copying `load`'s slice in: VECTOR_STAGING where its dim `along` is contiguous
-        and every other stride and its offset keep 4-element runs aligned, else 1."""
+    def staging_width(self, load: AST, along: int, elements: int, threads: int) -> int:
+        """Elements per access when copying `load`'s slice of `elements` in with `threads` work-items:
+        VECTOR_STAGING where its dim `along` is contiguous, every other stride and its offset keep 4-element runs
+        aligned, and the slice splits into whole vectors per work-item; else 1."""
         view: View = load.arg[1]
         w = VECTOR_STAGING
         aligned = view.strides[along] == 1 and view.offset % w == 0 and \
             all(s % w == 0 for d, s in enumerate(view.strides) if d != along)
-        return w if self.wide and aligned and load.dtype.itemsize == 4 else 1
+        return w if self.wide and aligned and elements % (threads * w) == 0 else 1
 
     def a_slot(self, row: UOp, kk: UOp) -> UOp:
         """Where A's element (row, kk) of a chunk lives in local memory: transposed (kk-major) with wide staging,
@@ -638,7 +641,7 @@ class _Lowerer:
         in_i, in_j = self.coords[:2]
         me = self.alu(Op.ADD, self.alu(Op.MUL, in_i, c(cols)), in_j)  # this work-item's place in the group
         span = rows * self.upcasts[i] if load is a else cols * self.upcasts[j]
-        w = self.staging_width(load, k if load is a else j)
+        w = self.staging_width(load, k if load is a else j, span * chunk, threads)
         for e in range(span * chunk // (threads * w)):
             slot = self.alu(Op.ADD, me, c(e * threads)) if e else me
             if load is a:  # consecutive work-items read along k (contiguous in A)
