@@ -104,6 +104,26 @@ def bench_chain(device: str, n: int, repeat: int) -> dict[str, Any]:
     return row
 
 
+def bench_lookup(device: str, repeat: int) -> dict[str, Any]:
+    """An embedding lookup: 512 rows of a 30,000 x 256 table (a text model's first layer; ONNX Gather)."""
+    rng = np.random.default_rng(0)
+    table, ids = rng.standard_normal((30000, 256)).astype(np.float32), rng.integers(0, 30000, 512)
+    tw, ti = Tensor(table, device=device).realize(), Tensor(ids, device=device).realize()
+    from tg.core import functional as fn
+
+    def tg_run() -> None:
+        fn.embedding(ti, tw).realize()
+        synchronize(device)
+
+    traffic = 2 * 4 * 512 * 256  # each looked-up row read once and written once
+    row = {"name": "embedding 512 of 30000x256", "unit": "GB/s", "tg": traffic / median_time(tg_run, repeat) / 1e9,
+           "numpy": traffic / median_time(lambda: table[ids], repeat) / 1e9}
+    if torch is not None:
+        xw, xi = torch.from_numpy(table), torch.from_numpy(ids)
+        row["torch"] = traffic / median_time(lambda: torch.nn.functional.embedding(xi, xw), repeat) / 1e9
+    return row
+
+
 def bench_sum(device: str, n: int, repeat: int) -> dict[str, Any]:
     a = np.random.default_rng(0).standard_normal(n).astype(np.float32)
     ta = Tensor(a, device=device).realize()
@@ -408,7 +428,7 @@ def main() -> None:
                                bench_conv(device, r, args.quick, shape="depthwise"),
                                bench_conv(device, r, args.quick, stride=2, shape="depthwise"),
                                bench_chain(device, size, r),
-                               bench_sum(device, size, r), *bench_mlp_step(device, cache),
+                               bench_sum(device, size, r), bench_lookup(device, r), *bench_mlp_step(device, cache),
                                bench_linear_mlp(device, r),
                                *bench_cnn_step(device, r),
                                *bench_overhead(device, 200, r), *bench_codegen(device, r)]

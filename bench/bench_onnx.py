@@ -40,8 +40,25 @@ def models() -> dict[str, tuple[torch.nn.Module, tuple[int, ...]]]:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.layer(x)
 
+    class TextClassifier(nn.Module):  # token ids in: a vocabulary-sized embedding (ONNX Gather) first
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(30000, 64)
+            self.layer = nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, batch_first=True)
+            self.head = nn.Linear(64, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.layer(self.embed(x)).mean(1))
+
     return {"small CNN 8x3x32x32": (cnn, (8, 3, 32, 32)), "MobileNet-style 8x3x32x32": (mobile, (8, 3, 32, 32)),
-            "TransformerEncoderLayer 8x32x64": (Encoder(), (8, 32, 64))}
+            "TransformerEncoderLayer 8x32x64": (Encoder(), (8, 32, 64)),
+            "text classifier, 8x32 ids of 30000": (TextClassifier(), (8, 32))}
+
+
+def example(shape: tuple[int, ...]) -> np.ndarray:
+    """The model's input: images and sequences as float32, token ids (a 2-D shape) as int64."""
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 30000, shape) if len(shape) == 2 else rng.standard_normal(shape).astype(np.float32)
 
 
 def main() -> None:
@@ -51,7 +68,7 @@ def main() -> None:
           + f" {'onnxruntime':>12} {'ratio':>8}   (ms; tg as loaded, which replays from the third call; eager: tg "
           f"{eager_dev}, jit=False; ratio: tg {eager_dev} as loaded over onnxruntime)")
     for name, (model, shape) in models().items():
-        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        x = example(shape)
         buf = io.BytesIO()
         torch.onnx.export(model.eval(), (torch.tensor(x),), buf, input_names=["x"], output_names=["y"],
                           dynamo=False, opset_version=17)

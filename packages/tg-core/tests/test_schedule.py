@@ -144,6 +144,21 @@ def test_very_long_chains_are_split_not_recursed() -> None:
     np.testing.assert_allclose(y.numpy(), [1001.0, 1002.0])
 
 
+def test_a_lookup_costs_the_rows_it_reads_not_the_table(device: str) -> None:
+    """x[idx], F.embedding and gather read the table at the positions (GATHER): their work grows with the output,
+    not with the table (a one-hot selection compared each of 8 indices with 4,096 rows: 500K+ operations)."""
+    from tg.core import functional as fn
+
+    (w,) = _realized((4096, 16), device=device)
+    positions = np.array([7, 4095, 0, 7, 100, 2, 3, 9])
+    idx = Tensor(positions, device=device).realize()
+    for lookup in (lambda: w[idx], lambda: fn.embedding(idx, w), lambda: w.gather(0, idx.reshape(8, 1).expand(8, 16))):
+        reset_counters()
+        out = lookup().numpy()
+        assert counters.flops < 4096, counters.flops
+        np.testing.assert_array_equal(out, w.numpy()[positions])
+
+
 def test_huge_reductions_into_few_outputs_are_split(device: str) -> None:
     """A reduce of 2^18 elements to one value runs as 32 partial sums, then their sum: two kernels that
     threads or work-items can share instead of one serial loop."""

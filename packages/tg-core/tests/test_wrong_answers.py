@@ -587,3 +587,52 @@ def test_view_as_another_dtype_reads_the_same_bytes(device: str) -> None:
     with pytest.raises(RuntimeError, match="whole elements"):
         Tensor(np.zeros(3, np.int32), device=device).view(tg.int64)
     assert Tensor(x, device=device).view(8).shape == (8,)  # a shape is still a shape
+
+
+def exact(device: str, ours: Tensor, expected: np.ndarray) -> None:
+    """Bit for bit: NaN where expected has NaN, -0.0 where it has -0.0."""
+    got = ours.numpy()
+    assert got.shape == expected.shape and got.dtype == expected.dtype, (device, got.shape, expected.shape)
+    bits = lambda a: np.ascontiguousarray(a).view(np.uint8)  # noqa: E731
+    assert np.array_equal(bits(got), bits(expected)), (device, got, expected)
+
+
+def test_embedding_and_tensor_indices_read_each_value_exactly(device: str) -> None:
+    """A lookup reads only the rows it names (GATHER): F.embedding was a one-hot matrix product, so one NaN or inf
+    anywhere in the table made every looked-up row's column NaN (torch: only the rows that hold it), and -0.0 read as
+    0.0; x[idx] was exact but cost a compare per table element for each index."""
+    from tg.core import functional as fn
+
+    table = np.arange(40, dtype=np.float32).reshape(10, 4) - 20
+    table[3, 1], table[7, 2], table[5, 0], table[5, 3] = nan, inf, -0.0, -inf
+    ids = np.array([[0, 5, 5], [9, 0, 1]], np.int64)
+    w = Tensor(table, device=device)
+    exact(device, fn.embedding(Tensor(ids, device=device), w), table[ids])
+    exact(device, w[Tensor(ids, device=device)], table[ids])
+    exact(device, w[:, Tensor(np.array([3, -4], np.int64), device=device)], table[:, [3, -4]])
+    exact(device, w[Tensor(np.array([5, 9]), device=device), Tensor(np.array([0, -1]), device=device)],
+          table[[5, 9], [0, -1]])
+    columns = np.array([[0, 3]] * 10)
+    exact(device, w.gather(1, Tensor(columns, device=device)), np.take_along_axis(table, columns, 1))
+    exact(device, w[Tensor(np.array(5), device=device)], table[5])  # a 0-d index
+    exact(device, w[Tensor(np.zeros(0, np.int64), device=device)], table[np.zeros(0, np.int64)])  # none
+    # positions computed in the kernel, a table computed first, a padded table, a lookup summed, a lookup moved
+    positions = Tensor(table[:, :2], device=device).argmax(1)
+    exact(device, w[positions], table[np.argmax(np.nan_to_num(table[:, :2], nan=np.inf), 1)])
+    exact(device, (w * 2)[Tensor(ids, device=device)], (table * 2)[ids])
+    padded = np.pad(table, ((1, 0), (0, 0)))
+    exact(device, w.pad((0, 0, 1, 0))[Tensor(ids, device=device)], padded[ids])
+    finite = np.nan_to_num(table, nan=1.0, posinf=2.0, neginf=3.0)
+    np.testing.assert_allclose(Tensor(finite, device=device)[Tensor(ids, device=device)].sum(0).numpy(),
+                               finite[ids].sum(0), rtol=1e-6)
+    exact(device, (w[Tensor(ids, device=device)].permute(2, 0, 1) + 1), table[ids].transpose(2, 0, 1) + 1)
+    dtypes = registry.open(device).dtypes
+    for kind in ("int32", "int64", "uint8", "bool"):
+        if to_dtype(kind) not in dtypes:
+            continue
+        info = np.iinfo(kind) if kind != "bool" else None
+        values = np.array([info.min, info.max, 0, 1, 7] if info else [True, False, True, True, False], kind)
+        exact(device, Tensor(values, device=device)[Tensor(np.array([1, 0, 4, 1], np.int32), device=device)],
+              values[[1, 0, 4, 1]])
+    with pytest.raises(IndexError, match="out of bounds"):
+        fn.embedding(Tensor(np.array([10]), device=device), w)

@@ -125,7 +125,15 @@ class _Checker:
                 self.fail(u, f"operand {self.prog.names[id(s)]} has {s.width} lane(s) where {w} are needed")
 
     def interval(self, u: UOp) -> Interval:
-        """Inclusive bounds of an integer value, by interval arithmetic (None where tg cannot tell)."""
+        """Inclusive bounds of an integer value, by interval arithmetic; where that cannot tell, or the value may
+        wrap (data read from memory, products of data), its dtype's whole range. None for other values."""
+        found = self.arithmetic(u)
+        if u.dtype is None or u.dtype.is_float or u.width > 1 or (found is not None and found[0] > found[1]):
+            return found
+        lo, hi = u.dtype.limits
+        return found if found is not None and lo <= found[0] and found[1] <= hi else (lo, hi)
+
+    def arithmetic(self, u: UOp) -> Interval:
         b = [self.bounds.get(id(s)) for s in u.src]
         if u.op is Op.CONST and isinstance(u.arg, (int, bool)):
             return int(u.arg), int(u.arg)
@@ -135,6 +143,8 @@ class _Checker:
             return (b[0][0], b[1][1] - 1) if b[0] is not None and b[1] is not None else None
         if any(x is not None and x[0] > x[1] for x in b):
             return 1, 0  # inside a loop that never runs: never computed
+        if u.op is Op.CAST:
+            return b[0]  # an integer that fits the new type keeps its value (else interval() widens it)
         if u.op not in ALU or u.width > 1 or any(x is None for x in b):
             return None
         op = u.op
@@ -152,6 +162,8 @@ class _Checker:
             return min(products), max(products)
         if op is Op.NEG:
             return -b[0][1], -b[0][0]  # type: ignore[index]
+        if op is Op.MAX:
+            return max(b[0][0], b[1][0]), max(b[0][1], b[1][1])  # type: ignore[index]
         (lo, hi), divisor = b[0], b[1]  # type: ignore[misc]
         if divisor is None or divisor[0] != divisor[1] or divisor[0] <= 0 or lo < 0:
             return None  # only what indices use: non-negative values by a positive constant

@@ -36,6 +36,14 @@ class DType:
     def is_int(self) -> bool:
         return self.kind in "iu"
 
+    @property
+    def limits(self) -> tuple[int, int]:
+        """The smallest and largest value of an integer or bool dtype."""
+        bits = 8 * self.itemsize
+        if self.kind in "bu":
+            return 0, 1 if self.kind == "b" else 2**bits - 1
+        return -2**(bits - 1), 2**(bits - 1) - 1
+
     def __repr__(self) -> str:
         return f"tg.{self.name}"
 

@@ -14,7 +14,7 @@ import numpy as np
 from . import autograd as F
 from . import dtype as dt
 from .autograd import Grads, no_grad
-from .indexing import check_range, pick
+from .indexing import check_range, pick, take_along
 from .ops import Op
 from .pointwise import keep_zero_sign
 from .sampling import CUBIC_A, affine_grid, grid_sample  # noqa: F401  (torch.nn.functional's names)
@@ -1034,7 +1034,10 @@ def embedding(x: Tensor, weight: Tensor, padding_idx: Optional[int] = None, max_
             raise ValueError(f"embedding: padding_idx {padding_idx} is outside the {vocab} rows")
         keep = _tensor(x).arange(vocab, device=x.device).reshape(vocab, 1) != row
         weight = keep.if_else(weight, weight.detach())  # the same values; no gradient reaches that row
-    return onehot @ weight  # a contraction (BLAS on the numpy device); non-finite weights would spread NaN
+    rows = x.reshape(-1, 1).expand(x.numel(), weight.shape[1]) if weight.ndim == 2 else None
+    if rows is not None and (taken := take_along(weight, 0, rows)) is not None:
+        return taken.reshape(*x.shape, weight.shape[1])
+    return onehot @ weight  # tensors over several devices: a contraction (non-finite weights would spread NaN)
 
 
 def masked_fill(x: Tensor, mask: Tensor, value: Union[float, int, bool, Tensor]) -> Tensor:
@@ -1067,6 +1070,8 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     n = x.shape[d]
     check_range("gather", index, n, dim=d)
     x = x.shrink(tuple(None if k == d else (0, i) for k, i in enumerate(index.shape)))
+    if (taken := take_along(x, d, index)) is not None:
+        return taken
     onehot = index.unsqueeze(-1) == _tensor(x).arange(n, device=x.device)  # (..., n)
     src = x.unsqueeze(-1).transpose(d, -1)  # dim d moved to the end, where onehot's classes are
     return pick(onehot, src, (onehot.ndim - 1,)).squeeze(-1)

@@ -1,9 +1,11 @@
 """Indexing with torch's semantics: `x[...]` and `x[...] = v`.
 
 Basic indices (ints, slices with any step, None, Ellipsis) become views: no kernel. Integer-tensor
-indices (and lists, and boolean masks, which become integer indices) select through a one-hot
-contraction, so they fuse, run on every device and have gradients. Assignment writes through the
-same selection: the value is scattered by the selection's own backward pass and merged with `where`.
+indices (and lists, and boolean masks, which become integer indices) select through GATHER, the primitive
+that reads a buffer at positions computed from data (so they fuse with what computes the positions, run on
+every device and have gradients); tensors spread over several devices select through a one-hot mask instead.
+Assignment writes through the selection: the value is scattered by a one-hot selection's backward pass and
+merged with `where`.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from . import capture
 from . import dtype as dt
 from .autograd import GRAD_MODE, no_grad
 from .multi import shards_of
-from .uop import Node
+from .ops import Op
+from .uop import Node, lazy
 from .view import broadcast_shape
 
 if TYPE_CHECKING:
@@ -124,31 +127,47 @@ def getitem(x: Tensor, index: Any) -> Tensor:
 
 
 def _select(y: Tensor, dims: list[int], indices: list[Tensor]) -> Tensor:
-    """Advanced indexing of y's `dims` by integer tensors (broadcast together), via a one-hot contraction."""
-    tensor = y.tensor_class  # Tensor itself (this module sits below tensor.py)
+    """Advanced indexing of y's `dims` by integer tensors (broadcast together): one GATHER over those dims flattened
+    into one (a one-hot pick where GATHER does not apply)."""
     batch = broadcast_shape("index", *(i.shape for i in indices))
     sizes = [y.shape[d] for d in dims]
     rest = [d for d in range(y.ndim) if d not in dims]
     moved = y.permute(*rest, *dims)  # (rest..., n1..nm)
     lead = len(rest)
-    expanded = moved.reshape(*moved.shape[:lead], *(1,) * len(batch), *sizes)
-    weight: Tensor | None = None
+    positions: list[Tensor] = []
     for k, (idx, n) in enumerate(zip(indices, sizes)):
         check_range("index", idx, n, negative=True, dim=dims[k])
         pos = idx.cast(dt.int64)
-        pos = (pos < 0).if_else(pos + n, pos)  # negative indices count from the end
-        onehot = pos.reshape(*(1,) * (len(batch) - idx.ndim), *idx.shape, *(1,) * k, 1, *(1,) * (len(sizes) - k - 1))
-        onehot = onehot == tensor.arange(n, device=y.device).reshape(*(1,) * (len(batch) + k), n,
-                                                                     *(1,) * (len(sizes) - k - 1))
-        weight = onehot if weight is None else weight.logical_and(onehot)
-    assert weight is not None
-    out = pick(weight, expanded, tuple(range(lead + len(batch), lead + len(batch) + len(sizes))))
-    out = out.reshape(*moved.shape[:lead], *batch)  # (rest..., batch...)
+        positions.append((pos < 0).if_else(pos + n, pos))  # negative indices count from the end
+    flat = positions[0]
+    for pos, n in zip(positions[1:], sizes[1:]):
+        flat = flat * n + pos  # the position in the indexed dims flattened, row-major
+    kept = moved.shape[:lead]
+    table = moved.reshape(*kept, *(1,) * len(batch), math.prod(sizes)).expand(*kept, *batch, math.prod(sizes))
+    at = flat._broadcast_to(batch).reshape(*(1,) * lead, *batch, 1).expand(*kept, *batch, 1)
+    taken = take_along(table, lead + len(batch), at)
+    out = taken.reshape(*kept, *batch) if taken is not None else _pick_positions(moved, positions, batch, sizes)
     adjacent = dims == list(range(dims[0], dims[0] + len(dims)))
     first = dims[0] if adjacent else 0  # torch: adjacent tensor indices keep their place, else go first
     order = list(range(lead, lead + len(batch)))
     perm = list(range(first)) + order + list(range(first, lead))
     return out.permute(*perm)
+
+
+def _pick_positions(moved: Tensor, positions: list[Tensor], batch: tuple[int, ...], sizes: list[int]) -> Tensor:
+    """_select's result through a one-hot mask over the indexed dims (tensors spread over several devices)."""
+    tensor = moved.tensor_class
+    lead = moved.ndim - len(sizes)
+    expanded = moved.reshape(*moved.shape[:lead], *(1,) * len(batch), *sizes)
+    weight: Tensor | None = None
+    for k, (pos, n) in enumerate(zip(positions, sizes)):
+        onehot = pos.reshape(*(1,) * (len(batch) - pos.ndim), *pos.shape, *(1,) * k, 1, *(1,) * (len(sizes) - k - 1))
+        onehot = onehot == tensor.arange(n, device=moved.device).reshape(*(1,) * (len(batch) + k), n,
+                                                                         *(1,) * (len(sizes) - k - 1))
+        weight = onehot if weight is None else weight.logical_and(onehot)
+    assert weight is not None
+    out = pick(weight, expanded, tuple(range(lead + len(batch), lead + len(batch) + len(sizes))))
+    return out.reshape(*moved.shape[:lead], *batch)
 
 
 def pick(mask: Tensor, values: Tensor, axes: tuple[int, ...]) -> Tensor:
@@ -182,6 +201,42 @@ class Pick(F.Function):
     def backward(self, grad: Node) -> F.Grads:
         with no_grad():
             return (self.mask.if_else(self.tensor(grad), 0).node,)
+
+
+def take_along(table: Tensor, dim: int, positions: Tensor) -> Optional[Tensor]:
+    """table's entries at `positions` along `dim`: out[..., i, ...] = table[..., positions[..., i, ...], ...], where
+    positions is an integer tensor of table's shape outside `dim` whose entries the caller has checked to lie in
+    [0, table.shape[dim]). One GATHER: each value is read once, exactly (NaN, inf and -0.0 stay in their rows), in
+    time and memory of the output, not of the table. None where GATHER does not apply (tensors spread over several
+    devices, empty selections): the caller then picks through a one-hot mask."""
+    if not isinstance(table.node, Node) or not isinstance(positions.node, Node) or positions.numel() == 0 \
+            or table.shape[dim] == 0:
+        return None
+    if positions.device != table.device:
+        positions = positions.to(table.device)
+    return table._apply(Gather, positions=positions.node, dim=dim)
+
+
+class Gather(F.Function):
+    """The GATHER primitive: forward one read per output, backward the gradient summed into each position it was
+    read from (a contraction with the one-hot of the positions: BLAS on the numpy device)."""
+
+    def __init__(self, *tensors: Tensor):
+        super().__init__(*tensors)
+        self.tensor = tensors[0].tensor_class
+
+    def forward(self, table: Node, positions: Node, dim: int) -> Node:
+        self.positions, self.dim, self.size = positions, dim, table.shape[dim]
+        return lazy(Op.GATHER, (table, positions), dim, table.dtype, positions.shape, table.device)
+
+    def backward(self, grad: Node) -> F.Grads:
+        tensor, d = self.tensor, self.dim
+        with no_grad():
+            g = tensor(grad).unsqueeze(d + 1)  # (..., n, 1, ...)
+            classes = tensor.arange(self.size, device=g.device).reshape(*(1,) * (d + 1), self.size,
+                                                                         *(1,) * (g.ndim - d - 2))
+            onehot = (tensor(self.positions).unsqueeze(d + 1) == classes).cast(g.dtype)  # (..., n, size, ...)
+            return ((onehot * g).sum(d).node,)  # a NaN or inf in one gradient reaches every class (0 * inf)
 
 
 def _advanced(index: Any) -> bool:

@@ -7,7 +7,9 @@ output), so the same AST, and the same compiled program, serves any buffers of t
 The AST is made of `UOp`s (uop.py), hash-consed: LOAD: arg = (buffer index, View). CONST: arg = (value, View);
 the View's mask and bounds zero padding (a load reads 0 there, and touches no memory). SUM/RMAX: arg = reduced
 axes (kept as size 1). CAST: arg = dtype. RESHAPE: arg = new shape, which only adds or removes size-1 dims. STORE:
-arg = (0, contiguous View of the output), src = (value,).
+arg = (0, contiguous View of the output), src = (value,). GATHER: arg = (buffer index, View of the table, dim,
+the gather's size along dim), src = (positions,): the table read at the position its source computes along `dim`
+(the View's size there is the table's), at the loop's position along every other dim.
 """
 from __future__ import annotations
 
@@ -59,13 +61,14 @@ class Kernel:
 
 
 def _describe_arg(n: AST) -> str:
-    if n.op in (Op.LOAD, Op.STORE, Op.CONST):
-        what, view = n.arg
+    if n.op in (Op.LOAD, Op.STORE, Op.CONST, Op.GATHER):
+        what, view = n.arg[:2]
         where = f"buf{what}" if n.op is not Op.CONST else repr(what)
         mask = f" mask={list(view.mask)}" if view.mask is not None else ""
         mask += "".join(f" {lo}<={'+'.join(f'{c}*i{d}' for d, c in enumerate(coeffs) if c)}<{hi}"
                         for coeffs, lo, hi in view.bounds)
-        return f"{where} shape={list(view.shape)} strides={list(view.strides)} offset={view.offset}{mask}"
+        along = f" along={n.arg[2]}" if n.op is Op.GATHER else ""
+        return f"{where} shape={list(view.shape)} strides={list(view.strides)} offset={view.offset}{mask}{along}"
     if n.op in REDUCE:
         return f"axes={list(n.arg)}"
     if n.op in CONVERSIONS:

@@ -58,7 +58,7 @@ def _fits_int32(kernel: Kernel) -> bool:
     if math.prod(n for d, n in enumerate(kernel.full_shape) if d not in axes) > limit or max(kernel.full_shape,
                                                                                           default=0) > limit:
         return False  # the flattened output loop, or one loop, would not fit
-    views = [n.arg[1] for n in kernel.ast.walk() if n.op in (Op.LOAD, Op.STORE, Op.CONST)]
+    views = [n.arg[1] for n in kernel.ast.walk() if n.op in (Op.LOAD, Op.STORE, Op.CONST, Op.GATHER)]
     return all(abs(v.offset) + sum((n - 1) * abs(s) for n, s in zip(v.shape, v.strides)) <= limit for v in views)
 
 
@@ -443,7 +443,7 @@ class _Lowerer:
     def input_dtypes(self) -> list[DType]:
         found: dict[int, DType] = {}
         for n in self.kernel.ast.walk():
-            if n.op is Op.LOAD:
+            if n.op in (Op.LOAD, Op.GATHER):
                 found[n.arg[0]] = n.dtype
         return [found[i] for i in range(1, len(found) + 1)]
 
@@ -778,9 +778,31 @@ class _Lowerer:
             return c if valid is None else self.alu(Op.WHERE, valid, c, self.const(zero, n.dtype))
         if n.op in REDUCE:
             return self.acc_reads[tuple(sorted(self.combo.items()))]
+        if n.op is Op.GATHER:
+            return self.gather(n)
         if n.op is Op.RESHAPE:  # only adds or removes size-1 dims: the loop position is the same
             return self.value(n.src[0])
         return self.compute(n, tuple(self.value(s) for s in n.src))
+
+    def gather(self, n: AST) -> UOp:
+        """A GATHER: the table's View at the loop's position along every dim but `dim`, plus the computed position
+        along `dim`, clamped into the table (the front end rejects indices outside it before any kernel runs; the
+        clamp keeps a kernel from reading outside its buffer whatever the data)."""
+        buf, view, dim, size = n.arg
+        position = self.value(n.src[0])
+        kind = position.dtype
+        assert kind is not None and kind.is_int and position.width == 1, "a GATHER's positions are integer scalars"
+        lo, hi = max(0, kind.limits[0]), min(view.shape[dim] - 1, kind.limits[1])
+        position = self.alu(Op.WHERE, self.alu(Op.CMPLT, position, self.const(hi, kind)), position,
+                            self.const(hi, kind))
+        position = self.alu(Op.MAX, position, self.const(lo, kind))
+        if kind != self.index_dtype:
+            position = self.emit(Op.CAST, self.index_dtype, (position,))
+        here = View.make(tuple(size if d == dim else n for d, n in enumerate(view.shape)),
+                         tuple(0 if d == dim else st for d, st in enumerate(view.strides)), view.offset)
+        idx, _ = self.index(here)  # the table's View has no padding: always valid
+        step = self.const(view.strides[dim], self.index_dtype)
+        return self.emit(Op.LOAD, n.dtype, (self.params[buf], self.alu(Op.ADD, idx, self.alu(Op.MUL, position, step))))
 
     def compute(self, n: AST, src: tuple[UOp, ...]) -> UOp:
         """An elementwise node applied to the values of its sources (of one width)."""

@@ -213,6 +213,8 @@ class KernelInterpreter:
             return strided(flat, everywhere, broadcast=True)
         if n.op is Op.SUM:
             return self.sum(n)
+        if n.op is Op.GATHER:
+            return self.gather(n)
         src = [self.value(s) for s in n.src]
         if n.op is Op.CAST:
             return self.fresh(cast(src[0], n.dtype.np))
@@ -236,6 +238,16 @@ class KernelInterpreter:
             return ufunc(*src, out=target)
         result = _ALU[n.op](*src)
         return self.fresh(result if result.dtype == n.dtype.np else result.astype(n.dtype.np))
+
+    def gather(self, n: AST) -> np.ndarray:
+        """The table at the computed positions along `dim` (clamped into it, as on every device)."""
+        buf, view, dim, _ = n.arg
+        table = strided(self.inputs[buf], view, broadcast=True)  # a dim the table repeats comes back as size 1
+        positions = self.value(n.src[0])
+        limits = np.iinfo(positions.dtype)
+        lo, hi = max(0, int(limits.min)), min(table.shape[dim] - 1, int(limits.max))
+        positions = np.clip(positions, positions.dtype.type(lo), positions.dtype.type(hi)).astype(np.intp)
+        return self.fresh(np.take_along_axis(table, positions, dim))
 
     def fresh(self, arr: np.ndarray) -> np.ndarray:
         arr = np.asarray(arr)  # NumPy turns 0-d results into scalars

@@ -55,6 +55,7 @@ class Op:
     SHRINK: ClassVar[Op]
     FLIP: ClassVar[Op]
     WINDOW: ClassVar[Op]  # sliding windows (convolution and pooling): a view with overlapping strides
+    GATHER: ClassVar[Op]  # read a buffer at positions computed from data along one dim (arg: that dim)
     VIEW: ClassVar[Op]
     CONTIGUOUS: ClassVar[Op]
     COPY: ClassVar[Op]

@@ -116,7 +116,7 @@ def _toposort(roots: list[Node]) -> list[Node]:
 
 
 def _is_compute(n: Node) -> bool:
-    return n.op in ELEMENTWISE or n.op in REDUCE or n.op in (Op.CONTIGUOUS, Op.COPY)
+    return n.op in ELEMENTWISE or n.op in REDUCE or n.op in (Op.CONTIGUOUS, Op.COPY, Op.GATHER)
 
 
 def _root_of(target: Node) -> Optional[Node]:
@@ -788,6 +788,8 @@ class _KernelBuilder:
             return self.visit(n.src[0], path, in_reduce, depth)
         if n.op in REDUCE:
             return self.visit_reduce(n, path, in_reduce, depth)
+        if n.op is Op.GATHER:
+            return self.visit_gather(n, path, in_reduce, depth)
         if any(op is Op.PAD for op, _ in path) and n.op not in PAD_SAFE:
             raise _Materialize(n)
         self.path.append(n)
@@ -801,6 +803,26 @@ class _KernelBuilder:
         self.reduce_input = n.src[0]
         ast = AST(n.op, n.dtype, (self.visit(n.src[0], (), True, depth + 1),), n.arg)
         return AST(Op.RESHAPE, n.dtype, (ast,), path[-1][1]) if path else ast
+
+
+    def visit_gather(self, n: Node, path: Path, in_reduce: bool, depth: int) -> AST:
+        """A GATHER reads its table, a buffer, through a plain strided View (no padding): a table still to be
+        computed, or one read through padding, gets a kernel of its own first. The gathered values read through a
+        movement path are a buffer too: the path would move the table's dims and the index's alike."""
+        if path:
+            raise _Materialize(n)
+        table, index = n.src
+        copied = id(table) in self.materialized  # a view given a buffer of its own (below)
+        base, table_path = (table.base, table.path) if table.op is Op.VIEW and not copied else (table, ())
+        if base.op is not Op.BUFFER and id(base) not in self.materialized:
+            raise _Materialize(base)
+        view = replay(table_path, View.contiguous(base.shape))
+        if view is None or view.masked or view.bounds:
+            raise _Materialize(table)
+        self.path.append(n)
+        positions = self.visit(index, (), in_reduce, depth + 1)
+        self.path.pop()
+        return AST(Op.GATHER, n.dtype, (positions,), (self.buffer_index(base), view, n.arg, n.shape[n.arg]))
 
 
 COSTLY = {Op.EXP2, Op.LOG2, Op.SIN, Op.SQRT, Op.RECIP, Op.FDIV}  # tens of operations each, or a slow instruction

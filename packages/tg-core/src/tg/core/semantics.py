@@ -16,7 +16,8 @@ Floating point (IEEE 754, round to nearest even)
   maximum(0.0, -0.0) = 0.0, so relu(-0.0) = clamp(-0.0, min=0) = -0.0 (torch); abs(-0.0) = 0.0. Which zero a
   reduction (`amax` over -0.0 and 0.0) returns is not specified, like the order of a sum's terms. A sum starts
   at 0.0, so sums of -0.0 (one element too) are 0.0, and sign(-0.0) = 0.0 (torch). Selections (indexing,
-  gather, sort) return the selected value exactly, -0.0 included. The sign bit of a NaN is not observed:
+  gather, embedding, sort) return the selected value exactly, -0.0 included, and read nothing else: a NaN
+  elsewhere in the table stays there. The sign bit of a NaN is not observed:
   `signbit` and `copysign` take every NaN as positive (torch reads the bit).
 - Division is correctly rounded (never x * (1/y)). exp2/log2/sin/sqrt are the device's math library, within a
   few ulp: they are checked against float64 with a tolerance, not bitwise.
@@ -47,7 +48,9 @@ Casts
 
 Shapes at the edges
 - A sum over nothing is 0, a product 1, `all` True, `any` False; `max`/`min`/`argmax` over nothing raise.
-- Out-of-range indices raise IndexError (indexing, gather, scatter, embedding, one_hot, loss targets).
+- Out-of-range indices raise IndexError (indexing, gather, scatter, embedding, one_hot, loss targets), before
+  any kernel runs; a kernel that reads at positions computed from data (GATHER) clamps them into its table as
+  well, so no data makes it read outside a buffer.
 """
 from __future__ import annotations
 
@@ -132,6 +135,9 @@ CASES: list[Case] = [
          _a([0, 1, -1, 1], f32)),
     Case("inf", "logsumexp of infinities", lambda a: a.logsumexp(1), (_a([[inf, inf], [-inf, -inf]], f32),),
          _a([inf, -inf], f32)),
+    Case("nan", "a lookup reads only the rows it names", lambda w, i: w[i],
+         (_a([[nan, 1], [2, -0.0], [inf, 4]], f32), _a([1, 2, 1], np.int64)),
+         _a([[2, -0.0], [inf, 4], [2, -0.0]], f32)),
     Case("inf", "indexing picks inf exactly", lambda a, i: a[i], (_a([inf, -inf, 1], f32), _a([1, 0, 2], np.int64)),
          _a([-inf, inf, 1], f32)),
     # signed zero
