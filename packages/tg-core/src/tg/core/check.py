@@ -127,8 +127,10 @@ class _Checker:
     def interval(self, u: UOp) -> Interval:
         """Inclusive bounds of an integer value, by interval arithmetic; where that cannot tell, or the value may
         wrap (data read from memory, products of data), its dtype's whole range. None for other values."""
+        if u.dtype is not None and u.dtype.is_float:
+            return None
         found = self.arithmetic(u)
-        if u.dtype is None or u.dtype.is_float or u.width > 1 or (found is not None and found[0] > found[1]):
+        if u.dtype is None or u.width > 1 or (found is not None and found[0] > found[1]):
             return found
         lo, hi = u.dtype.limits
         return found if found is not None and lo <= found[0] and found[1] <= hi else (lo, hi)
@@ -164,6 +166,8 @@ class _Checker:
             return -b[0][1], -b[0][0]  # type: ignore[index]
         if op is Op.MAX:
             return max(b[0][0], b[1][0]), max(b[0][1], b[1][1])  # type: ignore[index]
+        if len(b) != 2:
+            return None
         (lo, hi), divisor = b[0], b[1]  # type: ignore[misc]
         if divisor is None or divisor[0] != divisor[1] or divisor[0] <= 0 or lo < 0:
             return None  # only what indices use: non-negative values by a positive constant
