@@ -1021,23 +1021,29 @@ def embedding(x: Tensor, weight: Tensor, padding_idx: Optional[int] = None, max_
         raise NotImplementedError("embedding: scale_grad_by_freq=True is not supported; scale the gradient yourself")
     vocab = weight.shape[0]
     check_range("embedding", x, vocab)
-    onehot = (x.unsqueeze(-1) == _tensor(x).arange(vocab, device=x.device)).cast(weight.dtype)
     if max_norm is not None:
         with no_grad():
-            used = onehot.reshape(-1, vocab).sum(0).reshape(vocab, 1) > 0
+            used = (x.reshape(-1, 1) == _tensor(x).arange(vocab, device=x.device)).any(0).reshape(vocab, 1)
             norms = weight.norm(norm_type, dim=1, keepdim=True)
             too_long = used.logical_and(norms > max_norm)
             weight.copy_(too_long.if_else(weight * (max_norm / (norms + 1e-7)), weight))
+    row = None
     if padding_idx is not None:
         row = padding_idx + vocab if padding_idx < 0 else padding_idx
         if not 0 <= row < vocab:
             raise ValueError(f"embedding: padding_idx {padding_idx} is outside the {vocab} rows")
-        keep = _tensor(x).arange(vocab, device=x.device).reshape(vocab, 1) != row
-        weight = keep.if_else(weight, weight.detach())  # the same values; no gradient reaches that row
     rows = x.reshape(-1, 1).expand(x.numel(), weight.shape[1]) if weight.ndim == 2 else None
-    if rows is not None and (taken := take_along(weight, 0, rows)) is not None:
-        return taken.reshape(*x.shape, weight.shape[1])
-    return onehot @ weight  # tensors over several devices: a contraction (non-finite weights would spread NaN)
+    taken = take_along(weight, 0, rows) if rows is not None else None
+    if taken is None:  # tensors over several devices: a contraction (non-finite weights would spread NaN)
+        onehot = (x.unsqueeze(-1) == _tensor(x).arange(vocab, device=x.device)).cast(weight.dtype)
+        if row is not None:
+            keep = _tensor(x).arange(vocab, device=x.device).reshape(vocab, 1) != row
+            weight = keep.if_else(weight, weight.detach())
+        return onehot @ weight
+    out = taken.reshape(*x.shape, weight.shape[1])
+    if row is not None:  # the same values; no gradient reaches the padding row from where it was read
+        out = (x.unsqueeze(-1) == row).if_else(out.detach(), out)
+    return out
 
 
 def masked_fill(x: Tensor, mask: Tensor, value: Union[float, int, bool, Tensor]) -> Tensor:
