@@ -247,7 +247,7 @@ class KernelInterpreter:
         limits = np.iinfo(positions.dtype)
         lo, hi = max(0, int(limits.min)), min(table.shape[dim] - 1, int(limits.max))
         positions = np.clip(positions, positions.dtype.type(lo), positions.dtype.type(hi)).astype(np.intp)
-        if all(n == 1 for d, n in enumerate(positions.shape) if d != dim):  # whole rows (embedding, index_select)
+        if all(size == 1 for d, size in enumerate(positions.shape) if d != dim):  # whole rows (embedding, index_select)
             return self.fresh(np.take(table, positions.reshape(-1), axis=dim))
         return self.fresh(np.take_along_axis(table, positions, dim))
 

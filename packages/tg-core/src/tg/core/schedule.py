@@ -804,7 +804,6 @@ class _KernelBuilder:
         ast = AST(n.op, n.dtype, (self.visit(n.src[0], (), True, depth + 1),), n.arg)
         return AST(Op.RESHAPE, n.dtype, (ast,), path[-1][1]) if path else ast
 
-
     def visit_gather(self, n: Node, path: Path, in_reduce: bool, depth: int) -> AST:
         """A GATHER reads its table, a buffer, through a plain strided View (no padding): a table still to be
         computed, or one read through padding, gets a kernel of its own first. The gathered values read through a
