@@ -41,9 +41,11 @@ def models() -> dict[str, tuple[torch.nn.Module, tuple[int, ...]]]:
             return self.layer(x)
 
     class TextClassifier(nn.Module):  # token ids in: a vocabulary-sized embedding (ONNX Gather) first
+        vocab = 30000
+
         def __init__(self) -> None:
             super().__init__()
-            self.embed = nn.Embedding(30000, 64)
+            self.embed = nn.Embedding(self.vocab, 64)
             self.layer = nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, batch_first=True)
             self.head = nn.Linear(64, 2)
 
@@ -55,10 +57,11 @@ def models() -> dict[str, tuple[torch.nn.Module, tuple[int, ...]]]:
             "text classifier, 8x32 ids of 30000": (TextClassifier(), (8, 32))}
 
 
-def example(shape: tuple[int, ...]) -> np.ndarray:
-    """The model's input: images and sequences as float32, token ids (a 2-D shape) as int64."""
+def example(model: torch.nn.Module, shape: tuple[int, ...]) -> np.ndarray:
+    """The model's input: token ids (int64) for a model with a `vocab`, else float32 values."""
     rng = np.random.default_rng(0)
-    return rng.integers(0, 30000, shape) if len(shape) == 2 else rng.standard_normal(shape).astype(np.float32)
+    vocab = getattr(model, "vocab", None)
+    return rng.integers(0, vocab, shape) if vocab else rng.standard_normal(shape).astype(np.float32)
 
 
 def main() -> None:
@@ -68,7 +71,7 @@ def main() -> None:
           + f" {'onnxruntime':>12} {'ratio':>8}   (ms; tg as loaded, which replays from the third call; eager: tg "
           f"{eager_dev}, jit=False; ratio: tg {eager_dev} as loaded over onnxruntime)")
     for name, (model, shape) in models().items():
-        x = example(shape)
+        x = example(model, shape)
         buf = io.BytesIO()
         torch.onnx.export(model.eval(), (torch.tensor(x),), buf, input_names=["x"], output_names=["y"],
                           dynamo=False, opset_version=17)

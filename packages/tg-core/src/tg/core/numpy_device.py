@@ -243,9 +243,8 @@ class KernelInterpreter:
         """The table at the computed positions along `dim` (clamped into it, as on every device)."""
         buf, view, dim, _ = n.arg
         table = strided(self.inputs[buf], view, broadcast=True)  # a dim the table repeats comes back as size 1
-        positions = self.value(n.src[0])
-        limits = np.iinfo(positions.dtype)
-        lo, hi = max(0, int(limits.min)), min(table.shape[dim] - 1, int(limits.max))
+        positions, kind = self.value(n.src[0]), n.src[0].dtype
+        lo, hi = max(0, kind.limits[0]), min(table.shape[dim] - 1, kind.limits[1])  # as lower._Lowerer.gather
         positions = np.clip(positions, positions.dtype.type(lo), positions.dtype.type(hi)).astype(np.intp)
         if all(size == 1 for d, size in enumerate(positions.shape) if d != dim):  # whole rows (embedding, index_select)
             return self.fresh(np.take(table, positions.reshape(-1), axis=dim))
